@@ -1,0 +1,119 @@
+"""Fault specs: the control surface that bends one fact of a healthy mesh (DESIGN.md's table).
+
+Only this module interprets fault names. It parses and validates `NAME[:ARG]` specs into `Fault`s
+(one-line LabConfigError for anything wrong, naming what is allowed), and keeps the registry of
+effects: lab-sim registers a function per fault name with `@effect("name")`; Lab.start calls them
+after the base install. Faults that are API behaviour (api-down, flaky-api) are consulted by the
+HTTP middleware at request time instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# name -> argument shape. CLUSTER: one cluster; PAIR: A->B; TWO: A,B; "": none.
+SPECS: dict[str, str] = {
+    "api-down": "CLUSTER", "istiod-down": "CLUSTER", "revision-mismatch": "", "old-istiod": "CLUSTER",
+    "root-ca-mismatch": "", "trust-domain-mismatch": "", "multi-network": "", "no-secret": "PAIR",
+    "stale-secret": "PAIR", "reader-rbac-missing": "CLUSTER", "duplicate-cluster-name": "",
+    "api-unreachable-from": "PAIR", "webhook-missing": "CLUSTER", "proxy-not-ready": "CLUSTER",
+    "stale-injector": "CLUSTER", "hello-errors": "CLUSTER", "partition": "TWO", "locality-lb": "",
+    "skew": "", "flaky-api": "", "slow-start": "",
+}
+# These start the lab joined (but for the fault itself).
+JOIN_FAULTS = frozenset({"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name",
+                         "api-unreachable-from"})
+_NEEDS = {"CLUSTER": ("a cluster", "cluster-2"), "PAIR": ("a pair of clusters", "cluster-1->cluster-2"),
+          "TWO": ("two clusters", "cluster-1,cluster-2")}
+
+
+class LabConfigError(ValueError):
+    """A bad lab option (fault, revision, cluster count); the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    args: tuple[str, ...] = ()      # cluster names, in the order written (A->B: (A, B))
+
+    @property
+    def arg(self) -> str:
+        """The argument as written: `cluster-2`, `cluster-1->cluster-2`, `cluster-1,cluster-2`."""
+        sep = "->" if SPECS[self.name] == "PAIR" else ","
+        return sep.join(self.args)
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.arg}" if self.args else self.name
+
+
+def known_faults() -> list[str]:
+    """Fault spec patterns, e.g. `api-down:CLUSTER`, `no-secret:A->B`."""
+    shapes = {"CLUSTER": ":CLUSTER", "PAIR": ":A->B", "TWO": ":A,B", "": ""}
+    return [name + shapes[shape] for name, shape in SPECS.items()]
+
+
+def parse_fault(spec: str, clusters: Iterable[str]) -> Fault:
+    names = list(clusters)
+    name, _, arg = spec.strip().partition(":")
+    if name not in SPECS:
+        raise LabConfigError(f"unknown lab fault {name!r}; known: {', '.join(known_faults())}")
+    shape = SPECS[name]
+    if not shape:
+        if arg:
+            raise LabConfigError(f"lab fault {name!r} takes no argument, got {spec!r}")
+        return Fault(name)
+    what, example = _NEEDS[shape]
+    sep = {"CLUSTER": None, "PAIR": "->", "TWO": ","}[shape]
+    args = tuple(a.strip() for a in (arg.split(sep) if sep else [arg]))
+    if not arg or len(args) != (1 if sep is None else 2) or not all(args):
+        raise LabConfigError(f"lab fault {name!r} needs {what}, e.g. {name}:{example}")
+    for a in args:
+        if a not in names:
+            raise LabConfigError(f"lab fault {spec!r} names unknown cluster {a!r}; clusters: {', '.join(names)}")
+    if len(set(args)) != len(args):
+        raise LabConfigError(f"lab fault {spec!r} needs two different clusters, e.g. {name}:{example}")
+    return Fault(name, args)
+
+
+class FaultSet(tuple[Fault, ...]):
+    """The lab's parsed faults (all of them; each cluster sees the same set)."""
+
+    @classmethod
+    def parse(cls, specs: Iterable[str], clusters: Iterable[str]) -> FaultSet:
+        names = list(clusters)
+        return cls(dict.fromkeys(parse_fault(s, names) for s in specs))
+
+    def named(self, name: str) -> list[Fault]:
+        return [f for f in self if f.name == name]
+
+    def has(self, name: str, arg: str | None = None) -> bool:
+        """Is fault `name` on (with exactly this argument, when given: `cluster-2`, `A->B`)?"""
+        return any(f.name == name and (arg is None or f.arg == arg) for f in self)
+
+    def touches(self, name: str, cluster: str) -> bool:
+        """Is fault `name` on with `cluster` among its arguments?"""
+        return any(f.name == name and cluster in f.args for f in self)
+
+    @property
+    def joined(self) -> bool:
+        return any(f.name in JOIN_FAULTS for f in self)
+
+
+# name -> effects, called by Lab.start as fn(lab, fault) after the base install.
+Effect = Callable[[Any, Fault], None]
+EFFECTS: dict[str, list[Effect]] = {}
+
+
+def effect(name: str) -> Callable[[Effect], Effect]:
+    """Register a start-time effect for fault `name` (used by lab-sim's modules)."""
+    if name not in SPECS:
+        raise KeyError(f"no such lab fault {name!r}")
+
+    def register(fn: Effect) -> Effect:
+        EFFECTS.setdefault(name, [])
+        if fn not in EFFECTS[name]:
+            EFFECTS[name].append(fn)
+        return fn
+    return register
