@@ -165,6 +165,18 @@ def missing_tools(which: Callable[[str], str | None] = shutil.which) -> list[str
     return [tool for tool in REQUIRED_TOOLS if which(tool) is None]
 
 
+def _probe(*argv: str) -> tuple[int, str, str]:
+    """Run a quick read-only query quietly: exit code, stdout, first stderr line."""
+    try:
+        done = subprocess.run(  # an argument list: no shell
+            argv, capture_output=True, text=True, timeout=PREFLIGHT_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, "", type(exc).__name__
+    first = next((line.strip() for line in done.stderr.splitlines() if line.strip()), "")
+    return done.returncode, done.stdout, first[:160]
+
+
 def preflight(plan: Plan) -> str | None:
     """Why the run cannot start (one line), or None. Fast: seconds, even without a daemon."""
     missing = missing_tools()
@@ -173,21 +185,13 @@ def preflight(plan: Plan) -> str | None:
             f"missing on PATH: {', '.join(missing)} (the kind path needs {', '.join(REQUIRED_TOOLS)}; "
             "--dry-run prints the plan without them)"
         )
-    probe = Command(
-        ("docker", "info", "--format", "{{.ServerVersion}}"),
-        "docker daemon",
-        capture="docker",
-        timeout=PREFLIGHT_TIMEOUT_S,
-    )
-    if run_command(probe, probe.argv).returncode != 0:
-        return (
-            "docker is on PATH but its daemon does not answer (`docker info` failed); start docker and retry"
-        )
-    listing = Command(
-        ("kind", "get", "clusters"), "existing kind clusters", capture="kind", timeout=PREFLIGHT_TIMEOUT_S
-    )
-    existing = set(run_command(listing, listing.argv).stdout.split())
-    taken = [c.kind_name for c in plan.clusters if c.kind_name in existing]
+    code, _, err = _probe("docker", "info", "--format", "{{.ServerVersion}}")
+    if code != 0:
+        return f"docker is on PATH but its daemon does not answer ({err or 'docker info failed'}); start it"
+    code, out, err = _probe("kind", "get", "clusters")
+    if code != 0:
+        return f"`kind get clusters` failed ({err or f'exit code {code}'})"
+    taken = [c.kind_name for c in plan.clusters if c.kind_name in out.split()]
     if taken:
         return (
             f"kind cluster {taken[0]} already exists; delete it (kind delete cluster --name {taken[0]}) "

@@ -1,0 +1,80 @@
+"""istioctl's documented remote secret has the layout the suite checks, and our native one matches it.
+
+``data/istioctl-remote-secret.yaml`` is copied from istio/istio's own test of
+``istioctl create-remote-secret`` (see ``data/README.md``). Whatever ``--join-with istioctl`` gets
+back must pass the suite's shape check, and ``--join-with native`` must build the same object:
+label ``istio/multiCluster: "true"``, annotation ``networking.istio.io/cluster: NAME``, one
+``stringData`` key NAME holding a kubeconfig whose cluster, context and user are all NAME.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+import yaml
+
+DATA = Path(__file__).parent / "data" / "istioctl-remote-secret.yaml"
+NAME = "primary"
+
+
+@pytest.fixture
+def documented():
+    docs = [d for d in yaml.safe_load_all(DATA.read_text()) if d is not None]
+    assert len(docs) == 1
+    return docs[0]
+
+
+def test_documented_secret_layout(documented):
+    meta = documented["metadata"]
+    assert (documented["apiVersion"], documented["kind"]) == ("v1", "Secret")
+    assert meta["name"] == f"istio-remote-secret-{NAME}"
+    assert meta["labels"] == {"istio/multiCluster": "true"}  # the string "true", as the selector wants
+    assert meta["annotations"] == {"networking.istio.io/cluster": NAME}
+    assert list(documented["stringData"]) == [NAME] and "data" not in documented
+
+
+def test_documented_kubeconfig_layout(documented):
+    kubeconfig = yaml.safe_load(documented["stringData"][NAME])
+    assert kubeconfig["kind"] == "Config" and kubeconfig["current-context"] == NAME
+    assert [c["name"] for c in kubeconfig["clusters"]] == [NAME]
+    assert kubeconfig["contexts"] == [{"name": NAME, "context": {"cluster": NAME, "user": NAME}}]
+    assert kubeconfig["users"] == [{"name": NAME, "user": {"token": "token"}}]
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    assert base64.b64decode(cluster["certificate-authority-data"]) == b"caData"
+    assert cluster["server"] == "server"
+
+
+def test_the_suite_accepts_the_documented_secret(documented):
+    join = pytest.importorskip("meshconform.join")
+    assert join.shape_problem(documented, NAME, "cluster-2") is None
+    parsed = join.parse_kubeconfig(documented["stringData"][NAME])
+    assert (parsed["server"], parsed["ca"], parsed["token"], parsed["auth"]) == (
+        "server",
+        b"caData",
+        "token",
+        "token",
+    )
+
+
+def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
+    join = pytest.importorskip("meshconform.join")
+    unlabelled = {**documented, "metadata": {**documented["metadata"], "labels": {}}}
+    assert "lacks label istio/multiCluster=true" in join.shape_problem(unlabelled, NAME, "cluster-2")
+    assert "annotation" in join.shape_problem(documented, "other", "cluster-2")
+
+
+def test_native_secret_has_the_documented_shape(documented):
+    join = pytest.importorskip("meshconform.join")
+    native = join.build_remote_secret(NAME, "server", b"caData", "token")
+    assert native["apiVersion"] == documented["apiVersion"] and native["kind"] == documented["kind"]
+    for key in ("name", "annotations", "labels"):
+        assert native["metadata"][key] == documented["metadata"][key], key
+    assert list(native["stringData"]) == list(documented["stringData"])
+    ours, theirs = (yaml.safe_load(s["stringData"][NAME]) for s in (native, documented))
+    # istioctl releases differ only in `preferences: {}` (printed by older client-go, e.g. the
+    # 1.4-era test of the same function); it carries no data.
+    ours.pop("preferences", None)
+    theirs.pop("preferences", None)
+    assert ours == theirs
