@@ -93,14 +93,13 @@ def _short(argv: tuple[str, ...]) -> str:
 def perform(action: Action, values: dict[str, str], run: Runner, log: Log) -> str | None:
     """Carry out one action; return a one-line problem, or None when it worked."""
     if isinstance(action, WriteCacerts):
-        certs.generate_mesh_cacerts(action.base, list(action.clusters))
+        try:
+            certs.generate_mesh_cacerts(action.base, list(action.clusters))
+        except OSError as exc:
+            return f"cannot write the CA files under {action.base}: {exc.strerror}"
         return None
     if isinstance(action, RemovePath):
-        if action.path.is_dir():
-            shutil.rmtree(action.path, ignore_errors=True)
-        else:
-            action.path.unlink(missing_ok=True)
-        return None
+        return _remove(action.path)
     argv = substitute(action.argv, values)
     log("$ " + shlex.join(argv))
     result = run(action, argv)
@@ -108,6 +107,19 @@ def perform(action: Action, values: dict[str, str], run: Runner, log: Log) -> st
         return f"`{_short(argv)}` failed: {result.error or f'exit code {result.returncode}'}"
     if action.capture:
         return _capture(action.capture, result.stdout.strip(), values)
+    return None
+
+
+def _remove(path: Path) -> str | None:
+    try:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # never written: nothing to remove
+    except OSError as exc:
+        return f"cannot remove {path}: {exc.strerror}"
     return None
 
 
@@ -158,6 +170,11 @@ def _teardown(
         log(f"kept kind clusters {names}; kubeconfig {plan.kubeconfig}")
         for c in plan.clusters:
             log(f"  delete with: kind delete cluster --name {c.kind_name} --kubeconfig {plan.kubeconfig}")
+        if all(c.ip_var in values for c in plan.clusters):
+            log(
+                "  rerun the suite (from the repository root): "
+                + shlex.join(substitute(plan.suite.argv, values))
+            )
     return code or (EXIT_SETUP_FAILED if problems else 0)
 
 

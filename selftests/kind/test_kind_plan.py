@@ -234,6 +234,18 @@ def test_keep_deletes_nothing_but_the_keys(tmp_path):
     assert not any(c[:2] == ("kind", "delete") for c in runner.calls)
     assert not (tmp_path / "certs").exists()
     assert any("kept kind clusters mc-1, mc-2" in line for line in lines)
+    rerun = next(line for line in lines if "rerun the suite" in line)
+    assert "--api-server kind-mc-1=https://172.18.0.2:6443" in rerun
+
+
+def test_unwritable_workdir_is_a_failed_step_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    runner = FakeRunner()
+    code, _ = run(build_plan(options(blocker / "work")), runner)
+    assert code == kind.EXIT_SETUP_FAILED
+    assert runner.calls == []  # nothing was created, so nothing is deleted
+    assert "step 1 failed: cannot write the CA files under" in capsys.readouterr().err
 
 
 def test_a_bad_captured_ip_fails_the_step(tmp_path, capsys):
