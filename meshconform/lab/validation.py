@@ -35,6 +35,10 @@ def _name_causes(res: str, meta: Obj) -> list[dict[str, str]]:
     name = meta.get("name")
     if not name:
         return [field_required("metadata.name", "name or generateName is required")]
+    if res.endswith(".rbac.authorization.k8s.io"):   # ValidatePathSegmentName
+        bad = [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+        bad += [f"may not be '{name}'"] if name in (".", "..") else []
+        return [field_invalid("metadata.name", name, b) for b in bad]
     pattern, msg, limit = _LABEL_NAMED.get(res, (DNS1123_SUBDOMAIN, _MSG_SUBDOMAIN, 253))
     causes = []
     if len(name) > limit:

@@ -1,0 +1,43 @@
+"""LabOptions and their validation: every mistake becomes one LabConfigError line, no traceback."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .faults import FaultSet, LabConfigError
+
+MAX_CLUSTERS = 8
+_REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    clusters: int = 2
+    revisions: tuple[str, ...] = ("asm-173-3",)
+    joined: bool = False
+    faults: tuple[str, ...] = ()
+    ready_delay: float = 0.3        # seconds a pod takes from Pending to Ready
+    request_log: Path | None = None  # append one JSON line per API request
+    seed: int = 0                    # makes flaky-api's choices repeatable
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return [f"cluster-{i + 1}" for i in range(self.clusters)]
+
+    def validate(self) -> FaultSet:
+        """Check everything; return the parsed faults."""
+        if not isinstance(self.clusters, int) or not 1 <= self.clusters <= MAX_CLUSTERS:
+            raise LabConfigError(f"lab clusters must be 1 to {MAX_CLUSTERS}, got {self.clusters!r}")
+        if not self.revisions:
+            raise LabConfigError("lab needs at least one revision, e.g. asm-173-3")
+        for rev in self.revisions:
+            if len(rev) > 63 or not _REVISION.fullmatch(rev):
+                raise LabConfigError(f"lab revision {rev!r} is not a valid revision name (lower case "
+                                     "letters, digits and '-', e.g. asm-173-3)")
+        if len(set(self.revisions)) != len(self.revisions):
+            raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")
+        if self.ready_delay < 0:
+            raise LabConfigError(f"lab ready delay must be >= 0 seconds, got {self.ready_delay}")
+        return FaultSet.parse(self.faults, self.cluster_names)

@@ -1,0 +1,162 @@
+"""The Lab: N clusters, one event loop in one thread, started and stopped as one unit.
+
+Start order (LAB_INTERNALS.md): create clusters -> base install (ours, then lab-sim's `install`)
+-> fault effects -> controllers (`start` hooks) -> HTTPS servers -> ready. Everything after cluster
+creation runs on the loop thread, so the model is only ever touched from one thread.
+lab-sim's packages plug in by exposing `install(lab)` and/or `start(lab)` (see SIM_PACKAGES).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any, TypeVar
+
+from . import accounts, base
+from .cluster import Clusters, LabCluster
+from .faults import EFFECTS
+from .kubeconfig import write_kubeconfig
+from .options import LabOptions
+from .server import Servers
+
+T = TypeVar("T")
+# lab-sim's packages, imported if present; each may define install(lab) and start(lab).
+SIM_PACKAGES = ("controllers", "istio", "traffic")
+START_TIMEOUT = 60.0    # seconds; a start that takes longer is a bug, not a slow machine
+
+
+def sim_modules() -> list[ModuleType]:
+    mods = []
+    for name in SIM_PACKAGES:
+        try:
+            mods.append(importlib.import_module(f"{__package__}.{name}"))
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+    return mods
+
+
+class Lab:
+    """N emulated clusters behind real HTTPS API servers. Use as a context manager or start/stop."""
+
+    def __init__(self, options: LabOptions | None = None) -> None:
+        self.options = options or LabOptions()
+        self.faults = self.options.validate()
+        self.joined = self.options.joined or self.faults.joined
+        self.revisions = self.options.revisions
+        self.clusters: Clusters = Clusters()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._servers: Servers | None = None
+        self._stopped = threading.Event()
+
+    # -- public ---------------------------------------------------------------------------------
+    @property
+    def cluster_names(self) -> list[str]:
+        return self.options.cluster_names
+
+    @property
+    def contexts(self) -> list[str]:
+        return [c.context for c in self.clusters.values()]
+
+    def start(self) -> Lab:
+        if self._thread is not None:
+            return self
+        self.clusters = Clusters.create(self.options.clusters, self.faults)
+        self._servers = Servers(self)
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="meshconform-lab", daemon=True)
+        self._thread.start()
+        try:
+            ready.result(timeout=START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def write_kubeconfig(self, path: str | Path) -> list[str]:
+        return write_kubeconfig(self.clusters.values(), Path(path))
+
+    def stats(self) -> dict[str, Any]:
+        by_cluster = {c.name: sum(c.requests.values()) for c in self.clusters.values()}
+        by_verb: dict[str, int] = {}
+        for c in self.clusters.values():
+            for verb, n in c.requests.items():
+                by_verb[verb] = by_verb.get(verb, 0) + n
+        return {"api_requests": sum(by_cluster.values()),
+                "exec_sessions": sum(c.exec_sessions for c in self.clusters.values()),
+                "by_cluster": by_cluster, "by_verb": by_verb}
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the lab's loop and return its result (tests poking the model)."""
+        if self.loop is None:
+            raise RuntimeError("the lab is not running")
+
+        async def run() -> T:
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
+
+    def cluster(self, name: str) -> LabCluster:
+        return self.clusters[name]
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self.loop
+        if thread is None or loop is None or self._stopped.is_set():
+            return
+        self._stopped.set()
+        if loop.is_running():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._shutdown()))
+        thread.join(timeout=30)
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- the loop thread -----------------------------------------------------------------------
+    def _run(self, ready: Future[None]) -> None:
+        loop = self.loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._boot())
+        except BaseException as e:
+            ready.set_exception(e)
+            loop.close()
+            return
+        ready.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _boot(self) -> None:
+        mods = sim_modules()
+        for c in self.clusters.values():
+            base.install(c)
+            accounts.start(c)
+        for mod in mods:
+            if hasattr(mod, "install"):
+                mod.install(self)
+        for fault in self.faults:
+            for fn in EFFECTS.get(fault.name, []):
+                fn(self, fault)
+        for mod in mods:
+            if hasattr(mod, "start"):
+                mod.start(self)
+        assert self._servers is not None
+        await self._servers.start()
+
+    async def _shutdown(self) -> None:
+        if self._servers is not None:
+            await self._servers.stop()
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.get_running_loop().stop()
