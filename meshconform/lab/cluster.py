@@ -73,7 +73,7 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass
+@dataclass(eq=False)     # identity semantics: hashable, usable as a dict key
 class LabCluster:
     name: str
     zone: str

@@ -74,8 +74,6 @@ def _service(obj: Obj) -> None:
 def _namespace(obj: Obj) -> None:
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     obj.setdefault("status", {}).setdefault("phase", "Active")
-    labels = obj["metadata"].setdefault("labels", {})
-    labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
 
 
 def _secret(obj: Obj) -> None:

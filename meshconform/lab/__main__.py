@@ -1,0 +1,71 @@
+"""`python -m meshconform.lab serve ...`: run a lab in the foreground for humans, kubectl and demos.
+
+Bad arguments print one line on stderr and exit 2; SIGINT/SIGTERM stop the lab and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import NoReturn
+
+from . import Lab, LabConfigError, LabOptions, known_faults
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
+def parser() -> _Parser:
+    p = _Parser(prog="python -m meshconform.lab", description="Emulated Kubernetes clusters with simulated Istio.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("serve", help="start the lab, write a kubeconfig, serve until interrupted")
+    s.add_argument("--kubeconfig", required=True, type=Path, help="where to write the kubeconfig")
+    s.add_argument("--clusters", type=int, default=2, help="number of clusters (default 2)")
+    s.add_argument("--revisions", default="asm-173-3", help="comma-separated Istio revisions (default asm-173-3)")
+    s.add_argument("--joined", action="store_true", help="create remote secrets in every direction")
+    s.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG]",
+                   help=f"inject a fault; one of: {', '.join(known_faults())}")
+    s.add_argument("--ready-delay", type=_seconds, default=0.3, help="seconds a pod takes to become ready")
+    s.add_argument("--request-log", type=Path, default=None, help="append one JSON line per API request")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    options = LabOptions(clusters=args.clusters, revisions=tuple(r for r in args.revisions.split(",") if r),
+                         joined=args.joined, faults=tuple(args.fault), ready_delay=args.ready_delay,
+                         request_log=args.request_log)
+    try:
+        lab = Lab(options)
+    except LabConfigError as e:
+        print(f"python -m meshconform.lab: error: {e}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    with lab:
+        for ctx in lab.write_kubeconfig(args.kubeconfig):
+            print(ctx)
+        print(f"serving {len(lab.contexts)} clusters; kubeconfig {args.kubeconfig}; Ctrl-C stops", flush=True)
+        done.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
