@@ -1,0 +1,107 @@
+"""Checks on one cluster: its API server answers, its control plane is the one the mesh needs,
+and it shares trust and network with the others (DESIGN.md: reach, control plane, trust, network).
+"""
+
+from __future__ import annotations
+
+from meshconform import verdicts
+from meshconform.checks import cf, check, reference
+from meshconform.controlplane import MIN_VERSION, version_tuple
+from meshconform.facts import IstiodPod, MeshFacts
+
+
+# -- reach and control plane ----------------------------------------------------------------------
+
+
+@check("test_api_server_answers")
+def reach(facts: MeshFacts, name: str) -> str | None:
+    return cf(facts, name).reach_problem
+
+
+@check("test_revision_everywhere", requires=lambda f, t: [(reach, t)])
+def revision_installed(facts: MeshFacts, name: str) -> str | None:
+    c = cf(facts, name)
+    if facts.revision is None:
+        return facts.revision_problem or "no istiod revision could be determined"
+    if c.control is None:
+        return c.problems.get("control", f"the control plane of {name} could not be read")
+    if facts.revision in c.control.revisions:
+        return None
+    found = ", ".join(c.control.revisions) or "none"
+    return (f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision "
+            f"in {name} or pass --revision")
+
+
+def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:
+    control = cf(facts, name).control
+    return [p for p in (control.istiod if control else []) if p.revision == facts.revision]
+
+
+@check("test_istiod_ready", requires=lambda f, t: [(revision_installed, t)])
+def istiod_ready(facts: MeshFacts, name: str) -> str | None:
+    pods = rev_pods(facts, name)
+    if any(p.ready for p in pods):
+        return None
+    seen = ", ".join(f"{p.name} {p.phase}{'' if p.ready else ' not ready'}" for p in pods) or "no pods"
+    return (f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
+            f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}")
+
+
+@check("test_istiod_version", requires=lambda f, t: [(revision_installed, t)])
+def istiod_version(facts: MeshFacts, name: str) -> str | None:
+    versions = {p.name: p.version for p in rev_pods(facts, name)}
+    known = {pod: v for pod, v in versions.items() if v}
+    if not known:
+        images = ", ".join(p.image for p in rev_pods(facts, name)) or "no istiod pod"
+        raise verdicts.Inconclusive(f"cannot tell the istiod version in {name} from {images}")
+    minimum = ".".join(map(str, MIN_VERSION))
+    old = {pod: v for pod, v in known.items() if version_tuple(v) < MIN_VERSION}
+    if old:
+        pod, v = sorted(old.items())[0]
+        return f"istiod {pod} in {name} runs {v}, older than {minimum}, the guide's minimum; upgrade it"
+    return None
+
+
+# -- trust and network ----------------------------------------------------------------------------
+
+
+@check("test_root_ca_shared", requires=lambda f, t: [(reach, t)])
+def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
+    c = cf(facts, name)
+    if c.control is None:
+        return c.problems.get("control", f"the control plane of {name} could not be read")
+    if c.control.root_ca_problem or c.control.root_ca is None:
+        return c.control.root_ca_problem or f"no root CA found in {name}"
+    ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
+    if ref is None or ref.name == name or ref.control is None or ref.control.root_ca == c.control.root_ca:
+        return None
+    return (f"{name}'s root CA (istio-ca-root-cert sha256 {c.control.root_ca[:23]}) differs from {ref.name}'s "
+            f"({ref.control.root_ca[:23]}); all clusters need the same root (same Mesh CA, or cacerts from one root)")
+
+
+@check("test_trust_domain_and_mesh_id", requires=lambda f, t: [(revision_installed, t)])
+def trust_domain(facts: MeshFacts, name: str) -> str | None:
+    c = cf(facts, name)
+    if c.control is None or c.control.mesh_config is None:
+        return f"no mesh ConfigMap (istio-{facts.revision} or istio) in istio-system of {name}"
+    ref = reference(facts, lambda x: bool(x.control and x.control.mesh_config))
+    if ref is None or ref.control is None or ref.name == name:
+        return None
+    mine, theirs = (c.control.trust_domain, c.control.mesh_id), (ref.control.trust_domain, ref.control.mesh_id)
+    if mine == theirs:
+        return None
+    return (f"{name} has trustDomain={mine[0]} meshId={mine[1]} ({c.control.mesh_config}), but {ref.name} has "
+            f"trustDomain={theirs[0]} meshId={theirs[1]}; install every cluster with the same values")
+
+
+@check("test_single_network", requires=lambda f, t: [(reach, t)])
+def single_network(facts: MeshFacts, name: str) -> str | None:
+    c = cf(facts, name)
+    ref = reference(facts, lambda x: x.control is not None)
+    if c.control is None or ref is None or ref.control is None or ref.name == name:
+        return None
+    if c.control.network == ref.control.network:
+        return None
+    return (f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
+            f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system); the guide's "
+            "model is one network: use the same value, or set up east-west gateways for multi-network")

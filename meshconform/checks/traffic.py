@@ -1,0 +1,77 @@
+"""Checks on cross-cluster load balancing (the guide's step 6), per source cluster: hello calls
+succeed, reach every version (vK lives only in cluster K, so a version is a cluster), and split
+as the replicas say. They presuppose a mesh that should carry traffic: every cluster's sample pods
+injected and ready, one root of trust, one network, and every other cluster synced into the
+source's istiod; otherwise they are skipped with the first broken premise.
+"""
+
+from __future__ import annotations
+
+from meshconform import verdicts
+from meshconform.checks import Need, cf, check
+from meshconform.checks.cluster import istiod_ready, root_ca_shared, single_network, trust_domain
+from meshconform.checks.join import istiod_synced
+from meshconform.checks.workloads import injected_by_revision, pods_ready
+from meshconform.facts import MeshFacts, Tally, pair_id
+
+
+def premises(facts: MeshFacts, source: str) -> list[Need]:
+    order = [source] + [n for n in facts.names if n != source]
+    needs: list[Need] = []
+    for name in order:
+        needs += [(pods_ready, name), (injected_by_revision, name), (istiod_ready, name),
+                  (root_ca_shared, name), (trust_domain, name), (single_network, name)]
+    needs += [(istiod_synced, pair_id(other, source)) for other in facts.names if other != source]
+    return needs
+
+
+def targets(facts: MeshFacts) -> list[verdicts.Target]:
+    """One target per cluster: its helloworld version, weighted by its ready replicas."""
+    counts = {}
+    for name in facts.names:
+        wl = cf(facts, name).workloads
+        if wl:
+            ready = sum(1 for p in wl.pods if p.app == "helloworld" and p.ready) or wl.replicas
+            counts[(wl.version, name)] = ready
+    total = sum(counts.values()) or 1
+    return [verdicts.Target(v, c, n / total) for (v, c), n in counts.items()]
+
+
+def _tally(facts: MeshFacts, source: str) -> Tally:
+    tally = facts.traffic.get(source)
+    if tally is None:
+        problem = facts.traffic_problems.get(source, f"no calls were sent from {source}")
+        raise verdicts.Inconclusive(problem)
+    return tally
+
+
+def explain_routing(facts: MeshFacts, source: str) -> str:
+    """DestinationRules that keep traffic local explain a missing or skewed version."""
+    control = cf(facts, source).control
+    rules = [r for r in (control.destination_rules if control else [])
+             if r.host.startswith("helloworld") and (r.locality_lb or r.outlier_detection)]
+    if not rules:
+        return ""
+    r = rules[0]
+    what = " + ".join(k for k, on in (("localityLbSetting", r.locality_lb), ("outlierDetection", r.outlier_detection)) if on)
+    return (f"; DestinationRule {r.namespace}/{r.name} for {r.host} sets {what}, which keeps calls in the "
+            f"caller's locality while local endpoints are healthy")
+
+
+@check("test_hello_calls_succeed", requires=premises)
+def hello_ok(facts: MeshFacts, source: str) -> str | None:
+    if source in facts.traffic_problems and source not in facts.traffic:
+        return facts.traffic_problems[source]
+    return verdicts.ok_status()(_tally(facts, source))
+
+
+@check("test_calls_reach_every_cluster", requires=premises)
+def reach_every_cluster(facts: MeshFacts, source: str) -> str | None:
+    problem = verdicts.reached(targets(facts))(_tally(facts, source))
+    return problem + explain_routing(facts, source) if problem else None
+
+
+@check("test_split_follows_replicas", requires=lambda f, s: [*premises(f, s), (reach_every_cluster, s)])
+def split_follows_replicas(facts: MeshFacts, source: str) -> str | None:
+    problem = verdicts.not_skewed(targets(facts))(_tally(facts, source))
+    return problem + explain_routing(facts, source) if problem else None

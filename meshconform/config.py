@@ -1,0 +1,212 @@
+"""Command-line values -> one frozen RunConfig, validated once.
+
+Every option value is parsed by a small function here that raises ConfigError naming the option,
+the bad value and what is allowed; the pytest plugin turns that into a usage error (exit 4). The
+library itself never imports pytest, so these parsers are plain functions that unit tests call.
+Checks that need the kubeconfig (contexts exist, servers answer TCP) live in `preflight`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+JoinMode = Literal["create", "verify", "replace"]
+JoinWith = Literal["native", "istioctl"]
+JOIN_MODES: tuple[JoinMode, ...] = ("create", "verify", "replace")
+JOIN_WITH: tuple[JoinWith, ...] = ("native", "istioctl")
+
+# Real clusters pull images and inject sidecars: a rollout of two small deployments on GKE takes
+# one to three minutes when nodes must scale. The lab starts pods in well under a second, so a
+# lab run that has not converged in 30 s is stuck and should say so quickly.
+READY_TIMEOUT_DEFAULT = 300.0
+LAB_READY_TIMEOUT_DEFAULT = 30.0
+# A TCP connect to an API server that takes longer than this is a firewall drop, not a slow server.
+CONNECT_TIMEOUT = 5.0
+REQUESTS_DEFAULT = 50
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_GKE_CONTEXT = re.compile(r"^gke_(?P<project>[^_]+)_(?P<location>[^_]+)_(?P<name>.+)$")
+
+
+class ConfigError(Exception):
+    """A bad option value or combination; the message is one line that says how to fix it."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs to know, decided before the first test."""
+
+    contexts: tuple[str, ...]
+    cluster_names: tuple[str, ...]
+    kubeconfig: str | None = None
+    revision: str | None = None
+    join: JoinMode = "create"
+    join_with: JoinWith = "native"
+    namespace: str = "sample"
+    requests: int = REQUESTS_DEFAULT
+    keep: bool = False
+    samples_dir: Path | None = None
+    api_servers: Mapping[str, str] = field(default_factory=dict)
+    ready_timeout: float = READY_TIMEOUT_DEFAULT
+    report_dir: Path = Path("reports")
+    cleanup_only: bool = False
+    run_id: str = ""
+    curl_batch: int = 0  # requests per curl invocation; 0 = all in one
+
+    def name_of(self, context: str) -> str:
+        return self.cluster_names[self.contexts.index(context)]
+
+    def context_of(self, name: str) -> str:
+        return self.contexts[self.cluster_names.index(name)]
+
+    def api_server_for(self, name: str) -> str | None:
+        """The --api-server override for cluster `name` (given by context or by cluster name)."""
+        return self.api_servers.get(self.context_of(name)) or self.api_servers.get(name)
+
+
+def new_run_id() -> str:
+    """Short, label-safe and unique enough to tell concurrent runs apart."""
+    return "r" + secrets.token_hex(4)
+
+
+# -- option value parsers (each is a `type=` for one option) --------------------------------------
+
+
+def parse_positive_int(option: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a number; pass a whole number >= 1") from None
+    if number <= 0:
+        raise ConfigError(f"{option} {value!r} must be >= 1")
+    return number
+
+
+def parse_seconds(option: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a number of seconds; e.g. {option} 120") from None
+    if not seconds > 0:
+        raise ConfigError(f"{option} {value!r} must be > 0 seconds")
+    return seconds
+
+
+def parse_namespace(option: str, value: str) -> str:
+    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+        raise ConfigError(
+            f"{option} {value!r} is not a valid namespace name; allowed: lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def parse_choice(option: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{option} {value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def parse_assignment(option: str, value: str, what: str) -> tuple[str, str]:
+    """CTX=VALUE, e.g. --cluster-name gke_p_z_c1=east."""
+    key, sep, rest = value.partition("=")
+    if not sep or not key or not rest:
+        raise ConfigError(f"{option} {value!r} must look like CONTEXT={what}")
+    return key, rest
+
+
+def parse_cluster_name(option: str, value: str) -> tuple[str, str]:
+    ctx, name = parse_assignment(option, value, "NAME")
+    if len(name) > 63 or not _DNS1123_LABEL.match(name):
+        raise ConfigError(f"{option} {value!r}: {name!r} is not a DNS-1123 label (istioctl requires one)")
+    return ctx, name
+
+
+def parse_api_server(option: str, value: str) -> tuple[str, str]:
+    ctx, url = parse_assignment(option, value, "URL")
+    parsed = urlparse(url)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ConfigError(f"{option} {value!r}: {url!r} is not an https:// URL")
+    return ctx, url
+
+
+def parse_samples_dir(option: str, value: str) -> Path:
+    root = Path(value).expanduser()
+    missing = [p for p in ("helloworld/helloworld.yaml",) if not (root / p).is_file()]
+    if not any((root / p).is_file() for p in ("sleep/sleep.yaml", "curl/curl.yaml")):
+        missing.append("sleep/sleep.yaml (or curl/curl.yaml)")
+    if missing:
+        raise ConfigError(
+            f"{option} {value!r} lacks {', '.join(missing)}; pass the samples/ directory of an Istio or "
+            "ASM release"
+        )
+    return root
+
+
+# -- turning contexts into clusters ---------------------------------------------------------------
+
+
+def cluster_name_from_context(context: str) -> str:
+    """`gke_PROJECT_LOCATION_NAME` gives NAME, as the guide's CLUSTER_N_NAME; others stay whole."""
+    match = _GKE_CONTEXT.match(context)
+    return match.group("name") if match else context
+
+
+def resolve_contexts(ctx1: str | None, ctx2: str | None, ctx: Sequence[str]) -> tuple[str, ...]:
+    contexts = [c for c in (ctx1, ctx2) if c] + list(ctx)
+    seen: set[str] = set()
+    for c in contexts:
+        if c in seen:
+            raise ConfigError(f"context {c!r} is given twice; every --ctx/--ctx1/--ctx2 must name another cluster")
+        seen.add(c)
+    return tuple(contexts)
+
+
+def resolve_cluster_names(contexts: Sequence[str], overrides: Mapping[str, str]) -> tuple[str, ...]:
+    unknown = sorted(set(overrides) - set(contexts))
+    if unknown:
+        raise ConfigError(f"--cluster-name names context {unknown[0]!r}, which is not one of --ctx: {', '.join(contexts)}")
+    names = tuple(overrides.get(c) or cluster_name_from_context(c) for c in contexts)
+    for context, name in zip(contexts, names, strict=True):
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            raise ConfigError(
+                f"context {context!r} gives cluster name {name!r}, not a DNS-1123 label; "
+                f"pass --cluster-name {context}=NAME"
+            )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"cluster name {dupes[0]!r} is claimed by two contexts; pass --cluster-name CTX=NAME")
+    return names
+
+
+def kubeconfig_path(option_value: str | None) -> str | None:
+    """The explicit --kubeconfig, else None so that the client applies KUBECONFIG / ~/.kube/config."""
+    if option_value is None:
+        return None
+    path = os.path.expanduser(option_value)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ConfigError(f"--kubeconfig {option_value!r} is not a readable file")
+    return path
+
+
+def probe_tcp(server: str, context: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Refuse an API server that does not accept a TCP connection within `timeout` seconds."""
+    parsed = urlparse(server)
+    host = parsed.hostname or ""
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise ConfigError(
+            f"cannot reach the API server of context {context!r} at {server} within {timeout:g}s: {reason}"
+        ) from None

@@ -1,0 +1,182 @@
+"""Control plane facts of one cluster: istiod and its revision, version, mesh config, trust.
+
+Where each fact lives is Istio's own convention: istiod pods carry `app=istiod` and `istio.io/rev`
+(the guide's step 2, `kubectl -n istio-system get pods -l app=istiod --show-labels`); the version
+is the discovery container's image tag (ASM tags look like `1.7.3-asm.6`); a revisioned install
+keeps its MeshConfig in ConfigMap `istio-<REV>` key `mesh` (plain `istio` for the default
+revision); the network is the `topology.istio.io/network` label of the istio-system namespace;
+the root of trust is ConfigMap `istio-ca-root-cert` key `root-cert.pem`; the revision's injector
+is MutatingWebhookConfiguration(s) labelled `istio.io/rev=<REV>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from meshconform import errors
+from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
+from meshconform.kube import Cluster, Obj
+from meshconform.waits import pod_ready
+
+ISTIO_NS = "istio-system"
+ISTIOD_SELECTOR = "app=istiod"
+REV_LABEL = "istio.io/rev"
+NETWORK_LABEL = "topology.istio.io/network"
+DEFAULT_REVISION = "default"
+MIN_VERSION = (1, 6, 8)  # the guide's prerequisite: ASM 1.6.8 or later
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def revision_of(obj: Obj) -> str:
+    return str((obj.get("metadata", {}).get("labels") or {}).get(REV_LABEL) or DEFAULT_REVISION)
+
+
+def list_istiod(cluster: Cluster) -> tuple[list[IstiodPod], dict[str, str]]:
+    """istiod pods and deployments in istio-system; a deployment proves a revision is installed
+    even when its pods are gone."""
+    pods = cluster.read(f"LIST pods {ISTIO_NS} -l {ISTIOD_SELECTOR}", cluster.core.list_namespaced_pod,
+                        ISTIO_NS, label_selector=ISTIOD_SELECTOR)
+    deps = cluster.read(f"LIST deployments {ISTIO_NS} -l {ISTIOD_SELECTOR}",
+                        cluster.apps.list_namespaced_deployment, ISTIO_NS, label_selector=ISTIOD_SELECTOR)
+    istiod = [_istiod_pod(p) for p in pods.get("items") or []
+              if not p.get("metadata", {}).get("deletionTimestamp")]
+    deployments = {d["metadata"]["name"]: revision_of(d) for d in deps.get("items") or []}
+    return istiod, deployments
+
+
+def _istiod_pod(pod: Obj) -> IstiodPod:
+    containers = pod.get("spec", {}).get("containers") or []
+    discovery = next((c for c in containers if c.get("name") == "discovery"), containers[0] if containers else {})
+    image = str(discovery.get("image", ""))
+    env = {e.get("name"): e.get("value") for e in discovery.get("env") or []}
+    return IstiodPod(name=pod["metadata"]["name"], revision=revision_of(pod), ready=pod_ready(pod),
+                     phase=str(pod.get("status", {}).get("phase", "")), image=image,
+                     version=version_from_image(image), cluster_id=env.get("CLUSTER_ID"))
+
+
+def version_from_image(image: str) -> str | None:
+    """`gcr.io/gke-release/asm/pilot:1.7.3-asm.6` -> `1.7.3-asm.6`; None for a digest or `latest`."""
+    tag = image.rsplit("/", 1)[-1].partition("@")[0]
+    _, sep, tag = tag.partition(":")
+    return tag if sep and _VERSION_RE.match(tag) else None
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    match = _VERSION_RE.match(version)
+    if not match:
+        raise ValueError(f"not a version: {version!r}")
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def revisions(pods: list[IstiodPod], deployments: dict[str, str]) -> list[str]:
+    return sorted({p.revision for p in pods} | set(deployments.values()))
+
+
+def resolve_revision(requested: str | None, found: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """The revision to check: --revision, else the one installed in the first cluster that has one.
+
+    Returns (revision, problem). Several revisions in that cluster is ambiguous (a canary
+    upgrade in progress), so we ask for --revision rather than guess.
+    """
+    if requested:
+        return requested, None
+    for name, revs in found.items():
+        if len(revs) > 1:
+            return None, (f"{name} runs several istiod revisions ({', '.join(revs)}); "
+                          f"pass --revision REV to say which one to check")
+        if revs:
+            return revs[0], None
+    return None, ("no istiod found (pods or deployments labelled app=istiod in istio-system) in any "
+                  "cluster; install Istio / ASM first")
+
+
+def gather(cluster: Cluster, revision: str, pods: list[IstiodPod], deployments: dict[str, str]) -> ControlPlane:
+    facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
+    facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
+    facts.network = network(cluster)
+    facts.root_ca, facts.root_ca_problem = root_ca(cluster)
+    facts.injectors = injectors(cluster)
+    facts.destination_rules = destination_rules(cluster)
+    return facts
+
+
+def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None, str | None]:
+    """(ConfigMap name, trustDomain, meshId); Istio defaults trustDomain to cluster.local and meshId
+    to the trust domain when unset."""
+    names = ["istio"] if revision == DEFAULT_REVISION else [f"istio-{revision}", "istio"]
+    for name in names:
+        try:
+            cm = cluster.read(f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map,
+                              name, ISTIO_NS)
+        except errors.NotFound:
+            continue
+        mesh = yaml.safe_load((cm.get("data") or {}).get("mesh") or "") or {}
+        trust_domain = str(mesh.get("trustDomain") or "cluster.local")
+        mesh_id = str((mesh.get("defaultConfig") or {}).get("meshId") or trust_domain)
+        return name, trust_domain, mesh_id
+    return None, None, None
+
+
+def network(cluster: Cluster) -> str | None:
+    ns = cluster.read(f"GET namespace {ISTIO_NS}", cluster.core.read_namespace, ISTIO_NS)
+    return (ns.get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL)
+
+
+def root_ca(cluster: Cluster) -> tuple[str | None, str | None]:
+    try:
+        cm = cluster.read(f"GET configmap {ISTIO_NS}/istio-ca-root-cert",
+                          cluster.core.read_namespaced_config_map, "istio-ca-root-cert", ISTIO_NS)
+    except errors.NotFound:
+        return None, f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)"
+    pem = (cm.get("data") or {}).get("root-cert.pem") or ""
+    try:
+        return fingerprint_pem(pem), None
+    except ValueError:
+        return None, f"ConfigMap {ISTIO_NS}/istio-ca-root-cert in {cluster.name} holds no PEM certificate"
+
+
+def fingerprint_pem(pem: str) -> str:
+    """SHA-256 of the first certificate's DER, `AB:CD:...` as openssl prints it."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def injectors(cluster: Cluster) -> list[Injector]:
+    listing = cluster.read("LIST mutatingwebhookconfigurations",
+                           cluster.admission.list_mutating_webhook_configuration)
+    found = []
+    for item in listing.get("items") or []:
+        labels = item.get("metadata", {}).get("labels") or {}
+        name = item["metadata"]["name"]
+        if REV_LABEL not in labels and not name.startswith("istio-sidecar-injector"):
+            continue
+        hooks = [Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"))
+                 for w in item.get("webhooks") or []]
+        found.append(Injector(name=name, revision=revision_of(item), webhooks=hooks))
+    return found
+
+
+def destination_rules(cluster: Cluster) -> list[DestinationRule]:
+    """DestinationRules in every namespace; only used to explain where traffic went."""
+    try:
+        listing = cluster.read("LIST destinationrules", cluster.custom.list_cluster_custom_object,
+                               "networking.istio.io", "v1beta1", "destinationrules")
+    except (errors.NotFound, errors.Forbidden):
+        return []
+    return [_destination_rule(item) for item in listing.get("items") or []]
+
+
+def _destination_rule(item: dict[str, Any]) -> DestinationRule:
+    spec = item.get("spec") or {}
+    policy = spec.get("trafficPolicy") or {}
+    lb = policy.get("loadBalancer") or {}
+    return DestinationRule(namespace=item["metadata"].get("namespace", ""), name=item["metadata"]["name"],
+                           host=str(spec.get("host", "")), locality_lb="localityLbSetting" in lb,
+                           outlier_detection="outlierDetection" in policy)

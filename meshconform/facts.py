@@ -1,0 +1,209 @@
+"""What a run learned about the mesh, as plain dataclasses that round-trip through JSON.
+
+The facts are gathered once per run (by one xdist worker, under a file lock) and every check
+reads them, so they must survive a trip through a file. They never hold a token, a key or a
+kubeconfig: where evidence needs one, a fingerprint stands in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class IstiodPod:
+    name: str
+    revision: str
+    ready: bool
+    phase: str
+    image: str = ""
+    version: str | None = None
+    cluster_id: str | None = None
+
+
+@dataclass
+class Webhook:
+    name: str
+    namespace_selector: dict[str, Any] | None = None
+    object_selector: dict[str, Any] | None = None
+
+
+@dataclass
+class Injector:
+    name: str
+    revision: str
+    webhooks: list[Webhook] = field(default_factory=list)
+
+
+@dataclass
+class DestinationRule:
+    namespace: str
+    name: str
+    host: str
+    locality_lb: bool = False
+    outlier_detection: bool = False
+
+
+@dataclass
+class ControlPlane:
+    istiod: list[IstiodPod] = field(default_factory=list)
+    deployments: dict[str, str] = field(default_factory=dict)  # istiod deployment -> revision
+    revisions: list[str] = field(default_factory=list)
+    mesh_config: str | None = None  # ConfigMap name it came from
+    trust_domain: str | None = None
+    mesh_id: str | None = None
+    network: str | None = None
+    root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert
+    root_ca_problem: str | None = None
+    injectors: list[Injector] = field(default_factory=list)
+    destination_rules: list[DestinationRule] = field(default_factory=list)
+
+
+@dataclass
+class PodFact:
+    name: str
+    app: str
+    version: str | None
+    phase: str
+    ready: bool
+    ready_containers: int
+    total_containers: int
+    has_proxy: bool
+    injected_revision: str | None = None  # from the sidecar.istio.io/status annotation
+    deleting: bool = False
+
+
+@dataclass
+class Workloads:
+    namespace: str
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+    template_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # deployment -> labels
+    version: str = ""
+    replicas: int = 0
+    pods: list[PodFact] = field(default_factory=list)
+    source_pod: str | None = None
+    source_container: str | None = None
+    problem: str | None = None  # rollout did not complete: why
+
+
+@dataclass
+class RemoteSecret:
+    """One remote secret as found in B's istio-system, already validated against A."""
+
+    name: str
+    cluster_ids: list[str] = field(default_factory=list)  # data keys
+    present: bool = False
+    ours: bool = False
+    created_now: bool = False
+    shape_problem: str | None = None
+    server: str | None = None
+    ca_fingerprint: str | None = None
+    token_fingerprint: str | None = None
+    targets_problem: str | None = None
+    credentials_problem: str | None = None
+    sync_status: str | None = None
+    sync_problem: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class ClusterFacts:
+    name: str
+    context: str
+    server: str
+    reach_problem: str | None = None
+    server_version: str | None = None
+    control: ControlPlane | None = None
+    remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
+    workloads: Workloads | None = None
+    problems: dict[str, str] = field(default_factory=dict)  # stage -> error that stopped it
+
+
+@dataclass
+class Tally:
+    source: str
+    requests: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_version: dict[str, int] = field(default_factory=dict)
+    by_pod: dict[str, int] = field(default_factory=dict)
+    malformed: int = 0
+    errors: list[str] = field(default_factory=list)
+    exit_codes: list[int | None] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(self.by_version.values())
+
+
+@dataclass
+class MeshFacts:
+    run_id: str
+    namespace: str
+    clusters: dict[str, ClusterFacts] = field(default_factory=dict)
+    revision: str | None = None
+    revision_problem: str | None = None
+    pairs: dict[str, RemoteSecret] = field(default_factory=dict)  # "A->B"
+    traffic: dict[str, Tally] = field(default_factory=dict)
+    traffic_problems: dict[str, str] = field(default_factory=dict)
+    api: dict[str, dict[str, Any]] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def cluster(self, name: str) -> ClusterFacts:
+        return self.clusters[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.clusters)
+
+
+def pair_id(source: str, target: str) -> str:
+    """`A->B` means B discovers A: A's remote secret lives in B."""
+    return f"{source}->{target}"
+
+
+def split_pair(pair: str) -> tuple[str, str]:
+    a, _, b = pair.partition("->")
+    return a, b
+
+
+# -- JSON round trip ------------------------------------------------------------------------------
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(dataclasses.asdict(obj), indent=1, sort_keys=True)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return _build(cls, json.loads(text))
+
+
+def load(cls: type[T], path: Path) -> T:
+    return from_json(cls, path.read_text())
+
+
+def _build(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(inner[0], data) if len(inner) == 1 else data
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _build(hints[f.name], data[f.name])
+                     for f in dataclasses.fields(tp) if f.name in data})
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_build(item, v) for v in data]
+    if origin is dict:
+        _, value = typing.get_args(tp)
+        return {k: _build(value, v) for k, v in data.items()}
+    return data

@@ -1,0 +1,280 @@
+"""One kube context: its API clients, server URL, cluster name, exec, and careful retries.
+
+Contexts are loaded by the official client's own kubeconfig loader, so GKE `exec` auth plugins
+and token refresh keep working. Every call goes through `Cluster.read`/`Cluster.write`, which
+ask for raw JSON (plain dicts are what our facts are made of), translate the client's exceptions
+into `meshconform.errors` once, and retry only the named transient errors (429, 5xx, dropped
+connections) on reads and idempotent writes, logging each attempt. The shape follows kopf's
+`_cogs/clients/api.py`; nothing here ever logs a header, a token or a kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
+
+from meshconform import errors
+
+log = logging.getLogger("meshconform.kube")
+
+Obj = dict[str, Any]
+
+ATTEMPTS = 5
+BACKOFF_FIRST = 0.2  # seconds; doubles per attempt, so five attempts wait at most ~3 s in all
+BACKOFF_MAX = 2.0
+# (connect, read): a connect that takes 5 s is a drop; a read of a few hundred objects takes < 1 s.
+REQUEST_TIMEOUT = (5.0, 30.0)
+_BY_STATUS: dict[int, type[errors.KubeError]] = {
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    422: errors.Invalid,
+    429: errors.TooManyRequests,
+}
+
+
+@dataclass
+class ApiStats:
+    """What one cluster's client did; shown in the report so retries are never silent."""
+
+    requests: int = 0
+    retries: int = 0
+    exec_sessions: int = 0
+    notes: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, retried: str | None = None) -> None:
+        with self.lock:
+            self.requests += 1
+            if retried:
+                self.retries += 1
+                if len(self.notes) < 20:
+                    self.notes.append(retried)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "retries": self.retries, "exec_sessions": self.exec_sessions,
+                "notes": list(self.notes)}
+
+
+@dataclass
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int | None  # None: the stream ended without a status
+
+
+def translate(exc: BaseException, what: str) -> errors.KubeError:
+    """The client's exception -> our hierarchy, keeping only the Status reason and message."""
+    if isinstance(exc, errors.KubeError):
+        return exc
+    if isinstance(exc, ApiException):
+        return _from_api_exception(exc, what)
+    text = str(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
+        return errors.TLSFailure(what, "TLSHandshake", _short(text))
+    return errors.Unreachable(what, type(exc).__name__, _short(text))
+
+
+def _from_api_exception(exc: ApiException, what: str) -> errors.KubeError:
+    status = int(exc.status or 0)
+    reason, message = _status_fields(exc.body)
+    if status == 0:  # the websocket layer reports every failure as status 0
+        return errors.Unreachable(what, "Connection", _short(str(exc.reason or "")))
+    if status == 429:
+        retry_after = (exc.headers or {}).get("Retry-After")
+        seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else None
+        return errors.TooManyRequests(what, reason or "TooManyRequests", message, retry_after=seconds)
+    cls = _BY_STATUS.get(status) or (errors.ServerError if status >= 500 else errors.KubeError)
+    return cls(what, reason or str(exc.reason or ""), message, status=status)
+
+
+def _status_fields(body: object) -> tuple[str, str]:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body.startswith("{"):
+        return "", ""
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return "", ""
+    return str(status.get("reason") or ""), _short(str(status.get("message") or ""))
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = text.split(" -+-+- ")[0].replace("\n", " ").strip()  # websocket errors append headers
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def load_configuration(context: str, kubeconfig: str | None) -> client.Configuration:
+    """The client's own loader (exec plugins, GKE auth) into a Configuration we can tune."""
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
+                            persist_config=False)
+    cfg.retries = False  # we retry ourselves, with logging and only where it is safe
+    return cfg
+
+
+class Cluster:
+    """One context's clients; the only object in meshconform that talks to an API server."""
+
+    def __init__(self, context: str, name: str, configuration: client.Configuration) -> None:
+        self.context = context
+        self.name = name
+        self.configuration = configuration
+        self.server: str = configuration.host
+        self.api_client = client.ApiClient(configuration)
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
+        self.authz = client.AuthorizationV1Api(self.api_client)
+        self.admission = client.AdmissionregistrationV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+        self.version_api = client.VersionApi(self.api_client)
+        self.stats = ApiStats()
+        self._dynamic: Any = None
+
+    @classmethod
+    def connect(cls, context: str, name: str, kubeconfig: str | None) -> Cluster:
+        return cls(context, name, load_configuration(context, kubeconfig))
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.name!r}, server={self.server!r})"
+
+    @property
+    def dynamic(self) -> Any:
+        """The dynamic client, built on first use: its discovery costs a dozen requests."""
+        if self._dynamic is None:
+            from kubernetes.dynamic import DynamicClient
+
+            self._dynamic = self.read("discovery", DynamicClient, self.api_client, raw=False)
+        return self._dynamic
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def read(self, what: str, fn: Callable[..., Any], *args: Any, raw: bool = True, **kwargs: Any) -> Any:
+        """A GET/LIST (or any safe call): retried on transient errors."""
+        return self._call(what, fn, args, kwargs, retry=True, raw=raw)
+
+    def write(self, what: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False,
+              raw: bool = True, **kwargs: Any) -> Any:
+        """A write; retried only when repeating it cannot do harm (delete, PUT, a create we check)."""
+        return self._call(what, fn, args, kwargs, retry=idempotent, raw=raw)
+
+    def _call(self, what: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+              retry: bool, raw: bool) -> Any:
+        label = f"{what} on {self.name}"
+        if raw:
+            kwargs = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT, **kwargs}
+        attempts = ATTEMPTS if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                result = fn(*args, **kwargs)
+                self.stats.count(retried=f"{label}: attempt {attempt}" if attempt > 1 else None)
+                return _decode(result) if raw else result
+            except Exception as exc:  # translated right here, never beyond this module
+                error = translate(exc, label)
+            if not isinstance(error, errors.TRANSIENT) or isinstance(error, errors.TLSFailure) \
+                    or attempt == attempts:
+                self.stats.count()
+                raise error
+            delay = _backoff(attempt, error)
+            log.warning("%s attempt %d/%d failed (%s %s); will retry in %.1fs",
+                        label, attempt, attempts, error.status or "", error.reason, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def watch(self, what: str, fn: Callable[..., Any], timeout: float, **kwargs: Any) -> Iterator[Obj]:
+        """Watch events as raw dicts for at most `timeout` seconds; errors are translated."""
+        label = f"WATCH {what} on {self.name}"
+        w = watch.Watch()
+        self.stats.count()
+        try:
+            for event in w.stream(fn, timeout_seconds=max(1, int(timeout)),
+                                  _request_timeout=(REQUEST_TIMEOUT[0], timeout + 5), **kwargs):
+                yield {"type": event["type"], "object": event["raw_object"]}
+        except Exception as exc:
+            raise translate(exc, label) from None
+        finally:
+            w.stop()
+
+    def exec(self, pod: str, namespace: str, container: str, command: list[str],
+             timeout: float) -> ExecResult:
+        """Run `command` in a container over the websocket exec API and wait for it to exit."""
+        label = f"EXEC {namespace}/{pod} -c {container} on {self.name}"
+        # stream() swaps call_api on the ApiClient it is given, so each exec gets its own.
+        core = client.CoreV1Api(client.ApiClient(self.configuration))
+        with self.stats.lock:
+            self.stats.exec_sessions += 1
+        self.stats.count()
+        try:
+            ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
+                        container=container, stderr=True, stdin=False, stdout=True, tty=False,
+                        _preload_content=False)
+            ws.run_forever(timeout=timeout)
+            out, err = ws.read_stdout(timeout=0) or "", ws.read_stderr(timeout=0) or ""
+            status_text = ws.read_channel(3, timeout=0)
+            ws.close()
+        except Exception as exc:
+            raise translate(exc, label) from None
+        return ExecResult(out, err, _exit_code(status_text))
+
+    def exec_with_retry(self, pod: str, namespace: str, container: str, command: list[str],
+                        timeout: float) -> ExecResult:
+        """exec, retried when the stream dropped before the command reported an exit status."""
+        for attempt in range(1, 4):
+            try:
+                result = self.exec(pod, namespace, container, command, timeout)
+            except errors.Unreachable as exc:
+                if attempt == 3:
+                    raise
+                log.warning("%s attempt %d/3 failed (%s); will retry", exc.what, attempt, exc.reason)
+                time.sleep(BACKOFF_FIRST * 2**attempt)
+                continue
+            if result.exit_code is not None or attempt == 3:
+                return result
+            log.warning("EXEC %s/%s on %s attempt %d/3 ended without exit status; will retry",
+                        namespace, pod, self.name, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _decode(response: Any) -> Any:
+    data = getattr(response, "data", response)
+    if isinstance(data, bytes | bytearray):
+        return json.loads(data) if data else {}
+    return data
+
+
+def _backoff(attempt: int, error: errors.KubeError) -> float:
+    if isinstance(error, errors.TooManyRequests) and error.retry_after:
+        return min(error.retry_after, 10.0)
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+
+
+def _exit_code(status_text: str | None) -> int | None:
+    """Channel 3 carries a metav1.Status: Success, or Failure with an ExitCode cause."""
+    if not status_text:
+        return None
+    try:
+        status = json.loads(status_text)
+    except ValueError:
+        return None
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", ""))
+            except ValueError:
+                return None
+    return None

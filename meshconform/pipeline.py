@@ -1,0 +1,283 @@
+"""Gather every fact in the guide's order: clusters -> control plane -> join -> workloads -> traffic.
+
+Per-cluster work runs concurrently across clusters (threads; the work is network-bound). A stage
+that fails in one cluster records why in that cluster's facts and the run goes on, so one broken
+cluster yields one failing check and skipped dependants, not an aborted session. A stop event
+(set on Ctrl-C / SIGTERM) makes waits return early so that clean-up can start.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from meshconform import controlplane, errors, join, traffic, waits, workloads
+from meshconform.config import RunConfig
+from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, Tally, pair_id
+from meshconform.kube import Cluster
+
+log = logging.getLogger("meshconform.pipeline")
+T = TypeVar("T")
+R = TypeVar("R")
+EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, ValueError)
+# Endpoints of a pod that just became Ready reach the other clusters' proxies within seconds; a
+# tally that misses a version is retaken this many times, this far apart, before it counts.
+TRAFFIC_ATTEMPTS = 3
+TRAFFIC_RETRY_SECONDS = 2.0
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T], stop: threading.Event) -> list[R]:
+    items = list(items)
+    if not items:
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="meshconform")
+    try:
+        return list(pool.map(fn, items))
+    except BaseException:
+        stop.set()  # let waits in the other threads return, so clean-up does not race them
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+STAGES = ("clusters", "control", "join", "sync", "workloads", "traffic")
+
+
+def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
+    facts = MeshFacts(run_id=cfg.run_id, namespace=cfg.namespace)
+    for c in clusters.values():
+        facts.clusters[c.name] = ClusterFacts(name=c.name, context=c.context, server=c.server)
+    return facts
+
+
+def run_stage(stage: str, cfg: RunConfig, clusters: dict[str, Cluster], previous: MeshFacts | None,
+              stop: threading.Event) -> MeshFacts:
+    """One stage over a copy of the previous stage's facts; API use is added to the facts."""
+    facts = copy.deepcopy(previous) if previous is not None else new_facts(cfg, clusters)
+    started = time.monotonic()
+    before = {c.name: c.stats.as_dict() for c in clusters.values()}
+    up = [c for c in clusters.values() if not facts.clusters[c.name].reach_problem]
+    if stage == "clusters":
+        parallel(lambda c: check_reach(c, facts.clusters[c.name]), clusters.values(), stop)
+    elif stage == "control":
+        gather_control(cfg, up, facts, stop)
+    elif facts.revision:
+        {"join": gather_join, "sync": gather_sync, "workloads": gather_workloads,
+         "traffic": gather_traffic}[stage](cfg, up, facts, stop)
+    for c in clusters.values():
+        now, was, total = c.stats.as_dict(), before[c.name], facts.api.setdefault(c.name, {})
+        for key in ("requests", "retries", "exec_sessions"):
+            total[key] = total.get(key, 0) + now[key] - was[key]
+        total["notes"] = total.get("notes", []) + now["notes"][len(was["notes"]):]
+    facts.wall_seconds = round(facts.wall_seconds + time.monotonic() - started, 2)
+    return facts
+
+
+def gather(cfg: RunConfig, clusters: dict[str, Cluster], stop: threading.Event) -> MeshFacts:
+    """Every stage in order: what a library user (or a single process) runs."""
+    facts: MeshFacts | None = None
+    for stage in STAGES:
+        facts = run_stage(stage, cfg, clusters, facts, stop)
+    assert facts is not None
+    return facts
+
+
+# -- 1. clusters ----------------------------------------------------------------------------------
+
+
+def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
+    """GET /version and a SelfSubjectAccessReview with the context's own credentials."""
+    try:
+        version = cluster.read("GET /version", cluster.version_api.get_code)
+        facts.server_version = str(version.get("gitVersion", ""))
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": {"namespace": "istio-system", "resource": "pods", "verb": "list"}}}
+        review = cluster.write("CREATE selfsubjectaccessreview", cluster.authz.create_self_subject_access_review,
+                               body, idempotent=True)
+    except errors.Unauthorized:
+        facts.reach_problem = (f"the API server of {cluster.name} ({cluster.server}) rejects the credentials of "
+                               f"context {cluster.context} (401 Unauthorized); refresh them, e.g. gcloud container "
+                               "clusters get-credentials")
+        return
+    except errors.KubeError as exc:
+        facts.reach_problem = (f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
+                               "check the cluster's control plane")
+        return
+    if not (review.get("status") or {}).get("allowed"):
+        facts.reach_problem = (f"context {cluster.context} may not list pods in istio-system of {cluster.name}; "
+                               "the suite needs cluster-admin-like rights")
+
+
+# -- 2. control plane -----------------------------------------------------------------------------
+
+
+def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    found: dict[str, tuple[list[IstiodPod], dict[str, str]]] = {}
+
+    def istiod(c: Cluster) -> None:
+        try:
+            found[c.name] = controlplane.list_istiod(c)
+        except errors.KubeError as exc:
+            facts.clusters[c.name].problems["control"] = str(exc)
+
+    parallel(istiod, up, stop)
+    per_cluster = {c.name: controlplane.revisions(*found[c.name]) for c in up if c.name in found}
+    facts.revision, facts.revision_problem = controlplane.resolve_revision(cfg.revision, per_cluster)
+
+    def control(c: Cluster) -> None:
+        if c.name not in found:
+            return
+        try:
+            facts.clusters[c.name].control = controlplane.gather(c, facts.revision or "", *found[c.name])
+        except EXPECTED as exc:
+            facts.clusters[c.name].problems["control"] = str(exc)
+
+    parallel(control, up, stop)
+
+
+# -- 3. join --------------------------------------------------------------------------------------
+
+
+def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    def into(target: Cluster) -> None:
+        try:
+            existing = join.remote_secrets(target)
+        except errors.KubeError as exc:
+            facts.clusters[target.name].problems["join"] = str(exc)
+            return
+        for source in up:
+            if source is not target and not stop.is_set():
+                secret = join_pair(cfg, source, target, existing)
+                facts.pairs[pair_id(source.name, target.name)] = secret
+        facts.clusters[target.name].remote_secret_ids = {
+            name: sorted(join.decode_data(s)) for name, s in existing.items()}
+
+    parallel(into, up, stop)
+
+
+def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[str, dict]) -> RemoteSecret:  # type: ignore[type-arg]
+    name = join.secret_name(source.name)
+    note = None
+    try:
+        current = existing.get(name) or join.get_secret(target, name)
+        if cfg.join != "verify" and (current is None or cfg.join == "replace"):
+            override = cfg.api_server_for(source.name)
+            labels = workloads.ownership(cfg.run_id)
+            secret = (join.istioctl_secret(source, override, cfg.kubeconfig, labels) if cfg.join_with == "istioctl"
+                      else join.native_secret(source, override, labels))
+            note = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
+            current = join.get_secret(target, name)
+        if current is not None and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true":
+            existing[name] = current
+        expected = cfg.api_server_for(source.name) or source.server
+        fact = join.inspect(current, source, target, expected)
+    except EXPECTED as exc:
+        fact = RemoteSecret(name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}")
+        return fact
+    fact.note = note
+    fact.created_now = note in ("created", "replaced")
+    return fact
+
+
+# -- 4. workloads ---------------------------------------------------------------------------------
+
+
+def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    hello_path, sleep_path = workloads.sample_files(cfg.samples_dir)
+    hello_docs, sleep_docs = workloads.load_manifest(hello_path), workloads.load_manifest(sleep_path)
+    source = workloads.source_app(sleep_docs)
+    order = list(facts.clusters)
+
+    def deploy(c: Cluster) -> None:
+        version = workloads.version_for(order.index(c.name))
+        objs = workloads.label_objects(workloads.helloworld_objects(hello_docs, version) + sleep_docs, cfg.run_id)
+        problem = None
+        try:
+            workloads.rollout(c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop)
+        except EXPECTED as exc:
+            problem = str(exc)
+        try:
+            ns = c.read(f"GET namespace {cfg.namespace}", c.core.read_namespace, cfg.namespace)
+            pods = workloads.list_pods(c, cfg.namespace, cfg.run_id)
+        except errors.KubeError as exc:
+            facts.clusters[c.name].problems["workloads"] = problem or str(exc)
+            return
+        labels = ns.get("metadata", {}).get("labels") or {}
+        wl = workloads.describe(cfg.namespace, labels, objs, version, pods, source)
+        wl.problem = problem
+        facts.clusters[c.name].workloads = wl
+
+    parallel(deploy, up, stop)
+
+
+# -- 5. istiod sync -------------------------------------------------------------------------------
+
+
+def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    def sync(target: Cluster) -> None:
+        control = facts.clusters[target.name].control
+        pods = [p for p in (control.istiod if control else []) if p.revision == facts.revision and p.ready]
+        sources = [s.name for s in up if s is not target and facts.pairs.get(pair_id(s.name, target.name))
+                   and facts.pairs[pair_id(s.name, target.name)].present]
+        if not pods or not sources:
+            return
+        pod = pods[0].name
+
+        def attempt() -> list[dict] | str:  # type: ignore[type-arg]
+            try:
+                return join.clusterz(target, pod)
+            except (errors.KubeError, ValueError) as exc:
+                return str(exc)
+
+        def settled(result: list[dict] | str) -> bool:  # type: ignore[type-arg]
+            if isinstance(result, str):
+                return False
+            status = {e.get("id"): e.get("syncStatus") for e in result}
+            return all(status.get(s) in (join.SYNCED, "timeout", "closed") for s in sources)
+
+        result = waits.poll(f"istiod {pod} in {target.name} to sync {', '.join(sources)}", attempt, settled,
+                            cfg.ready_timeout, stop=stop)
+        for s in sources:
+            fact = facts.pairs[pair_id(s, target.name)]
+            if isinstance(result, str):
+                fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
+            else:
+                fact.sync_status, fact.sync_problem = join.sync_problem(result, s, target.name, pod)
+
+    parallel(sync, up, stop)
+
+
+# -- 6. traffic -----------------------------------------------------------------------------------
+
+
+def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    versions = {wl.version for c in facts.clusters.values() if (wl := c.workloads) and wl.pods}
+
+    def send(c: Cluster) -> None:
+        wl = facts.clusters[c.name].workloads
+        if wl is None or not wl.source_pod or not wl.source_container:
+            facts.traffic_problems[c.name] = f"no Ready sleep pod in {cfg.namespace} of {c.name} to call from"
+            return
+        tally: Tally | None = None
+        try:
+            for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
+                tally = traffic.send(c, cfg.namespace, wl.source_pod, wl.source_container, cfg.requests,
+                                     cfg.curl_batch)
+                if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
+                    break
+                log.info("calls from %s reached %s of %s; retaking the sample in %.0fs (attempt %d/%d)", c.name,
+                         sorted(tally.by_version), sorted(versions), TRAFFIC_RETRY_SECONDS, attempt + 1,
+                         TRAFFIC_ATTEMPTS)
+                time.sleep(TRAFFIC_RETRY_SECONDS)
+        except errors.KubeError as exc:
+            facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
+            return
+        if tally is not None:
+            facts.traffic[c.name] = tally
+
+    parallel(send, up, stop)

@@ -1,0 +1,84 @@
+"""Bad input, found before the first test: contexts that do not exist or reach nothing, two
+contexts for one cluster, a namespace that is not ours, an istiod revision we would have to guess.
+
+Each problem is one ConfigError line, which the plugin turns into a usage error (exit 4). A cluster
+whose API server accepts TCP but answers errors is not bad input: the reach check reports it.
+"""
+
+from __future__ import annotations
+
+from kubernetes import config as kube_config
+from kubernetes.config.config_exception import ConfigException
+
+from meshconform import controlplane, errors, workloads
+from meshconform.config import ConfigError, RunConfig, probe_tcp
+from meshconform.kube import Cluster, load_configuration
+
+
+def known_contexts(kubeconfig: str | None) -> list[str]:
+    where = kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
+    try:
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return [str(c["name"]) for c in contexts or []]
+
+
+def connect(cfg: RunConfig) -> dict[str, Cluster]:
+    """Load every context with the client's own loader and refuse what cannot work."""
+    known = known_contexts(cfg.kubeconfig)
+    for ctx in cfg.contexts:
+        if ctx not in known:
+            raise ConfigError(f"context {ctx!r} is not in the kubeconfig; known: {', '.join(known) or 'none'}")
+    clusters: dict[str, Cluster] = {}
+    servers: dict[str, str] = {}
+    for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
+        try:
+            configuration = load_configuration(ctx, cfg.kubeconfig)
+        except (ConfigException, OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load context {ctx!r}: {str(exc).splitlines()[0]}") from None
+        server = configuration.host.rstrip("/")
+        if server in servers:
+            raise ConfigError(f"contexts {servers[server]!r} and {ctx!r} reach the same API server {server}; "
+                              "give each cluster once")
+        servers[server] = ctx
+        clusters[name] = Cluster(ctx, name, configuration)
+    return clusters
+
+
+def probe(clusters: dict[str, Cluster]) -> None:
+    for cluster in clusters.values():
+        probe_tcp(cluster.server, cluster.context)
+
+
+def check_namespace(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
+    for cluster in clusters.values():
+        try:
+            workloads.check_namespace(cluster, cfg.namespace, cfg.run_id)
+        except workloads.Refused as exc:
+            raise ConfigError(str(exc)) from None
+        except errors.KubeError:
+            continue  # an API server that answers errors is the reach check's to report
+
+
+def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
+    found: dict[str, list[str]] = {}
+    for cluster in clusters.values():
+        try:
+            found[cluster.name] = controlplane.revisions(*controlplane.list_istiod(cluster))
+        except errors.KubeError:
+            continue
+    if not found:
+        return
+    _, problem = controlplane.resolve_revision(cfg.revision, found)
+    if problem:
+        raise ConfigError(problem)
+
+
+def run(cfg: RunConfig) -> dict[str, Cluster]:
+    clusters = connect(cfg)
+    probe(clusters)
+    if not cfg.cleanup_only:
+        check_namespace(clusters, cfg)
+        check_revision(clusters, cfg)
+    return clusters

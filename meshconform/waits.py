@@ -1,0 +1,201 @@
+"""The one wait primitive: watch a set of objects until a judge says done, stuck, or out of time.
+
+Shaped like the Kubernetes e2e framework's `WaitForPodCondition` (test/e2e/framework/pod/wait.go)
+and Istio's `retry.UntilSuccess`: it states its intent once, keeps the last state it saw, lets the
+judge stop early on a terminal condition (a webhook refusing pods, an image that never pulls, a
+crash loop) and on timeout raises with that last state plus the namespace's recent Warning events.
+It lists, then watches from the list's resourceVersion in short chunks, re-listing between
+chunks; so a dropped watch costs one chunk, never the whole wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from meshconform import errors
+from meshconform.kube import Cluster, Obj
+
+log = logging.getLogger("meshconform.waits")
+
+# Between re-lists; also how often a stop request (Ctrl-C) and new Warning events are noticed.
+WATCH_CHUNK_SECONDS = 5.0
+# Pod states that will not fix themselves within a test run.
+TERMINAL_WAITING_REASONS = frozenset({
+    "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
+    "CreateContainerConfigError", "CreateContainerError",
+})
+TERMINAL_EVENT_REASONS = frozenset({"FailedCreate"})
+
+
+@dataclass
+class Judgement:
+    done: bool
+    state: str  # the last state, one line, for progress and timeout messages
+    terminal: str | None = None  # set when waiting longer cannot help
+
+
+class WaitFailed(Exception):
+    """Timed out or hit a terminal condition; the message is ready for a failure line."""
+
+
+Judge = Callable[[list[Obj]], Judgement]
+
+
+def wait_for(cluster: Cluster, what: str, namespace: str, label_selector: str, judge: Judge,
+             timeout: float, stop: threading.Event | None = None) -> list[Obj]:
+    """Watch pods matching `label_selector` in `namespace` until `judge` says done."""
+    log.info("waiting up to %.0fs for %s on %s", timeout, what, cluster.name)
+    deadline = time.monotonic() + timeout
+    last = Judgement(False, "nothing seen yet")
+    while True:
+        objs, version = _list(cluster, namespace, label_selector)
+        last = judge(objs)
+        if last.done:
+            return objs
+        last = _terminal_from_events(cluster, namespace, last)
+        if last.terminal:
+            raise WaitFailed(f"{what} on {cluster.name}: {last.terminal}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or (stop is not None and stop.is_set()):
+            break
+        objs_by_name = {o["metadata"]["name"]: o for o in objs}
+        last = _watch_chunk(cluster, namespace, label_selector, version, objs_by_name, judge,
+                            min(WATCH_CHUNK_SECONDS, remaining))
+        if last.done:
+            return list(objs_by_name.values())
+    events = recent_events(cluster, namespace)
+    raise WaitFailed(f"timed out after {timeout:.0f}s waiting for {what} on {cluster.name}; "
+                     f"last seen: {last.state}" + (f"; events: {events}" if events else ""))
+
+
+def _list(cluster: Cluster, namespace: str, selector: str) -> tuple[list[Obj], str]:
+    listing = cluster.read(f"LIST pods {namespace} -l {selector}", cluster.core.list_namespaced_pod,
+                           namespace, label_selector=selector)
+    return list(listing.get("items") or []), str(listing.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _watch_chunk(cluster: Cluster, namespace: str, selector: str, version: str,
+                 objs: dict[str, Obj], judge: Judge, seconds: float) -> Judgement:
+    last = judge(list(objs.values()))
+    try:
+        for event in cluster.watch(f"pods {namespace}", cluster.core.list_namespaced_pod, seconds,
+                                   namespace=namespace, label_selector=selector,
+                                   resource_version=version or None):
+            obj = event["object"]
+            name = obj.get("metadata", {}).get("name", "")
+            if event["type"] == "DELETED":
+                objs.pop(name, None)
+            elif event["type"] in ("ADDED", "MODIFIED"):
+                objs[name] = obj
+            else:
+                break  # ERROR (e.g. 410 Gone): re-list
+            last = judge(list(objs.values()))
+            if last.done or last.terminal:
+                break
+    except errors.KubeError as exc:
+        log.info("watch on %s ended early (%s); re-listing", cluster.name, exc.reason or exc)
+    return last
+
+
+def _terminal_from_events(cluster: Cluster, namespace: str, last: Judgement) -> Judgement:
+    """A webhook that refuses pods leaves FailedCreate events on the ReplicaSet, not on a pod."""
+    if last.terminal:
+        return last
+    for event in _warning_events(cluster, namespace):
+        if event.get("reason") in TERMINAL_EVENT_REASONS:
+            kind = event.get("involvedObject", {}).get("kind", "")
+            name = event.get("involvedObject", {}).get("name", "")
+            message = _one_line(str(event.get("message", "")))
+            return Judgement(False, last.state, f"{kind} {namespace}/{name}: FailedCreate: {message}")
+    return last
+
+
+def _warning_events(cluster: Cluster, namespace: str) -> list[Obj]:
+    try:
+        listing = cluster.read(f"LIST events {namespace}", cluster.core.list_namespaced_event, namespace,
+                               field_selector="type=Warning")
+    except errors.KubeError:
+        return []
+    items: list[Obj] = listing.get("items") or []
+    return sorted(items, key=_event_time)
+
+
+def recent_events(cluster: Cluster, namespace: str, limit: int = 5) -> str:
+    """The last few Warning events, oldest first, one line: evidence for a timeout message."""
+    events = _warning_events(cluster, namespace)[-limit:]
+    return " | ".join(f"{e.get('involvedObject', {}).get('name', '?')}: {e.get('reason', '')}: "
+                      f"{_one_line(str(e.get('message', '')), 120)}" for e in events)
+
+
+def _event_time(event: Obj) -> str:
+    return str(event.get("lastTimestamp") or event.get("eventTime") or
+               event.get("metadata", {}).get("creationTimestamp") or "")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- pod judges -----------------------------------------------------------------------------------
+
+
+def pod_state(pod: Obj) -> str:
+    """`name 1/2 Running (istio-proxy not ready)`, as kubectl get pods would put it."""
+    statuses = pod.get("status", {}).get("containerStatuses") or []
+    total = len(pod.get("spec", {}).get("containers") or []) or len(statuses)
+    ready = sum(1 for s in statuses if s.get("ready"))
+    phase = pod.get("status", {}).get("phase", "Pending")
+    waiting = [f"{s.get('name')} {s['state']['waiting'].get('reason', 'waiting')}"
+               for s in statuses if (s.get("state") or {}).get("waiting")]
+    unready = [str(s.get("name")) for s in statuses if not s.get("ready") and (s.get("state") or {}).get("running")]
+    detail = ", ".join(waiting + [f"{n} not ready" for n in unready])
+    name = pod.get("metadata", {}).get("name", "?")
+    return f"{name} {ready}/{total} {phase}" + (f" ({detail})" if detail else "")
+
+
+def pod_ready(pod: Obj) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def pods_ready(expected: dict[str, int], key: Callable[[Obj], str | None]) -> Judge:
+    """Done when, for every group in `expected` (e.g. deployment -> replicas), that many pods are Ready."""
+
+    def judge(pods: list[Obj]) -> Judgement:
+        live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
+        states = "; ".join(pod_state(p) for p in live) or "no pods yet"
+        for pod in live:
+            for status in pod.get("status", {}).get("containerStatuses") or []:
+                reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
+                if reason in TERMINAL_WAITING_REASONS:
+                    return Judgement(False, states, f"pod {pod_state(pod)}: {reason}")
+        ready_counts: dict[str, int] = {}
+        for pod in live:
+            group = key(pod)
+            if group is not None and pod_ready(pod):
+                ready_counts[group] = ready_counts.get(group, 0) + 1
+        done = all(ready_counts.get(g, 0) >= n for g, n in expected.items())
+        return Judgement(done, states)
+
+    return judge
+
+
+def poll(what: str, attempt: Callable[[], Any], finished: Callable[[Any], bool], timeout: float,
+         interval: float = 1.0, stop: threading.Event | None = None) -> Any:
+    """For state that cannot be watched (istiod's debug endpoints): poll with a deadline.
+
+    Returns the last result whether or not it finished; the caller judges it.
+    """
+    log.info("waiting up to %.0fs for %s", timeout, what)
+    deadline = time.monotonic() + timeout
+    while True:
+        result = attempt()
+        if finished(result) or time.monotonic() + interval > deadline or (stop and stop.is_set()):
+            return result
+        time.sleep(interval)

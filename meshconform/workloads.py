@@ -1,0 +1,274 @@
+"""The guide's steps 3-5 and 7: namespace, helloworld vK in cluster K, sleep everywhere, clean-up.
+
+Manifests come from our manifests/ or an Istio release's samples/ (`--samples-dir`), filtered by
+label the way `kubectl create -f helloworld.yaml -l version=v1` does. Istio's helloworld sample
+has v1 and v2 only, so for cluster 3 and beyond we clone the v1 Deployment as vK (the app reports
+its version from SERVICE_VERSION). Everything we create carries the managed-by label and this
+run's id, Deployments' pod templates too; we delete only what carries both, and we never modify
+or delete a namespace we did not create (the guide's `kubectl delete ns sample` would).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshconform import errors, selectors, waits
+from meshconform.facts import PodFact, Workloads
+from meshconform.kube import Cluster, Obj
+
+log = logging.getLogger("meshconform.workloads")
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+RUN_ID = "meshconform.io/run-id"
+OWNER = "meshconform"
+REPO_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+PROXY = "istio-proxy"
+STATUS_ANNOTATION = "sidecar.istio.io/status"
+
+
+class Refused(Exception):
+    """Going on would touch something that is not ours; the message says what to do instead."""
+
+
+def ownership(run_id: str) -> dict[str, str]:
+    return {MANAGED_BY: OWNER, RUN_ID: run_id}
+
+
+def ours_selector(run_id: str | None = None) -> str:
+    return f"{MANAGED_BY}={OWNER},{RUN_ID}" + (f"={run_id}" if run_id else "")
+
+
+# -- manifests ------------------------------------------------------------------------------------
+
+
+def load_manifest(path: Path) -> list[Obj]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and d.get("kind")]
+
+
+def sample_files(samples_dir: Path | None) -> tuple[Path, Path]:
+    """(helloworld.yaml, sleep.yaml or its newer name curl.yaml)."""
+    if samples_dir is None:
+        return REPO_MANIFESTS / "helloworld.yaml", REPO_MANIFESTS / "sleep.yaml"
+    sleep = samples_dir / "sleep" / "sleep.yaml"
+    return samples_dir / "helloworld" / "helloworld.yaml", sleep if sleep.is_file() else samples_dir / "curl" / "curl.yaml"
+
+
+def version_for(index: int) -> str:
+    """Cluster K (1-based) runs helloworld vK."""
+    return f"v{index + 1}"
+
+
+def helloworld_objects(docs: list[Obj], version: str) -> list[Obj]:
+    """The helloworld Service plus Deployment helloworld-<version>, cloned from v1 when absent."""
+    objs = copy.deepcopy(selectors.select([d for d in docs if d["kind"] == "Service"], "app=helloworld"))
+    deployment = selectors.select([d for d in docs if d["kind"] == "Deployment"], f"app=helloworld,version={version}")
+    if not deployment:
+        template = selectors.select([d for d in docs if d["kind"] == "Deployment"], "app=helloworld,version=v1")
+        if not template:
+            raise ValueError("the helloworld manifest has no Deployment labelled app=helloworld,version=v1 to clone")
+        deployment = [clone_version(template[0], version)]
+    return objs + copy.deepcopy(deployment)
+
+
+def clone_version(v1: Obj, version: str) -> Obj:
+    dep = copy.deepcopy(v1)
+    dep["metadata"]["name"] = dep["metadata"]["name"].replace("-v1", f"-{version}")
+    for labels in (dep["metadata"].setdefault("labels", {}), dep["spec"]["selector"].setdefault("matchLabels", {}),
+                   dep["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})):
+        labels["version"] = version
+    for container in dep["spec"]["template"]["spec"].get("containers") or []:
+        env = [e for e in container.get("env") or [] if e.get("name") != "SERVICE_VERSION"]
+        container["env"] = [*env, {"name": "SERVICE_VERSION", "value": version}]
+    return dep
+
+
+def label_objects(objs: list[Obj], run_id: str) -> list[Obj]:
+    out = copy.deepcopy(objs)
+    for obj in out:
+        obj.setdefault("metadata", {}).setdefault("labels", {}).update(ownership(run_id))
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}).update(ownership(run_id))
+    return out
+
+
+def source_app(docs: list[Obj]) -> tuple[str, str]:
+    """(app label, container name) of the sleep/curl Deployment that sends the test calls."""
+    dep = next(d for d in docs if d["kind"] == "Deployment")
+    labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+    return str(labels.get("app", dep["metadata"]["name"])), str(dep["spec"]["template"]["spec"]["containers"][0]["name"])
+
+
+# -- namespace ------------------------------------------------------------------------------------
+
+
+def check_namespace(cluster: Cluster, namespace: str, run_id: str) -> bool:
+    """True when the namespace exists and is this run's; raise Refused when it is someone else's."""
+    try:
+        ns = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
+    except errors.NotFound:
+        return False
+    labels = ns.get("metadata", {}).get("labels") or {}
+    if labels.get(MANAGED_BY) == OWNER and labels.get(RUN_ID) == run_id:
+        return True
+    if labels.get(MANAGED_BY) == OWNER:
+        raise Refused(f"namespace {namespace} in {cluster.name} belongs to another meshconform run "
+                      f"({RUN_ID}={labels.get(RUN_ID)}); pass --namespace NAME to run alongside it, or "
+                      f"--cleanup-only if that run is dead")
+    raise Refused(f"namespace {namespace} already exists in {cluster.name} and was not created by meshconform; "
+                  f"meshconform never modifies it: pass --namespace NAME for a fresh one")
+
+
+def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: str) -> Obj:
+    if check_namespace(cluster, namespace, run_id):
+        existing: Obj = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
+        return existing
+    # The guide: `kubectl label namespace sample istio-injection- istio.io/rev=REVISION`.
+    body = {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"istio.io/rev": revision, **ownership(run_id)}}}
+    try:
+        created: Obj = cluster.write(f"CREATE namespace {namespace}", cluster.core.create_namespace, body,
+                                     idempotent=True)  # a repeated create ends in 409, handled below
+        return created
+    except errors.Conflict:
+        check_namespace(cluster, namespace, run_id)  # raises Refused unless a retry of ours created it
+        again: Obj = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
+        return again
+
+
+# -- objects --------------------------------------------------------------------------------------
+
+
+def _creator(cluster: Cluster, kind: str) -> Callable[..., Any] | None:
+    return {
+        "Service": cluster.core.create_namespaced_service,
+        "ServiceAccount": cluster.core.create_namespaced_service_account,
+        "ConfigMap": cluster.core.create_namespaced_config_map,
+        "Deployment": cluster.apps.create_namespaced_deployment,
+    }.get(kind)
+
+
+def create_objects(cluster: Cluster, namespace: str, objs: list[Obj], run_id: str) -> None:
+    for obj in objs:
+        what = f"CREATE {obj['kind'].lower()} {namespace}/{obj['metadata']['name']}"
+        obj["metadata"]["namespace"] = namespace
+        creator = _creator(cluster, obj["kind"])
+        try:
+            if creator is not None:
+                cluster.write(what, creator, namespace, obj, idempotent=True)
+            else:
+                api = cluster.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+                cluster.write(what, api.create, body=obj, namespace=namespace, raw=False, idempotent=True)
+        except errors.Conflict:
+            log.info("%s: already exists (a retried create of ours)", what)
+
+
+def rollout(cluster: Cluster, namespace: str, revision: str, run_id: str, objs: list[Obj],
+            timeout: float, stop: threading.Event | None = None) -> list[Obj]:
+    """Namespace, objects, then wait until every Deployment's pods are Ready; returns the pods."""
+    create_namespace(cluster, namespace, revision, run_id)
+    create_objects(cluster, namespace, objs, run_id)
+    expected = {o["metadata"]["name"]: int(o["spec"].get("replicas", 1)) for o in objs if o["kind"] == "Deployment"}
+    selectors_by_dep = {o["metadata"]["name"]: selectors.from_label_selector(o["spec"]["selector"])
+                        for o in objs if o["kind"] == "Deployment"}
+
+    def deployment_of(pod: Obj) -> str | None:
+        labels = pod.get("metadata", {}).get("labels") or {}
+        return next((d for d, reqs in selectors_by_dep.items() if selectors.matches(reqs, labels)), None)
+
+    what = f"pods of {', '.join(expected)} in {namespace} to be Ready"
+    return waits.wait_for(cluster, what, namespace, ours_selector(run_id), waits.pods_ready(expected, deployment_of),
+                          timeout, stop)
+
+
+def pod_fact(pod: Obj) -> PodFact:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    labels = pod.get("metadata", {}).get("labels") or {}
+    names = [c.get("name") for c in spec.get("containers") or []]
+    # Istio >= 1.19 may inject the proxy as a native sidecar (an init container that keeps running).
+    names += [c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    statuses = (status.get("containerStatuses") or []) + [
+        s for s in status.get("initContainerStatuses") or [] if s.get("name") in names]
+    annotation = (pod.get("metadata", {}).get("annotations") or {}).get(STATUS_ANNOTATION)
+    return PodFact(
+        name=pod["metadata"]["name"], app=str(labels.get("app", "")), version=labels.get("version"),
+        phase=str(status.get("phase", "")), ready=waits.pod_ready(pod),
+        ready_containers=sum(1 for s in statuses if s.get("ready")), total_containers=len(names),
+        has_proxy=PROXY in names, injected_revision=injected_revision(annotation),
+        deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")))
+
+
+def injected_revision(annotation: str | None) -> str | None:
+    """The `revision` field of sidecar.istio.io/status (pkg/kube/inject SidecarInjectionStatus)."""
+    if not annotation:
+        return None
+    try:
+        value = yaml.safe_load(annotation)
+    except yaml.YAMLError:
+        return None
+    return str(value.get("revision")) if isinstance(value, dict) and value.get("revision") else None
+
+
+def list_pods(cluster: Cluster, namespace: str, run_id: str) -> list[Obj]:
+    listing = cluster.read(f"LIST pods {namespace}", cluster.core.list_namespaced_pod, namespace,
+                           label_selector=ours_selector(run_id))
+    return [p for p in listing.get("items") or [] if not p.get("metadata", {}).get("deletionTimestamp")]
+
+
+def describe(namespace: str, ns_labels: dict[str, str], objs: list[Obj], version: str,
+             pods: list[Obj], source: tuple[str, str]) -> Workloads:
+    facts = Workloads(namespace=namespace, namespace_labels=ns_labels, version=version)
+    for obj in objs:
+        if obj["kind"] == "Deployment":
+            facts.template_labels[obj["metadata"]["name"]] = dict(obj["spec"]["template"]["metadata"]["labels"])
+            if (obj["metadata"].get("labels") or {}).get("app") == "helloworld":
+                facts.replicas += int(obj["spec"].get("replicas", 1))
+    facts.pods = [pod_fact(p) for p in pods]
+    app, container = source
+    src = next((p for p in facts.pods if p.app == app and p.ready), None)
+    facts.source_pod, facts.source_container = (src.name if src else None), container
+    return facts
+
+
+# -- clean-up -------------------------------------------------------------------------------------
+
+
+def cleanup(cluster: Cluster, run_id: str | None, secrets_ns: str = "istio-system") -> tuple[list[str], list[str]]:
+    """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
+    `run_id` is None); returns (what was deleted, errors). Never raises: clean-up must go on."""
+    removed, failures = [], []
+    selector = ours_selector(run_id)
+    targets: list[tuple[str, str | None, Callable[..., Any], Callable[..., Any]]] = [
+        ("namespace", None, cluster.core.list_namespace, cluster.core.delete_namespace),
+        ("secret", secrets_ns, cluster.core.list_namespaced_secret, cluster.core.delete_namespaced_secret)]
+    for kind, ns, lister, deleter in targets:
+        args = (ns,) if ns else ()
+        try:
+            items = cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)["items"] or []
+        except errors.KubeError as exc:
+            failures.append(f"{cluster.name}: {exc}")
+            continue
+        for item in items:
+            name = item["metadata"]["name"]
+            if not _both_labels(item, run_id) or item["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                cluster.write(f"DELETE {kind} {name}", deleter, name, *args, idempotent=True)
+                removed.append(f"{cluster.name}: {kind} {ns + '/' if ns else ''}{name}")
+            except errors.NotFound:
+                pass
+            except errors.KubeError as exc:
+                failures.append(f"{cluster.name}: {exc}")
+    return removed, failures
+
+
+def _both_labels(obj: Obj, run_id: str | None) -> bool:
+    """Belt and braces: the server filtered by label, we check again before deleting."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return labels.get(MANAGED_BY) == OWNER and RUN_ID in labels and (run_id is None or labels[RUN_ID] == run_id)

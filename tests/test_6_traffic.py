@@ -1,0 +1,19 @@
+"""Cross-cluster load balancing (guide step 6), from each cluster's sleep pod."""
+
+from fixtures.verify import verify
+from meshconform.checks import traffic as checks
+
+
+def test_hello_calls_succeed(cluster, mesh_traffic):
+    """Every hello call answers 200 with `Hello version: vN, instance: POD`."""
+    verify(mesh_traffic, checks.hello_ok, cluster)
+
+
+def test_calls_reach_every_cluster(cluster, mesh_traffic):
+    """Calls reach every cluster's version, unless chance could explain a miss (P < 1e-6)."""
+    verify(mesh_traffic, checks.reach_every_cluster, cluster)
+
+
+def test_split_follows_replicas(cluster, mesh_traffic):
+    """The split is consistent with the replica-weighted one (binomial / chi-square, alpha 1e-3)."""
+    verify(mesh_traffic, checks.split_follows_replicas, cluster)
