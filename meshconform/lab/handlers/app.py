@@ -98,7 +98,7 @@ async def entry(request: web.Request) -> web.StreamResponse:
                 return await drop_connection(request)
             if failure is not None:
                 raise failure
-        user = request["user"] = auth.authenticate(cluster, request)
+        user = auth.authenticate(cluster, request)
         auth.authorize(cluster, user, info)
         resp = await (_non_resource(request, info) if not info.is_resource else
                       route(info)(request, cluster, info, user))

@@ -71,8 +71,3 @@ async def read_body(request: web.Request) -> Any:
         return json.loads(raw)
     except ValueError as e:
         raise BadRequest(f"the server rejected our request due to an error in our request: {e}") from None
-
-
-def user_of(request: web.Request) -> User:
-    user: User = request["user"]
-    return user

@@ -67,7 +67,24 @@ def document() -> Obj:
                     "status": _obj(**{"x-kubernetes-preserve-unknown-fields": True})},
                     **{"x-kubernetes-group-version-kind": [{"group": r.group, "kind": r.kind, "version": v}]})
     return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
-            "paths": {}, "definitions": defs}
+            "paths": paths(), "definitions": defs}
+
+
+def paths() -> Obj:
+    """One PATCH operation per kind and version, carrying its GVK and the dryRun parameter: what
+    kubectl's dry-run verifier (k8s.io/kubectl/pkg/util/openapi/dryrun.go) looks for."""
+    out: Obj = {}
+    for r in RESOURCES:
+        if not r.stored or "patch" not in r.verbs:
+            continue
+        for v in r.versions:
+            base = f"/apis/{r.group}/{v}" if r.group else f"/api/{v}"
+            scope = "/namespaces/{namespace}" if r.namespaced else ""
+            out[f"{base}{scope}/{r.plural}/{{name}}"] = {"patch": {
+                "parameters": [{"name": "dryRun", "in": "query", "type": "string", "uniqueItems": True}],
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": {"group": r.group, "kind": r.kind, "version": v}}}
+    return out
 
 
 # -- protobuf wire encoding ---------------------------------------------------------------------
@@ -123,12 +140,28 @@ def encode_schema(s: Obj) -> bytes:
     return out
 
 
+def _operation(op: Obj) -> bytes:
+    out = b""
+    for p in op.get("parameters", []):
+        query = _bool(1, False) + _string(2, p["in"]) + _string(4, p["name"]) + _string(6, p["type"])
+        query += _bool(20, p.get("uniqueItems", False))
+        out += _field(8, _field(1, _field(2, _field(3, query))))   # ParametersItem.Parameter.NonBody.Query
+    for k, v in op.items():
+        if k.startswith("x-"):
+            out += _named(13, k, _string(2, yaml.safe_dump(v, default_flow_style=False)))
+    return out
+
+
+def _paths(doc: Obj) -> bytes:
+    return b"".join(_named(2, path, _field(8, _operation(item["patch"]))) for path, item in doc["paths"].items())
+
+
 @cache
 def encoded() -> bytes:
     doc = document()
     info = _string(1, doc["info"]["title"]) + _string(2, doc["info"]["version"])
     defs = b"".join(_named(1, k, encode_schema(v)) for k, v in doc["definitions"].items())
-    return _string(1, doc["swagger"]) + _field(2, info) + _field(8, b"") + _field(9, defs)
+    return _string(1, doc["swagger"]) + _field(2, info) + _field(8, _paths(doc)) + _field(9, defs)
 
 
 def serve(request: web.Request, path: str) -> web.StreamResponse:
