@@ -165,7 +165,9 @@ def resolve_contexts(ctx1: str | None, ctx2: str | None, ctx: Sequence[str]) -> 
     seen: set[str] = set()
     for c in contexts:
         if c in seen:
-            raise ConfigError(f"context {c!r} is given twice; every --ctx/--ctx1/--ctx2 must name another cluster")
+            raise ConfigError(
+                f"context {c!r} is given twice; every --ctx/--ctx1/--ctx2 must name another cluster"
+            )
         seen.add(c)
     return tuple(contexts)
 
@@ -173,7 +175,9 @@ def resolve_contexts(ctx1: str | None, ctx2: str | None, ctx: Sequence[str]) -> 
 def resolve_cluster_names(contexts: Sequence[str], overrides: Mapping[str, str]) -> tuple[str, ...]:
     unknown = sorted(set(overrides) - set(contexts))
     if unknown:
-        raise ConfigError(f"--cluster-name names context {unknown[0]!r}, which is not one of --ctx: {', '.join(contexts)}")
+        raise ConfigError(
+            f"--cluster-name names context {unknown[0]!r}, which is not one of --ctx: {', '.join(contexts)}"
+        )
     names = tuple(overrides.get(c) or cluster_name_from_context(c) for c in contexts)
     for context, name in zip(contexts, names, strict=True):
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
@@ -183,7 +187,9 @@ def resolve_cluster_names(contexts: Sequence[str], overrides: Mapping[str, str])
             )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"cluster name {dupes[0]!r} is claimed by two contexts; pass --cluster-name CTX=NAME")
+        raise ConfigError(
+            f"cluster name {dupes[0]!r} is claimed by two contexts; pass --cluster-name CTX=NAME"
+        )
     return names
 
 

@@ -40,24 +40,41 @@ def revision_of(obj: Obj) -> str:
 def list_istiod(cluster: Cluster) -> tuple[list[IstiodPod], dict[str, str]]:
     """istiod pods and deployments in istio-system; a deployment proves a revision is installed
     even when its pods are gone."""
-    pods = cluster.read(f"LIST pods {ISTIO_NS} -l {ISTIOD_SELECTOR}", cluster.core.list_namespaced_pod,
-                        ISTIO_NS, label_selector=ISTIOD_SELECTOR)
-    deps = cluster.read(f"LIST deployments {ISTIO_NS} -l {ISTIOD_SELECTOR}",
-                        cluster.apps.list_namespaced_deployment, ISTIO_NS, label_selector=ISTIOD_SELECTOR)
-    istiod = [_istiod_pod(p) for p in pods.get("items") or []
-              if not p.get("metadata", {}).get("deletionTimestamp")]
+    pods = cluster.read(
+        f"LIST pods {ISTIO_NS} -l {ISTIOD_SELECTOR}",
+        cluster.core.list_namespaced_pod,
+        ISTIO_NS,
+        label_selector=ISTIOD_SELECTOR,
+    )
+    deps = cluster.read(
+        f"LIST deployments {ISTIO_NS} -l {ISTIOD_SELECTOR}",
+        cluster.apps.list_namespaced_deployment,
+        ISTIO_NS,
+        label_selector=ISTIOD_SELECTOR,
+    )
+    istiod = [
+        _istiod_pod(p) for p in pods.get("items") or [] if not p.get("metadata", {}).get("deletionTimestamp")
+    ]
     deployments = {d["metadata"]["name"]: revision_of(d) for d in deps.get("items") or []}
     return istiod, deployments
 
 
 def _istiod_pod(pod: Obj) -> IstiodPod:
     containers = pod.get("spec", {}).get("containers") or []
-    discovery = next((c for c in containers if c.get("name") == "discovery"), containers[0] if containers else {})
+    discovery = next(
+        (c for c in containers if c.get("name") == "discovery"), containers[0] if containers else {}
+    )
     image = str(discovery.get("image", ""))
     env = {e.get("name"): e.get("value") for e in discovery.get("env") or []}
-    return IstiodPod(name=pod["metadata"]["name"], revision=revision_of(pod), ready=pod_ready(pod),
-                     phase=str(pod.get("status", {}).get("phase", "")), image=image,
-                     version=version_from_image(image), cluster_id=env.get("CLUSTER_ID"))
+    return IstiodPod(
+        name=pod["metadata"]["name"],
+        revision=revision_of(pod),
+        ready=pod_ready(pod),
+        phase=str(pod.get("status", {}).get("phase", "")),
+        image=image,
+        version=version_from_image(image),
+        cluster_id=env.get("CLUSTER_ID"),
+    )
 
 
 def version_from_image(image: str) -> str | None:
@@ -88,15 +105,21 @@ def resolve_revision(requested: str | None, found: dict[str, list[str]]) -> tupl
         return requested, None
     for name, revs in found.items():
         if len(revs) > 1:
-            return None, (f"{name} runs several istiod revisions ({', '.join(revs)}); "
-                          f"pass --revision REV to say which one to check")
+            return None, (
+                f"{name} runs several istiod revisions ({', '.join(revs)}); "
+                f"pass --revision REV to say which one to check"
+            )
         if revs:
             return revs[0], None
-    return None, ("no istiod found (pods or deployments labelled app=istiod in istio-system) in any "
-                  "cluster; install Istio / ASM first")
+    return None, (
+        "no istiod found (pods or deployments labelled app=istiod in istio-system) in any "
+        "cluster; install Istio / ASM first"
+    )
 
 
-def gather(cluster: Cluster, revision: str, pods: list[IstiodPod], deployments: dict[str, str]) -> ControlPlane:
+def gather(
+    cluster: Cluster, revision: str, pods: list[IstiodPod], deployments: dict[str, str]
+) -> ControlPlane:
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
     facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
     facts.network = network(cluster)
@@ -112,8 +135,9 @@ def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None
     names = ["istio"] if revision == DEFAULT_REVISION else [f"istio-{revision}", "istio"]
     for name in names:
         try:
-            cm = cluster.read(f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map,
-                              name, ISTIO_NS)
+            cm = cluster.read(
+                f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map, name, ISTIO_NS
+            )
         except errors.NotFound:
             continue
         mesh = yaml.safe_load((cm.get("data") or {}).get("mesh") or "") or {}
@@ -130,10 +154,17 @@ def network(cluster: Cluster) -> str | None:
 
 def root_ca(cluster: Cluster) -> tuple[str | None, str | None]:
     try:
-        cm = cluster.read(f"GET configmap {ISTIO_NS}/istio-ca-root-cert",
-                          cluster.core.read_namespaced_config_map, "istio-ca-root-cert", ISTIO_NS)
+        cm = cluster.read(
+            f"GET configmap {ISTIO_NS}/istio-ca-root-cert",
+            cluster.core.read_namespaced_config_map,
+            "istio-ca-root-cert",
+            ISTIO_NS,
+        )
     except errors.NotFound:
-        return None, f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)"
+        return (
+            None,
+            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)",
+        )
     pem = (cm.get("data") or {}).get("root-cert.pem") or ""
     try:
         return fingerprint_pem(pem), None
@@ -145,20 +176,23 @@ def fingerprint_pem(pem: str) -> str:
     """SHA-256 of the first certificate's DER, `AB:CD:...` as openssl prints it."""
     cert = x509.load_pem_x509_certificate(pem.encode())
     digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def injectors(cluster: Cluster) -> list[Injector]:
-    listing = cluster.read("LIST mutatingwebhookconfigurations",
-                           cluster.admission.list_mutating_webhook_configuration)
+    listing = cluster.read(
+        "LIST mutatingwebhookconfigurations", cluster.admission.list_mutating_webhook_configuration
+    )
     found = []
     for item in listing.get("items") or []:
         labels = item.get("metadata", {}).get("labels") or {}
         name = item["metadata"]["name"]
         if REV_LABEL not in labels and not name.startswith("istio-sidecar-injector"):
             continue
-        hooks = [Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"))
-                 for w in item.get("webhooks") or []]
+        hooks = [
+            Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"))
+            for w in item.get("webhooks") or []
+        ]
         found.append(Injector(name=name, revision=revision_of(item), webhooks=hooks))
     return found
 
@@ -166,8 +200,13 @@ def injectors(cluster: Cluster) -> list[Injector]:
 def destination_rules(cluster: Cluster) -> list[DestinationRule]:
     """DestinationRules in every namespace; only used to explain where traffic went."""
     try:
-        listing = cluster.read("LIST destinationrules", cluster.custom.list_cluster_custom_object,
-                               "networking.istio.io", "v1beta1", "destinationrules")
+        listing = cluster.read(
+            "LIST destinationrules",
+            cluster.custom.list_cluster_custom_object,
+            "networking.istio.io",
+            "v1beta1",
+            "destinationrules",
+        )
     except (errors.NotFound, errors.Forbidden):
         return []
     return [_destination_rule(item) for item in listing.get("items") or []]
@@ -177,6 +216,10 @@ def _destination_rule(item: dict[str, Any]) -> DestinationRule:
     spec = item.get("spec") or {}
     policy = spec.get("trafficPolicy") or {}
     lb = policy.get("loadBalancer") or {}
-    return DestinationRule(namespace=item["metadata"].get("namespace", ""), name=item["metadata"]["name"],
-                           host=str(spec.get("host", "")), locality_lb="localityLbSetting" in lb,
-                           outlier_detection="outlierDetection" in policy)
+    return DestinationRule(
+        namespace=item["metadata"].get("namespace", ""),
+        name=item["metadata"]["name"],
+        host=str(spec.get("host", "")),
+        locality_lb="localityLbSetting" in lb,
+        outlier_detection="outlierDetection" in policy,
+    )

@@ -55,7 +55,9 @@ class Invalid(KubeError):
 class TooManyRequests(KubeError):
     status = 429
 
-    def __init__(self, what: str, reason: str = "", message: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self, what: str, reason: str = "", message: str = "", retry_after: float | None = None
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(what, reason, message)
 

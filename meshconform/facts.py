@@ -182,7 +182,8 @@ def to_json(obj: Any) -> str:
 
 
 def from_json(cls: type[T], text: str) -> T:
-    return _build(cls, json.loads(text))
+    built: T = _build(cls, json.loads(text))
+    return built
 
 
 def load(cls: type[T], path: Path) -> T:
@@ -198,8 +199,9 @@ def _build(tp: Any, data: Any) -> Any:
         return _build(inner[0], data) if len(inner) == 1 else data
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _build(hints[f.name], data[f.name])
-                     for f in dataclasses.fields(tp) if f.name in data})
+        return tp(
+            **{f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
+        )
     if origin is list:
         (item,) = typing.get_args(tp)
         return [_build(item, v) for v in data]

@@ -43,8 +43,13 @@ TOKEN_SECONDS = 7 * 24 * 3600
 # What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
 # base chart): informers list and watch these.
 READER_NEEDS: tuple[tuple[str, str, str], ...] = (
-    ("", "pods", "list"), ("", "pods", "watch"), ("", "services", "list"), ("", "services", "watch"),
-    ("", "endpoints", "list"), ("", "namespaces", "list"), ("discovery.k8s.io", "endpointslices", "list"),
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("", "services", "list"),
+    ("", "services", "watch"),
+    ("", "endpoints", "list"),
+    ("", "namespaces", "list"),
+    ("discovery.k8s.io", "endpointslices", "list"),
 )
 SYNCED = "synced"
 
@@ -64,8 +69,15 @@ def build_kubeconfig(name: str, server: str, ca_data: bytes, token: str) -> str:
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {
-            "certificate-authority-data": base64.b64encode(ca_data).decode(), "server": server}}],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "certificate-authority-data": base64.b64encode(ca_data).decode(),
+                    "server": server,
+                },
+            }
+        ],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
         "preferences": {},
@@ -74,8 +86,9 @@ def build_kubeconfig(name: str, server: str, ca_data: bytes, token: str) -> str:
     return str(yaml.safe_dump(doc, sort_keys=True))
 
 
-def build_remote_secret(name: str, server: str, ca_data: bytes, token: str,
-                        labels: dict[str, str] | None = None) -> Obj:
+def build_remote_secret(
+    name: str, server: str, ca_data: bytes, token: str, labels: dict[str, str] | None = None
+) -> Obj:
     """The Secret `istioctl x create-remote-secret --name NAME` emits (plus our ownership labels)."""
     return {
         "apiVersion": "v1",
@@ -95,23 +108,38 @@ def build_remote_secret(name: str, server: str, ca_data: bytes, token: str,
 
 def reader_token(source: Cluster) -> str:
     """A bound token for istio-reader-service-account via the TokenRequest API."""
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": TOKEN_SECONDS}}
-    result = source.write(f"CREATE serviceaccounts/token {ISTIO_NS}/{READER_SA}",
-                          source.core.create_namespaced_service_account_token, READER_SA, ISTIO_NS, body,
-                          idempotent=True)
+    body = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": TOKEN_SECONDS},
+    }
+    result = source.write(
+        f"CREATE serviceaccounts/token {ISTIO_NS}/{READER_SA}",
+        source.core.create_namespaced_service_account_token,
+        READER_SA,
+        ISTIO_NS,
+        body,
+        idempotent=True,
+    )
     token = (result.get("status") or {}).get("token")
     if not token:
-        raise errors.KubeError(f"TokenRequest for {ISTIO_NS}/{READER_SA} on {source.name}", "NoToken",
-                               "the API server returned no token")
+        raise errors.KubeError(
+            f"TokenRequest for {ISTIO_NS}/{READER_SA} on {source.name}",
+            "NoToken",
+            "the API server returned no token",
+        )
     return str(token)
 
 
 def cluster_ca(source: Cluster) -> bytes:
     """The CA that signs the API server's certificate: kube-root-ca.crt, else our kubeconfig's."""
     try:
-        cm = source.read(f"GET configmap {ISTIO_NS}/kube-root-ca.crt", source.core.read_namespaced_config_map,
-                         "kube-root-ca.crt", ISTIO_NS)
+        cm = source.read(
+            f"GET configmap {ISTIO_NS}/kube-root-ca.crt",
+            source.core.read_namespaced_config_map,
+            "kube-root-ca.crt",
+            ISTIO_NS,
+        )
         pem = (cm.get("data") or {}).get("ca.crt")
         if pem:
             return str(pem).encode()
@@ -125,11 +153,14 @@ def cluster_ca(source: Cluster) -> bytes:
 
 
 def native_secret(source: Cluster, server: str | None, labels: dict[str, str]) -> Obj:
-    return build_remote_secret(source.name, server or source.server, cluster_ca(source), reader_token(source),
-                               labels)
+    return build_remote_secret(
+        source.name, server or source.server, cluster_ca(source), reader_token(source), labels
+    )
 
 
-def istioctl_secret(source: Cluster, server: str | None, kubeconfig: str | None, labels: dict[str, str]) -> Obj:
+def istioctl_secret(
+    source: Cluster, server: str | None, kubeconfig: str | None, labels: dict[str, str]
+) -> Obj:
     from meshconform import istioctl  # only when --join-with istioctl asks for it
 
     secret: Obj = istioctl.create_remote_secret(source.context, source.name, kubeconfig, server)
@@ -147,11 +178,21 @@ def apply_secret(target: Cluster, secret: Obj, existing: Obj | None, mode: str, 
             return "kept existing"
         if not owned(existing):
             return "kept existing (not created by meshconform, so --join replace leaves it)"
-        target.write(f"DELETE secret {ISTIO_NS}/{name}", target.core.delete_namespaced_secret, name, ISTIO_NS,
-                     idempotent=True)
+        target.write(
+            f"DELETE secret {ISTIO_NS}/{name}",
+            target.core.delete_namespaced_secret,
+            name,
+            ISTIO_NS,
+            idempotent=True,
+        )
     try:
-        target.write(f"CREATE secret {ISTIO_NS}/{name}", target.core.create_namespaced_secret, ISTIO_NS, secret,
-                     idempotent=True)  # a repeat after a lost reply ends in 409, handled below
+        target.write(
+            f"CREATE secret {ISTIO_NS}/{name}",
+            target.core.create_namespaced_secret,
+            ISTIO_NS,
+            secret,
+            idempotent=True,
+        )  # a repeat after a lost reply ends in 409, handled below
     except errors.Conflict:
         return "kept existing (created concurrently)"
     return "replaced" if existing is not None else "created"
@@ -169,16 +210,20 @@ def owned(obj: Obj, run_id: str | None = None) -> bool:
 
 def remote_secrets(target: Cluster) -> dict[str, Obj]:
     """Every secret B's istiod would read: labelled istio/multiCluster=true in istio-system."""
-    listing = target.read(f"LIST secrets {ISTIO_NS} -l {MULTICLUSTER_LABEL}=true",
-                          target.core.list_namespaced_secret, ISTIO_NS,
-                          label_selector=f"{MULTICLUSTER_LABEL}=true")
+    listing = target.read(
+        f"LIST secrets {ISTIO_NS} -l {MULTICLUSTER_LABEL}=true",
+        target.core.list_namespaced_secret,
+        ISTIO_NS,
+        label_selector=f"{MULTICLUSTER_LABEL}=true",
+    )
     return {s["metadata"]["name"]: s for s in listing.get("items") or []}
 
 
 def get_secret(target: Cluster, name: str) -> Obj | None:
     try:
-        secret: Obj = target.read(f"GET secret {ISTIO_NS}/{name}", target.core.read_namespaced_secret,
-                                  name, ISTIO_NS)
+        secret: Obj = target.read(
+            f"GET secret {ISTIO_NS}/{name}", target.core.read_namespaced_secret, name, ISTIO_NS
+        )
         return secret
     except errors.NotFound:
         return None
@@ -214,32 +259,50 @@ def parse_kubeconfig(text: str) -> dict[str, Any]:
     ctx = next((c["context"] for c in doc.get("contexts") or [] if c.get("name") == current), None)
     if ctx is None:
         raise ValueError(f"current-context {current!r} is not among its contexts")
-    cluster = next((c["cluster"] for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")), None)
-    user = next((u["user"] for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+    cluster = next(
+        (c["cluster"] for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")), None
+    )
+    user: dict[str, Any] = (
+        next((u["user"] for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+    )
     if cluster is None:
         raise ValueError(f"cluster {ctx.get('cluster')!r} of the current context is missing")
     ca = base64.b64decode(cluster.get("certificate-authority-data") or "")
-    auth = "token" if user.get("token") else ("auth-provider" if user.get("auth-provider") else
-                                               ("exec" if user.get("exec") else "none"))
-    return {"server": str(cluster.get("server", "")), "ca": ca, "token": user.get("token"), "auth": auth,
-            "tls_server_name": cluster.get("tls-server-name")}
+    auth = (
+        "token"
+        if user.get("token")
+        else ("auth-provider" if user.get("auth-provider") else ("exec" if user.get("exec") else "none"))
+    )
+    return {
+        "server": str(cluster.get("server", "")),
+        "ca": ca,
+        "token": user.get("token"),
+        "auth": auth,
+        "tls_server_name": cluster.get("tls-server-name"),
+    }
 
 
 def targets_problem(kc: dict[str, Any], where: str, source: Cluster, expected_server: str) -> str | None:
     """The kubeconfig names A's API server, and its CA verifies the certificate A serves."""
     if kc["server"].rstrip("/") != expected_server.rstrip("/"):
-        return (f"{where} points at {kc['server']}, not {source.name}'s API server {expected_server}; "
-                f"recreate it (istioctl x create-remote-secret --name {source.name}) or run --join replace")
+        return (
+            f"{where} points at {kc['server']}, not {source.name}'s API server {expected_server}; "
+            f"recreate it (istioctl x create-remote-secret --name {source.name}) or run --join replace"
+        )
     if not kc["ca"]:
         return f"{where} has no certificate-authority-data, so istiod cannot verify {source.name}"
     problem = tls_verify(source.server, kc["ca"], kc.get("tls_server_name"))
     if problem:
-        return (f"{where}: its CA does not verify {source.name}'s API server {source.server} ({problem}); "
-                "the secret is stale: recreate it")
+        return (
+            f"{where}: its CA does not verify {source.name}'s API server {source.server} ({problem}); "
+            "the secret is stale: recreate it"
+        )
     return None
 
 
-def tls_verify(server: str, ca_pem: bytes, server_name: str | None = None, timeout: float = 5.0) -> str | None:
+def tls_verify(
+    server: str, ca_pem: bytes, server_name: str | None = None, timeout: float = 5.0
+) -> str | None:
     """Handshake with `server` trusting only `ca_pem`; the error text, or None when it verifies."""
     url = urlparse(server)
     host, port = url.hostname or "", url.port or 443
@@ -248,8 +311,10 @@ def tls_verify(server: str, ca_pem: bytes, server_name: str | None = None, timeo
     except (ssl.SSLError, ValueError) as exc:
         return f"unusable CA data: {exc}"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock, \
-                context.wrap_socket(sock, server_hostname=server_name or host):
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            context.wrap_socket(sock, server_hostname=server_name or host),
+        ):
             return None
     except ssl.SSLCertVerificationError as exc:
         return exc.verify_message or "certificate verify failed"
@@ -264,18 +329,29 @@ def credentials_problem(kc: dict[str, Any], where: str, source: Cluster) -> str 
     authz = _token_client(source, str(kc["token"]))
     who = f"the token in {where}"
     for group, resource, verb in READER_NEEDS:
-        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": {"group": group, "resource": resource, "verb": verb}}}
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"group": group, "resource": resource, "verb": verb}},
+        }
         try:
-            review = source.write(f"CREATE selfsubjectaccessreview ({verb} {resource}) as remote-secret token",
-                                  authz.create_self_subject_access_review, body, idempotent=True)
+            review = source.write(
+                f"CREATE selfsubjectaccessreview ({verb} {resource}) as remote-secret token",
+                authz.create_self_subject_access_review,
+                body,
+                idempotent=True,
+            )
         except errors.Unauthorized:
-            return (f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
-                    f"stale or revoked: recreate the secret")
+            return (
+                f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
+                f"stale or revoked: recreate the secret"
+            )
         if not (review.get("status") or {}).get("allowed"):
             full = f"{resource}.{group}" if group else resource
-            return (f"{who} may not {verb} {full} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
-                    f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}")
+            return (
+                f"{who} may not {verb} {full} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
+                f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
+            )
     return None
 
 
@@ -321,27 +397,40 @@ def inspect(secret: Obj | None, source: Cluster, target: Cluster, expected_serve
 def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
     """`pilot-discovery request GET /debug/clusterz` in B's istiod: [{id, secretName, syncStatus}]
     (pilot/pkg/xds/debug.go clusterz -> ListRemoteClusters; pkg/cluster/debug.go DebugInfo)."""
-    result = target.exec_with_retry(istiod_pod, ISTIO_NS, "discovery",
-                                    ["pilot-discovery", "request", "GET", "/debug/clusterz"],
-                                    timeout=REQUEST_TIMEOUT[1])
+    result = target.exec_with_retry(
+        istiod_pod,
+        ISTIO_NS,
+        "discovery",
+        ["pilot-discovery", "request", "GET", "/debug/clusterz"],
+        timeout=REQUEST_TIMEOUT[1],
+    )
     if result.exit_code not in (0, None):
-        raise errors.ExecFailed(f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}", "ExitCode",
-                                f"exit {result.exit_code}: {result.stderr.strip()[:200]}")
+        raise errors.ExecFailed(
+            f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}",
+            "ExitCode",
+            f"exit {result.exit_code}: {result.stderr.strip()[:200]}",
+        )
     text = result.stdout.strip()
     entries = json.loads(text) if text else []
     return [e for e in entries or [] if isinstance(e, dict)]
 
 
-def sync_problem(entries: list[dict[str, Any]], source: str, target: str, pod: str) -> tuple[str | None, str | None]:
+def sync_problem(
+    entries: list[dict[str, Any]], source: str, target: str, pod: str
+) -> tuple[str | None, str | None]:
     """(status, problem) for A as B's istiod lists it."""
     entry = next((e for e in entries if e.get("id") == source), None)
     if entry is None:
         listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in entries) or "none"
-        return None, (f"istiod {pod} in {target} does not list cluster {source} in /debug/clusterz "
-                      f"(lists: {listed}); it has not loaded {secret_name(source)}")
+        return None, (
+            f"istiod {pod} in {target} does not list cluster {source} in /debug/clusterz "
+            f"(lists: {listed}); it has not loaded {secret_name(source)}"
+        )
     status = str(entry.get("syncStatus", ""))
     if status != SYNCED:
-        return status, (f"istiod {pod} in {target} reports {source} as {status!r}, not synced: it cannot "
-                        f"read {source}'s API server from inside {target}; check the server address in "
-                        f"{secret_name(source)} (--api-server) and the network path")
+        return status, (
+            f"istiod {pod} in {target} reports {source} as {status!r}, not synced: it cannot "
+            f"read {source}'s API server from inside {target}; check the server address in "
+            f"{secret_name(source)} (--api-server) and the network path"
+        )
     return status, None

@@ -64,8 +64,12 @@ class ApiStats:
                     self.notes.append(retried)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "retries": self.retries, "exec_sessions": self.exec_sessions,
-                "notes": list(self.notes)}
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "exec_sessions": self.exec_sessions,
+            "notes": list(self.notes),
+        }
 
 
 @dataclass
@@ -120,8 +124,12 @@ def _short(text: str, limit: int = 200) -> str:
 def load_configuration(context: str, kubeconfig: str | None) -> client.Configuration:
     """The client's own loader (exec plugins, GKE auth) into a Configuration we can tune."""
     cfg = client.Configuration()
-    config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                            persist_config=False)
+    config.load_kube_config(
+        config_file=kubeconfig,
+        context=context,  # type: ignore[no-untyped-call]
+        client_configuration=cfg,
+        persist_config=False,
+    )
     cfg.retries = False  # we retry ourselves, with logging and only where it is safe
     return cfg
 
@@ -166,13 +174,27 @@ class Cluster:
         """A GET/LIST (or any safe call): retried on transient errors."""
         return self._call(what, fn, args, kwargs, retry=True, raw=raw)
 
-    def write(self, what: str, fn: Callable[..., Any], *args: Any, idempotent: bool = False,
-              raw: bool = True, **kwargs: Any) -> Any:
+    def write(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        idempotent: bool = False,
+        raw: bool = True,
+        **kwargs: Any,
+    ) -> Any:
         """A write; retried only when repeating it cannot do harm (delete, PUT, a create we check)."""
         return self._call(what, fn, args, kwargs, retry=idempotent, raw=raw)
 
-    def _call(self, what: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-              retry: bool, raw: bool) -> Any:
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: bool,
+        raw: bool,
+    ) -> Any:
         label = f"{what} on {self.name}"
         if raw:
             kwargs = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT, **kwargs}
@@ -184,32 +206,48 @@ class Cluster:
                 return _decode(result) if raw else result
             except Exception as exc:  # translated right here, never beyond this module
                 error = translate(exc, label)
-            if not isinstance(error, errors.TRANSIENT) or isinstance(error, errors.TLSFailure) \
-                    or attempt == attempts:
+            if (
+                not isinstance(error, errors.TRANSIENT)
+                or isinstance(error, errors.TLSFailure)
+                or attempt == attempts
+            ):
                 self.stats.count()
                 raise error
             delay = _backoff(attempt, error)
-            log.warning("%s attempt %d/%d failed (%s %s); will retry in %.1fs",
-                        label, attempt, attempts, error.status or "", error.reason, delay)
+            log.warning(
+                "%s attempt %d/%d failed (%s %s); will retry in %.1fs",
+                label,
+                attempt,
+                attempts,
+                error.status or "",
+                error.reason,
+                delay,
+            )
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def watch(self, what: str, fn: Callable[..., Any], timeout: float, **kwargs: Any) -> Iterator[Obj]:
         """Watch events as raw dicts for at most `timeout` seconds; errors are translated."""
         label = f"WATCH {what} on {self.name}"
-        w = watch.Watch()
+        w = watch.Watch()  # type: ignore[no-untyped-call]
         self.stats.count()
         try:
-            for event in w.stream(fn, timeout_seconds=max(1, int(timeout)),
-                                  _request_timeout=(REQUEST_TIMEOUT[0], timeout + 5), **kwargs):
+            events = w.stream(
+                fn,
+                timeout_seconds=max(1, int(timeout)),  # type: ignore[no-untyped-call]
+                _request_timeout=(REQUEST_TIMEOUT[0], timeout + 5),
+                **kwargs,
+            )
+            for event in events:
                 yield {"type": event["type"], "object": event["raw_object"]}
         except Exception as exc:
             raise translate(exc, label) from None
         finally:
-            w.stop()
+            w.stop()  # type: ignore[no-untyped-call]
 
-    def exec(self, pod: str, namespace: str, container: str, command: list[str],
-             timeout: float) -> ExecResult:
+    def exec(
+        self, pod: str, namespace: str, container: str, command: list[str], timeout: float
+    ) -> ExecResult:
         """Run `command` in a container over the websocket exec API and wait for it to exit."""
         label = f"EXEC {namespace}/{pod} -c {container} on {self.name}"
         # stream() swaps call_api on the ApiClient it is given, so each exec gets its own.
@@ -218,9 +256,18 @@ class Cluster:
             self.stats.exec_sessions += 1
         self.stats.count()
         try:
-            ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
-                        container=container, stderr=True, stdin=False, stdout=True, tty=False,
-                        _preload_content=False)
+            ws = stream(
+                core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=command,
+                container=container,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
             ws.run_forever(timeout=timeout)
             out, err = ws.read_stdout(timeout=0) or "", ws.read_stderr(timeout=0) or ""
             status_text = ws.read_channel(3, timeout=0)
@@ -229,8 +276,9 @@ class Cluster:
             raise translate(exc, label) from None
         return ExecResult(out, err, _exit_code(status_text))
 
-    def exec_with_retry(self, pod: str, namespace: str, container: str, command: list[str],
-                        timeout: float) -> ExecResult:
+    def exec_with_retry(
+        self, pod: str, namespace: str, container: str, command: list[str], timeout: float
+    ) -> ExecResult:
         """exec, retried when the stream dropped before the command reported an exit status."""
         for attempt in range(1, 4):
             try:
@@ -243,8 +291,13 @@ class Cluster:
                 continue
             if result.exit_code is not None or attempt == 3:
                 return result
-            log.warning("EXEC %s/%s on %s attempt %d/3 ended without exit status; will retry",
-                        namespace, pod, self.name, attempt)
+            log.warning(
+                "EXEC %s/%s on %s attempt %d/3 ended without exit status; will retry",
+                namespace,
+                pod,
+                self.name,
+                attempt,
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -258,7 +311,7 @@ def _decode(response: Any) -> Any:
 def _backoff(attempt: int, error: errors.KubeError) -> float:
     if isinstance(error, errors.TooManyRequests) and error.retry_after:
         return min(error.retry_after, 10.0)
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** (attempt - 1)) * (0.8 + 0.4 * random.random())
 
 
 def _exit_code(status_text: str | None) -> int | None:

@@ -55,8 +55,13 @@ def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
     return facts
 
 
-def run_stage(stage: str, cfg: RunConfig, clusters: dict[str, Cluster], previous: MeshFacts | None,
-              stop: threading.Event) -> MeshFacts:
+def run_stage(
+    stage: str,
+    cfg: RunConfig,
+    clusters: dict[str, Cluster],
+    previous: MeshFacts | None,
+    stop: threading.Event,
+) -> MeshFacts:
     """One stage over a copy of the previous stage's facts; API use is added to the facts."""
     facts = copy.deepcopy(previous) if previous is not None else new_facts(cfg, clusters)
     started = time.monotonic()
@@ -67,13 +72,14 @@ def run_stage(stage: str, cfg: RunConfig, clusters: dict[str, Cluster], previous
     elif stage == "control":
         gather_control(cfg, up, facts, stop)
     elif facts.revision:
-        {"join": gather_join, "sync": gather_sync, "workloads": gather_workloads,
-         "traffic": gather_traffic}[stage](cfg, up, facts, stop)
+        {"join": gather_join, "sync": gather_sync, "workloads": gather_workloads, "traffic": gather_traffic}[
+            stage
+        ](cfg, up, facts, stop)
     for c in clusters.values():
         now, was, total = c.stats.as_dict(), before[c.name], facts.api.setdefault(c.name, {})
         for key in ("requests", "retries", "exec_sessions"):
             total[key] = total.get(key, 0) + now[key] - was[key]
-        total["notes"] = total.get("notes", []) + now["notes"][len(was["notes"]):]
+        total["notes"] = total.get("notes", []) + now["notes"][len(was["notes"]) :]
     facts.wall_seconds = round(facts.wall_seconds + time.monotonic() - started, 2)
     return facts
 
@@ -95,22 +101,35 @@ def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
     try:
         version = cluster.read("GET /version", cluster.version_api.get_code)
         facts.server_version = str(version.get("gitVersion", ""))
-        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": {"namespace": "istio-system", "resource": "pods", "verb": "list"}}}
-        review = cluster.write("CREATE selfsubjectaccessreview", cluster.authz.create_self_subject_access_review,
-                               body, idempotent=True)
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": "istio-system", "resource": "pods", "verb": "list"}},
+        }
+        review = cluster.write(
+            "CREATE selfsubjectaccessreview",
+            cluster.authz.create_self_subject_access_review,
+            body,
+            idempotent=True,
+        )
     except errors.Unauthorized:
-        facts.reach_problem = (f"the API server of {cluster.name} ({cluster.server}) rejects the credentials of "
-                               f"context {cluster.context} (401 Unauthorized); refresh them, e.g. gcloud container "
-                               "clusters get-credentials")
+        facts.reach_problem = (
+            f"the API server of {cluster.name} ({cluster.server}) rejects the credentials of "
+            f"context {cluster.context} (401 Unauthorized); refresh them, e.g. gcloud container "
+            "clusters get-credentials"
+        )
         return
     except errors.KubeError as exc:
-        facts.reach_problem = (f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
-                               "check the cluster's control plane")
+        facts.reach_problem = (
+            f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
+            "check the cluster's control plane"
+        )
         return
     if not (review.get("status") or {}).get("allowed"):
-        facts.reach_problem = (f"context {cluster.context} may not list pods in istio-system of {cluster.name}; "
-                               "the suite needs cluster-admin-like rights")
+        facts.reach_problem = (
+            f"context {cluster.context} may not list pods in istio-system of {cluster.name}; "
+            "the suite needs cluster-admin-like rights"
+        )
 
 
 # -- 2. control plane -----------------------------------------------------------------------------
@@ -155,7 +174,8 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
                 secret = join_pair(cfg, source, target, existing)
                 facts.pairs[pair_id(source.name, target.name)] = secret
         facts.clusters[target.name].remote_secret_ids = {
-            name: sorted(join.decode_data(s)) for name, s in existing.items()}
+            name: sorted(join.decode_data(s)) for name, s in existing.items()
+        }
 
     parallel(into, up, stop)
 
@@ -168,16 +188,24 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
         if cfg.join != "verify" and (current is None or cfg.join == "replace"):
             override = cfg.api_server_for(source.name)
             labels = workloads.ownership(cfg.run_id)
-            secret = (join.istioctl_secret(source, override, cfg.kubeconfig, labels) if cfg.join_with == "istioctl"
-                      else join.native_secret(source, override, labels))
+            secret = (
+                join.istioctl_secret(source, override, cfg.kubeconfig, labels)
+                if cfg.join_with == "istioctl"
+                else join.native_secret(source, override, labels)
+            )
             note = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
             current = join.get_secret(target, name)
-        if current is not None and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true":
+        if (
+            current is not None
+            and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
+        ):
             existing[name] = current
         expected = cfg.api_server_for(source.name) or source.server
         fact = join.inspect(current, source, target, expected)
     except EXPECTED as exc:
-        fact = RemoteSecret(name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}")
+        fact = RemoteSecret(
+            name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
+        )
         return fact
     fact.note = note
     fact.created_now = note in ("created", "replaced")
@@ -195,10 +223,14 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
 
     def deploy(c: Cluster) -> None:
         version = workloads.version_for(order.index(c.name))
-        objs = workloads.label_objects(workloads.helloworld_objects(hello_docs, version) + sleep_docs, cfg.run_id)
+        objs = workloads.label_objects(
+            workloads.helloworld_objects(hello_docs, version) + sleep_docs, cfg.run_id
+        )
         problem = None
         try:
-            workloads.rollout(c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop)
+            workloads.rollout(
+                c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop
+            )
         except EXPECTED as exc:
             problem = str(exc)
         try:
@@ -222,8 +254,13 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     def sync(target: Cluster) -> None:
         control = facts.clusters[target.name].control
         pods = [p for p in (control.istiod if control else []) if p.revision == facts.revision and p.ready]
-        sources = [s.name for s in up if s is not target and facts.pairs.get(pair_id(s.name, target.name))
-                   and facts.pairs[pair_id(s.name, target.name)].present]
+        sources = [
+            s.name
+            for s in up
+            if s is not target
+            and facts.pairs.get(pair_id(s.name, target.name))
+            and facts.pairs[pair_id(s.name, target.name)].present
+        ]
         if not pods or not sources:
             return
         pod = pods[0].name
@@ -240,8 +277,13 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             status = {e.get("id"): e.get("syncStatus") for e in result}
             return all(status.get(s) in (join.SYNCED, "timeout", "closed") for s in sources)
 
-        result = waits.poll(f"istiod {pod} in {target.name} to sync {', '.join(sources)}", attempt, settled,
-                            cfg.ready_timeout, stop=stop)
+        result = waits.poll(
+            f"istiod {pod} in {target.name} to sync {', '.join(sources)}",
+            attempt,
+            settled,
+            cfg.ready_timeout,
+            stop=stop,
+        )
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
             if isinstance(result, str):
@@ -266,13 +308,20 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         tally: Tally | None = None
         try:
             for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
-                tally = traffic.send(c, cfg.namespace, wl.source_pod, wl.source_container, cfg.requests,
-                                     cfg.curl_batch)
+                tally = traffic.send(
+                    c, cfg.namespace, wl.source_pod, wl.source_container, cfg.requests, cfg.curl_batch
+                )
                 if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
                     break
-                log.info("calls from %s reached %s of %s; retaking the sample in %.0fs (attempt %d/%d)", c.name,
-                         sorted(tally.by_version), sorted(versions), TRAFFIC_RETRY_SECONDS, attempt + 1,
-                         TRAFFIC_ATTEMPTS)
+                log.info(
+                    "calls from %s reached %s of %s; retaking the sample in %.0fs (attempt %d/%d)",
+                    c.name,
+                    sorted(tally.by_version),
+                    sorted(versions),
+                    TRAFFIC_RETRY_SECONDS,
+                    attempt + 1,
+                    TRAFFIC_ATTEMPTS,
+                )
                 time.sleep(TRAFFIC_RETRY_SECONDS)
         except errors.KubeError as exc:
             facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"

@@ -18,9 +18,11 @@ from meshconform.kube import Cluster, load_configuration
 def known_contexts(kubeconfig: str | None) -> list[str]:
     where = kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
     try:
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ConfigError(
+            f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     return [str(c["name"]) for c in contexts or []]
 
 
@@ -29,7 +31,9 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
     known = known_contexts(cfg.kubeconfig)
     for ctx in cfg.contexts:
         if ctx not in known:
-            raise ConfigError(f"context {ctx!r} is not in the kubeconfig; known: {', '.join(known) or 'none'}")
+            raise ConfigError(
+                f"context {ctx!r} is not in the kubeconfig; known: {', '.join(known) or 'none'}"
+            )
     clusters: dict[str, Cluster] = {}
     servers: dict[str, str] = {}
     for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
@@ -39,8 +43,10 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
             raise ConfigError(f"cannot load context {ctx!r}: {str(exc).splitlines()[0]}") from None
         server = configuration.host.rstrip("/")
         if server in servers:
-            raise ConfigError(f"contexts {servers[server]!r} and {ctx!r} reach the same API server {server}; "
-                              "give each cluster once")
+            raise ConfigError(
+                f"contexts {servers[server]!r} and {ctx!r} reach the same API server {server}; "
+                "give each cluster once"
+            )
         servers[server] = ctx
         clusters[name] = Cluster(ctx, name, configuration)
     return clusters

@@ -47,21 +47,30 @@ def version_owners(facts: MeshFacts) -> dict[str, str]:
     return {wl.version: name for name, c in facts.clusters.items() if (wl := c.workloads)}
 
 
-def summary(results: dict[str, dict[str, str]], facts: MeshFacts | None, extra: dict[str, Any]) -> dict[str, Any]:
+def summary(
+    results: dict[str, dict[str, str]], facts: MeshFacts | None, extra: dict[str, Any]
+) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for result in results.values():
         counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
     doc: dict[str, Any] = {"checks": dict(sorted(results.items())), "counts": counts, **extra}
     if facts is not None:
-        doc.update({
-            "run_id": facts.run_id, "namespace": facts.namespace, "revision": facts.revision,
-            "clusters": {n: {"context": c.context, "server": c.server, "version": c.server_version}
-                         for n, c in facts.clusters.items()},
-            "traffic_matrix": traffic_matrix(facts), "versions": version_owners(facts),
-            "api": {n: {k: v for k, v in s.items() if k != "notes"} for n, s in facts.api.items()},
-            "retries": [note for s in facts.api.values() for note in s.get("notes", [])],
-            "gather_seconds": facts.wall_seconds,
-        })
+        doc.update(
+            {
+                "run_id": facts.run_id,
+                "namespace": facts.namespace,
+                "revision": facts.revision,
+                "clusters": {
+                    n: {"context": c.context, "server": c.server, "version": c.server_version}
+                    for n, c in facts.clusters.items()
+                },
+                "traffic_matrix": traffic_matrix(facts),
+                "versions": version_owners(facts),
+                "api": {n: {k: v for k, v in s.items() if k != "notes"} for n, s in facts.api.items()},
+                "retries": [note for s in facts.api.values() for note in s.get("notes", [])],
+                "gather_seconds": facts.wall_seconds,
+            }
+        )
     return doc
 
 
@@ -82,13 +91,18 @@ def matrix_html(facts: MeshFacts) -> str:
     for source, row in sorted(matrix.items()):
         cells = "".join(f"<td>{row.get(v, 0)}</td>" for v in versions)
         rows.append(f"<tr><th>{html.escape(source)}</th>{cells}<td>{row.get('errors', 0)}</td></tr>")
-    return (f"<h3>Traffic matrix (calls answered, by caller and version)</h3><table class='meshconform-matrix'>"
-            f"<tr><th>from</th>{head}<th>errors</th></tr>{''.join(rows)}</table>")
+    return (
+        f"<h3>Traffic matrix (calls answered, by caller and version)</h3><table class='meshconform-matrix'>"
+        f"<tr><th>from</th>{head}<th>errors</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def api_html(facts: MeshFacts) -> str:
-    items = [f"{html.escape(n)}: {s.get('requests', 0)} requests, {s.get('retries', 0)} retried, "
-             f"{s.get('exec_sessions', 0)} exec sessions" for n, s in facts.api.items()]
+    items = [
+        f"{html.escape(n)}: {s.get('requests', 0)} requests, {s.get('retries', 0)} retried, "
+        f"{s.get('exec_sessions', 0)} exec sessions"
+        for n, s in facts.api.items()
+    ]
     notes = [html.escape(n) for s in facts.api.values() for n in s.get("notes", [])]
     retry_list = f"<p>Retried calls: {'; '.join(notes)}</p>" if notes else ""
     return f"<p>API use: {'; '.join(items)}; facts gathered in {facts.wall_seconds:.1f}s.</p>{retry_list}"
@@ -101,8 +115,12 @@ def evidence(facts: MeshFacts, target: str) -> str:
     for name in names:
         c = facts.clusters.get(name)
         if c is not None:
-            part[name] = {"reach_problem": c.reach_problem, "problems": c.problems,
-                          "workloads": _asdict(c.workloads), "remote_secrets": c.remote_secret_ids}
+            part[name] = {
+                "reach_problem": c.reach_problem,
+                "problems": c.problems,
+                "workloads": _asdict(c.workloads),
+                "remote_secrets": c.remote_secret_ids,
+            }
     if target in facts.pairs:
         part[target] = _asdict(facts.pairs[target])
     if names[0] in facts.traffic:

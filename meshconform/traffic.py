@@ -40,7 +40,7 @@ def parse(source: str, stdout: str, stderr: str = "", tally: Tally | None = None
     tally = tally or Tally(source=source)
     position = 0
     for match in _MARKER_RE.finditer(stdout):
-        body, code = stdout[position:match.start()], match.group(1)
+        body, code = stdout[position : match.start()], match.group(1)
         position = match.end()
         tally.requests += 1
         tally.by_status[code] = tally.by_status.get(code, 0) + 1
@@ -69,8 +69,13 @@ def send(cluster: Cluster, namespace: str, pod: str, container: str, requests: i
     """Run the calls from `pod` and tally them; one exec per batch (one in all by default)."""
     tally = Tally(source=cluster.name)
     for first, count in batches(requests, batch):
-        result = cluster.exec_with_retry(pod, namespace, container, curl_command(namespace, count, first),
-                                         timeout=count * CALL_TIMEOUT + EXEC_SLACK)
+        result = cluster.exec_with_retry(
+            pod,
+            namespace,
+            container,
+            curl_command(namespace, count, first),
+            timeout=count * CALL_TIMEOUT + EXEC_SLACK,
+        )
         parse(cluster.name, result.stdout, result.stderr, tally)
         tally.exit_codes.append(result.exit_code)
         missing = count - (tally.requests - (first - 1))

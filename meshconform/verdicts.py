@@ -38,7 +38,7 @@ class Target:
     weight: float  # replica-weighted expected share
 
 
-def fmt_counts(counts: Mapping[str, int]) -> str:
+def fmt_counts(counts: Mapping[str, float]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + "}"
 
 
@@ -87,9 +87,11 @@ def reached(targets: list[Target]) -> Predicate:
         doubtful = [t for t in missing if miss_probability(t.weight, n) >= MISS_PROBABILITY]
         if doubtful:
             need = max(calls_needed(t.weight) for t in doubtful)
-            raise Inconclusive(f"from {tally.source}: {n} answered calls are too few to tell whether "
-                               f"{', '.join(t.version for t in doubtful)} is reachable (P(miss by chance) >= "
-                               f"{MISS_PROBABILITY:g}); pass --requests {need} or more")
+            raise Inconclusive(
+                f"from {tally.source}: {n} answered calls are too few to tell whether "
+                f"{', '.join(t.version for t in doubtful)} is reachable (P(miss by chance) >= "
+                f"{MISS_PROBABILITY:g}); pass --requests {need} or more"
+            )
         names = ", ".join(f"{t.version} ({t.cluster})" for t in missing)
         return f"from {tally.source}: did not reach {names}; got {fmt_counts(tally.by_version)}"
 
@@ -109,8 +111,10 @@ def not_skewed(targets: list[Target], alpha: float = SKEW_ALPHA) -> Predicate:
             return None
         expected = {t.version: round(t.weight * n, 1) for t in targets}
         got = {t.version: o for t, o in zip(targets, observed, strict=True)}
-        return (f"from {tally.source}: split {fmt_counts(got)} differs from the replica-weighted "
-                f"{fmt_counts(expected)} (p={p:.2g} < alpha {alpha:g})")
+        return (
+            f"from {tally.source}: split {fmt_counts(got)} differs from the replica-weighted "
+            f"{fmt_counts(expected)} (p={p:.2g} < alpha {alpha:g})"
+        )
 
     return check
 
@@ -134,8 +138,13 @@ def binomial_two_sided(k: int, n: int, p: float) -> float:
 
 
 def _log_binom_pmf(i: int, n: int, p: float) -> float:
-    return (math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
-            + i * math.log(p) + (n - i) * math.log1p(-p))
+    return (
+        math.lgamma(n + 1)
+        - math.lgamma(i + 1)
+        - math.lgamma(n - i + 1)
+        + i * math.log(p)
+        + (n - i) * math.log1p(-p)
+    )
 
 
 def chi_square_p(observed: list[int], probs: list[float]) -> float:

@@ -25,10 +25,16 @@ log = logging.getLogger("meshconform.waits")
 # Between re-lists; also how often a stop request (Ctrl-C) and new Warning events are noticed.
 WATCH_CHUNK_SECONDS = 5.0
 # Pod states that will not fix themselves within a test run.
-TERMINAL_WAITING_REASONS = frozenset({
-    "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
-    "CreateContainerConfigError", "CreateContainerError",
-})
+TERMINAL_WAITING_REASONS = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 TERMINAL_EVENT_REASONS = frozenset({"FailedCreate"})
 
 
@@ -46,8 +52,15 @@ class WaitFailed(Exception):
 Judge = Callable[[list[Obj]], Judgement]
 
 
-def wait_for(cluster: Cluster, what: str, namespace: str, label_selector: str, judge: Judge,
-             timeout: float, stop: threading.Event | None = None) -> list[Obj]:
+def wait_for(
+    cluster: Cluster,
+    what: str,
+    namespace: str,
+    label_selector: str,
+    judge: Judge,
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> list[Obj]:
     """Watch pods matching `label_selector` in `namespace` until `judge` says done."""
     log.info("waiting up to %.0fs for %s on %s", timeout, what, cluster.name)
     deadline = time.monotonic() + timeout
@@ -64,28 +77,53 @@ def wait_for(cluster: Cluster, what: str, namespace: str, label_selector: str, j
         if remaining <= 0 or (stop is not None and stop.is_set()):
             break
         objs_by_name = {o["metadata"]["name"]: o for o in objs}
-        last = _watch_chunk(cluster, namespace, label_selector, version, objs_by_name, judge,
-                            min(WATCH_CHUNK_SECONDS, remaining))
+        last = _watch_chunk(
+            cluster,
+            namespace,
+            label_selector,
+            version,
+            objs_by_name,
+            judge,
+            min(WATCH_CHUNK_SECONDS, remaining),
+        )
         if last.done:
             return list(objs_by_name.values())
     events = recent_events(cluster, namespace)
-    raise WaitFailed(f"timed out after {timeout:.0f}s waiting for {what} on {cluster.name}; "
-                     f"last seen: {last.state}" + (f"; events: {events}" if events else ""))
+    raise WaitFailed(
+        f"timed out after {timeout:.0f}s waiting for {what} on {cluster.name}; "
+        f"last seen: {last.state}" + (f"; events: {events}" if events else "")
+    )
 
 
 def _list(cluster: Cluster, namespace: str, selector: str) -> tuple[list[Obj], str]:
-    listing = cluster.read(f"LIST pods {namespace} -l {selector}", cluster.core.list_namespaced_pod,
-                           namespace, label_selector=selector)
+    listing = cluster.read(
+        f"LIST pods {namespace} -l {selector}",
+        cluster.core.list_namespaced_pod,
+        namespace,
+        label_selector=selector,
+    )
     return list(listing.get("items") or []), str(listing.get("metadata", {}).get("resourceVersion", ""))
 
 
-def _watch_chunk(cluster: Cluster, namespace: str, selector: str, version: str,
-                 objs: dict[str, Obj], judge: Judge, seconds: float) -> Judgement:
+def _watch_chunk(
+    cluster: Cluster,
+    namespace: str,
+    selector: str,
+    version: str,
+    objs: dict[str, Obj],
+    judge: Judge,
+    seconds: float,
+) -> Judgement:
     last = judge(list(objs.values()))
     try:
-        for event in cluster.watch(f"pods {namespace}", cluster.core.list_namespaced_pod, seconds,
-                                   namespace=namespace, label_selector=selector,
-                                   resource_version=version or None):
+        for event in cluster.watch(
+            f"pods {namespace}",
+            cluster.core.list_namespaced_pod,
+            seconds,
+            namespace=namespace,
+            label_selector=selector,
+            resource_version=version or None,
+        ):
             obj = event["object"]
             name = obj.get("metadata", {}).get("name", "")
             if event["type"] == "DELETED":
@@ -117,8 +155,12 @@ def _terminal_from_events(cluster: Cluster, namespace: str, last: Judgement) -> 
 
 def _warning_events(cluster: Cluster, namespace: str) -> list[Obj]:
     try:
-        listing = cluster.read(f"LIST events {namespace}", cluster.core.list_namespaced_event, namespace,
-                               field_selector="type=Warning")
+        listing = cluster.read(
+            f"LIST events {namespace}",
+            cluster.core.list_namespaced_event,
+            namespace,
+            field_selector="type=Warning",
+        )
     except errors.KubeError:
         return []
     items: list[Obj] = listing.get("items") or []
@@ -128,13 +170,20 @@ def _warning_events(cluster: Cluster, namespace: str) -> list[Obj]:
 def recent_events(cluster: Cluster, namespace: str, limit: int = 5) -> str:
     """The last few Warning events, oldest first, one line: evidence for a timeout message."""
     events = _warning_events(cluster, namespace)[-limit:]
-    return " | ".join(f"{e.get('involvedObject', {}).get('name', '?')}: {e.get('reason', '')}: "
-                      f"{_one_line(str(e.get('message', '')), 120)}" for e in events)
+    return " | ".join(
+        f"{e.get('involvedObject', {}).get('name', '?')}: {e.get('reason', '')}: "
+        f"{_one_line(str(e.get('message', '')), 120)}"
+        for e in events
+    )
 
 
 def _event_time(event: Obj) -> str:
-    return str(event.get("lastTimestamp") or event.get("eventTime") or
-               event.get("metadata", {}).get("creationTimestamp") or "")
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("metadata", {}).get("creationTimestamp")
+        or ""
+    )
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -151,9 +200,14 @@ def pod_state(pod: Obj) -> str:
     total = len(pod.get("spec", {}).get("containers") or []) or len(statuses)
     ready = sum(1 for s in statuses if s.get("ready"))
     phase = pod.get("status", {}).get("phase", "Pending")
-    waiting = [f"{s.get('name')} {s['state']['waiting'].get('reason', 'waiting')}"
-               for s in statuses if (s.get("state") or {}).get("waiting")]
-    unready = [str(s.get("name")) for s in statuses if not s.get("ready") and (s.get("state") or {}).get("running")]
+    waiting = [
+        f"{s.get('name')} {s['state']['waiting'].get('reason', 'waiting')}"
+        for s in statuses
+        if (s.get("state") or {}).get("waiting")
+    ]
+    unready = [
+        str(s.get("name")) for s in statuses if not s.get("ready") and "running" in (s.get("state") or {})
+    ]
     detail = ", ".join(waiting + [f"{n} not ready" for n in unready])
     name = pod.get("metadata", {}).get("name", "?")
     return f"{name} {ready}/{total} {phase}" + (f" ({detail})" if detail else "")
@@ -186,8 +240,14 @@ def pods_ready(expected: dict[str, int], key: Callable[[Obj], str | None]) -> Ju
     return judge
 
 
-def poll(what: str, attempt: Callable[[], Any], finished: Callable[[Any], bool], timeout: float,
-         interval: float = 1.0, stop: threading.Event | None = None) -> Any:
+def poll(
+    what: str,
+    attempt: Callable[[], Any],
+    finished: Callable[[Any], bool],
+    timeout: float,
+    interval: float = 1.0,
+    stop: threading.Event | None = None,
+) -> Any:
     """For state that cannot be watched (istiod's debug endpoints): poll with a deadline.
 
     Returns the last result whether or not it finished; the caller judges it.

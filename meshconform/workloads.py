@@ -57,7 +57,10 @@ def sample_files(samples_dir: Path | None) -> tuple[Path, Path]:
     if samples_dir is None:
         return REPO_MANIFESTS / "helloworld.yaml", REPO_MANIFESTS / "sleep.yaml"
     sleep = samples_dir / "sleep" / "sleep.yaml"
-    return samples_dir / "helloworld" / "helloworld.yaml", sleep if sleep.is_file() else samples_dir / "curl" / "curl.yaml"
+    return (
+        samples_dir / "helloworld" / "helloworld.yaml",
+        sleep if sleep.is_file() else samples_dir / "curl" / "curl.yaml",
+    )
 
 
 def version_for(index: int) -> str:
@@ -68,11 +71,17 @@ def version_for(index: int) -> str:
 def helloworld_objects(docs: list[Obj], version: str) -> list[Obj]:
     """The helloworld Service plus Deployment helloworld-<version>, cloned from v1 when absent."""
     objs = copy.deepcopy(selectors.select([d for d in docs if d["kind"] == "Service"], "app=helloworld"))
-    deployment = selectors.select([d for d in docs if d["kind"] == "Deployment"], f"app=helloworld,version={version}")
+    deployment = selectors.select(
+        [d for d in docs if d["kind"] == "Deployment"], f"app=helloworld,version={version}"
+    )
     if not deployment:
-        template = selectors.select([d for d in docs if d["kind"] == "Deployment"], "app=helloworld,version=v1")
+        template = selectors.select(
+            [d for d in docs if d["kind"] == "Deployment"], "app=helloworld,version=v1"
+        )
         if not template:
-            raise ValueError("the helloworld manifest has no Deployment labelled app=helloworld,version=v1 to clone")
+            raise ValueError(
+                "the helloworld manifest has no Deployment labelled app=helloworld,version=v1 to clone"
+            )
         deployment = [clone_version(template[0], version)]
     return objs + copy.deepcopy(deployment)
 
@@ -80,8 +89,11 @@ def helloworld_objects(docs: list[Obj], version: str) -> list[Obj]:
 def clone_version(v1: Obj, version: str) -> Obj:
     dep = copy.deepcopy(v1)
     dep["metadata"]["name"] = dep["metadata"]["name"].replace("-v1", f"-{version}")
-    for labels in (dep["metadata"].setdefault("labels", {}), dep["spec"]["selector"].setdefault("matchLabels", {}),
-                   dep["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {})):
+    for labels in (
+        dep["metadata"].setdefault("labels", {}),
+        dep["spec"]["selector"].setdefault("matchLabels", {}),
+        dep["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}),
+    ):
         labels["version"] = version
     for container in dep["spec"]["template"]["spec"].get("containers") or []:
         env = [e for e in container.get("env") or [] if e.get("name") != "SERVICE_VERSION"]
@@ -94,7 +106,9 @@ def label_objects(objs: list[Obj], run_id: str) -> list[Obj]:
     for obj in out:
         obj.setdefault("metadata", {}).setdefault("labels", {}).update(ownership(run_id))
         if obj["kind"] == "Deployment":
-            obj["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}).update(ownership(run_id))
+            obj["spec"]["template"].setdefault("metadata", {}).setdefault("labels", {}).update(
+                ownership(run_id)
+            )
     return out
 
 
@@ -102,7 +116,9 @@ def source_app(docs: list[Obj]) -> tuple[str, str]:
     """(app label, container name) of the sleep/curl Deployment that sends the test calls."""
     dep = next(d for d in docs if d["kind"] == "Deployment")
     labels = dep["spec"]["template"]["metadata"].get("labels") or {}
-    return str(labels.get("app", dep["metadata"]["name"])), str(dep["spec"]["template"]["spec"]["containers"][0]["name"])
+    return str(labels.get("app", dep["metadata"]["name"])), str(
+        dep["spec"]["template"]["spec"]["containers"][0]["name"]
+    )
 
 
 # -- namespace ------------------------------------------------------------------------------------
@@ -118,11 +134,15 @@ def check_namespace(cluster: Cluster, namespace: str, run_id: str) -> bool:
     if labels.get(MANAGED_BY) == OWNER and labels.get(RUN_ID) == run_id:
         return True
     if labels.get(MANAGED_BY) == OWNER:
-        raise Refused(f"namespace {namespace} in {cluster.name} belongs to another meshconform run "
-                      f"({RUN_ID}={labels.get(RUN_ID)}); pass --namespace NAME to run alongside it, or "
-                      f"--cleanup-only if that run is dead")
-    raise Refused(f"namespace {namespace} already exists in {cluster.name} and was not created by meshconform; "
-                  f"meshconform never modifies it: pass --namespace NAME for a fresh one")
+        raise Refused(
+            f"namespace {namespace} in {cluster.name} belongs to another meshconform run "
+            f"({RUN_ID}={labels.get(RUN_ID)}); pass --namespace NAME to run alongside it, or "
+            f"--cleanup-only if that run is dead"
+        )
+    raise Refused(
+        f"namespace {namespace} already exists in {cluster.name} and was not created by meshconform; "
+        f"meshconform never modifies it: pass --namespace NAME for a fresh one"
+    )
 
 
 def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: str) -> Obj:
@@ -130,11 +150,15 @@ def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: st
         existing: Obj = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
         return existing
     # The guide: `kubectl label namespace sample istio-injection- istio.io/rev=REVISION`.
-    body = {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {"istio.io/rev": revision, **ownership(run_id)}}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": {"istio.io/rev": revision, **ownership(run_id)}},
+    }
     try:
-        created: Obj = cluster.write(f"CREATE namespace {namespace}", cluster.core.create_namespace, body,
-                                     idempotent=True)  # a repeated create ends in 409, handled below
+        created: Obj = cluster.write(
+            f"CREATE namespace {namespace}", cluster.core.create_namespace, body, idempotent=True
+        )  # a repeated create ends in 409, handled below
         return created
     except errors.Conflict:
         check_namespace(cluster, namespace, run_id)  # raises Refused unless a retry of ours created it
@@ -146,12 +170,13 @@ def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: st
 
 
 def _creator(cluster: Cluster, kind: str) -> Callable[..., Any] | None:
-    return {
+    creators: dict[str, Callable[..., Any]] = {
         "Service": cluster.core.create_namespaced_service,
         "ServiceAccount": cluster.core.create_namespaced_service_account,
         "ConfigMap": cluster.core.create_namespaced_config_map,
         "Deployment": cluster.apps.create_namespaced_deployment,
-    }.get(kind)
+    }
+    return creators.get(kind)
 
 
 def create_objects(cluster: Cluster, namespace: str, objs: list[Obj], run_id: str) -> None:
@@ -169,22 +194,41 @@ def create_objects(cluster: Cluster, namespace: str, objs: list[Obj], run_id: st
             log.info("%s: already exists (a retried create of ours)", what)
 
 
-def rollout(cluster: Cluster, namespace: str, revision: str, run_id: str, objs: list[Obj],
-            timeout: float, stop: threading.Event | None = None) -> list[Obj]:
+def rollout(
+    cluster: Cluster,
+    namespace: str,
+    revision: str,
+    run_id: str,
+    objs: list[Obj],
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> list[Obj]:
     """Namespace, objects, then wait until every Deployment's pods are Ready; returns the pods."""
     create_namespace(cluster, namespace, revision, run_id)
     create_objects(cluster, namespace, objs, run_id)
-    expected = {o["metadata"]["name"]: int(o["spec"].get("replicas", 1)) for o in objs if o["kind"] == "Deployment"}
-    selectors_by_dep = {o["metadata"]["name"]: selectors.from_label_selector(o["spec"]["selector"])
-                        for o in objs if o["kind"] == "Deployment"}
+    expected = {
+        o["metadata"]["name"]: int(o["spec"].get("replicas", 1)) for o in objs if o["kind"] == "Deployment"
+    }
+    selectors_by_dep = {
+        o["metadata"]["name"]: selectors.from_label_selector(o["spec"]["selector"])
+        for o in objs
+        if o["kind"] == "Deployment"
+    }
 
     def deployment_of(pod: Obj) -> str | None:
         labels = pod.get("metadata", {}).get("labels") or {}
         return next((d for d, reqs in selectors_by_dep.items() if selectors.matches(reqs, labels)), None)
 
     what = f"pods of {', '.join(expected)} in {namespace} to be Ready"
-    return waits.wait_for(cluster, what, namespace, ours_selector(run_id), waits.pods_ready(expected, deployment_of),
-                          timeout, stop)
+    return waits.wait_for(
+        cluster,
+        what,
+        namespace,
+        ours_selector(run_id),
+        waits.pods_ready(expected, deployment_of),
+        timeout,
+        stop,
+    )
 
 
 def pod_fact(pod: Obj) -> PodFact:
@@ -194,14 +238,21 @@ def pod_fact(pod: Obj) -> PodFact:
     # Istio >= 1.19 may inject the proxy as a native sidecar (an init container that keeps running).
     names += [c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     statuses = (status.get("containerStatuses") or []) + [
-        s for s in status.get("initContainerStatuses") or [] if s.get("name") in names]
+        s for s in status.get("initContainerStatuses") or [] if s.get("name") in names
+    ]
     annotation = (pod.get("metadata", {}).get("annotations") or {}).get(STATUS_ANNOTATION)
     return PodFact(
-        name=pod["metadata"]["name"], app=str(labels.get("app", "")), version=labels.get("version"),
-        phase=str(status.get("phase", "")), ready=waits.pod_ready(pod),
-        ready_containers=sum(1 for s in statuses if s.get("ready")), total_containers=len(names),
-        has_proxy=PROXY in names, injected_revision=injected_revision(annotation),
-        deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")))
+        name=pod["metadata"]["name"],
+        app=str(labels.get("app", "")),
+        version=labels.get("version"),
+        phase=str(status.get("phase", "")),
+        ready=waits.pod_ready(pod),
+        ready_containers=sum(1 for s in statuses if s.get("ready")),
+        total_containers=len(names),
+        has_proxy=PROXY in names,
+        injected_revision=injected_revision(annotation),
+        deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")),
+    )
 
 
 def injected_revision(annotation: str | None) -> str | None:
@@ -216,17 +267,29 @@ def injected_revision(annotation: str | None) -> str | None:
 
 
 def list_pods(cluster: Cluster, namespace: str, run_id: str) -> list[Obj]:
-    listing = cluster.read(f"LIST pods {namespace}", cluster.core.list_namespaced_pod, namespace,
-                           label_selector=ours_selector(run_id))
+    listing = cluster.read(
+        f"LIST pods {namespace}",
+        cluster.core.list_namespaced_pod,
+        namespace,
+        label_selector=ours_selector(run_id),
+    )
     return [p for p in listing.get("items") or [] if not p.get("metadata", {}).get("deletionTimestamp")]
 
 
-def describe(namespace: str, ns_labels: dict[str, str], objs: list[Obj], version: str,
-             pods: list[Obj], source: tuple[str, str]) -> Workloads:
+def describe(
+    namespace: str,
+    ns_labels: dict[str, str],
+    objs: list[Obj],
+    version: str,
+    pods: list[Obj],
+    source: tuple[str, str],
+) -> Workloads:
     facts = Workloads(namespace=namespace, namespace_labels=ns_labels, version=version)
     for obj in objs:
         if obj["kind"] == "Deployment":
-            facts.template_labels[obj["metadata"]["name"]] = dict(obj["spec"]["template"]["metadata"]["labels"])
+            facts.template_labels[obj["metadata"]["name"]] = dict(
+                obj["spec"]["template"]["metadata"]["labels"]
+            )
             if (obj["metadata"].get("labels") or {}).get("app") == "helloworld":
                 facts.replicas += int(obj["spec"].get("replicas", 1))
     facts.pods = [pod_fact(p) for p in pods]
@@ -239,18 +302,24 @@ def describe(namespace: str, ns_labels: dict[str, str], objs: list[Obj], version
 # -- clean-up -------------------------------------------------------------------------------------
 
 
-def cleanup(cluster: Cluster, run_id: str | None, secrets_ns: str = "istio-system") -> tuple[list[str], list[str]]:
+def cleanup(
+    cluster: Cluster, run_id: str | None, secrets_ns: str = "istio-system"
+) -> tuple[list[str], list[str]]:
     """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
     `run_id` is None); returns (what was deleted, errors). Never raises: clean-up must go on."""
     removed, failures = [], []
     selector = ours_selector(run_id)
     targets: list[tuple[str, str | None, Callable[..., Any], Callable[..., Any]]] = [
         ("namespace", None, cluster.core.list_namespace, cluster.core.delete_namespace),
-        ("secret", secrets_ns, cluster.core.list_namespaced_secret, cluster.core.delete_namespaced_secret)]
+        ("secret", secrets_ns, cluster.core.list_namespaced_secret, cluster.core.delete_namespaced_secret),
+    ]
     for kind, ns, lister, deleter in targets:
         args = (ns,) if ns else ()
         try:
-            items = cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)["items"] or []
+            items = (
+                cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)["items"]
+                or []
+            )
         except errors.KubeError as exc:
             failures.append(f"{cluster.name}: {exc}")
             continue
@@ -271,4 +340,6 @@ def cleanup(cluster: Cluster, run_id: str | None, secrets_ns: str = "istio-syste
 def _both_labels(obj: Obj, run_id: str | None) -> bool:
     """Belt and braces: the server filtered by label, we check again before deleting."""
     labels = obj.get("metadata", {}).get("labels") or {}
-    return labels.get(MANAGED_BY) == OWNER and RUN_ID in labels and (run_id is None or labels[RUN_ID] == run_id)
+    return (
+        labels.get(MANAGED_BY) == OWNER and RUN_ID in labels and (run_id is None or labels[RUN_ID] == run_id)
+    )

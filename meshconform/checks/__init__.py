@@ -40,9 +40,9 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
-def check(name: str, scope: Scope = "cluster",
-          requires: Callable[[MeshFacts, str], list[Need]] | None = None
-          ) -> Callable[[Callable[[MeshFacts, str], str | None]], Check]:
+def check(
+    name: str, scope: Scope = "cluster", requires: Callable[[MeshFacts, str], list[Need]] | None = None
+) -> Callable[[Callable[[MeshFacts, str], str | None]], Check]:
     def register(fn: Callable[[MeshFacts, str], str | None]) -> Check:
         REGISTRY[name] = Check(name, scope, fn, requires or (lambda facts, target: []))
         return REGISTRY[name]

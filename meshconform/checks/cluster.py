@@ -9,7 +9,6 @@ from meshconform.checks import cf, check, reference
 from meshconform.controlplane import MIN_VERSION, version_tuple
 from meshconform.facts import IstiodPod, MeshFacts
 
-
 # -- reach and control plane ----------------------------------------------------------------------
 
 
@@ -28,8 +27,10 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
     if facts.revision in c.control.revisions:
         return None
     found = ", ".join(c.control.revisions) or "none"
-    return (f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision "
-            f"in {name} or pass --revision")
+    return (
+        f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision "
+        f"in {name} or pass --revision"
+    )
 
 
 def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:
@@ -43,8 +44,10 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     if any(p.ready for p in pods):
         return None
     seen = ", ".join(f"{p.name} {p.phase}{'' if p.ready else ' not ready'}" for p in pods) or "no pods"
-    return (f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
-            f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}")
+    return (
+        f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
+        f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}"
+    )
 
 
 @check("test_istiod_version", requires=lambda f, t: [(revision_installed, t)])
@@ -75,8 +78,11 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
     if ref is None or ref.name == name or ref.control is None or ref.control.root_ca == c.control.root_ca:
         return None
-    return (f"{name}'s root CA (istio-ca-root-cert sha256 {c.control.root_ca[:23]}) differs from {ref.name}'s "
-            f"({ref.control.root_ca[:23]}); all clusters need the same root (same Mesh CA, or cacerts from one root)")
+    mine, theirs = c.control.root_ca[:23], str(ref.control.root_ca)[:23]
+    return (
+        f"{name}'s root CA (istio-ca-root-cert sha256 {mine}) differs from {ref.name}'s ({theirs}); "
+        "all clusters need the same root (same Mesh CA, or cacerts from one root)"
+    )
 
 
 @check("test_trust_domain_and_mesh_id", requires=lambda f, t: [(revision_installed, t)])
@@ -87,11 +93,16 @@ def trust_domain(facts: MeshFacts, name: str) -> str | None:
     ref = reference(facts, lambda x: bool(x.control and x.control.mesh_config))
     if ref is None or ref.control is None or ref.name == name:
         return None
-    mine, theirs = (c.control.trust_domain, c.control.mesh_id), (ref.control.trust_domain, ref.control.mesh_id)
+    mine, theirs = (
+        (c.control.trust_domain, c.control.mesh_id),
+        (ref.control.trust_domain, ref.control.mesh_id),
+    )
     if mine == theirs:
         return None
-    return (f"{name} has trustDomain={mine[0]} meshId={mine[1]} ({c.control.mesh_config}), but {ref.name} has "
-            f"trustDomain={theirs[0]} meshId={theirs[1]}; install every cluster with the same values")
+    return (
+        f"{name} has trustDomain={mine[0]} meshId={mine[1]} ({c.control.mesh_config}), but {ref.name} has "
+        f"trustDomain={theirs[0]} meshId={theirs[1]}; install every cluster with the same values"
+    )
 
 
 @check("test_single_network", requires=lambda f, t: [(reach, t)])
@@ -102,6 +113,8 @@ def single_network(facts: MeshFacts, name: str) -> str | None:
         return None
     if c.control.network == ref.control.network:
         return None
-    return (f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
-            f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system); the guide's "
-            "model is one network: use the same value, or set up east-west gateways for multi-network")
+    return (
+        f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
+        f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system); the guide's "
+        "model is one network: use the same value, or set up east-west gateways for multi-network"
+    )

@@ -15,16 +15,21 @@ def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:
     return facts.pairs.get(pair) or RemoteSecret(name=secret_name(split_pair(pair)[0]))
 
 
-@check("test_remote_secret_present", "pair",
-       requires=lambda f, p: [(reach, split_pair(p)[0]), (reach, split_pair(p)[1])])
+@check(
+    "test_remote_secret_present",
+    "pair",
+    requires=lambda f, p: [(reach, split_pair(p)[0]), (reach, split_pair(p)[1])],
+)
 def secret_present(facts: MeshFacts, pair: str) -> str | None:
     a, b = split_pair(pair)
     fact = _pair(facts, pair)
     if not fact.present:
         why = f" ({fact.note})" if fact.note else ""
-        return (f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
-                f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
-                f"--context=CTX_{a} --name={a} | kubectl apply -f - --context=CTX_{b} (or run --join create)")
+        return (
+            f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
+            f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
+            f"--context=CTX_{a} --name={a} | kubectl apply -f - --context=CTX_{b} (or run --join create)"
+        )
     return fact.shape_problem
 
 
@@ -52,23 +57,39 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
         for cid in ids:
             claims.setdefault(cid, []).append(secret)
     if own in claims:
-        return (f"Secret istio-system/{claims[own][0]} in {name} claims cluster name {own}, which is {name}'s own "
-                f"CLUSTER_ID; istiod ignores it: recreate it with the remote cluster's --name")
+        return (
+            f"Secret istio-system/{claims[own][0]} in {name} claims cluster name {own}, which is "
+            f"{name}'s own CLUSTER_ID; istiod ignores it: recreate it with the remote cluster's --name"
+        )
     twice = {cid: secrets for cid, secrets in claims.items() if len(secrets) > 1}
     if twice:
         cid, secrets = sorted(twice.items())[0]
-        return (f"cluster name {cid} is claimed by {len(secrets)} remote secrets in {name} ({', '.join(secrets)}); "
-                f"istiod registers only the first: give every cluster its own --name")
-    others = [o for o in facts.names if o != name and not cf(facts, o).reach_problem
-              and own_cluster_id(facts, o) == own and own != o]
+        return (
+            f"cluster name {cid} is claimed by {len(secrets)} remote secrets in {name} "
+            f"({', '.join(secrets)}); istiod registers only the first: give every cluster its own --name"
+        )
+    others = [
+        o
+        for o in facts.names
+        if o != name and not cf(facts, o).reach_problem and own_cluster_id(facts, o) == own and own != o
+    ]
     if others:
-        return (f"istiod in {name} and in {others[0]} both use CLUSTER_ID {own}; every cluster of a mesh needs "
-                f"its own (values.global.multiCluster.clusterName)")
+        return (
+            f"istiod in {name} and in {others[0]} both use CLUSTER_ID {own}; every cluster of a mesh needs "
+            f"its own (values.global.multiCluster.clusterName)"
+        )
     return None
 
 
-@check("test_istiod_synced", "pair", requires=lambda f, p: [
-    (secret_credentials, p), (istiod_ready, split_pair(p)[1]), (names_unique, split_pair(p)[1])])
+@check(
+    "test_istiod_synced",
+    "pair",
+    requires=lambda f, p: [
+        (secret_credentials, p),
+        (istiod_ready, split_pair(p)[1]),
+        (names_unique, split_pair(p)[1]),
+    ],
+)
 def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
     fact = _pair(facts, pair)
     if fact.sync_problem:

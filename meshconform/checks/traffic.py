@@ -19,8 +19,14 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
     order = [source] + [n for n in facts.names if n != source]
     needs: list[Need] = []
     for name in order:
-        needs += [(pods_ready, name), (injected_by_revision, name), (istiod_ready, name),
-                  (root_ca_shared, name), (trust_domain, name), (single_network, name)]
+        needs += [
+            (pods_ready, name),
+            (injected_by_revision, name),
+            (istiod_ready, name),
+            (root_ca_shared, name),
+            (trust_domain, name),
+            (single_network, name),
+        ]
     needs += [(istiod_synced, pair_id(other, source)) for other in facts.names if other != source]
     return needs
 
@@ -48,14 +54,21 @@ def _tally(facts: MeshFacts, source: str) -> Tally:
 def explain_routing(facts: MeshFacts, source: str) -> str:
     """DestinationRules that keep traffic local explain a missing or skewed version."""
     control = cf(facts, source).control
-    rules = [r for r in (control.destination_rules if control else [])
-             if r.host.startswith("helloworld") and (r.locality_lb or r.outlier_detection)]
+    rules = [
+        r
+        for r in (control.destination_rules if control else [])
+        if r.host.startswith("helloworld") and (r.locality_lb or r.outlier_detection)
+    ]
     if not rules:
         return ""
     r = rules[0]
-    what = " + ".join(k for k, on in (("localityLbSetting", r.locality_lb), ("outlierDetection", r.outlier_detection)) if on)
-    return (f"; DestinationRule {r.namespace}/{r.name} for {r.host} sets {what}, which keeps calls in the "
-            f"caller's locality while local endpoints are healthy")
+    what = " + ".join(
+        k for k, on in (("localityLbSetting", r.locality_lb), ("outlierDetection", r.outlier_detection)) if on
+    )
+    return (
+        f"; DestinationRule {r.namespace}/{r.name} for {r.host} sets {what}, which keeps calls in the "
+        f"caller's locality while local endpoints are healthy"
+    )
 
 
 @check("test_hello_calls_succeed", requires=premises)

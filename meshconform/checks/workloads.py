@@ -24,8 +24,10 @@ def injector_selects(facts: MeshFacts, name: str) -> str | None:
     control = cf(facts, name).control
     mine = [i for i in (control.injectors if control else []) if i.revision == facts.revision]
     if not mine:
-        return (f"no sidecar injector (MutatingWebhookConfiguration labelled istio.io/rev={facts.revision}) in "
-                f"{name}, so pods in {facts.namespace} get no istio-proxy; reinstall revision {facts.revision}")
+        return (
+            f"no sidecar injector (MutatingWebhookConfiguration labelled istio.io/rev={facts.revision}) in "
+            f"{name}, so pods in {facts.namespace} get no istio-proxy; reinstall revision {facts.revision}"
+        )
     ns_labels = _namespace_labels(facts, name)
     wl = cf(facts, name).workloads
     templates = list(wl.template_labels.values()) if wl and wl.template_labels else [{}]
@@ -33,18 +35,26 @@ def injector_selects(facts: MeshFacts, name: str) -> str | None:
     for injector in mine:
         for hook in injector.webhooks:
             miss = selectors.explain_mismatch(hook.namespace_selector, ns_labels)
-            obj_miss = next((m for t in templates if (m := selectors.explain_mismatch(hook.object_selector, t))), None)
+            obj_miss = next(
+                (m for t in templates if (m := selectors.explain_mismatch(hook.object_selector, t))), None
+            )
             if miss is None and obj_miss is None:
                 return None
-            reasons.append(f"{injector.name}/{hook.name} needs namespace {miss}" if miss
-                           else f"{injector.name}/{hook.name} needs pod labels {obj_miss}")
+            reasons.append(
+                f"{injector.name}/{hook.name} needs namespace {miss}"
+                if miss
+                else f"{injector.name}/{hook.name} needs pod labels {obj_miss}"
+            )
     shown = ", ".join(f"{k}={v}" for k, v in sorted(ns_labels.items()))
-    return (f"the revision {facts.revision} injector in {name} does not select namespace {facts.namespace} "
-            f"({shown}): {reasons[0] if reasons else 'it has no webhooks'}")
+    return (
+        f"the revision {facts.revision} injector in {name} does not select namespace {facts.namespace} "
+        f"({shown}): {reasons[0] if reasons else 'it has no webhooks'}"
+    )
 
 
-@check("test_sample_pods_injected_and_ready",
-       requires=lambda f, t: [(injector_selects, t), (istiod_ready, t)])
+@check(
+    "test_sample_pods_injected_and_ready", requires=lambda f, t: [(injector_selects, t), (istiod_ready, t)]
+)
 def pods_ready(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     wl = c.workloads
@@ -54,8 +64,10 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
     bare = [p for p in wl.pods if not p.has_proxy]
     if bare:
         p = bare[0]
-        return (f"pod {p.name} in {where} has no {PROXY} container ({p.ready_containers}/{p.total_containers}): "
-                f"it was not injected; check the namespace label istio.io/rev and the injector webhook")
+        return (
+            f"pod {p.name} in {where} has no {PROXY} container ({p.ready_containers}/{p.total_containers}): "
+            f"it was not injected; check the namespace label istio.io/rev and the injector webhook"
+        )
     if wl.problem:
         return wl.problem
     unready = [p for p in wl.pods if not p.ready]
@@ -74,6 +86,8 @@ def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
     if not wrong:
         return None
     p = wrong[0]
-    return (f"pod {p.name} in {name} was injected by revision {p.injected_revision or '(unknown)'}, not "
-            f"{facts.revision} (annotation sidecar.istio.io/status); an old injector webhook still matches: "
-            f"remove it, then restart the pods")
+    return (
+        f"pod {p.name} in {name} was injected by revision {p.injected_revision or '(unknown)'}, not "
+        f"{facts.revision} (annotation sidecar.istio.io/status); an old injector webhook still matches: "
+        f"remove it, then restart the pods"
+    )

@@ -1,0 +1,169 @@
+"""The check catalogue over synthetic facts: pass on a healthy mesh, one failure and skipped
+dependants for one broken fact, JSON round trip, and one test in tests/ per check."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from meshconform import checks
+from meshconform import facts as mf
+from meshconform.facts import (
+    ClusterFacts,
+    ControlPlane,
+    Injector,
+    IstiodPod,
+    MeshFacts,
+    PodFact,
+    RemoteSecret,
+    Tally,
+    Webhook,
+    Workloads,
+    pair_id,
+)
+
+REV = "asm-173-3"
+NS_SELECTOR = {
+    "matchExpressions": [
+        {"key": "istio.io/rev", "operator": "In", "values": [REV]},
+        {"key": "istio-injection", "operator": "DoesNotExist"},
+    ]
+}
+
+
+def healthy(n=2) -> MeshFacts:
+    names = [f"cluster-{i + 1}" for i in range(n)]
+    facts = MeshFacts(run_id="r1", namespace="sample", revision=REV)
+    for i, name in enumerate(names):
+        control = ControlPlane(
+            istiod=[
+                IstiodPod(
+                    f"istiod-{REV}-{i}",
+                    REV,
+                    True,
+                    "Running",
+                    "gcr.io/asm/pilot:1.7.3-asm.6",
+                    "1.7.3-asm.6",
+                    name,
+                )
+            ],
+            revisions=[REV],
+            mesh_config=f"istio-{REV}",
+            trust_domain="cluster.local",
+            mesh_id="mesh1",
+            root_ca="AB:CD",
+            injectors=[
+                Injector(f"istio-sidecar-injector-{REV}", REV, [Webhook("rev.namespace", NS_SELECTOR)])
+            ],
+        )
+        pods = [
+            PodFact(f"helloworld-v{i + 1}-x", "helloworld", f"v{i + 1}", "Running", True, 2, 2, True, REV),
+            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV),
+        ]
+        wl = Workloads("sample", {"istio.io/rev": REV}, {}, f"v{i + 1}", 1, pods, "sleep-x", "sleep")
+        facts.clusters[name] = ClusterFacts(
+            name,
+            f"gke_p_z_{name}",
+            "https://x",
+            control=control,
+            workloads=wl,
+            remote_secret_ids={f"istio-remote-secret-{o}": [o] for o in names if o != name},
+        )
+    for a in names:
+        for b in names:
+            if a != b:
+                facts.pairs[pair_id(a, b)] = RemoteSecret(
+                    f"istio-remote-secret-{a}", [a], True, sync_status="synced"
+                )
+        per = 50 // n
+        facts.traffic[a] = Tally(a, per * n, {"200": per * n}, {f"v{i + 1}": per for i in range(n)})
+    return facts
+
+
+def outcomes(facts):
+    result = {}
+    for check in checks.all_checks().values():
+        targets = list(facts.pairs) if check.scope == "pair" else facts.names
+        for target in targets:
+            result[check.id(target)] = checks.judge(facts, check, target)
+    return result
+
+
+def failing(facts):
+    return sorted(k for k, o in outcomes(facts).items() if o.status == "failed")
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_healthy_mesh_passes_everything(n):
+    assert {o.status for o in outcomes(healthy(n)).values()} == {"passed"}
+
+
+def test_down_cluster_fails_once_and_skips_dependants():
+    facts = healthy()
+    facts.clusters["cluster-2"].reach_problem = "the API server of cluster-2 does not answer"
+    assert failing(facts) == ["test_api_server_answers[cluster-2]"]
+    skipped = outcomes(facts)["test_calls_reach_every_cluster[cluster-1]"]
+    assert skipped.status == "skipped" and "cluster-2" in skipped.message
+
+
+def test_missing_secret_skips_only_its_dependants():
+    facts = healthy()
+    facts.pairs["cluster-1->cluster-2"] = RemoteSecret("istio-remote-secret-cluster-1")
+    assert failing(facts) == ["test_remote_secret_present[cluster-1->cluster-2]"]
+    result = outcomes(facts)
+    assert result["test_hello_calls_succeed[cluster-2]"].status == "skipped"
+    assert result["test_hello_calls_succeed[cluster-1]"].status == "passed"
+
+
+def test_revision_mismatch_fails_the_revision_check_only():
+    facts = healthy()
+    control = facts.clusters["cluster-2"].control
+    control.revisions = ["asm-181-5"]
+    for p in control.istiod:
+        p.revision = "asm-181-5"
+    control.injectors[0].revision = "asm-181-5"
+    assert failing(facts) == ["test_revision_everywhere[cluster-2]"]
+
+
+def test_partition_fails_reach_and_skips_split():
+    facts = healthy()
+    facts.traffic["cluster-1"].by_version = {"v1": 50}
+    result = outcomes(facts)
+    assert failing(facts) == ["test_calls_reach_every_cluster[cluster-1]"]
+    assert (
+        "did not reach v2 (cluster-2); got {v1: 50}"
+        in result["test_calls_reach_every_cluster[cluster-1]"].message
+    )
+    assert result["test_split_follows_replicas[cluster-1]"].status == "skipped"
+
+
+def test_duplicate_cluster_id_fails_names_check():
+    facts = healthy()
+    facts.clusters["cluster-2"].remote_secret_ids["istio-remote-secret-cluster-3"] = ["cluster-1"]
+    assert "test_cluster_names_unique[cluster-2]" in failing(facts)
+
+
+def test_old_istiod_fails_version_only():
+    facts = healthy()
+    facts.clusters["cluster-1"].control.istiod[0].version = "1.6.5-asm.1"
+    assert failing(facts) == ["test_istiod_version[cluster-1]"]
+
+
+def test_facts_round_trip_through_json():
+    facts = healthy(3)
+    again = mf.from_json(MeshFacts, mf.to_json(facts))
+    assert again == facts
+    assert isinstance(again.clusters["cluster-1"].control.istiod[0], IstiodPod)
+
+
+def test_every_check_has_a_test_in_tests():
+    tests_dir = Path(__file__).resolve().parents[2] / "tests"
+    names = {
+        node.name
+        for path in tests_dir.glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert set(checks.all_checks()) <= names

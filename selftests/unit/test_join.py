@@ -1,0 +1,159 @@
+"""Remote secrets: the istioctl shape, kubeconfig parsing, validation messages, clusterz parsing."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+import threading
+
+import pytest
+import trustme
+import yaml
+
+from meshconform import join
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+
+def secret(name="cluster-1", server="https://10.0.0.1", ca=b"CA", token=TOKEN):
+    return join.build_remote_secret(
+        name, server, ca, token, labels={"app.kubernetes.io/managed-by": "meshconform"}
+    )
+
+
+def test_shape_is_what_istioctl_emits():
+    s = secret()
+    assert s["metadata"]["name"] == "istio-remote-secret-cluster-1"
+    assert s["metadata"]["namespace"] == "istio-system"
+    assert s["metadata"]["annotations"] == {"networking.istio.io/cluster": "cluster-1"}
+    assert s["metadata"]["labels"]["istio/multiCluster"] == "true"
+    assert list(s["stringData"]) == ["cluster-1"]
+    kc = yaml.safe_load(s["stringData"]["cluster-1"])
+    assert kc["current-context"] == "cluster-1"
+    assert kc["clusters"] == [
+        {
+            "name": "cluster-1",
+            "cluster": {
+                "certificate-authority-data": base64.b64encode(b"CA").decode(),
+                "server": "https://10.0.0.1",
+            },
+        }
+    ]
+    assert kc["contexts"] == [{"name": "cluster-1", "context": {"cluster": "cluster-1", "user": "cluster-1"}}]
+    assert kc["users"] == [{"name": "cluster-1", "user": {"token": TOKEN}}]
+
+
+def test_parse_kubeconfig_round_trip():
+    kc = join.parse_kubeconfig(secret()["stringData"]["cluster-1"])
+    assert (
+        kc["server"] == "https://10.0.0.1"
+        and kc["ca"] == b"CA"
+        and kc["token"] == TOKEN
+        and kc["auth"] == "token"
+    )
+
+
+def test_parse_kubeconfig_rejects_garbage():
+    with pytest.raises(ValueError):
+        join.parse_kubeconfig("just text")
+
+
+def test_shape_problems_name_what_is_wrong():
+    s = secret()
+    assert join.shape_problem(s, "cluster-1", "cluster-2") is None
+    s["metadata"]["labels"].pop("istio/multiCluster")
+    assert "lacks label istio/multiCluster=true" in join.shape_problem(s, "cluster-1", "cluster-2")
+    s = secret()
+    s["metadata"]["annotations"]["networking.istio.io/cluster"] = "other"
+    assert "expected 'cluster-1'" in join.shape_problem(s, "cluster-1", "cluster-2")
+    s = secret(name="cluster-1")
+    s["stringData"] = {"cluster-9": "x"}
+    assert "no data key 'cluster-1' (keys: cluster-9)" in join.shape_problem(s, "cluster-1", "cluster-2")
+
+
+def test_decode_data_reads_base64_data_and_string_data():
+    s = {"data": {"a": base64.b64encode(b"one").decode()}, "stringData": {"b": "two"}}
+    assert join.decode_data(s) == {"a": "one", "b": "two"}
+
+
+def test_fingerprint_hides_the_value():
+    fp = join.fingerprint(TOKEN)
+    assert fp.startswith("sha256:") and TOKEN not in fp and len(fp) == 23
+
+
+def test_ownership():
+    assert join.owned(
+        {
+            "metadata": {
+                "labels": {"app.kubernetes.io/managed-by": "meshconform", "meshconform.io/run-id": "r1"}
+            }
+        },
+        "r1",
+    )
+    assert not join.owned({"metadata": {"labels": {"app.kubernetes.io/managed-by": "meshconform"}}})
+    assert not join.owned({"metadata": {}})
+
+
+@pytest.fixture(scope="module")
+def tls_server():
+    """A TLS server on loopback whose certificate a trustme CA signed for 127.0.0.1."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(ctx)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    stop = threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            try:
+                with ctx.wrap_socket(conn, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{sock.getsockname()[1]}", ca.cert_pem.bytes()
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+def test_tls_verify_accepts_the_right_ca(tls_server):
+    server, ca = tls_server
+    assert join.tls_verify(server, ca) is None
+
+
+def test_tls_verify_names_a_wrong_ca(tls_server):
+    server, _ = tls_server
+    problem = join.tls_verify(server, trustme.CA().cert_pem.bytes())
+    assert problem and "unable to get local issuer certificate" in problem
+
+
+def test_sync_problem_from_clusterz():
+    entries = [
+        {
+            "id": "cluster-1",
+            "secretName": "istio-system/istio-remote-secret-cluster-1",
+            "syncStatus": "synced",
+        },
+        {
+            "id": "cluster-3",
+            "secretName": "istio-system/istio-remote-secret-cluster-3",
+            "syncStatus": "timeout",
+        },
+    ]
+    assert join.sync_problem(entries, "cluster-1", "cluster-2", "istiod-x") == ("synced", None)
+    status, problem = join.sync_problem(entries, "cluster-3", "cluster-2", "istiod-x")
+    assert status == "timeout" and "reports cluster-3 as 'timeout', not synced" in problem
+    status, problem = join.sync_problem(entries, "cluster-4", "cluster-2", "istiod-x")
+    assert status is None and "does not list cluster cluster-4" in problem

@@ -1,0 +1,42 @@
+"""The pod judge: done when enough pods are Ready; stops early on terminal container states."""
+
+from __future__ import annotations
+
+from meshconform import waits
+
+
+def pod(name, dep, ready, waiting=None):
+    status = {
+        "name": "app",
+        "ready": ready,
+        "state": {"waiting": {"reason": waiting}} if waiting else {"running": {}},
+    }
+    return {
+        "metadata": {"name": name, "labels": {"dep": dep}},
+        "spec": {"containers": [{"name": "app"}, {"name": "istio-proxy"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [status, {"name": "istio-proxy", "ready": ready, "state": {"running": {}}}],
+        },
+    }
+
+
+def judge():
+    return waits.pods_ready({"a": 1, "b": 1}, lambda p: p["metadata"]["labels"]["dep"])
+
+
+def test_done_when_every_group_is_ready():
+    assert judge()([pod("a-1", "a", True), pod("b-1", "b", True)]).done
+    j = judge()([pod("a-1", "a", True), pod("b-1", "b", False)])
+    assert not j.done and "b-1 0/2 Running (app not ready, istio-proxy not ready)" in j.state
+
+
+def test_terminal_states_stop_the_wait():
+    j = judge()([pod("a-1", "a", False, waiting="ImagePullBackOff")])
+    assert j.terminal and "ImagePullBackOff" in j.terminal
+    assert not judge()([pod("a-1", "a", False, waiting="ContainerCreating")]).terminal
+
+
+def test_pod_state_reads_like_kubectl():
+    assert waits.pod_state(pod("x", "a", True)) == "x 2/2 Running"

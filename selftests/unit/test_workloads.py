@@ -1,0 +1,103 @@
+"""Sample workloads: vK per cluster (cloned beyond v2), ownership labels, sleep or curl, pod facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from meshconform import workloads
+
+UPSTREAM = Path("/work/shared/upstream-samples/samples")
+
+
+def docs(samples=None):
+    hello, sleep = workloads.sample_files(samples)
+    return workloads.load_manifest(hello), workloads.load_manifest(sleep)
+
+
+def test_our_manifests_and_upstream_have_the_same_selection():
+    for samples in (None, UPSTREAM):
+        hello, _ = docs(samples)
+        objs = workloads.helloworld_objects(hello, "v2")
+        assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
+            ("Service", "helloworld"),
+            ("Deployment", "helloworld-v2"),
+        ]
+
+
+def test_v3_is_cloned_from_v1():
+    hello, _ = docs(UPSTREAM)
+    dep = workloads.helloworld_objects(hello, "v3")[1]
+    assert dep["metadata"]["name"] == "helloworld-v3"
+    assert dep["metadata"]["labels"]["version"] == "v3"
+    assert dep["spec"]["selector"]["matchLabels"] == {"app": "helloworld", "version": "v3"}
+    assert dep["spec"]["template"]["metadata"]["labels"]["version"] == "v3"
+    assert {"name": "SERVICE_VERSION", "value": "v3"} in dep["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
+    assert (
+        workloads.helloworld_objects(hello, "v1")[1]["metadata"]["labels"]["version"] == "v1"
+    )  # source unchanged
+
+
+def test_every_object_and_pod_template_is_labelled_ours():
+    hello, sleep = docs()
+    objs = workloads.label_objects(workloads.helloworld_objects(hello, "v1") + sleep, "r123")
+    for obj in objs:
+        assert obj["metadata"]["labels"][workloads.MANAGED_BY] == "meshconform"
+        assert obj["metadata"]["labels"][workloads.RUN_ID] == "r123"
+        if obj["kind"] == "Deployment":
+            assert obj["spec"]["template"]["metadata"]["labels"][workloads.RUN_ID] == "r123"
+    assert workloads.MANAGED_BY not in (hello[0]["metadata"].get("labels") or {})  # input not mutated
+
+
+def test_source_app_sleep_or_curl(tmp_path):
+    _, sleep = docs(UPSTREAM)
+    assert workloads.source_app(sleep) == ("sleep", "sleep")
+    curl = workloads.load_manifest(UPSTREAM / "curl" / "curl.yaml")
+    assert workloads.source_app(curl) == ("curl", "curl")
+
+
+def test_selectors_of_ours():
+    assert (
+        workloads.ours_selector("r1") == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id=r1"
+    )
+    assert workloads.ours_selector() == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id"
+
+
+def pod(containers, ready=True, annotation=None, init=()):
+    return {
+        "metadata": {
+            "name": "helloworld-v1-x",
+            "labels": {"app": "helloworld", "version": "v1"},
+            "annotations": {"sidecar.istio.io/status": annotation} if annotation else {},
+        },
+        "spec": {"containers": [{"name": c} for c in containers], "initContainers": list(init)},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"name": c, "ready": ready} for c in containers],
+        },
+    }
+
+
+def test_pod_fact_reads_injection():
+    status = json.dumps(
+        {"initContainers": ["istio-init"], "containers": ["istio-proxy"], "revision": "asm-173-3"}
+    )
+    fact = workloads.pod_fact(pod(["helloworld", "istio-proxy"], annotation=status))
+    assert fact.has_proxy and fact.ready and fact.ready_containers == 2 and fact.total_containers == 2
+    assert fact.injected_revision == "asm-173-3" and fact.version == "v1"
+    bare = workloads.pod_fact(pod(["helloworld"]))
+    assert not bare.has_proxy and bare.injected_revision is None
+
+
+def test_pod_fact_native_sidecar():
+    p = pod(["helloworld"], init=[{"name": "istio-proxy", "restartPolicy": "Always"}])
+    p["status"]["initContainerStatuses"] = [{"name": "istio-proxy", "ready": True}]
+    fact = workloads.pod_fact(p)
+    assert fact.has_proxy and fact.total_containers == 2 and fact.ready_containers == 2
+
+
+def test_version_for_cluster_index():
+    assert [workloads.version_for(i) for i in range(3)] == ["v1", "v2", "v3"]
