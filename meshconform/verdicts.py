@@ -84,6 +84,8 @@ def reached(targets: list[Target]) -> Predicate:
         if not missing:
             return None
         n = tally.answered
+        if n == 0:
+            raise Inconclusive(f"from {tally.source}: no call was answered, so nothing shows where calls go")
         doubtful = [t for t in missing if miss_probability(t.weight, n) >= MISS_PROBABILITY]
         if doubtful:
             need = max(calls_needed(t.weight) for t in doubtful)
