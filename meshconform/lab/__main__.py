@@ -32,15 +32,24 @@ def _seconds(text: str) -> float:
 
 
 def parser() -> _Parser:
-    p = _Parser(prog="python -m meshconform.lab", description="Emulated Kubernetes clusters with simulated Istio.")
+    p = _Parser(
+        prog="python -m meshconform.lab", description="Emulated Kubernetes clusters with simulated Istio."
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("serve", help="start the lab, write a kubeconfig, serve until interrupted")
     s.add_argument("--kubeconfig", required=True, type=Path, help="where to write the kubeconfig")
     s.add_argument("--clusters", type=int, default=2, help="number of clusters (default 2)")
-    s.add_argument("--revisions", default="asm-173-3", help="comma-separated Istio revisions (default asm-173-3)")
+    s.add_argument(
+        "--revisions", default="asm-173-3", help="comma-separated Istio revisions (default asm-173-3)"
+    )
     s.add_argument("--joined", action="store_true", help="create remote secrets in every direction")
-    s.add_argument("--fault", action="append", default=[], metavar="NAME[:ARG]",
-                   help=f"inject a fault; one of: {', '.join(known_faults())}")
+    s.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[:ARG]",
+        help=f"inject a fault; one of: {', '.join(known_faults())}",
+    )
     s.add_argument("--ready-delay", type=_seconds, default=0.3, help="seconds a pod takes to become ready")
     s.add_argument("--request-log", type=Path, default=None, help="append one JSON line per API request")
     return p
@@ -48,9 +57,14 @@ def parser() -> _Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    options = LabOptions(clusters=args.clusters, revisions=tuple(r for r in args.revisions.split(",") if r),
-                         joined=args.joined, faults=tuple(args.fault), ready_delay=args.ready_delay,
-                         request_log=args.request_log)
+    options = LabOptions(
+        clusters=args.clusters,
+        revisions=tuple(r for r in args.revisions.split(",") if r),
+        joined=args.joined,
+        faults=tuple(args.fault),
+        ready_delay=args.ready_delay,
+        request_log=args.request_log,
+    )
     try:
         lab = Lab(options)
     except LabConfigError as e:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from typing import Any
 
 from .cluster import LabCluster
@@ -25,10 +26,9 @@ def _b64(data: bytes | str) -> str:
 
 
 def ensure_default_sa(cluster: LabCluster, namespace: str) -> None:
-    try:
+    # it may exist already, or its namespace may have gone away meanwhile
+    with contextlib.suppress(AlreadyExists, StatusError):
         cluster.store.create("serviceaccounts", {"metadata": {"name": "default", "namespace": namespace}})
-    except (AlreadyExists, StatusError):
-        pass    # exists already, or the namespace went away meanwhile
 
 
 def fill_token_secret(cluster: LabCluster, secret: dict[str, Any]) -> None:
@@ -40,10 +40,14 @@ def fill_token_secret(cluster: LabCluster, secret: dict[str, Any]) -> None:
         sa = cluster.store.get("serviceaccounts", meta["namespace"], sa_name)
         new = cluster.store.get("secrets", meta["namespace"], meta["name"])
     except NotFound:
-        return      # the real controller deletes such secrets later; leaving it is harmless here
+        return  # the real controller deletes such secrets later; leaving it is harmless here
     new["metadata"].setdefault("annotations", {})[SA_UID] = sa["metadata"]["uid"]
-    new["data"] = {**(new.get("data") or {}), "token": _b64(cluster.issue_secret_token(new, sa)),
-                   "ca.crt": _b64(cluster.ca_pem), "namespace": _b64(meta["namespace"])}
+    new["data"] = {
+        **(new.get("data") or {}),
+        "token": _b64(cluster.issue_secret_token(new, sa)),
+        "ca.crt": _b64(cluster.ca_pem),
+        "namespace": _b64(meta["namespace"]),
+    }
     new["metadata"].pop("resourceVersion", None)
     cluster.store.update("secrets", new)
 

@@ -14,67 +14,141 @@ from .cluster import LabCluster
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 RBAC = "rbac.authorization.k8s.io"
-KUBE_VERSION = {"major": "1", "minor": "20", "gitVersion": "v1.20.15-gke.1000", "gitCommit":
-                "0ba6d2b5ad0e7b6cd3d2a8b1d6c6f1ea0f9ee1f0", "gitTreeState": "clean",
-                "buildDate": "2022-03-04T09:27:21Z", "goVersion": "go1.15.15b5", "compiler": "gc",
-                "platform": "linux/amd64"}
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "20",
+    "gitVersion": "v1.20.15-gke.1000",
+    "gitCommit": "0ba6d2b5ad0e7b6cd3d2a8b1d6c6f1ea0f9ee1f0",
+    "gitTreeState": "clean",
+    "buildDate": "2022-03-04T09:27:21Z",
+    "goVersion": "go1.15.15b5",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 
 
 def _cluster_role(name: str, rules: list[dict[str, Any]], **labels: str) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults", **labels},
-                            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}}
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {"kubernetes.io/bootstrapping": "rbac-defaults", **labels},
+        "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+    }
     return {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules}
 
 
 def _binding(name: str, role: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
-    return {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
-            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}, "subjects": subjects}
+    return {
+        "apiVersion": f"{RBAC}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+        "subjects": subjects,
+    }
 
 
 _READ = ["get", "list", "watch"]
 _WRITE = ["create", "delete", "deletecollection", "patch", "update"]
 BOOTSTRAP_ROLES = [
-    _cluster_role("cluster-admin", [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-                                    {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+    _cluster_role(
+        "cluster-admin",
+        [
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+            {"nonResourceURLs": ["*"], "verbs": ["*"]},
+        ],
+    ),
     _cluster_role("admin", [{"apiGroups": ["*"], "resources": ["*"], "verbs": _READ + _WRITE}]),
     _cluster_role("edit", [{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": _READ + _WRITE}]),
     _cluster_role("view", [{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": _READ}]),
-    _cluster_role("system:discovery", [{"nonResourceURLs": [
-        "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz",
-        "/version", "/version/"], "verbs": ["get"]}]),
-    _cluster_role("system:basic-user", [
-        {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews",
-                                                              "selfsubjectrulesreviews"], "verbs": ["create"]}]),
-    _cluster_role("system:public-info-viewer", [{"nonResourceURLs": [
-        "/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+    _cluster_role(
+        "system:discovery",
+        [
+            {
+                "nonResourceURLs": [
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
+                ],
+                "verbs": ["get"],
+            }
+        ],
+    ),
+    _cluster_role(
+        "system:basic-user",
+        [
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                "verbs": ["create"],
+            }
+        ],
+    ),
+    _cluster_role(
+        "system:public-info-viewer",
+        [{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}],
+    ),
 ]
 _AUTHED = [{"apiGroup": RBAC, "kind": "Group", "name": "system:authenticated"}]
 BOOTSTRAP_BINDINGS = [
-    _binding("cluster-admin", "cluster-admin", [{"apiGroup": RBAC, "kind": "Group", "name": "system:masters"}]),
+    _binding(
+        "cluster-admin", "cluster-admin", [{"apiGroup": RBAC, "kind": "Group", "name": "system:masters"}]
+    ),
     _binding("system:discovery", "system:discovery", _AUTHED),
     _binding("system:basic-user", "system:basic-user", _AUTHED),
-    _binding("system:public-info-viewer", "system:public-info-viewer", _AUTHED + [
-        {"apiGroup": RBAC, "kind": "Group", "name": "system:unauthenticated"}]),
+    _binding(
+        "system:public-info-viewer",
+        "system:public-info-viewer",
+        [*_AUTHED, {"apiGroup": RBAC, "kind": "Group", "name": "system:unauthenticated"}],
+    ),
 ]
 
 
 def node(cluster: LabCluster) -> dict[str, Any]:
     name = f"gke-{cluster.name}-default-pool-6c2a9f3b-k8m1"
-    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-              "topology.kubernetes.io/region": cluster.region, "topology.kubernetes.io/zone": cluster.zone,
-              "failure-domain.beta.kubernetes.io/region": cluster.region,
-              "failure-domain.beta.kubernetes.io/zone": cluster.zone,
-              "cloud.google.com/gke-nodepool": "default-pool"}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-            "spec": {"podCIDR": "10.4.0.0/24", "providerID": f"gce://meshconform-lab/{cluster.zone}/{name}"},
-            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                       "message": "kubelet is posting ready status"}],
-                       "nodeInfo": {"kubeletVersion": KUBE_VERSION["gitVersion"], "osImage":
-                                    "Container-Optimized OS from Google", "containerRuntimeVersion":
-                                    "containerd://1.4.3", "architecture": "amd64", "operatingSystem": "linux"},
-                       "addresses": [{"type": "InternalIP", "address": "10.128.0.2"},
-                                     {"type": "Hostname", "address": name}]}}
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/region": cluster.region,
+        "topology.kubernetes.io/zone": cluster.zone,
+        "failure-domain.beta.kubernetes.io/region": cluster.region,
+        "failure-domain.beta.kubernetes.io/zone": cluster.zone,
+        "cloud.google.com/gke-nodepool": "default-pool",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"podCIDR": "10.4.0.0/24", "providerID": f"gce://meshconform-lab/{cluster.zone}/{name}"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+            "nodeInfo": {
+                "kubeletVersion": KUBE_VERSION["gitVersion"],
+                "osImage": "Container-Optimized OS from Google",
+                "containerRuntimeVersion": "containerd://1.4.3",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
+            "addresses": [
+                {"type": "InternalIP", "address": "10.128.0.2"},
+                {"type": "Hostname", "address": name},
+            ],
+        },
+    }
 
 
 def install(cluster: LabCluster) -> None:

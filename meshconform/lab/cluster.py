@@ -27,8 +27,16 @@ from .faults import FaultSet
 from .store import Store
 
 PROJECT = "meshconform-lab"
-ZONES = ("us-central1-a", "us-east1-b", "europe-west1-c", "asia-east1-a", "us-west1-b",
-         "europe-west4-a", "asia-northeast1-c", "australia-southeast1-b")
+ZONES = (
+    "us-central1-a",
+    "us-east1-b",
+    "europe-west1-c",
+    "asia-east1-a",
+    "us-west1-b",
+    "europe-west4-a",
+    "asia-northeast1-c",
+    "australia-southeast1-b",
+)
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,18 @@ def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass(eq=False)     # identity semantics: hashable, usable as a dict key
+@dataclass(eq=False)  # identity semantics: hashable, usable as a dict key
 class LabCluster:
     name: str
     zone: str
     faults: FaultSet
     store: Store = field(default_factory=Store)
-    server_url: str = ""            # set when its server listens
+    server_url: str = ""  # set when its server listens
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     exec_handlers: list[ExecHandler] = field(default_factory=list)
     log_providers: list[LogProvider] = field(default_factory=list)
     peers: dict[str, LabCluster] = field(default_factory=dict)
-    requests: Counter[str] = field(default_factory=Counter)   # by verb
+    requests: Counter[str] = field(default_factory=Counter)  # by verb
     exec_sessions: int = 0
 
     def __post_init__(self) -> None:
@@ -116,26 +124,40 @@ class LabCluster:
         mac = hmac.new(self._signing_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
         return f"{header}.{payload}.{_b64url(mac)}"
 
-    def issue_token(self, sa_namespace: str, sa_name: str, ttl: int = 3600,
-                    audiences: list[str] | None = None) -> str:
+    def issue_token(
+        self, sa_namespace: str, sa_name: str, ttl: int = 3600, audiences: list[str] | None = None
+    ) -> str:
         """A bound token as TokenRequest returns it (serviceaccounts/token)."""
         sa = self.store.get("serviceaccounts", sa_namespace, sa_name)
         now = int(time.time())
-        return self._sign({
-            "aud": audiences or [self.issuer], "exp": now + ttl, "iat": now, "nbf": now, "iss": self.issuer,
-            "kubernetes.io": {"namespace": sa_namespace,
-                              "serviceaccount": {"name": sa_name, "uid": sa["metadata"]["uid"]}},
-            "sub": f"system:serviceaccount:{sa_namespace}:{sa_name}"})
+        return self._sign(
+            {
+                "aud": audiences or [self.issuer],
+                "exp": now + ttl,
+                "iat": now,
+                "nbf": now,
+                "iss": self.issuer,
+                "kubernetes.io": {
+                    "namespace": sa_namespace,
+                    "serviceaccount": {"name": sa_name, "uid": sa["metadata"]["uid"]},
+                },
+                "sub": f"system:serviceaccount:{sa_namespace}:{sa_name}",
+            }
+        )
 
     def issue_secret_token(self, secret: dict[str, Any], sa: dict[str, Any]) -> str:
         """A legacy token as the token controller writes into service-account-token Secrets."""
         ns, meta = secret["metadata"]["namespace"], sa["metadata"]
-        return self._sign({
-            "iss": "kubernetes/serviceaccount", "kubernetes.io/serviceaccount/namespace": ns,
-            "kubernetes.io/serviceaccount/secret.name": secret["metadata"]["name"],
-            "kubernetes.io/serviceaccount/service-account.name": meta["name"],
-            "kubernetes.io/serviceaccount/service-account.uid": meta["uid"],
-            "sub": f"system:serviceaccount:{ns}:{meta['name']}"})
+        return self._sign(
+            {
+                "iss": "kubernetes/serviceaccount",
+                "kubernetes.io/serviceaccount/namespace": ns,
+                "kubernetes.io/serviceaccount/secret.name": secret["metadata"]["name"],
+                "kubernetes.io/serviceaccount/service-account.name": meta["name"],
+                "kubernetes.io/serviceaccount/service-account.uid": meta["uid"],
+                "sub": f"system:serviceaccount:{ns}:{meta['name']}",
+            }
+        )
 
     def token_expiry(self, token: str) -> int | None:
         claims = self._claims(token)
@@ -165,7 +187,11 @@ class LabCluster:
     def _service_account_user(self, claims: dict[str, Any]) -> User | None:
         bound = claims.get("kubernetes.io")
         if bound:
-            ns, name, uid = bound["namespace"], bound["serviceaccount"]["name"], bound["serviceaccount"]["uid"]
+            ns, name, uid = (
+                bound["namespace"],
+                bound["serviceaccount"]["name"],
+                bound["serviceaccount"]["uid"],
+            )
         else:
             ns = claims["kubernetes.io/serviceaccount/namespace"]
             name = claims["kubernetes.io/serviceaccount/service-account.name"]

@@ -86,8 +86,14 @@ def _pod(obj: Obj) -> None:
     obj["status"].setdefault("qosClass", "BestEffort")
 
 
-_BY_RES = {"pods": _pod, "deployments.apps": _deployment, "replicasets.apps": _replicaset,
-           "services": _service, "namespaces": _namespace, "secrets": _secret}
+_BY_RES = {
+    "pods": _pod,
+    "deployments.apps": _deployment,
+    "replicasets.apps": _replicaset,
+    "services": _service,
+    "namespaces": _namespace,
+    "secrets": _secret,
+}
 
 
 def apply(res: str, obj: Obj) -> None:
@@ -101,6 +107,7 @@ def apply(res: str, obj: Obj) -> None:
 
 def _fold_string_data(obj: Obj) -> None:
     import base64
+
     data = obj.setdefault("data", {}) or {}
     for k, v in obj.pop("stringData").items():
         data[k] = base64.b64encode(str(v).encode()).decode()

@@ -22,8 +22,9 @@ class StatusError(Exception):
     code = 500
     reason = "InternalError"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
@@ -31,8 +32,13 @@ class StatusError(Exception):
 
     def to_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": self.message, "reason": self.reason, "code": self.code,
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
         }
         if self.details:
             status["details"] = self.details
@@ -90,7 +96,9 @@ class PathNotFound(StatusError):
 class MethodNotAllowed(StatusError):
     code, reason = 405, "MethodNotAllowed"
 
-    def __init__(self, message: str = "the server does not allow this method on the requested resource") -> None:
+    def __init__(
+        self, message: str = "the server does not allow this method on the requested resource"
+    ) -> None:
         super().__init__(message)
 
 
@@ -102,7 +110,9 @@ class AlreadyExists(StatusError):
     code, reason = 409, "AlreadyExists"
 
     def __init__(self, resource: str, name: str, group: str = "") -> None:
-        super().__init__(f'{qualified(resource, group)} "{name}" already exists', _details(resource, group, name))
+        super().__init__(
+            f'{qualified(resource, group)} "{name}" already exists', _details(resource, group, name)
+        )
 
 
 class Conflict(StatusError):
@@ -111,8 +121,10 @@ class Conflict(StatusError):
     OPTIMISTIC = "the object has been modified; please apply your changes to the latest version and try again"
 
     def __init__(self, resource: str, name: str, group: str = "", why: str = OPTIMISTIC) -> None:
-        super().__init__(f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
-                         _details(resource, group, name))
+        super().__init__(
+            f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
+            _details(resource, group, name),
+        )
 
 
 class Gone(StatusError):
@@ -149,16 +161,22 @@ def field_invalid(field: str, value: Any, detail: str) -> dict[str, str]:
 
 
 def field_required(field: str, detail: str = "") -> dict[str, str]:
-    return {"reason": "FieldValueRequired", "message": "Required value" + (f": {detail}" if detail else ""),
-            "field": field}
+    return {
+        "reason": "FieldValueRequired",
+        "message": "Required value" + (f": {detail}" if detail else ""),
+        "field": field,
+    }
 
 
 class TooManyRequests(StatusError):
     code, reason = 429, "TooManyRequests"
 
     def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("Too many requests, please try again later.", {"retryAfterSeconds": retry_after},
-                         {"Retry-After": str(retry_after)})
+        super().__init__(
+            "Too many requests, please try again later.",
+            {"retryAfterSeconds": retry_after},
+            {"Retry-After": str(retry_after)},
+        )
 
 
 class InternalError(StatusError):

@@ -15,18 +15,37 @@ from typing import Any
 
 # name -> argument shape. CLUSTER: one cluster; PAIR: A->B; TWO: A,B; "": none.
 SPECS: dict[str, str] = {
-    "api-down": "CLUSTER", "istiod-down": "CLUSTER", "revision-mismatch": "", "old-istiod": "CLUSTER",
-    "root-ca-mismatch": "", "trust-domain-mismatch": "", "multi-network": "", "no-secret": "PAIR",
-    "stale-secret": "PAIR", "reader-rbac-missing": "CLUSTER", "duplicate-cluster-name": "",
-    "api-unreachable-from": "PAIR", "webhook-missing": "CLUSTER", "proxy-not-ready": "CLUSTER",
-    "stale-injector": "CLUSTER", "hello-errors": "CLUSTER", "partition": "TWO", "locality-lb": "",
-    "skew": "", "flaky-api": "", "slow-start": "",
+    "api-down": "CLUSTER",
+    "istiod-down": "CLUSTER",
+    "revision-mismatch": "",
+    "old-istiod": "CLUSTER",
+    "root-ca-mismatch": "",
+    "trust-domain-mismatch": "",
+    "multi-network": "",
+    "no-secret": "PAIR",
+    "stale-secret": "PAIR",
+    "reader-rbac-missing": "CLUSTER",
+    "duplicate-cluster-name": "",
+    "api-unreachable-from": "PAIR",
+    "webhook-missing": "CLUSTER",
+    "proxy-not-ready": "CLUSTER",
+    "stale-injector": "CLUSTER",
+    "hello-errors": "CLUSTER",
+    "partition": "TWO",
+    "locality-lb": "",
+    "skew": "",
+    "flaky-api": "",
+    "slow-start": "",
 }
 # These start the lab joined (but for the fault itself).
-JOIN_FAULTS = frozenset({"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name",
-                         "api-unreachable-from"})
-_NEEDS = {"CLUSTER": ("a cluster", "cluster-2"), "PAIR": ("a pair of clusters", "cluster-1->cluster-2"),
-          "TWO": ("two clusters", "cluster-1,cluster-2")}
+JOIN_FAULTS = frozenset(
+    {"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from"}
+)
+_NEEDS = {
+    "CLUSTER": ("a cluster", "cluster-2"),
+    "PAIR": ("a pair of clusters", "cluster-1->cluster-2"),
+    "TWO": ("two clusters", "cluster-1,cluster-2"),
+}
 
 
 class LabConfigError(ValueError):
@@ -36,7 +55,7 @@ class LabConfigError(ValueError):
 @dataclass(frozen=True)
 class Fault:
     name: str
-    args: tuple[str, ...] = ()      # cluster names, in the order written (A->B: (A, B))
+    args: tuple[str, ...] = ()  # cluster names, in the order written (A->B: (A, B))
 
     @property
     def arg(self) -> str:
@@ -71,7 +90,9 @@ def parse_fault(spec: str, clusters: Iterable[str]) -> Fault:
         raise LabConfigError(f"lab fault {name!r} needs {what}, e.g. {name}:{example}")
     for a in args:
         if a not in names:
-            raise LabConfigError(f"lab fault {spec!r} names unknown cluster {a!r}; clusters: {', '.join(names)}")
+            raise LabConfigError(
+                f"lab fault {spec!r} names unknown cluster {a!r}; clusters: {', '.join(names)}"
+            )
     if len(set(args)) != len(args):
         raise LabConfigError(f"lab fault {spec!r} needs two different clusters, e.g. {name}:{example}")
     return Fault(name, args)
@@ -116,4 +137,5 @@ def effect(name: str) -> Callable[[Effect], Effect]:
         if fn not in EFFECTS[name]:
             EFFECTS[name].append(fn)
         return fn
+
     return register

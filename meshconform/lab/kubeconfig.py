@@ -16,11 +16,20 @@ from .cluster import LabCluster
 def kubeconfig(clusters: Iterable[LabCluster]) -> dict[str, Any]:
     cs = list(clusters)
     return {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
         "current-context": cs[0].context if cs else "",
-        "clusters": [{"name": c.context, "cluster": {
-            "server": c.server_url,
-            "certificate-authority-data": base64.b64encode(c.ca_pem).decode()}} for c in cs],
+        "clusters": [
+            {
+                "name": c.context,
+                "cluster": {
+                    "server": c.server_url,
+                    "certificate-authority-data": base64.b64encode(c.ca_pem).decode(),
+                },
+            }
+            for c in cs
+        ],
         "users": [{"name": c.context, "user": {"token": c.admin_token}} for c in cs],
         "contexts": [{"name": c.context, "context": {"cluster": c.context, "user": c.context}} for c in cs],
     }

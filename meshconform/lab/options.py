@@ -18,9 +18,9 @@ class LabOptions:
     revisions: tuple[str, ...] = ("asm-173-3",)
     joined: bool = False
     faults: tuple[str, ...] = ()
-    ready_delay: float = 0.3        # seconds a pod takes from Pending to Ready
+    ready_delay: float = 0.3  # seconds a pod takes from Pending to Ready
     request_log: Path | None = None  # append one JSON line per API request
-    seed: int = 0                    # makes flaky-api's choices repeatable
+    seed: int = 0  # makes flaky-api's choices repeatable
 
     @property
     def cluster_names(self) -> list[str]:
@@ -34,8 +34,10 @@ class LabOptions:
             raise LabConfigError("lab needs at least one revision, e.g. asm-173-3")
         for rev in self.revisions:
             if len(rev) > 63 or not _REVISION.fullmatch(rev):
-                raise LabConfigError(f"lab revision {rev!r} is not a valid revision name (lower case "
-                                     "letters, digits and '-', e.g. asm-173-3)")
+                raise LabConfigError(
+                    f"lab revision {rev!r} is not a valid revision name (lower case "
+                    "letters, digits and '-', e.g. asm-173-3)"
+                )
         if len(set(self.revisions)) != len(self.revisions):
             raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")
         if self.ready_delay < 0:

@@ -21,11 +21,24 @@ JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
 APPLY = "application/apply-patch+yaml"
 
-_NAME_KEYED = {"containers", "initContainers", "ephemeralContainers", "volumes", "env", "imagePullSecrets",
-               "secrets"}
-_KEYS = {"volumeMounts": "mountPath", "volumeDevices": "devicePath", "ownerReferences": "uid",
-         "conditions": "type", "hostAliases": "ip", "readinessGates": "conditionType",
-         "topologySpreadConstraints": "topologyKey"}
+_NAME_KEYED = {
+    "containers",
+    "initContainers",
+    "ephemeralContainers",
+    "volumes",
+    "env",
+    "imagePullSecrets",
+    "secrets",
+}
+_KEYS = {
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "ownerReferences": "uid",
+    "conditions": "type",
+    "hostAliases": "ip",
+    "readinessGates": "conditionType",
+    "topologySpreadConstraints": "topologyKey",
+}
 _PRIMITIVE_MERGE = {"finalizers"}
 
 
@@ -108,7 +121,9 @@ def _merge_list(orig: list[Any] | None, patch: list[Any], kind: str, path: tuple
     for item in patch:
         if not isinstance(item, dict):
             continue
-        idx = next((i for i, o in enumerate(orig) if isinstance(o, dict) and o.get(key) == item.get(key)), None)
+        idx = next(
+            (i for i, o in enumerate(orig) if isinstance(o, dict) and o.get(key) == item.get(key)), None
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 del orig[idx]
@@ -120,10 +135,16 @@ def _merge_list(orig: list[Any] | None, patch: list[Any], kind: str, path: tuple
 
 
 def _reorder(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
-    ident = (lambda x: x.get(key) if isinstance(x, dict) else x) if key else (lambda x: x)
-    wanted = [ident(o) for o in order]
-    rank = {w: i for i, w in enumerate(wanted) if isinstance(w, (str, int))}
-    return sorted(items, key=lambda x: rank.get(ident(x), len(rank)))
+    def ident(x: Any) -> Any:
+        return x.get(key) if key and isinstance(x, dict) else x
+
+    rank = {w: i for i, w in enumerate(ident(o) for o in order) if isinstance(w, (str, int))}
+
+    def position(x: Any) -> int:
+        w = ident(x)
+        return rank.get(w, len(rank)) if isinstance(w, (str, int)) else len(rank)
+
+    return sorted(items, key=position)
 
 
 # -- RFC 6902 -----------------------------------------------------------------------------------
@@ -191,6 +212,7 @@ def _remove(doc: Any, pointer: str) -> Any:
 
 def json_patch(doc: Any, ops: Any) -> Any:
     import copy
+
     if not isinstance(ops, list):
         raise _invalid("json patch must be a list of operations")
     doc = copy.deepcopy(doc)
@@ -210,7 +232,7 @@ def json_patch(doc: Any, ops: Any) -> Any:
             doc = _add(doc, path, value)
         elif kind == "test":
             if _get(doc, path) != op.get("value"):
-                raise _invalid(f'testing value {path} failed: test failed')
+                raise _invalid(f"testing value {path} failed: test failed")
         else:
             raise _invalid(f"Unexpected kind: {kind}")
     return doc

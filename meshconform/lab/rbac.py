@@ -30,7 +30,7 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     namespace: str = ""
-    path: str = ""                  # set for non-resource requests
+    path: str = ""  # set for non-resource requests
 
     @property
     def is_resource(self) -> bool:
@@ -56,13 +56,17 @@ def rule_allows(rule: dict[str, Any], a: Attributes) -> bool:
     if not _has(rule.get("verbs"), a.verb):
         return False
     if not a.is_resource:
-        return any(u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
-                   for u in rule.get("nonResourceURLs") or [])
+        return any(
+            u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
+            for u in rule.get("nonResourceURLs") or []
+        )
     if not _has(rule.get("apiGroups"), a.group):
         return False
     resources = rule.get("resources") or []
     combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
-    if not ("*" in resources or combined in resources or (a.subresource and f"*/{a.subresource}" in resources)):
+    if not (
+        "*" in resources or combined in resources or (a.subresource and f"*/{a.subresource}" in resources)
+    ):
         return False
     names = rule.get("resourceNames") or []
     return not names or a.name in names
@@ -115,8 +119,13 @@ def forbidden_message(user: User, a: Attributes) -> str:
         return f'User "{user.name}" cannot {a.verb} path "{a.path}"'
     res = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
     if a.namespace:
-        return f'User "{user.name}" cannot {a.verb} resource "{res}" in API group "{a.group}" in the namespace "{a.namespace}"'
-    return f'User "{user.name}" cannot {a.verb} resource "{res}" in API group "{a.group}" at the cluster scope'
+        return (
+            f'User "{user.name}" cannot {a.verb} resource "{res}" in API group "{a.group}" '
+            f'in the namespace "{a.namespace}"'
+        )
+    return (
+        f'User "{user.name}" cannot {a.verb} resource "{res}" in API group "{a.group}" at the cluster scope'
+    )
 
 
 def check(store: Store, user: User, a: Attributes) -> None:
@@ -141,5 +150,7 @@ def rules_review(store: Store, user: User, namespace: str) -> dict[str, Any]:
             if r.get("nonResourceURLs"):
                 nonres.append({"verbs": r.get("verbs", []), "nonResourceURLs": r["nonResourceURLs"]})
             else:
-                res_rules.append({k: r[k] for k in ("verbs", "apiGroups", "resources", "resourceNames") if k in r})
+                res_rules.append(
+                    {k: r[k] for k in ("verbs", "apiGroups", "resources", "resourceNames") if k in r}
+                )
     return {"resourceRules": res_rules, "nonResourceRules": nonres, "incomplete": False}

@@ -20,8 +20,8 @@ STATUS_VERBS = ("get", "patch", "update")
 class Subresource:
     name: str
     verbs: tuple[str, ...]
-    kind: str = ""              # "" = the parent's kind
-    group: str | None = None    # set when the subresource's kind lives in another group
+    kind: str = ""  # "" = the parent's kind
+    group: str | None = None  # set when the subresource's kind lives in another group
     version: str | None = None
 
 
@@ -31,7 +31,7 @@ STATUS = Subresource("status", STATUS_VERBS)
 @dataclass(frozen=True)
 class Resource:
     group: str
-    versions: tuple[str, ...]   # served versions, preferred first
+    versions: tuple[str, ...]  # served versions, preferred first
     kind: str
     plural: str
     namespaced: bool
@@ -39,8 +39,8 @@ class Resource:
     verbs: tuple[str, ...] = ALL_VERBS
     categories: tuple[str, ...] = ()
     subresources: tuple[Subresource, ...] = ()
-    generation: bool = False    # the registry strategy maintains metadata.generation
-    stored: bool = True         # False: virtual create-only kinds (reviews, token requests)
+    generation: bool = False  # the registry strategy maintains metadata.generation
+    stored: bool = True  # False: virtual create-only kinds (reviews, token requests)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -73,71 +73,245 @@ _ISTIO_NET_CATS = ("istio-io", "networking-istio-io")
 _ISTIO_SEC_CATS = ("istio-io", "security-istio-io")
 
 RESOURCES: tuple[Resource, ...] = (
-    _core("Namespace", "namespaces", False, short_names=("ns",), verbs=NO_COLLECTION,
-          subresources=(Subresource("finalize", ("update",)), STATUS)),
+    _core(
+        "Namespace",
+        "namespaces",
+        False,
+        short_names=("ns",),
+        verbs=NO_COLLECTION,
+        subresources=(Subresource("finalize", ("update",)), STATUS),
+    ),
     _core("Node", "nodes", False, short_names=("no",), subresources=(STATUS,)),
-    _core("Pod", "pods", short_names=("po",), categories=("all",), subresources=(
-        Subresource("attach", ("create", "get"), "PodAttachOptions"),
-        Subresource("eviction", CREATE_ONLY, "Eviction", "policy", "v1"),
-        Subresource("exec", ("create", "get"), "PodExecOptions"),
-        Subresource("log", ("get",)),
-        Subresource("portforward", ("create", "get"), "PodPortForwardOptions"),
-        STATUS)),
-    _core("Service", "services", short_names=("svc",), categories=("all",), verbs=NO_COLLECTION,
-          subresources=(STATUS,)),
+    _core(
+        "Pod",
+        "pods",
+        short_names=("po",),
+        categories=("all",),
+        subresources=(
+            Subresource("attach", ("create", "get"), "PodAttachOptions"),
+            Subresource("eviction", CREATE_ONLY, "Eviction", "policy", "v1"),
+            Subresource("exec", ("create", "get"), "PodExecOptions"),
+            Subresource("log", ("get",)),
+            Subresource("portforward", ("create", "get"), "PodPortForwardOptions"),
+            STATUS,
+        ),
+    ),
+    _core(
+        "Service",
+        "services",
+        short_names=("svc",),
+        categories=("all",),
+        verbs=NO_COLLECTION,
+        subresources=(STATUS,),
+    ),
     _core("Endpoints", "endpoints", short_names=("ep",)),
-    _core("ServiceAccount", "serviceaccounts", short_names=("sa",),
-          subresources=(Subresource("token", CREATE_ONLY, "TokenRequest", "authentication.k8s.io", "v1"),)),
+    _core(
+        "ServiceAccount",
+        "serviceaccounts",
+        short_names=("sa",),
+        subresources=(Subresource("token", CREATE_ONLY, "TokenRequest", "authentication.k8s.io", "v1"),),
+    ),
     _core("Secret", "secrets"),
     _core("ConfigMap", "configmaps", short_names=("cm",)),
     _core("Event", "events", short_names=("ev",)),
-    Resource("apps", ("v1",), "Deployment", "deployments", True, short_names=("deploy",),
-             categories=("all",), generation=True, subresources=(
-                 Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS)),
-    Resource("apps", ("v1",), "ReplicaSet", "replicasets", True, short_names=("rs",),
-             categories=("all",), generation=True, subresources=(
-                 Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS)),
-    Resource("apps", ("v1",), "DaemonSet", "daemonsets", True, short_names=("ds",),
-             categories=("all",), generation=True, subresources=(STATUS,)),
-    Resource("apps", ("v1",), "StatefulSet", "statefulsets", True, short_names=("sts",),
-             categories=("all",), generation=True, subresources=(
-                 Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS)),
+    Resource(
+        "apps",
+        ("v1",),
+        "Deployment",
+        "deployments",
+        True,
+        short_names=("deploy",),
+        categories=("all",),
+        generation=True,
+        subresources=(Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS),
+    ),
+    Resource(
+        "apps",
+        ("v1",),
+        "ReplicaSet",
+        "replicasets",
+        True,
+        short_names=("rs",),
+        categories=("all",),
+        generation=True,
+        subresources=(Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS),
+    ),
+    Resource(
+        "apps",
+        ("v1",),
+        "DaemonSet",
+        "daemonsets",
+        True,
+        short_names=("ds",),
+        categories=("all",),
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "apps",
+        ("v1",),
+        "StatefulSet",
+        "statefulsets",
+        True,
+        short_names=("sts",),
+        categories=("all",),
+        generation=True,
+        subresources=(Subresource("scale", STATUS_VERBS, "Scale", "autoscaling", "v1"), STATUS),
+    ),
     Resource("rbac.authorization.k8s.io", ("v1",), "Role", "roles", True),
     Resource("rbac.authorization.k8s.io", ("v1",), "RoleBinding", "rolebindings", True),
     Resource("rbac.authorization.k8s.io", ("v1",), "ClusterRole", "clusterroles", False),
     Resource("rbac.authorization.k8s.io", ("v1",), "ClusterRoleBinding", "clusterrolebindings", False),
-    Resource("admissionregistration.k8s.io", ("v1",), "MutatingWebhookConfiguration",
-             "mutatingwebhookconfigurations", False, categories=("api-extensions",), generation=True),
-    Resource("admissionregistration.k8s.io", ("v1",), "ValidatingWebhookConfiguration",
-             "validatingwebhookconfigurations", False, categories=("api-extensions",), generation=True),
-    Resource("apiextensions.k8s.io", ("v1",), "CustomResourceDefinition", "customresourcedefinitions",
-             False, short_names=("crd", "crds"), categories=("api-extensions",), generation=True,
-             subresources=(STATUS,)),
-    Resource("authentication.k8s.io", ("v1",), "TokenReview", "tokenreviews", False,
-             verbs=CREATE_ONLY, stored=False),
-    Resource("authorization.k8s.io", ("v1",), "LocalSubjectAccessReview", "localsubjectaccessreviews",
-             True, verbs=CREATE_ONLY, stored=False),
-    Resource("authorization.k8s.io", ("v1",), "SelfSubjectAccessReview", "selfsubjectaccessreviews",
-             False, verbs=CREATE_ONLY, stored=False),
-    Resource("authorization.k8s.io", ("v1",), "SelfSubjectRulesReview", "selfsubjectrulesreviews",
-             False, verbs=CREATE_ONLY, stored=False),
-    Resource("authorization.k8s.io", ("v1",), "SubjectAccessReview", "subjectaccessreviews", False,
-             verbs=CREATE_ONLY, stored=False),
+    Resource(
+        "admissionregistration.k8s.io",
+        ("v1",),
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        False,
+        categories=("api-extensions",),
+        generation=True,
+    ),
+    Resource(
+        "admissionregistration.k8s.io",
+        ("v1",),
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        False,
+        categories=("api-extensions",),
+        generation=True,
+    ),
+    Resource(
+        "apiextensions.k8s.io",
+        ("v1",),
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "authentication.k8s.io",
+        ("v1",),
+        "TokenReview",
+        "tokenreviews",
+        False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        ("v1",),
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        True,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        ("v1",),
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        ("v1",),
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        ("v1",),
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        False,
+        verbs=CREATE_ONLY,
+        stored=False,
+    ),
     Resource("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", True),
-    Resource("networking.istio.io", _ISTIO_NET, "DestinationRule", "destinationrules", True,
-             short_names=("dr",), categories=_ISTIO_NET_CATS, generation=True, subresources=(STATUS,)),
-    Resource("networking.istio.io", _ISTIO_NET, "VirtualService", "virtualservices", True,
-             short_names=("vs",), categories=_ISTIO_NET_CATS, generation=True, subresources=(STATUS,)),
-    Resource("networking.istio.io", _ISTIO_NET, "Gateway", "gateways", True,
-             short_names=("gw",), categories=_ISTIO_NET_CATS, generation=True, subresources=(STATUS,)),
-    Resource("networking.istio.io", _ISTIO_NET, "ServiceEntry", "serviceentries", True,
-             short_names=("se",), categories=_ISTIO_NET_CATS, generation=True, subresources=(STATUS,)),
-    Resource("networking.istio.io", _ISTIO_NET, "Sidecar", "sidecars", True,
-             categories=_ISTIO_NET_CATS, generation=True, subresources=(STATUS,)),
-    Resource("security.istio.io", ("v1beta1",), "PeerAuthentication", "peerauthentications", True,
-             short_names=("pa",), categories=_ISTIO_SEC_CATS, generation=True, subresources=(STATUS,)),
-    Resource("security.istio.io", ("v1beta1",), "AuthorizationPolicy", "authorizationpolicies", True,
-             categories=_ISTIO_SEC_CATS, generation=True, subresources=(STATUS,)),
+    Resource(
+        "networking.istio.io",
+        _ISTIO_NET,
+        "DestinationRule",
+        "destinationrules",
+        True,
+        short_names=("dr",),
+        categories=_ISTIO_NET_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "networking.istio.io",
+        _ISTIO_NET,
+        "VirtualService",
+        "virtualservices",
+        True,
+        short_names=("vs",),
+        categories=_ISTIO_NET_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "networking.istio.io",
+        _ISTIO_NET,
+        "Gateway",
+        "gateways",
+        True,
+        short_names=("gw",),
+        categories=_ISTIO_NET_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "networking.istio.io",
+        _ISTIO_NET,
+        "ServiceEntry",
+        "serviceentries",
+        True,
+        short_names=("se",),
+        categories=_ISTIO_NET_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "networking.istio.io",
+        _ISTIO_NET,
+        "Sidecar",
+        "sidecars",
+        True,
+        categories=_ISTIO_NET_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "security.istio.io",
+        ("v1beta1",),
+        "PeerAuthentication",
+        "peerauthentications",
+        True,
+        short_names=("pa",),
+        categories=_ISTIO_SEC_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    Resource(
+        "security.istio.io",
+        ("v1beta1",),
+        "AuthorizationPolicy",
+        "authorizationpolicies",
+        True,
+        categories=_ISTIO_SEC_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
 )
 
 BY_KEY: dict[str, Resource] = {r.key: r for r in RESOURCES}

@@ -27,7 +27,7 @@ from .server import Servers
 T = TypeVar("T")
 # lab-sim's packages, imported if present; each may define install(lab) and start(lab).
 SIM_PACKAGES = ("controllers", "istio", "traffic")
-START_TIMEOUT = 60.0    # seconds; a start that takes longer is a bug, not a slow machine
+START_TIMEOUT = 60.0  # seconds; a start that takes longer is a bug, not a slow machine
 
 
 def sim_modules() -> list[ModuleType]:
@@ -88,9 +88,12 @@ class Lab:
         for c in self.clusters.values():
             for verb, n in c.requests.items():
                 by_verb[verb] = by_verb.get(verb, 0) + n
-        return {"api_requests": sum(by_cluster.values()),
-                "exec_sessions": sum(c.exec_sessions for c in self.clusters.values()),
-                "by_cluster": by_cluster, "by_verb": by_verb}
+        return {
+            "api_requests": sum(by_cluster.values()),
+            "exec_sessions": sum(c.exec_sessions for c in self.clusters.values()),
+            "by_cluster": by_cluster,
+            "by_verb": by_verb,
+        }
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) on the lab's loop and return its result (tests poking the model)."""
@@ -99,6 +102,7 @@ class Lab:
 
         async def run() -> T:
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
 
     def cluster(self, name: str) -> LabCluster:
@@ -116,7 +120,9 @@ class Lab:
     def __enter__(self) -> Lab:
         return self.start()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- the loop thread -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ Labels = Mapping[str, str]
 @dataclass(frozen=True)
 class Requirement:
     key: str
-    op: str                     # "=", "!=", "in", "notin", "exists", "!"
+    op: str  # "=", "!=", "in", "notin", "exists", "!"
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Labels) -> bool:
@@ -33,7 +33,7 @@ class Requirement:
             return not present
         if self.op in ("=", "in"):
             return present and value in self.values
-        return not present or value not in self.values   # "!=", "notin"
+        return not present or value not in self.values  # "!=", "notin"
 
 
 _TOKEN = re.compile(r"\s*(!=|==|=|\(|\)|,|!|[^\s!=(),]+)")
@@ -115,7 +115,9 @@ def matches_label_selector(selector: Mapping[str, Any] | None, labels: Labels) -
         if labels.get(k) != v:
             return False
     for expr in selector.get("matchExpressions") or []:
-        op = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}.get(expr.get("operator", ""))
+        op = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}.get(
+            expr.get("operator", "")
+        )
         if op is None:
             raise BadRequest(f"{expr.get('operator')!r} is not a valid pod selector operator")
         if not Requirement(expr["key"], op, tuple(expr.get("values") or ())).matches(labels):
@@ -131,13 +133,31 @@ def matches_map_selector(selector: Mapping[str, str] | None, labels: Labels) -> 
 # Field selectors: fields each registry strategy's GetAttrs exposes (pkg/registry/*/strategy.go).
 _COMMON_FIELDS = ("metadata.name", "metadata.namespace")
 FIELDS: dict[str, tuple[str, ...]] = {
-    "pods": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-             "status.phase", "status.podIP", "status.nominatedNodeName", "spec.hostNetwork"),
+    "pods": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+        "spec.hostNetwork",
+    ),
     "namespaces": ("status.phase",),
     "secrets": ("type",),
-    "events": ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-               "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-               "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"),
+    "events": (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
     "nodes": ("spec.unschedulable",),
     "replicasets.apps": ("status.replicas",),
 }
@@ -146,7 +166,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class FieldRequirement:
     field: str
-    op: str          # "=" or "!="
+    op: str  # "=" or "!="
     value: str
 
 
@@ -159,7 +179,7 @@ def parse_field_selector(text: str, res: str) -> tuple[FieldRequirement, ...]:
             raise BadRequest(f"invalid selector: '{text}'; can't understand '{part}'")
         field, op, value = m.group(1), m.group(2), m.group(3)
         if field not in allowed:
-            raise BadRequest(f'field label not supported: {field}')
+            raise BadRequest(f"field label not supported: {field}")
         out.append(FieldRequirement(field, "!=" if op == "!=" else "=", value))
     return tuple(out)
 
@@ -168,7 +188,7 @@ def field_value(obj: Mapping[str, Any], path: str) -> str:
     cur: Any = obj
     for part in path.split("."):
         cur = cur.get(part) if isinstance(cur, Mapping) else None
-    if path == "source" and isinstance(cur, Mapping):   # events: source = source.component
+    if path == "source" and isinstance(cur, Mapping):  # events: source = source.component
         cur = cur.get("component")
     if isinstance(cur, bool):
         return "true" if cur else "false"
@@ -184,4 +204,5 @@ def field_matcher(text: str, res: str) -> Callable[[Mapping[str, Any]], bool]:
             if equal != (r.op == "="):
                 return False
         return True
+
     return match

@@ -15,7 +15,7 @@ from aiohttp import web
 from .handlers.app import build_app
 from .handlers.flaky import Flaky
 
-SHUTDOWN_TIMEOUT = 1.0      # seconds open watches get to finish when the lab stops
+SHUTDOWN_TIMEOUT = 1.0  # seconds open watches get to finish when the lab stops
 
 
 class Servers:
@@ -35,8 +35,12 @@ class Servers:
         self.request_log = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
         for i, cluster in enumerate(self.lab.clusters.values()):
             flaky = Flaky(self.lab.options.seed + i) if self.lab.faults.has("flaky-api") else None
-            runner = web.AppRunner(build_app(cluster, self, flaky), access_log=None, handle_signals=False,
-                                   shutdown_timeout=SHUTDOWN_TIMEOUT)
+            runner = web.AppRunner(
+                build_app(cluster, self, flaky),
+                access_log=None,
+                handle_signals=False,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl(cluster), reuse_address=False)
             await site.start()

@@ -18,15 +18,21 @@ _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_LABEL = re.compile(_LABEL)
 DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                  "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-                  "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-_MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-              "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
-              "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-_MSG_1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-             "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
-             "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
+_MSG_SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+_MSG_LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_MSG_1035 = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+    "regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
 # kinds whose names are labels, not subdomains (their names become DNS labels or path segments)
 _LABEL_NAMED = {"namespaces": (DNS1123_LABEL, _MSG_LABEL, 63), "services": (DNS1035_LABEL, _MSG_1035, 63)}
 
@@ -35,7 +41,7 @@ def _name_causes(res: str, meta: Obj) -> list[dict[str, str]]:
     name = meta.get("name")
     if not name:
         return [field_required("metadata.name", "name or generateName is required")]
-    if res.endswith(".rbac.authorization.k8s.io"):   # ValidatePathSegmentName
+    if res.endswith(".rbac.authorization.k8s.io"):  # ValidatePathSegmentName
         bad = [f"may not contain '{c}'" for c in ("/", "%") if c in name]
         bad += [f"may not be '{name}'"] if name in (".", "..") else []
         return [field_invalid("metadata.name", name, b) for b in bad]
@@ -49,14 +55,16 @@ def _name_causes(res: str, meta: Obj) -> list[dict[str, str]]:
 
 
 _QUALIFIED = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
-                    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',"
-                    "  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',"
+    "  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
 
 
 def _label_causes(meta: Obj) -> list[dict[str, str]]:
     causes = []
-    for k, v in (meta.get("labels") or {}).items():
+    for v in (meta.get("labels") or {}).values():
         if not isinstance(v, str) or (v and (len(v) > 63 or not _QUALIFIED.fullmatch(v))):
             causes.append(field_invalid("metadata.labels", v, _LABEL_VALUE_MSG))
     return causes
@@ -72,8 +80,11 @@ def _required(res: str, obj: Obj) -> list[dict[str, str]]:
             return [field_required("spec.selector")]
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
-            return [field_invalid("spec.template.metadata.labels", labels,
-                                  "`selector` does not match template `labels`")]
+            return [
+                field_invalid(
+                    "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                )
+            ]
         if not ((spec.get("template") or {}).get("spec") or {}).get("containers"):
             return [field_required("spec.template.spec.containers")]
     return []

@@ -41,8 +41,16 @@ class Running:
     def cluster(self, i: int = 0) -> Any:
         return list(self.lab.clusters.values())[i]
 
-    def raw(self, method: str, path: str, *, token: str | None = None, body: Any = None,
-            headers: dict[str, str] | None = None, i: int = 0) -> tuple[int, dict[str, str], bytes]:
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        i: int = 0,
+    ) -> tuple[int, dict[str, str], bytes]:
         """One HTTPS request with the cluster's CA; token defaults to the admin token."""
         c = self.cluster(i)
         ctx = ssl.create_default_context(cadata=c.ca_pem.decode())
@@ -78,13 +86,16 @@ def kubectl_path() -> Path:
     """The real kubectl 1.20 from Debian, or skip with how to get it."""
     found = Path(os.environ.get("MESHCONFORM_KUBECTL") or KUBECTL_DEB)
     if not found.is_file():
-        pytest.skip("needs Debian's kubectl 1.20: `cd tools && apt-get download kubernetes-client && "
-                    "dpkg -x kubernetes-client_*.deb kubectl-deb` (or set MESHCONFORM_KUBECTL)")
+        pytest.skip(
+            "needs Debian's kubectl 1.20: `cd tools && apt-get download kubernetes-client && "
+            "dpkg -x kubernetes-client_*.deb kubectl-deb` (or set MESHCONFORM_KUBECTL)"
+        )
     return found
 
 
-def kubectl(kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    kubeconfig: Path, *args: str, check: bool = True, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     cmd = [str(kubectl_path()), "--kubeconfig", str(kubeconfig), *args]
     out = subprocess.run(cmd, capture_output=True, text=True, input=stdin, timeout=timeout, check=False)
     if check and out.returncode != 0:

@@ -25,15 +25,29 @@ def reader(env: Running) -> str:
     """A service account `auth/reader` allowed to list pods cluster-wide, and its TokenRequest token."""
     core, rbac = client.CoreV1Api(env.api()), client.RbacAuthorizationV1Api(env.api())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="auth")))
-    core.create_namespaced_service_account("auth", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader")))
-    rbac.create_cluster_role(client.V1ClusterRole(metadata=client.V1ObjectMeta(name="pod-reader"), rules=[
-        client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"])]))
-    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
-        metadata=client.V1ObjectMeta(name="pod-reader"),
-        role_ref=client.V1RoleRef(api_group=RBAC, kind="ClusterRole", name="pod-reader"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")]))
-    req = core.create_namespaced_service_account_token("reader", "auth", client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)))
+    core.create_namespaced_service_account(
+        "auth", client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader"))
+    )
+    rbac.create_cluster_role(
+        client.V1ClusterRole(
+            metadata=client.V1ObjectMeta(name="pod-reader"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list", "watch"])],
+        )
+    )
+    rbac.create_cluster_role_binding(
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name="pod-reader"),
+            role_ref=client.V1RoleRef(api_group=RBAC, kind="ClusterRole", name="pod-reader"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")],
+        )
+    )
+    req = core.create_namespaced_service_account_token(
+        "reader",
+        "auth",
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        ),
+    )
     assert req.status.expiration_timestamp is not None
     return req.status.token
 
@@ -59,37 +73,49 @@ def test_rbac_allows_what_is_bound(env, reader):
 def test_rbac_forbids_with_the_apiserver_message(env, reader):
     code, body = env.json("GET", "/api/v1/secrets", token=reader)
     assert code == 403 and body["reason"] == "Forbidden"
-    assert body["message"] == ('secrets is forbidden: User "system:serviceaccount:auth:reader" cannot list '
-                               'resource "secrets" in API group "" at the cluster scope')
+    assert body["message"] == (
+        'secrets is forbidden: User "system:serviceaccount:auth:reader" cannot list '
+        'resource "secrets" in API group "" at the cluster scope'
+    )
     code, body = env.json("GET", "/api/v1/namespaces/auth/configmaps/x", token=reader)
-    assert body["message"] == ('configmaps "x" is forbidden: User "system:serviceaccount:auth:reader" cannot get '
-                               'resource "configmaps" in API group "" in the namespace "auth"')
+    assert body["message"] == (
+        'configmaps "x" is forbidden: User "system:serviceaccount:auth:reader" cannot get '
+        'resource "configmaps" in API group "" in the namespace "auth"'
+    )
     code, body = env.json("DELETE", "/apis/apps/v1/namespaces/auth/deployments/d", token=reader)
     assert body["message"].startswith('deployments.apps "d" is forbidden: User')
 
 
-def _ssar(api: client.ApiClient, verb: str, resource: str, namespace: str = "") -> client.V1SelfSubjectAccessReview:
+def _ssar(
+    api: client.ApiClient, verb: str, resource: str, namespace: str = ""
+) -> client.V1SelfSubjectAccessReview:
     attrs = client.V1ResourceAttributes(verb=verb, resource=resource, namespace=namespace or None)
     return client.AuthorizationV1Api(api).create_self_subject_access_review(
-        client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)))
+        client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
+    )
 
 
 def test_self_subject_access_review_evaluates_rbac_for_the_caller(env, reader):
     api = env.api_as(reader)
     allowed = _ssar(api, "list", "pods")
     assert allowed.status.allowed is True
-    assert allowed.status.reason == ('RBAC: allowed by ClusterRoleBinding "pod-reader" of ClusterRole "pod-reader" '
-                                     'to ServiceAccount "reader/auth"')
+    assert allowed.status.reason == (
+        'RBAC: allowed by ClusterRoleBinding "pod-reader" of ClusterRole "pod-reader" '
+        'to ServiceAccount "reader/auth"'
+    )
     assert _ssar(api, "list", "secrets", "auth").status.allowed is False
-    assert _ssar(env.api(), "delete", "nodes").status.allowed is True     # the admin is system:masters
+    assert _ssar(env.api(), "delete", "nodes").status.allowed is True  # the admin is system:masters
 
 
 def test_removing_the_binding_takes_effect_at_once(env, reader):
     rbac = client.RbacAuthorizationV1Api(env.api())
-    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
-        metadata=client.V1ObjectMeta(name="tmp-cm"),
-        role_ref=client.V1RoleRef(api_group=RBAC, kind="ClusterRole", name="view"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")]))
+    rbac.create_cluster_role_binding(
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name="tmp-cm"),
+            role_ref=client.V1RoleRef(api_group=RBAC, kind="ClusterRole", name="view"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")],
+        )
+    )
     assert env.json("GET", "/api/v1/configmaps", token=reader)[0] == 200
     rbac.delete_cluster_role_binding("tmp-cm")
     assert env.json("GET", "/api/v1/configmaps", token=reader)[0] == 403
@@ -97,20 +123,36 @@ def test_removing_the_binding_takes_effect_at_once(env, reader):
 
 def test_role_binding_is_namespaced(env, reader):
     rbac = client.RbacAuthorizationV1Api(env.api())
-    rbac.create_namespaced_role("auth", client.V1Role(metadata=client.V1ObjectMeta(name="cm"), rules=[
-        client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["list"])]))
-    rbac.create_namespaced_role_binding("auth", client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="cm"), role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="cm"),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")]))
+    rbac.create_namespaced_role(
+        "auth",
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="cm"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["list"])],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        "auth",
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="cm"),
+            role_ref=client.V1RoleRef(api_group=RBAC, kind="Role", name="cm"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace="auth")],
+        ),
+    )
     assert env.json("GET", "/api/v1/namespaces/auth/configmaps", token=reader)[0] == 200
     assert env.json("GET", "/api/v1/namespaces/default/configmaps", token=reader)[0] == 403
 
 
 def test_token_secret_is_filled_like_the_token_controller(env):
     core = client.CoreV1Api(env.api())
-    core.create_namespaced_secret("auth", client.V1Secret(
-        metadata=client.V1ObjectMeta(name="reader-token", annotations={
-            "kubernetes.io/service-account.name": "reader"}), type="kubernetes.io/service-account-token"))
+    core.create_namespaced_secret(
+        "auth",
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name="reader-token", annotations={"kubernetes.io/service-account.name": "reader"}
+            ),
+            type="kubernetes.io/service-account-token",
+        ),
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         secret = core.read_namespaced_secret("reader-token", "auth")
@@ -124,26 +166,38 @@ def test_token_secret_is_filled_like_the_token_controller(env):
     token = base64.b64decode(secret.data["token"]).decode()
     assert env.json("GET", "/api/v1/pods", token=token)[0] == 200
     core.delete_namespaced_secret("reader-token", "auth")
-    assert env.json("GET", "/api/v1/pods", token=token)[0] == 401     # legacy tokens die with their secret
+    assert env.json("GET", "/api/v1/pods", token=token)[0] == 401  # legacy tokens die with their secret
 
 
 def test_token_review_and_rules_review(env, reader):
     review = client.AuthenticationV1Api(env.api()).create_token_review(
-        client.V1TokenReview(spec=client.V1TokenReviewSpec(token=reader)))
+        client.V1TokenReview(spec=client.V1TokenReviewSpec(token=reader))
+    )
     assert review.status.authenticated and review.status.user.username == "system:serviceaccount:auth:reader"
     assert "system:serviceaccounts:auth" in review.status.user.groups
-    code, rules = env.json("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", token=reader,
-                           body={"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
-                                 "spec": {"namespace": "auth"}})
-    assert code == 201 and {"verbs": ["get", "list", "watch"], "apiGroups": [""],
-                            "resources": ["pods"]} in rules["status"]["resourceRules"]
+    code, rules = env.json(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        token=reader,
+        body={
+            "kind": "SelfSubjectRulesReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "spec": {"namespace": "auth"},
+        },
+    )
+    assert (
+        code == 201
+        and {"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["pods"]}
+        in rules["status"]["resourceRules"]
+    )
 
 
 def test_token_request_for_missing_sa_is_404(env):
     core = client.CoreV1Api(env.api())
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_service_account_token("ghost", "auth", client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[])))
+        core.create_namespaced_service_account_token(
+            "ghost", "auth", client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+        )
     assert e.value.status == 404
 
 
@@ -167,7 +221,7 @@ def test_flaky_api_fails_some_requests_but_never_twice_in_a_row(tmp_path_factory
             for attempt in range(3):
                 try:
                     code, headers, _ = env.raw("GET", path)
-                except OSError:     # the dropped connection
+                except OSError:  # the dropped connection
                     code, headers = -1, {}
                 outcomes.append(code)
                 if code in (404, 200):

@@ -47,7 +47,7 @@ def test_create_get_list_replace_delete(core, ns):
     assert int(replaced.metadata.resource_version) > int(made.metadata.resource_version)
     listed = core.list_namespaced_config_map(ns)
     assert "one" in [c.metadata.name for c in listed.items] and listed.metadata.resource_version
-    status = core.delete_namespaced_config_map("one", ns)      # this client returns deletes as plain dicts
+    status = core.delete_namespaced_config_map("one", ns)  # this client returns deletes as plain dicts
     assert status["status"] == "Success" and status["details"]["name"] == "one"
     assert status["details"]["kind"] == "configmaps"
 
@@ -76,11 +76,12 @@ def test_stale_resource_version_conflicts(core, ns):
     core.replace_namespaced_config_map("conf", ns, first)
     first.data = {"k": "2"}
     with pytest.raises(ApiException) as e:
-        core.replace_namespaced_config_map("conf", ns, first)       # still carries the old RV
+        core.replace_namespaced_config_map("conf", ns, first)  # still carries the old RV
     assert e.value.status == 409 and _status(e.value)["reason"] == "Conflict"
     assert _status(e.value)["message"] == (
         'Operation cannot be fulfilled on configmaps "conf": the object has been modified; please apply your '
-        "changes to the latest version and try again")
+        "changes to the latest version and try again"
+    )
 
 
 def test_invalid_name_is_422_with_the_validation_text(core, ns):
@@ -88,8 +89,10 @@ def test_invalid_name_is_422_with_the_validation_text(core, ns):
         core.create_namespaced_config_map(ns, _cm("Bad_Name"))
     body = _status(e.value)
     assert e.value.status == 422 and body["reason"] == "Invalid"
-    assert body["message"].startswith('ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": '
-                                      "a lowercase RFC 1123 subdomain must consist of")
+    assert body["message"].startswith(
+        'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": '
+        "a lowercase RFC 1123 subdomain must consist of"
+    )
     assert body["details"]["causes"][0]["field"] == "metadata.name"
 
 
@@ -98,14 +101,17 @@ def test_missing_namespace_and_required_fields(core):
         core.create_namespaced_config_map("ghost", _cm("x"))
     assert e.value.status == 404 and _status(e.value)["message"] == 'namespaces "ghost" not found'
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_pod("default", client.V1Pod(metadata=client.V1ObjectMeta(name="p"),
-                                                           spec=client.V1PodSpec(containers=[])))
+        core.create_namespaced_pod(
+            "default",
+            client.V1Pod(metadata=client.V1ObjectMeta(name="p"), spec=client.V1PodSpec(containers=[])),
+        )
     assert e.value.status == 422 and "spec.containers: Required value" in _status(e.value)["message"]
 
 
 def test_generate_name_and_dry_run(core, ns):
-    made = core.create_namespaced_config_map(ns, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(generate_name="gen-")))
+    made = core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(generate_name="gen-"))
+    )
     assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
     dry = core.create_namespaced_config_map(ns, _cm("dry"), dry_run="All")
     assert dry.metadata.name == "dry"
@@ -118,8 +124,12 @@ def test_label_selectors(core, ns):
         core.create_namespaced_config_map(ns, _cm(f"sel-{name}", labels))
 
     def names(sel: str) -> list[str]:
-        return sorted(c.metadata.name for c in core.list_namespaced_config_map(ns, label_selector=sel).items
-                      if c.metadata.name.startswith("sel-"))
+        return sorted(
+            c.metadata.name
+            for c in core.list_namespaced_config_map(ns, label_selector=sel).items
+            if c.metadata.name.startswith("sel-")
+        )
+
     assert names("app=x") == ["sel-a"]
     assert names("app in (x,y)") == ["sel-a", "sel-b"]
     assert names("app notin (x)") == ["sel-b", "sel-c"]
@@ -131,7 +141,9 @@ def test_label_selectors(core, ns):
 
 def test_field_selectors(core, ns):
     core.create_namespaced_config_map(ns, _cm("field-a"))
-    got = core.list_config_map_for_all_namespaces(field_selector=f"metadata.name=field-a,metadata.namespace={ns}")
+    got = core.list_config_map_for_all_namespaces(
+        field_selector=f"metadata.name=field-a,metadata.namespace={ns}"
+    )
     assert [c.metadata.name for c in got.items] == ["field-a"]
     with pytest.raises(ApiException) as e:
         core.list_namespaced_config_map(ns, field_selector="data.k=v")
@@ -142,38 +154,60 @@ def test_delete_collection_by_label(core, ns):
     for i in range(3):
         core.create_namespaced_config_map(ns, _cm(f"coll-{i}", {"batch": "yes" if i < 2 else "no"}))
     core.delete_collection_namespaced_config_map(ns, label_selector="batch=yes")
-    left = [c.metadata.name for c in core.list_namespaced_config_map(ns).items if c.metadata.name.startswith("coll-")]
+    left = [
+        c.metadata.name
+        for c in core.list_namespaced_config_map(ns).items
+        if c.metadata.name.startswith("coll-")
+    ]
     assert left == ["coll-2"]
 
 
 def test_merge_patch(core, ns):
     core.create_namespaced_config_map(ns, _cm("mp", data={"a": "1", "b": "2"}))
-    out = core.patch_namespaced_config_map("mp", ns, {"data": {"a": None, "c": "3"}},
-                                           _content_type="application/merge-patch+json")
+    out = core.patch_namespaced_config_map(
+        "mp", ns, {"data": {"a": None, "c": "3"}}, _content_type="application/merge-patch+json"
+    )
     assert out.data == {"b": "2", "c": "3"}
 
 
 def test_json_patch(core, ns):
     core.create_namespaced_config_map(ns, _cm("jp", {"keep": "1"}, {"a": "1"}))
-    ops = [{"op": "add", "path": "/metadata/labels/new~1key", "value": "v"},
-           {"op": "replace", "path": "/data/a", "value": "2"}, {"op": "test", "path": "/data/a", "value": "2"}]
+    ops = [
+        {"op": "add", "path": "/metadata/labels/new~1key", "value": "v"},
+        {"op": "replace", "path": "/data/a", "value": "2"},
+        {"op": "test", "path": "/data/a", "value": "2"},
+    ]
     out = core.patch_namespaced_config_map("jp", ns, ops)
     assert out.metadata.labels == {"keep": "1", "new/key": "v"} and out.data == {"a": "2"}
 
 
 def test_strategic_merge_patch_merges_containers_by_name(env, core, ns):
-    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="smp"), spec=client.V1PodSpec(containers=[
-        client.V1Container(name="a", image="busybox:1", env=[client.V1EnvVar(name="X", value="1")]),
-        client.V1Container(name="b", image="busybox:1")]))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="smp"),
+        spec=client.V1PodSpec(
+            containers=[
+                client.V1Container(name="a", image="busybox:1", env=[client.V1EnvVar(name="X", value="1")]),
+                client.V1Container(name="b", image="busybox:1"),
+            ]
+        ),
+    )
     core.create_namespaced_pod(ns, pod)
-    patch = {"metadata": {"labels": {"p": "1"}},
-             "spec": {"containers": [{"name": "b", "image": "busybox:2"}],
-                      "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}]}}
-    out = core.patch_namespaced_pod("smp", ns, patch)     # the typed client sends strategic merge
+    patch = {
+        "metadata": {"labels": {"p": "1"}},
+        "spec": {
+            "containers": [{"name": "b", "image": "busybox:2"}],
+            "$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+        },
+    }
+    out = core.patch_namespaced_pod("smp", ns, patch)  # the typed client sends strategic merge
     assert [(c.name, c.image) for c in out.spec.containers] == [("a", "busybox:1"), ("b", "busybox:2")]
     assert out.spec.containers[0].env[0].value == "1" and out.metadata.labels == {"p": "1"}
-    code, body = env.json("PATCH", f"/apis/networking.istio.io/v1beta1/namespaces/{ns}/destinationrules/x",
-                          body={}, headers={"Content-Type": "application/strategic-merge-patch+json"})
+    code, body = env.json(
+        "PATCH",
+        f"/apis/networking.istio.io/v1beta1/namespaces/{ns}/destinationrules/x",
+        body={},
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
     assert code == 415 and body["reason"] == "UnsupportedMediaType"
 
 
@@ -181,15 +215,17 @@ def test_owner_references_cascade_and_orphan(env, core, ns):
     apps = client.AppsV1Api(env.api())
     owner = core.create_namespaced_config_map(ns, _cm("owner"))
     ref = client.V1OwnerReference(api_version="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
-    core.create_namespaced_config_map(ns, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="dependent", owner_references=[ref])))
+    core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="dependent", owner_references=[ref]))
+    )
     core.delete_namespaced_config_map("owner", ns)
     with pytest.raises(ApiException):
         core.read_namespaced_config_map("dependent", ns)
     owner = core.create_namespaced_config_map(ns, _cm("owner2"))
     ref.uid, ref.name = owner.metadata.uid, "owner2"
-    core.create_namespaced_config_map(ns, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="orphan", owner_references=[ref])))
+    core.create_namespaced_config_map(
+        ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="orphan", owner_references=[ref]))
+    )
     core.delete_namespaced_config_map("owner2", ns, propagation_policy="Orphan")
     assert core.read_namespaced_config_map("orphan", ns).metadata.owner_references is None
     assert apps is not None
@@ -197,15 +233,28 @@ def test_owner_references_cascade_and_orphan(env, core, ns):
 
 def test_status_subresource_is_separate(env, ns):
     base = f"/apis/networking.istio.io/v1beta1/namespaces/{ns}/destinationrules"
-    dr = {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule", "metadata": {"name": "st"},
-          "spec": {"host": "a"}}
+    dr = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "st"},
+        "spec": {"host": "a"},
+    }
     code, made = env.json("POST", base, body=dr)
     assert code == 201
     made["status"], made["spec"]["host"] = {"note": "via main"}, "b"
     code, out = env.json("PUT", f"{base}/st", body=made)
-    assert code == 200 and "status" not in out and out["spec"]["host"] == "b" and out["metadata"]["generation"] == 2
-    code, out = env.json("PATCH", f"{base}/st/status", body={"status": {"note": "via status"}, "spec": {"host": "c"}},
-                         headers={"Content-Type": "application/merge-patch+json"})
+    assert (
+        code == 200
+        and "status" not in out
+        and out["spec"]["host"] == "b"
+        and out["metadata"]["generation"] == 2
+    )
+    code, out = env.json(
+        "PATCH",
+        f"{base}/st/status",
+        body={"status": {"note": "via status"}, "spec": {"host": "c"}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
     assert code == 200 and out["status"] == {"note": "via status"} and out["spec"]["host"] == "b"
     assert out["metadata"]["generation"] == 2
 
@@ -213,8 +262,12 @@ def test_status_subresource_is_separate(env, ns):
 def test_dynamic_client_discovers_and_serves_every_version(env, ns):
     dyn = DynamicClient(env.api())
     drs = dyn.resources.get(api_version="networking.istio.io/v1beta1", kind="DestinationRule")
-    body = {"apiVersion": "networking.istio.io/v1beta1", "kind": "DestinationRule",
-            "metadata": {"name": "hello"}, "spec": {"host": "helloworld.sample.svc.cluster.local"}}
+    body = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "hello"},
+        "spec": {"host": "helloworld.sample.svc.cluster.local"},
+    }
     made = drs.create(body=body, namespace=ns)
     assert made.metadata.generation == 1
     old = dyn.resources.get(api_version="networking.istio.io/v1alpha3", kind="DestinationRule")
@@ -228,11 +281,17 @@ def test_dynamic_client_discovers_and_serves_every_version(env, ns):
 
 def test_deployment_scale_subresource(env, ns):
     apps = client.AppsV1Api(env.api())
-    dep = client.V1Deployment(metadata=client.V1ObjectMeta(name="sc"), spec=client.V1DeploymentSpec(
-        replicas=1, selector=client.V1LabelSelector(match_labels={"app": "sc"}),
-        template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "sc"}),
-                                          spec=client.V1PodSpec(containers=[client.V1Container(name="c",
-                                                                                               image="x:1")]))))
+    dep = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="sc"),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels={"app": "sc"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "sc"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="x:1")]),
+            ),
+        ),
+    )
     made = apps.create_namespaced_deployment(ns, dep)
     assert made.spec.strategy.type == "RollingUpdate" and made.spec.revision_history_limit == 10
     scale = apps.patch_namespaced_deployment_scale("sc", ns, {"spec": {"replicas": 3}})

@@ -35,15 +35,21 @@ def test_watch_from_list_rv_sees_changes_in_order(core):
     core.create_namespaced_config_map("w", _cm("a"))
     core.patch_namespaced_config_map("a", "w", {"data": {"k": "2"}})
     core.delete_namespaced_config_map("a", "w")
-    seen = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "w", resource_version=rv, timeout_seconds=1)]
+    seen = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map, "w", resource_version=rv, timeout_seconds=1
+        )
+    ]
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
 
 
 def test_watch_without_rv_starts_with_synthetic_adds(core):
     core.create_namespaced_config_map("w", _cm("existing"))
-    seen = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "w", timeout_seconds=1)]
+    seen = [
+        (e["type"], e["object"].metadata.name)
+        for e in watch.Watch().stream(core.list_namespaced_config_map, "w", timeout_seconds=1)
+    ]
     assert ("ADDED", "existing") in seen
 
 
@@ -56,11 +62,12 @@ def test_watch_follows_live_events(core):
             got.append((e["type"], e["object"].metadata.name))
             if len(got) == 3:
                 w.stop()
+
     t = threading.Thread(target=consume)
     t.start()
     time.sleep(0.3)
     core.create_namespaced_config_map("w", _cm("live", {"live": "yes"}))
-    core.patch_namespaced_config_map("live", "w", {"metadata": {"labels": {"live": "no"}}})   # leaves selector
+    core.patch_namespaced_config_map("live", "w", {"metadata": {"labels": {"live": "no"}}})  # leaves selector
     core.patch_namespaced_config_map("live", "w", {"metadata": {"labels": {"live": "yes"}}})  # re-enters
     t.join(10)
     assert got == [("ADDED", "live"), ("DELETED", "live"), ("ADDED", "live")]
@@ -69,21 +76,28 @@ def test_watch_follows_live_events(core):
 def test_too_old_resource_version_is_410_expired(env, core):
     core.create_namespaced_config_map("w", _cm("before-compaction"))
     env.lab.call(env.cluster().store.compact)
-    code, _, body = env.raw("GET", "/api/v1/namespaces/w/configmaps?watch=true&resourceVersion=2&timeoutSeconds=1")
+    code, _, body = env.raw(
+        "GET", "/api/v1/namespaces/w/configmaps?watch=true&resourceVersion=2&timeoutSeconds=1"
+    )
     event = json.loads(body.splitlines()[0])
     assert code == 200 and event["type"] == "ERROR"
     assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
     assert event["object"]["message"].startswith("too old resource version: 2 (")
     with pytest.raises(ApiException) as e:
-        for _ in watch.Watch().stream(core.list_namespaced_config_map, "w", resource_version="2", timeout_seconds=1):
+        for _ in watch.Watch().stream(
+            core.list_namespaced_config_map, "w", resource_version="2", timeout_seconds=1
+        ):
             pass
     assert e.value.status == 410
 
 
 def test_bookmarks_and_timeout(env, core):
     started = time.monotonic()
-    code, _, body = env.raw("GET", "/api/v1/namespaces/w/configmaps?watch=1&allowWatchBookmarks=true"
-                            f"&resourceVersion={env.cluster().store.resource_version}&timeoutSeconds=3")
+    code, _, body = env.raw(
+        "GET",
+        "/api/v1/namespaces/w/configmaps?watch=1&allowWatchBookmarks=true"
+        f"&resourceVersion={env.cluster().store.resource_version}&timeoutSeconds=3",
+    )
     took = time.monotonic() - started
     events = [json.loads(line) for line in body.splitlines()]
     assert code == 200 and 2.5 < took < 5
@@ -94,6 +108,10 @@ def test_bookmarks_and_timeout(env, core):
 def test_watch_a_single_object_by_name(core):
     core.create_namespaced_config_map("w", _cm("one"))
     core.create_namespaced_config_map("w", _cm("two"))
-    seen = {e["object"].metadata.name for e in watch.Watch().stream(
-        core.list_namespaced_config_map, "w", field_selector="metadata.name=one", timeout_seconds=1)}
+    seen = {
+        e["object"].metadata.name
+        for e in watch.Watch().stream(
+            core.list_namespaced_config_map, "w", field_selector="metadata.name=one", timeout_seconds=1
+        )
+    }
     assert seen == {"one"}

@@ -49,7 +49,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
 ]
 
 
-_PLAIN_SUBS = ("", "status", "finalize", "scale")   # what a "*" subresource in ROUTES stands for
+_PLAIN_SUBS = ("", "status", "finalize", "scale")  # what a "*" subresource in ROUTES stands for
 
 
 def route(info: RequestInfo) -> Handler:
@@ -77,6 +77,7 @@ async def _non_resource(request: web.Request, info: RequestInfo) -> web.StreamRe
     doc = discovery.for_path(info)
     if doc is None:
         from ..errors import PathNotFound
+
         raise PathNotFound()
     return respond(doc)
 
@@ -91,17 +92,21 @@ async def entry(request: web.Request) -> web.StreamResponse:
         flaky: Flaky | None = request.app.get(FLAKY)
         if cluster.faults.has("api-down", cluster.name):
             from ..errors import ServiceUnavailable
+
             raise ServiceUnavailable("the server is currently unable to handle the request")
         if flaky is not None:
             if (failure := flaky.decide(request.method, request.path)) == "drop":
                 status = -1
                 return await drop_connection(request)
-            if failure is not None:
+            if isinstance(failure, StatusError):
                 raise failure
         user = auth.authenticate(cluster, request)
         auth.authorize(cluster, user, info)
-        resp = await (_non_resource(request, info) if not info.is_resource else
-                      route(info)(request, cluster, info, user))
+        resp = await (
+            _non_resource(request, info)
+            if not info.is_resource
+            else route(info)(request, cluster, info, user)
+        )
     except StatusError as e:
         if info is None:
             cluster.requests[request.method.lower()] += 1
@@ -114,16 +119,28 @@ async def entry(request: web.Request) -> web.StreamResponse:
 FLAKY: web.AppKey[Flaky] = web.AppKey("flaky", Flaky)
 
 
-def _log(request: web.Request, cluster: LabCluster, info: RequestInfo | None, user: User | None,
-         status: int, started: float) -> None:
+def _log(
+    request: web.Request,
+    cluster: LabCluster,
+    info: RequestInfo | None,
+    user: User | None,
+    status: int,
+    started: float,
+) -> None:
     sink = request.app[LAB].request_log
     if sink is None:
         return
-    line: dict[str, Any] = {"ts": round(time.time(), 3), "cluster": cluster.name, "method": request.method,
-                            "path": request.path, "verb": info.verb if info else request.method.lower(),
-                            "status": status, "user": user.name if user else None,
-                            "user_agent": request.headers.get("User-Agent", ""),
-                            "ms": round((time.monotonic() - started) * 1000, 2)}
+    line: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "cluster": cluster.name,
+        "method": request.method,
+        "path": request.path,
+        "verb": info.verb if info else request.method.lower(),
+        "status": status,
+        "user": user.name if user else None,
+        "user_agent": request.headers.get("User-Agent", ""),
+        "ms": round((time.monotonic() - started) * 1000, 2),
+    }
     sink.write(json.dumps(line) + "\n")
     sink.flush()
 

@@ -39,7 +39,7 @@ def attributes(info: RequestInfo) -> rbac.Attributes:
         return rbac.Attributes(info.verb, path=info.path)
     verb = info.verb
     if info.subresource in ("exec", "attach", "portforward") and verb == "get":
-        verb = "create"     # websocket upgrades arrive as GET; RBAC checks create (1.30+)
+        verb = "create"  # websocket upgrades arrive as GET; RBAC checks create (1.30+)
     return rbac.Attributes(verb, info.group, info.res.plural, info.subresource, info.name, info.namespace)
 
 
@@ -48,20 +48,33 @@ def authorize(cluster: LabCluster, user: User, info: RequestInfo) -> None:
 
 
 def _review(kind: str, group: str, spec: Obj, status: Obj) -> Obj:
-    return {"kind": kind, "apiVersion": f"{group}/v1", "metadata": {"creationTimestamp": None},
-            "spec": spec, "status": status}
+    return {
+        "kind": kind,
+        "apiVersion": f"{group}/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": spec,
+        "status": status,
+    }
 
 
 def _access(cluster: LabCluster, user: User, spec: Obj) -> Obj:
     ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if ra:
-        attrs = rbac.Attributes(ra.get("verb", ""), ra.get("group", ""), ra.get("resource", ""),
-                                ra.get("subresource", ""), ra.get("name", ""), ra.get("namespace", ""))
+        attrs = rbac.Attributes(
+            ra.get("verb", ""),
+            ra.get("group", ""),
+            ra.get("resource", ""),
+            ra.get("subresource", ""),
+            ra.get("name", ""),
+            ra.get("namespace", ""),
+        )
     elif nra:
         attrs = rbac.Attributes(nra.get("verb", ""), path=nra.get("path", ""))
     else:
-        raise BadRequest("spec.resourceAttributes: Required value: exactly one of nonResourceAttributes or "
-                         "resourceAttributes must be specified")
+        raise BadRequest(
+            "spec.resourceAttributes: Required value: exactly one of nonResourceAttributes or "
+            "resourceAttributes must be specified"
+        )
     allowed, reason = rbac.authorize(cluster.store, user, attrs)
     status: Obj = {"allowed": allowed}
     if reason:
@@ -69,11 +82,14 @@ def _access(cluster: LabCluster, user: User, spec: Obj) -> Obj:
     return status
 
 
-async def ssar(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def ssar(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     body = await read_body(request) or {}
     spec = body.get("spec") or {}
-    return respond(_review("SelfSubjectAccessReview", "authorization.k8s.io", spec, _access(cluster, user, spec)),
-                   201)
+    return respond(
+        _review("SelfSubjectAccessReview", "authorization.k8s.io", spec, _access(cluster, user, spec)), 201
+    )
 
 
 def _user_from_spec(spec: Obj) -> User:
@@ -97,15 +113,18 @@ async def sar(request: web.Request, cluster: LabCluster, info: RequestInfo, user
     return respond(out, 201)
 
 
-async def ssrr(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def ssrr(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     body = await read_body(request) or {}
     spec = body.get("spec") or {}
     status = rbac.rules_review(cluster.store, user, spec.get("namespace", ""))
     return respond(_review("SelfSubjectRulesReview", "authorization.k8s.io", spec, status), 201)
 
 
-async def token_review(request: web.Request, cluster: LabCluster, info: RequestInfo,
-                       user: User) -> web.StreamResponse:
+async def token_review(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     body = await read_body(request) or {}
     spec = body.get("spec") or {}
     who = cluster.authenticate(spec.get("token", ""))
@@ -116,19 +135,25 @@ async def token_review(request: web.Request, cluster: LabCluster, info: RequestI
     else:
         status["error"] = "[invalid bearer token, token lookup failed]"
     spec_out = {k: v for k, v in spec.items() if k != "token"}
-    spec_out["token"] = ""   # never echo a credential
+    spec_out["token"] = ""  # never echo a credential
     return respond(_review("TokenReview", "authentication.k8s.io", spec_out, status), 201)
 
 
-async def token_request(request: web.Request, cluster: LabCluster, info: RequestInfo,
-                        user: User) -> web.StreamResponse:
+async def token_request(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     body = await read_body(request) or {}
     spec = dict(body.get("spec") or {})
     ttl = int(spec.get("expirationSeconds") or 3600)
     if ttl < 600:
         from ..errors import Invalid, field_invalid
-        raise Invalid("TokenRequest", info.name, "authentication.k8s.io",
-                      [field_invalid("spec.expirationSeconds", ttl, "may not specify a duration less than 10 minutes")])
+
+        raise Invalid(
+            "TokenRequest",
+            info.name,
+            "authentication.k8s.io",
+            [field_invalid("spec.expirationSeconds", ttl, "may not specify a duration less than 10 minutes")],
+        )
     spec["expirationSeconds"] = ttl
     audiences = spec.get("audiences") or None
     token = "" if dry_run(request) else cluster.issue_token(info.namespace, info.name, ttl, audiences)
@@ -136,7 +161,11 @@ async def token_request(request: web.Request, cluster: LabCluster, info: Request
         cluster.store.get("serviceaccounts", info.namespace, info.name)
     spec["audiences"] = audiences or [cluster.issuer]
     status = {"token": token, "expirationTimestamp": now_rfc3339(time.time() + ttl)}
-    out = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-           "metadata": {"name": info.name, "namespace": info.namespace,
-                        "creationTimestamp": now_rfc3339()}, "spec": spec, "status": status}
+    out = {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": info.name, "namespace": info.namespace, "creationTimestamp": now_rfc3339()},
+        "spec": spec,
+        "status": status,
+    }
     return respond(out, 201)

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..cluster import LabCluster, User
+from ..cluster import LabCluster
 from ..errors import BadRequest, StatusError, UnsupportedMediaType
 
 CLUSTER: web.AppKey[LabCluster] = web.AppKey("cluster", LabCluster)
@@ -63,8 +63,10 @@ async def read_body(request: web.Request) -> Any:
     if not raw:
         return None
     if "protobuf" in ctype:
-        raise UnsupportedMediaType(f'the body of the request was in an unknown format - accepted media types '
-                                   f'include: application/json, application/yaml')
+        raise UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types "
+            "include: application/json, application/yaml"
+        )
     try:
         if "yaml" in ctype:
             return yaml.safe_load(raw)

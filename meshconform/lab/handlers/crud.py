@@ -24,7 +24,7 @@ from .routes import RequestInfo
 
 Obj = dict[str, Any]
 _CUSTOM_GROUPS = ("networking.istio.io", "security.istio.io")
-_RETURNS_OBJECT = ("pods", "namespaces")    # graceful or finalized deletion: the object comes back
+_RETURNS_OBJECT = ("pods", "namespaces")  # graceful or finalized deletion: the object comes back
 
 
 def present(info: RequestInfo, obj: Obj) -> Obj:
@@ -59,13 +59,19 @@ def _page(request: web.Request, items: list[Obj], rv: str) -> tuple[list[Obj], O
     if limit and offset + limit < len(items):
         meta["continue"] = base64.b64encode(json.dumps({"o": offset + limit, "rv": rv}).encode()).decode()
         meta["remainingItemCount"] = len(items) - offset - limit
-        return items[offset:offset + limit], meta
+        return items[offset : offset + limit], meta
     return items[offset:], meta
 
 
-async def list_(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
-    items, rv = cluster.store.list(info.res.key, _ns(info), request.query.get("labelSelector", ""),
-                                   request.query.get("fieldSelector", ""))
+async def list_(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
+    items, rv = cluster.store.list(
+        info.res.key,
+        _ns(info),
+        request.query.get("labelSelector", ""),
+        request.query.get("fieldSelector", ""),
+    )
     items, meta = _page(request, items, rv)
     if tables.wanted(request):
         table = tables.table(info.res, items, request, rv)
@@ -78,8 +84,14 @@ async def list_(request: web.Request, cluster: LabCluster, info: RequestInfo, us
         else:
             o.pop("apiVersion", None)
             o.pop("kind", None)
-    return respond({"kind": f"{info.res.kind}List", "apiVersion": info.res.api_version(info.version),
-                    "metadata": meta, "items": items})
+    return respond(
+        {
+            "kind": f"{info.res.kind}List",
+            "apiVersion": info.res.api_version(info.version),
+            "metadata": meta,
+            "items": items,
+        }
+    )
 
 
 def _body_object(body: Any, info: RequestInfo) -> Obj:
@@ -89,31 +101,39 @@ def _body_object(body: Any, info: RequestInfo) -> Obj:
     body["metadata"] = meta
     if info.res.namespaced:
         if meta.get("namespace") and info.namespace and meta["namespace"] != info.namespace:
-            raise BadRequest("the namespace of the provided object does not match the namespace sent on the request")
+            raise BadRequest(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         meta["namespace"] = info.namespace or meta.get("namespace")
     if info.name and meta.get("name") and meta["name"] != info.name:
-        raise BadRequest(f"the name of the object ({meta['name']}) does not match the name on the URL ({info.name})")
+        raise BadRequest(
+            f"the name of the object ({meta['name']}) does not match the name on the URL ({info.name})"
+        )
     if info.name:
         meta["name"] = info.name
     body["apiVersion"] = info.res.api_version()
     return body
 
 
-async def create(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def create(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     if info.name:
         raise BadRequest("the server does not allow this method on the requested resource")
     body = await read_body(request)
-    obj = cluster.store.create(info.res.key, _body_object(body, info), user=user,
-                               dry_run=dry_run(request))
+    obj = cluster.store.create(info.res.key, _body_object(body, info), user=user, dry_run=dry_run(request))
     return render(request, info, obj, 201)
 
 
-async def update(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def update(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     body = _body_object(await read_body(request), info)
     if info.subresource == "scale":
         return respond(_set_scale(cluster, info, body, user, dry_run(request)))
-    obj = cluster.store.update(info.res.key, body, subresource=info.subresource or None, user=user,
-                               dry_run=dry_run(request))
+    obj = cluster.store.update(
+        info.res.key, body, subresource=info.subresource or None, user=user, dry_run=dry_run(request)
+    )
     return render(request, info, obj)
 
 
@@ -135,12 +155,16 @@ def _patch_type(request: web.Request, res: Resource) -> str:
     if res.group not in _CUSTOM_GROUPS:
         accepted.insert(2, patches.STRATEGIC)
     if ctype not in accepted:
-        raise UnsupportedMediaType("the body of the request was in an unknown format - accepted media types "
-                                   f"include: {', '.join(accepted)}")
+        raise UnsupportedMediaType(
+            "the body of the request was in an unknown format - accepted media types "
+            f"include: {', '.join(accepted)}"
+        )
     return ctype
 
 
-async def patch(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def patch(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     ctype = _patch_type(request, info.res)
     body = await read_body(request)
     dry = dry_run(request)
@@ -157,7 +181,9 @@ async def patch(request: web.Request, cluster: LabCluster, info: RequestInfo, us
     new = _apply_patch(ctype, current, body, info.res)
     new.setdefault("metadata", {})
     new["metadata"]["name"], new["metadata"]["namespace"] = info.name, current["metadata"].get("namespace")
-    obj = cluster.store.update(info.res.key, new, subresource=info.subresource or None, user=user, dry_run=dry)
+    obj = cluster.store.update(
+        info.res.key, new, subresource=info.subresource or None, user=user, dry_run=dry
+    )
     return render(request, info, obj)
 
 
@@ -170,16 +196,26 @@ async def _delete_options(request: web.Request) -> Obj:
         opts.setdefault("propagationPolicy", "Orphan")
     policy = opts.get("propagationPolicy")
     if policy not in (None, "Orphan", "Background", "Foreground"):
-        raise BadRequest(f'propagationPolicy: Unsupported value: "{policy}": supported values: '
-                         '"Foreground", "Background", "Orphan"')
+        raise BadRequest(
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"'
+        )
     opts["dryRun"] = dry_run(request, opts)
     return opts
 
 
-async def delete(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def delete(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     opts = await _delete_options(request)
-    obj, removed = cluster.store.delete(info.res.key, _ns(info), info.name, propagation=opts.get("propagationPolicy"),
-                                        preconditions=opts.get("preconditions"), dry_run=opts["dryRun"])
+    obj, removed = cluster.store.delete(
+        info.res.key,
+        _ns(info),
+        info.name,
+        propagation=opts.get("propagationPolicy"),
+        preconditions=opts.get("preconditions"),
+        dry_run=opts["dryRun"],
+    )
     if not removed or info.res.key in _RETURNS_OBJECT:
         return respond(present(info, obj))
     details: Obj = {"name": info.name, "kind": info.res.plural, "uid": obj["metadata"]["uid"]}
@@ -188,23 +224,39 @@ async def delete(request: web.Request, cluster: LabCluster, info: RequestInfo, u
     return respond(success_status(details))
 
 
-async def delete_collection(request: web.Request, cluster: LabCluster, info: RequestInfo,
-                            user: User) -> web.StreamResponse:
+async def delete_collection(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     parse_label_selector(request.query.get("labelSelector", ""))
     opts = await _delete_options(request)
-    items, _ = cluster.store.list(info.res.key, _ns(info), request.query.get("labelSelector", ""),
-                                  request.query.get("fieldSelector", ""))
+    items, _ = cluster.store.list(
+        info.res.key,
+        _ns(info),
+        request.query.get("labelSelector", ""),
+        request.query.get("fieldSelector", ""),
+    )
     deleted = []
     for o in items:
         meta = o["metadata"]
         try:
-            obj, _ = cluster.store.delete(info.res.key, meta.get("namespace"), meta["name"],
-                                          propagation=opts.get("propagationPolicy"), dry_run=opts["dryRun"])
+            obj, _ = cluster.store.delete(
+                info.res.key,
+                meta.get("namespace"),
+                meta["name"],
+                propagation=opts.get("propagationPolicy"),
+                dry_run=opts["dryRun"],
+            )
         except NotFound:
-            continue    # a cascade removed it first
+            continue  # a cascade removed it first
         deleted.append(obj)
-    return respond({"kind": f"{info.res.kind}List", "apiVersion": info.res.api_version(info.version),
-                    "metadata": {"resourceVersion": cluster.store.resource_version}, "items": deleted})
+    return respond(
+        {
+            "kind": f"{info.res.kind}List",
+            "apiVersion": info.res.api_version(info.version),
+            "metadata": {"resourceVersion": cluster.store.resource_version},
+            "items": deleted,
+        }
+    )
 
 
 # -- scale subresource (autoscaling/v1 Scale) --------------------------------------------------
@@ -212,16 +264,25 @@ def _scale(cluster: LabCluster, info: RequestInfo) -> Obj:
     obj = cluster.store.get(info.res.key, _ns(info), info.name)
     meta = obj["metadata"]
     sel = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
-            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in sel.items())}}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+        "status": {
+            "replicas": obj.get("status", {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sel.items()),
+        },
+    }
 
 
-async def get_scale(request: web.Request, cluster: LabCluster, info: RequestInfo,
-                    user: User) -> web.StreamResponse:
+async def get_scale(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     return respond(_scale(cluster, info))
 
 
@@ -233,13 +294,20 @@ def _set_scale(cluster: LabCluster, info: RequestInfo, scale: Obj, user: User, d
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
         from ..errors import Invalid, field_invalid
-        raise Invalid("Scale", info.name, "autoscaling",
-                      [field_invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
+
+        raise Invalid(
+            "Scale",
+            info.name,
+            "autoscaling",
+            [field_invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+        )
     obj.setdefault("spec", {})["replicas"] = replicas
     cluster.store.update(info.res.key, obj, user=user, dry_run=dry)
     return _scale(cluster, info) if not dry else {**_scale(cluster, info), "spec": {"replicas": replicas}}
 
 
-async def evict(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def evict(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     cluster.store.delete("pods", info.namespace, info.name, dry_run=dry_run(request))
     return respond(success_status(), 201)

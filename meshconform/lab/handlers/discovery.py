@@ -20,8 +20,11 @@ def version() -> dict[str, Any]:
 
 
 def api_versions() -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "10.0.0.1:443"}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "10.0.0.1:443"}],
+    }
 
 
 def _group(name: str, versions: tuple[str, ...]) -> dict[str, Any]:
@@ -41,16 +44,26 @@ def api_group(name: str) -> dict[str, Any]:
 
 
 def _entries(r: Resource) -> list[dict[str, Any]]:
-    main: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                            "kind": r.kind, "verbs": list(r.verbs)}
+    main: dict[str, Any] = {
+        "name": r.plural,
+        "singularName": r.singular,
+        "namespaced": r.namespaced,
+        "kind": r.kind,
+        "verbs": list(r.verbs),
+    }
     if r.short_names:
         main["shortNames"] = list(r.short_names)
     if r.categories:
         main["categories"] = list(r.categories)
     out = [main]
     for s in r.subresources:
-        entry: dict[str, Any] = {"name": f"{r.plural}/{s.name}", "singularName": "", "namespaced": r.namespaced,
-                                 "kind": s.kind or r.kind, "verbs": list(s.verbs)}
+        entry: dict[str, Any] = {
+            "name": f"{r.plural}/{s.name}",
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": s.kind or r.kind,
+            "verbs": list(s.verbs),
+        }
         if s.group is not None:
             entry.update(group=s.group, version=s.version)
         out.append(entry)
@@ -61,8 +74,11 @@ def resource_list(group: str, version: str) -> dict[str, Any]:
     rs = in_group_version(group, version)
     if not rs:
         raise PathNotFound()
-    doc: dict[str, Any] = {"kind": "APIResourceList", "groupVersion": f"{group}/{version}" if group else version,
-                           "resources": [e for r in rs for e in _entries(r)]}
+    doc: dict[str, Any] = {
+        "kind": "APIResourceList",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": [e for r in rs for e in _entries(r)],
+    }
     if group:
         doc["apiVersion"] = "v1"
     return doc

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..errors import InternalError, StatusError, TooManyRequests
 
-SHARE = 0.15            # fraction of requests that fail
+SHARE = 0.15  # fraction of requests that fail
 
 
 class Flaky:
@@ -46,4 +46,4 @@ async def drop_connection(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is not None:
         transport.abort()
-    return web.Response(status=500)     # never sent: the connection is gone
+    return web.Response(status=500)  # never sent: the connection is gone

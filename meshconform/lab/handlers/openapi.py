@@ -42,16 +42,28 @@ def _str_map() -> Obj:
 
 def _object_meta() -> Obj:
     s = {"type": "string"}
-    return _obj({
-        "annotations": _str_map(), "clusterName": s, "creationTimestamp": {"type": "string", "format": "date-time"},
-        "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
-        "deletionTimestamp": {"type": "string", "format": "date-time"},
-        "finalizers": {"type": "array", "items": s}, "generateName": s,
-        "generation": {"type": "integer", "format": "int64"}, "labels": _str_map(),
-        "managedFields": {"type": "array", "items": _obj()}, "name": s, "namespace": s,
-        "ownerReferences": {"type": "array", "items": _obj()}, "resourceVersion": s, "selfLink": s, "uid": s},
-        description="ObjectMeta is metadata that all persisted resources must have, which includes all objects "
-        "users must create.")
+    return _obj(
+        {
+            "annotations": _str_map(),
+            "clusterName": s,
+            "creationTimestamp": {"type": "string", "format": "date-time"},
+            "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
+            "deletionTimestamp": {"type": "string", "format": "date-time"},
+            "finalizers": {"type": "array", "items": s},
+            "generateName": s,
+            "generation": {"type": "integer", "format": "int64"},
+            "labels": _str_map(),
+            "managedFields": {"type": "array", "items": _obj()},
+            "name": s,
+            "namespace": s,
+            "ownerReferences": {"type": "array", "items": _obj()},
+            "resourceVersion": s,
+            "selfLink": s,
+            "uid": s,
+        },
+        description="ObjectMeta is metadata that all persisted resources must have, which includes all "
+        "objects users must create.",
+    )
 
 
 def document() -> Obj:
@@ -60,14 +72,22 @@ def document() -> Obj:
         if r.group.endswith(".istio.io"):
             for v in r.versions:
                 name = f"io.istio.{r.group.split('.')[0]}.{v}.{r.kind}"
-                defs[name] = _obj({
-                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                    "metadata": {"$ref": f"#/definitions/{_META}"},
-                    "spec": _obj(**{"x-kubernetes-preserve-unknown-fields": True}),
-                    "status": _obj(**{"x-kubernetes-preserve-unknown-fields": True})},
-                    **{"x-kubernetes-group-version-kind": [{"group": r.group, "kind": r.kind, "version": v}]})
-    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
-            "paths": paths(), "definitions": defs}
+                defs[name] = _obj(
+                    {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"$ref": f"#/definitions/{_META}"},
+                        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    },
+                    **{"x-kubernetes-group-version-kind": [{"group": r.group, "kind": r.kind, "version": v}]},
+                )
+    return {
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
+        "paths": paths(),
+        "definitions": defs,
+    }
 
 
 def paths() -> Obj:
@@ -80,10 +100,13 @@ def paths() -> Obj:
         for v in r.versions:
             base = f"/apis/{r.group}/{v}" if r.group else f"/api/{v}"
             scope = "/namespaces/{namespace}" if r.namespaced else ""
-            out[f"{base}{scope}/{r.plural}/{{name}}"] = {"patch": {
-                "parameters": [{"name": "dryRun", "in": "query", "type": "string", "uniqueItems": True}],
-                "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": {"group": r.group, "kind": r.kind, "version": v}}}
+            out[f"{base}{scope}/{r.plural}/{{name}}"] = {
+                "patch": {
+                    "parameters": [{"name": "dryRun", "in": "query", "type": "string", "uniqueItems": True}],
+                    "x-kubernetes-action": "patch",
+                    "x-kubernetes-group-version-kind": {"group": r.group, "kind": r.kind, "version": v},
+                }
+            }
     return out
 
 
@@ -129,7 +152,9 @@ def encode_schema(s: Obj) -> bytes:
     elif isinstance(ap, bool):
         out += _field(21, _bool(2, ap))
     if "type" in s:
-        out += _field(22, b"".join(_string(1, t) for t in ([s["type"]] if isinstance(s["type"], str) else s["type"])))
+        out += _field(
+            22, b"".join(_string(1, t) for t in ([s["type"]] if isinstance(s["type"], str) else s["type"]))
+        )
     if "items" in s:
         out += _field(23, _field(1, encode_schema(s["items"])))
     if "properties" in s:
@@ -145,7 +170,7 @@ def _operation(op: Obj) -> bytes:
     for p in op.get("parameters", []):
         query = _bool(1, False) + _string(2, p["in"]) + _string(4, p["name"]) + _string(6, p["type"])
         query += _bool(20, p.get("uniqueItems", False))
-        out += _field(8, _field(1, _field(2, _field(3, query))))   # ParametersItem.Parameter.NonBody.Query
+        out += _field(8, _field(1, _field(2, _field(3, query))))  # ParametersItem.Parameter.NonBody.Query
     for k, v in op.items():
         if k.startswith("x-"):
             out += _named(13, k, _string(2, yaml.safe_dump(v, default_flow_style=False)))
@@ -153,7 +178,9 @@ def _operation(op: Obj) -> bytes:
 
 
 def _paths(doc: Obj) -> bytes:
-    return b"".join(_named(2, path, _field(8, _operation(item["patch"]))) for path, item in doc["paths"].items())
+    return b"".join(
+        _named(2, path, _field(8, _operation(item["patch"]))) for path, item in doc["paths"].items()
+    )
 
 
 @cache
@@ -168,5 +195,7 @@ def serve(request: web.Request, path: str) -> web.StreamResponse:
     if path != "/openapi/v2":
         raise PathNotFound()
     if "protobuf" in request.headers.get("Accept", ""):
-        return web.Response(body=encoded(), content_type="application/octet-stream")  # as kube-openapi serves it
+        return web.Response(
+            body=encoded(), content_type="application/octet-stream"
+        )  # as kube-openapi serves it
     return respond(document())

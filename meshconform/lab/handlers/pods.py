@@ -25,10 +25,18 @@ from .common import flag, int_param
 from .routes import RequestInfo
 
 Obj = dict[str, Any]
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
-             "channel.k8s.io", "v4.base64.channel.k8s.io", "v3.base64.channel.k8s.io",
-             "v2.base64.channel.k8s.io", "base64.channel.k8s.io")
-STDIN_TIMEOUT = 30.0    # seconds to wait for a client's stdin to end
+PROTOCOLS = (
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+    "v4.base64.channel.k8s.io",
+    "v3.base64.channel.k8s.io",
+    "v2.base64.channel.k8s.io",
+    "base64.channel.k8s.io",
+)
+STDIN_TIMEOUT = 30.0  # seconds to wait for a client's stdin to end
 
 
 def _container(pod: Obj, name: str, what: str) -> str:
@@ -37,10 +45,12 @@ def _container(pod: Obj, name: str, what: str) -> str:
     inits = [c["name"] for c in spec.get("initContainers") or []]
     if not name:
         if len(names) == 1:
-            return names[0]
+            return str(names[0])
         extra = f" or one of the init containers: [{' '.join(inits)}]" if inits else ""
-        raise BadRequest(f"a container name must be specified for pod {pod['metadata']['name']}, "
-                         f"choose one of: [{' '.join(names)}]{extra}")
+        raise BadRequest(
+            f"a container name must be specified for pod {pod['metadata']['name']}, "
+            f"choose one of: [{' '.join(names)}]{extra}"
+        )
     if name not in names + inits:
         raise BadRequest(f"container {name} is not valid for pod {pod['metadata']['name']}")
     return name
@@ -54,7 +64,9 @@ def _running(pod: Obj, container: str) -> bool:
     return False
 
 
-def _exec_target(cluster: LabCluster, info: RequestInfo, request: web.Request) -> tuple[Obj, str, tuple[str, ...]]:
+def _exec_target(
+    cluster: LabCluster, info: RequestInfo, request: web.Request
+) -> tuple[Obj, str, tuple[str, ...]]:
     pod = cluster.store.get("pods", info.namespace, info.name)
     argv = tuple(request.query.getall("command", []))
     if not argv:
@@ -68,7 +80,7 @@ def _exec_target(cluster: LabCluster, info: RequestInfo, request: web.Request) -
     if not pod.get("spec", {}).get("nodeName"):
         raise BadRequest(f"pod {info.name} does not have a host assigned")
     if not _running(pod, container):
-        raise StatusError(f'container not found ("{container}")')   # the kubelet's answer, a 500
+        raise StatusError(f'container not found ("{container}")')  # the kubelet's answer, a 500
     return pod, container, argv
 
 
@@ -98,7 +110,7 @@ class Channels:
                     if self.b64 and raw:
                         raw = bytes([raw[0] - ord("0")]) + base64.b64decode(raw[1:])
                     if raw[:1] == b"\xff" and raw[1:2] == b"\x00":
-                        break       # v5 CLOSE of stdin
+                        break  # v5 CLOSE of stdin
                     if raw[:1] == b"\x00":
                         chunks.append(raw[1:])
         except TimeoutError:
@@ -109,10 +121,16 @@ class Channels:
 def exit_status(result: ExecResult, argv: tuple[str, ...]) -> Obj:
     if result.exit_code == 0:
         return {"metadata": {}, "status": "Success"}
-    detail = f"command '{' '.join(argv)}' exited with {result.exit_code}: {result.stderr.decode(errors='replace')}"
-    return {"metadata": {}, "status": "Failure",
-            "message": f"command terminated with non-zero exit code: {detail}", "reason": "NonZeroExitCode",
-            "details": {"causes": [{"reason": "ExitCode", "message": str(result.exit_code)}]}}
+    detail = (
+        f"command '{' '.join(argv)}' exited with {result.exit_code}: {result.stderr.decode(errors='replace')}"
+    )
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: {detail}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(result.exit_code)}]},
+    }
 
 
 async def run_handlers(cluster: LabCluster, req: ExecRequest) -> ExecResult:
@@ -121,12 +139,16 @@ async def run_handlers(cluster: LabCluster, req: ExecRequest) -> ExecResult:
         if result is not None:
             return result
     # what containerd/runc report for a binary missing from the image
-    msg = (f'OCI runtime exec failed: exec failed: container_linux.go:370: starting container process caused: '
-           f'exec: "{req.argv[0]}": executable file not found in $PATH: unknown\r\n')
+    msg = (
+        f"OCI runtime exec failed: exec failed: container_linux.go:370: starting container process caused: "
+        f'exec: "{req.argv[0]}": executable file not found in $PATH: unknown\r\n'
+    )
     return ExecResult(stdout=msg.encode(), exit_code=126)
 
 
-async def exec_(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def exec_(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     pod, container, argv = _exec_target(cluster, info, request)
     ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True)
     if not ws.can_prepare(request).ok:
@@ -149,11 +171,15 @@ async def exec_(request: web.Request, cluster: LabCluster, info: RequestInfo, us
     return ws
 
 
-async def logs(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def logs(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     pod = cluster.store.get("pods", info.namespace, info.name)
     container = _container(pod, request.query.get("container", ""), "logs")
     if not _running(pod, container) and pod.get("status", {}).get("phase") in (None, "Pending"):
-        raise BadRequest(f'container "{container}" in pod "{info.name}" is waiting to start: ContainerCreating')
+        raise BadRequest(
+            f'container "{container}" in pod "{info.name}" is waiting to start: ContainerCreating'
+        )
     tail = int_param(request, "tailLines")
     text = ""
     for provider in cluster.log_providers:

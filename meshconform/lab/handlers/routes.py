@@ -18,7 +18,7 @@ _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete
 @dataclass(frozen=True)
 class RequestInfo:
     path: str
-    verb: str                       # RBAC verb; for non-resource requests the lower-cased method
+    verb: str  # RBAC verb; for non-resource requests the lower-cased method
     is_resource: bool = False
     group: str = ""
     version: str = ""
@@ -26,7 +26,7 @@ class RequestInfo:
     namespace: str = ""
     name: str = ""
     subresource: str = ""
-    prefix: str = ""                # "api" / "apis" for discovery paths, else ""
+    prefix: str = ""  # "api" / "apis" for discovery paths, else ""
 
     @property
     def res(self) -> Resource:
@@ -55,7 +55,9 @@ def parse(method: str, path: str, watch: bool) -> RequestInfo:
     return _resource_info(method, path, group, version, rest, watch)
 
 
-def _resource_info(method: str, path: str, group: str, version: str, rest: list[str], watch: bool) -> RequestInfo:
+def _resource_info(
+    method: str, path: str, group: str, version: str, rest: list[str], watch: bool
+) -> RequestInfo:
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
         namespace, rest = rest[1], rest[2:]

@@ -61,13 +61,20 @@ def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "", desc:
     return {"name": name, "type": typ, "format": fmt, "description": desc or name, "priority": priority}
 
 
-NAME = _col("Name", fmt="name", desc="Name must be unique within a namespace. Is required when creating "
-            "resources, although some resources may allow a client to request the generation of an appropriate "
-            "name automatically. Name is primarily intended for creation idempotence and configuration "
-            "definition. Cannot be updated. More info: http://kubernetes.io/docs/user-guide/identifiers#names")
-AGE = _col("Age", desc="CreationTimestamp is a timestamp representing the server time when this object was "
-           "created. It is not guaranteed to be set in happens-before order across separate operations. "
-           "Clients may not set this value. It is represented in RFC3339 form and is in UTC.")
+NAME = _col(
+    "Name",
+    fmt="name",
+    desc="Name must be unique within a namespace. Is required when creating "
+    "resources, although some resources may allow a client to request the generation of an appropriate "
+    "name automatically. Name is primarily intended for creation idempotence and configuration "
+    "definition. Cannot be updated. More info: http://kubernetes.io/docs/user-guide/identifiers#names",
+)
+AGE = _col(
+    "Age",
+    desc="CreationTimestamp is a timestamp representing the server time when this object was "
+    "created. It is not guaranteed to be set in happens-before order across separate operations. "
+    "Clients may not set this value. It is represented in RFC3339 form and is in UTC.",
+)
 
 
 def pod_status(pod: Obj) -> str:
@@ -113,10 +120,17 @@ def _pod(pod: Obj) -> list[Any]:
     gates = spec.get("readinessGates") or []
     conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
     gate_text = f"{sum(1 for g in gates if conds.get(g.get('conditionType')) == 'True')}/{len(gates)}"
-    return [pod["metadata"]["name"], f"{ready}/{len(spec.get('containers') or [])}", pod_status(pod),
-            sum(c.get("restartCount", 0) for c in statuses), age(pod), st.get("podIP") or "<none>",
-            spec.get("nodeName") or "<none>", st.get("nominatedNodeName") or "<none>",
-            gate_text if gates else "<none>"]
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{len(spec.get('containers') or [])}",
+        pod_status(pod),
+        sum(c.get("restartCount", 0) for c in statuses),
+        age(pod),
+        st.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        st.get("nominatedNodeName") or "<none>",
+        gate_text if gates else "<none>",
+    ]
 
 
 def _containers(spec: Obj) -> tuple[str, str]:
@@ -135,32 +149,67 @@ def _selector(spec: Obj) -> str:
 def _deployment(d: Obj) -> list[Any]:
     spec, st = d.get("spec", {}), d.get("status", {})
     names, images = _containers(spec)
-    return [d["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
-            st.get("updatedReplicas", 0), st.get("availableReplicas", 0), age(d), names, images, _selector(spec)]
+    return [
+        d["metadata"]["name"],
+        f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+        st.get("updatedReplicas", 0),
+        st.get("availableReplicas", 0),
+        age(d),
+        names,
+        images,
+        _selector(spec),
+    ]
 
 
 def _replicaset(r: Obj) -> list[Any]:
     spec, st = r.get("spec", {}), r.get("status", {})
     names, images = _containers(spec)
-    return [r["metadata"]["name"], spec.get("replicas", 0), st.get("replicas", 0), st.get("readyReplicas", 0),
-            age(r), names, images, _selector(spec)]
+    return [
+        r["metadata"]["name"],
+        spec.get("replicas", 0),
+        st.get("replicas", 0),
+        st.get("readyReplicas", 0),
+        age(r),
+        names,
+        images,
+        _selector(spec),
+    ]
 
 
 def _service(s: Obj) -> list[Any]:
     spec = s.get("spec", {})
-    ports = ",".join(f"{p['port']}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
-                     for p in spec.get("ports") or []) or "<none>"
+    ports = (
+        ",".join(
+            f"{p['port']}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+            for p in spec.get("ports") or []
+        )
+        or "<none>"
+    )
     ingress = (s.get("status", {}).get("loadBalancer") or {}).get("ingress") or []
     external = ",".join(i.get("ip") or i.get("hostname", "") for i in ingress) or (
-        "<pending>" if spec.get("type") == "LoadBalancer" else ",".join(spec.get("externalIPs") or []) or "<none>")
+        "<pending>"
+        if spec.get("type") == "LoadBalancer"
+        else ",".join(spec.get("externalIPs") or []) or "<none>"
+    )
     sel = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items()) or "<none>"
-    return [s["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>", external,
-            ports, age(s), sel]
+    return [
+        s["metadata"]["name"],
+        spec.get("type", "ClusterIP"),
+        spec.get("clusterIP") or "<none>",
+        external,
+        ports,
+        age(s),
+        sel,
+    ]
 
 
 def _endpoints(e: Obj) -> list[Any]:
-    addrs = [f"{a.get('ip')}:{p.get('port')}" for s in e.get("subsets") or []
-             for a in s.get("addresses") or [] for p in s.get("ports") or [{"port": ""}]]
+    addrs = [
+        f"{a.get('ip')}:{p.get('port')}"
+        for s in e.get("subsets") or []
+        for a in s.get("addresses") or []
+        for p in s.get("ports") or [{"port": ""}]
+    ]
     text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
     return [e["metadata"]["name"], text or "<none>", age(e)]
 
@@ -170,29 +219,60 @@ def _node(n: Obj) -> list[Any]:
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
     addrs = {a.get("type"): a.get("address") for a in st.get("addresses") or []}
     info = st.get("nodeInfo") or {}
-    return [n["metadata"]["name"], "Ready" if ready else "NotReady", "<none>", age(n),
-            info.get("kubeletVersion", ""), addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"),
-            info.get("osImage", "<unknown>"), info.get("kernelVersion", "<unknown>"),
-            info.get("containerRuntimeVersion", "<unknown>")]
+    return [
+        n["metadata"]["name"],
+        "Ready" if ready else "NotReady",
+        "<none>",
+        age(n),
+        info.get("kubeletVersion", ""),
+        addrs.get("InternalIP", "<none>"),
+        addrs.get("ExternalIP", "<none>"),
+        info.get("osImage", "<unknown>"),
+        info.get("kernelVersion", "<unknown>"),
+        info.get("containerRuntimeVersion", "<unknown>"),
+    ]
 
 
 def _binding(b: Obj) -> list[Any]:
     ref, subjects = b.get("roleRef") or {}, b.get("subjects") or []
+
     def of(kind: str) -> str:
-        return ",".join(f"{s.get('namespace')}/{s['name']}" if kind == "ServiceAccount" else s["name"]
-                        for s in subjects if s.get("kind") == kind)
-    return [b["metadata"]["name"], f"{ref.get('kind')}/{ref.get('name')}", age(b), of("User"), of("Group"),
-            of("ServiceAccount")]
+        return ",".join(
+            f"{s.get('namespace')}/{s['name']}" if kind == "ServiceAccount" else s["name"]
+            for s in subjects
+            if s.get("kind") == kind
+        )
+
+    return [
+        b["metadata"]["name"],
+        f"{ref.get('kind')}/{ref.get('name')}",
+        age(b),
+        of("User"),
+        of("Group"),
+        of("ServiceAccount"),
+    ]
 
 
 def _event(e: Obj) -> list[Any]:
     obj = e.get("involvedObject") or {}
     last = e.get("lastTimestamp") or e.get("eventTime") or e["metadata"].get("creationTimestamp")
     first = e.get("firstTimestamp") or last
-    since = lambda ts: age({"metadata": {"creationTimestamp": ts}}) if ts else "<unknown>"  # noqa: E731
-    return [since(last), e.get("type", ""), e.get("reason", ""), f"{obj.get('kind', '').lower()}/{obj.get('name', '')}",
-            obj.get("fieldPath", ""), (e.get("source") or {}).get("component", ""), e.get("message", ""),
-            since(first), e.get("count", 1), e["metadata"]["name"]]
+
+    def since(ts: str | None) -> str:
+        return age({"metadata": {"creationTimestamp": ts}}) if ts else "<unknown>"
+
+    return [
+        since(last),
+        e.get("type", ""),
+        e.get("reason", ""),
+        f"{obj.get('kind', '').lower()}/{obj.get('name', '')}",
+        obj.get("fieldPath", ""),
+        (e.get("source") or {}).get("component", ""),
+        e.get("message", ""),
+        since(first),
+        e.get("count", 1),
+        e["metadata"]["name"],
+    ]
 
 
 def _name(o: Obj) -> str:
@@ -200,51 +280,151 @@ def _name(o: Obj) -> str:
 
 
 COLUMNS: dict[str, tuple[list[Obj], Cells]] = {
-    "pods": ([NAME, _col("Ready"), _col("Status"), _col("Restarts", "integer"), AGE, _col("IP", priority=1),
-              _col("Node", priority=1), _col("Nominated Node", priority=1), _col("Readiness Gates", priority=1)],
-             _pod),
-    "deployments.apps": ([NAME, _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), AGE,
-                          _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
-                         _deployment),
-    "replicasets.apps": ([NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
-                          AGE, _col("Containers", priority=1), _col("Images", priority=1),
-                          _col("Selector", priority=1)], _replicaset),
-    "services": ([NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), AGE,
-                  _col("Selector", priority=1)], _service),
+    "pods": (
+        [
+            NAME,
+            _col("Ready"),
+            _col("Status"),
+            _col("Restarts", "integer"),
+            AGE,
+            _col("IP", priority=1),
+            _col("Node", priority=1),
+            _col("Nominated Node", priority=1),
+            _col("Readiness Gates", priority=1),
+        ],
+        _pod,
+    ),
+    "deployments.apps": (
+        [
+            NAME,
+            _col("Ready"),
+            _col("Up-to-date", "integer"),
+            _col("Available", "integer"),
+            AGE,
+            _col("Containers", priority=1),
+            _col("Images", priority=1),
+            _col("Selector", priority=1),
+        ],
+        _deployment,
+    ),
+    "replicasets.apps": (
+        [
+            NAME,
+            _col("Desired", "integer"),
+            _col("Current", "integer"),
+            _col("Ready", "integer"),
+            AGE,
+            _col("Containers", priority=1),
+            _col("Images", priority=1),
+            _col("Selector", priority=1),
+        ],
+        _replicaset,
+    ),
+    "services": (
+        [
+            NAME,
+            _col("Type"),
+            _col("Cluster-IP"),
+            _col("External-IP"),
+            _col("Port(s)"),
+            AGE,
+            _col("Selector", priority=1),
+        ],
+        _service,
+    ),
     "endpoints": ([NAME, _col("Endpoints"), AGE], _endpoints),
-    "namespaces": ([NAME, _col("Status"), AGE], lambda n: [_name(n), n.get("status", {}).get("phase", ""), age(n)]),
-    "nodes": ([NAME, _col("Status"), _col("Roles"), AGE, _col("Version"), _col("Internal-IP", priority=1),
-               _col("External-IP", priority=1), _col("OS-Image", priority=1), _col("Kernel-Version", priority=1),
-               _col("Container-Runtime", priority=1)], _node),
-    "secrets": ([NAME, _col("Type"), _col("Data", "integer"), AGE],
-                lambda s: [_name(s), s.get("type", ""), len(s.get("data") or {}), age(s)]),
-    "configmaps": ([NAME, _col("Data", "integer"), AGE],
-                   lambda c: [_name(c), len(c.get("data") or {}) + len(c.get("binaryData") or {}), age(c)]),
-    "serviceaccounts": ([NAME, _col("Secrets", "integer"), AGE],
-                        lambda s: [_name(s), len(s.get("secrets") or []), age(s)]),
-    "events": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", priority=1),
-                _col("Source", priority=1), _col("Message"), _col("First Seen", priority=1),
-                _col("Count", priority=1), _col("Name", priority=1)], _event),
+    "namespaces": (
+        [NAME, _col("Status"), AGE],
+        lambda n: [_name(n), n.get("status", {}).get("phase", ""), age(n)],
+    ),
+    "nodes": (
+        [
+            NAME,
+            _col("Status"),
+            _col("Roles"),
+            AGE,
+            _col("Version"),
+            _col("Internal-IP", priority=1),
+            _col("External-IP", priority=1),
+            _col("OS-Image", priority=1),
+            _col("Kernel-Version", priority=1),
+            _col("Container-Runtime", priority=1),
+        ],
+        _node,
+    ),
+    "secrets": (
+        [NAME, _col("Type"), _col("Data", "integer"), AGE],
+        lambda s: [_name(s), s.get("type", ""), len(s.get("data") or {}), age(s)],
+    ),
+    "configmaps": (
+        [NAME, _col("Data", "integer"), AGE],
+        lambda c: [_name(c), len(c.get("data") or {}) + len(c.get("binaryData") or {}), age(c)],
+    ),
+    "serviceaccounts": (
+        [NAME, _col("Secrets", "integer"), AGE],
+        lambda s: [_name(s), len(s.get("secrets") or []), age(s)],
+    ),
+    "events": (
+        [
+            _col("Last Seen"),
+            _col("Type"),
+            _col("Reason"),
+            _col("Object"),
+            _col("Subobject", priority=1),
+            _col("Source", priority=1),
+            _col("Message"),
+            _col("First Seen", priority=1),
+            _col("Count", priority=1),
+            _col("Name", priority=1),
+        ],
+        _event,
+    ),
     "rolebindings.rbac.authorization.k8s.io": (
-        [NAME, _col("Role"), AGE, _col("Users", priority=1), _col("Groups", priority=1),
-         _col("ServiceAccounts", priority=1)], _binding),
+        [
+            NAME,
+            _col("Role"),
+            AGE,
+            _col("Users", priority=1),
+            _col("Groups", priority=1),
+            _col("ServiceAccounts", priority=1),
+        ],
+        _binding,
+    ),
     "clusterrolebindings.rbac.authorization.k8s.io": (
-        [NAME, _col("Role"), AGE, _col("Users", priority=1), _col("Groups", priority=1),
-         _col("ServiceAccounts", priority=1)], _binding),
-    "roles.rbac.authorization.k8s.io": ([NAME, _col("Created At", "date")],
-                                        lambda r: [_name(r), r["metadata"].get("creationTimestamp")]),
-    "clusterroles.rbac.authorization.k8s.io": ([NAME, _col("Created At", "date")],
-                                               lambda r: [_name(r), r["metadata"].get("creationTimestamp")]),
+        [
+            NAME,
+            _col("Role"),
+            AGE,
+            _col("Users", priority=1),
+            _col("Groups", priority=1),
+            _col("ServiceAccounts", priority=1),
+        ],
+        _binding,
+    ),
+    "roles.rbac.authorization.k8s.io": (
+        [NAME, _col("Created At", "date")],
+        lambda r: [_name(r), r["metadata"].get("creationTimestamp")],
+    ),
+    "clusterroles.rbac.authorization.k8s.io": (
+        [NAME, _col("Created At", "date")],
+        lambda r: [_name(r), r["metadata"].get("creationTimestamp")],
+    ),
     "mutatingwebhookconfigurations.admissionregistration.k8s.io": (
-        [NAME, _col("Webhooks", "integer"), AGE], lambda w: [_name(w), len(w.get("webhooks") or []), age(w)]),
+        [NAME, _col("Webhooks", "integer"), AGE],
+        lambda w: [_name(w), len(w.get("webhooks") or []), age(w)],
+    ),
     "validatingwebhookconfigurations.admissionregistration.k8s.io": (
-        [NAME, _col("Webhooks", "integer"), AGE], lambda w: [_name(w), len(w.get("webhooks") or []), age(w)]),
+        [NAME, _col("Webhooks", "integer"), AGE],
+        lambda w: [_name(w), len(w.get("webhooks") or []), age(w)],
+    ),
     "destinationrules.networking.istio.io": (
         [NAME, _col("Host", desc="The name of a service from the service registry"), AGE],
-        lambda d: [_name(d), d.get("spec", {}).get("host", ""), age(d)]),
+        lambda d: [_name(d), d.get("spec", {}).get("host", ""), age(d)],
+    ),
     "virtualservices.networking.istio.io": (
         [NAME, _col("Gateways"), _col("Hosts"), AGE],
-        lambda v: [_name(v), v.get("spec", {}).get("gateways"), v.get("spec", {}).get("hosts"), age(v)]),
+        lambda v: [_name(v), v.get("spec", {}).get("gateways"), v.get("spec", {}).get("hosts"), age(v)],
+    ),
 }
 _DEFAULT: tuple[list[Obj], Cells] = ([NAME, AGE], lambda o: [_name(o), age(o)])
 
@@ -267,5 +447,10 @@ def table(res: Resource, objs: list[Obj], request: web.Request, rv: str) -> Obj:
         if ro is not None:
             row["object"] = ro
         rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
-            "columnDefinitions": cols, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": cols,
+        "rows": rows,
+    }

@@ -21,18 +21,25 @@ from .common import JSON, dumps, flag, int_param
 from .crud import present
 from .routes import RequestInfo
 
-BOOKMARK_INTERVAL = 2.0         # seconds; the real apiserver uses about a minute
-DEFAULT_TIMEOUT = 1800.0        # the apiserver's --min-request-timeout
+BOOKMARK_INTERVAL = 2.0  # seconds; the real apiserver uses about a minute
+DEFAULT_TIMEOUT = 1800.0  # the apiserver's --min-request-timeout
 
 
-async def watch(request: web.Request, cluster: LabCluster, info: RequestInfo, user: User) -> web.StreamResponse:
+async def watch(
+    request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
+) -> web.StreamResponse:
     fields = request.query.get("fieldSelector", "")
     if info.name:
         fields = ",".join(filter(None, [fields, f"metadata.name={info.name}"]))
     resp = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"})
     try:
-        w = cluster.store.watch(info.res.key, info.namespace or None, request.query.get("labelSelector", ""),
-                                fields, request.query.get("resourceVersion"))
+        w = cluster.store.watch(
+            info.res.key,
+            info.namespace or None,
+            request.query.get("labelSelector", ""),
+            fields,
+            request.query.get("resourceVersion"),
+        )
     except Gone as e:
         await resp.prepare(request)
         await resp.write(dumps({"type": "ERROR", "object": e.to_status()}) + b"\n")
@@ -47,6 +54,7 @@ async def watch(request: web.Request, cluster: LabCluster, info: RequestInfo, us
 
 async def _pump(request: web.Request, resp: web.StreamResponse, w: object, info: RequestInfo) -> None:
     from ..store import Watch
+
     assert isinstance(w, Watch)
     timeout = int_param(request, "timeoutSeconds")
     deadline = time.monotonic() + (timeout if timeout is not None else DEFAULT_TIMEOUT)
@@ -55,8 +63,11 @@ async def _pump(request: web.Request, resp: web.StreamResponse, w: object, info:
         ev = await w.next(min(left, BOOKMARK_INTERVAL) if bookmarks else left)
         if ev is None:
             if bookmarks and deadline - time.monotonic() > 0:
-                mark = {"kind": info.res.kind, "apiVersion": info.res.api_version(info.version),
-                        "metadata": {"resourceVersion": w.resource_version}}
+                mark = {
+                    "kind": info.res.kind,
+                    "apiVersion": info.res.api_version(info.version),
+                    "metadata": {"resourceVersion": w.resource_version},
+                }
                 await resp.write(dumps({"type": "BOOKMARK", "object": mark}) + b"\n")
             continue
         kind, obj = ev
