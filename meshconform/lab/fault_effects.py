@@ -1,0 +1,157 @@
+"""Fault effects: where each fault of DESIGN.md's table bends the simulated mesh, and nothing else.
+
+Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
+makes of that fact, as on a real cluster. Where each is applied:
+  install plan (istio/plan.py)   revision-mismatch, old-istiod, root-ca-mismatch,
+                                 trust-domain-mismatch, multi-network
+  join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
+  start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
+                                 slow-start
+  kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
+                                 never passes its readiness probe)
+  run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
+                                 A), hello-errors, partition, skew (traffic/)
+  HTTP middleware (lab-api)      api-down, flaky-api
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from .cluster import LabCluster
+from .controllers import of as controllers_of
+from .controllers.kit import try_create
+from .controllers.podstatus import CRASHLOOP, NEVER_READY
+from .faults import Fault, effect
+from .istio import revisions as rv
+from .istio import state
+from .istio.objects import MWC, RBAC
+from .store import clone
+
+Obj = dict[str, Any]
+SLOW_START = 12.0        # slow-start: pods take 12x the ready delay (0.3s -> 3.6s): slow, within a timeout
+SLOW_START_MIN = 3.0     # seconds, whatever the ready delay
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", rv.ISTIO_NS)
+
+
+def _cluster(lab: Any, fault: Fault) -> LabCluster:
+    return lab.clusters[fault.args[0]]         # type: ignore[no-any-return]
+
+
+def _revisions(cluster: LabCluster) -> list[str]:
+    return state.of(cluster).revision_names
+
+
+# -- kubelet behaviours ------------------------------------------------------------------------------
+def _istiod(pod: Obj) -> bool:
+    meta = pod["metadata"]
+    return meta.get("namespace") == rv.ISTIO_NS and (meta.get("labels") or {}).get("app") == "istiod"
+
+
+def istiod_down(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    if (
+        _istiod(pod)
+        and container.get("name") == "discovery"
+        and cluster.faults.touches("istiod-down", cluster.name)
+    ):
+        return CRASHLOOP
+    return None
+
+
+def proxy_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    if container.get("name") == "istio-proxy" and cluster.faults.touches("proxy-not-ready", cluster.name):
+        return NEVER_READY
+    return None
+
+
+def install_behaviours(lab: Any, cluster: LabCluster) -> None:
+    """Before istiod pods exist: container behaviours for the faults that name this cluster."""
+    kubelet = controllers_of(cluster).kubelet
+    for hook in (istiod_down, proxy_not_ready):
+        if hook not in kubelet.behaviours:
+            kubelet.behaviours.append(hook)
+
+
+# -- start-time effects --------------------------------------------------------------------------------
+@effect("webhook-missing")
+def remove_injector_webhook(lab: Any, fault: Fault) -> None:
+    """The revision's MutatingWebhookConfiguration is gone: pods in C come up without a sidecar."""
+    cluster = _cluster(lab, fault)
+    for rev in _revisions(cluster):
+        if cluster.store.find(MWC, None, rv.injector(rev)) is not None:
+            cluster.store.delete(MWC, None, rv.injector(rev))
+
+
+@effect("reader-rbac-missing")
+def remove_reader_binding(lab: Any, fault: Fault) -> None:
+    """A's istio-reader ClusterRoleBinding is gone: the reader token authenticates but may not list."""
+    cluster = _cluster(lab, fault)
+    for rev in _revisions(cluster):
+        if cluster.store.find(f"clusterrolebindings.{RBAC}", None, rv.reader_role(rev)) is not None:
+            cluster.store.delete(f"clusterrolebindings.{RBAC}", None, rv.reader_role(rev))
+
+
+@effect("stale-injector")
+def stale_injector(lab: Any, fault: Fault) -> None:
+    """C's injector renders with values left from the previous control plane (an older revision)."""
+    cluster = _cluster(lab, fault)
+    rev = _revisions(cluster)[0]
+    cm = cluster.store.find("configmaps", rv.ISTIO_NS, rv.injector(rev))
+    if cm is None:
+        return
+    new = clone(cm)
+    values = json.loads(new["data"]["values"])
+    stale = rv.stale_for(rev)
+    values["revision"] = stale
+    values.setdefault("global", {})["tag"] = rv.version(stale)
+    new["data"]["values"] = json.dumps(values, indent=2, sort_keys=True)
+    new["metadata"].pop("resourceVersion", None)
+    cluster.store.update("configmaps", new)
+
+
+def locality_rule(namespace: str) -> Obj:
+    """Istio's locality-failover DestinationRule (localityLbSetting needs outlierDetection to act)."""
+    return {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": f"helloworld-{namespace}", "namespace": rv.ISTIO_NS},
+        "spec": {
+            "host": f"helloworld.{namespace}.svc.cluster.local",
+            "trafficPolicy": {
+                "connectionPool": {"http": {"maxRequestsPerConnection": 1}},
+                "loadBalancer": {"simple": "ROUND_ROBIN", "localityLbSetting": {"enabled": True}},
+                "outlierDetection": {"consecutive5xxErrors": 1, "interval": "1s", "baseEjectionTime": "1m"},
+            },
+        },
+    }
+
+
+@effect("locality-lb")
+def locality_lb(lab: Any, fault: Fault) -> None:
+    """Every cluster carries a locality DestinationRule for helloworld in each app namespace."""
+    dr = "destinationrules.networking.istio.io"
+    for cluster in lab.clusters.values():
+        store = cluster.store
+
+        def add(ns: str, store: Any = store) -> None:
+            if ns not in SYSTEM_NAMESPACES and store.find(dr, rv.ISTIO_NS, f"helloworld-{ns}") is None:
+                try_create(store, dr, locality_rule(ns))
+
+        def on_event(kind: str, res: str, obj: Obj, old: Obj | None, add: Any = add) -> None:
+            if res == "namespaces" and kind == "ADDED":  # after the event, not inside it
+                asyncio.get_running_loop().call_soon(add, obj["metadata"]["name"])
+
+        add("sample")
+        store.subscribe(on_event)
+
+
+@effect("slow-start")
+def slow_start(lab: Any, fault: Fault) -> None:
+    """Pods take several seconds to become ready (still well within a normal wait)."""
+    for cluster in lab.clusters.values():
+        kubelet = controllers_of(cluster).kubelet
+        kubelet.slowdown = max(
+            SLOW_START, SLOW_START_MIN / kubelet.ready_delay if kubelet.ready_delay else 1.0
+        )

@@ -1,0 +1,126 @@
+"""Simulated Anthos Service Mesh / Istio in each lab cluster.
+
+`install(lab)` lays down what an ASM 1.7 revisioned install leaves (istio/install.py), per the plan
+(istio/plan.py, where install-time faults are decided), and registers the injection webhook
+dispatcher on each store; istiod pods come up at once, as they would have long before anyone runs
+the guide. `start(lab)` runs istiod's controllers: the istio-ca-root-cert publisher, one
+remote-secret controller per istiod, the `pilot-discovery` exec handler and istiod logs.
+`serving(lab)` (once the API servers listen) joins the clusters when the lab starts joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .. import controllers
+from ..cluster import LabCluster
+from ..controllers.admission import pod_admission
+from ..store import Obj
+from . import debug, objects, plan, state
+from . import revisions as rv
+from .inject import Injector
+from .join import join
+from .multicluster import SecretController
+from .nsctl import RootCertPublisher
+from .webhooks import Dispatcher, Handler
+
+SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
+
+
+def _resolver(ist: state.IstioCluster) -> Any:
+    def resolve(ns: str, name: str, path: str, pod: Obj) -> Handler | None:
+        labels = pod["metadata"].get("labels") or {}
+        if ns != rv.ISTIO_NS or path != "/inject" or labels.get("app") != "istiod" or ist.injector is None:
+            return None
+        return ist.injector.handler(labels.get("istio.io/rev", "default"))   # type: ignore[no-any-return]
+    return resolve
+
+
+def _install_cluster(cluster: LabCluster, ist: state.IstioCluster) -> None:
+    assert ist.facts is not None and ist.ca is not None and ist.root is not None
+    store = cluster.store
+    ist.injector = Injector(cluster)
+    store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
+    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.facts.network))]
+    made += objects.reader_account()
+    made.append(("secrets", objects.cacerts(ist.ca)))
+    made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in objects.crds()]
+    for rp in ist.revisions:
+        made += objects.rbac(rp.revision)
+        made += [("configmaps", cm) for cm in objects.configmaps(ist.facts, rp)]
+        made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem)))
+        made.append(("services", objects.service(rp.revision)))
+        made.append(("deployments.apps", objects.deployment(ist.facts, rp)))
+    with controllers.of(cluster).instantly():
+        for res, obj in made:
+            store.create(res, obj)
+    for rp in ist.revisions:
+        log = ist.log(rp.revision)
+        if cluster.faults.touches("istiod-down", cluster.name):
+            log.crash()
+        else:
+            log.startup(rp.pilot_tag, cluster.name, rp.revision)
+
+
+def install(lab: Any) -> None:
+    from .. import fault_effects  # registers the fault effects (import for its side effect)
+
+    controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
+    for name, ist in plan.plan(lab).items():
+        cluster = lab.clusters[name]
+        fault_effects.install_behaviours(lab, cluster)
+        _install_cluster(cluster, ist)
+
+
+def start(lab: Any) -> None:
+    for cluster in lab.clusters.values():
+        ist = state.of(cluster)
+        if ist.root is None:
+            continue
+        publisher = RootCertPublisher(cluster, ist.root.pem)
+        cluster.store.subscribe(publisher.on_event)
+        publisher.resync()
+        for rev in ist.revision_names:
+            ctl = ist.istiods[rev] = SecretController(cluster, rev, ist.log(rev))
+            cluster.store.subscribe(ctl.on_event)
+            ctl.resync()
+        cluster.exec_handlers.append(debug.pilot_discovery)
+        cluster.log_providers.append(debug.log_provider(cluster))
+    if getattr(lab, "joined", False):
+        asyncio.get_running_loop().create_task(_join_when_serving(lab))
+
+
+def _first(lab: Any) -> state.IstioCluster:
+    return state.of(next(iter(lab.clusters.values())))
+
+
+async def _join_when_serving(lab: Any) -> None:
+    """Fallback for a runtime that does not call serving(): join once every server has its URL."""
+    while not all(c.server_url for c in lab.clusters.values()):
+        await asyncio.sleep(0.01)
+    await serving(lab)
+
+
+async def serving(lab: Any) -> None:
+    """After the API servers listen: join (if the lab starts joined) and let the istiods sync."""
+    first = _first(lab)
+    if not getattr(lab, "joined", False) or first.join_done:
+        return
+    first.join_done = True
+    join(lab)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT
+    while loop.time() < deadline and not _settled(lab):
+        await asyncio.sleep(0.02)
+
+
+def _settled(lab: Any) -> bool:
+    for cluster in lab.clusters.values():
+        for ctl in state.of(cluster).istiods.values():
+            if ctl.queue.pending():
+                return False
+            for rcs in ctl.clusters.values():
+                if any(not rc.synced and rc.attempts == 0 for rc in rcs.values()):
+                    return False
+    return True

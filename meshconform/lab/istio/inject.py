@@ -1,0 +1,97 @@
+"""istiod's /inject handler: decide with Istio's precedence, then add the sidecar.
+
+Precedence is pkg/kube/inject/webhook.go injectRequired: never for hostNetwork pods or the ignored
+system namespaces (kube-system, kube-public); the pod label sidecar.istio.io/inject, else the pod
+annotation of that name (label wins when both are set), with YAML booleans (y/yes/true/on)
+meaning inject; then the config's neverInjectSelector / alwaysInjectSelector; then the policy
+(`enabled`: inject by default). Which revision's istiod is asked at all is the webhook's
+namespaceSelector (istio-injection vs istio.io/rev), evaluated by webhooks.Dispatcher. The
+injector renders with *its* ConfigMap (istio-sidecar-injector-<rev>: policy, values.revision,
+values.global.tag/network/meshID) and mesh config, so a stale copy injects a stale revision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cluster import LabCluster
+from ..selectors import matches_label_selector
+from ..store import AdmissionRequest, clone
+from . import meshconfig as mc
+from . import revisions as rv
+from . import template
+
+Obj = dict[str, Any]
+IGNORED_NAMESPACES = ("kube-system", "kube-public")
+INJECT = "sidecar.istio.io/inject"
+
+
+def inject_required(pod: Obj, namespace: str, config: Obj) -> bool:
+    if pod["spec"].get("hostNetwork") or namespace in IGNORED_NAMESPACES:
+        return False
+    meta = pod["metadata"]
+    selector = (meta.get("annotations") or {}).get(INJECT, "")
+    labels = meta.get("labels") or {}
+    if INJECT in labels:            # "The label is the new API; if both are present we prefer the label"
+        selector = labels[INJECT]
+    use_default, inject = False, False
+    if str(selector).lower() in ("y", "yes", "true", "on"):
+        inject = True
+    elif selector == "":
+        use_default = True
+    for key, value in (("neverInjectSelector", False), ("alwaysInjectSelector", True)):
+        if not use_default:
+            break
+        for sel in config.get(key) or []:
+            if sel and matches_label_selector(sel, labels):
+                inject, use_default = value, False
+                break
+    policy = config.get("policy", "enabled")
+    if policy == "enabled":
+        return True if use_default else inject
+    if policy == "disabled":
+        return False if use_default else inject
+    return False
+
+
+class Injector:
+    """One per cluster; `handler(revision)` is what the webhook of istiod-<revision> calls."""
+
+    def __init__(self, cluster: LabCluster) -> None:
+        self.cluster, self.store = cluster, cluster.store
+        self.injected = 0
+
+    def handler(self, revision: str) -> Any:
+        def handle(req: AdmissionRequest) -> Obj | None:
+            if req.res != "pods" or req.operation != "CREATE":
+                return None
+            return self.inject(
+                req.obj, (req.namespace_obj or {}).get("metadata", {}).get("name", ""), revision
+            )
+
+        return handle
+
+    def params(self, revision: str) -> tuple[template.Params, Obj]:
+        cm = self.store.find("configmaps", rv.ISTIO_NS, rv.injector(revision))
+        values, config = mc.parse_values(cm), mc.parse_config(cm)
+        mesh = mc.parse_mesh(self.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(revision)))
+        g = values.get("global") or {}
+        p = template.Params(
+            revision=str(values.get("revision", revision)),
+            serving_revision=revision,
+            tag=str(g.get("tag") or rv.version(revision)),
+            cluster_id=str((g.get("multiCluster") or {}).get("clusterName") or self.cluster.name),
+            network=str(g.get("network") or ""),
+            mesh_id=str((mesh.get("defaultConfig") or {}).get("meshId") or g.get("meshID") or ""),
+            trust_domain=str(mesh.get("trustDomain") or "cluster.local"),
+        )
+        return p, config
+
+    def inject(self, pod: Obj, namespace: str, revision: str) -> Obj | None:
+        pod = clone(pod)
+        pod.setdefault("metadata", {}).setdefault("namespace", namespace)
+        p, config = self.params(revision)
+        if not inject_required(pod, namespace, config):
+            return None
+        self.injected += 1
+        return template.apply(template.strip(pod), p)

@@ -1,0 +1,56 @@
+"""What each cluster's install looks like: revisions, image tags, network, trust domain, root CA.
+
+The healthy mesh is the guide's: every cluster on the same revisions, one network ("network1",
+one shared VPC), trust domain cluster.local, one mesh ID, one plugged-in root. Faults that change
+the install itself are decided here, each changing only its own fact:
+  revision-mismatch      cluster-2..N run asm-181-1 (or asm-173-3) instead of the first revision
+  old-istiod:C           C's istiod image is an ASM 1.6 release before 1.6.8 (revision unchanged)
+  root-ca-mismatch       cluster-2 gets its own root CA
+  trust-domain-mismatch  cluster-2's mesh config has another trust domain
+  multi-network          each cluster is its own network (network1, network2, ...)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cluster import LabCluster
+from . import meshconfig as mc
+from . import revisions as rv
+from .pki import RootCA
+from .state import IstioCluster
+from .state import of as state_of
+
+MESH_ID = f"proj-{mc.PROJECT_NUMBER}"
+TRUST_DOMAIN = "cluster.local"
+OTHER_TRUST_DOMAIN = "meshconform-lab.svc.id.goog"
+SECOND = "cluster-2"
+
+
+def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPlan]:
+    names = list(lab.revisions)
+    if lab.faults.has("revision-mismatch") and index > 0:
+        names[0] = rv.mismatch_for(names[0])
+    out = []
+    for name in names:
+        tag = rv.version(name)
+        pilot = rv.OLD_ISTIOD_VERSION if lab.faults.touches("old-istiod", cluster.name) else tag
+        out.append(mc.RevisionPlan(name, pilot, tag))
+    return out
+
+
+def plan(lab: Any) -> dict[str, IstioCluster]:
+    shared = RootCA()
+    out: dict[str, IstioCluster] = {}
+    for index, (name, cluster) in enumerate(lab.clusters.items()):
+        ist = state_of(cluster)
+        ist.root = RootCA() if lab.faults.has("root-ca-mismatch") and name == SECOND else shared
+        ist.ca = ist.root.intermediate(name)
+        network = f"network{index + 1}" if lab.faults.has("multi-network") else "network1"
+        td = (
+            OTHER_TRUST_DOMAIN if lab.faults.has("trust-domain-mismatch") and name == SECOND else TRUST_DOMAIN
+        )
+        ist.facts = mc.MeshFacts(cluster=name, network=network, trust_domain=td, mesh_id=MESH_ID)
+        ist.revisions = _revisions(lab, cluster, index)
+        out[name] = ist
+    return out

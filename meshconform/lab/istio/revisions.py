@@ -1,0 +1,85 @@
+"""Revision names, versions, images and the names of every per-revision object.
+
+ASM names a revision after its version: asm-173-3 is 1.7.3-asm.3 (asm-1102-3 is 1.10.2-asm.3),
+with images under gcr.io/gke-release/asm (pilot, proxyv2). Object names follow the revisioned
+istio-discovery chart (manifests/charts/istio-control/istio-discovery/templates): istiod-<rev>,
+istio-<rev> (mesh config), istio-sidecar-injector-<rev> (injector ConfigMap and webhook),
+istio-reader-clusterrole-<rev>-istio-system; the revision "default" drops the suffix.
+"""
+
+from __future__ import annotations
+
+import re
+
+ISTIO_NS = "istio-system"
+ASM_HUB = "gcr.io/gke-release/asm"
+UPSTREAM_HUB = "docker.io/istio"
+FALLBACK_VERSION = "1.7.3-asm.3"
+OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release before 1.6.8
+STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
+MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3")
+
+_ASM = re.compile(r"asm-(\d)(\d+)(\d)-(\d+)")
+_PLAIN = re.compile(r"(\d+)-(\d+)-(\d+)")
+
+
+def version(revision: str) -> str:
+    """asm-173-3 -> 1.7.3-asm.3; 1-8-1 -> 1.8.1; anything else -> the guide's ASM 1.7."""
+    m = _ASM.fullmatch(revision)
+    if m:
+        return f"{m[1]}.{m[2]}.{m[3]}-asm.{m[4]}"
+    m = _PLAIN.fullmatch(revision)
+    if m:
+        return f"{m[1]}.{m[2]}.{m[3]}"
+    return FALLBACK_VERSION
+
+
+def hub(tag: str) -> str:
+    return ASM_HUB if "-asm." in tag else UPSTREAM_HUB
+
+
+def pilot_image(tag: str) -> str:
+    return f"{hub(tag)}/pilot:{tag}"
+
+
+def proxy_image(tag: str) -> str:
+    return f"{hub(tag)}/proxyv2:{tag}"
+
+
+def mismatch_for(revision: str) -> str:
+    """The revision revision-mismatch gives cluster-2..N instead of `revision`."""
+    return next(r for r in MISMATCH_REVISIONS if r != revision)
+
+
+def stale_for(revision: str) -> str:
+    return STALE_REVISION if revision != STALE_REVISION else "asm-162-2"
+
+
+def _suffix(revision: str) -> str:
+    return "" if revision in ("", "default") else f"-{revision}"
+
+
+def istiod(revision: str) -> str:
+    return f"istiod{_suffix(revision)}"
+
+
+def mesh_configmap(revision: str) -> str:
+    return f"istio{_suffix(revision)}"
+
+
+def injector(revision: str) -> str:
+    """Both the injector ConfigMap and the MutatingWebhookConfiguration are named this."""
+    return f"istio-sidecar-injector{_suffix(revision)}"
+
+
+def reader_role(revision: str) -> str:
+    return f"istio-reader-clusterrole{_suffix(revision)}-{ISTIO_NS}"
+
+
+def istiod_role(revision: str) -> str:
+    return f"istiod-clusterrole{_suffix(revision)}-{ISTIO_NS}"
+
+
+def label(revision: str) -> str:
+    """The istio.io/rev label value."""
+    return revision or "default"

@@ -1,0 +1,127 @@
+"""The apiserver's MutatingAdmissionWebhook plugin, as an admission hook on a lab Store.
+
+For each MutatingWebhookConfiguration (in name order) and each of its webhooks: the rules must match
+the operation and group/version/resource, `namespaceSelector` must match the namespace's labels
+and `objectSelector` the object's labels (k8s.io/apiserver/pkg/admission/plugin/webhook/
+predicates). A matching webhook's service is resolved through its Endpoints: no ready endpoint or
+no such Service is a call failure, which `failurePolicy: Fail` turns into the apiserver's
+`Internal error occurred: failed calling webhook "<name>": Post "https://<svc>.<ns>.svc:443<path>
+?timeout=10s": no endpoints available for service "<svc>"`. After a webhook changed the object,
+the in-tree mutating plugins run again (the reinvocation the apiserver does), so an injected
+istio-proxy gets its service-account token mount like the app containers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InternalError, StatusError
+from ..resources import BY_KEY
+from ..selectors import matches_label_selector
+from ..store import Admission, AdmissionRequest, Store
+
+Obj = dict[str, Any]
+MWC = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+# (service namespace, service name, path, the pod backing it) -> handler(request) -> mutated object
+Handler = Callable[[AdmissionRequest], "Obj | None"]
+Resolver = Callable[[str, str, str, Obj], "Handler | None"]
+
+
+class CallFailed(Exception):
+    """The webhook could not be called (what failurePolicy decides about)."""
+
+
+def _matches_rule(rule: Obj, op: str, group: str, version: str, resource: str) -> bool:
+    def has(values: list[str] | None, want: str) -> bool:
+        return bool(values) and ("*" in values or want in values)   # type: ignore[operator]
+    return (has(rule.get("operations"), op) and has(rule.get("apiGroups"), group)
+            and has(rule.get("apiVersions"), version) and has(rule.get("resources"), resource))
+
+
+class Dispatcher:
+    def __init__(self, store: Store, resolve: Resolver, reinvoke: list[Admission]) -> None:
+        self.store, self.resolve, self.reinvoke = store, resolve, reinvoke
+
+    def __call__(self, req: AdmissionRequest) -> Obj | None:
+        r = BY_KEY.get(req.res)
+        if r is None or not r.stored:
+            return None
+        version = str(req.obj.get("apiVersion", r.api_version())).rsplit("/", 1)[-1]
+        obj, changed = req.obj, False
+        for mwc in sorted(self.store.iter(MWC), key=lambda m: m["metadata"]["name"]):
+            for hook in mwc.get("webhooks") or []:
+                if not self._applies(hook, req, obj, r.group, version, r.plural, r.namespaced):
+                    continue
+                out = self._call(
+                    hook,
+                    AdmissionRequest(
+                        req.operation, req.res, obj, req.old, req.namespace_obj, req.user, req.dry_run
+                    ),
+                )
+                if out is not None:
+                    obj, changed = out, True
+        if changed:
+            for plugin in self.reinvoke:
+                obj = (
+                    plugin(
+                        AdmissionRequest(
+                            req.operation, req.res, obj, req.old, req.namespace_obj, req.user, req.dry_run
+                        )
+                    )
+                    or obj
+                )
+            return obj
+        return None
+
+    @staticmethod
+    def _applies(
+        hook: Obj, req: AdmissionRequest, obj: Obj, group: str, version: str, plural: str, namespaced: bool
+    ) -> bool:
+        if not any(
+            _matches_rule(rule, req.operation, group, version, plural) for rule in hook.get("rules") or []
+        ):
+            return False
+        if namespaced and req.namespace_obj is not None:
+            ns_labels = req.namespace_obj["metadata"].get("labels") or {}
+            if not matches_label_selector(hook.get("namespaceSelector") or {}, ns_labels):
+                return False
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return matches_label_selector(hook.get("objectSelector") or {}, labels)
+
+    def _call(self, hook: Obj, req: AdmissionRequest) -> Obj | None:
+        cc = hook.get("clientConfig") or {}
+        svc = cc.get("service") or {}
+        ns, name, path = svc.get("namespace", ""), svc.get("name", ""), svc.get("path", "/")
+        url = (
+            (
+                f'Post "https://{name}.{ns}.svc:{svc.get("port", 443)}{path}'
+                f'?timeout={hook.get("timeoutSeconds", 10)}s"'
+            )
+            if svc
+            else f'Post "{cc.get("url", "")}"'
+        )
+        try:
+            handler = self._backend(ns, name, path) if svc else None
+            if handler is None:
+                raise CallFailed("dial tcp: connect: connection refused")
+            return handler(req)
+        except CallFailed as e:
+            if hook.get("failurePolicy", "Fail") == "Ignore":
+                return None
+            raise InternalError(f'failed calling webhook "{hook.get("name")}": {url}: {e}') from None
+        except StatusError:
+            raise
+
+    def _backend(self, ns: str, name: str, path: str) -> Handler | None:
+        if self.store.find("services", ns, name) is None:
+            raise CallFailed(f'service "{name}" not found')
+        ep = self.store.find("endpoints", ns, name)
+        ready = [a for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
+        if not ready:
+            raise CallFailed(f'no endpoints available for service "{name}"')
+        ref = ready[0].get("targetRef") or {}
+        pod = self.store.find("pods", ref.get("namespace", ns), ref.get("name", ""))
+        if pod is None:
+            raise CallFailed(f"dial tcp {ready[0]['ip']}:15017: connect: connection refused")
+        return self.resolve(ns, name, path, pod)

@@ -1,0 +1,333 @@
+"""The caller's sidecar: pick an endpoint its istiod pushed, retry as Istio's default route does.
+
+Load balancing is Envoy's (weighted) round robin, Istio 1.7's default simple policy, with state
+kept per proxy across execs as a worker's would be. Locality: when a DestinationRule for the host
+(caller's namespace, then the service's, then istio-system) has outlierDetection and does not
+disable localityLbSetting, endpoints get priorities by the caller's locality (same zone 0, same
+region 1, else 2) and traffic stays on the best priority that has hosts. `skew` weights the
+caller's own cluster to 90% of the traffic. Retries follow
+pilot/pkg/networking/core/v1alpha3/route/retry/retry.go DefaultPolicy: 2 retries on
+connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes (503), with the
+previous_hosts predicate (5 host selection attempts). mTLS to a sidecar endpoint needs the same
+root CA and trust domain on both sides, else the handshake fails as Envoy reports it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cluster import LabCluster
+from ..controllers.registry import PerCluster
+from ..istio import eds, meshconfig, state
+from ..istio import revisions as rv
+from . import apps, net
+
+Obj = dict[str, Any]
+NUM_RETRIES = 2
+RETRY_BACKOFF = 0.025
+SKEW_LOCAL_SHARE = 0.9
+DR = "destinationrules.networking.istio.io"
+TLS_FAILED = "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED"
+REFUSED = "remote connection failure, transport failure reason: delayed connect error: 111"
+RESET = "upstream connect error or disconnect/reset before headers. "
+
+
+@dataclass
+class Response:
+    status: int
+    body: str
+    headers: list[tuple[str, str]]
+    seconds: float
+
+
+@dataclass
+class ProxyState:
+    current: dict[str, dict[tuple[str, str, int], float]] = field(default_factory=dict)
+    stats: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+
+
+PROXIES: PerCluster[dict[str, ProxyState]] = PerCluster(lambda c: {})
+
+
+def proxy_state(cluster: LabCluster, pod: Obj) -> ProxyState:
+    return PROXIES(cluster).setdefault(pod["metadata"]["uid"], ProxyState())
+
+
+def _key(e: eds.Endpoint) -> tuple[str, str, int]:
+    return (e.cluster.name, e.ip, e.port)
+
+
+def _host_matches(pattern: str, dr_ns: str, host: str) -> bool:
+    if pattern.startswith("*"):
+        return host.endswith(pattern[1:])
+    if "." not in pattern:
+        pattern = f"{pattern}.{dr_ns}.{eds.SUFFIX}"
+    return pattern == host or f"{pattern}.{eds.SUFFIX}" == host
+
+
+class Envoy:
+    """One exec's view of the caller's sidecar (caches what does not change within one curl run)."""
+
+    def __init__(self, caller: net.Caller) -> None:
+        self.caller, self.cluster = caller, caller.cluster
+        self.state = proxy_state(caller.cluster, caller.pod)
+        self.region, self.zone = eds.locality(caller.cluster, caller.pod)
+        self.known = eds.known_clusters(caller.cluster, caller.pod)
+        self._hosts: dict[tuple[str, str, int], list[eds.Endpoint]] = {}
+        self._tls: dict[str, str | None] = {}
+
+    # -- endpoint choice -------------------------------------------------------------------------
+    def hosts(self, ns: str, name: str, port: int) -> list[eds.Endpoint]:
+        key = (ns, name, port)
+        if key not in self._hosts:
+            eps = sorted(eds.endpoints(self.known, ns, name, port), key=_key)
+            if eps and self._locality_lb(ns, name):
+                best = min(self._priority(e) for e in eps)
+                eps = [e for e in eps if self._priority(e) == best]
+            self._hosts[key] = eps
+        return self._hosts[key]
+
+    def _priority(self, e: eds.Endpoint) -> int:
+        if e.region == self.region:
+            return 0 if e.zone == self.zone else 1
+        return 2
+
+    def _locality_lb(self, ns: str, name: str) -> bool:
+        host = f"{name}.{ns}.{eds.SUFFIX}"
+        for dr_ns in dict.fromkeys((self.caller.namespace, ns, rv.ISTIO_NS)):
+            for dr in self.cluster.store.iter(DR, dr_ns):
+                spec = dr.get("spec") or {}
+                if _host_matches(str(spec.get("host", "")), dr_ns, host):
+                    tp = spec.get("trafficPolicy") or {}
+                    lb = (tp.get("loadBalancer") or {}).get("localityLbSetting") or {}
+                    return bool(tp.get("outlierDetection")) and lb.get("enabled", True) is not False
+        return False
+
+    def _weights(self, eps: list[eds.Endpoint]) -> list[float]:
+        if not self.cluster.faults.has("skew"):
+            return [1.0] * len(eps)
+        local = sum(1 for e in eps if e.cluster is self.cluster)
+        if local in (0, len(eps)):
+            return [1.0] * len(eps)
+        far = len(eps) - local
+        return [SKEW_LOCAL_SHARE / local if e.cluster is self.cluster else (1 - SKEW_LOCAL_SHARE) / far
+                for e in eps]
+
+    def pick(self, cname: str, eps: list[eds.Endpoint], tried: set[tuple[str, str, int]]) -> eds.Endpoint:
+        """Smooth weighted round robin; the previous_hosts predicate skips hosts already tried."""
+        cur = self.state.current.setdefault(cname, {})
+        weights = self._weights(eps)
+        total = sum(weights)
+        for e, w in zip(eps, weights, strict=True):
+            if _key(e) not in cur:
+                cur[_key(e)] = self.caller.rng.random() * w      # workers start at random offsets
+            cur[_key(e)] += w
+        allowed = [e for e in eps if _key(e) not in tried] or eps    # all tried: Envoy takes one anyway
+        chosen = max(allowed, key=lambda e: cur[_key(e)])
+        cur[_key(chosen)] -= total
+        return chosen
+
+    # -- one request ------------------------------------------------------------------------------
+    def request(self, svc: Obj, port: int, method: str, path: str) -> Response:
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        cname = eds.cluster_name(ns, name, port)
+        eps = self.hosts(ns, name, port)
+        if not eps:
+            return self._local_reply(503, "no healthy upstream", 0.0003)
+        tried: set[tuple[str, str, int]] = set()
+        elapsed, failure = 0.0, ""
+        for attempt in range(1 + NUM_RETRIES):
+            if attempt:
+                elapsed += RETRY_BACKOFF * self.caller.rng.uniform(0.5, 1.5) * attempt
+            host = self.pick(cname, eps, tried)
+            tried.add(_key(host))
+            stats = self.state.stats.setdefault(cname, {}).setdefault(f"{host.ip}:{host.port}", Counter())
+            stats["rq_total"] += 1
+            reply, failure, seconds = self._attempt(host, method, path)
+            elapsed += seconds
+            if reply is not None:
+                stats["rq_success" if reply.status < 500 else "rq_error"] += 1
+                if reply.status != 503 or attempt == NUM_RETRIES:
+                    return self._upstream_reply(reply, elapsed)
+            else:
+                stats["cx_connect_fail"] += 1
+        reason = "retried and the latest reset reason: " if NUM_RETRIES else "reset reason: "
+        return self._local_reply(503, f"{RESET}{reason}{failure}", elapsed)
+
+    def _attempt(self, host: eds.Endpoint, method: str, path: str) -> tuple[apps.Reply | None, str, float]:
+        rtt = net.rtt(self.cluster, host.cluster)
+        if net.partitioned(self.cluster, host.cluster) or not net.routable(self.cluster, host.cluster):
+            return None, REFUSED, rtt
+        if host.sidecar:
+            why = self._mtls(host.cluster)
+            if why is not None:
+                return None, f"connection failure, transport failure reason: {why}", rtt * 2
+        errors = host.cluster.faults.touches("hello-errors", host.cluster.name)
+        reply = apps.serve(host.pod, host.port, method, path, errors, self.caller.rng)
+        if reply is None:
+            return None, REFUSED, rtt
+        return reply, "", rtt * (3 if host.sidecar else 2) + reply.server_ms / 1000
+
+    def _mtls(self, other: LabCluster) -> str | None:
+        if other.name not in self._tls:
+            self._tls[other.name] = None if self._trusted(self.cluster, other) else TLS_FAILED
+        return self._tls[other.name]
+
+    @staticmethod
+    def _trusted(a: LabCluster, b: LabCluster) -> bool:
+        ra, rb = state.of(a).root, state.of(b).root
+        if ra is None or rb is None or ra.fingerprint != rb.fingerprint:
+            return False
+        return trust_domain(a) == trust_domain(b)
+
+    @staticmethod
+    def _local_reply(status: int, body: str, seconds: float) -> Response:
+        headers = [
+            ("content-length", str(len(body))),
+            ("content-type", "text/plain"),
+            ("date", _date()),
+            ("server", "envoy"),
+        ]
+        return Response(status, body, headers, seconds)
+
+    @staticmethod
+    def _upstream_reply(reply: apps.Reply, seconds: float) -> Response:
+        headers = [
+            *reply.headers,
+            ("content-length", str(len(reply.body.encode()))),
+            ("server", "envoy"),
+            ("date", _date()),
+            ("x-envoy-upstream-service-time", str(max(1, round(reply.server_ms)))),
+        ]
+        return Response(reply.status, reply.body, headers, seconds)
+
+
+def trust_domain(cluster: LabCluster) -> str:
+    ist = state.of(cluster)
+    rev = ist.revision_names[0] if ist.revision_names else "default"
+    mesh = meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
+    return str(mesh.get("trustDomain") or "cluster.local")
+
+
+def _date() -> str:
+    return email.utils.formatdate(usegmt=True)
+
+
+# -- the admin interface (what `istioctl proxy-config endpoints` reads) ------------------------------------
+def admin_clusters(caller: net.Caller, as_json: bool) -> str:
+    """Envoy's /clusters: every outbound cluster with its hosts, health, weight and locality."""
+    envoy = Envoy(caller)
+    statuses = []
+    for ns, name, port in eds.services(envoy.known):
+        cname = eds.cluster_name(ns, name, port)
+        hosts = envoy.hosts(ns, name, port)
+        stats = envoy.state.stats.get(cname, {})
+        statuses.append(
+            (
+                cname,
+                [
+                    (
+                        h,
+                        envoy._priority(h) if envoy._locality_lb(ns, name) else 0,
+                        stats.get(f"{h.ip}:{h.port}", Counter()),
+                    )
+                    for h in hosts
+                ],
+            )
+        )
+    if as_json:
+        return _clusters_json(statuses)
+    return _clusters_text(statuses)
+
+
+_COUNTERS = (
+    "cx_active",
+    "cx_connect_fail",
+    "cx_total",
+    "rq_active",
+    "rq_error",
+    "rq_success",
+    "rq_timeout",
+    "rq_total",
+)
+
+
+def _clusters_text(statuses: list[tuple[str, list[tuple[eds.Endpoint, int, Counter[str]]]]]) -> str:
+    lines = []
+    for cname, hosts in statuses:
+        lines.append(f"{cname}::observability_name::{cname}")
+        for prio in ("default_priority", "high_priority"):
+            limit = "4294967295" if prio == "default_priority" else "1024"
+            for k in ("max_connections", "max_pending_requests", "max_requests", "max_retries"):
+                lines.append(f"{cname}::{prio}::{k}::{limit}")
+        lines.append(f"{cname}::added_via_api::true")
+        for h, prio, st in hosts:
+            hp = f"{cname}::{h.ip}:{h.port}"
+            lines += [f"{hp}::{k}::{st.get(k, 0)}" for k in _COUNTERS]
+            lines += [
+                f"{hp}::hostname::",
+                f"{hp}::health_flags::healthy",
+                f"{hp}::weight::1",
+                f"{hp}::region::{h.region}",
+                f"{hp}::zone::{h.zone}",
+                f"{hp}::sub_zone::",
+                f"{hp}::canary::false",
+                f"{hp}::priority::{prio}",
+                f"{hp}::success_rate::-1.0",
+                f"{hp}::local_origin_success_rate::-1.0",
+            ]
+    return "".join(line + "\n" for line in lines)
+
+
+def _clusters_json(statuses: list[tuple[str, list[tuple[eds.Endpoint, int, Counter[str]]]]]) -> str:
+    import json
+
+    out = []
+    for cname, hosts in statuses:
+        hs = [
+            {
+                "address": {"socket_address": {"address": h.ip, "port_value": h.port}},
+                "stats": [
+                    {
+                        "name": k,
+                        **({"value": str(st[k])} if st.get(k) else {}),
+                        **({"type": "GAUGE"} if k.endswith("_active") else {}),
+                    }
+                    for k in _COUNTERS
+                ],
+                "health_status": {"eds_health_status": "HEALTHY"},
+                "weight": 1,
+                "locality": {"region": h.region, "zone": h.zone},
+                **({"priority": prio} if prio else {}),
+            }
+            for h, prio, st in hosts
+        ]
+        out.append(
+            {
+                "name": cname,
+                "added_via_api": True,
+                "host_statuses": hs,
+                "observability_name": cname,
+                "circuit_breakers": {
+                    "thresholds": [
+                        {
+                            "max_connections": 4294967295,
+                            "max_pending_requests": 4294967295,
+                            "max_requests": 4294967295,
+                            "max_retries": 4294967295,
+                        },
+                        {
+                            "priority": "HIGH",
+                            "max_connections": 1024,
+                            "max_pending_requests": 1024,
+                            "max_requests": 1024,
+                            "max_retries": 3,
+                        },
+                    ]
+                },
+            }
+        )
+    return json.dumps({"cluster_statuses": out}, indent=1) + "\n"

@@ -1,0 +1,125 @@
+"""The network a pod's curl sees: cluster DNS, kube-proxy, pod-to-pod reachability, time.
+
+DNS is the caller's own cluster's: `<svc>`, `<svc>.<ns>`, `<svc>.<ns>.svc[.cluster.local]` resolve
+(resolv.conf search `<ns>.svc.cluster.local svc.cluster.local cluster.local`, ndots 5) only if that
+Service exists *in the caller's cluster*; a headless Service resolves to a ready pod. A ClusterIP
+reached without a sidecar goes through kube-proxy to a random ready endpoint of the local
+Endpoints only (none: the REJECT rule, connection refused). Pods of all clusters share one flat
+network (the guide's shared VPC) unless the clusters are on different Istio networks (then a pod
+IP of another cluster does not route) or `partition:A,B` cuts A from B (connections refused).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cluster import LabCluster
+from ..istio import eds
+from ..istio import template as tmpl
+
+Obj = dict[str, Any]
+SEARCH = ("svc.cluster.local", "cluster.local")
+
+
+@dataclass
+class Caller:
+    cluster: LabCluster
+    pod: Obj
+    container: str
+    rng: random.Random
+    _dns: dict[str, tuple[str, Obj | None] | None] = field(default_factory=dict)
+    _pods: dict[str, tuple[LabCluster, Obj]] | None = None
+
+    @property
+    def namespace(self) -> str:
+        return str(self.pod["metadata"]["namespace"])
+
+    @property
+    def sidecar(self) -> bool:
+        """Outbound traffic of this container goes through istio-proxy (not for the proxy's own uid)."""
+        return tmpl.injected(self.pod) and self.container != "istio-proxy"
+
+    def proxy_ready(self) -> bool:
+        for s in (self.pod.get("status") or {}).get("containerStatuses") or []:
+            if s.get("name") == "istio-proxy":
+                return bool(s.get("ready"))
+        return False
+
+    # -- DNS -------------------------------------------------------------------------------------
+    def resolve(self, host: str) -> tuple[str, Obj | None] | None:
+        """-> (ip, the Service it is, if one) or None when the name does not resolve."""
+        if host not in self._dns:
+            self._dns[host] = self._lookup(host)
+        return self._dns[host]
+
+    def _lookup(self, host: str) -> tuple[str, Obj | None] | None:
+        host = host.rstrip(".").lower()
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            return host.strip("[]"), self.service_by_ip(host.strip("[]"))
+        except ValueError:
+            pass
+        if host == "localhost":
+            return "127.0.0.1", None
+        names = [host] if host.count(".") >= 5 else [f"{host}.{self.namespace}.svc.cluster.local"] + [
+            f"{host}.{s}" for s in SEARCH] + [host]
+        for name in names:
+            parts = name.split(".")
+            if len(parts) == 5 and parts[2:] == ["svc", "cluster", "local"]:
+                svc = self.cluster.store.find("services", parts[1], parts[0])
+                if svc is not None:
+                    return self._service_ip(svc), svc
+        return None
+
+    def _service_ip(self, svc: Obj) -> str:
+        ip = str(svc["spec"].get("clusterIP") or "")
+        if ip and ip != "None":
+            return ip
+        ep = self.cluster.store.find("endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
+        for s in (ep or {}).get("subsets") or []:
+            for a in s.get("addresses") or []:
+                return str(a["ip"])
+        return ""
+
+    def service_by_ip(self, ip: str) -> Obj | None:
+        return next(
+            (s for s in self.cluster.store.iter("services") if s["spec"].get("clusterIP") == ip), None
+        )
+
+    def pod_by_ip(self, ip: str) -> tuple[LabCluster, Obj] | None:
+        if self._pods is None:
+            self._pods = {}
+            for c in [self.cluster, *self.cluster.peers.values()]:
+                for p in c.store.iter("pods"):
+                    pip = (p.get("status") or {}).get("podIP")
+                    if pip and not p["spec"].get("hostNetwork"):
+                        self._pods[pip] = (c, p)
+        return self._pods.get(ip)
+
+    # -- kube-proxy ------------------------------------------------------------------------------
+    def kube_proxy(self, svc: Obj, port: int) -> tuple[LabCluster, Obj, int] | None:
+        """A random ready local endpoint of `svc` port `port`: (cluster, pod, target port)."""
+        eps = eds.endpoints([self.cluster], svc["metadata"]["namespace"], svc["metadata"]["name"], port)
+        if not eps:
+            return None
+        e = self.rng.choice(eps)
+        return e.cluster, e.pod, e.port
+
+
+def partitioned(a: LabCluster, b: LabCluster) -> bool:
+    return any({a.name, b.name} == set(f.args) for f in a.faults.named("partition")) and a is not b
+
+
+def routable(a: LabCluster, b: LabCluster) -> bool:
+    """Pod IPs of b reach from a: same cluster, or same Istio network (flat VPC)."""
+    return a is b or eds.network(a) == eds.network(b)
+
+
+def rtt(a: LabCluster, b: LabCluster) -> float:
+    """Round-trip seconds between pods of two clusters: same zone, same region, across regions."""
+    if a is b or a.zone == b.zone:
+        return 0.0004
+    return 0.002 if a.region == b.region else 0.034
