@@ -3,7 +3,7 @@
 Start order (LAB_INTERNALS.md): create clusters -> base install (ours, then lab-sim's `install`)
 -> fault effects -> controllers (`start` hooks) -> HTTPS servers -> ready. Everything after cluster
 creation runs on the loop thread, so the model is only ever touched from one thread.
-lab-sim's packages plug in by exposing `install(lab)` and/or `start(lab)` (see SIM_PACKAGES).
+lab-sim's packages plug in by exposing `install(lab)`, `start(lab)` and/or `async serving(lab)` (SIM_PACKAGES).
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ class Lab:
                 mod.start(self)
         assert self._servers is not None
         await self._servers.start()
+        for mod in mods:  # lab-sim: work that needs the servers' URLs (joining the clusters)
+            if hasattr(mod, "serving"):
+                await mod.serving(self)
 
     async def _shutdown(self) -> None:
         if self._servers is not None:
