@@ -3,7 +3,7 @@
 Start order (LAB_INTERNALS.md): create clusters -> base install (ours, then lab-sim's `install`)
 -> fault effects -> controllers (`start` hooks) -> HTTPS servers -> ready. Everything after cluster
 creation runs on the loop thread, so the model is only ever touched from one thread.
-lab-sim's packages plug in by exposing `install(lab)`, `start(lab)` and/or `async serving(lab)` (SIM_PACKAGES).
+lab-sim's packages plug in with `install(lab)`, `start(lab)`, `async serving(lab)` (SIM_PACKAGES).
 """
 
 from __future__ import annotations
