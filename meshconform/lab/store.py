@@ -11,7 +11,6 @@ resourceVersion replay and 410 Expired). It runs on the lab's single loop, so it
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import time
 import uuid
@@ -23,7 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from . import defaults, validation
 from .errors import AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound
 from .resources import resource
-from .selectors import field_matcher, label_matcher
+from .watches import Event as Event  # re-exported: lab-sim reads these from store
+from .watches import Watch as Watch
+from .watches import matcher, parse_rv
 
 if TYPE_CHECKING:
     from .cluster import User
@@ -61,15 +62,6 @@ class AdmissionRequest:
 Admission = Callable[[AdmissionRequest], "Obj | None"]
 
 
-@dataclass(frozen=True)
-class Event:
-    rv: int
-    type: str  # ADDED, MODIFIED, DELETED
-    res: str
-    obj: Obj  # read-only snapshot
-    old: Obj | None
-
-
 class Store:
     def __init__(self, history: int = 10000) -> None:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
@@ -100,7 +92,7 @@ class Store:
     def list(
         self, res: str, namespace: str | None = None, label_selector: str = "", field_selector: str = ""
     ) -> tuple[ObjList, str]:
-        match = _matcher(res, namespace, label_selector, field_selector)
+        match = matcher(res, namespace, label_selector, field_selector)
         bucket = self._objects.get(res, {})
         items = [clone(bucket[k]) for k in sorted(bucket) if match(bucket[k])]
         return items, self.resource_version
@@ -226,7 +218,7 @@ class Store:
         field_selector: str = "",
         resource_version: str | None = None,
     ) -> Watch:
-        match = _matcher(res, namespace, label_selector, field_selector)
+        match = matcher(res, namespace, label_selector, field_selector)
         w = Watch(self, res, match)
         if resource_version in (None, "", "0"):
             bucket = self._objects.get(res, {})
@@ -234,7 +226,7 @@ class Store:
                 if match(bucket[k]):
                     w.queue.put_nowait(("ADDED", bucket[k]))
         else:
-            start = _parse_rv(resource_version)
+            start = parse_rv(resource_version)
             if start < self._compacted:
                 raise Gone(start, self._compacted + 1)
             for ev in self._history:
@@ -366,60 +358,6 @@ class Store:
 
     def unwatch(self, w: Watch) -> None:
         self._watches.discard(w)
-
-
-class Watch:
-    """Events for one watch request; `next(timeout)` -> (type, obj) or None when the timeout passes."""
-
-    def __init__(self, store: Store, res: str, match: Callable[[Obj], bool]) -> None:
-        self.store, self.res, self.match = store, res, match
-        self.queue: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue()
-        self.resource_version = store.resource_version
-
-    def offer(self, ev: Event) -> None:
-        now, before = self.match(ev.obj), ev.old is not None and self.match(ev.old)
-        kind = ev.type
-        if ev.type == "MODIFIED":
-            kind = {(True, True): "MODIFIED", (True, False): "ADDED", (False, True): "DELETED"}.get(
-                (now, before), ""
-            )
-        elif not now:
-            kind = ""
-        if kind:
-            self.queue.put_nowait((kind, ev.obj))
-
-    async def next(self, timeout: float | None = None) -> tuple[str, Obj] | None:
-        try:
-            kind, obj = await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
-        self.resource_version = obj["metadata"].get("resourceVersion", self.resource_version)
-        return kind, obj
-
-    def close(self) -> None:
-        self.store.unwatch(self)
-
-
-def _matcher(
-    res: str, namespace: str | None, label_selector: str, field_selector: str
-) -> Callable[[Obj], bool]:
-    labels = label_matcher(label_selector)
-    fields = field_matcher(field_selector, res)
-
-    def match(obj: Obj) -> bool:
-        meta = obj.get("metadata", {})
-        if namespace and meta.get("namespace") != namespace:
-            return False
-        return labels(meta.get("labels") or {}) and fields(obj)
-
-    return match
-
-
-def _parse_rv(rv: str) -> int:
-    try:
-        return int(rv)
-    except ValueError:
-        raise BadRequest(f"invalid resource version: {rv}") from None
 
 
 def _spec_of(obj: Obj) -> dict[str, Any]:

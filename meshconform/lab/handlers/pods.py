@@ -36,6 +36,11 @@ PROTOCOLS = (
     "v2.base64.channel.k8s.io",
     "base64.channel.k8s.io",
 )
+# A real apiserver also speaks SPDY (kubectl < 1.30 uses it); the lab does not, and says so plainly.
+SPDY_REFUSAL = (
+    "the meshconform lab serves exec over websockets only (v5/v4.channel.k8s.io); this client asked "
+    "for SPDY: use kubectl >= 1.30 or the Python client's kubernetes.stream"
+)
 STDIN_TIMEOUT = 30.0  # seconds to wait for a client's stdin to end
 
 
@@ -150,6 +155,8 @@ async def exec_(
     request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
 ) -> web.StreamResponse:
     pod, container, argv = _exec_target(cluster, info, request)
+    if "spdy" in request.headers.get("Upgrade", "").lower():
+        raise BadRequest(SPDY_REFUSAL)
     ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True)
     if not ws.can_prepare(request).ok:
         raise BadRequest("Upgrade request required")

@@ -53,7 +53,7 @@ async def watch(
 
 
 async def _pump(request: web.Request, resp: web.StreamResponse, w: object, info: RequestInfo) -> None:
-    from ..store import Watch
+    from ..watches import Watch
 
     assert isinstance(w, Watch)
     timeout = int_param(request, "timeoutSeconds")
