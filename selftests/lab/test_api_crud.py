@@ -305,3 +305,19 @@ def test_unknown_paths_and_methods(env):
     assert code == 404 and body["reason"] == "NotFound"
     code, body = env.json("DELETE", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews/x")
     assert code == 405 and body["reason"] == "MethodNotAllowed"
+
+
+def test_server_side_apply_creates_then_merges(env, ns):
+    path = f"/api/v1/namespaces/{ns}/configmaps/ssa?fieldManager=test"
+    body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n"
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    code, made = env.json("PATCH", path, body=body, headers=headers)
+    assert code == 201 and made["data"] == {"a": "1"}
+    code, again = env.json("PATCH", path, body=body.replace(b"a: '1'", b"b: '2'"), headers=headers)
+    assert code == 200 and again["data"] == {"a": "1", "b": "2"}
+
+
+def test_dry_run_delete_keeps_the_object(core, ns):
+    core.create_namespaced_config_map(ns, _cm("keep"))
+    core.delete_namespaced_config_map("keep", ns, dry_run="All")
+    assert core.read_namespaced_config_map("keep", ns).metadata.name == "keep"
