@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from meshconform import errors
 from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 from meshconform.kube import Cluster, Obj
-from meshconform.waits import pod_ready
+from meshconform.waits import pod_ready, pod_state
 
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
@@ -74,6 +74,7 @@ def _istiod_pod(pod: Obj) -> IstiodPod:
         image=image,
         version=version_from_image(image),
         cluster_id=env.get("CLUSTER_ID"),
+        state=pod_state(pod),
     )
 
 

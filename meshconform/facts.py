@@ -27,6 +27,7 @@ class IstiodPod:
     image: str = ""
     version: str | None = None
     cluster_id: str | None = None
+    state: str = ""  # as kubectl get pods shows it, e.g. `istiod-x 0/1 Running (discovery CrashLoopBackOff)`
 
 
 @dataclass

@@ -150,6 +150,7 @@ class Cluster:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.version_api = client.VersionApi(self.api_client)
         self.stats = ApiStats()
+        self.attempts = ATTEMPTS  # preflight lowers it: a down server is the reach check's to report
         self._dynamic: Any = None
 
     @classmethod
@@ -170,9 +171,17 @@ class Cluster:
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def read(self, what: str, fn: Callable[..., Any], *args: Any, raw: bool = True, **kwargs: Any) -> Any:
-        """A GET/LIST (or any safe call): retried on transient errors."""
-        return self._call(what, fn, args, kwargs, retry=True, raw=raw)
+    def read(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        raw: bool = True,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """A GET/LIST (or any safe call): retried on transient errors unless `retry` is False."""
+        return self._call(what, fn, args, kwargs, retry=retry, raw=raw)
 
     def write(
         self,
@@ -198,7 +207,7 @@ class Cluster:
         label = f"{what} on {self.name}"
         if raw:
             kwargs = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT, **kwargs}
-        attempts = ATTEMPTS if retry else 1
+        attempts = self.attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:
                 result = fn(*args, **kwargs)

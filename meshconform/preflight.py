@@ -49,6 +49,7 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
             )
         servers[server] = ctx
         clusters[name] = Cluster(ctx, name, configuration)
+        clusters[name].attempts = 2  # bad input is refused on sight; a failing server is reported later
     return clusters
 
 

@@ -43,7 +43,7 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     pods = rev_pods(facts, name)
     if any(p.ready for p in pods):
         return None
-    seen = ", ".join(f"{p.name} {p.phase}{'' if p.ready else ' not ready'}" for p in pods) or "no pods"
+    seen = "; ".join(p.state or f"{p.name} {p.phase}" for p in pods) or "no pods"
     return (
         f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
         f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}"
@@ -74,6 +74,10 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     if c.control is None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
     if c.control.root_ca_problem or c.control.root_ca is None:
+        if not any(p.ready for p in rev_pods(facts, name)):
+            raise verdicts.Inconclusive(
+                f"no root CA published in {name}, whose istiod (the publisher) is not ready"
+            )
         return c.control.root_ca_problem or f"no root CA found in {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
     if ref is None or ref.name == name or ref.control is None or ref.control.root_ca == c.control.root_ca:
