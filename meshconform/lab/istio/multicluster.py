@@ -142,9 +142,10 @@ class SecretController:
     """One per istiod: the remote clusters its secrets name and how far each has synced."""
 
     def __init__(
-        self, cluster: LabCluster, revision: str, log: IstiodLog, timeout: float = REMOTE_CLUSTER_TIMEOUT
+        self, cluster: LabCluster, revision: str, log: IstiodLog, timeout: float | None = None
     ) -> None:
-        self.cluster, self.revision, self.log, self.timeout = cluster, revision, log, timeout
+        self.cluster, self.revision, self.log = cluster, revision, log
+        self.timeout = REMOTE_CLUSTER_TIMEOUT if timeout is None else timeout
         self.local_id = cluster.name
         self.clusters: dict[str, dict[str, RemoteCluster]] = {}  # secret key -> cluster ID -> cluster
         self.queue = Queue(f"secrets/{cluster.name}/{revision}", self.process)
@@ -281,6 +282,9 @@ class SecretController:
                     return
                 body = await resp.json(content_type=None) if resp.content_length != 0 else {}
                 raise self._fail(kind, None, _status_text(resp.status, body, plural))
+        except ssl.SSLError:        # the CA data itself does not parse (client-go refuses to build a client)
+            why = "unable to load root certificates: unable to parse bytes as PEM block"
+            raise self._fail(kind, None, why) from None
         except aiohttp.ClientConnectorCertificateError:
             raise self._fail(kind, url, "x509: certificate signed by unknown authority") from None
         except aiohttp.ClientSSLError as e:

@@ -1,0 +1,208 @@
+"""Helpers for the lab simulation self-tests: start a lab, deploy the samples, exec, wait.
+
+Everything goes through the Kubernetes API with the official client, as the suite does, so a test
+observes a fault exactly where the suite would have to find it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.stream import stream
+from kubernetes.utils import create_from_dict
+
+from meshconform.lab import Lab, LabOptions
+
+SAMPLES = Path("/work/shared/upstream-samples/samples")
+REPO_SAMPLES = Path(__file__).resolve().parents[2] / "manifests"
+READY_TIMEOUT = 15.0  # seconds; pods take ready_delay (0.3s, x12 under slow-start)
+
+
+def samples_dir() -> Path:
+    if (SAMPLES / "helloworld" / "helloworld.yaml").is_file():
+        return SAMPLES
+    pytest.skip(f"needs Istio's samples at {SAMPLES}")
+
+
+def docs(name: str) -> list[dict[str, Any]]:
+    path = samples_dir() / name / f"{name}.yaml"
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+@dataclass
+class Mesh:
+    lab: Lab
+    kubeconfig: Path
+
+    @property
+    def contexts(self) -> list[str]:
+        return self.lab.contexts
+
+    def api(self, i: int = 0) -> client.ApiClient:
+        return config.new_client_from_config(str(self.kubeconfig), context=self.contexts[i])
+
+    def core(self, i: int = 0) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api(i))
+
+    def apps(self, i: int = 0) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api(i))
+
+    def custom(self, i: int = 0) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api(i))
+
+    def cluster(self, i: int = 0) -> Any:
+        return list(self.lab.clusters.values())[i]
+
+    # -- workloads -------------------------------------------------------------------------------
+    def namespace(self, i: int, name: str = "sample", labels: dict[str, str] | None = None) -> None:
+        labels = {"istio.io/rev": self.lab.revisions[0]} if labels is None else labels
+        self.core(i).create_namespace({"metadata": {"name": name, "labels": labels}})
+
+    def deploy(self, i: int, versions: tuple[str, ...], ns: str = "sample", sleep: bool = True) -> None:
+        api = self.api(i)
+        for d in docs("helloworld"):
+            if d["kind"] == "Service" or d["metadata"]["labels"].get("version") in versions:
+                create_from_dict(api, d, namespace=ns)
+        if sleep:
+            for d in docs("sleep"):
+                create_from_dict(api, d, namespace=ns)
+
+    def pods(self, i: int, ns: str = "sample", selector: str = "") -> list[Any]:
+        return list(self.core(i).list_namespaced_pod(ns, label_selector=selector).items)
+
+    def wait_ready(
+        self,
+        i: int,
+        ns: str = "sample",
+        count: int = 1,
+        timeout: float = READY_TIMEOUT,
+        containers: int | None = None,
+    ) -> list[Any]:
+        """Until `count` pods in ns are Ready (all containers ready, or `containers` of them)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pods = self.pods(i, ns)
+            done = [p for p in pods if _ready(p, containers)]
+            if len(done) >= count:
+                return pods
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"pods in {self.contexts[i]}/{ns} not ready after {timeout}s: "
+                    f"{[(p.metadata.name, p.status.phase) for p in pods]}"
+                )
+            time.sleep(0.05)
+
+    def sleep_pod(self, i: int, ns: str = "sample") -> str:
+        return str(self.pods(i, ns, "app=sleep")[0].metadata.name)
+
+    # -- exec ------------------------------------------------------------------------------------
+    def exec(
+        self, i: int, pod: str, container: str, argv: list[str], ns: str = "sample"
+    ) -> tuple[str, str, int]:
+        """-> (stdout, stderr, exit code) of one exec over the websocket."""
+        ws = stream(
+            self.core(i).connect_get_namespaced_pod_exec,
+            pod,
+            ns,
+            container=container,
+            command=argv,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+        )
+        out, err = [], []
+        while ws.is_open():
+            ws.update(timeout=5)
+            out.append(ws.read_stdout() if ws.peek_stdout() else "")
+            err.append(ws.read_stderr() if ws.peek_stderr() else "")
+        ws.close()
+        code = ws.returncode
+        return "".join(out), "".join(err), int(code or 0)
+
+    def curl(self, i: int, *args: str, ns: str = "sample") -> tuple[str, str, int]:
+        return self.exec(i, self.sleep_pod(i, ns), "sleep", ["curl", *args], ns)
+
+    def hello(self, i: int, n: int = 50, ns: str = "sample") -> list[str]:
+        """n hello calls from cluster i's sleep pod in one exec -> one `<code> <reply>` per call."""
+        out, err, code = self.curl(
+            i, "-sS", "-m", "5", "-w", "%{http_code}\\n", f"http://helloworld.{ns}:5000/hello?[1-{n}]", ns=ns
+        )
+        return _calls(out)
+
+    def istiod(self, i: int, revision: str | None = None) -> Any:
+        sel = "app=istiod" + (f",istio.io/rev={revision}" if revision else "")
+        return self.pods(i, "istio-system", sel)[0]
+
+    def clusterz(self, i: int) -> list[dict[str, Any]]:
+        out, err, code = self.exec(
+            i,
+            self.istiod(i).metadata.name,
+            "discovery",
+            ["pilot-discovery", "request", "GET", "/debug/clusterz"],
+            "istio-system",
+        )
+        assert code == 0, err
+        return list(json.loads(out))
+
+    def wait_clusterz(self, i: int, want: dict[str, str], timeout: float = 6.0) -> list[dict[str, Any]]:
+        """Until clusterz of cluster i shows each id in `want` with that syncStatus."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.clusterz(i)
+            seen = {e["id"]: e["syncStatus"] for e in got if e["secretName"]}
+            if all(seen.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+
+def _ready(pod: Any, containers: int | None) -> bool:
+    statuses = pod.status.container_statuses or []
+    n = sum(1 for s in statuses if s.ready)
+    return bool(statuses) and (n == len(statuses) if containers is None else n >= containers)
+
+
+def _calls(out: str) -> list[str]:
+    """Pair each reply line with the status line -w wrote after it."""
+    calls, body = [], ""
+    for line in out.splitlines():
+        if len(line) == 3 and line.isdigit():
+            calls.append(f"{line} {body}".strip())
+            body = ""
+        else:
+            body = line
+    return calls
+
+
+def start(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Mesh:
+    options.setdefault("ready_delay", 0.1)
+    lab = Lab(LabOptions(**options))
+    lab.start()
+    path = tmp_path_factory.mktemp("lab") / "kubeconfig"
+    lab.write_kubeconfig(path)
+    return Mesh(lab, path)
+
+
+def guide_mesh(
+    tmp_path_factory: pytest.TempPathFactory,
+    sleep: bool = True,
+    containers: int | None = None,
+    **options: Any,
+) -> Mesh:
+    """The guide's setup: v1 in cluster-1, v2 in cluster-2 (vN in cluster-N), sleep everywhere, all ready."""
+    options.setdefault("joined", True)
+    mesh = start(tmp_path_factory, **options)
+    for i in range(len(mesh.contexts)):
+        mesh.namespace(i)
+        mesh.deploy(i, (f"v{i + 1}",), sleep=sleep)
+    for i in range(len(mesh.contexts)):
+        mesh.wait_ready(i, count=2 if sleep else 1, containers=containers)
+    return mesh

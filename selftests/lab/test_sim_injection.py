@@ -1,0 +1,188 @@
+"""Sidecar injection at pod admission: Istio's label precedence, the injected shape, canary revisions,
+and the injection faults (webhook-missing, stale-injector, proxy-not-ready, istiod-down)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sim_support import Mesh, start
+
+from meshconform.lab.istio.inject import inject_required
+
+REV, CANARY = "asm-173-3", "asm-181-1"
+
+
+@pytest.mark.parametrize(("labels", "annotations", "policy", "want"), [
+    ({}, {}, "enabled", True),
+    ({"sidecar.istio.io/inject": "false"}, {}, "enabled", False),
+    ({}, {"sidecar.istio.io/inject": "false"}, "enabled", False),
+    ({}, {"sidecar.istio.io/inject": "no"}, "enabled", False),
+    ({"sidecar.istio.io/inject": "true"}, {"sidecar.istio.io/inject": "false"}, "enabled", True),  # label wins
+    ({"sidecar.istio.io/inject": "false"}, {"sidecar.istio.io/inject": "true"}, "enabled", False),
+    ({}, {}, "disabled", False),
+    ({}, {"sidecar.istio.io/inject": "yes"}, "disabled", True),
+    ({"sidecar.istio.io/inject": "on"}, {}, "disabled", True),
+])
+def test_inject_required_precedence(labels: dict, annotations: dict, policy: str, want: bool) -> None:
+    pod = {"metadata": {"labels": labels, "annotations": annotations}, "spec": {"containers": [{"name": "a"}]}}
+    assert inject_required(pod, "sample", {"policy": policy}) is want
+
+
+def test_system_namespaces_and_host_network_are_never_injected() -> None:
+    pod = {"metadata": {"labels": {"sidecar.istio.io/inject": "true"}}, "spec": {"containers": []}}
+    assert not inject_required(pod, "kube-system", {"policy": "enabled"})
+    assert not inject_required({**pod, "spec": {"hostNetwork": True}}, "sample", {"policy": "enabled"})
+    never = {"policy": "enabled", "neverInjectSelector": [{"matchLabels": {"skip": "yes"}}]}
+    assert not inject_required({"metadata": {"labels": {"skip": "yes"}}, "spec": {}}, "sample", never)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
+    m = start(tmp_path_factory, clusters=1, revisions=(REV, CANARY))
+    yield m
+    m.lab.stop()
+
+
+def _pod(mesh: Mesh, ns: str, labels: dict[str, str], name: str, pod_labels: dict | None = None,
+         annotations: dict | None = None) -> object:
+    mesh.core(0).create_namespace({"metadata": {"name": ns, "labels": labels}})
+    body = {"metadata": {"name": name, "labels": pod_labels or {"app": name},
+                         "annotations": annotations or {}},
+            "spec": {"containers": [{"name": "app", "image": "curlimages/curl:8.16.0",
+                                     "command": ["/bin/sleep", "infinity"]}]}}
+    return mesh.core(0).create_namespaced_pod(ns, body)
+
+
+@pytest.mark.parametrize(("ns_labels", "pod_labels", "annotations", "revision"), [
+    ({"istio.io/rev": REV}, None, None, REV),
+    ({"istio.io/rev": CANARY}, None, None, CANARY),
+    ({"istio-injection": "enabled"}, None, None, None),          # ASM installs no default-revision webhook
+    ({"istio-injection": "enabled", "istio.io/rev": REV}, None, None, None),   # istio-injection must be absent
+    ({}, None, None, None),
+    ({"istio.io/rev": REV}, {"app": "x", "sidecar.istio.io/inject": "false"}, None, None),
+    ({"istio.io/rev": REV}, None, {"sidecar.istio.io/inject": "false"}, None),
+], ids=["rev", "canary", "istio-injection", "both-labels", "unlabelled", "pod-label-false", "pod-annotation-false"])
+def test_namespace_and_pod_labels_pick_the_injector(mesh: Mesh, ns_labels: dict, pod_labels: dict | None,
+                                                   annotations: dict | None, revision: str | None) -> None:
+    ns = f"inj-{len(mesh.core(0).list_namespace().items)}"
+    pod = _pod(mesh, ns, ns_labels, "p", pod_labels, annotations)
+    names = [c.name for c in pod.spec.containers]
+    if revision is None:
+        assert names == ["app"] and not (pod.metadata.annotations or {}).get("sidecar.istio.io/status")
+        return
+    assert names == ["app", "istio-proxy"]
+    assert [c.name for c in pod.spec.init_containers] == ["istio-init"]
+    status = json.loads(pod.metadata.annotations["sidecar.istio.io/status"])
+    assert status["revision"] == revision and status["containers"] == ["istio-proxy"]
+    assert status["initContainers"] == ["istio-init"] and "istiod-ca-cert" in status["volumes"]
+    proxy = pod.spec.containers[1]
+    tag = "1.7.3-asm.3" if revision == REV else "1.8.1-asm.1"
+    assert proxy.image == f"gcr.io/gke-release/asm/proxyv2:{tag}"
+    assert proxy.readiness_probe.http_get.path == "/healthz/ready" and proxy.readiness_probe.http_get.port == 15021
+    assert [p.container_port for p in proxy.ports] == [15090]
+    assert any(m.mount_path == "/var/run/secrets/kubernetes.io/serviceaccount" for m in proxy.volume_mounts)
+    labels = pod.metadata.labels
+    assert labels["security.istio.io/tlsMode"] == "istio" and labels["service.istio.io/canonical-name"] == "p"
+    assert labels["service.istio.io/canonical-revision"] == "latest"
+    assert pod.metadata.annotations["istio.io/rev"] == revision
+    assert pod.metadata.annotations["prometheus.io/port"] == "15020"
+
+
+def test_webhook_configuration_has_the_revisioned_selectors(mesh: Mesh) -> None:
+    from kubernetes import client
+    adm = client.AdmissionregistrationV1Api(mesh.api(0))
+    mwc = adm.read_mutating_webhook_configuration(f"istio-sidecar-injector-{REV}")
+    assert mwc.metadata.labels["istio.io/rev"] == REV
+    hook = mwc.webhooks[0]
+    assert hook.name == "sidecar-injector.istio.io" and hook.failure_policy == "Fail"
+    exprs = {(e.key, e.operator, tuple(e.values or ())) for e in hook.namespace_selector.match_expressions}
+    assert exprs == {("istio-injection", "DoesNotExist", ()), ("istio.io/rev", "In", (REV,))}
+    assert hook.client_config.service.name == f"istiod-{REV}" and hook.client_config.service.path == "/inject"
+
+
+def test_injected_deployment_comes_up_2_of_2(mesh: Mesh) -> None:
+    mesh.namespace(0, "sample")
+    mesh.deploy(0, ("v1",))
+    pods = mesh.wait_ready(0, count=2)
+    assert all(len(p.status.container_statuses) == 2 for p in pods)
+    init = pods[0].status.init_container_statuses[0]
+    assert init.name == "istio-init" and init.state.terminated.reason == "Completed"
+    assert mesh.core(0).read_namespaced_config_map("istio-ca-root-cert", "sample").data["root-cert.pem"]
+
+
+def _faulted(tmp_path_factory: pytest.TempPathFactory, fault: str, containers: int | None = None) -> Mesh:
+    m = start(tmp_path_factory, clusters=2, faults=(fault,))
+    for i in (0, 1):
+        m.namespace(i)
+        m.deploy(i, (f"v{i + 1}",))
+    return m
+
+
+def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.TempPathFactory) -> None:
+    m = _faulted(tmp_path_factory, "webhook-missing:cluster-2")
+    try:
+        from kubernetes import client
+        names = [w.metadata.name for w in
+                 client.AdmissionregistrationV1Api(m.api(1)).list_mutating_webhook_configuration().items]
+        assert f"istio-sidecar-injector-{REV}" not in names
+        assert all(len(p.spec.containers) == 1 for p in m.wait_ready(1, count=2))
+        assert all(len(p.spec.containers) == 2 for p in m.wait_ready(0, count=2))
+    finally:
+        m.lab.stop()
+
+
+def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPathFactory) -> None:
+    m = _faulted(tmp_path_factory, "stale-injector:cluster-2")
+    try:
+        for i, want in ((0, REV), (1, "asm-168-9")):
+            pods = m.wait_ready(i, count=2)
+            revs = {json.loads(p.metadata.annotations["sidecar.istio.io/status"])["revision"] for p in pods}
+            assert revs == {want}
+        proxy = next(c for c in m.pods(1)[0].spec.containers if c.name == "istio-proxy")
+        assert proxy.image.endswith(":1.6.8-asm.9")
+    finally:
+        m.lab.stop()
+
+
+def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(tmp_path_factory: pytest.TempPathFactory) -> None:
+    m = _faulted(tmp_path_factory, "proxy-not-ready:cluster-1")
+    try:
+        m.wait_ready(1, count=2)
+        pods = m.wait_ready(0, count=2, containers=1)
+        time.sleep(0.3)
+        for p in m.pods(0):
+            ready = {s.name: s.ready for s in p.status.container_statuses}
+            assert ready["istio-proxy"] is False and sum(ready.values()) == 1
+            cond = {c.type: c for c in p.status.conditions}
+            assert cond["Ready"].status == "False" and "istio-proxy" in cond["Ready"].message
+        events = m.core(0).list_namespaced_event("sample").items
+        unhealthy = [e for e in events if e.reason == "Unhealthy"]
+        assert unhealthy and "Readiness probe failed" in unhealthy[0].message
+        assert unhealthy[0].involved_object.field_path == "spec.containers{istio-proxy}"
+        ep = m.core(0).read_namespaced_endpoints("helloworld", "sample")
+        assert ep.subsets[0].not_ready_addresses and not ep.subsets[0].addresses
+        assert len(pods) == 2
+    finally:
+        m.lab.stop()
+
+
+def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.TempPathFactory) -> None:
+    m = _faulted(tmp_path_factory, "istiod-down:cluster-2")
+    try:
+        istiod = m.istiod(1)
+        st = istiod.status.container_statuses[0]
+        assert st.state.waiting.reason == "CrashLoopBackOff" and not st.ready and st.restart_count >= 1
+        assert m.istiod(0).status.container_statuses[0].ready
+        deadline = time.monotonic() + 5
+        failed = []
+        while not failed and time.monotonic() < deadline:
+            failed = [e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"]
+            time.sleep(0.05)
+        assert failed and 'failed calling webhook "sidecar-injector.istio.io"' in failed[0].message
+        assert 'no endpoints available for service "istiod-asm-173-3"' in failed[0].message
+        logs = m.core(1).read_namespaced_pod_log(istiod.metadata.name, "istio-system", container="discovery")
+        assert "Error: failed to create discovery service" in logs
+    finally:
+        m.lab.stop()
