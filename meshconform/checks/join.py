@@ -15,39 +15,6 @@ def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:
     return facts.pairs.get(pair) or RemoteSecret(name=secret_name(split_pair(pair)[0]))
 
 
-@check(
-    "test_remote_secret_present",
-    "pair",
-    # With names claimed twice in B, which secret is A's is ambiguous: names_unique(B) says why.
-    requires=lambda f, p: [
-        (reach, split_pair(p)[0]),
-        (reach, split_pair(p)[1]),
-        (names_unique, split_pair(p)[1]),
-    ],
-)
-def secret_present(facts: MeshFacts, pair: str) -> str | None:
-    a, b = split_pair(pair)
-    fact = _pair(facts, pair)
-    if not fact.present:
-        why = f" ({fact.note})" if fact.note else ""
-        return (
-            f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
-            f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
-            f"--context=CTX_{a} --name={a} | kubectl apply -f - --context=CTX_{b} (or run --join create)"
-        )
-    return fact.shape_problem
-
-
-@check("test_remote_secret_targets_cluster", "pair", requires=lambda f, p: [(secret_present, p)])
-def secret_targets(facts: MeshFacts, pair: str) -> str | None:
-    return _pair(facts, pair).targets_problem
-
-
-@check("test_remote_secret_credentials", "pair", requires=lambda f, p: [(secret_targets, p)])
-def secret_credentials(facts: MeshFacts, pair: str) -> str | None:
-    return _pair(facts, pair).credentials_problem
-
-
 def own_cluster_id(facts: MeshFacts, name: str) -> str:
     """istiod's CLUSTER_ID (its own name for itself), else the name we call the cluster."""
     ids = {p.cluster_id for p in rev_pods(facts, name) if p.cluster_id}
@@ -84,6 +51,39 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
             f"its own (values.global.multiCluster.clusterName)"
         )
     return None
+
+
+@check(
+    "test_remote_secret_present",
+    "pair",
+    # With names claimed twice in B, which secret is A's is ambiguous: names_unique(B) says why.
+    requires=lambda f, p: [
+        (reach, split_pair(p)[0]),
+        (reach, split_pair(p)[1]),
+        (names_unique, split_pair(p)[1]),
+    ],
+)
+def secret_present(facts: MeshFacts, pair: str) -> str | None:
+    a, b = split_pair(pair)
+    fact = _pair(facts, pair)
+    if not fact.present:
+        why = f" ({fact.note})" if fact.note else ""
+        return (
+            f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
+            f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
+            f"--context=CTX_{a} --name={a} | kubectl apply -f - --context=CTX_{b} (or run --join create)"
+        )
+    return fact.shape_problem
+
+
+@check("test_remote_secret_targets_cluster", "pair", requires=lambda f, p: [(secret_present, p)])
+def secret_targets(facts: MeshFacts, pair: str) -> str | None:
+    return _pair(facts, pair).targets_problem
+
+
+@check("test_remote_secret_credentials", "pair", requires=lambda f, p: [(secret_targets, p)])
+def secret_credentials(facts: MeshFacts, pair: str) -> str | None:
+    return _pair(facts, pair).credentials_problem
 
 
 @check(
