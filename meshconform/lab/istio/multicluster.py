@@ -276,15 +276,17 @@ class SecretController:
     async def _list(self, session: aiohttp.ClientSession, kc: Kubeconfig, plural: str, kind: str) -> None:
         url = f"{kc.server}/api/v1/{plural}?limit=500&resourceVersion=0"
         try:
-            async with session.get(url, ssl=_ssl_context(kc)) as resp:
+            ctx = _ssl_context(kc)
+        except ssl.SSLError:        # the CA data itself does not parse (client-go refuses to build a client)
+            why = "unable to load root certificates: unable to parse bytes as PEM block"
+            raise self._fail(kind, None, why) from None
+        try:
+            async with session.get(url, ssl=ctx) as resp:
                 if resp.status == 200:
                     await resp.read()
                     return
                 body = await resp.json(content_type=None) if resp.content_length != 0 else {}
                 raise self._fail(kind, None, _status_text(resp.status, body, plural))
-        except ssl.SSLError:        # the CA data itself does not parse (client-go refuses to build a client)
-            why = "unable to load root certificates: unable to parse bytes as PEM block"
-            raise self._fail(kind, None, why) from None
         except aiohttp.ClientConnectorCertificateError:
             raise self._fail(kind, url, "x509: certificate signed by unknown authority") from None
         except aiohttp.ClientSSLError as e:

@@ -1,0 +1,144 @@
+"""istiod's remote-secret controller: really parses each kubeconfig and calls the peer API server.
+
+Outcomes (synced, wrong CA, wrong server, bad token, forbidden, local ID, duplicate ID) are read
+where the suite reads them: /debug/clusterz through `pilot-discovery request` and istiod's log.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+import yaml
+from sim_support import Mesh, start
+
+from meshconform.lab.istio.join import dead_server, kubeconfig, remote_secret
+from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
+from meshconform.lab.istio.pki import RootCA
+
+SETTLE = REMOTE_CLUSTER_TIMEOUT + 1.5
+
+
+def _statuses(mesh: Mesh, i: int) -> dict[str, str]:
+    return {e["id"]: e["syncStatus"] for e in mesh.clusterz(i) if e["secretName"]}
+
+
+def _log(mesh: Mesh, i: int) -> str:
+    return str(mesh.core(i).read_namespaced_pod_log(mesh.istiod(i).metadata.name, "istio-system",
+                                                    container="discovery"))
+
+
+def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(tmp_path_factory: pytest.TempPathFactory) -> None:
+    mesh = start(tmp_path_factory, clusters=3, joined=True)
+    try:
+        for i, me in enumerate(("cluster-1", "cluster-2", "cluster-3")):
+            z = mesh.clusterz(i)
+            assert z[0] == {"id": me, "secretName": "", "syncStatus": "synced"}
+            others = {e["id"]: e for e in z[1:]}
+            assert set(others) == {"cluster-1", "cluster-2", "cluster-3"} - {me}
+            for cid, e in others.items():
+                assert e == {"id": cid, "secretName": f"istio-system/istio-remote-secret-{cid}", "syncStatus": "synced"}
+        s = mesh.core(1).read_namespaced_secret("istio-remote-secret-cluster-1", "istio-system")
+        assert s.metadata.labels == {"istio/multiCluster": "true"}
+        assert s.metadata.annotations["networking.istio.io/cluster"] == "cluster-1"
+        kc = yaml.safe_load(base64.b64decode(s.data["cluster-1"]))
+        assert kc["current-context"] == "cluster-1"
+        assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url
+        assert base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"]) == mesh.cluster(0).ca_pem
+        assert kc["users"][0]["user"]["token"]
+        log = _log(mesh, 1)
+        assert "Adding cluster cluster-1 from secret istio-system/istio-remote-secret-cluster-1" in log
+        assert kc["users"][0]["user"]["token"] not in log
+    finally:
+        mesh.lab.stop()
+
+
+def _reader_token(mesh: Mesh, i: int, sa: str = "istio-reader-service-account") -> str:
+    from kubernetes import client
+    req = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    return str(mesh.core(i).create_namespaced_service_account_token(sa, "istio-system", req).status.token)
+
+
+def test_each_kind_of_bad_secret_fails_as_istiod_would(tmp_path_factory: pytest.TempPathFactory) -> None:
+    mesh = start(tmp_path_factory, clusters=2)
+    try:
+        one = mesh.cluster(0)
+        good, ca = _reader_token(mesh, 0), one.ca_pem.decode()
+        mesh.core(0).create_namespaced_service_account("istio-system", {"metadata": {"name": "nobody"}})
+        cases = {
+            "cluster-1": (one.server_url, ca, good),
+            "bad-ca": (one.server_url, RootCA("other").pem, good),
+            "bad-server": (dead_server(), ca, good),
+            "bad-token": (one.server_url, ca, "not-a-token"),
+            "forbidden": (one.server_url, ca, _reader_token(mesh, 0, "nobody")),
+            "cluster-2": (one.server_url, ca, good),       # claims the local cluster's own ID
+        }
+        for cid, (server, cadata, token) in cases.items():
+            body = remote_secret(cid, kubeconfig(cid, server, cadata, token))
+            mesh.core(1).create_namespaced_secret("istio-system", body)
+        dup = remote_secret("cluster-1", kubeconfig("cluster-1", one.server_url, ca, good))
+        dup["metadata"]["name"] = "istio-remote-secret-again"
+        mesh.core(1).create_namespaced_secret("istio-system", dup)
+        time.sleep(SETTLE)
+        assert _statuses(mesh, 1) == {"cluster-1": "synced", "bad-ca": "timeout", "bad-server": "timeout",
+                                      "bad-token": "timeout", "forbidden": "timeout"}
+        log = _log(mesh, 1)
+        assert "x509: certificate signed by unknown authority" in log
+        assert "connect: connection refused" in log
+        assert "Failed to list *v1.Namespace: Unauthorized" in log
+        assert 'cannot list resource "namespaces"' in log
+        assert "ignoring cluster cluster-2 from secret istio-system/istio-remote-secret-cluster-2" in log
+        assert "from secret istio-system/istio-remote-secret-again has already been registered" in log
+        assert "remote cluster bad-ca failed to sync after" in log
+        mesh.core(1).delete_namespaced_secret("istio-remote-secret-bad-ca", "istio-system")
+        time.sleep(0.2)
+        assert "bad-ca" not in _statuses(mesh, 1)
+    finally:
+        mesh.lab.stop()
+
+
+def test_kubeconfig_that_does_not_parse_is_not_added(tmp_path_factory: pytest.TempPathFactory) -> None:
+    mesh = start(tmp_path_factory, clusters=2)
+    try:
+        body = remote_secret("broken", "current-context: nowhere\n")
+        mesh.core(1).create_namespaced_secret("istio-system", body)
+        time.sleep(0.3)
+        assert "broken" not in _statuses(mesh, 1)
+        assert "context was not found for specified context: nowhere" in _log(mesh, 1)
+    finally:
+        mesh.lab.stop()
+
+
+def test_join_faults_bend_exactly_their_pair(tmp_path_factory: pytest.TempPathFactory) -> None:
+    faults = ("no-secret:cluster-1->cluster-2", "stale-secret:cluster-2->cluster-3",
+              "api-unreachable-from:cluster-4->cluster-3", "reader-rbac-missing:cluster-4")
+    mesh = start(tmp_path_factory, clusters=4, faults=faults)
+    try:
+        time.sleep(SETTLE)
+        assert _statuses(mesh, 0) == {"cluster-2": "synced", "cluster-3": "synced", "cluster-4": "timeout"}
+        assert _statuses(mesh, 1) == {"cluster-3": "synced", "cluster-4": "timeout"}
+        assert _statuses(mesh, 2) == {"cluster-1": "synced", "cluster-2": "timeout", "cluster-4": "timeout"}
+        assert _statuses(mesh, 3) == {"cluster-1": "synced", "cluster-2": "synced", "cluster-3": "timeout"}
+        stale = mesh.core(2).read_namespaced_secret("istio-remote-secret-cluster-2", "istio-system")
+        kc = yaml.safe_load(base64.b64decode(stale.data["cluster-2"]))
+        assert kc["clusters"][0]["cluster"]["server"] != mesh.cluster(1).server_url
+        assert "i/o timeout" in _log(mesh, 3)
+        from kubernetes import client
+        names = [b.metadata.name for b in client.RbacAuthorizationV1Api(mesh.api(3)).list_cluster_role_binding().items]
+        assert "istio-reader-clusterrole-asm-173-3-istio-system" not in names
+    finally:
+        mesh.lab.stop()
+
+
+def test_duplicate_cluster_name(tmp_path_factory: pytest.TempPathFactory) -> None:
+    mesh = start(tmp_path_factory, clusters=2, faults=("duplicate-cluster-name",))
+    try:
+        s = mesh.core(1).read_namespaced_secret("istio-remote-secret-cluster-2", "istio-system")
+        kc = yaml.safe_load(base64.b64decode(s.data["cluster-2"]))
+        assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url   # cluster-1's API
+        assert _statuses(mesh, 1) == {}
+        assert _statuses(mesh, 0) == {"cluster-2": "synced"}
+        assert "as it would overwrite the local cluster" in _log(mesh, 1)
+    finally:
+        mesh.lab.stop()
