@@ -133,7 +133,7 @@ class Mesh:
 
     def hello(self, i: int, n: int = 50, ns: str = "sample") -> list[str]:
         """n hello calls from cluster i's sleep pod in one exec -> one `<code> <reply>` per call."""
-        out, err, code = self.curl(
+        out, _err, _code = self.curl(
             i, "-sS", "-m", "5", "-w", "%{http_code}\\n", f"http://helloworld.{ns}:5000/hello?[1-{n}]", ns=ns
         )
         return _calls(out)

@@ -42,7 +42,7 @@ def test_globbing(pattern: str, want: list[str]) -> None:
 
 
 def test_glob_errors_name_the_position() -> None:
-    out, err, code = run("-sS", "http://h:5000/hello?[1-]")
+    _out, err, code = run("-sS", "http://h:5000/hello?[1-]")
     assert code == 3 and "bad range in URL position 21:" in err and err.rstrip().endswith("^")
 
 
@@ -59,15 +59,22 @@ def test_long_options_and_output_pairing_in_order() -> None:
 
 
 def test_unknown_option_and_no_url_are_exit_2() -> None:
-    out, err, code = run("-Q", "u")
+    _out, err, code = run("-Q", "u")
     assert code == 2 and err.startswith("curl: option -Q: is unknown\ncurl: try 'curl --help'")
     assert run("-s")[2] == 2 and "no URL specified" in run("-s")[1]
     assert run("--max-time", "x", "u")[2] == 2
 
 
 def test_write_out_variables_and_escapes() -> None:
-    out, err, code = run("-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{remote_ip}:%{remote_port}"
-                         " %{exitcode} %{size_download}%% %{header{content-type}}\\n", "http://h/ok")
+    out, err, code = run(
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_total} %{remote_ip}:%{remote_port}"
+        " %{exitcode} %{size_download}%% %{header{content-type}}\\n",
+        "http://h/ok",
+    )
     assert code == 0 and err == ""
     assert out == "200 0.012500 10.7.240.1:5000 0 17% text/plain\n"
     out, err, _ = run("-s", "-w", "%{nonsense}", "http://h/")
@@ -79,7 +86,7 @@ def test_bodies_then_write_out_per_url_and_exit_code_of_the_last_transfer() -> N
     assert out == "[000]\nbody http://h/a\n[200]\nbody http://h/b\n[200]\n"
     assert err == "curl: (6) Could not resolve host: nohost\n" and code == 0
     out, err, code = run("-s", "http://h/a", "http://refused/")
-    assert code == 7 and err == ""           # -s alone hides the message, not the exit code
+    assert code == 7 and err == ""  # -s alone hides the message, not the exit code
 
 
 def test_fail_and_include_and_head() -> None:
@@ -112,21 +119,28 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
 def test_exec_curl_dns_needs_the_service_in_the_callers_cluster(mesh: Mesh) -> None:
     out, err, code = mesh.curl(0, "-sS", "http://nothere.sample:5000/hello")
     assert code == 6 and "Could not resolve host: nothere.sample" in err
-    for host in ("helloworld", "helloworld.sample", "helloworld.sample.svc", "helloworld.sample.svc.cluster.local"):
+    for host in (
+        "helloworld",
+        "helloworld.sample",
+        "helloworld.sample.svc",
+        "helloworld.sample.svc.cluster.local",
+    ):
         out, err, code = mesh.curl(0, "-sS", f"http://{host}:5000/hello")
         assert code == 0 and out.startswith("Hello version: v"), (host, err)
 
 
 def test_exec_curl_exit_codes(mesh: Mesh) -> None:
     out, err, code = mesh.curl(0, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://sleep.sample/")
-    assert code == 0 and out == "503"        # nothing listens behind sleep's port 80: Envoy answers 503
+    assert code == 0 and out == "503"  # nothing listens behind sleep's port 80: Envoy answers 503
     out, err, code = mesh.exec(0, mesh.sleep_pod(0), "istio-proxy", ["curl", "-sS", "http://sleep.sample/"])
-    assert code == 7 and "Could not connect to server" in err        # the proxy's own uid bypasses Envoy
+    assert code == 7 and "Could not connect to server" in err  # the proxy's own uid bypasses Envoy
     out, err, code = mesh.curl(0, "-sS", "ftp://helloworld.sample/")
     assert code == 1 and 'Protocol "ftp" not supported' in err
     out, err, code = mesh.curl(0, "-sS", "http://helloworld.sample:5000/nope", "-w", "%{http_code}")
     assert code == 0 and out.endswith("404") and "404 Not Found" in out
-    out, err, code = mesh.exec(0, mesh.sleep_pod(0), "sleep", ["sh", "-c", "curl -s helloworld.sample:5000/hello"])
+    out, err, code = mesh.exec(
+        0, mesh.sleep_pod(0), "sleep", ["sh", "-c", "curl -s helloworld.sample:5000/hello"]
+    )
     assert code == 0 and out.startswith("Hello version:")
 
 

@@ -14,19 +14,30 @@ from meshconform.lab.istio.inject import inject_required
 REV, CANARY = "asm-173-3", "asm-181-1"
 
 
-@pytest.mark.parametrize(("labels", "annotations", "policy", "want"), [
-    ({}, {}, "enabled", True),
-    ({"sidecar.istio.io/inject": "false"}, {}, "enabled", False),
-    ({}, {"sidecar.istio.io/inject": "false"}, "enabled", False),
-    ({}, {"sidecar.istio.io/inject": "no"}, "enabled", False),
-    ({"sidecar.istio.io/inject": "true"}, {"sidecar.istio.io/inject": "false"}, "enabled", True),  # label wins
-    ({"sidecar.istio.io/inject": "false"}, {"sidecar.istio.io/inject": "true"}, "enabled", False),
-    ({}, {}, "disabled", False),
-    ({}, {"sidecar.istio.io/inject": "yes"}, "disabled", True),
-    ({"sidecar.istio.io/inject": "on"}, {}, "disabled", True),
-])
+@pytest.mark.parametrize(
+    ("labels", "annotations", "policy", "want"),
+    [
+        ({}, {}, "enabled", True),
+        ({"sidecar.istio.io/inject": "false"}, {}, "enabled", False),
+        ({}, {"sidecar.istio.io/inject": "false"}, "enabled", False),
+        ({}, {"sidecar.istio.io/inject": "no"}, "enabled", False),
+        (
+            {"sidecar.istio.io/inject": "true"},
+            {"sidecar.istio.io/inject": "false"},
+            "enabled",
+            True,
+        ),  # label wins
+        ({"sidecar.istio.io/inject": "false"}, {"sidecar.istio.io/inject": "true"}, "enabled", False),
+        ({}, {}, "disabled", False),
+        ({}, {"sidecar.istio.io/inject": "yes"}, "disabled", True),
+        ({"sidecar.istio.io/inject": "on"}, {}, "disabled", True),
+    ],
+)
 def test_inject_required_precedence(labels: dict, annotations: dict, policy: str, want: bool) -> None:
-    pod = {"metadata": {"labels": labels, "annotations": annotations}, "spec": {"containers": [{"name": "a"}]}}
+    pod = {
+        "metadata": {"labels": labels, "annotations": annotations},
+        "spec": {"containers": [{"name": "a"}]},
+    }
     assert inject_required(pod, "sample", {"policy": policy}) is want
 
 
@@ -45,27 +56,55 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m.lab.stop()
 
 
-def _pod(mesh: Mesh, ns: str, labels: dict[str, str], name: str, pod_labels: dict | None = None,
-         annotations: dict | None = None) -> object:
+def _pod(
+    mesh: Mesh,
+    ns: str,
+    labels: dict[str, str],
+    name: str,
+    pod_labels: dict | None = None,
+    annotations: dict | None = None,
+) -> object:
     mesh.core(0).create_namespace({"metadata": {"name": ns, "labels": labels}})
-    body = {"metadata": {"name": name, "labels": pod_labels or {"app": name},
-                         "annotations": annotations or {}},
-            "spec": {"containers": [{"name": "app", "image": "curlimages/curl:8.16.0",
-                                     "command": ["/bin/sleep", "infinity"]}]}}
+    body = {
+        "metadata": {"name": name, "labels": pod_labels or {"app": name}, "annotations": annotations or {}},
+        "spec": {
+            "containers": [
+                {"name": "app", "image": "curlimages/curl:8.16.0", "command": ["/bin/sleep", "infinity"]}
+            ]
+        },
+    }
     return mesh.core(0).create_namespaced_pod(ns, body)
 
 
-@pytest.mark.parametrize(("ns_labels", "pod_labels", "annotations", "revision"), [
-    ({"istio.io/rev": REV}, None, None, REV),
-    ({"istio.io/rev": CANARY}, None, None, CANARY),
-    ({"istio-injection": "enabled"}, None, None, None),          # ASM installs no default-revision webhook
-    ({"istio-injection": "enabled", "istio.io/rev": REV}, None, None, None),   # istio-injection must be absent
-    ({}, None, None, None),
-    ({"istio.io/rev": REV}, {"app": "x", "sidecar.istio.io/inject": "false"}, None, None),
-    ({"istio.io/rev": REV}, None, {"sidecar.istio.io/inject": "false"}, None),
-], ids=["rev", "canary", "istio-injection", "both-labels", "unlabelled", "pod-label-false", "pod-annotation-false"])
-def test_namespace_and_pod_labels_pick_the_injector(mesh: Mesh, ns_labels: dict, pod_labels: dict | None,
-                                                   annotations: dict | None, revision: str | None) -> None:
+@pytest.mark.parametrize(
+    ("ns_labels", "pod_labels", "annotations", "revision"),
+    [
+        ({"istio.io/rev": REV}, None, None, REV),
+        ({"istio.io/rev": CANARY}, None, None, CANARY),
+        ({"istio-injection": "enabled"}, None, None, None),  # ASM installs no default-revision webhook
+        (
+            {"istio-injection": "enabled", "istio.io/rev": REV},
+            None,
+            None,
+            None,
+        ),  # istio-injection must be absent
+        ({}, None, None, None),
+        ({"istio.io/rev": REV}, {"app": "x", "sidecar.istio.io/inject": "false"}, None, None),
+        ({"istio.io/rev": REV}, None, {"sidecar.istio.io/inject": "false"}, None),
+    ],
+    ids=[
+        "rev",
+        "canary",
+        "istio-injection",
+        "both-labels",
+        "unlabelled",
+        "pod-label-false",
+        "pod-annotation-false",
+    ],
+)
+def test_namespace_and_pod_labels_pick_the_injector(
+    mesh: Mesh, ns_labels: dict, pod_labels: dict | None, annotations: dict | None, revision: str | None
+) -> None:
     ns = f"inj-{len(mesh.core(0).list_namespace().items)}"
     pod = _pod(mesh, ns, ns_labels, "p", pod_labels, annotations)
     names = [c.name for c in pod.spec.containers]
@@ -80,7 +119,10 @@ def test_namespace_and_pod_labels_pick_the_injector(mesh: Mesh, ns_labels: dict,
     proxy = pod.spec.containers[1]
     tag = "1.7.3-asm.3" if revision == REV else "1.8.1-asm.1"
     assert proxy.image == f"gcr.io/gke-release/asm/proxyv2:{tag}"
-    assert proxy.readiness_probe.http_get.path == "/healthz/ready" and proxy.readiness_probe.http_get.port == 15021
+    assert (
+        proxy.readiness_probe.http_get.path == "/healthz/ready"
+        and proxy.readiness_probe.http_get.port == 15021
+    )
     assert [p.container_port for p in proxy.ports] == [15090]
     assert any(m.mount_path == "/var/run/secrets/kubernetes.io/serviceaccount" for m in proxy.volume_mounts)
     labels = pod.metadata.labels
@@ -92,6 +134,7 @@ def test_namespace_and_pod_labels_pick_the_injector(mesh: Mesh, ns_labels: dict,
 
 def test_webhook_configuration_has_the_revisioned_selectors(mesh: Mesh) -> None:
     from kubernetes import client
+
     adm = client.AdmissionregistrationV1Api(mesh.api(0))
     mwc = adm.read_mutating_webhook_configuration(f"istio-sidecar-injector-{REV}")
     assert mwc.metadata.labels["istio.io/rev"] == REV
@@ -124,8 +167,11 @@ def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.Te
     m = _faulted(tmp_path_factory, "webhook-missing:cluster-2")
     try:
         from kubernetes import client
-        names = [w.metadata.name for w in
-                 client.AdmissionregistrationV1Api(m.api(1)).list_mutating_webhook_configuration().items]
+
+        names = [
+            w.metadata.name
+            for w in client.AdmissionregistrationV1Api(m.api(1)).list_mutating_webhook_configuration().items
+        ]
         assert f"istio-sidecar-injector-{REV}" not in names
         assert all(len(p.spec.containers) == 1 for p in m.wait_ready(1, count=2))
         assert all(len(p.spec.containers) == 2 for p in m.wait_ready(0, count=2))
@@ -146,7 +192,9 @@ def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPa
         m.lab.stop()
 
 
-def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     m = _faulted(tmp_path_factory, "proxy-not-ready:cluster-1")
     try:
         m.wait_ready(1, count=2)
@@ -178,7 +226,9 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
         deadline = time.monotonic() + 5
         failed = []
         while not failed and time.monotonic() < deadline:
-            failed = [e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"]
+            failed = [
+                e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"
+            ]
             time.sleep(0.05)
         assert failed and 'failed calling webhook "sidecar-injector.istio.io"' in failed[0].message
         assert 'no endpoints available for service "istiod-asm-173-3"' in failed[0].message

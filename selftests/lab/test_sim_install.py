@@ -103,10 +103,17 @@ def test_install_faults_change_only_their_fact(tmp_path_factory: pytest.TempPath
         tds = (mesh_config(m, 0)["trustDomain"], mesh_config(m, 1, revs[1])["trustDomain"])
         nets = tuple(m.core(i).read_namespace("istio-system").metadata.labels["topology.istio.io/network"]
                      for i in (0, 1))
-        facts = {"revision": revs[0] == revs[1], "image": images[0] == images[1], "root": roots[0] == roots[1],
-                 "trust": tds[0] == tds[1], "network": nets[0] == nets[1]}
+        facts = {
+            "revision": revs[0] == revs[1],
+            "image": images[0] == images[1],
+            "root": roots[0] == roots[1],
+            "trust": tds[0] == tds[1],
+            "network": nets[0] == nets[1],
+        }
         changed = {k for k, same in facts.items() if not same}
-        assert changed == ({check, "image"} if check == "revision" else {check}), facts   # a revision is a version
+        assert changed == ({check, "image"} if check == "revision" else {check}), (
+            facts
+        )  # a revision is a version
         if check == "revision":
             assert revs == (REV, "asm-181-1")
         if check == "image":

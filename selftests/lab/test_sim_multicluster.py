@@ -29,7 +29,9 @@ def _log(mesh: Mesh, i: int) -> str:
                                                     container="discovery"))
 
 
-def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     mesh = start(tmp_path_factory, clusters=3, joined=True)
     try:
         for i, me in enumerate(("cluster-1", "cluster-2", "cluster-3")):
@@ -38,14 +40,21 @@ def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(tmp_path_fa
             others = {e["id"]: e for e in z[1:]}
             assert set(others) == {"cluster-1", "cluster-2", "cluster-3"} - {me}
             for cid, e in others.items():
-                assert e == {"id": cid, "secretName": f"istio-system/istio-remote-secret-{cid}", "syncStatus": "synced"}
+                assert e == {
+                    "id": cid,
+                    "secretName": f"istio-system/istio-remote-secret-{cid}",
+                    "syncStatus": "synced",
+                }
         s = mesh.core(1).read_namespaced_secret("istio-remote-secret-cluster-1", "istio-system")
         assert s.metadata.labels == {"istio/multiCluster": "true"}
         assert s.metadata.annotations["networking.istio.io/cluster"] == "cluster-1"
         kc = yaml.safe_load(base64.b64decode(s.data["cluster-1"]))
         assert kc["current-context"] == "cluster-1"
         assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url
-        assert base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"]) == mesh.cluster(0).ca_pem
+        assert (
+            base64.b64decode(kc["clusters"][0]["cluster"]["certificate-authority-data"])
+            == mesh.cluster(0).ca_pem
+        )
         assert kc["users"][0]["user"]["token"]
         log = _log(mesh, 1)
         assert "Adding cluster cluster-1 from secret istio-system/istio-remote-secret-cluster-1" in log
@@ -56,6 +65,7 @@ def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(tmp_path_fa
 
 def _reader_token(mesh: Mesh, i: int, sa: str = "istio-reader-service-account") -> str:
     from kubernetes import client
+
     req = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
     return str(mesh.core(i).create_namespaced_service_account_token(sa, "istio-system", req).status.token)
 
@@ -72,7 +82,7 @@ def test_each_kind_of_bad_secret_fails_as_istiod_would(tmp_path_factory: pytest.
             "bad-server": (dead_server(), ca, good),
             "bad-token": (one.server_url, ca, "not-a-token"),
             "forbidden": (one.server_url, ca, _reader_token(mesh, 0, "nobody")),
-            "cluster-2": (one.server_url, ca, good),       # claims the local cluster's own ID
+            "cluster-2": (one.server_url, ca, good),  # claims the local cluster's own ID
         }
         for cid, (server, cadata, token) in cases.items():
             body = remote_secret(cid, kubeconfig(cid, server, cadata, token))
@@ -81,8 +91,13 @@ def test_each_kind_of_bad_secret_fails_as_istiod_would(tmp_path_factory: pytest.
         dup["metadata"]["name"] = "istio-remote-secret-again"
         mesh.core(1).create_namespaced_secret("istio-system", dup)
         time.sleep(SETTLE)
-        assert _statuses(mesh, 1) == {"cluster-1": "synced", "bad-ca": "timeout", "bad-server": "timeout",
-                                      "bad-token": "timeout", "forbidden": "timeout"}
+        assert _statuses(mesh, 1) == {
+            "cluster-1": "synced",
+            "bad-ca": "timeout",
+            "bad-server": "timeout",
+            "bad-token": "timeout",
+            "forbidden": "timeout",
+        }
         log = _log(mesh, 1)
         assert "x509: certificate signed by unknown authority" in log
         assert "connect: connection refused" in log
@@ -111,8 +126,12 @@ def test_kubeconfig_that_does_not_parse_is_not_added(tmp_path_factory: pytest.Te
 
 
 def test_join_faults_bend_exactly_their_pair(tmp_path_factory: pytest.TempPathFactory) -> None:
-    faults = ("no-secret:cluster-1->cluster-2", "stale-secret:cluster-2->cluster-3",
-              "api-unreachable-from:cluster-4->cluster-3", "reader-rbac-missing:cluster-4")
+    faults = (
+        "no-secret:cluster-1->cluster-2",
+        "stale-secret:cluster-2->cluster-3",
+        "api-unreachable-from:cluster-4->cluster-3",
+        "reader-rbac-missing:cluster-4",
+    )
     mesh = start(tmp_path_factory, clusters=4, faults=faults)
     try:
         time.sleep(SETTLE)
@@ -125,7 +144,11 @@ def test_join_faults_bend_exactly_their_pair(tmp_path_factory: pytest.TempPathFa
         assert kc["clusters"][0]["cluster"]["server"] != mesh.cluster(1).server_url
         assert "i/o timeout" in _log(mesh, 3)
         from kubernetes import client
-        names = [b.metadata.name for b in client.RbacAuthorizationV1Api(mesh.api(3)).list_cluster_role_binding().items]
+
+        names = [
+            b.metadata.name
+            for b in client.RbacAuthorizationV1Api(mesh.api(3)).list_cluster_role_binding().items
+        ]
         assert "istio-reader-clusterrole-asm-173-3-istio-system" not in names
     finally:
         mesh.lab.stop()
@@ -136,7 +159,7 @@ def test_duplicate_cluster_name(tmp_path_factory: pytest.TempPathFactory) -> Non
     try:
         s = mesh.core(1).read_namespaced_secret("istio-remote-secret-cluster-2", "istio-system")
         kc = yaml.safe_load(base64.b64decode(s.data["cluster-2"]))
-        assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url   # cluster-1's API
+        assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url  # cluster-1's API
         assert _statuses(mesh, 1) == {}
         assert _statuses(mesh, 0) == {"cluster-2": "synced"}
         assert "as it would overwrite the local cluster" in _log(mesh, 1)

@@ -14,7 +14,9 @@ N = 50
 
 
 def versions(calls: list[str]) -> Counter[str]:
-    return Counter(c.split("Hello version: ")[1].split(",")[0] if "Hello version" in c else c[:3] for c in calls)
+    return Counter(
+        c.split("Hello version: ")[1].split(",")[0] if "Hello version" in c else c[:3] for c in calls
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +30,15 @@ def test_replies_have_the_guide_shape_and_alternate(mesh: Mesh) -> None:
     for i in (0, 1):
         calls = mesh.hello(i, N)
         assert len(calls) == N and all(c.startswith("200 Hello version: v") for c in calls)
-        assert versions(calls) == {"v1": N // 2, "v2": N // 2}      # round robin over two endpoints
+        assert versions(calls) == {"v1": N // 2, "v2": N // 2}  # round robin over two endpoints
         pod = calls[0].split("instance: ")[1]
         assert pod.startswith("helloworld-v")
 
 
 def test_write_out_reports_the_service_ip_and_plausible_times(mesh: Mesh) -> None:
-    out, err, code = mesh.curl(0, "-s", "-o", "/dev/null", "-w", "%{remote_ip} %{time_total}",
-                               "http://helloworld.sample:5000/hello")
+    out, _err, _code = mesh.curl(
+        0, "-s", "-o", "/dev/null", "-w", "%{remote_ip} %{time_total}", "http://helloworld.sample:5000/hello"
+    )
     svc = mesh.core(0).read_namespaced_service("helloworld", "sample")
     ip, total = out.split()
     assert ip == svc.spec.cluster_ip and 0.001 < float(total) < 1.0
@@ -52,14 +55,16 @@ def test_caller_without_sidecar_reaches_only_local_endpoints(mesh: Mesh) -> None
 
 def test_proxy_admin_clusters_lists_local_and_remote_endpoints_with_locality(mesh: Mesh) -> None:
     pod = mesh.sleep_pod(0)
-    out, err, code = mesh.exec(0, pod, "istio-proxy", ["pilot-agent", "request", "GET", "clusters"])
+    out, _, code = mesh.exec(0, pod, "istio-proxy", ["pilot-agent", "request", "GET", "clusters"])
     name = "outbound|5000||helloworld.sample.svc.cluster.local"
     hosts = {line.split("::")[1] for line in out.splitlines() if line.startswith(name + "::10.")}
     ips = {p.status.pod_ip for i in (0, 1) for p in mesh.pods(i, selector="app=helloworld")}
     assert code == 0 and hosts == {f"{ip}:5000" for ip in ips}
     assert f"{name}::{sorted(hosts)[0]}::health_flags::healthy" in out
     assert "::zone::us-east1-b" in out and "::zone::us-central1-a" in out
-    out, err, code = mesh.exec(0, pod, "istio-proxy", ["pilot-agent", "request", "GET", "clusters?format=json"])
+    out, _err, code = mesh.exec(
+        0, pod, "istio-proxy", ["pilot-agent", "request", "GET", "clusters?format=json"]
+    )
     statuses = {c["name"]: c for c in json.loads(out)["cluster_statuses"]}
     addrs = {h["address"]["socket_address"]["address"] for h in statuses[name]["host_statuses"]}
     assert addrs == ips
@@ -74,15 +79,18 @@ def test_a_thousand_calls_in_one_exec_take_well_under_a_second(mesh: Mesh) -> No
     assert elapsed < 1.5
 
 
-@pytest.mark.parametrize(("fault", "want"), [
-    ("partition:cluster-1,cluster-2", "local"),
-    ("locality-lb", "local"),
-    ("root-ca-mismatch", "local"),
-    ("trust-domain-mismatch", "local"),
-    ("multi-network", "local"),
-    ("skew", "skewed"),
-    ("hello-errors:cluster-2", "errors"),
-])
+@pytest.mark.parametrize(
+    ("fault", "want"),
+    [
+        ("partition:cluster-1,cluster-2", "local"),
+        ("locality-lb", "local"),
+        ("root-ca-mismatch", "local"),
+        ("trust-domain-mismatch", "local"),
+        ("multi-network", "local"),
+        ("skew", "skewed"),
+        ("hello-errors:cluster-2", "errors"),
+    ],
+)
 def test_traffic_faults(tmp_path_factory: pytest.TempPathFactory, fault: str, want: str) -> None:
     m = guide_mesh(tmp_path_factory, faults=(fault,))
     try:
@@ -103,8 +111,9 @@ def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFa
     try:
         m.namespace(0, "other")
         time.sleep(0.1)
-        drs = m.custom(0).list_namespaced_custom_object("networking.istio.io", "v1beta1", "istio-system",
-                                                        "destinationrules")["items"]
+        drs = m.custom(0).list_namespaced_custom_object(
+            "networking.istio.io", "v1beta1", "istio-system", "destinationrules"
+        )["items"]
         hosts = {d["spec"]["host"]: d["spec"]["trafficPolicy"] for d in drs}
         assert set(hosts) == {"helloworld.sample.svc.cluster.local", "helloworld.other.svc.cluster.local"}
         tp = hosts["helloworld.sample.svc.cluster.local"]
@@ -113,19 +122,22 @@ def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFa
         m.lab.stop()
 
 
-def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(tmp_path_factory: pytest.TempPathFactory
-                                                                           ) -> None:
+def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     m = start(tmp_path_factory, joined=True, faults=("root-ca-mismatch",))
     try:
         m.namespace(0)
         m.namespace(1)
-        m.deploy(0, (), sleep=True)          # cluster-1: the Service and sleep, no helloworld
+        m.deploy(0, (), sleep=True)  # cluster-1: the Service and sleep, no helloworld
         m.deploy(1, ("v2",), sleep=False)
         m.wait_ready(0)
         m.wait_ready(1)
-        out, err, code = m.curl(0, "-s", "-w", "\\n%{http_code}", "http://helloworld.sample:5000/hello")
+        out, _err, _code = m.curl(0, "-s", "-w", "\\n%{http_code}", "http://helloworld.sample:5000/hello")
         body, status = out.rsplit("\n", 1)
-        assert status == "503" and body.startswith("upstream connect error or disconnect/reset before headers.")
+        assert status == "503" and body.startswith(
+            "upstream connect error or disconnect/reset before headers."
+        )
         assert "CERTIFICATE_VERIFY_FAILED" in body
     finally:
         m.lab.stop()

@@ -157,7 +157,7 @@ class Kubelet:
         for name, b in bad.items():
             path = f"spec.containers{{{name}}}"
             if b == ps.NEVER_READY:
-                probe = next(
+                probe: Obj | None = next(
                     (c.get("readinessProbe") for c in pod["spec"]["containers"] if c["name"] == name), {}
                 )
                 port = ((probe or {}).get("httpGet") or {}).get("port", "")

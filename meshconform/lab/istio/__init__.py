@@ -64,12 +64,12 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster) -> None:
 
 
 def install(lab: Any) -> None:
-    from .. import fault_effects  # registers the fault effects (import for its side effect)
+    from ..fault_effects import install_behaviours  # also registers the fault effects
 
     controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
     for name, ist in plan.plan(lab).items():
         cluster = lab.clusters[name]
-        fault_effects.install_behaviours(lab, cluster)
+        install_behaviours(lab, cluster)
         _install_cluster(cluster, ist)
 
 

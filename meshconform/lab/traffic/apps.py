@@ -47,7 +47,7 @@ def _helloworld(pod: Obj, port: int) -> Obj | None:
         if "helloworld" in str(c.get("image", "")) or c.get("name") == "helloworld":
             ports = [int(p.get("containerPort", 0)) for p in c.get("ports") or []] or [5000]
             if port in ports or port == 5000:
-                return c
+                return dict(c)
     return None
 
 

@@ -162,7 +162,8 @@ def run(argv: list[str], fetch: Fetch) -> tuple[bytes, bytes, int]:
         return b"Usage: curl [options...] <url>\n", b"", 0
     if not o.urls:
         return b"", f"curl: no URL specified\n{curlargs.HELP_HINT}\n".encode(), 2
-    out, err = [], []
+    out: list[str] = []
+    err: list[str] = []
     method = o.method or ("HEAD" if o.head else "POST" if o.data is not None else "GET")
     code = 0
     if o.progress and not o.silent:

@@ -259,10 +259,10 @@ def _clusters_text(statuses: list[tuple[str, list[tuple[eds.Endpoint, int, Count
     lines = []
     for cname, hosts in statuses:
         lines.append(f"{cname}::observability_name::{cname}")
-        for prio in ("default_priority", "high_priority"):
-            limit = "4294967295" if prio == "default_priority" else "1024"
+        for band in ("default_priority", "high_priority"):
+            limit = "4294967295" if band == "default_priority" else "1024"
             for k in ("max_connections", "max_pending_requests", "max_requests", "max_retries"):
-                lines.append(f"{cname}::{prio}::{k}::{limit}")
+                lines.append(f"{cname}::{band}::{k}::{limit}")
         lines.append(f"{cname}::added_via_api::true")
         for h, prio, st in hosts:
             hp = f"{cname}::{h.ip}:{h.port}"
