@@ -47,6 +47,10 @@ async def watch(
     await resp.prepare(request)
     try:
         await _pump(request, resp, w, info)
+    except ConnectionResetError:
+        # The client went away mid-stream (a watch that got what it waited for closes early):
+        # that ends this watch, as it does on an apiserver; it is not a server error.
+        pass
     finally:
         w.close()
     return resp
