@@ -54,6 +54,10 @@ READER_NEEDS: tuple[tuple[str, str, str], ...] = (
 SYNCED = "synced"
 
 
+class JoinFailed(Exception):
+    """A remote secret could not be built (istioctl failed); the message is one line."""
+
+
 def secret_name(cluster_name: str) -> str:
     return SECRET_PREFIX + cluster_name
 
@@ -163,7 +167,10 @@ def istioctl_secret(
 ) -> Obj:
     from meshconform import istioctl  # only when --join-with istioctl asks for it
 
-    secret: Obj = istioctl.create_remote_secret(source.context, source.name, kubeconfig, server)
+    try:
+        secret: Obj = istioctl.create_remote_secret(source.context, source.name, kubeconfig, server)
+    except RuntimeError as exc:  # IstioctlError: one secret-free line
+        raise JoinFailed(str(exc)) from None
     secret.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
     secret["metadata"]["namespace"] = ISTIO_NS
     return secret

@@ -24,7 +24,7 @@ from meshconform.kube import Cluster
 log = logging.getLogger("meshconform.pipeline")
 T = TypeVar("T")
 R = TypeVar("R")
-EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, ValueError)
+EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, join.JoinFailed, ValueError)
 # Endpoints of a pod that just became Ready reach the other clusters' proxies within seconds; a
 # tally that misses a version is retaken this many times, this far apart, before it counts.
 TRAFFIC_ATTEMPTS = 3

@@ -7,6 +7,8 @@ whose API server accepts TCP but answers errors is not bad input: the reach chec
 
 from __future__ import annotations
 
+import shutil
+
 from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
@@ -82,7 +84,14 @@ def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
         raise ConfigError(problem)
 
 
+def check_tools(cfg: RunConfig) -> None:
+    if cfg.join_with == "istioctl" and cfg.join != "verify" and shutil.which("istioctl") is None:
+        raise ConfigError("--join-with istioctl needs istioctl on PATH; install it or use --join-with native")
+
+
 def run(cfg: RunConfig) -> dict[str, Cluster]:
+    if not cfg.cleanup_only:
+        check_tools(cfg)
     clusters = connect(cfg)
     probe(clusters)
     if not cfg.cleanup_only:

@@ -17,6 +17,8 @@ from meshconform.kube import Cluster
 MARKER = "@@meshconform"
 WRITE_OUT = "\\n" + MARKER + " code=%{http_code}@@\\n"
 _MARKER_RE = re.compile(re.escape(MARKER) + r" code=(\d{3})@@")
+_TITLE_RE = re.compile(r"<title>(.*?)</title>", re.I | re.S)
+_TAG_RE = re.compile(r"<[^>]+>")
 _REPLY_RE = re.compile(r"Hello version: (?P<version>\S+?), instance: (?P<pod>\S+)")
 PORT = 5000
 CALL_TIMEOUT = 5  # curl -m, per call: a hello answers in milliseconds; 5 s is a hang
@@ -53,11 +55,18 @@ def parse(source: str, stdout: str, stderr: str = "", tally: Tally | None = None
             tally.malformed += 1
             _note(tally, f"200 with unexpected body: {body.strip()[:80]!r}")
         elif code != "000" and body.strip():
-            _note(tally, f"{code}: {body.strip()[:80]}")
+            _note(tally, f"{code}: {_text(body)[:80]}")
     for line in stderr.splitlines():
         if line.strip():
             _note(tally, line.strip()[:120])
     return tally
+
+
+def _text(body: str) -> str:
+    """An error page as one line of text: its <title> if it has one, else the body without tags."""
+    title = _TITLE_RE.search(body)
+    text = title.group(1) if title else _TAG_RE.sub(" ", body)
+    return " ".join(text.split())
 
 
 def _note(tally: Tally, text: str, limit: int = 5) -> None:

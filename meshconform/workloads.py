@@ -302,12 +302,32 @@ def describe(
 # -- clean-up -------------------------------------------------------------------------------------
 
 
+def live_runs(cluster: Cluster, run_id: str) -> set[str]:
+    """Run ids of other meshconform runs whose namespace is here and not being deleted."""
+    try:
+        listing = cluster.read(
+            "LIST namespaces (meshconform runs)", cluster.core.list_namespace, label_selector=ours_selector()
+        )
+    except errors.KubeError:
+        return set()
+    return {
+        str(ns["metadata"]["labels"][RUN_ID])
+        for ns in listing.get("items") or []
+        if ns["metadata"]["labels"].get(RUN_ID) != run_id and not ns["metadata"].get("deletionTimestamp")
+    }
+
+
 def cleanup(
-    cluster: Cluster, run_id: str | None, secrets_ns: str = "istio-system"
+    cluster: Cluster, run_id: str | None, successor: str | None = None, secrets_ns: str = "istio-system"
 ) -> tuple[list[str], list[str]]:
     """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
-    `run_id` is None); returns (what was deleted, errors). Never raises: clean-up must go on."""
-    removed, failures = [], []
+    `run_id` is None); returns (what was done, errors). Never raises: clean-up must go on.
+
+    A concurrent run (`successor`) relies on the remote secrets this run made (it found them in
+    place and kept them), so they are handed over to it, relabelled with its run id, not deleted:
+    the last run out removes them.
+    """
+    done, failures = [], []
     selector = ours_selector(run_id)
     targets: list[tuple[str, str | None, Callable[..., Any], Callable[..., Any]]] = [
         ("namespace", None, cluster.core.list_namespace, cluster.core.delete_namespace),
@@ -316,25 +336,41 @@ def cleanup(
     for kind, ns, lister, deleter in targets:
         args = (ns,) if ns else ()
         try:
-            items = (
-                cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)["items"]
-                or []
-            )
+            items = cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)
         except errors.KubeError as exc:
             failures.append(f"{cluster.name}: {exc}")
             continue
-        for item in items:
-            name = item["metadata"]["name"]
+        for item in items.get("items") or []:
             if not _both_labels(item, run_id) or item["metadata"].get("deletionTimestamp"):
                 continue
+            where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
             try:
-                cluster.write(f"DELETE {kind} {name}", deleter, name, *args, idempotent=True)
-                removed.append(f"{cluster.name}: {kind} {ns + '/' if ns else ''}{name}")
+                if kind == "secret" and successor:
+                    _hand_over(cluster, item, successor, secrets_ns)
+                    done.append(f"{where} (handed over to run {successor})")
+                else:
+                    cluster.write(
+                        f"DELETE {where}", deleter, item["metadata"]["name"], *args, idempotent=True
+                    )
+                    done.append(where)
             except errors.NotFound:
                 pass
             except errors.KubeError as exc:
                 failures.append(f"{cluster.name}: {exc}")
-    return removed, failures
+    return done, failures
+
+
+def _hand_over(cluster: Cluster, secret: Obj, successor: str, namespace: str) -> None:
+    name = secret["metadata"]["name"]
+    patch = {"metadata": {"labels": {RUN_ID: successor}}}
+    cluster.write(
+        f"PATCH secret {namespace}/{name}",
+        cluster.core.patch_namespaced_secret,
+        name,
+        namespace,
+        patch,
+        idempotent=True,
+    )
 
 
 def _both_labels(obj: Obj, run_id: str | None) -> bool:

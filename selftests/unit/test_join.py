@@ -157,3 +157,41 @@ def test_sync_problem_from_clusterz():
     assert status == "timeout" and "reports cluster-3 as 'timeout', not synced" in problem
     status, problem = join.sync_problem(entries, "cluster-4", "cluster-2", "istiod-x")
     assert status is None and "does not list cluster cluster-4" in problem
+
+
+def test_istioctl_secret_gets_our_labels(monkeypatch):
+    from meshconform import istioctl
+
+    seen = {}
+
+    def fake(context, name, kubeconfig, server):
+        seen.update(context=context, name=name, kubeconfig=kubeconfig, server=server)
+        return secret(name=name)
+
+    class Source:
+        context, name = "gke_p_z_cluster-1", "cluster-1"
+
+    monkeypatch.setattr(istioctl, "create_remote_secret", fake)
+    s = join.istioctl_secret(Source(), "https://1.2.3.4", "/kc", {"meshconform.io/run-id": "r1"})
+    assert seen == {
+        "context": "gke_p_z_cluster-1",
+        "name": "cluster-1",
+        "kubeconfig": "/kc",
+        "server": "https://1.2.3.4",
+    }
+    assert s["metadata"]["labels"]["meshconform.io/run-id"] == "r1"
+    assert s["metadata"]["labels"]["istio/multiCluster"] == "true"
+
+
+def test_istioctl_failure_is_one_line(monkeypatch):
+    from meshconform import istioctl
+
+    def fail(*args):
+        raise istioctl.IstioctlError("istioctl is not on PATH; install it or use --join-with native")
+
+    class Source:
+        context, name = "ctx", "cluster-1"
+
+    monkeypatch.setattr(istioctl, "create_remote_secret", fail)
+    with pytest.raises(join.JoinFailed, match="istioctl is not on PATH"):
+        join.istioctl_secret(Source(), None, None, {})

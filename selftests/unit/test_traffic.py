@@ -53,3 +53,13 @@ def test_parse_copes_with_literal_backslash_n():
     out = one.format("v1") + one.format("v2")
     t = traffic.parse("c", out)
     assert t.by_version == {"v1": 1, "v2": 1}
+
+
+def test_error_pages_are_summarised():
+    page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Server Error</h1>"
+    t = traffic.parse("c", page + "\n@@meshconform code=500@@\n")
+    assert t.errors == ["500: 500 Internal Server Error"]
+    t = traffic.parse(
+        "c", "upstream connect error or disconnect/reset before headers\n@@meshconform code=503@@\n"
+    )
+    assert t.errors == ["503: upstream connect error or disconnect/reset before headers"]
