@@ -1,0 +1,132 @@
+"""The fault matrix: every check can fail, and is shown to fail (DESIGN.md, "The checks").
+
+Each case runs the suite as a user does (`pytest --lab --lab-fault F`, in a subprocess) and
+asserts the EXACT set of failing test ids from its junit.xml: the fault's own check fails, with a
+message that names where the fault is, and nothing else fails (checks that depend on a broken
+fact are skipped with a reason, not failed again). The clean runs pass every check, for 2 and 3
+clusters. The suite never learns which fault is on: it must find each through the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+JOIN_FAULTS = {"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from"}
+
+
+@dataclass(frozen=True)
+class Case:
+    fault: str
+    failing: frozenset[str]
+    where: str  # a word every failure message must contain: the cluster or pair at fault
+    extra: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.fault
+
+
+def case(fault: str, where: str, *failing: str, extra: tuple[str, ...] = ()) -> Case:
+    return Case(fault, frozenset(failing), where, extra)
+
+
+PAIR = "cluster-1->cluster-2"
+MATRIX = [
+    case("api-down:cluster-2", "cluster-2", "test_api_server_answers[cluster-2]"),
+    case("istiod-down:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
+    case("revision-mismatch", "cluster-2", "test_revision_everywhere[cluster-2]"),
+    case("old-istiod:cluster-2", "cluster-2", "test_istiod_version[cluster-2]"),
+    case("root-ca-mismatch", "cluster-2", "test_root_ca_shared[cluster-2]"),
+    case("trust-domain-mismatch", "cluster-2", "test_trust_domain_and_mesh_id[cluster-2]"),
+    case("multi-network", "cluster-2", "test_single_network[cluster-2]"),
+    case(f"no-secret:{PAIR}", "cluster-2", f"test_remote_secret_present[{PAIR}]"),
+    case(f"stale-secret:{PAIR}", "cluster-2", f"test_remote_secret_targets_cluster[{PAIR}]"),
+    case("reader-rbac-missing:cluster-1", "cluster-1", f"test_remote_secret_credentials[{PAIR}]"),
+    case("duplicate-cluster-name", "cluster-2", "test_cluster_names_unique[cluster-2]"),
+    case(f"api-unreachable-from:cluster-2->cluster-1", "cluster-2", f"test_istiod_synced[{PAIR}]"),
+    case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]"),
+    case("proxy-not-ready:cluster-2", "cluster-2", "test_sample_pods_injected_and_ready[cluster-2]",
+         extra=("--ready-timeout=8",)),
+    case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]"),
+    case("hello-errors:cluster-2", "from cluster-",
+         "test_hello_calls_succeed[cluster-1]", "test_hello_calls_succeed[cluster-2]"),
+    case("partition:cluster-1,cluster-2", "did not reach",
+         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
+    case("locality-lb", "DestinationRule",
+         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
+    case("skew", "replica-weighted",
+         "test_split_follows_replicas[cluster-1]", "test_split_follows_replicas[cluster-2]"),
+    case("flaky-api", ""),
+    case("slow-start", ""),
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    failures: dict[str, str]  # test name -> failure message
+    passed: int
+    skipped: dict[str, str]
+    output: str
+
+
+def run_suite(tmp_path: Path, *args: str) -> Outcome:
+    report_dir = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "pytest", "--lab", f"--report-dir={report_dir}", "-q", "-p", "no:cacheprovider", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = proc.stdout[-3000:] + proc.stderr[-3000:]
+    junit = report_dir / "junit.xml"
+    assert junit.exists(), f"no junit.xml from {' '.join(cmd[3:])}:\n{output}"
+    failures: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    passed = 0
+    for tc in ET.parse(junit).getroot().iter("testcase"):
+        bad = tc.find("failure")
+        if bad is None:
+            bad = tc.find("error")
+        skip = tc.find("skipped")
+        if bad is not None:
+            failures[tc.get("name", "?")] = bad.get("message", "")
+        elif skip is not None:
+            skipped[tc.get("name", "?")] = skip.get("message", "")
+        else:
+            passed += 1
+    return Outcome(proc.returncode, failures, passed, skipped, output)
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("case", MATRIX, ids=lambda c: c.id)
+def test_fault_fails_exactly_its_checks(case: Case, tmp_path: Path) -> None:
+    args = ["--lab-fault", case.fault, *case.extra]
+    if case.fault.split(":")[0] in JOIN_FAULTS:
+        args += ["--join", "verify"]  # so that the suite does not repair the fault it must find
+    out = run_suite(tmp_path, *args)
+    assert set(out.failures) == case.failing, (
+        f"--lab-fault {case.fault}: expected failing {sorted(case.failing)}, got {sorted(out.failures)}\n"
+        + "\n".join(f"  {k}: {v[:200]}" for k, v in out.failures.items())
+        + f"\n{out.output}"
+    )
+    assert (out.returncode == 0) == (not case.failing), f"exit code {out.returncode} for {case.fault}"
+    for name, message in out.failures.items():
+        first = message.splitlines()[0] if message else ""
+        assert case.where in first, f"{name}: message does not say where ({case.where!r}): {first}"
+        assert len(first) > 40, f"{name}: message too thin to act on: {first!r}"
+    for name, reason in out.skipped.items():
+        assert reason.strip(), f"{name} was skipped without a reason"
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("clusters", [2, 3])
+def test_clean_lab_passes_every_check(clusters: int, tmp_path: Path) -> None:
+    out = run_suite(tmp_path, f"--lab-clusters={clusters}")
+    assert out.returncode == 0 and not out.failures and not out.skipped, out.output
+    pairs = clusters * (clusters - 1)
+    # per cluster: reach, 3 control plane, 3 trust, 1 name, 3 injection, 3 traffic; per pair: 4 join
+    assert out.passed == 14 * clusters + 4 * pairs, f"unexpected number of checks:\n{out.output}"
