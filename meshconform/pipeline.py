@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from meshconform import controlplane, errors, join, traffic, waits, workloads
+from meshconform import controlplane, discovery, errors, join, traffic, waits, workloads
 from meshconform.config import RunConfig
 from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, Tally, pair_id
 from meshconform.kube import Cluster
@@ -201,7 +201,7 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
         ):
             existing[name] = current
         expected = cfg.api_server_for(source.name) or source.server
-        fact = join.inspect(current, source, target, expected)
+        fact = discovery.inspect(current, source, target, expected)
     except EXPECTED as exc:
         fact = RemoteSecret(
             name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
@@ -267,7 +267,7 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
 
         def attempt() -> list[dict] | str:  # type: ignore[type-arg]
             try:
-                return join.clusterz(target, pod)
+                return discovery.clusterz(target, pod)
             except (errors.KubeError, ValueError) as exc:
                 return str(exc)
 
@@ -289,7 +289,7 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             if isinstance(result, str):
                 fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:
-                fact.sync_status, fact.sync_problem = join.sync_problem(result, s, target.name, pod)
+                fact.sync_status, fact.sync_problem = discovery.sync_problem(result, s, target.name, pod)
 
     parallel(sync, up, stop)
 

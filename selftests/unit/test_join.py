@@ -11,7 +11,7 @@ import pytest
 import trustme
 import yaml
 
-from meshconform import join
+from meshconform import discovery, join
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -45,7 +45,7 @@ def test_shape_is_what_istioctl_emits():
 
 
 def test_parse_kubeconfig_round_trip():
-    kc = join.parse_kubeconfig(secret()["stringData"]["cluster-1"])
+    kc = discovery.parse_kubeconfig(secret()["stringData"]["cluster-1"])
     assert (
         kc["server"] == "https://10.0.0.1"
         and kc["ca"] == b"CA"
@@ -56,20 +56,20 @@ def test_parse_kubeconfig_round_trip():
 
 def test_parse_kubeconfig_rejects_garbage():
     with pytest.raises(ValueError):
-        join.parse_kubeconfig("just text")
+        discovery.parse_kubeconfig("just text")
 
 
 def test_shape_problems_name_what_is_wrong():
     s = secret()
-    assert join.shape_problem(s, "cluster-1", "cluster-2") is None
+    assert discovery.shape_problem(s, "cluster-1", "cluster-2") is None
     s["metadata"]["labels"].pop("istio/multiCluster")
-    assert "lacks label istio/multiCluster=true" in join.shape_problem(s, "cluster-1", "cluster-2")
+    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(s, "cluster-1", "cluster-2")
     s = secret()
     s["metadata"]["annotations"]["networking.istio.io/cluster"] = "other"
-    assert "expected 'cluster-1'" in join.shape_problem(s, "cluster-1", "cluster-2")
+    assert "expected 'cluster-1'" in discovery.shape_problem(s, "cluster-1", "cluster-2")
     s = secret(name="cluster-1")
     s["stringData"] = {"cluster-9": "x"}
-    assert "no data key 'cluster-1' (keys: cluster-9)" in join.shape_problem(s, "cluster-1", "cluster-2")
+    assert "no data key 'cluster-1' (keys: cluster-9)" in discovery.shape_problem(s, "cluster-1", "cluster-2")
 
 
 def test_decode_data_reads_base64_data_and_string_data():
@@ -130,12 +130,12 @@ def tls_server():
 
 def test_tls_verify_accepts_the_right_ca(tls_server):
     server, ca = tls_server
-    assert join.tls_verify(server, ca) is None
+    assert discovery.tls_verify(server, ca) is None
 
 
 def test_tls_verify_names_a_wrong_ca(tls_server):
     server, _ = tls_server
-    problem = join.tls_verify(server, trustme.CA().cert_pem.bytes())
+    problem = discovery.tls_verify(server, trustme.CA().cert_pem.bytes())
     assert problem and "unable to get local issuer certificate" in problem
 
 
@@ -152,10 +152,10 @@ def test_sync_problem_from_clusterz():
             "syncStatus": "timeout",
         },
     ]
-    assert join.sync_problem(entries, "cluster-1", "cluster-2", "istiod-x") == ("synced", None)
-    status, problem = join.sync_problem(entries, "cluster-3", "cluster-2", "istiod-x")
+    assert discovery.sync_problem(entries, "cluster-1", "cluster-2", "istiod-x") == ("synced", None)
+    status, problem = discovery.sync_problem(entries, "cluster-3", "cluster-2", "istiod-x")
     assert status == "timeout" and "reports cluster-3 as 'timeout', not synced" in problem
-    status, problem = join.sync_problem(entries, "cluster-4", "cluster-2", "istiod-x")
+    status, problem = discovery.sync_problem(entries, "cluster-4", "cluster-2", "istiod-x")
     assert status is None and "does not list cluster cluster-4" in problem
 
 

@@ -1,0 +1,251 @@
+"""Validating remote secrets and istiod's view of them: the join checks' evidence.
+
+Given A's secret as found in B, each function answers one question of DESIGN.md's join rows and
+returns a problem line or None: is it shaped as istioctl makes it; does its kubeconfig name A's API
+server, and does its CA verify the certificate A serves (a real TLS handshake); does its token
+authenticate to A and may it list and watch what istiod's informers read (SelfSubjectAccessReview
+sent with that token); and does B's istiod report A synced (`pilot-discovery request GET
+/debug/clusterz`, pilot/pkg/xds/debug.go -> ListRemoteClusters, whose entries are
+pkg/cluster/debug.go DebugInfo {id, secretName, syncStatus}). No token leaves this module: the
+facts get fingerprints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from kubernetes import client
+
+from meshconform import errors
+from meshconform.facts import RemoteSecret
+from meshconform.join import (
+    CLUSTER_ANNOTATION,
+    ISTIO_NS,
+    MULTICLUSTER_LABEL,
+    READER_SA,
+    SYNCED,
+    decode_data,
+    fingerprint,
+    owned,
+    secret_name,
+)
+from meshconform.kube import REQUEST_TIMEOUT, Cluster, Obj
+
+# What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
+# base chart): informers list and watch these.
+READER_NEEDS: tuple[tuple[str, str, str], ...] = (
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("", "services", "list"),
+    ("", "services", "watch"),
+    ("", "endpoints", "list"),
+    ("", "namespaces", "list"),
+    ("discovery.k8s.io", "endpointslices", "list"),
+)
+
+
+def shape_problem(secret: Obj, source: str, target: str) -> str | None:
+    """Labelled, annotated and keyed as istioctl makes it; None when it is."""
+    meta = secret.get("metadata") or {}
+    where = f"Secret {ISTIO_NS}/{meta.get('name')} in {target}"
+    if (meta.get("labels") or {}).get(MULTICLUSTER_LABEL) != "true":
+        return f"{where} lacks label {MULTICLUSTER_LABEL}=true, so istiod ignores it"
+    annotation = (meta.get("annotations") or {}).get(CLUSTER_ANNOTATION)
+    if annotation != source:
+        return f"{where} has annotation {CLUSTER_ANNOTATION}={annotation!r}, expected {source!r}"
+    if source not in decode_data(secret):
+        keys = ", ".join(sorted(decode_data(secret))) or "none"
+        return f"{where} has no data key {source!r} (keys: {keys}); istiod registers each key as a cluster ID"
+    return None
+
+
+def parse_kubeconfig(text: str) -> dict[str, Any]:
+    """server, ca (bytes), token of the kubeconfig's current context; raises ValueError."""
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise ValueError("not a kubeconfig document")
+    current = doc.get("current-context")
+    ctx = next((c["context"] for c in doc.get("contexts") or [] if c.get("name") == current), None)
+    if ctx is None:
+        raise ValueError(f"current-context {current!r} is not among its contexts")
+    cluster = next(
+        (c["cluster"] for c in doc.get("clusters") or [] if c.get("name") == ctx.get("cluster")), None
+    )
+    user: dict[str, Any] = (
+        next((u["user"] for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {}) or {}
+    )
+    if cluster is None:
+        raise ValueError(f"cluster {ctx.get('cluster')!r} of the current context is missing")
+    ca = base64.b64decode(cluster.get("certificate-authority-data") or "")
+    auth = (
+        "token"
+        if user.get("token")
+        else ("auth-provider" if user.get("auth-provider") else ("exec" if user.get("exec") else "none"))
+    )
+    return {
+        "server": str(cluster.get("server", "")),
+        "ca": ca,
+        "token": user.get("token"),
+        "auth": auth,
+        "tls_server_name": cluster.get("tls-server-name"),
+    }
+
+
+def targets_problem(kc: dict[str, Any], where: str, source: Cluster, expected_server: str) -> str | None:
+    """The kubeconfig names A's API server, and its CA verifies the certificate A serves."""
+    if kc["server"].rstrip("/") != expected_server.rstrip("/"):
+        return (
+            f"{where} points at {kc['server']}, not {source.name}'s API server {expected_server}; "
+            f"recreate it (istioctl x create-remote-secret --name {source.name}) or run --join replace"
+        )
+    if not kc["ca"]:
+        return f"{where} has no certificate-authority-data, so istiod cannot verify {source.name}"
+    problem = tls_verify(source.server, kc["ca"], kc.get("tls_server_name"))
+    if problem:
+        return (
+            f"{where}: its CA does not verify {source.name}'s API server {source.server} ({problem}); "
+            "the secret is stale: recreate it"
+        )
+    return None
+
+
+def tls_verify(
+    server: str, ca_pem: bytes, server_name: str | None = None, timeout: float = 5.0
+) -> str | None:
+    """Handshake with `server` trusting only `ca_pem`; the error text, or None when it verifies."""
+    url = urlparse(server)
+    host, port = url.hostname or "", url.port or 443
+    try:
+        context = ssl.create_default_context(cadata=ca_pem.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError) as exc:
+        return f"unusable CA data: {exc}"
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            context.wrap_socket(sock, server_hostname=server_name or host),
+        ):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return exc.verify_message or "certificate verify failed"
+    except (OSError, ssl.SSLError) as exc:
+        return f"TLS handshake failed: {type(exc).__name__}"
+
+
+def credentials_problem(kc: dict[str, Any], where: str, source: Cluster) -> str | None:
+    """The secret's token authenticates to A and may list/watch what istiod's informers need."""
+    if kc["auth"] != "token":
+        return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
+    authz = _token_client(source, str(kc["token"]))
+    who = f"the token in {where}"
+    for group, resource, verb in READER_NEEDS:
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"group": group, "resource": resource, "verb": verb}},
+        }
+        try:
+            review = source.write(
+                f"CREATE selfsubjectaccessreview ({verb} {resource}) as remote-secret token",
+                authz.create_self_subject_access_review,
+                body,
+                idempotent=True,
+            )
+        except errors.Unauthorized:
+            return (
+                f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
+                f"stale or revoked: recreate the secret"
+            )
+        if not (review.get("status") or {}).get("allowed"):
+            full = f"{resource}.{group}" if group else resource
+            return (
+                f"{who} may not {verb} {full} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
+                f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
+            )
+    return None
+
+
+def _token_client(source: Cluster, token: str) -> client.AuthorizationV1Api:
+    """A client for A's server, trusting A's CA as our kubeconfig does, authenticating with `token`."""
+    cfg = client.Configuration()
+    cfg.host = source.server
+    cfg.ssl_ca_cert = source.configuration.ssl_ca_cert
+    cfg.verify_ssl = source.configuration.verify_ssl
+    cfg.tls_server_name = source.configuration.tls_server_name
+    cfg.api_key = {"authorization": "Bearer " + token}
+    cfg.retries = False
+    return client.AuthorizationV1Api(client.ApiClient(cfg))
+
+
+def inspect(secret: Obj | None, source: Cluster, target: Cluster, expected_server: str) -> RemoteSecret:
+    """Every fact about A's secret in B that the join checks need; no token leaves this function."""
+    fact = RemoteSecret(name=secret_name(source.name))
+    if secret is None:
+        return fact
+    fact.present, fact.ours = True, owned(secret)
+    fact.cluster_ids = sorted(decode_data(secret))
+    fact.shape_problem = shape_problem(secret, source.name, target.name)
+    if fact.shape_problem:
+        return fact
+    where = f"Secret {ISTIO_NS}/{fact.name} in {target.name}"
+    try:
+        kc = parse_kubeconfig(decode_data(secret)[source.name])
+    except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        fact.targets_problem = f"{where} holds no usable kubeconfig under key {source.name!r}: {exc}"
+        return fact
+    fact.server, fact.ca_fingerprint = kc["server"], fingerprint(kc["ca"]) if kc["ca"] else None
+    fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
+    fact.targets_problem = targets_problem(kc, where, source, expected_server)
+    if not fact.targets_problem:
+        fact.credentials_problem = credentials_problem(kc, where, source)
+    return fact
+
+
+# -- istiod's own view ----------------------------------------------------------------------------
+
+
+def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
+    """`pilot-discovery request GET /debug/clusterz` in B's istiod: [{id, secretName, syncStatus}]
+    (pilot/pkg/xds/debug.go clusterz -> ListRemoteClusters; pkg/cluster/debug.go DebugInfo)."""
+    result = target.exec_with_retry(
+        istiod_pod,
+        ISTIO_NS,
+        "discovery",
+        ["pilot-discovery", "request", "GET", "/debug/clusterz"],
+        timeout=REQUEST_TIMEOUT[1],
+    )
+    if result.exit_code not in (0, None):
+        raise errors.ExecFailed(
+            f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}",
+            "ExitCode",
+            f"exit {result.exit_code}: {result.stderr.strip()[:200]}",
+        )
+    text = result.stdout.strip()
+    entries = json.loads(text) if text else []
+    return [e for e in entries or [] if isinstance(e, dict)]
+
+
+def sync_problem(
+    entries: list[dict[str, Any]], source: str, target: str, pod: str
+) -> tuple[str | None, str | None]:
+    """(status, problem) for A as B's istiod lists it."""
+    entry = next((e for e in entries if e.get("id") == source), None)
+    if entry is None:
+        listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in entries) or "none"
+        return None, (
+            f"istiod {pod} in {target} does not list cluster {source} in /debug/clusterz "
+            f"(lists: {listed}); it has not loaded {secret_name(source)}"
+        )
+    status = str(entry.get("syncStatus", ""))
+    if status != SYNCED:
+        return status, (
+            f"istiod {pod} in {target} reports {source} as {status!r}, not synced: it cannot "
+            f"read {source}'s API server from inside {target}; check the server address in "
+            f"{secret_name(source)} (--api-server) and the network path"
+        )
+    return status, None
