@@ -132,8 +132,10 @@ def check_namespace(cluster: Cluster, namespace: str, run_id: str) -> bool:
         return False
     labels = ns.get("metadata", {}).get("labels") or {}
     if ns.get("metadata", {}).get("deletionTimestamp"):
-        raise Refused(f"namespace {namespace} in {cluster.name} is still being deleted; wait until it is gone, "
-                      "or pass --namespace NAME")
+        raise Refused(
+            f"namespace {namespace} in {cluster.name} is still being deleted; wait until it is gone, "
+            "or pass --namespace NAME"
+        )
     if labels.get(MANAGED_BY) == OWNER and labels.get(RUN_ID) == run_id:
         return True
     if labels.get(MANAGED_BY) == OWNER:
