@@ -141,3 +141,11 @@ def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
         assert "CERTIFICATE_VERIFY_FAILED" in body
     finally:
         m.lab.stop()
+
+
+def test_sample_container_logs(mesh: Mesh) -> None:
+    hello = mesh.pods(0, selector="app=helloworld")[0].metadata.name
+    logs = mesh.core(0).read_namespaced_pod_log(hello, "sample", container="helloworld")
+    assert "Starting gunicorn" in logs and "Listening at: http://[::]:5000" in logs
+    proxy = mesh.core(0).read_namespaced_pod_log(hello, "sample", container="istio-proxy", tail_lines=1)
+    assert proxy.strip().endswith("Envoy proxy is ready")

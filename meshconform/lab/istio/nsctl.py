@@ -2,8 +2,8 @@
 
 As pilot/pkg/bootstrap/namespacecontroller (security/pkg/k8s/controller), istiod writes the
 mesh root certificate under key `root-cert.pem`, labelled istio.io/config=true, into each
-namespace, and puts it back when deleted or edited. Only a running istiod does this: with
-istiod down, new namespaces get none. Terminating namespaces are left alone.
+namespace but the ignored system ones, and puts it back when deleted or edited. Only a running
+istiod does this: with istiod down, new namespaces get none. Terminating namespaces are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from . import revisions as rv
 
 Obj = dict[str, Any]
 NAME = "istio-ca-root-cert"
+# inject.IgnoredNamespaces: istiod publishes no root certificate there
+IGNORED = ("kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 KEY = "root-cert.pem"
 
 
@@ -46,7 +48,9 @@ class RootCertPublisher:
 
     def reconcile(self, ns_name: str) -> None:
         ns = self.store.find("namespaces", None, ns_name)
-        if ns is None or ns["metadata"].get("deletionTimestamp") or not self.istiod_running():
+        if ns is None or ns_name in IGNORED or ns["metadata"].get("deletionTimestamp"):
+            return
+        if not self.istiod_running():
             return
         cur = self.store.find("configmaps", ns_name, NAME)
         if cur is None:

@@ -30,7 +30,7 @@ SECOND = "cluster-2"
 def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPlan]:
     names = list(lab.revisions)
     if lab.faults.has("revision-mismatch") and index > 0:
-        names[0] = rv.mismatch_for(names[0])
+        names[0] = rv.mismatch_for(names[0], tuple(names))
     out = []
     for name in names:
         tag = rv.version(name)

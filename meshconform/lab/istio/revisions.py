@@ -17,7 +17,7 @@ UPSTREAM_HUB = "docker.io/istio"
 FALLBACK_VERSION = "1.7.3-asm.3"
 OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release before 1.6.8
 STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
-MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3")
+MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
 
 _ASM = re.compile(r"asm-(\d)(\d+)(\d)-(\d+)")
 _PLAIN = re.compile(r"(\d+)-(\d+)-(\d+)")
@@ -46,9 +46,9 @@ def proxy_image(tag: str) -> str:
     return f"{hub(tag)}/proxyv2:{tag}"
 
 
-def mismatch_for(revision: str) -> str:
-    """The revision revision-mismatch gives cluster-2..N instead of `revision`."""
-    return next(r for r in MISMATCH_REVISIONS if r != revision)
+def mismatch_for(revision: str, taken: tuple[str, ...] = ()) -> str:
+    """The revision revision-mismatch gives cluster-2..N instead of `revision` (not one already there)."""
+    return next(r for r in MISMATCH_REVISIONS if r != revision and r not in taken)
 
 
 def stale_for(revision: str) -> str:

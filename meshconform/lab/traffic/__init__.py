@@ -3,8 +3,8 @@
 `start(lab)` registers two exec handlers per cluster: curl (also `sh -c 'curl ...'` when the shell
 line is a single plain curl command), run by traffic.curl over traffic.session; and `pilot-agent
 request GET clusters[?format=json]` in istio-proxy, which prints the Envoy admin /clusters view that
-`istioctl proxy-config endpoints` reads. Nothing sleeps: a thousand calls are computed, not waited
-for, and each reports the time it would have taken.
+`istioctl proxy-config endpoints` reads; and a log provider for the sample containers. Nothing
+sleeps: a thousand calls are computed, not waited for, and each reports the time it would take.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from ..cluster import ExecRequest, ExecResult
-from . import curl, envoy, net
+from . import curl, envoy, logs, net
 from .session import Session
 
 _SHELL_META = set("|&;<>$`(){}*?!\\\n")
@@ -76,3 +76,4 @@ def start(lab: Any) -> None:
     for cluster in lab.clusters.values():
         cluster.exec_handlers.append(curl_handler)
         cluster.exec_handlers.append(pilot_agent_handler)
+        cluster.log_providers.append(logs.provide)
