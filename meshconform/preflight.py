@@ -60,6 +60,22 @@ def probe(clusters: dict[str, Cluster]) -> None:
         probe_tcp(cluster.server, cluster.context)
 
 
+def check_identity(clusters: dict[str, Cluster]) -> None:
+    """Two contexts may name one cluster through different addresses: compare kube-system's UID,
+    the identity istioctl itself uses for a cluster without --name (remote_secret.go clusterUID)."""
+    seen: dict[str, str] = {}
+    for cluster in clusters.values():
+        try:
+            ns = cluster.read("GET namespace kube-system", cluster.core.read_namespace, "kube-system")
+        except errors.KubeError:
+            continue
+        uid = str(ns.get("metadata", {}).get("uid") or "")
+        if uid and uid in seen:
+            raise ConfigError(f"contexts {seen[uid]!r} and {cluster.context!r} reach the same cluster "
+                              f"(kube-system uid {uid}); give each cluster once")
+        seen[uid] = cluster.context
+
+
 def check_namespace(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
     for cluster in clusters.values():
         try:
@@ -94,6 +110,7 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
         check_tools(cfg)
     clusters = connect(cfg)
     probe(clusters)
+    check_identity(clusters)
     if not cfg.cleanup_only:
         check_namespace(clusters, cfg)
         check_revision(clusters, cfg)
