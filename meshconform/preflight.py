@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
@@ -21,7 +22,7 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
     where = kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
     try:
         contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigError(
             f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
@@ -41,7 +42,7 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
     for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
-        except (ConfigException, OSError, ValueError) as exc:
+        except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot load context {ctx!r}: {str(exc).splitlines()[0]}") from None
         server = configuration.host.rstrip("/")
         if server in servers:
