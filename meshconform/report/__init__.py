@@ -1,0 +1,18 @@
+"""What a run tells people and machines: report.html extras, summary.json, diagnostics, hints.
+
+The library half of reporting; the pytest half (hooks, pytest-html extras, JUnit properties,
+live progress) is fixtures/reporting.py. Modules:
+
+- hints: per check, the likely fix and Istio/ASM documentation links, and its area.
+- evidence: the facts each check judged, per test.
+- matrix, svg: the traffic matrix (source cluster x version) and its inline SVG chart.
+- sections, gather: diagnostics read from the clusters when a check fails, bounded.
+- html: the fragments pytest-html shows; summary: summary.json (docs/summary.schema.json).
+- redact: the last line of defence against a secret in any output.
+
+Nothing here imports pytest; nothing here ever holds a token (fingerprints stand in).
+"""
+
+from meshconform.report.redact import redact
+
+__all__ = ["redact"]

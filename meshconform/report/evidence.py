@@ -1,0 +1,134 @@
+"""The facts a check judged, for every test in the report: what it saw, not what it concluded.
+
+A check reads a few facts of its target (a cluster, or a pair A->B) and, for comparisons, of the
+reference cluster (the first one, already in the mesh). This module picks exactly those out of the
+run's MeshFacts by the check's area, as a small JSON-ready dict, so a passing test shows why it
+passed and a failing one shows the observed object next to its message. Facts hold no secrets
+(fingerprints only), and the text is still redacted and bounded before it is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+from meshconform.checks import reference
+from meshconform.checks.traffic import targets
+from meshconform.facts import ClusterFacts, MeshFacts, split_pair
+from meshconform.report.hints import Area, area_of
+from meshconform.report.redact import redact
+
+LIMIT = 6000  # characters of JSON per test: a screenful, enough for any single check's facts
+
+
+def _plain(obj: Any) -> Any:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else obj
+
+
+def _cluster(facts: MeshFacts, name: str) -> ClusterFacts | None:
+    return facts.clusters.get(name)
+
+
+def _reach(facts: MeshFacts, target: str) -> dict[str, Any]:
+    c = _cluster(facts, target)
+    if c is None:
+        return {}
+    return {"context": c.context, "server": c.server, "version": c.server_version, "problem": c.reach_problem}
+
+
+def _control(facts: MeshFacts, target: str) -> dict[str, Any]:
+    c = _cluster(facts, target)
+    control = c.control if c else None
+    return {
+        "revision": facts.revision,
+        "revision_problem": facts.revision_problem,
+        "revisions": control.revisions if control else None,
+        "deployments": control.deployments if control else None,
+        "istiod": [_plain(p) for p in control.istiod] if control else None,
+        "problems": c.problems if c else None,
+    }
+
+
+def _trust_of(c: ClusterFacts | None) -> dict[str, Any]:
+    control = c.control if c else None
+    if control is None:
+        return {"control": None}
+    keys = ("root_ca", "root_ca_problem", "trust_domain", "mesh_id", "network", "mesh_config")
+    return {k: getattr(control, k) for k in keys}
+
+
+def _trust(facts: MeshFacts, target: str) -> dict[str, Any]:
+    ref = reference(facts, lambda c: c.control is not None)
+    out = {target: _trust_of(_cluster(facts, target))}
+    if ref is not None and ref.name != target:
+        out[f"{ref.name} (reference)"] = _trust_of(ref)
+    return out
+
+
+def _names(facts: MeshFacts, target: str) -> dict[str, Any]:
+    ids = {
+        n: sorted({p.cluster_id for p in (c.control.istiod if c.control else []) if p.cluster_id})
+        for n, c in facts.clusters.items()
+    }
+    c = _cluster(facts, target)
+    return {"remote_secrets": c.remote_secret_ids if c else None, "istiod_cluster_ids": ids}
+
+
+def _join(facts: MeshFacts, target: str) -> dict[str, Any]:
+    _, b = split_pair(target)
+    c = _cluster(facts, b)
+    return {
+        "secret": _plain(facts.pairs.get(target)),
+        f"remote secrets in {b}": c.remote_secret_ids if c else None,
+    }
+
+
+def _injection(facts: MeshFacts, target: str) -> dict[str, Any]:
+    c = _cluster(facts, target)
+    control = c.control if c else None
+    return {
+        "revision": facts.revision,
+        "workloads": _plain(c.workloads) if c else None,
+        "injectors": [_plain(i) for i in control.injectors] if control else None,
+        "problems": c.problems if c else None,
+    }
+
+
+def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
+    c = _cluster(facts, target)
+    control = c.control if c else None
+    return {
+        "tally": _plain(facts.traffic.get(target)),
+        "problem": facts.traffic_problems.get(target),
+        "expected": [_plain(t) for t in targets(facts)],
+        "destination_rules": [_plain(r) for r in control.destination_rules] if control else None,
+    }
+
+
+PICKERS: dict[Area, Callable[[MeshFacts, str], dict[str, Any]]] = {
+    "reach": _reach,
+    "control": _control,
+    "trust": _trust,
+    "names": _names,
+    "join": _join,
+    "injection": _injection,
+    "traffic": _traffic,
+}
+
+
+def evidence(facts: MeshFacts, check: str, target: str) -> dict[str, Any]:
+    """The facts `check` judged for `target`; every fact of the target if the check is unknown."""
+    area = area_of(check)
+    if area is None:
+        return {name: _plain(c) for name, c in facts.clusters.items() if name in target.split("->")}
+    return PICKERS[area](facts, target)
+
+
+def evidence_text(facts: MeshFacts, check: str, target: str, secrets: tuple[str, ...] = ()) -> str:
+    """`evidence` as indented JSON, redacted and cut at LIMIT characters."""
+    text = json.dumps(evidence(facts, check, target), indent=1, sort_keys=True, default=str)
+    if len(text) > LIMIT:
+        text = text[:LIMIT] + f"\n... ({len(text) - LIMIT} more characters cut)"
+    return redact(text, secrets)

@@ -1,0 +1,191 @@
+"""What to do about each failing check, and where Istio's or ASM's documentation explains it.
+
+A failure message says what is wrong and where; the hint adds the likely fix in general terms and
+the documentation page a person would open next, as `istioctl analyze` gives a doc link per
+message code and Linkerd's `check` a hint per failure. Each check also has an *area*, which says
+which facts it judged (evidence.py) and which diagnostics are worth gathering when it fails
+(gather.py). Every URL is a published page of istio.io or cloud.google.com.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Area = Literal["reach", "control", "trust", "names", "join", "injection", "traffic"]
+
+
+@dataclass(frozen=True)
+class Doc:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Hint:
+    area: Area
+    fix: str
+    docs: tuple[Doc, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"fix": self.fix, "docs": [{"title": d.title, "url": d.url} for d in self.docs]}
+
+    def line(self) -> str:
+        """One line for a terminal or a JUnit message: the fix, then the first page."""
+        return f"hint: {self.fix}" + (f" (see {self.docs[0].url})" if self.docs else "")
+
+
+ISTIO = "https://istio.io/latest/docs"
+VERIFY = Doc("Istio: Verify the multicluster installation", f"{ISTIO}/setup/install/multicluster/verify/")
+MC_TROUBLESHOOT = Doc("Istio: Troubleshooting Multicluster", f"{ISTIO}/ops/diagnostic-tools/multicluster/")
+MULTI_PRIMARY = Doc(
+    "Istio: Install Multi-Primary (Enable Endpoint Discovery)",
+    f"{ISTIO}/setup/install/multicluster/multi-primary/",
+)
+MULTI_NETWORK = Doc(
+    "Istio: Install Multi-Primary on different networks",
+    f"{ISTIO}/setup/install/multicluster/multi-primary_multi-network/",
+)
+BEFORE = Doc(
+    "Istio: Multicluster, before you begin (API server access, trust)",
+    f"{ISTIO}/setup/install/multicluster/before-you-begin/",
+)
+PLUGIN_CA = Doc("Istio: Plug in CA Certificates", f"{ISTIO}/tasks/security/cert-management/plugin-ca-cert/")
+INJECTION = Doc("Istio: Sidecar Injection Problems", f"{ISTIO}/ops/common-problems/injection/")
+PROXY_CMD = Doc("Istio: Debugging Envoy and Istiod", f"{ISTIO}/ops/diagnostic-tools/proxy-cmd/")
+CANARY = Doc("Istio: Canary Upgrades (revisions)", f"{ISTIO}/setup/upgrade/canary/")
+LOCALITY = Doc("Istio: Locality Load Balancing", f"{ISTIO}/tasks/traffic-management/locality-load-balancing/")
+ASM_MULTICLUSTER = Doc(
+    "Cloud Service Mesh: Resolving multi-cluster issues",
+    "https://cloud.google.com/service-mesh/docs/troubleshooting/troubleshoot-multi-cluster",
+)
+ASM_GKE_MULTICLUSTER = Doc(
+    "Anthos Service Mesh 1.10: Set up a multi-cluster mesh on GKE (prerequisites)",
+    "https://cloud.google.com/service-mesh/v1.10/docs/gke-install-multi-cluster",
+)
+GKE_KUBECTL = Doc(
+    "GKE: Install kubectl and configure cluster access",
+    "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
+)
+
+HINTS: dict[str, Hint] = {
+    "test_api_server_answers": Hint(
+        "reach",
+        "nothing else can be checked in this cluster until its API server answers the context's "
+        "credentials: try kubectl --context CTX get --raw /version, refresh them or fix the server address",
+        (GKE_KUBECTL, BEFORE),
+    ),
+    "test_revision_everywhere": Hint(
+        "control",
+        "every cluster needs the same istiod revision, so that the namespace label istio.io/rev=REV injects "
+        "the same proxies everywhere: install it (asmcli / istioctl --set revision=REV) or pass --revision",
+        (CANARY, ASM_GKE_MULTICLUSTER),
+    ),
+    "test_istiod_ready": Hint(
+        "control",
+        "read istiod's events and log below; a crash at start is usually its mesh config or its CA "
+        "certificates (cacerts)",
+        (PROXY_CMD, PLUGIN_CA),
+    ),
+    "test_istiod_version": Hint(
+        "control",
+        "multi-cluster endpoint discovery as the guide sets it up needs 1.6.8 or later: upgrade with a "
+        "canary revision and move the namespaces over",
+        (ASM_GKE_MULTICLUSTER, CANARY),
+    ),
+    "test_root_ca_shared": Hint(
+        "trust",
+        "cross-cluster mTLS needs one root of trust: plug intermediate CAs signed by one root into Secret "
+        "cacerts in istio-system of every cluster, then restart istiod and the workloads",
+        (PLUGIN_CA, BEFORE),
+    ),
+    "test_trust_domain_and_mesh_id": Hint(
+        "trust",
+        "proxies accept identities of their own trust domain only, and one mesh ID joins the clusters: "
+        "use the same meshConfig.trustDomain and values.global.meshID in every cluster",
+        (MULTI_PRIMARY, BEFORE),
+    ),
+    "test_single_network": Hint(
+        "trust",
+        "label istio-system with the same topology.istio.io/network everywhere; clusters on separate "
+        "networks need east-west gateways, which the guide's single-network model does not set up",
+        (MULTI_NETWORK, MULTI_PRIMARY),
+    ),
+    "test_cluster_names_unique": Hint(
+        "names",
+        "give every cluster its own name: values.global.multiCluster.clusterName at install and the same "
+        "value as --name of istioctl x create-remote-secret",
+        (MULTI_PRIMARY, MC_TROUBLESHOOT),
+    ),
+    "test_remote_secret_present": Hint(
+        "join",
+        "until B holds A's remote secret, B's istiod knows no endpoint in A and calls from B never reach "
+        "A's version (see the traffic matrix); once it is applied, istioctl remote-clusters in B lists A "
+        "as synced",
+        (MULTI_PRIMARY, ASM_MULTICLUSTER),
+    ),
+    "test_remote_secret_targets_cluster": Hint(
+        "join",
+        "recreate the secret so that its server and CA are A's current ones (--join replace, or "
+        "create-remote-secret --server=URL when istiod reaches A at another address)",
+        (MC_TROUBLESHOOT, ASM_MULTICLUSTER),
+    ),
+    "test_remote_secret_credentials": Hint(
+        "join",
+        "istiod in B watches A's pods, services and endpoint slices with this token: reinstall Istio's "
+        "base RBAC in A (istio-reader-service-account and its ClusterRoleBinding), then recreate the secret",
+        (MULTI_PRIMARY, MC_TROUBLESHOOT),
+    ),
+    "test_istiod_synced": Hint(
+        "join",
+        "istiod in B must reach A's API server from inside B: check the server in the secret, firewalls "
+        "or authorized networks (private GKE clusters), and istiod's log below",
+        (VERIFY, ASM_MULTICLUSTER),
+    ),
+    "test_injector_selects_namespace": Hint(
+        "injection",
+        "label the namespace for the revision (kubectl label namespace NS istio.io/rev=REV "
+        "istio-injection-), then restart its pods",
+        (INJECTION, CANARY),
+    ),
+    "test_sample_pods_injected_and_ready": Hint(
+        "injection",
+        "read the pod events and the istio-proxy log below; a proxy that never gets ready usually cannot "
+        "reach istiod or has no certificate yet",
+        (INJECTION, PROXY_CMD),
+    ),
+    "test_injected_by_revision": Hint(
+        "injection",
+        "pods keep the proxy they were created with: restart them after relabelling the namespace "
+        "(kubectl rollout restart deployment -n NS) so that the revision's injector injects them",
+        (CANARY, INJECTION),
+    ),
+    "test_hello_calls_succeed": Hint(
+        "traffic",
+        "compare the failed replies with the sidecar's endpoints below; errors with healthy endpoints "
+        "point at mTLS (trust) or at the callee itself",
+        (VERIFY, PROXY_CMD),
+    ),
+    "test_calls_reach_every_cluster": Hint(
+        "traffic",
+        "a version never reached means the caller's sidecar has no endpoint in that cluster: see its "
+        "endpoints and istiod's sync status below, and any DestinationRule with localityLbSetting",
+        (MC_TROUBLESHOOT, LOCALITY),
+    ),
+    "test_split_follows_replicas": Hint(
+        "traffic",
+        "locality load balancing or unhealthy endpoints skew the split; compare the sidecar's endpoints "
+        "below with the replicas",
+        (LOCALITY, MC_TROUBLESHOOT),
+    ),
+}
+
+
+def hint_for(check: str) -> Hint | None:
+    """The hint of a check by its name (`test_x`) or id (`test_x[target]`)."""
+    return HINTS.get(check.split("[", 1)[0])
+
+
+def area_of(check: str) -> Area | None:
+    hint = hint_for(check)
+    return hint.area if hint else None

@@ -1,0 +1,91 @@
+"""The last line of defence against a secret in a report, a log or a JUnit file.
+
+Facts never hold a token or a key (fingerprints stand in for them), but diagnostics carry text the
+suite did not write: events, istiod's and the proxies' logs, API error messages. Everything that
+goes out passes `redact`, which blanks bearer tokens, JWTs and PEM private keys by shape, and any
+value known to be secret verbatim: the tokens and client keys of the kubeconfig the run uses
+(`kubeconfig_secrets`). `scrub_file` blanks keys and the known values in a file another plugin
+wrote (pytest-html's report, JUnit XML), so a secret that slipped into a failure message still
+never reaches disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REDACTED = "[redacted]"
+_BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{16,}")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+# A key marker without its end (a truncated log line) is still a key.
+_PEM_KEY_START = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\s]*")
+MIN_SECRET_LENGTH = 8  # shorter values would blank ordinary words
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Blank out bearer tokens, JWTs, private keys and any of `secrets` seen verbatim."""
+    text = _JWT.sub("[token redacted]", redact_known(text, secrets))
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact_known(text: str, secrets: Iterable[str] = ()) -> str:
+    """Private keys and the given secret values only: safe on HTML and scripts others wrote."""
+    text = _PEM_KEY.sub("[private key redacted]", text)
+    text = _PEM_KEY_START.sub("[private key redacted]", text)
+    for value in secrets:
+        if value and len(value) >= MIN_SECRET_LENGTH:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def kubeconfig_secrets(path: str | Path | None, contexts: Iterable[str] = ()) -> tuple[str, ...]:
+    """Tokens, passwords and client keys of the users behind `contexts` (all users if none)."""
+    if not path:
+        return ()
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return ()
+    if not isinstance(doc, dict):
+        return ()
+    wanted = set(contexts)
+    users = {
+        c.get("context", {}).get("user")
+        for c in doc.get("contexts") or []
+        if isinstance(c, dict) and (not wanted or c.get("name") in wanted)
+    }
+    found: list[str] = []
+    for entry in doc.get("users") or []:
+        if isinstance(entry, dict) and (not wanted or entry.get("name") in users):
+            found += _user_secrets(entry.get("user") or {})
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
+def _user_secrets(user: dict[str, Any]) -> list[str]:
+    values = [str(user[k]) for k in ("token", "password") if user.get(k)]
+    key_data = user.get("client-key-data")
+    if key_data:
+        values.append(str(key_data))
+        with contextlib.suppress(ValueError):
+            values.append(base64.b64decode(str(key_data)).decode("ascii", "replace"))
+    return values
+
+
+def scrub_file(path: Path, secrets: Iterable[str] = ()) -> bool:
+    """Redact a written file in place; True when something had to be blanked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    clean = redact_known(text, secrets)
+    if clean == text:
+        return False
+    path.write_text(clean, encoding="utf-8")
+    return True

@@ -1,0 +1,107 @@
+"""summary.json: the run for machines, one stable document a CI job can diff night after night.
+
+Per check id (`test_x[cluster-1]`, `test_y[cluster-1->cluster-2]`): outcome, the one-line
+message, and for a failure the hint (fix and documentation links); then the clusters as the run
+found them, the traffic matrix, the options, API use and the exit code. The shape is fixed by
+docs/summary.schema.json (JSON Schema draft 2020-12, SCHEMA_VERSION below); a self-test validates
+a lab run's summary against it. Nothing here holds a secret, and the text is redacted on writing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from meshconform import __version__
+from meshconform.facts import ClusterFacts, MeshFacts
+from meshconform.report import matrix
+from meshconform.report.hints import area_of, hint_for
+from meshconform.report.redact import redact
+
+SCHEMA_VERSION = 1
+# pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.
+OUTCOMES = {0: "passed", 1: "failed", 2: "interrupted", 3: "internal-error", 4: "usage-error", 5: "no-tests"}
+
+
+def check_entry(check_id: str, outcome: str, message: str, duration: float = 0.0) -> dict[str, Any]:
+    """One check's line: hints only where something is to be fixed."""
+    name, _, rest = check_id.partition("[")
+    hint = hint_for(name) if outcome in ("failed", "error") else None
+    return {
+        "check": name,
+        "target": rest.rstrip("]") or None,
+        "area": area_of(name),
+        "outcome": outcome,
+        "message": message,
+        "hint": hint.as_dict() if hint else None,
+        "duration": round(duration, 3),
+    }
+
+
+def counts(checks: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out = {k: 0 for k in ("passed", "failed", "skipped", "error")}
+    for entry in checks.values():
+        out[entry["outcome"]] = out.get(entry["outcome"], 0) + 1
+    return out
+
+
+def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
+    control = c.control
+    return {
+        "context": c.context,
+        "server": c.server,
+        "kubernetes_version": c.server_version,
+        "reach_problem": c.reach_problem,
+        "revisions": control.revisions if control else [],
+        "istiod": [
+            {"pod": p.name, "revision": p.revision, "version": p.version, "ready": p.ready}
+            for p in (control.istiod if control else [])
+        ],
+        "trust_domain": control.trust_domain if control else None,
+        "mesh_id": control.mesh_id if control else None,
+        "network": control.network if control else None,
+        "root_ca": control.root_ca if control else None,
+        "helloworld_version": c.workloads.version if c.workloads else None,
+    }
+
+
+def build(
+    checks: dict[str, dict[str, Any]],
+    facts: MeshFacts | None,
+    exit_code: int | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The whole document; `extra` carries what only the plugin knows (options, clean-up, lab)."""
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "suite": {"name": "meshconform", "version": __version__},
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "exit_code": exit_code,
+        "outcome": OUTCOMES.get(exit_code, "unknown") if exit_code is not None else "unknown",
+        "checks": dict(sorted(checks.items())),
+        "counts": counts(checks),
+        **extra,
+    }
+    if facts is not None:
+        doc.update(
+            {
+                "run_id": facts.run_id,
+                "namespace": facts.namespace,
+                "revision": facts.revision,
+                "clusters": {n: cluster_entry(c, facts.revision) for n, c in facts.clusters.items()},
+                "traffic_matrix": matrix.build(facts).as_dict(),
+                "api": {n: {k: v for k, v in s.items() if k != "notes"} for n, s in facts.api.items()},
+                "retries": [note for s in facts.api.values() for note in s.get("notes", [])],
+                "gather_seconds": facts.wall_seconds,
+            }
+        )
+    return doc
+
+
+def write(path: Path, doc: dict[str, Any], secrets: tuple[str, ...] = ()) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(redact(json.dumps(doc, indent=2, sort_keys=True), secrets) + "\n")
+    tmp.replace(path)
