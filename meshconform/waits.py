@@ -24,6 +24,8 @@ log = logging.getLogger("meshconform.waits")
 
 # Between re-lists; also how often a stop request (Ctrl-C) and new Warning events are noticed.
 WATCH_CHUNK_SECONDS = 5.0
+# First pause of `poll`; it doubles per attempt up to the caller's interval.
+POLL_FIRST_SECONDS = 0.05
 # Pod states that will not fix themselves within a test run.
 TERMINAL_WAITING_REASONS = frozenset(
     {
@@ -250,12 +252,20 @@ def poll(
 ) -> Any:
     """For state that cannot be watched (istiod's debug endpoints): poll with a deadline.
 
+    The pause starts at POLL_FIRST_SECONDS and doubles up to `interval` (like
+    k8s.io/apimachinery wait.Backoff): istiod usually reports a new remote secret synced within
+    a fraction of a second, and a flat one-second pause cost every run a second for nothing.
     Returns the last result whether or not it finished; the caller judges it.
     """
     log.info("waiting up to %.0fs for %s", timeout, what)
     deadline = time.monotonic() + timeout
+    pause = min(POLL_FIRST_SECONDS, interval)
     while True:
         result = attempt()
-        if finished(result) or time.monotonic() + interval > deadline or (stop and stop.is_set()):
+        if finished(result) or time.monotonic() + pause > deadline or (stop and stop.is_set()):
             return result
-        time.sleep(interval)
+        if stop is not None:
+            stop.wait(pause)
+        else:
+            time.sleep(pause)
+        pause = min(interval, pause * 2)
