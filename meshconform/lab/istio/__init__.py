@@ -17,7 +17,7 @@ from .. import controllers
 from ..cluster import LabCluster
 from ..controllers.admission import pod_admission
 from ..store import Obj
-from . import debug, objects, plan, state
+from . import access, debug, objects, plan, state
 from . import revisions as rv
 from .inject import Injector
 from .join import join
@@ -43,11 +43,11 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster) -> None:
     ist.injector = Injector(cluster)
     store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
     made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.facts.network))]
-    made += objects.reader_account()
-    made.append(("secrets", objects.cacerts(ist.ca)))
-    made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in objects.crds()]
+    made += access.reader_account()
+    made.append(("secrets", access.cacerts(ist.ca)))
+    made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
-        made += objects.rbac(rp.revision)
+        made += access.rbac(rp.revision)
         made += [("configmaps", cm) for cm in objects.configmaps(ist.facts, rp)]
         made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem)))
         made.append(("services", objects.service(rp.revision)))
