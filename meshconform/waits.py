@@ -24,6 +24,8 @@ log = logging.getLogger("meshconform.waits")
 
 # Between re-lists; also how often a stop request (Ctrl-C) and new Warning events are noticed.
 WATCH_CHUNK_SECONDS = 5.0
+# A long wait says what it is still waiting for this often (live progress, fixtures/progress.py).
+PROGRESS_SECONDS = 10.0
 # First pause of `poll`; it doubles per attempt up to the caller's interval.
 POLL_FIRST_SECONDS = 0.05
 # Pod states that will not fix themselves within a test run.
@@ -65,9 +67,21 @@ def wait_for(
 ) -> list[Obj]:
     """Watch pods matching `label_selector` in `namespace` until `judge` says done."""
     log.info("waiting up to %.0fs for %s on %s", timeout, what, cluster.name)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline, note_at = started + timeout, started + PROGRESS_SECONDS
     last = Judgement(False, "nothing seen yet")
     while True:
+        if note_at <= time.monotonic() < deadline:
+            note_at += PROGRESS_SECONDS
+            waited = time.monotonic() - started
+            log.info(
+                "still waiting (%.0fs of %.0fs) for %s on %s; last seen: %s",
+                waited,
+                timeout,
+                what,
+                cluster.name,
+                last.state,
+            )
         objs, version = _list(cluster, namespace, label_selector)
         last = judge(objs)
         if last.done:

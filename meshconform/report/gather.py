@@ -81,7 +81,7 @@ class Diagnoser:
             return self._workloads(facts, target)
         if area == "traffic":
             steps = self._endpoints(facts, target) + self._clusterz(facts, target)
-            return steps + self._workloads(facts, target)
+            return steps + self._workloads(facts, target, events=False)
         return []
 
     def _cluster(self, name: str) -> Cluster | None:
@@ -123,15 +123,14 @@ class Diagnoser:
             return []
         return [(f"secrets {name} {expected}", name, lambda: sections.remote_secrets(cl, expected))]
 
-    def _workloads(self, facts: MeshFacts, name: str) -> list[Step]:
+    def _workloads(self, facts: MeshFacts, name: str, events: bool = True) -> list[Step]:
         cl = self._cluster(name)
         if cl is None:
             return []
         ns = facts.namespace
-        steps: list[Step] = [
-            (f"pods {ns} {name}", name, lambda: sections.pods(cl, ns)),
-            (f"events {ns} {name}", name, lambda: sections.events(cl, ns)),
-        ]
+        steps: list[Step] = [(f"pods {ns} {name}", name, lambda: sections.pods(cl, ns))]
+        if events:
+            steps.append((f"events {ns} {name}", name, lambda: sections.events(cl, ns)))
         wl = facts.clusters[name].workloads if name in facts.clusters else None
         unready = [p.name for p in (wl.pods if wl else []) if p.has_proxy and not p.ready]
         pod = unready[0] if unready else (wl.source_pod if wl else None)

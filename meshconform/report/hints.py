@@ -168,8 +168,9 @@ HINTS: dict[str, Hint] = {
     ),
     "test_calls_reach_every_cluster": Hint(
         "traffic",
-        "a version never reached means the caller's sidecar has no endpoint in that cluster: see its "
-        "endpoints and istiod's sync status below, and any DestinationRule with localityLbSetting",
+        "if the caller's sidecar lists no endpoint in the unreached cluster (below), endpoint discovery is "
+        "broken (remote secret, istiod sync); if it lists healthy ones, pods cannot reach each other across "
+        "clusters (firewall, routes) or a DestinationRule's localityLbSetting keeps calls local",
         (MC_TROUBLESHOOT, LOCALITY),
     ),
     "test_split_follows_replicas": Hint(

@@ -113,8 +113,8 @@ def clusterz(cluster: Cluster, istiod_pod: str) -> Section:
     ]
     return Section(
         f"istiod's remote clusters in {cluster.name} (/debug/clusterz)",
-        f"istioctl remote-clusters  # = kubectl exec -n {ISTIO_NS} {istiod_pod} -c discovery -- "
-        "pilot-discovery request GET /debug/clusterz",
+        f"kubectl exec -n {ISTIO_NS} {istiod_pod} -c discovery -- pilot-discovery request GET "
+        "/debug/clusterz   # what istioctl remote-clusters shows",
         bounded("\n".join(rows)),
     )
 
