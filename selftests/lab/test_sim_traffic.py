@@ -149,3 +149,19 @@ def test_sample_container_logs(mesh: Mesh) -> None:
     assert "Starting gunicorn" in logs and "Listening at: http://[::]:5000" in logs
     proxy = mesh.core(0).read_namespaced_pod_log(hello, "sample", container="istio-proxy", tail_lines=1)
     assert proxy.strip().endswith("Envoy proxy is ready")
+
+
+def test_plain_caller_is_reset_by_a_strict_sidecar(mesh: Mesh) -> None:
+    pa = {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication",
+          "metadata": {"name": "default"}, "spec": {"mtls": {"mode": "STRICT"}}}
+    mesh.custom(0).create_namespaced_custom_object("security.istio.io", "v1beta1", "sample",
+                                                    "peerauthentications", pa)
+    try:
+        if not mesh.pods(0, "plain"):
+            pytest.skip("needs the plain namespace of the kube-proxy test")
+        out, err, code = mesh.curl(0, "-sS", "http://helloworld.sample:5000/hello", ns="plain")
+        assert code == 56 and "Recv failure: Connection reset by peer" in err
+        assert versions(mesh.hello(0, 4)) == {"v1": 2, "v2": 2}      # sidecar callers use mTLS: fine
+    finally:
+        mesh.custom(0).delete_namespaced_custom_object("security.istio.io", "v1beta1", "sample",
+                                                        "peerauthentications", "default")

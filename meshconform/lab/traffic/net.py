@@ -7,6 +7,8 @@ reached without a sidecar goes through kube-proxy to a random ready endpoint of 
 Endpoints only (none: the REJECT rule, connection refused). Pods of all clusters share one flat
 network (the guide's shared VPC) unless the clusters are on different Istio networks (then a pod
 IP of another cluster does not route) or `partition:A,B` cuts A from B (connections refused).
+PeerAuthentication (workload over namespace over istio-system) decides whether a sidecar takes plain
+text.
 """
 
 from __future__ import annotations
@@ -107,6 +109,21 @@ class Caller:
             return None
         e = self.rng.choice(eps)
         return e.cluster, e.pod, e.port
+
+
+def strict_mtls(cluster: LabCluster, pod: Obj) -> bool:
+    """A PeerAuthentication for the pod (workload, then namespace, then mesh-wide) says STRICT."""
+    labels = pod["metadata"].get("labels") or {}
+    found: dict[int, str] = {}
+    for ns in (pod["metadata"]["namespace"], "istio-system"):
+        for pa in cluster.store.iter("peerauthentications.security.istio.io", ns):
+            spec = pa.get("spec") or {}
+            sel = (spec.get("selector") or {}).get("matchLabels")
+            if sel and not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            rank = (0 if sel else 1) if ns != "istio-system" else 2
+            found.setdefault(rank, str((spec.get("mtls") or {}).get("mode", "PERMISSIVE")))
+    return found[min(found)] == "STRICT" if found else False
 
 
 def partitioned(a: LabCluster, b: LabCluster) -> bool:

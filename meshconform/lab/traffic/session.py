@@ -5,15 +5,18 @@ the caller's cluster (net.Caller). A container behind istio-proxy connects to En
 iptables redirect: a proxy that is not ready has no outbound listener yet, so the connection is
 refused; a Service IP and port it knows go to its load balancer (envoy.Envoy); anything else passes
 through. Without a sidecar, a Service IP goes through kube-proxy to a local endpoint and a pod IP
-is dialled directly. https to these plain-HTTP ports fails the TLS handshake as OpenSSL reports it.
+is dialled directly; a sidecar under a STRICT PeerAuthentication resets that plain text (curl 56).
+https to these plain-HTTP ports fails the TLS handshake as OpenSSL reports it.
 """
 
 from __future__ import annotations
 
+import email.utils
 import re
 from typing import Any
 
 from ..cluster import LabCluster
+from ..istio import template as tmpl
 from . import apps, curlargs, net
 from .curl import Transfer
 from .envoy import Envoy, Response
@@ -101,12 +104,17 @@ class Session:
         if not net.routable(c.cluster, cluster):
             return _unroutable(t, host, port)
         rtt = net.rtt(c.cluster, cluster)
+        if pod is not c.pod and tmpl.injected(pod) and net.strict_mtls(cluster, pod):
+            t.seconds = t.connect = rtt     # the server's sidecar wants mTLS and resets plain text
+            t.error = (56, "Recv failure: Connection reset by peer")
+            return t
         errors = cluster.faults.touches("hello-errors", cluster.name)
         reply = apps.serve(pod, tport, method, path, errors, c.rng)
         if reply is None:
             return _refused(t, host, port, rtt)
         t.status, t.body, t.connect = reply.status, reply.body, rtt
-        t.headers = [*DIRECT_HEADERS, ("Date", ""), *reply.headers, ("Content-Length", str(len(reply.body)))]
+        t.headers = [*DIRECT_HEADERS, ("Date", email.utils.formatdate(usegmt=True)), *reply.headers,
+                     ("Content-Length", str(len(reply.body)))]
         t.seconds = rtt * 2 + reply.server_ms / 1000
         return t
 
