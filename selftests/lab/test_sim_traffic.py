@@ -159,7 +159,7 @@ def test_plain_caller_is_reset_by_a_strict_sidecar(mesh: Mesh) -> None:
     try:
         if not mesh.pods(0, "plain"):
             pytest.skip("needs the plain namespace of the kube-proxy test")
-        out, err, code = mesh.curl(0, "-sS", "http://helloworld.sample:5000/hello", ns="plain")
+        _, err, code = mesh.curl(0, "-sS", "http://helloworld.sample:5000/hello", ns="plain")
         assert code == 56 and "Recv failure: Connection reset by peer" in err
         assert versions(mesh.hello(0, 4)) == {"v1": 2, "v2": 2}      # sidecar callers use mTLS: fine
     finally:
