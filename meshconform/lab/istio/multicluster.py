@@ -336,10 +336,20 @@ def _hostport(server: str) -> str:
     return f"{u.hostname}:{u.port or 443}"
 
 
+_CONTEXTS: dict[str, ssl.SSLContext] = {}
+
+
 def _ssl_context(kc: Kubeconfig) -> ssl.SSLContext | bool:
+    """One context per CA (building one parses the CA; a joined 8-cluster lab would build hundreds)."""
     if kc.insecure:
         return False
-    return ssl.create_default_context(cadata=kc.ca_pem) if kc.ca_pem else ssl.create_default_context()
+    key = kc.ca_pem or ""
+    if key not in _CONTEXTS:
+        if len(_CONTEXTS) > 256:
+            _CONTEXTS.clear()
+        ctx = ssl.create_default_context(cadata=kc.ca_pem) if kc.ca_pem else ssl.create_default_context()
+        _CONTEXTS[key] = ctx
+    return _CONTEXTS[key]
 
 
 def _status_text(code: int, body: Any, plural: str) -> str:
