@@ -31,6 +31,8 @@ OWNER = "meshconform"
 REPO_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 PROXY = "istio-proxy"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
+# Injectors older than the status annotation's `revision` field still label the pod istio.io/rev.
+REV_LABEL = "istio.io/rev"
 
 
 class Refused(Exception):
@@ -255,9 +257,13 @@ def pod_fact(pod: Obj) -> PodFact:
         ready_containers=sum(1 for s in statuses if s.get("ready")),
         total_containers=len(names),
         has_proxy=PROXY in names,
-        injected_revision=injected_revision(annotation),
+        injected_revision=injected_revision(annotation) or _rev_label(labels, names),
         deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")),
     )
+
+
+def _rev_label(labels: dict[str, str], containers: list[str]) -> str | None:
+    return labels.get(REV_LABEL) if PROXY in containers else None
 
 
 def injected_revision(annotation: str | None) -> str | None:

@@ -5,7 +5,7 @@ came from the expected revision.
 
 from __future__ import annotations
 
-from meshconform import selectors
+from meshconform import selectors, verdicts
 from meshconform.checks import cf, check
 from meshconform.checks.cluster import istiod_ready, revision_installed
 from meshconform.facts import MeshFacts
@@ -82,6 +82,12 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
 @check("test_injected_by_revision", requires=lambda f, t: [(pods_ready, t)])
 def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
     wl = cf(facts, name).workloads
+    unknown = [p.name for p in (wl.pods if wl else []) if p.injected_revision is None]
+    if unknown:
+        raise verdicts.Inconclusive(
+            f"pod {unknown[0]} in {name} names no injecting revision (neither sidecar.istio.io/status "
+            "nor an istio.io/rev label)"
+        )
     wrong = [p for p in (wl.pods if wl else []) if p.injected_revision != facts.revision]
     if not wrong:
         return None

@@ -101,3 +101,12 @@ def test_pod_fact_native_sidecar():
 
 def test_version_for_cluster_index():
     assert [workloads.version_for(i) for i in range(3)] == ["v1", "v2", "v3"]
+
+
+def test_injected_revision_falls_back_to_the_pod_label():
+    p = pod(["helloworld", "istio-proxy"], annotation='{"containers": ["istio-proxy"]}')
+    p["metadata"]["labels"]["istio.io/rev"] = "asm-173-3"
+    assert workloads.pod_fact(p).injected_revision == "asm-173-3"
+    bare = pod(["helloworld"])
+    bare["metadata"]["labels"]["istio.io/rev"] = "asm-173-3"
+    assert workloads.pod_fact(bare).injected_revision is None
