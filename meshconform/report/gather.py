@@ -62,6 +62,8 @@ class Diagnoser:
             got = read()
         except EXPECTED as exc:
             got = Section(key, "", f"could not read it: {exc}")
+        except Exception as exc:  # diagnostics are best effort: a surprise here must not cost the report
+            got = Section(key, "", f"could not read it: {type(exc).__name__}: {exc}")
         section = Section(got.title, got.command, redact(got.text, self.secrets))
         self.cache[key] = section
         return section
