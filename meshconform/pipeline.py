@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from meshconform import controlplane, discovery, errors, join, traffic, waits, workloads
 from meshconform.config import RunConfig
@@ -250,48 +250,52 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
 # -- 5. istiod sync -------------------------------------------------------------------------------
 
 
+Clusterz = list[dict[str, Any]]
+SETTLED = (join.SYNCED, "timeout", "closed")  # istiod's sync states that will not change by waiting
+
+
 def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    """Each istiod's own view (/debug/clusterz), polled until every peer it has a secret for settles."""
+
     def sync(target: Cluster) -> None:
         control = facts.clusters[target.name].control
-        pods = [p for p in (control.istiod if control else []) if p.revision == facts.revision and p.ready]
-        sources = [
-            s.name
-            for s in up
-            if s is not target
-            and facts.pairs.get(pair_id(s.name, target.name))
-            and facts.pairs[pair_id(s.name, target.name)].present
-        ]
+        istiods = control.istiod if control else []
+        pods = [p.name for p in istiods if p.revision == facts.revision and p.ready]
+        sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
         if not pods or not sources:
             return
-        pod = pods[0].name
-
-        def attempt() -> list[dict] | str:  # type: ignore[type-arg]
-            try:
-                return discovery.clusterz(target, pod)
-            except (errors.KubeError, ValueError) as exc:
-                return str(exc)
-
-        def settled(result: list[dict] | str) -> bool:  # type: ignore[type-arg]
-            if isinstance(result, str):
-                return False
-            status = {e.get("id"): e.get("syncStatus") for e in result}
-            return all(status.get(s) in (join.SYNCED, "timeout", "closed") for s in sources)
-
-        result = waits.poll(
-            f"istiod {pod} in {target.name} to sync {', '.join(sources)}",
-            attempt,
-            settled,
-            cfg.ready_timeout,
-            stop=stop,
-        )
+        result = _poll_clusterz(cfg, target, pods[0], sources, stop)
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
             if isinstance(result, str):
                 fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:
-                fact.sync_status, fact.sync_problem = discovery.sync_problem(result, s, target.name, pod)
+                fact.sync_status, fact.sync_problem = discovery.sync_problem(result, s, target.name, pods[0])
 
     parallel(sync, up, stop)
+
+
+def _present(facts: MeshFacts, source: str, target: str) -> bool:
+    fact = facts.pairs.get(pair_id(source, target))
+    return bool(fact and fact.present)
+
+
+def _poll_clusterz(
+    cfg: RunConfig, target: Cluster, pod: str, sources: list[str], stop: threading.Event
+) -> Clusterz | str:
+    def attempt() -> Clusterz | str:
+        try:
+            return discovery.clusterz(target, pod)
+        except (errors.KubeError, ValueError) as exc:
+            return str(exc)
+
+    def settled(result: Clusterz | str) -> bool:
+        status = {} if isinstance(result, str) else {e.get("id"): e.get("syncStatus") for e in result}
+        return all(status.get(s) in SETTLED for s in sources)
+
+    what = f"istiod {pod} in {target.name} to sync {', '.join(sources)}"
+    result: Clusterz | str = waits.poll(what, attempt, settled, cfg.ready_timeout, stop=stop)
+    return result
 
 
 # -- 6. traffic -----------------------------------------------------------------------------------
