@@ -65,8 +65,12 @@ def test_library_knows_nothing_of_pytest(path: Path) -> None:
 
 
 ROOT = PACKAGE.parent
-SUITE_SOURCES = [*_suite_modules(), *sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "fixtures").rglob("*.py")),
-                 ROOT / "conftest.py"]
+SUITE_SOURCES = [
+    *_suite_modules(),
+    *sorted((ROOT / "tests").rglob("*.py")),
+    *sorted((ROOT / "fixtures").rglob("*.py")),
+    ROOT / "conftest.py",
+]
 
 
 def _fault_names() -> set[str]:
@@ -80,7 +84,9 @@ def _string_constants(path: Path) -> set[str]:
     return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
-@pytest.mark.parametrize("path", [p for p in SUITE_SOURCES if p.exists()], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", [p for p in SUITE_SOURCES if p.exists()], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_suite_never_interprets_fault_names(path: Path) -> None:
     """The suite finds faults through the Kubernetes API only; fault names are just handed over."""
     names = _fault_names()

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-JOIN_FAULTS = {"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from"}
+JOIN_FAULTS = {
+    "no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from",
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ MATRIX = [
     case(f"stale-secret:{PAIR}", "cluster-2", f"test_remote_secret_targets_cluster[{PAIR}]"),
     case("reader-rbac-missing:cluster-1", "cluster-1", f"test_remote_secret_credentials[{PAIR}]"),
     case("duplicate-cluster-name", "cluster-2", "test_cluster_names_unique[cluster-2]"),
-    case(f"api-unreachable-from:cluster-2->cluster-1", "cluster-2", f"test_istiod_synced[{PAIR}]"),
+    case("api-unreachable-from:cluster-2->cluster-1", "cluster-2", f"test_istiod_synced[{PAIR}]"),
     case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]"),
     case("proxy-not-ready:cluster-2", "cluster-2", "test_sample_pods_injected_and_ready[cluster-2]",
          extra=("--ready-timeout=8",)),
@@ -79,7 +81,7 @@ class Outcome:
 
 def run_suite(tmp_path: Path, *args: str) -> Outcome:
     report_dir = tmp_path / "reports"
-    cmd = [sys.executable, "-m", "pytest", "--lab", f"--report-dir={report_dir}", "-q", "-p", "no:cacheprovider", *args]
+    cmd = [sys.executable, "-m", "pytest", "--lab", f"--report-dir={report_dir}", "-q", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     output = proc.stdout[-3000:] + proc.stderr[-3000:]
     junit = report_dir / "junit.xml"
