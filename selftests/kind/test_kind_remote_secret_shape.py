@@ -47,9 +47,9 @@ def test_documented_kubeconfig_layout(documented):
 
 
 def test_the_suite_accepts_the_documented_secret(documented):
-    join = pytest.importorskip("meshconform.join")
-    assert join.shape_problem(documented, NAME, "cluster-2") is None
-    parsed = join.parse_kubeconfig(documented["stringData"][NAME])
+    discovery = pytest.importorskip("meshconform.discovery")  # validation moved out of join.py
+    assert discovery.shape_problem(documented, NAME, "cluster-2") is None
+    parsed = discovery.parse_kubeconfig(documented["stringData"][NAME])
     assert (parsed["server"], parsed["ca"], parsed["token"], parsed["auth"]) == (
         "server",
         b"caData",
@@ -59,10 +59,10 @@ def test_the_suite_accepts_the_documented_secret(documented):
 
 
 def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
-    join = pytest.importorskip("meshconform.join")
+    discovery = pytest.importorskip("meshconform.discovery")
     unlabelled = {**documented, "metadata": {**documented["metadata"], "labels": {}}}
-    assert "lacks label istio/multiCluster=true" in join.shape_problem(unlabelled, NAME, "cluster-2")
-    assert "annotation" in join.shape_problem(documented, "other", "cluster-2")
+    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(unlabelled, NAME, "cluster-2")
+    assert "annotation" in discovery.shape_problem(documented, "other", "cluster-2")
 
 
 def test_native_secret_has_the_documented_shape(documented):
