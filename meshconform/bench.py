@@ -1,0 +1,241 @@
+"""Benchmark the suite on the lab: clusters x requests, and batched vs one exec per request.
+
+Why: the checks grow as N x (N-1) pairs, but the work must not; on real clusters every exec and
+every poll is a round trip, and the guide's manual loop spends one `kubectl exec` per request.
+This puts numbers on that, as `nox -s bench` or `python -m meshconform.bench`.
+
+How: every configuration is run warm, with `pytest.main` in one driver process
+(meshconform.bench_driver) that has paid pytest's and the Kubernetes client's imports once, lab
+start and stop inside the timed call: these wall times are the figures, because a fresh process
+adds the same ~3 s of interpreter start and imports to every configuration and so hides how the
+suite's own work grows. Each configuration (or only the default one, `--cold default`) is also
+run cold, as a fresh `python -m pytest` process timed from launch to exit: what a user waits for;
+the default run's cold time is the final line's wall_s. The lab's request log (one JSON line per
+API request, through MESHCONFORM_LAB_REQUEST_LOG) gives the API requests, the exec sessions, and
+the exec sessions into each source pod. This module imports neither pytest nor the lab (the
+architecture's rules): it starts processes and reads files.
+
+The last line is the one the issue quotes:
+
+    bench: execs_per_source=E r1000_over_r20=X n4_over_n2=Y batched_over_naive=Z wall_s=W api_requests=A
+
+execs_per_source: the most exec sessions any source pod received in any batched run (1 is the
+design); r1000_over_r20: warm wall time of the largest over the smallest request count, the worst
+over the cluster counts; n4_over_n2: of the most over the fewest clusters, the worst over the
+request counts; batched_over_naive: the batched run over the one-exec-per-request run at
+--naive-requests on the fewest clusters; wall_s (cold) and api_requests: the default run
+(2 clusters, 50 requests). A figure whose runs are not in the matrix is `n/a`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from meshconform.bench_figures import HEADER, Config, Result, figures, final_line, plan, row, target_lines
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: conftest.py, tests/
+ENV_REQUEST_LOG = "MESHCONFORM_LAB_REQUEST_LOG"  # read by fixtures/lab.py
+NAMESPACE = "sample"  # the suite's default --namespace: exec sessions there are the traffic step
+RUN_TIMEOUT = 900.0  # seconds; the naive run at 1000 requests on 4 clusters stays well inside
+WARM_UP = Config(2, 5)  # pays the imports in the driver; not a figure
+_EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/exec$")
+_SESSION_TIME = re.compile(r" in (?P<s>[0-9.]+)s(?: \(|\s*=*$)", re.MULTILINE)
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+
+def read_request_log(path: Path, namespace: str = NAMESPACE) -> tuple[int, int, dict[str, int]]:
+    """(API requests, exec sessions, exec sessions per source pod) from the lab's request log."""
+    requests, sessions = 0, 0
+    per_source: dict[str, int] = {}
+    if not path.exists():
+        return 0, 0, {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        requests += 1
+        match = _EXEC_PATH.match(str(entry.get("path", "")))
+        if match is None or entry.get("status") != 101:  # 101 Switching Protocols: a session began
+            continue
+        sessions += 1
+        if match.group("ns") == namespace:
+            key = f"{entry.get('cluster')}/{match.group('pod')}"
+            per_source[key] = per_source.get(key, 0) + 1
+    return requests, sessions, per_source
+
+
+def session_seconds(output: str) -> float | None:
+    """pytest's closing "36 passed in 1.23s": the session's own time, for the table."""
+    found = _SESSION_TIME.findall(output)
+    return float(found[-1]) if found else None
+
+
+def _measured(config: Config, workdir: Path, exit_code: int, wall: float, cpu: float | None) -> Result:
+    requests, sessions, per_source = read_request_log(workdir / "requests.jsonl")
+    output = (workdir / "output.txt").read_text(errors="replace")
+    return Result(
+        config, round(wall, 2), exit_code, cpu, session_seconds(output), requests, sessions, per_source
+    )
+
+
+def _fresh(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "requests.jsonl"
+    log.unlink(missing_ok=True)
+    return log
+
+
+def run_cold(config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result:
+    """The suite in a fresh `python -m pytest` process: what a user waits for, imports and all."""
+    log = _fresh(workdir)
+    argv = [sys.executable, "-m", "pytest", *config.pytest_args(), "-q", f"--report-dir={workdir}", *extra]
+    env = {**os.environ, ENV_REQUEST_LOG: str(log)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    with open(workdir / "output.txt", "w") as out:
+        proc = subprocess.run(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, check=False
+        )
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return _measured(config, workdir, proc.returncode, wall, round(cpu, 2))
+
+
+class Driver:
+    """The warm runner (meshconform.bench_driver) as a child process: one job at a time."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "meshconform.bench_driver"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result:
+        log = _fresh(workdir)
+        args = [*config.pytest_args(), "-q", f"--report-dir={workdir}", *extra]
+        job = {"args": args, "output": str(workdir / "output.txt"), "request_log": str(log)}
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the bench driver exited ({self.proc.wait()}) during {config}")
+        answer = json.loads(line)
+        return _measured(config, workdir, answer["exit_code"], answer["wall_s"], answer["cpu_s"])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- command line -------------------------------------------------------------------------------------
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers >= 1, e.g. 2,3,4")
+    return values
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m meshconform.bench",
+        description="Time the suite against the lab for clusters x requests, batched and one exec "
+        "per request (the guide's loop); arguments after -- go to every pytest run (e.g. -- -n 2).",
+    )
+    add = parser.add_argument
+    add("--clusters", type=_counts, default=[2, 3, 4], help="lab cluster counts (default: 2,3,4).")
+    add("--requests", type=_counts, default=[20, 200, 1000], help="calls per source (default: 20,200,1000).")
+    add(
+        "--naive-requests",
+        type=int,
+        default=200,
+        help="calls per source of the one-exec-per-request run (default: 200; 0 skips it).",
+    )
+    add("--default-clusters", type=int, default=2, help="clusters of the default run (default: 2).")
+    add("--default-requests", type=int, default=50, help="calls per source of the default run (default: 50).")
+    add(
+        "--cold",
+        choices=("all", "default"),
+        default="all",
+        help="which configurations also run as a fresh process (default: all).",
+    )
+    add("--workdir", type=Path, help="keep each run's output, request log and reports here.")
+    add("pytest_args", nargs="*", help="extra pytest arguments, after --.")
+    return parser.parse_args(argv)
+
+
+def run_all(configs: Sequence[Config], base: Path, extra: Sequence[str], cold: str) -> dict[Config, Result]:
+    print(HEADER, flush=True)
+    results: dict[Config, Result] = {}
+    driver = Driver()
+    try:
+        _progress("warm-up", WARM_UP)
+        driver.run(WARM_UP, base / "warm-up", extra)
+        for i, config in enumerate(configs, 1):
+            _progress(f"{i}/{len(configs)}", config)
+            workdir = base / f"n{config.clusters}-r{config.requests}-{config.mode}"
+            result = results[config] = driver.run(config, workdir / "warm", extra)
+            if cold == "all" or i == 1:
+                result.cold = run_cold(config, workdir / "cold", extra)
+            print(row(result), flush=True)
+            if not result.ok:
+                _show_failure(workdir)
+    finally:
+        driver.close()
+    return results
+
+
+def _progress(step: str, config: Config) -> None:
+    print(
+        f"[{step}] {config.clusters} clusters, {config.requests} requests, {config.mode}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _show_failure(workdir: Path) -> None:
+    for output in sorted(workdir.glob("*/output.txt")):
+        tail = output.read_text(errors="replace").splitlines()[-15:]
+        print(f"  {output}:", *(f"    {line}" for line in tail), sep="\n", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    default = Config(args.default_clusters, args.default_requests)
+    configs = plan(args.clusters, args.requests, args.naive_requests, default)
+    with tempfile.TemporaryDirectory(prefix="meshconform-bench-") as scratch:
+        results = run_all(configs, args.workdir or Path(scratch), args.pytest_args, args.cold)
+    figs = figures(results, args.clusters, args.requests, args.naive_requests, default)
+    print("targets (issue 6):", *target_lines(figs), sep="\n")
+    print(final_line(figs), flush=True)
+    return 0 if all(r.ok for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

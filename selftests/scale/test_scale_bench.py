@@ -1,0 +1,112 @@
+"""The bench: its arithmetic and final line (fast), and one tiny end-to-end run (slow).
+
+Speed is measured by the bench, never asserted here: a test machine's load says nothing about
+the code. What is asserted is the shape of the output and that the suite's traffic step opens
+exactly one exec session per source pod.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scale_support import ROOT
+
+from meshconform import bench
+from meshconform.bench_figures import Config, Result, figures, final_line, plan, target_lines
+
+NUMBER = r"(?:\d+\.\d{2}|n/a)"
+FINAL = re.compile(
+    rf"^bench: execs_per_source=(?P<execs>\d+|n/a) r1000_over_r20={NUMBER} n4_over_n2={NUMBER} "
+    rf"batched_over_naive={NUMBER} wall_s=(?P<wall>\d+\.\d{{2}}) api_requests=(?P<api>\d+)$"
+)
+
+
+def _log(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_request_log_counts_sessions_per_source(tmp_path: Path) -> None:
+    exec_path = "/api/v1/namespaces/{}/pods/{}/exec"
+    log = _log(
+        tmp_path,
+        [
+            {"cluster": "cluster-1", "path": "/api/v1/namespaces/sample", "status": 201},
+            {"cluster": "cluster-1", "path": exec_path.format("istio-system", "istiod-x"), "status": 101},
+            {"cluster": "cluster-1", "path": exec_path.format("sample", "sleep-a"), "status": 101},
+            {"cluster": "cluster-2", "path": exec_path.format("sample", "sleep-b"), "status": 101},
+            {"cluster": "cluster-2", "path": exec_path.format("sample", "sleep-b"), "status": 404},
+        ],
+    )
+    assert bench.read_request_log(log) == (5, 3, {"cluster-1/sleep-a": 1, "cluster-2/sleep-b": 1})
+
+
+def test_session_seconds_reads_pytests_closing_line() -> None:
+    assert bench.session_seconds("...\n36 passed in 1.23s\n") == 1.23
+    assert bench.session_seconds("== 2 failed, 34 passed in 12.50s (0:00:12) ==") == 12.5
+    assert bench.session_seconds("no closing line") is None
+
+
+def _result(config: Config, wall: float, per_source: int = 1, api: int = 100) -> Result:
+    return Result(config, wall, 0, api_requests=api, source_execs={"cluster-1/sleep": per_source})
+
+
+def test_figures_are_worst_case_wall_ratios() -> None:
+    default = Config(2, 50)
+    configs = plan([2, 4], [20, 1000], 200, default)
+    assert configs[0] == default and Config(2, 200, batch=1) in configs and len(configs) == 6
+    walls = {
+        Config(2, 50): 2.0, Config(2, 20): 2.0, Config(2, 1000): 3.0,
+        Config(4, 20): 4.0, Config(4, 1000): 5.0, Config(2, 200, 1): 10.0,
+    }  # fmt: skip
+    results = {c: _result(c, w, per_source=200 if c.batch else 1) for c, w in walls.items()}
+    results[Config(2, 200)] = _result(Config(2, 200), 2.5)
+    figs = figures(results, [2, 4], [20, 1000], 200, default)
+    assert figs == {
+        "execs_per_source": 1.0,  # the naive run's 200 per source is its design, not counted
+        "r1000_over_r20": 1.5,
+        "n4_over_n2": 2.0,
+        "batched_over_naive": 0.25,
+        "wall_s": 2.0,
+        "api_requests": 100.0,
+    }
+    line = final_line(figs)
+    assert FINAL.match(line), line
+    assert any("batched_over_naive = 0.25 (target <= 0.25): met" in t for t in target_lines(figs))
+
+
+def test_a_reduced_matrix_says_n_a() -> None:
+    default = Config(2, 10)
+    figs = figures({default: _result(default, 3.0)}, [2], [10], 0, default)
+    line = final_line(figs)
+    assert line == (
+        "bench: execs_per_source=1 r1000_over_r20=n/a n4_over_n2=n/a batched_over_naive=n/a "
+        "wall_s=3.00 api_requests=100"
+    )
+    assert FINAL.match(line)
+
+
+@pytest.mark.selftest_slow
+def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, "-m", "meshconform.bench",
+        "--clusters", "2", "--requests", "5,10", "--naive-requests", "5", "--default-requests", "10",
+        "--cold", "default", "--workdir", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lines[0].split()[:3] == ["clusters", "requests", "mode"], proc.stdout
+    assert sum(1 for line in lines if line.startswith("bench:")) == 1, proc.stdout
+    final = FINAL.match(lines[-1])
+    assert final, f"last line is not the bench line: {lines[-1]!r}"
+    assert final["execs"] == "1", proc.stdout
+    assert int(final["api"]) > 0
+    naive = [line.split() for line in lines if " naive " in line]
+    assert naive and naive[0][-2] == "5", f"the naive run opens one exec per call: {naive}"

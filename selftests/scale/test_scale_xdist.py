@@ -1,0 +1,67 @@
+"""Under pytest-xdist the join, the rollout and the traffic happen once per run, and clean-up once.
+
+Two workers both need every stage's facts (the checks are spread over them); the lab's request
+log shows what reached the clusters: each Deployment created once per cluster, one namespace,
+one remote secret per ordered pair, one exec into each source pod for all its calls, and one
+namespace deletion at the end. Three clusters, so that "every ordered pair" means six.
+"""
+
+from __future__ import annotations
+
+import pytest
+from scale_support import Run, run_suite
+
+CLUSTERS = ["cluster-1", "cluster-2", "cluster-3"]
+NS = "/api/v1/namespaces"
+
+
+@pytest.fixture(scope="module")
+def xdist_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("xdist")
+    return run_suite(tmp, f"--lab-clusters={len(CLUSTERS)}", "-n", "2", "-v")
+
+
+@pytest.mark.selftest_slow
+def test_passes_on_two_workers(xdist_run: Run) -> None:
+    assert xdist_run.returncode == 0, xdist_run.output
+    assert "[gw0]" in xdist_run.output and "[gw1]" in xdist_run.output, "both workers must run checks"
+    assert set(xdist_run.outcomes.values()) == {"passed"}, xdist_run.outcomes
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_workloads_deployed_once(xdist_run: Run, cluster: str) -> None:
+    deployments = xdist_run.calls("POST", "/apis/apps/v1/namespaces/sample/deployments", cluster)
+    assert [d["status"] for d in deployments] == [201, 201], (
+        f"{cluster}: expected helloworld-vK and sleep created once each, got {deployments}"
+    )
+    namespaces = xdist_run.calls("POST", NS, cluster)
+    assert [n["status"] for n in namespaces] == [201], f"{cluster}: namespace created {namespaces}"
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_joined_once(xdist_run: Run, cluster: str) -> None:
+    secrets = xdist_run.calls("POST", f"{NS}/istio-system/secrets", cluster)
+    assert [s["status"] for s in secrets] == [201] * (len(CLUSTERS) - 1), (
+        f"{cluster}: one remote secret per other cluster, created once; got {secrets}"
+    )
+
+
+@pytest.mark.selftest_slow
+def test_one_exec_per_source_pod(xdist_run: Run) -> None:
+    execs: dict[tuple[str, str], int] = {}
+    for r in xdist_run.requests:
+        parts = r["path"].split("/")
+        if r["path"].startswith(f"{NS}/sample/pods/") and parts[-1] == "exec" and r["status"] == 101:
+            key = (r["cluster"], parts[-2])
+            execs[key] = execs.get(key, 0) + 1
+    assert sorted(c for c, _ in execs) == CLUSTERS, f"one source pod per cluster, got {execs}"
+    assert set(execs.values()) == {1}, f"every source pod sends all its calls in one exec, got {execs}"
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_cleaned_up_once(xdist_run: Run, cluster: str) -> None:
+    deletes = xdist_run.calls("DELETE", f"{NS}/sample", cluster)
+    assert [d["status"] for d in deletes] == [200], f"{cluster}: namespace deleted {deletes}"
