@@ -83,8 +83,8 @@ HINTS: dict[str, Hint] = {
     ),
     "test_istiod_ready": Hint(
         "control",
-        "read istiod's events and log below; a crash at start is usually its mesh config or its CA "
-        "certificates (cacerts)",
+        "read istiod's events and log in the diagnostics; a crash at start is usually its mesh config "
+        "or its CA certificates (cacerts)",
         (PROXY_CMD, PLUGIN_CA),
     ),
     "test_istiod_version": Hint(
@@ -139,7 +139,7 @@ HINTS: dict[str, Hint] = {
     "test_istiod_synced": Hint(
         "join",
         "istiod in B must reach A's API server from inside B: check the server in the secret, firewalls "
-        "or authorized networks (private GKE clusters), and istiod's log below",
+        "or authorized networks (private GKE clusters), and istiod's log in the diagnostics",
         (VERIFY, ASM_MULTICLUSTER),
     ),
     "test_injector_selects_namespace": Hint(
@@ -150,8 +150,8 @@ HINTS: dict[str, Hint] = {
     ),
     "test_sample_pods_injected_and_ready": Hint(
         "injection",
-        "read the pod events and the istio-proxy log below; a proxy that never gets ready usually cannot "
-        "reach istiod or has no certificate yet",
+        "read the pod events and the istio-proxy log in the diagnostics; a proxy that never gets ready "
+        "usually cannot reach istiod or has no certificate yet",
         (INJECTION, PROXY_CMD),
     ),
     "test_injected_by_revision": Hint(
@@ -162,21 +162,22 @@ HINTS: dict[str, Hint] = {
     ),
     "test_hello_calls_succeed": Hint(
         "traffic",
-        "compare the failed replies with the sidecar's endpoints below; errors with healthy endpoints "
-        "point at mTLS (trust) or at the callee itself",
+        "compare the failed replies with the sidecar's endpoints in the diagnostics; errors with healthy "
+        "endpoints point at mTLS (trust) or at the callee itself",
         (VERIFY, PROXY_CMD),
     ),
     "test_calls_reach_every_cluster": Hint(
         "traffic",
-        "if the caller's sidecar lists no endpoint in the unreached cluster (below), endpoint discovery is "
-        "broken (remote secret, istiod sync); if it lists healthy ones, pods cannot reach each other across "
-        "clusters (firewall, routes) or a DestinationRule's localityLbSetting keeps calls local",
+        "if the caller's sidecar lists no endpoint in the unreached cluster (see the diagnostics), "
+        "endpoint discovery is broken (remote secret, istiod sync); if it lists healthy ones, pods cannot "
+        "reach each other across clusters (firewall, routes) or a DestinationRule's localityLbSetting "
+        "keeps calls local",
         (MC_TROUBLESHOOT, LOCALITY),
     ),
     "test_split_follows_replicas": Hint(
         "traffic",
         "locality load balancing or unhealthy endpoints skew the split; compare the sidecar's endpoints "
-        "below with the replicas",
+        "in the diagnostics with the replicas",
         (LOCALITY, MC_TROUBLESHOOT),
     ),
 }
