@@ -81,7 +81,9 @@ class Run:
         out = {}
         for tc in ET.parse(self.report_dir / "junit.xml").getroot().iter("testcase"):
             bad = tc.find("failure") is not None or tc.find("error") is not None
-            out[tc.get("name", "?")] = "failed" if bad else "skipped" if tc.find("skipped") is not None else "passed"
+            out[tc.get("name", "?")] = (
+                "failed" if bad else "skipped" if tc.find("skipped") is not None else "passed"
+            )
         return out
 
     def messages(self) -> dict[str, str]:
@@ -100,7 +102,16 @@ class Run:
 
 def run_suite(report_dir: Path, *args: str) -> Run:
     """`python -m pytest ARGS --report-dir=DIR` from the repository root, as a user types it."""
-    cmd = [sys.executable, "-m", "pytest", f"--report-dir={report_dir}", "-q", "-p", "no:cacheprovider", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--report-dir={report_dir}",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MESHCONFORM_"))}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     return Run(proc.returncode, proc.stdout, proc.stderr, report_dir)

@@ -42,7 +42,11 @@ def deployed(env: Running, i: int) -> dict[str, dict[str, str]]:
 def injected_revisions(env: Running, i: int) -> set[str]:
     pods = env.core(i).list_namespaced_pod("sample", label_selector=MANAGED).items
     return {
-        str((yaml.safe_load(p.metadata.annotations.get("sidecar.istio.io/status", "{}")) or {}).get("revision"))
+        str(
+            (yaml.safe_load(p.metadata.annotations.get("sidecar.istio.io/status", "{}")) or {}).get(
+                "revision"
+            )
+        )
         for p in pods
     }
 
@@ -69,9 +73,7 @@ def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Pa
 
 def test_upstream_samples_for_three_clusters(tmp_path: Path) -> None:
     with running_lab(tmp_path, clusters=3) as env:
-        run = run_suite(
-            tmp_path / "reports", *env.ctx_args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep"
-        )
+        run = run_suite(tmp_path / "reports", *env.ctx_args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep")
         assert run.returncode == 0, run.output()
         outcomes = run.outcomes()
         assert set(outcomes.values()) == {"passed"} and len(outcomes) == 14 * 3 + 4 * 6, run.messages()
