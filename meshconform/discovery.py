@@ -36,6 +36,7 @@ from meshconform.join import (
     secret_name,
 )
 from meshconform.kube import REQUEST_TIMEOUT, Cluster, Obj
+from meshconform.waits import stable_name
 
 # What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
 # base chart): informers list and watch these.
@@ -238,13 +239,13 @@ def sync_problem(
     if entry is None:
         listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in entries) or "none"
         return None, (
-            f"istiod {pod} in {target} does not list cluster {source} in /debug/clusterz "
+            f"istiod {stable_name(pod)} in {target} does not list cluster {source} in /debug/clusterz "
             f"(lists: {listed}); it has not loaded {secret_name(source)}"
         )
     status = str(entry.get("syncStatus", ""))
     if status != SYNCED:
         return status, (
-            f"istiod {pod} in {target} reports {source} as {status!r}, not synced: it cannot "
+            f"istiod {stable_name(pod)} in {target} reports {source} as {status!r}, not synced: it cannot "
             f"read {source}'s API server from inside {target}; check the server address in "
             f"{secret_name(source)} (--api-server) and the network path"
         )

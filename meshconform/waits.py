@@ -11,6 +11,7 @@ chunks; so a dropped watch costs one chunk, never the whole wait.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -163,7 +164,7 @@ def _terminal_from_events(cluster: Cluster, namespace: str, last: Judgement) -> 
     for event in _warning_events(cluster, namespace):
         if event.get("reason") in TERMINAL_EVENT_REASONS:
             kind = event.get("involvedObject", {}).get("kind", "")
-            name = event.get("involvedObject", {}).get("name", "")
+            name = stable_name(str(event.get("involvedObject", {}).get("name", "")))
             message = _one_line(str(event.get("message", "")))
             return Judgement(False, last.state, f"{kind} {namespace}/{name}: FailedCreate: {message}")
     return last
@@ -187,7 +188,7 @@ def recent_events(cluster: Cluster, namespace: str, limit: int = 5) -> str:
     """The last few Warning events, oldest first, one line: evidence for a timeout message."""
     events = _warning_events(cluster, namespace)[-limit:]
     return " | ".join(
-        f"{e.get('involvedObject', {}).get('name', '?')}: {e.get('reason', '')}: "
+        f"{stable_name(str(e.get('involvedObject', {}).get('name', '?')))}: {e.get('reason', '')}: "
         f"{_one_line(str(e.get('message', '')), 120)}"
         for e in events
     )
@@ -210,6 +211,16 @@ def _one_line(text: str, limit: int = 200) -> str:
 # -- pod judges -----------------------------------------------------------------------------------
 
 
+_GENERATED = "[bcdfghjklmnpqrstvwxz2456789]"  # the alphabet of ReplicaSet hashes and pod suffixes
+_GENERATED_SUFFIX = re.compile(rf"-{_GENERATED}{{6,10}}(-{_GENERATED}{{5}})?$")
+
+
+def stable_name(name: str) -> str:
+    """`helloworld-v2-758dd55874-6x4t8` -> `helloworld-v2`: failure lines then read the same in every
+    run, so nightly failures group (pod names carry a ReplicaSet hash and a random suffix)."""
+    return _GENERATED_SUFFIX.sub("", name)
+
+
 def pod_state(pod: Obj) -> str:
     """`name 1/2 Running (istio-proxy not ready)`, as kubectl get pods would put it."""
     statuses = pod.get("status", {}).get("containerStatuses") or []
@@ -225,7 +236,7 @@ def pod_state(pod: Obj) -> str:
         str(s.get("name")) for s in statuses if not s.get("ready") and "running" in (s.get("state") or {})
     ]
     detail = ", ".join(waiting + [f"{n} not ready" for n in unready])
-    name = pod.get("metadata", {}).get("name", "?")
+    name = stable_name(str(pod.get("metadata", {}).get("name", "?")))
     return f"{name} {ready}/{total} {phase}" + (f" ({detail})" if detail else "")
 
 

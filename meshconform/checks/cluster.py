@@ -8,6 +8,7 @@ from meshconform import verdicts
 from meshconform.checks import cf, check, reference
 from meshconform.controlplane import MIN_VERSION, version_tuple
 from meshconform.facts import IstiodPod, MeshFacts
+from meshconform.waits import stable_name
 
 # -- reach and control plane ----------------------------------------------------------------------
 
@@ -43,7 +44,7 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     pods = rev_pods(facts, name)
     if any(p.ready for p in pods):
         return None
-    seen = "; ".join(p.state or f"{p.name} {p.phase}" for p in pods) or "no pods"
+    seen = "; ".join(p.state or f"{stable_name(p.name)} {p.phase}" for p in pods) or "no pods"
     return (
         f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
         f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}"
@@ -61,7 +62,10 @@ def istiod_version(facts: MeshFacts, name: str) -> str | None:
     old = {pod: v for pod, v in known.items() if version_tuple(v) < MIN_VERSION}
     if old:
         pod, v = sorted(old.items())[0]
-        return f"istiod {pod} in {name} runs {v}, older than {minimum}, the guide's minimum; upgrade it"
+        return (
+            f"istiod {stable_name(pod)} in {name} runs {v}, older than {minimum}, the guide's minimum; "
+            "upgrade it"
+        )
     return None
 
 

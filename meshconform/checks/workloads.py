@@ -9,6 +9,7 @@ from meshconform import selectors, verdicts
 from meshconform.checks import cf, check
 from meshconform.checks.cluster import istiod_ready, revision_installed
 from meshconform.facts import MeshFacts
+from meshconform.waits import stable_name
 from meshconform.workloads import PROXY
 
 
@@ -65,7 +66,8 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
     if bare:
         p = bare[0]
         return (
-            f"pod {p.name} in {where} has no {PROXY} container ({p.ready_containers}/{p.total_containers}): "
+            f"pod {stable_name(p.name)} in {where} has no {PROXY} container "
+            f"({p.ready_containers}/{p.total_containers}): "
             f"it was not injected; check the namespace label istio.io/rev and the injector webhook"
         )
     if wl.problem:
@@ -73,7 +75,8 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
     unready = [p for p in wl.pods if not p.ready]
     if unready:
         p = unready[0]
-        return f"pod {p.name} in {where} is {p.ready_containers}/{p.total_containers} {p.phase}, not Ready"
+        ready = f"{p.ready_containers}/{p.total_containers}"
+        return f"pod {stable_name(p.name)} in {where} is {ready} {p.phase}, not Ready"
     if not wl.pods:
         return f"no sample pods are running in {where}"
     return None
@@ -82,7 +85,7 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
 @check("test_injected_by_revision", requires=lambda f, t: [(pods_ready, t)])
 def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
     wl = cf(facts, name).workloads
-    unknown = [p.name for p in (wl.pods if wl else []) if p.injected_revision is None]
+    unknown = [stable_name(p.name) for p in (wl.pods if wl else []) if p.injected_revision is None]
     if unknown:
         raise verdicts.Inconclusive(
             f"pod {unknown[0]} in {name} names no injecting revision (neither sidecar.istio.io/status "
@@ -93,7 +96,7 @@ def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
         return None
     p = wrong[0]
     return (
-        f"pod {p.name} in {name} was injected by revision {p.injected_revision or '(unknown)'}, not "
+        f"pod {stable_name(p.name)} in {name} was injected by revision {p.injected_revision}, not "
         f"{facts.revision} (annotation sidecar.istio.io/status); an old injector webhook still matches: "
         f"remove it, then restart the pods"
     )

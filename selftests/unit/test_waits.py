@@ -40,3 +40,10 @@ def test_terminal_states_stop_the_wait():
 
 def test_pod_state_reads_like_kubectl():
     assert waits.pod_state(pod("x", "a", True)) == "x 2/2 Running"
+
+
+def test_stable_names_drop_generated_suffixes():
+    assert waits.stable_name("helloworld-v2-758dd55874-6x4t8") == "helloworld-v2"
+    assert waits.stable_name("istiod-asm-173-3-79bb4dbcc9-7jdpt") == "istiod-asm-173-3"
+    assert waits.stable_name("helloworld-v2-758dd55874") == "helloworld-v2"  # the ReplicaSet
+    assert waits.stable_name("sleep") == "sleep" and waits.stable_name("cluster-2") == "cluster-2"
