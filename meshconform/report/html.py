@@ -22,13 +22,14 @@ from meshconform.report.sections import Section
 STYLE = """<style>
 .mc h2{margin:18px 0 6px}.mc h3{margin:14px 0 4px}.mc table{border-collapse:collapse;margin:4px 0}
 .mc th,.mc td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;font-size:12px}
-.mc th{background:#f2f2f2}.mc .num{text-align:right}.mc code{font-size:12px}
+.mc th{background:#f2f2f2;color:#333}.mc td{color:#222}.mc .num{text-align:right}.mc code{font-size:12px}
+.mc a{color:#1a5fb4}
 .mc .passed{background:#e6f4ea;color:#1e6b30}.mc .failed,.mc .error,.mc .unreached{background:#fde2e2;
 color:#a50f15;font-weight:bold}.mc .skipped{background:#fff3d6;color:#7a5b00}.mc .absent{color:#999}
 .mc-verdict{border-left:6px solid #1e6b30;background:#eef7f0;padding:8px 12px;margin:8px 0}
 .mc-verdict.bad{border-left-color:#a50f15;background:#fdf0f0}.mc-verdict p{margin:4px 0}
 .mc-failure{margin:8px 0 12px}.mc-hint{background:#eef3fb;border-left:4px solid #4e79a7;padding:4px 8px;
-margin:4px 0}.mc pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:6px;
+margin:4px 0;color:#222}.mc pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:6px;
 font-size:11px;max-height:420px;overflow:auto}.mc details{margin:4px 0}.mc summary{cursor:pointer;
 font-weight:bold}
 </style>"""
