@@ -96,6 +96,12 @@ def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
             continue
     if not found:
         return
+    installed = sorted({r for revs in found.values() for r in revs})
+    if cfg.revision and installed and cfg.revision not in installed:
+        # A typo, or the canary is not installed yet: every check would fail for the same reason.
+        raise ConfigError(
+            f"--revision {cfg.revision} has no istiod in any cluster; installed: {', '.join(installed)}"
+        )
     _, problem = controlplane.resolve_revision(cfg.revision, found)
     if problem:
         raise ConfigError(problem)
