@@ -61,6 +61,30 @@ def probe(clusters: dict[str, Cluster]) -> None:
         probe_tcp(cluster.server, cluster.context)
 
 
+def check_credentials(clusters: dict[str, Cluster]) -> None:
+    """Expired or revoked credentials are bad input; a server that answers 5xx is a check's to report."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"resource": "namespaces", "verb": "get"}},
+    }
+    for cluster in clusters.values():
+        try:
+            cluster.write(
+                "CREATE selfsubjectaccessreview",
+                cluster.authz.create_self_subject_access_review,
+                body,
+                idempotent=True,
+            )
+        except errors.Unauthorized:
+            raise ConfigError(
+                f"the API server of context {cluster.context!r} ({cluster.server}) rejects its credentials "
+                "(401 Unauthorized); refresh them, e.g. gcloud container clusters get-credentials"
+            ) from None
+        except errors.KubeError:
+            continue
+
+
 def check_identity(clusters: dict[str, Cluster]) -> None:
     """Two contexts may name one cluster through different addresses: compare kube-system's UID,
     the identity istioctl itself uses for a cluster without --name (remote_secret.go clusterUID)."""
@@ -72,8 +96,10 @@ def check_identity(clusters: dict[str, Cluster]) -> None:
             continue
         uid = str(ns.get("metadata", {}).get("uid") or "")
         if uid and uid in seen:
-            raise ConfigError(f"contexts {seen[uid]!r} and {cluster.context!r} reach the same cluster "
-                              f"(kube-system uid {uid}); give each cluster once")
+            raise ConfigError(
+                f"contexts {seen[uid]!r} and {cluster.context!r} reach the same cluster "
+                f"(kube-system uid {uid}); give each cluster once"
+            )
         seen[uid] = cluster.context
 
 
@@ -117,6 +143,7 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
         check_tools(cfg)
     clusters = connect(cfg)
     probe(clusters)
+    check_credentials(clusters)
     check_identity(clusters)
     if not cfg.cleanup_only:
         check_namespace(clusters, cfg)

@@ -59,3 +59,14 @@ def test_foreign_namespace_is_refused(lab_kubeconfig):
             preflight.run(cfg(path, *contexts, namespace="theirs"))
     finally:
         core.delete_namespace("theirs")
+
+
+def test_rejected_credentials_are_bad_input(lab_kubeconfig, tmp_path):
+    path, contexts, _ = lab_kubeconfig
+    kc = yaml.safe_load(path.read_text())
+    for user in kc["users"]:
+        user["user"]["token"] = "expired-" + "x" * 24
+    other = tmp_path / "kc"
+    other.write_text(yaml.safe_dump(kc))
+    with pytest.raises(mc.ConfigError, match=r"rejects its credentials \(401 Unauthorized\); refresh them"):
+        preflight.run(cfg(other, *contexts))
