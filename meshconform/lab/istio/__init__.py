@@ -17,7 +17,7 @@ from .. import controllers
 from ..cluster import LabCluster
 from ..controllers.admission import pod_admission
 from ..store import Obj
-from . import access, debug, objects, plan, state
+from . import access, debug, eastwest, objects, plan, state
 from . import revisions as rv
 from .inject import Injector
 from .join import join
@@ -37,7 +37,7 @@ def _resolver(ist: state.IstioCluster) -> Any:
     return resolve
 
 
-def _install_cluster(cluster: LabCluster, ist: state.IstioCluster) -> None:
+def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -> None:
     assert ist.facts is not None and ist.ca is not None and ist.root is not None
     store = cluster.store
     ist.injector = Injector(cluster)
@@ -52,9 +52,14 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster) -> None:
         made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem)))
         made.append(("services", objects.service(rp.revision)))
         made.append(("deployments.apps", objects.deployment(ist.facts, rp)))
+    if cluster.faults.has("multi-network"):  # a network of its own needs its east-west gateway
+        made += eastwest.objects(ist.facts, ist.revisions[0])
     with controllers.of(cluster).instantly():
         for res, obj in made:
             store.create(res, obj)
+    gateway = store.find("services", rv.ISTIO_NS, eastwest.NAME)
+    if gateway is not None:
+        store.update("services", eastwest.ingress_status(gateway, index), subresource="status")
     for rp in ist.revisions:
         log = ist.log(rp.revision)
         if cluster.faults.touches("istiod-down", cluster.name):
@@ -67,10 +72,10 @@ def install(lab: Any) -> None:
     from ..fault_effects import install_behaviours  # also registers the fault effects
 
     controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
-    for name, ist in plan.plan(lab).items():
+    for index, (name, ist) in enumerate(plan.plan(lab).items()):
         cluster = lab.clusters[name]
         install_behaviours(lab, cluster)
-        _install_cluster(cluster, ist)
+        _install_cluster(cluster, ist, index)
 
 
 def start(lab: Any) -> None:

@@ -5,7 +5,9 @@ services by hostname `<svc>.<ns>.svc.cluster.local` across its own cluster and e
 cluster its remote-secret controller has *synced*, taking each cluster's ready endpoints with the
 locality of their node (topology.kubernetes.io/region and /zone). Endpoints of a cluster on
 another network (topology.istio.io/network on istio-system) are dropped, as split-horizon EDS does
-when that network has no gateway (pilot/pkg/xds/ep_filters.go). The Envoy cluster name is
+when that network has no gateway (pilot/pkg/xds/ep_filters.go); the lab drops them even when the
+multi-network install gave each network an east-west gateway (it routes nothing through gateways,
+and the suite sends no cross-network calls). The Envoy cluster name is
 `outbound|<port>||<hostname>`.
 """
 

@@ -7,7 +7,8 @@ the install itself are decided here, each changing only its own fact:
   old-istiod:C           C's istiod image is an ASM 1.6 release before 1.6.8 (revision unchanged)
   root-ca-mismatch       cluster-2 gets its own root CA
   trust-domain-mismatch  cluster-2's mesh config has another trust domain
-  multi-network          each cluster is its own network (network1, network2, ...)
+  multi-network          each cluster is its own network (network1, network2, ...), with the
+                         east-west gateway a multi-network install adds (istio/eastwest.py)
 """
 
 from __future__ import annotations
