@@ -19,7 +19,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from meshconform import errors
+from meshconform import errors, gateways
 from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 from meshconform.kube import Cluster, Obj
 from meshconform.waits import pod_ready, pod_state
@@ -127,6 +127,7 @@ def gather(
     facts.root_ca, facts.root_ca_problem = root_ca(cluster)
     facts.injectors = injectors(cluster)
     facts.destination_rules = destination_rules(cluster)
+    facts.gateways = gateways.find(cluster)
     return facts
 
 
@@ -223,4 +224,5 @@ def _destination_rule(item: dict[str, Any]) -> DestinationRule:
         host=str(spec.get("host", "")),
         locality_lb="localityLbSetting" in lb,
         outlier_detection="outlierDetection" in policy,
+        locality_disabled=(lb.get("localityLbSetting") or {}).get("enabled") is False,
     )

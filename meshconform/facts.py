@@ -51,6 +51,20 @@ class DestinationRule:
     host: str
     locality_lb: bool = False
     outlier_detection: bool = False
+    locality_disabled: bool = False  # localityLbSetting.enabled: false
+
+
+@dataclass
+class NetworkGateway:
+    """A Service in istio-system labelled topology.istio.io/network: how istiod finds the gateway
+    that other networks reach this cluster's pods through (the east-west gateway)."""
+
+    name: str
+    network: str
+    service_type: str = ""
+    address: str | None = None  # status.loadBalancer.ingress[0] ip or hostname
+    ports: list[int] = field(default_factory=list)
+    ready_endpoints: int = 0
 
 
 @dataclass
@@ -66,6 +80,7 @@ class ControlPlane:
     root_ca_problem: str | None = None
     injectors: list[Injector] = field(default_factory=list)
     destination_rules: list[DestinationRule] = field(default_factory=list)
+    gateways: list[NetworkGateway] = field(default_factory=list)
 
 
 @dataclass

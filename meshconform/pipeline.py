@@ -312,9 +312,12 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         tally: Tally | None = None
         try:
             for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
+                earlier = tally
                 tally = traffic.send(
                     c, cfg.namespace, wl.source_pod, wl.source_container, cfg.requests, cfg.curl_batch
                 )
+                if earlier is not None:
+                    traffic.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
                 if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
                     break
                 log.info(

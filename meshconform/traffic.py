@@ -74,6 +74,18 @@ def _note(tally: Tally, text: str, limit: int = 5) -> None:
         tally.errors.append(text)
 
 
+def keep_failures(tally: Tally, earlier: Tally) -> None:
+    """Carry the failed calls of an earlier sample into a retaken one, so that ok_status sees them."""
+    for code, count in earlier.by_status.items():
+        if code != "200":
+            tally.by_status[code] = tally.by_status.get(code, 0) + count
+            tally.requests += count
+    tally.malformed += earlier.malformed
+    tally.requests += earlier.malformed
+    for error in earlier.errors:
+        _note(tally, error)
+
+
 def send(cluster: Cluster, namespace: str, pod: str, container: str, requests: int, batch: int = 0) -> Tally:
     """Run the calls from `pod` and tally them; one exec per batch (one in all by default)."""
     tally = Tally(source=cluster.name)

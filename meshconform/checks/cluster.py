@@ -4,7 +4,7 @@ and it shares trust and network with the others (DESIGN.md: reach, control plane
 
 from __future__ import annotations
 
-from meshconform import verdicts
+from meshconform import gateways, verdicts
 from meshconform.checks import cf, check, reference
 from meshconform.controlplane import MIN_VERSION, version_tuple
 from meshconform.facts import IstiodPod, MeshFacts
@@ -121,8 +121,19 @@ def single_network(facts: MeshFacts, name: str) -> str | None:
         return None
     if c.control.network == ref.control.network:
         return None
+    lacking = [n for n, x in facts.clusters.items() if x.control and gateways.problem(x.control)]
+    if lacking:
+        advice = (
+            f"east-west gateway missing or not usable in {', '.join(lacking)}: install one per network "
+            f"({gateways.HOW}), or, if pods of every cluster reach each other directly, give istio-system "
+            "the same network label everywhere"
+        )
+    else:
+        advice = "every network has its east-west gateway: a multi-network mesh, whose traffic is not tested"
+    up = [(n, x.control) for n, x in facts.clusters.items() if not x.reach_problem]
+    seen = "; ".join(gateways.describe(n, control) for n, control in up)
     return (
         f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
         f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system); the guide's "
-        "model is one network: use the same value, or set up east-west gateways for multi-network"
+        f"model is one network; {advice}\neast-west gateways: {seen}"
     )

@@ -63,3 +63,11 @@ def test_error_pages_are_summarised():
         "c", "upstream connect error or disconnect/reset before headers\n@@meshconform code=503@@\n"
     )
     assert t.errors == ["503: upstream connect error or disconnect/reset before headers"]
+
+
+def test_a_retaken_sample_keeps_earlier_failures():
+    first = traffic.parse("c", reply("v1", "p") + "oops\n@@meshconform code=503@@\n")
+    second = traffic.parse("c", reply("v1", "p") + reply("v2", "q"))
+    traffic.keep_failures(second, first)
+    assert second.by_status == {"200": 2, "503": 1} and second.requests == 3
+    assert second.by_version == {"v1": 1, "v2": 1} and "503: oops" in second.errors
