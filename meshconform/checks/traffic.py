@@ -12,7 +12,7 @@ from meshconform.checks import Need, cf, check
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, single_network, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
-from meshconform.facts import MeshFacts, Tally, pair_id
+from meshconform.facts import DestinationRule, MeshFacts, Tally, pair_id
 
 
 def premises(facts: MeshFacts, source: str) -> list[Need]:
@@ -51,23 +51,40 @@ def _tally(facts: MeshFacts, source: str) -> Tally:
     return tally
 
 
+def applies_to(rule: DestinationRule, host: str) -> bool:
+    """Does the rule's host (short, FQDN or `*.suffix`, short names relative to the rule's
+    namespace, as Istio resolves them) cover `host` (a service FQDN)?"""
+    pattern = rule.host
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    if "." not in pattern:
+        pattern = f"{pattern}.{rule.namespace}"
+    return host == pattern or host.startswith(pattern + ".")  # helloworld.sample -> ...svc.cluster.local
+
+
 def explain_routing(facts: MeshFacts, source: str) -> str:
-    """DestinationRules that keep traffic local explain a missing or skewed version."""
-    control = cf(facts, source).control
+    """A DestinationRule with outlierDetection turns on locality load balancing (unless it disables
+    it): Envoy keeps every call in the caller's locality while local endpoints are healthy. When
+    all calls stayed in the caller's cluster, that is the explanation, and what to do about it."""
+    c = cf(facts, source)
+    tally, own = facts.traffic.get(source), c.workloads.version if c.workloads else None
+    if tally is None or not tally.by_version or set(tally.by_version) != {own}:
+        return ""
+    host = f"helloworld.{facts.namespace}.svc.cluster.local"
     rules = [
         r
-        for r in (control.destination_rules if control else [])
-        if r.host.startswith("helloworld") and (r.locality_lb or r.outlier_detection)
+        for r in (c.control.destination_rules if c.control else [])
+        if r.outlier_detection and not r.locality_disabled and applies_to(r, host)
     ]
     if not rules:
         return ""
     r = rules[0]
-    what = " + ".join(
-        k for k, on in (("localityLbSetting", r.locality_lb), ("outlierDetection", r.outlier_detection)) if on
-    )
     return (
-        f"; DestinationRule {r.namespace}/{r.name} for {r.host} sets {what}, which keeps calls in the "
-        f"caller's locality while local endpoints are healthy"
+        f"; all calls stayed in {source}: DestinationRule {r.namespace}/{r.name} sets outlierDetection, so "
+        "locality load balancing keeps calls local while local endpoints are healthy (failover at work, not "
+        "a broken mesh); to test balancing, set its loadBalancer.localityLbSetting.enabled: false"
     )
 
 
