@@ -10,6 +10,7 @@ connections) on reads and idempotent writes, logging each attempt. The shape fol
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -143,12 +144,6 @@ class Cluster:
         self.configuration = configuration
         self.server: str = configuration.host
         self.api_client = client.ApiClient(configuration)
-        self.core = client.CoreV1Api(self.api_client)
-        self.apps = client.AppsV1Api(self.api_client)
-        self.authz = client.AuthorizationV1Api(self.api_client)
-        self.admission = client.AdmissionregistrationV1Api(self.api_client)
-        self.custom = client.CustomObjectsApi(self.api_client)
-        self.version_api = client.VersionApi(self.api_client)
         self.stats = ApiStats()
         self.attempts = ATTEMPTS  # preflight lowers it: a down server is the reach check's to report
         self._dynamic: Any = None
@@ -159,6 +154,32 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"Cluster({self.name!r}, server={self.server!r})"
+
+    # The typed APIs are built on first use: with kubernetes>=37 (pydantic) importing them costs
+    # ~1.5 s of CPU, which an xdist worker that only reads the shared facts never needs to pay.
+    @functools.cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @functools.cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api_client)
+
+    @functools.cached_property
+    def authz(self) -> client.AuthorizationV1Api:
+        return client.AuthorizationV1Api(self.api_client)
+
+    @functools.cached_property
+    def admission(self) -> client.AdmissionregistrationV1Api:
+        return client.AdmissionregistrationV1Api(self.api_client)
+
+    @functools.cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    @functools.cached_property
+    def version_api(self) -> client.VersionApi:
+        return client.VersionApi(self.api_client)
 
     @property
     def dynamic(self) -> Any:
