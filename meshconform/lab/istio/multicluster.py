@@ -308,8 +308,12 @@ class SecretController:
         return SyncError(f"{_REFLECTOR}: Failed to list *v1.{kind}: {where}{why}")
 
     def _owner(self, server: str) -> LabCluster | None:
+        # A real istiod reads from whichever API server answered at that address; on loopback,
+        # https://localhost:P and https://127.0.0.1:P reach the same lab server, so compare the
+        # endpoint, not the spelling of the URL.
+        want = _endpoint(server)
         for c in [self.cluster, *self.cluster.peers.values()]:
-            if c.server_url and c.server_url.rstrip("/") == server:
+            if c.server_url and _endpoint(c.server_url) == want:
                 return c
         return None
 
@@ -362,3 +366,12 @@ def _status_text(code: int, body: Any, plural: str) -> str:
     return str(
         message or f'an error on the server ("") has prevented the request from succeeding (get {plural})'
     )
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def _endpoint(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return ("loopback" if host in _LOOPBACK else host, parts.port or 443)
