@@ -7,6 +7,7 @@ whose API server accepts TCP but answers errors is not bad input: the reach chec
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import yaml
@@ -14,7 +15,7 @@ from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from meshconform import controlplane, errors, workloads
-from meshconform.config import ConfigError, RunConfig, probe_tcp
+from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 from meshconform.kube import Cluster, load_configuration
 
 
@@ -81,6 +82,15 @@ def check_credentials(clusters: dict[str, Cluster]) -> None:
                 f"the API server of context {cluster.context!r} ({cluster.server}) rejects its credentials "
                 "(401 Unauthorized); refresh them, e.g. gcloud container clusters get-credentials"
             ) from None
+        except errors.Unreachable as exc:
+            if "Timeout" in exc.reason:  # TCP accepted, then silence: every later call would wait as long
+                found = re.search(r"timeout=([0-9.]+)", exc.message)
+                waited = float(found.group(1)) if found else CONNECT_TIMEOUT
+                raise ConfigError(
+                    f"the API server of context {cluster.context!r} at {cluster.server} accepted a "
+                    f"connection but did not answer within {waited:g}s "
+                    f"({exc.reason}); check the address and any proxy or firewall in between"
+                ) from None
         except errors.KubeError:
             continue
 
