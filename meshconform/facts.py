@@ -65,6 +65,7 @@ class NetworkGateway:
     address: str | None = None  # status.loadBalancer.ingress[0] ip or hostname
     ports: list[int] = field(default_factory=list)
     ready_endpoints: int = 0
+    traffic_port: int = 15443  # where other networks' calls enter (networking.istio.io/gatewayPort)
 
 
 @dataclass

@@ -43,17 +43,15 @@ def _gateway(cluster: Cluster, svc: Obj) -> NetworkGateway:
     meta, spec = svc["metadata"], svc.get("spec") or {}
     ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     address = next((a for i in ingress if (a := i.get("ip") or i.get("hostname"))), None)
-    ports = [int(p["port"]) for p in spec.get("ports") or [] if p.get("port")]
-    extra = (meta.get("annotations") or {}).get(GATEWAY_PORT_ANNOTATION)
-    if extra and extra.isdigit() and int(extra) not in ports:
-        ports.append(int(extra))
+    override = str((meta.get("annotations") or {}).get(GATEWAY_PORT_ANNOTATION, ""))
     return NetworkGateway(
         name=meta["name"],
         network=str((meta.get("labels") or {}).get(NETWORK_LABEL, "")),
         service_type=str(spec.get("type", "ClusterIP")),
         address=address or next(iter(spec.get("externalIPs") or []), None),
-        ports=ports,
+        ports=[int(p["port"]) for p in spec.get("ports") or [] if p.get("port")],
         ready_endpoints=_ready_endpoints(cluster, meta["name"]),
+        traffic_port=int(override) if override.isdigit() else MTLS_PORT,
     )
 
 
@@ -80,8 +78,8 @@ def problem(control: ControlPlane) -> str | None:
         return f"{g.name} has no external address ({g.service_type}, status.loadBalancer.ingress is empty)"
     if STATUS_PORT not in g.ports:
         return f"{g.name} at {g.address} does not expose status port {STATUS_PORT}"
-    if MTLS_PORT not in g.ports:
-        return f"{g.name} at {g.address} does not expose port {MTLS_PORT}, where cross-network traffic enters"
+    if g.traffic_port not in g.ports:
+        return f"{g.name} at {g.address} does not expose port {g.traffic_port} (cross-network calls)"
     if not g.ready_endpoints:
         return f"{g.name} at {g.address} has no ready endpoints (its gateway pods are not Ready)"
     return None
