@@ -24,7 +24,10 @@ from .routes import RequestInfo
 
 Obj = dict[str, Any]
 _CUSTOM_GROUPS = ("networking.istio.io", "security.istio.io")
-_RETURNS_OBJECT = ("pods", "namespaces")  # graceful or finalized deletion: the object comes back
+# Deletion answers with the object: pods and namespaces (graceful or finalized deletion), and the
+# registries with ReturnDeletedObject: true (service and serviceaccount storage.go); the official
+# client's typed delete_namespaced_service parses the answer as a V1Service and rejects a Status.
+_RETURNS_OBJECT = ("pods", "namespaces", "services", "serviceaccounts")
 
 
 def present(info: RequestInfo, obj: Obj) -> Obj:
