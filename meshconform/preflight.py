@@ -14,7 +14,7 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from meshconform import controlplane, errors, workloads
+from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 from meshconform.kube import Cluster, load_configuration
 
@@ -143,6 +143,26 @@ def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
         raise ConfigError(problem)
 
 
+def check_replace(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
+    """--join replace recreates remote secrets; one that meshconform did not create is refused here,
+    before anything is written, rather than kept silently while the user believes it replaced."""
+    if cfg.join != "replace":
+        return
+    for target in clusters.values():
+        for source in clusters.values():
+            name = join.secret_name(source.name)
+            try:
+                secret = join.get_secret(target, name) if source is not target else None
+            except errors.KubeError:
+                continue  # the reach and join checks report a server that answers errors
+            if secret is not None and not join.owned(secret):
+                raise ConfigError(
+                    f"--join replace would overwrite remote secret {join.ISTIO_NS}/{name} in {target.name}, "
+                    "which meshconform did not create, and meshconform never modifies it: delete it "
+                    "yourself if it is stale, or use --join create (keeps it) or --join verify"
+                )
+
+
 def check_tools(cfg: RunConfig) -> None:
     if cfg.join_with == "istioctl" and cfg.join != "verify" and shutil.which("istioctl") is None:
         raise ConfigError("--join-with istioctl needs istioctl on PATH; install it or use --join-with native")
@@ -158,4 +178,5 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
     if not cfg.cleanup_only:
         check_namespace(clusters, cfg)
         check_revision(clusters, cfg)
+        check_replace(clusters, cfg)
     return clusters
