@@ -40,6 +40,9 @@ class Servers:
                 access_log=None,
                 handle_signals=False,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,
+                # As an apiserver cancels a request's context when its client goes: a watch the
+                # client closed early ends now, not at its next event or at stop (~0.3 s a run).
+                handler_cancellation=True,
             )
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl(cluster), reuse_address=False)
