@@ -103,7 +103,7 @@ def start_suite(report_dir: Path, *args: str) -> Background:
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             suite_command(report_dir, *args), cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-            env=suite_env(),
+            env=suite_env(), start_new_session=True,  # its own process group, as a shell's job
         )
     return Background(proc, out)
 

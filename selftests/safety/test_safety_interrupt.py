@@ -1,0 +1,152 @@
+"""Interruption and leftovers: Ctrl-C or SIGTERM mid-run still removes what the run created, and
+`--cleanup-only` removes what earlier runs left (`--keep`), by label, on every given context.
+
+The lab is served by `python -m meshconform.lab serve` in its own process, with pods slow to become
+Ready, so the suite is caught in the middle of its rollout: the test polls the lab until the run's
+namespace exists, signals the suite, and then looks through every listable kind in every cluster
+for an object labelled app.kubernetes.io/managed-by=meshconform. There must be none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from safety_support import (
+    MANAGED,
+    LabTarget,
+    assert_nothing_labelled,
+    eventually,
+    lab_in_process,
+    lab_served,
+    labelled,
+    run_suite,
+    snapshot,
+    start_suite,
+)
+
+pytestmark = pytest.mark.selftest_slow
+
+READY_DELAY = "4"  # seconds a lab pod takes to become Ready: the window in which the suite is signalled
+INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabTarget]:
+    with lab_served(tmp_path_factory.mktemp("served"), f"--ready-delay={READY_DELAY}") as lab:
+        yield lab
+
+
+def ours_exist(lab: LabTarget, namespace: str) -> bool:
+    """The run's namespace is in every cluster: the rollout has begun everywhere."""
+    return all(
+        namespace in {ns.metadata.name for ns in lab.core(ctx).list_namespace(label_selector=MANAGED).items}
+        for ctx in lab.contexts
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "group", "xdist"),
+    [
+        pytest.param(signal.SIGINT, True, False, id="ctrl-c"),
+        pytest.param(signal.SIGTERM, False, False, id="sigterm"),
+        pytest.param(signal.SIGINT, True, True, id="ctrl-c-xdist"),
+        pytest.param(signal.SIGTERM, False, True, id="sigterm-xdist"),
+    ],
+)
+def test_signal_mid_run_removes_what_the_run_created(
+    served: LabTarget, signum: int, group: bool, xdist: bool, tmp_path: Path
+) -> None:
+    """Ctrl-C reaches the whole foreground process group (xdist workers too); a CI runner's or
+    `timeout`'s SIGTERM reaches the pytest process alone."""
+    args = [*served.args(), "--ready-timeout=60", "--requests=5", *(["-n", "2"] if xdist else [])]
+    suite = start_suite(tmp_path / "reports", *args)
+    try:
+        eventually(
+            lambda: ours_exist(served, "sample") or suite.proc.poll() is not None,
+            120,
+            lambda: "the run's namespace never appeared",
+        )
+        if suite.proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+        assert labelled(served), "nothing labelled to clean up: the interruption proves nothing"
+        if group:
+            os.killpg(suite.proc.pid, signum)
+        else:
+            suite.signal(signum)
+        run = suite.wait(timeout=60)
+    finally:
+        suite.stop()
+    assert run.returncode == INTERRUPTED, run.tail()
+    assert "Traceback" not in run.output, run.tail()
+    cleaned = re.search(r"^cleaned up: (\d+) objects: (.*)$", run.output, re.M)
+    assert cleaned, run.tail()
+    for ctx in served.contexts:
+        assert f"{ctx.rsplit('_', 1)[-1]}: namespace sample" in cleaned.group(2), run.tail()
+    assert_nothing_labelled(served)
+
+
+def test_cleanup_only_removes_leftovers_on_every_given_context(tmp_path: Path) -> None:
+    with lab_in_process(tmp_path, clusters=3) as lab:
+        kept = run_suite(tmp_path / "keep", *lab.args(), "--keep", "--requests=5")
+        assert kept.returncode == 0, kept.tail()
+        assert "--keep: kept namespace sample" in kept.output, kept.tail()
+        leftovers = labelled(lab)
+        assert {line.split(":")[0] for line in leftovers} == {"cluster-1", "cluster-2", "cluster-3"}
+        theirs = seed_unowned(lab)
+
+        some = run_suite(tmp_path / "some", *lab.args(*lab.contexts[:2]), "--cleanup-only")
+        assert some.returncode == 0 and "Traceback" not in some.output, some.tail()
+        # 2 namespaces, and in each of the 2 clusters the secrets of its 2 peers.
+        assert "removed leftovers: 6 objects: " in some.output, some.tail()
+        for name in (
+            "cluster-1: namespace sample",
+            "cluster-2: secret istio-system/istio-remote-secret-cluster-3",
+        ):
+            assert name in some.output, some.tail()
+        eventually(
+            lambda: {line.split(":")[0] for line in labelled(lab)} == {"cluster-3"},
+            20,
+            lambda: f"expected only cluster-3's leftovers, found {labelled(lab)}",
+        )
+
+        every = run_suite(tmp_path / "every", *lab.args(), "--cleanup-only")
+        assert every.returncode == 0 and "removed leftovers: 3 objects: " in every.output, every.tail()
+        assert "cluster-3: namespace sample" in every.output, every.tail()
+        assert_nothing_labelled(lab)
+        assert unowned_state(lab) == theirs
+
+        again = run_suite(tmp_path / "again", *lab.args(), "--cleanup-only")
+        assert again.returncode == 0 and "removed leftovers: 0 objects" in again.output, again.tail()
+
+
+def seed_unowned(lab: LabTarget) -> dict[str, tuple]:
+    """What others made, with labels close to ours: only managed-by, or only the run id."""
+    for ctx in lab.contexts:
+        core = lab.core(ctx)
+        core.create_namespace({"metadata": {"name": "payments", "labels": {"team": "payments"}}})
+        core.create_namespaced_secret(
+            "istio-system",
+            {"metadata": {"name": "istio-remote-secret-legacy", "labels": {"istio/multiCluster": "true"}},
+             "stringData": {"legacy": "kubeconfig: of a cluster that left the mesh"}},
+        )
+        core.create_namespace(
+            {"metadata": {"name": "copied-labels", "labels": {"meshconform.io/run-id": "r00000000"}}}
+        )
+    return unowned_state(lab)
+
+
+def unowned_state(lab: LabTarget) -> dict[str, tuple]:
+    state = {}
+    for ctx in lab.contexts:
+        for kind, ns, name in (
+            ("Namespace", "", "payments"),
+            ("Namespace", "", "copied-labels"),
+            ("Secret", "istio-system", "istio-remote-secret-legacy"),
+        ):
+            state[f"{ctx}/{kind}/{name}"] = snapshot(lab, ctx, ns, kind, name)
+    return state
