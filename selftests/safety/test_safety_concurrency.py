@@ -1,0 +1,95 @@
+"""Two runs at once against the same clusters (two CI jobs, or a person and a nightly job).
+
+With different `--namespace` both pass: their workloads never meet, and the remote secrets one run
+made and the other found in place are handed over, not pulled from under it. With the same
+namespace the second run refuses before it creates anything, naming the run that holds it, and
+the first run passes undisturbed. Afterwards nothing labelled is left in any cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from safety_support import (
+    MANAGED,
+    LabTarget,
+    Run,
+    assert_nothing_labelled,
+    eventually,
+    lab_in_process,
+    start_suite,
+)
+
+pytestmark = pytest.mark.selftest_slow
+
+CHECKS = 36  # a clean two-cluster run (selftests/matrix: 14 per cluster + 4 per ordered pair)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[LabTarget]:
+    """Pods take 3 s to become Ready, so that two runs overlap for seconds."""
+    with lab_in_process(tmp_path, ready_delay=3.0) as target:
+        yield target
+
+
+def assert_all_passed(run: Run) -> None:
+    __tracebackhide__ = True
+    assert run.returncode == 0 and "Traceback" not in run.output, run.tail()
+    assert re.search(rf"^{CHECKS} passed in ", run.output, re.M), run.tail()
+
+
+def test_two_namespaces_at_once_both_pass(lab: LabTarget, tmp_path: Path) -> None:
+    args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
+    first = start_suite(tmp_path / "a", *args, "--namespace=team-a")
+    second = start_suite(tmp_path / "b", *args, "--namespace=team-b")
+    try:
+        runs = [first.wait(), second.wait()]
+    finally:
+        first.stop()
+        second.stop()
+    for run in runs:
+        assert_all_passed(run)
+    assert "namespace team-a" in runs[0].output and "namespace team-b" in runs[1].output
+    assert_nothing_labelled(lab)
+
+
+def test_same_namespace_second_run_refuses_first_passes(lab: LabTarget, tmp_path: Path) -> None:
+    args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
+    first = start_suite(tmp_path / "first", *args)
+    try:
+        eventually(
+            lambda: namespace_owner(lab) is not None or first.proc.poll() is not None,
+            120,
+            lambda: "the first run's namespace never appeared",
+        )
+        holder = namespace_owner(lab)
+        second = start_suite(tmp_path / "second", *args)
+        refused = second.wait(timeout=120)
+        still_running = first.proc.poll() is None
+        passed = first.wait()
+    finally:
+        first.stop()
+    assert still_running, "the first run ended before the second was refused: no overlap was tested"
+    assert refused.returncode == 4 and "Traceback" not in refused.output, refused.tail()
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1, refused.tail()
+    assert f"belongs to another meshconform run (meshconform.io/run-id={holder})" in lines[0], lines[0]
+    assert "--namespace NAME" in lines[0], lines[0]
+    assert_all_passed(passed)
+    assert_nothing_labelled(lab)
+
+
+def namespace_owner(lab: LabTarget, namespace: str = "sample") -> str | None:
+    """The run id on the namespace once it exists in every cluster."""
+    owners = set()
+    for ctx in lab.contexts:
+        items = lab.core(ctx).list_namespace(label_selector=MANAGED).items
+        found = [n for n in items if n.metadata.name == namespace]
+        if not found:
+            return None
+        owners.add(found[0].metadata.labels["meshconform.io/run-id"])
+    assert len(owners) == 1, owners
+    return owners.pop()
