@@ -220,17 +220,19 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
     hello_docs, sleep_docs = workloads.load_manifest(hello_path), workloads.load_manifest(sleep_path)
     source = workloads.source_app(sleep_docs)
     order = list(facts.clusters)
+    refused = claim_namespace(cfg, up, facts.revision or "")
 
     def deploy(c: Cluster) -> None:
         version = workloads.version_for(order.index(c.name))
         objs = workloads.label_objects(
             workloads.helloworld_objects(hello_docs, version) + sleep_docs, cfg.run_id
         )
-        problem = None
+        problem = refused.get(c.name)
         try:
-            workloads.rollout(
-                c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop
-            )
+            if problem is None:
+                workloads.rollout(
+                    c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop
+                )
         except EXPECTED as exc:
             problem = str(exc)
         try:
@@ -245,6 +247,20 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
         facts.clusters[c.name].workloads = wl
 
     parallel(deploy, up, stop)
+
+
+def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> dict[str, str]:
+    """Create the namespace cluster by cluster in --ctx order before any rollout, so that two runs
+    started together with one --namespace meet in the first cluster and the loser stops there,
+    rather than each winning some cluster and failing the other. Returns {cluster: why refused}."""
+    for i, c in enumerate(up):
+        try:
+            workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
+        except workloads.Refused as exc:
+            return {later.name: str(exc) for later in up[i:]}
+        except EXPECTED:
+            continue  # the rollout meets it again and records it for this cluster
+    return {}
 
 
 # -- 5. istiod sync -------------------------------------------------------------------------------

@@ -93,3 +93,25 @@ def namespace_owner(lab: LabTarget, namespace: str = "sample") -> str | None:
         owners.add(found[0].metadata.labels["meshconform.io/run-id"])
     assert len(owners) == 1, owners
     return owners.pop()
+
+
+def test_same_namespace_started_together_one_passes(lab: LabTarget, tmp_path: Path) -> None:
+    """Two CI jobs fired by one trigger: both pass preflight, and they meet at the namespace. They
+    claim it cluster by cluster in one order, so one wins everywhere and passes; the other stops
+    at the first cluster, fails (or is refused) naming the winner, and leaves nothing."""
+    args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
+    jobs = [start_suite(tmp_path / name, *args) for name in ("one", "two")]
+    try:
+        runs = [job.wait() for job in jobs]
+    finally:
+        for job in jobs:
+            job.stop()
+    winners = [run for run in runs if run.returncode == 0]
+    assert len(winners) == 1, "\n\n".join(run.tail() for run in runs)
+    loser = runs[1 - runs.index(winners[0])]
+    assert_all_passed(winners[0])
+    winner_id = re.search(r"^run (r[0-9a-f]+):", winners[0].output, re.M)
+    assert winner_id, winners[0].tail()
+    assert loser.returncode in (1, 4) and "Traceback" not in loser.output, loser.tail()
+    assert f"belongs to another meshconform run (meshconform.io/run-id={winner_id.group(1)})" in loser.output
+    assert_nothing_labelled(lab)
