@@ -250,14 +250,15 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
 
 
 def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> dict[str, str]:
-    """Create the namespace cluster by cluster in --ctx order before any rollout, so that two runs
-    started together with one --namespace meet in the first cluster and the loser stops there,
-    rather than each winning some cluster and failing the other. Returns {cluster: why refused}."""
-    for i, c in enumerate(up):
+    """Create the namespace cluster by cluster, by cluster name, before any rollout, so that two
+    runs started together with one --namespace meet in the same first cluster and the loser stops
+    there, rather than each winning some cluster and failing the other. -> {cluster: why refused}"""
+    ordered = sorted(up, key=lambda c: c.name)
+    for i, c in enumerate(ordered):
         try:
             workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
         except workloads.Refused as exc:
-            return {later.name: str(exc) for later in up[i:]}
+            return {later.name: str(exc) for later in ordered[i:]}
         except EXPECTED:
             continue  # the rollout meets it again and records it for this cluster
     return {}
