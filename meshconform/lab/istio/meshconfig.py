@@ -9,6 +9,8 @@ the stale-injector fault) changes injection as it would on a real cluster.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -160,8 +162,14 @@ def parse_config(cm: Obj | None) -> Obj:
 
 
 def parse_mesh(cm: Obj | None) -> Obj:
+    # Envoy asks for the trust domain on every simulated call: parse each mesh text once.
+    return copy.deepcopy(_parse_mesh_text(((cm or {}).get("data") or {}).get("mesh") or "{}"))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_mesh_text(text: str) -> Obj:
     try:
-        out = yaml.safe_load(((cm or {}).get("data") or {}).get("mesh") or "{}")
+        out = yaml.safe_load(text)
     except yaml.YAMLError:
         return {}
     return out if isinstance(out, dict) else {}
