@@ -67,7 +67,7 @@ def wait_for(
     stop: threading.Event | None = None,
 ) -> list[Obj]:
     """Watch pods matching `label_selector` in `namespace` until `judge` says done."""
-    log.info("waiting up to %.0fs for %s on %s", timeout, what, cluster.name)
+    log.info("waiting up to %gs for %s on %s", timeout, what, cluster.name)
     started = time.monotonic()
     deadline, note_at = started + timeout, started + PROGRESS_SECONDS
     last = Judgement(False, "nothing seen yet")
@@ -76,7 +76,7 @@ def wait_for(
             note_at += PROGRESS_SECONDS
             waited = time.monotonic() - started
             log.info(
-                "still waiting (%.0fs of %.0fs) for %s on %s; last seen: %s",
+                "still waiting (%.0fs of %gs) for %s on %s; last seen: %s",
                 waited,
                 timeout,
                 what,
@@ -107,7 +107,7 @@ def wait_for(
             return list(objs_by_name.values())
     events = recent_events(cluster, namespace)
     raise WaitFailed(
-        f"timed out after {timeout:.0f}s waiting for {what} on {cluster.name}; "
+        f"timed out after {timeout:g}s waiting for {what} on {cluster.name}; "
         f"last seen: {last.state}" + (f"; events: {events}" if events else "")
     )
 
@@ -282,7 +282,7 @@ def poll(
     a fraction of a second, and a flat one-second pause cost every run a second for nothing.
     Returns the last result whether or not it finished; the caller judges it.
     """
-    log.info("waiting up to %.0fs for %s", timeout, what)
+    log.info("waiting up to %gs for %s", timeout, what)
     deadline = time.monotonic() + timeout
     pause = min(POLL_FIRST_SECONDS, interval)
     while True:

@@ -1,0 +1,97 @@
+"""Faults survived, and waits that end say why: transient API errors are retried and shown, never
+hidden; a deadline from --ready-timeout ends every wait with the last state seen and the events.
+
+The fault matrix (selftests/matrix) already proves that `--lab-fault flaky-api` and `slow-start`
+runs pass. Here: a flaky run reports its retries (summary.json, report.html, the live log), a
+clean run reports none (a retry there would be a retry of a real failure), and a pod that never
+becomes Ready fails its check at the user's deadline with the pod's state and its probe events.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from safety_support import Run, run_suite
+
+pytestmark = pytest.mark.selftest_slow
+
+RETRY_NOTE = re.compile(r"^(CREATE|GET|LIST|DELETE|PATCH|PUT) .+ on cluster-\d: attempt [2-5]$")
+
+
+def summary(report_dir: Path) -> dict:
+    doc: dict = json.loads((report_dir / "summary.json").read_text())
+    return doc
+
+
+def failures(report_dir: Path) -> dict[str, str]:
+    """test name -> the failure element's text (the message and the evidence pytest wrote)."""
+    found = {}
+    for case in ET.parse(report_dir / "junit.xml").getroot().iter("testcase"):
+        failure = case.find("failure")
+        if failure is not None:
+            found[case.get("name", "?")] = f"{failure.get('message', '')}\n{failure.text or ''}"
+    return found
+
+
+def assert_clean_pass(run: Run) -> None:
+    __tracebackhide__ = True
+    assert run.returncode == 0 and "Traceback" not in run.output, run.tail()
+    assert re.search(r"^36 passed in ", run.output, re.M), run.tail()
+
+
+def test_flaky_api_passes_and_says_it_retried(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    run = run_suite(reports, "--lab", "--lab-fault=flaky-api", "--requests=10")
+    assert_clean_pass(run)
+    doc = summary(reports)
+    notes, per_cluster = doc["retries"], doc["api"]
+    assert notes, f"flaky-api failed {doc['lab']} requests' worth of calls yet no retry was noted"
+    assert all(RETRY_NOTE.match(note) for note in notes), notes
+    assert sum(c["retries"] for c in per_cluster.values()) >= len(notes) > 0, per_cluster
+    html = (reports / "report.html").read_text()
+    counts = [int(n) for n in re.findall(r"(\d+) retried", html)]
+    assert counts and sum(counts) > 0, "report.html does not say how many calls were retried"
+    attempt = r"attempt 1/\d failed \((429 TooManyRequests|500 InternalError| \w+Error)\); will retry in"
+    assert re.search(attempt, run.output), "the live log does not show the retried attempts"
+
+
+def test_clean_run_retries_nothing(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    run = run_suite(reports, "--lab", "--requests=10")
+    assert_clean_pass(run)
+    doc = summary(reports)
+    assert doc["retries"] == [] and all(c["retries"] == 0 for c in doc["api"].values()), doc["api"]
+    assert "will retry" not in run.output, run.tail()
+
+
+@pytest.mark.parametrize(
+    ("fault", "timeout", "failing", "state", "events"),
+    [
+        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"], "1/2 Running (istio-proxy not ready)",
+                     "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
+                     id="proxy-not-ready"),
+        pytest.param("slow-start", "1.5", ["cluster-1", "cluster-2"], "0/2 Pending", None, id="slow-start"),
+    ],
+)
+def test_wait_ends_at_the_deadline_with_last_state_and_events(
+    fault: str, timeout: str, failing: list[str], state: str, events: str | None, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    run = run_suite(reports, "--lab", f"--lab-fault={fault}", f"--ready-timeout={timeout}", "--requests=10")
+    assert run.returncode == 1 and "Traceback" not in run.output, run.tail()
+    found = failures(reports)
+    expected = {f"test_sample_pods_injected_and_ready[{name}]" for name in failing}
+    assert set(found) == expected, sorted(found)
+    for name in failing:
+        text = found[f"test_sample_pods_injected_and_ready[{name}]"]
+        first = text.splitlines()[0]
+        assert f"timed out after {timeout}s waiting for pods of" in first and f"on {name}" in first, first
+        assert "last seen: " in text and state in text, text
+        if events:
+            assert "events: " in text and events in text, text
+    waits = [float(s) for s in re.findall(r"workloads: done in ([0-9.]+)s", run.output)]
+    assert waits and max(waits) < float(timeout) + 10, f"the deadline was not kept: {waits}"
