@@ -97,13 +97,13 @@ class Background:
             self.proc.wait()
 
 
-def start_suite(report_dir: Path, *args: str) -> Background:
+def start_suite(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> Background:
     report_dir.mkdir(parents=True, exist_ok=True)
     out = report_dir.parent / f"{report_dir.name}.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             suite_command(report_dir, *args), cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-            env=suite_env(), start_new_session=True,  # its own process group, as a shell's job
+            env={**suite_env(), **(env or {})}, start_new_session=True,  # its own group, as a shell job
         )
     return Background(proc, out)
 

@@ -9,11 +9,13 @@ for an object labelled app.kubernetes.io/managed-by=meshconform. There must be n
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from safety_support import (
@@ -150,3 +152,44 @@ def unowned_state(lab: LabTarget) -> dict[str, tuple]:
         ):
             state[f"{ctx}/{kind}/{name}"] = snapshot(lab, ctx, ns, kind, name)
     return state
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_signal_during_a_lab_run_deletes_what_it_created(signum: int, tmp_path: Path) -> None:
+    """`pytest --lab`: the lab dies with the run, so its request log is the witness that every
+    namespace and remote secret the run created was deleted before the lab stopped."""
+    log = tmp_path / "requests.jsonl"
+    suite = start_suite(tmp_path / "reports", "--lab", "--lab-fault=slow-start", "--requests=5",
+                        env={"MESHCONFORM_LAB_REQUEST_LOG": str(log)})
+    try:
+        eventually(
+            lambda: len(writes(log, "create", "/api/v1/namespaces")) == 2 or suite.proc.poll() is not None,
+            120,
+            lambda: "the run's namespaces were never created",
+        )
+        if suite.proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+        suite.signal(signum)
+        run = suite.wait(timeout=60)
+    finally:
+        suite.stop()
+    assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
+    secret_path = "/api/v1/namespaces/istio-system/secrets"
+    for cluster in ("cluster-1", "cluster-2"):
+        created = writes(log, "create", secret_path, cluster)
+        deleted = writes(log, "delete", secret_path + "/istio-remote-secret-", cluster)
+        assert len(created) == len(deleted) == 1, (cluster, created, deleted)
+        gone = writes(log, "delete", "/api/v1/namespaces/sample", cluster)
+        assert gone, f"namespace sample in {cluster} was not deleted:\n{run.tail()}"
+
+
+def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[dict[str, Any]]:
+    """Successful requests of `verb` whose path is `path` (a prefix, for deletes by name)."""
+    if not log.exists():
+        return []
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [
+        e for e in entries
+        if e["verb"] == verb and e["status"] < 300 and cluster in (None, e["cluster"])
+        and (e["path"] == path if verb == "create" else e["path"].startswith(path))
+    ]
