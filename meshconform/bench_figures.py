@@ -50,6 +50,16 @@ class Config:
 
 
 @dataclass
+class LogCounts:
+    """What the lab's request log says about one run."""
+
+    api_requests: int = 0
+    exec_sessions: int = 0
+    source_execs: dict[str, int] = field(default_factory=dict)  # "cluster/pod" -> exec sessions
+    traffic_s: float | None = None  # first traffic exec's start to the last one's end
+
+
+@dataclass
 class Result:
     """One configuration's measurements: the warm run (the figures), and the cold one if timed."""
 
@@ -62,6 +72,7 @@ class Result:
     exec_sessions: int = 0
     source_execs: dict[str, int] = field(default_factory=dict)  # "cluster/pod" -> exec sessions
     cold: Result | None = None  # the same configuration as a fresh `python -m pytest` process
+    traffic_s: float | None = None  # the traffic step alone (see bench.read_request_log)
 
     @property
     def ok(self) -> bool:
@@ -111,10 +122,11 @@ def figures(
     by_clusters = _worst_ratio(
         (_wall(results, Config(hi_n, r)), _wall(results, Config(lo_n, r))) for r in requests
     )
-    naive = None
+    naive = traffic = None
     if naive_requests:
         batched, one_each = Config(lo_n, naive_requests), Config(lo_n, naive_requests, 1)
         naive = _worst_ratio([(_wall(results, batched), _wall(results, one_each))])
+        traffic = _worst_ratio([(_traffic(results, batched), _traffic(results, one_each))])
     base = results.get(default)
     shown = (base.cold or base) if base is not None else None  # a user's run: fresh process if timed
     return {
@@ -124,14 +136,21 @@ def figures(
         "batched_over_naive": naive,
         "wall_s": shown.wall_s if shown is not None and shown.exit_code == 0 else None,
         "api_requests": float(shown.api_requests) if shown is not None and shown.exit_code == 0 else None,
+        "traffic_batched_over_naive": traffic,  # not on the final line: the traffic step alone
     }
+
+
+def _traffic(results: dict[Config, Result], config: Config) -> float | None:
+    result = results.get(config)
+    return result.traffic_s if result is not None and result.exit_code == 0 and result.traffic_s else None
 
 
 # -- printout -----------------------------------------------------------------------------------------
 
 HEADER = (
     f"{'clusters':>8} {'requests':>8} {'mode':>8} {'wall_s':>7} {'cold_s':>7} {'cpu_s':>6} "
-    f"{'session_s':>9} {'api_requests':>12} {'exec_sessions':>13} {'execs/source':>12}  result"
+    f"{'session_s':>9} {'traffic_s':>9} {'api_requests':>12} {'exec_sessions':>13} "
+    f"{'execs/source':>12}  result"
 )
 
 
@@ -152,7 +171,8 @@ def row(result: Result) -> str:
     return (
         f"{c.clusters:>8} {c.requests:>8} {c.mode:>8} {result.wall_s:>7.2f} "
         f"{_cell(result.cold.wall_s if result.cold else None, 7)} {_cell(result.cpu_s, 6)} "
-        f"{_cell(result.session_s, 9)} {result.api_requests:>12} {result.exec_sessions:>13} "
+        f"{_cell(result.session_s, 9)} {_cell(result.traffic_s, 9)} {result.api_requests:>12} "
+        f"{result.exec_sessions:>13} "
         f"{per_source:>12}  {outcome}"
     )
 
@@ -173,6 +193,9 @@ def target_lines(figs: dict[str, float | None]) -> list[str]:
             met = value == limit if op == "==" else value <= limit if op == "<=" else value < limit
             verdict = "met" if met else "MISSED"
         lines.append(f"  {name} = {fmt(name, value)} (target {op} {limit:g}): {verdict}")
+    step = figs.get("traffic_batched_over_naive")
+    if step is not None:
+        lines.append(f"  (the traffic step alone, batched over naive: {step:.2f})")
     return lines
 
 

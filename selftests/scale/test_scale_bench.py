@@ -17,7 +17,7 @@ import pytest
 from scale_support import ROOT
 
 from meshconform import bench
-from meshconform.bench_figures import Config, Result, figures, final_line, plan, target_lines
+from meshconform.bench_figures import Config, LogCounts, Result, figures, final_line, plan, target_lines
 
 NUMBER = r"(?:\d+\.\d{2}|n/a)"
 FINAL = re.compile(
@@ -34,17 +34,21 @@ def _log(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
 
 def test_request_log_counts_sessions_per_source(tmp_path: Path) -> None:
     exec_path = "/api/v1/namespaces/{}/pods/{}/exec"
+    rows = [
+        ("cluster-1", "/api/v1/namespaces/sample", 201, 10.000, 1.0),
+        ("cluster-1", exec_path.format("istio-system", "istiod-x"), 101, 10.100, 5.0),
+        ("cluster-1", exec_path.format("sample", "sleep-a"), 101, 10.500, 200.0),  # 10.3 .. 10.5
+        ("cluster-2", exec_path.format("sample", "sleep-b"), 101, 10.600, 100.0),  # 10.5 .. 10.6
+        ("cluster-2", exec_path.format("sample", "sleep-b"), 404, 10.700, 1.0),  # refused: no session
+    ]
     log = _log(
-        tmp_path,
-        [
-            {"cluster": "cluster-1", "path": "/api/v1/namespaces/sample", "status": 201},
-            {"cluster": "cluster-1", "path": exec_path.format("istio-system", "istiod-x"), "status": 101},
-            {"cluster": "cluster-1", "path": exec_path.format("sample", "sleep-a"), "status": 101},
-            {"cluster": "cluster-2", "path": exec_path.format("sample", "sleep-b"), "status": 101},
-            {"cluster": "cluster-2", "path": exec_path.format("sample", "sleep-b"), "status": 404},
-        ],
+        tmp_path, [{"cluster": c, "path": p, "status": s, "ts": t, "ms": ms} for c, p, s, t, ms in rows]
     )
-    assert bench.read_request_log(log) == (5, 3, {"cluster-1/sleep-a": 1, "cluster-2/sleep-b": 1})
+    counts = bench.read_request_log(log)
+    assert (counts.api_requests, counts.exec_sessions) == (5, 3)
+    assert counts.source_execs == {"cluster-1/sleep-a": 1, "cluster-2/sleep-b": 1}
+    assert counts.traffic_s == pytest.approx(0.3)
+    assert bench.read_request_log(tmp_path / "missing.jsonl") == LogCounts()
 
 
 def test_session_seconds_reads_pytests_closing_line() -> None:
@@ -75,6 +79,7 @@ def test_figures_are_worst_case_wall_ratios() -> None:
         "batched_over_naive": 0.25,
         "wall_s": 2.0,
         "api_requests": 100.0,
+        "traffic_batched_over_naive": None,  # no traffic step timed in these made-up results
     }
     line = final_line(figs)
     assert FINAL.match(line), line
