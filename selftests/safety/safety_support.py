@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,3 +233,71 @@ def snapshot(target: LabTarget, context: str, namespace: str, kind: str, name: s
     else:
         obj = core.read_namespaced_secret(name, namespace)
     return obj.metadata.uid, obj.metadata.resource_version, dict(obj.metadata.labels or {})
+
+
+# -- a slow network -------------------------------------------------------------------------------
+
+
+class DelayProxy:
+    """A TCP forwarder to one lab API server that can be made slow at will: every chunk the client
+    sends waits `delay` seconds. TLS passes through untouched (the lab's certificate names
+    127.0.0.1, not a port), so the suite sees its real cluster, only slower."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.delay = 0.0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self._open: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                return
+            self._open += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if slow and self.delay:
+                    time.sleep(self.delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for conn in (source, sink):
+                with suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self._open:
+            conn.close()
+
+
+@contextmanager
+def through_proxies(target: LabTarget, tmp_path: Path) -> Iterator[tuple[LabTarget, list[DelayProxy]]]:
+    """The same lab reached through one DelayProxy per cluster (a second kubeconfig)."""
+    import yaml
+
+    doc = yaml.safe_load(target.kubeconfig.read_text())
+    proxies = []
+    for cluster in doc["clusters"]:
+        server = cluster["cluster"]["server"]
+        proxy = DelayProxy(int(server.rsplit(":", 1)[1]))
+        proxies.append(proxy)
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    path = tmp_path / "proxied-kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    try:
+        yield LabTarget(path, target.contexts), proxies
+    finally:
+        for proxy in proxies:
+            proxy.close()

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from safety_support import (
     run_suite,
     snapshot,
     start_suite,
+    through_proxies,
 )
 
 pytestmark = pytest.mark.selftest_slow
@@ -187,9 +189,47 @@ def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[
     """Successful requests of `verb` whose path is `path` (a prefix, for deletes by name)."""
     if not log.exists():
         return []
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    entries = []
+    for line in log.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # the line the lab is writing right now
     return [
         e for e in entries
         if e["verb"] == verb and e["status"] < 300 and cluster in (None, e["cluster"])
-        and (e["path"] == path if verb == "create" else e["path"].startswith(path))
+        and (e["path"] == path if verb in ("create", "list") else e["path"].startswith(path))
     ]
+
+
+def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> None:
+    """People press Ctrl-C twice. The second press lands in the clean-up (made slow here by a
+    proxy that delays every request 0.3 s once the run is interrupted, as a distant API server
+    is): it must say clean-up is under way and let it finish, not leave the namespace behind."""
+    log = tmp_path / "requests.jsonl"
+    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
+            through_proxies(lab, tmp_path) as (proxied, proxies):
+        suite = start_suite(tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5")
+        try:
+            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
+                       lambda: "the run's namespace never appeared")
+            if suite.proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+            for proxy in proxies:
+                proxy.delay = 0.3
+            interrupted = time.time()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            run = suite.wait(timeout=120)
+        finally:
+            suite.stop()
+        assert run.returncode == INTERRUPTED, run.tail()
+        assert "cleaning up what this run created" in run.output, run.tail()
+        assert "Traceback" not in run.output, run.tail()
+        assert_nothing_labelled(lab)
+
+
+def cleanup_started(log: Path, after: float) -> bool:
+    """The clean-up's first request (LIST namespaces by label) reached the lab."""
+    return any(e["ts"] > after for e in writes(log, "list", "/api/v1/namespaces"))
