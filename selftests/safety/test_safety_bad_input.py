@@ -253,6 +253,7 @@ def test_closed_port_is_refused_at_once_with_address_and_timeout(lab: LabTarget,
     port = _closed_port()
     run = run_suite(tmp_path / "reports", *_server_at(lab, tmp_path, port), timeout=REFUSAL_SECONDS)
     assert_refused(run, f"context '{lab.contexts[1]}'", f"https://127.0.0.1:{port}", "within 5s", "refused")
+    assert run.seconds < 30, f"a refused connection took {run.seconds:.0f}s to report (imports take ~3s)"
     assert_nothing_labelled(lab)
 
 
