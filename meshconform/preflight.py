@@ -7,6 +7,7 @@ whose API server accepts TCP but answers errors is not bad input: the reach chec
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 
@@ -41,10 +42,19 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
     clusters: dict[str, Cluster] = {}
     servers: dict[str, str] = {}
     for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
+        plugin = _PluginErrors()
+        logging.getLogger().addHandler(plugin)
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
         except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot load context {ctx!r}: {str(exc).splitlines()[0]}") from None
+        finally:
+            logging.getLogger().removeHandler(plugin)
+        if plugin.first:
+            raise ConfigError(
+                f"cannot get credentials for context {ctx!r}: {plugin.first}; log in again "
+                "(e.g. gcloud auth login) or fix the user's exec plugin in the kubeconfig"
+            )
         server = configuration.host.rstrip("/")
         if server in servers:
             raise ConfigError(
@@ -55,6 +65,21 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
         clusters[name] = Cluster(ctx, name, configuration)
         clusters[name].attempts = 2  # bad input is refused on sight; a failing server is reported later
     return clusters
+
+
+class _PluginErrors(logging.Handler):
+    """The client's kubeconfig loader reports a failed exec credential plugin (gcloud logged out,
+    gke-gcloud-auth-plugin missing) with logging.error on the root logger and goes on without
+    credentials (kubernetes/config/kube_config.py _load_from_exec_plugin): keep its first line for
+    our one-line refusal instead of letting it reach stderr as stray output."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.first = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = record.getMessage().splitlines()[0] if record.getMessage() else ""
+        self.first = self.first or (line if len(line) <= 240 else line[:237] + "...")
 
 
 def probe(clusters: dict[str, Cluster]) -> None:

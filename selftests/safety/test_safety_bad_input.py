@@ -176,6 +176,24 @@ def _context_without_cluster(lab: LabTarget, tmp: Path) -> tuple[list[str], dict
     return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]], {}
 
 
+def _exec_plugin(command: str) -> Callable[[LabTarget, Path], tuple[list[str], dict[str, str]]]:
+    """cluster-2's user gets its token from an exec plugin, as GKE's gke-gcloud-auth-plugin does."""
+
+    def make(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        doc = kubeconfig_doc(lab)
+        user = doc["users"][1]["user"]
+        del user["token"]
+        user["exec"] = {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": command,
+            "installHint": "Install the credential plugin",
+            "provideClusterInfo": True,
+        }
+        return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]], {}
+
+    return make
+
+
 KUBECONFIG_CASES = [
     KubeconfigCase("unknown-context", _unknown_context,
                    ("context 'gke_nope_us-central1-a_cluster-9' is not in the kubeconfig", "known: gke_")),
@@ -191,6 +209,12 @@ KUBECONFIG_CASES = [
     KubeconfigCase("KUBECONFIG-malformed", _malformed_env, ("cannot read the kubeconfig (KUBECONFIG",)),
     KubeconfigCase("context-names-missing-cluster", _context_without_cluster,
                    ("cannot load context", "deleted-cluster")),
+    KubeconfigCase("exec-plugin-missing", _exec_plugin("no-such-auth-plugin"),
+                   ("cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
+                    "no-such-auth-plugin")),
+    KubeconfigCase("exec-plugin-fails", _exec_plugin("false"),
+                   ("cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
+                    "gcloud auth login")),
 ]
 KUBECONFIG_PARAMS = [pytest.param(c, id=c.id) for c in KUBECONFIG_CASES] + [
     pytest.param(
