@@ -138,6 +138,18 @@ def parse_api_server(option: str, value: str) -> tuple[str, str]:
     return ctx, url
 
 
+def parse_report_dir(option: str, value: str) -> str:
+    """A directory that exists or can be made: its nearest existing ancestor is a writable directory
+    (pytest-html would otherwise fail on it with an internal error). Nothing is created here."""
+    path = Path(value).expanduser()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {value!r}: {existing} is a file, not a directory; pass a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {value!r}: {existing} is not writable; pass a directory you may write")
+    return value
+
+
 def parse_samples_dir(option: str, value: str) -> Path:
     root = Path(value).expanduser()
     missing = [p for p in ("helloworld/helloworld.yaml",) if not (root / p).is_file()]

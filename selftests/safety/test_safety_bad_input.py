@@ -80,6 +80,8 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
     ("cluster-name-unknown-context", ["--ctx=a", "--ctx=b", "--cluster-name=c=east"],
      ["--cluster-name", "'c'", "not one of --ctx"]),
     ("api-server-http", ["--lab", "--api-server=x=http://10.0.0.1"], ["not an https:// URL"]),
+    ("report-dir-under-a-file", ["--lab", "--report-dir=pyproject.toml/reports"],
+     ["--report-dir", "pyproject.toml is a file, not a directory"]),
 ]
 
 
