@@ -193,9 +193,35 @@ def check_tools(cfg: RunConfig) -> None:
         raise ConfigError("--join-with istioctl needs istioctl on PATH; install it or use --join-with native")
 
 
+_UNUSABLE = (OSError, yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, StopIteration)
+
+
+def check_samples(cfg: RunConfig) -> None:
+    """--samples-dir manifests parse and hold what the guide deploys (a helloworld Service and its
+    v1 Deployment, a sleep/curl Deployment): refused here, not as an error in every later test."""
+    if cfg.samples_dir is None:
+        return
+    for path in workloads.sample_files(cfg.samples_dir):
+        try:
+            docs = workloads.load_manifest(path)
+            if path.parent.name == "helloworld":
+                objs = workloads.helloworld_objects(docs, workloads.version_for(0))
+                if not any(o["kind"] == "Service" for o in objs):
+                    raise ValueError("it has no Service labelled app=helloworld")
+            else:
+                workloads.source_app(docs)
+        except _UNUSABLE as exc:
+            why = " ".join(str(exc).split())[:200]
+            if isinstance(exc, KeyError | TypeError | AttributeError | StopIteration):
+                why = f"a manifest lacks a field the sample needs ({why or 'no Deployment'})"
+            where = f"{path.parent.name}/{path.name}"
+            raise ConfigError(f"--samples-dir {cfg.samples_dir}: {where} is unusable: {why}") from None
+
+
 def run(cfg: RunConfig) -> dict[str, Cluster]:
     if not cfg.cleanup_only:
         check_tools(cfg)
+        check_samples(cfg)
     clusters = connect(cfg)
     probe(clusters)
     check_credentials(clusters)

@@ -28,6 +28,7 @@ import pytest
 import yaml
 from safety_support import (
     REFUSAL_SECONDS,
+    ROOT,
     LabTarget,
     Run,
     assert_nothing_labelled,
@@ -99,6 +100,29 @@ def test_samples_dir_without_the_samples_is_one_line(layout: str, tmp_path: Path
     run = run_suite(tmp_path / "reports", "--lab", f"--samples-dir={samples}", timeout=REFUSAL_SECONDS)
     line = assert_refused(run, "--samples-dir", "sleep/sleep.yaml (or curl/curl.yaml)")
     assert ("helloworld/helloworld.yaml" in line) == (layout == "empty"), line
+
+
+@pytest.mark.parametrize(
+    ("hello", "sleep", "fragments"),
+    [
+        pytest.param("kind: [\n", None, ["helloworld/helloworld.yaml is unusable", "line 2"],
+                     id="hello-not-yaml"),
+        pytest.param("kind: Service\nmetadata: {name: helloworld, labels: {app: helloworld}}\n", None,
+                     ["no Deployment labelled app=helloworld,version=v1"], id="hello-without-v1"),
+        pytest.param(None, "kind: Deployment\nmetadata: {name: sleep}\n", ["sleep/sleep.yaml is unusable"],
+                     id="sleep-without-spec"),
+    ],
+)
+def test_samples_dir_with_unusable_manifests_is_one_line(
+    hello: str | None, sleep: str | None, fragments: list[str], tmp_path: Path
+) -> None:
+    samples = tmp_path / "samples"
+    for name, text in (("helloworld", hello), ("sleep", sleep)):
+        (samples / name).mkdir(parents=True)
+        shipped = ROOT / "manifests" / f"{name}.yaml"
+        (samples / name / f"{name}.yaml").write_text(text if text is not None else shipped.read_text())
+    run = run_suite(tmp_path / "reports", "--lab", f"--samples-dir={samples}", timeout=REFUSAL_SECONDS)
+    assert_refused(run, f"--samples-dir {samples}: ", *fragments)
 
 
 # -- kubeconfig and contexts ----------------------------------------------------------------------
