@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -83,7 +84,11 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
     ("api-server-http", ["--lab", "--api-server=x=http://10.0.0.1"], ["not an https:// URL"]),
     ("report-dir-under-a-file", ["--lab", "--report-dir=pyproject.toml/reports"],
      ["--report-dir", "pyproject.toml is a file, not a directory"]),
+    ("lab-revision-invalid", ["--lab", "--lab-revisions=Bad_Rev"], ["'Bad_Rev' is not a valid revision"]),
+    ("revision-not-installed", ["--lab", "--revision=asm-999"], ["--revision asm-999 has no istiod"]),
 ]
+if shutil.which("istioctl") is None:
+    OPTION_CASES.append(("istioctl-missing", ["--lab", "--join-with=istioctl"], ["needs istioctl on PATH"]))
 
 
 @pytest.mark.parametrize(("args", "fragments"), [pytest.param(a, f, id=i) for i, a, f in OPTION_CASES])
