@@ -120,6 +120,7 @@ class LabTarget:
     kubeconfig: Path
     contexts: list[str]
     lab: Any = None  # the in-process Lab, when there is one
+    process: Any = None  # the `serve` process, when there is one
 
     def args(self, *contexts: str) -> list[str]:
         chosen = contexts or tuple(self.contexts)
@@ -159,7 +160,7 @@ def lab_served(tmp_path: Path, *args: str) -> Iterator[LabTarget]:
     try:
         eventually(lambda: "serving" in log.read_text(), 60, lambda: f"lab did not start: {log.read_text()}")
         contexts = [line for line in log.read_text().splitlines() if line.startswith("gke_")]
-        yield LabTarget(kubeconfig, contexts)
+        yield LabTarget(kubeconfig, contexts, process=proc)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

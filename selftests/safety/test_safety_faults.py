@@ -4,18 +4,21 @@ hidden; a deadline from --ready-timeout ends every wait with the last state seen
 The fault matrix (selftests/matrix) already proves that `--lab-fault flaky-api` and `slow-start`
 runs pass. Here: a flaky run reports its retries (summary.json, report.html, the live log), a
 clean run reports none (a retry there would be a retry of a real failure), and a pod that never
-becomes Ready fails its check at the user's deadline with the pod's state and its probe events.
+becomes Ready fails its check at the user's deadline with the pod's state and its probe events;
+API servers that die mid-run end the run in bounded time, with clean-up errors and the way out.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from safety_support import Run, run_suite
+from safety_support import MANAGED, Run, eventually, lab_served, run_suite, start_suite
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -95,3 +98,27 @@ def test_wait_ends_at_the_deadline_with_last_state_and_events(
             assert "events: " in text and events in text, text
     waits = [float(s) for s in re.findall(r"workloads: done in ([0-9.]+)s", run.output)]
     assert waits and max(waits) < float(timeout) + 10, f"the deadline was not kept: {waits}"
+
+
+def test_clusters_gone_mid_run_end_the_run_in_bounded_time(tmp_path: Path) -> None:
+    """The API servers die during the rollout: waits end at their deadline, clean-up gives up after
+    its bounded retries, says what it could not do and how to finish it later; no traceback."""
+    with lab_served(tmp_path, "--ready-delay=4") as lab:
+        suite = start_suite(tmp_path / "reports", *lab.args(), "--ready-timeout=10", "--requests=5")
+        try:
+            eventually(
+                lambda: bool(lab.core(lab.contexts[1]).list_namespace(label_selector=MANAGED).items)
+                or suite.proc.poll() is not None,
+                120,
+                lambda: "the run's namespace never appeared",
+            )
+            lab.process.send_signal(signal.SIGINT)
+            lab.process.wait(timeout=30)
+            died = time.monotonic()
+            run = suite.wait(timeout=180)
+        finally:
+            suite.stop()
+    assert run.returncode == 1 and "Traceback" not in run.output, run.tail()
+    assert time.monotonic() - died < 10 + 40, f"the run took {time.monotonic() - died:.0f}s to end"
+    assert re.search(r"^clean-up error: cluster-\d: .*Connection refused", run.output, re.M), run.tail()
+    assert "run pytest --cleanup-only with the same --ctx options" in run.output, run.tail()
