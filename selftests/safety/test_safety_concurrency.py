@@ -56,7 +56,15 @@ def test_two_namespaces_at_once_both_pass(lab: LabTarget, tmp_path: Path) -> Non
     assert_nothing_labelled(lab)
 
 
-def test_same_namespace_second_run_refuses_first_passes(lab: LabTarget, tmp_path: Path) -> None:
+@pytest.fixture
+def slow_lab(tmp_path: Path) -> Iterator[LabTarget]:
+    """Pods take 8 s to become Ready: the second run's start (~3 s, more on a loaded box) fits."""
+    with lab_in_process(tmp_path, ready_delay=8.0) as target:
+        yield target
+
+
+def test_same_namespace_second_run_refuses_first_passes(slow_lab: LabTarget, tmp_path: Path) -> None:
+    lab = slow_lab
     args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
     first = start_suite(tmp_path / "first", *args)
     try:
