@@ -61,7 +61,7 @@ def assert_refused(run: Run, *fragments: str) -> str:
     return lines[0]
 
 
-# -- option values and combinations (no cluster needed) -------------------------------------------
+# -- option values and combinations --------------------------------------------------------------
 
 
 OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
