@@ -1,0 +1,139 @@
+"""The suite's command-line options (DESIGN.md's names), as a pytest plugin pytest loads early.
+
+Why a separate, installed plugin: options that only a conftest.py declares are unknown until
+pytest has read its command line once, chosen its rootdir and loaded that conftest, so
+`--samples-dir DIR` (separate form) with a path outside the project failed with "unrecognized
+arguments". `pip install -e .` registers this package as a `pytest11` entry point
+(pyproject.toml), which pytest loads before any conftest; `rootdir.repair` then undoes the rootdir
+pytest had guessed from such a value. conftest.py lists this package too, under the same name:
+pytest registers a plugin name once, so that only matters in a checkout that was never installed
+(there, path options need the `--opt=VALUE` form).
+
+Every pytest run in the venv loads this package, so it declares options and one ini key and
+nothing else: no fixtures, no lab, no checks of how options combine (fixtures/ does all that, in
+the suite's own runs). `rootdir.repair` acts only when one of these options is written apart
+from its value (`--report-dir DIR`).
+
+Every value option has a `type=` that raises pytest.UsageError naming the option, the value and
+what is allowed (the library's parsers raise ConfigError; `_usage` translates), so bad input ends
+the run with one line and exit code 4, as pytest-xdist's own option parsing does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from meshconform import config as mc
+
+from . import rootdir
+
+GROUP = "meshconform"
+VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
+
+
+def _usage(parse: Callable[..., Any], option: str, *extra: Any) -> Callable[[str], Any]:
+    def convert(value: str) -> Any:
+        try:
+            return parse(option, value, *extra)
+        except mc.ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    convert.__name__ = option.lstrip("-").replace("-", "_")
+    return convert
+
+
+def _revisions(option: str, value: str) -> tuple[str, ...]:
+    revs = tuple(r.strip() for r in value.split(",") if r.strip())
+    if not revs:
+        raise mc.ConfigError(f"{option} {value!r} names no revision; e.g. {option} asm-173-3,asm-181-5")
+    return revs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "multi-cluster mesh conformance")
+    _clusters(group)
+    _run(group)
+    _lab(group)
+    parser.addini("meshconform_curl_batch", "hello calls per curl (0: all in one exec)", default="0")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    rootdir.repair(early_config, parser, args, VALUE_OPTIONS)
+
+
+def _adder(group: Any) -> Callable[..., None]:
+    def add(*names: str, **attrs: Any) -> None:
+        if attrs.get("action", "store") in ("store", "append"):
+            VALUE_OPTIONS.update(names)
+        group.addoption(*names, **attrs)
+
+    return add
+
+
+def _clusters(group: Any) -> None:
+    add = _adder(group)
+    add("--ctx1", dest="mc_ctx1", metavar="CTX", help="kube context of the cluster already in the mesh.")
+    add("--ctx2", dest="mc_ctx2", metavar="CTX", help="kube context of the cluster being added.")
+    add("--ctx", dest="mc_ctx", action="append", default=[], metavar="CTX",
+        help="kube context of one more cluster (repeatable, for any number of clusters).")
+    add("--kubeconfig", dest="mc_kubeconfig", metavar="PATH",
+        help="kubeconfig file (default: KUBECONFIG, then ~/.kube/config).")
+    add("--cluster-name", dest="mc_cluster_name", action="append", default=[], metavar="CTX=NAME",
+        type=_usage(mc.parse_cluster_name, "--cluster-name"),
+        help="cluster name for a context (default: NAME of gke_PROJECT_LOCATION_NAME, else the context).")
+    add("--api-server", dest="mc_api_server", action="append", default=[], metavar="CTX=URL",
+        type=_usage(mc.parse_api_server, "--api-server"),
+        help="API server URL to write into remote secrets for a context (default: the kubeconfig's).")
+    add("--revision", dest="mc_revision", metavar="REV",
+        help="istiod revision to check (default: the istio.io/rev label of the first cluster's istiod).")
+
+
+def _run(group: Any) -> None:
+    add = _adder(group)
+    add("--join", dest="mc_join", default="create", metavar="MODE",
+        type=_usage(mc.parse_choice, "--join", mc.JOIN_MODES),
+        help="create: make missing remote secrets, never overwrite; verify: write nothing in istio-system; "
+        "replace: recreate ours (default: create).")
+    add("--join-with", dest="mc_join_with", default="native", metavar="HOW",
+        type=_usage(mc.parse_choice, "--join-with", mc.JOIN_WITH),
+        help="build remote secrets natively or with istioctl x create-remote-secret (default: native).")
+    add("--namespace", dest="mc_namespace", default="sample", metavar="NAME",
+        type=_usage(mc.parse_namespace, "--namespace"),
+        help="namespace for the sample workloads (default: sample).")
+    add("--requests", dest="mc_requests", default=mc.REQUESTS_DEFAULT, metavar="N",
+        type=_usage(mc.parse_positive_int, "--requests"),
+        help="hello calls per source cluster (default: 50).")
+    add("--samples-dir", dest="mc_samples_dir", metavar="DIR",
+        type=_usage(mc.parse_samples_dir, "--samples-dir"),
+        help="an Istio/ASM release's samples/ directory (default: our manifests/).")
+    add("--ready-timeout", dest="mc_ready_timeout", metavar="SECONDS",
+        type=_usage(mc.parse_seconds, "--ready-timeout"),
+        help=f"deadline of every wait (default: {mc.READY_TIMEOUT_DEFAULT:.0f}, "
+        f"{mc.LAB_READY_TIMEOUT_DEFAULT:.0f} with --lab).")
+    add("--report-dir", dest="mc_report_dir", default="reports", metavar="DIR",
+        type=_usage(mc.parse_report_dir, "--report-dir"),
+        help="where report.html, junit.xml and summary.json go (default: reports/).")
+    add("--keep", dest="mc_keep", action="store_true", help="keep what the run created, and say so.")
+    add("--cleanup-only", dest="mc_cleanup_only", action="store_true",
+        help="delete what earlier runs left (by label) on every context, say what, and run no checks.")
+
+
+def _lab(group: Any) -> None:
+    add = _adder(group)
+    add("--lab", dest="mc_lab", action="store_true",
+        help="start the embedded lab of emulated clusters and run against it.")
+    add("--lab-clusters", dest="mc_lab_clusters", default=2, metavar="N",
+        type=_usage(mc.parse_positive_int, "--lab-clusters"), help="number of lab clusters (default: 2).")
+    add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
+        help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
+    add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",
+        type=_usage(_revisions, "--lab-revisions"),
+        help="istiod revisions the lab installs (default: asm-173-3).")
+    add("--lab-joined", dest="mc_lab_joined", action="store_true",
+        help="start the lab with remote secrets in place.")
