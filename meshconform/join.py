@@ -158,15 +158,17 @@ def istioctl_secret(
     return secret
 
 
-def apply_secret(target: Cluster, secret: Obj, existing: Obj | None, mode: str, run_id: str) -> str:
-    """Create or replace per --join; returns what happened, for the report. Never touches a secret
-    meshconform did not create."""
+def apply_secret(
+    target: Cluster, secret: Obj, existing: Obj | None, mode: str, run_id: str
+) -> tuple[str, Obj | None]:
+    """Create or replace per --join: what happened, for the report, and the secret as the API server
+    stored it when this call created it. Never touches a secret meshconform did not create."""
     name = secret["metadata"]["name"]
     if existing is not None:
         if mode != "replace":
-            return "kept existing"
+            return "kept existing", None
         if not owned(existing):
-            return "kept existing (not created by meshconform, so --join replace leaves it)"
+            return "kept existing (not created by meshconform, so --join replace leaves it)", None
         target.write(
             f"DELETE secret {ISTIO_NS}/{name}",
             target.core.delete_namespaced_secret,
@@ -175,7 +177,7 @@ def apply_secret(target: Cluster, secret: Obj, existing: Obj | None, mode: str, 
             idempotent=True,
         )
     try:
-        target.write(
+        stored: Obj = target.write(
             f"CREATE secret {ISTIO_NS}/{name}",
             target.core.create_namespaced_secret,
             ISTIO_NS,
@@ -183,8 +185,8 @@ def apply_secret(target: Cluster, secret: Obj, existing: Obj | None, mode: str, 
             idempotent=True,
         )  # a repeat after a lost reply ends in 409, handled below
     except errors.Conflict:
-        return "kept existing (created concurrently)"
-    return "replaced" if existing is not None else "created"
+        return "kept existing (created concurrently)", None
+    return ("replaced" if existing is not None else "created"), stored
 
 
 def owned(obj: Obj, run_id: str | None = None) -> bool:

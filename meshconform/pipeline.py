@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from meshconform import controlplane, discovery, errors, join, traffic, waits, workloads
 from meshconform.config import RunConfig
 from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, Tally, pair_id
-from meshconform.kube import Cluster
+from meshconform.kube import Cluster, Obj
 
 log = logging.getLogger("meshconform.pipeline")
 T = TypeVar("T")
@@ -31,11 +31,17 @@ TRAFFIC_ATTEMPTS = 3
 TRAFFIC_RETRY_SECONDS = 2.0
 
 
-def parallel(fn: Callable[[T], R], items: Iterable[T], stop: threading.Event) -> list[R]:
+PAIR_WORKERS = 8  # ordered pairs grow as N x (N-1): 90 for 10 clusters; this many at a time
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T], stop: threading.Event, limit: int = 0) -> list[R]:
+    """fn over items, one thread each (at most `limit` at a time when given), results in order."""
     items = list(items)
     if not items:
         return []
-    pool = ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="meshconform")
+    pool = ThreadPoolExecutor(
+        max_workers=min(len(items), limit or len(items)), thread_name_prefix="meshconform"
+    )
     try:
         return list(pool.map(fn, items))
     except BaseException:
@@ -45,7 +51,10 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], stop: threading.Event) ->
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-STAGES = ("clusters", "control", "join", "sync", "workloads", "traffic")
+# "deploy" is optional: it creates the sample workloads without waiting, so that their pods start
+# while the join is made and istiod syncs (minutes of image pulls on a real cluster); "workloads"
+# then only waits for them. A run that needs no workload never deploys (fixtures/mesh.py decides).
+STAGES = ("clusters", "control", "deploy", "join", "sync", "workloads", "traffic")
 
 
 def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
@@ -72,9 +81,7 @@ def run_stage(
     elif stage == "control":
         gather_control(cfg, up, facts, stop)
     elif facts.revision:
-        {"join": gather_join, "sync": gather_sync, "workloads": gather_workloads, "traffic": gather_traffic}[
-            stage
-        ](cfg, up, facts, stop)
+        GATHERERS[stage](cfg, up, facts, stop)
     for c in clusters.values():
         now, was, total = c.stats.as_dict(), before[c.name], facts.api.setdefault(c.name, {})
         for key in ("requests", "retries", "exec_sessions"):
@@ -163,21 +170,28 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
 
 
 def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
-    def into(target: Cluster) -> None:
+    """Every ordered pair at once (each costs a dozen round trips on a real cluster, and they are
+    independent), after one listing of the remote secrets already in each target."""
+    existing: dict[str, dict[str, Obj]] = {}
+
+    def listing(target: Cluster) -> None:
         try:
-            existing = join.remote_secrets(target)
+            existing[target.name] = join.remote_secrets(target)
         except errors.KubeError as exc:
             facts.clusters[target.name].problems["join"] = str(exc)
-            return
-        for source in up:
-            if source is not target and not stop.is_set():
-                secret = join_pair(cfg, source, target, existing)
-                facts.pairs[pair_id(source.name, target.name)] = secret
-        facts.clusters[target.name].remote_secret_ids = {
-            name: sorted(join.decode_data(s)) for name, s in existing.items()
-        }
 
-    parallel(into, up, stop)
+    parallel(listing, up, stop)
+    pairs = [(s, t) for t in up if t.name in existing for s in up if s is not t]
+
+    def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
+        source, target = pair
+        return None if stop.is_set() else join_pair(cfg, source, target, existing[target.name])
+
+    for (source, target), secret in zip(pairs, parallel(one, pairs, stop, PAIR_WORKERS), strict=True):
+        if secret is not None:
+            facts.pairs[pair_id(source.name, target.name)] = secret
+    for name, found in existing.items():
+        facts.clusters[name].remote_secret_ids = {n: sorted(join.decode_data(s)) for n, s in found.items()}
 
 
 def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[str, dict]) -> RemoteSecret:  # type: ignore[type-arg]
@@ -193,8 +207,8 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
                 if cfg.join_with == "istioctl"
                 else join.native_secret(source, override, labels)
             )
-            note = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
-            current = join.get_secret(target, name)
+            note, stored = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
+            current = stored or join.get_secret(target, name)
         if (
             current is not None
             and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
@@ -215,53 +229,93 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
 # -- 4. workloads ---------------------------------------------------------------------------------
 
 
-def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+def sample_objects(cfg: RunConfig, facts: MeshFacts) -> tuple[dict[str, list[Obj]], tuple[str, str]]:
+    """helloworld vK for cluster K plus sleep, labelled as this run's, per cluster; the source app."""
     hello_path, sleep_path = workloads.sample_files(cfg.samples_dir)
     hello_docs, sleep_docs = workloads.load_manifest(hello_path), workloads.load_manifest(sleep_path)
-    source = workloads.source_app(sleep_docs)
-    order = list(facts.clusters)
-    refused = claim_namespace(cfg, up, facts.revision or "")
+    objs = {
+        name: workloads.label_objects(
+            workloads.helloworld_objects(hello_docs, workloads.version_for(i)) + sleep_docs,
+            cfg.run_id,
+        )
+        for i, name in enumerate(facts.clusters)
+    }
+    return objs, workloads.source_app(sleep_docs)
+
+
+def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    """Create namespace and objects in every cluster, without waiting for the pods."""
+    objs, _ = sample_objects(cfg, facts)
+    log.info("creating namespace %s and the sample workloads; their pods start meanwhile", cfg.namespace)
+    claimed, refused = claim_namespace(cfg, up, facts.revision or "")
 
     def deploy(c: Cluster) -> None:
-        version = workloads.version_for(order.index(c.name))
-        objs = workloads.label_objects(
-            workloads.helloworld_objects(hello_docs, version) + sleep_docs, cfg.run_id
-        )
-        problem = refused.get(c.name)
+        fact = facts.clusters[c.name]
         try:
+            if c.name in refused:
+                raise workloads.Refused(refused[c.name])
+            deploy_into(cfg, c, facts.revision or "", objs[c.name], c.name in claimed)
+            fact.deployed = True
+        except EXPECTED as exc:
+            fact.problems["deploy"] = str(exc)
+
+    parallel(deploy, up, stop)
+
+
+def deploy_into(cfg: RunConfig, c: Cluster, revision: str, objs: list[Obj], claimed: bool) -> None:
+    if not claimed:  # claim_namespace met an error here: try once more, and let it raise this time
+        workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
+    workloads.create_objects(c, cfg.namespace, objs, cfg.run_id)
+
+
+def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    """Deploy where the deploy stage did not run, wait until every pod is Ready, describe them."""
+    objs, source = sample_objects(cfg, facts)
+    done = {n for n, c in facts.clusters.items() if c.deployed or "deploy" in c.problems}
+    fresh = [c for c in up if c.name not in done]
+    claimed, refused = claim_namespace(cfg, fresh, facts.revision or "")
+
+    def ready(c: Cluster) -> None:
+        fact = facts.clusters[c.name]
+        problem = refused.get(c.name) or fact.problems.pop("deploy", None)
+        try:
+            if problem is None and not fact.deployed:
+                deploy_into(cfg, c, facts.revision or "", objs[c.name], c.name in claimed)
             if problem is None:
-                workloads.rollout(
-                    c, cfg.namespace, facts.revision or "", cfg.run_id, objs, cfg.ready_timeout, stop
-                )
+                workloads.wait_ready(c, cfg.namespace, cfg.run_id, objs[c.name], cfg.ready_timeout, stop)
         except EXPECTED as exc:
             problem = str(exc)
         try:
             ns = c.read(f"GET namespace {cfg.namespace}", c.core.read_namespace, cfg.namespace)
             pods = workloads.list_pods(c, cfg.namespace, cfg.run_id)
         except errors.KubeError as exc:
-            facts.clusters[c.name].problems["workloads"] = problem or str(exc)
+            fact.problems["workloads"] = problem or str(exc)
             return
         labels = ns.get("metadata", {}).get("labels") or {}
-        wl = workloads.describe(cfg.namespace, labels, objs, version, pods, source)
+        version = workloads.version_for(list(facts.clusters).index(c.name))
+        wl = workloads.describe(cfg.namespace, labels, objs[c.name], version, pods, source)
         wl.problem = problem
-        facts.clusters[c.name].workloads = wl
+        fact.workloads = wl
 
-    parallel(deploy, up, stop)
+    parallel(ready, up, stop)
 
 
-def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> dict[str, str]:
+def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> tuple[set[str], dict[str, str]]:
     """Create the namespace cluster by cluster, by cluster name, before any rollout, so that two
     runs started together with one --namespace meet in the same first cluster and the loser stops
-    there, rather than each winning some cluster and failing the other. -> {cluster: why refused}"""
+    there, rather than each winning some cluster and failing the other.
+    -> (clusters where the namespace is ours now, {cluster: why refused})"""
     ordered = sorted(up, key=lambda c: c.name)
+    claimed: set[str] = set()
     for i, c in enumerate(ordered):
         try:
             workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
+            claimed.add(c.name)
         except workloads.Refused as exc:
-            return {later.name: str(exc) for later in ordered[i:]}
+            return claimed, {later.name: str(exc) for later in ordered[i:]}
         except EXPECTED:
             continue  # the rollout meets it again and records it for this cluster
-    return {}
+    return claimed, {}
 
 
 # -- 5. istiod sync -------------------------------------------------------------------------------
@@ -354,3 +408,12 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
             facts.traffic[c.name] = tally
 
     parallel(send, up, stop)
+
+
+GATHERERS: dict[str, Callable[[RunConfig, list[Cluster], MeshFacts, threading.Event], None]] = {
+    "deploy": deploy_workloads,
+    "join": gather_join,
+    "sync": gather_sync,
+    "workloads": gather_workloads,
+    "traffic": gather_traffic,
+}

@@ -17,7 +17,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
-from meshconform.kube import Cluster, load_configuration
+from meshconform.kube import ATTEMPTS, Cluster, load_configuration
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:
@@ -230,4 +230,6 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
         check_namespace(clusters, cfg)
         check_revision(clusters, cfg)
         check_replace(clusters, cfg)
+    for cluster in clusters.values():
+        cluster.attempts = ATTEMPTS  # from here on a transient failure is retried in full
     return clusters
