@@ -1,4 +1,5 @@
-"""Shared helpers for the lab API self-tests: a Lab per module, clients per context, kubectl lookup."""
+"""Shared helpers for the lab API self-tests: a Lab per module (support.LabEnv) with raw HTTPS
+requests and clients for any token on top, and the real kubectl."""
 
 from __future__ import annotations
 
@@ -8,26 +9,19 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
+from support import ROOT, LabEnv
 
-from meshconform.lab import Lab, LabOptions
-
-REPO = Path(__file__).resolve().parents[2]
-KUBECTL_DEB = REPO / "tools" / "kubectl-deb" / "usr" / "bin" / "kubectl"
+KUBECTL_DEB = ROOT / "tools" / "kubectl-deb" / "usr" / "bin" / "kubectl"
 
 
-@dataclass
-class Running:
-    lab: Lab
-    kubeconfig: Path
-
-    def api(self, i: int = 0) -> client.ApiClient:
-        return config.new_client_from_config(str(self.kubeconfig), context=self.lab.contexts[i])
+class Running(LabEnv):
+    """A lab started for a module of API tests; stop() it (or its .lab) when done."""
 
     def api_as(self, token: str, i: int = 0) -> client.ApiClient:
         """A client for cluster i that authenticates with `token` (e.g. a service account's)."""
@@ -37,9 +31,6 @@ class Running:
         conf = client.Configuration(host=c.server_url, api_key={"authorization": f"Bearer {token}"})
         conf.ssl_ca_cert = str(ca)
         return client.ApiClient(conf)
-
-    def cluster(self, i: int = 0) -> Any:
-        return list(self.lab.clusters.values())[i]
 
     def raw(
         self,
@@ -75,11 +66,19 @@ class Running:
 
 
 def start_lab(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Running:
-    lab = Lab(LabOptions(**options))
-    lab.start()
-    path = tmp_path_factory.mktemp("lab") / "kubeconfig"
-    lab.write_kubeconfig(path)
-    return Running(lab, path)
+    return Running.start(tmp_path_factory.mktemp("lab"), **options)
+
+
+def lab_fixture(**options: Any) -> Any:
+    """A module's `env` fixture (`env = lab_fixture(clusters=1)`): one lab for the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+        running = start_lab(tmp_path_factory, **options)
+        yield running
+        running.stop()
+
+    return env
 
 
 def kubectl_path() -> Path:

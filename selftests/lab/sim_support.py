@@ -1,4 +1,4 @@
-"""Helpers for the lab simulation self-tests: start a lab, deploy the samples, exec, wait.
+"""Helpers for the lab simulation self-tests: a lab (support.LabEnv), the samples deployed, exec, wait.
 
 Everything goes through the Kubernetes API with the official client, as the suite does, so a test
 observes a fault exactly where the suite would have to find it.
@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
 from kubernetes.stream import stream
 from kubernetes.utils import create_from_dict
-
-from meshconform.lab import Lab, LabOptions
+from support import LabEnv
 
 SAMPLES = Path("/work/shared/upstream-samples/samples")
-REPO_SAMPLES = Path(__file__).resolve().parents[2] / "manifests"
 READY_TIMEOUT = 15.0  # seconds; pods take ready_delay (0.3s, x12 under slow-start)
 
 
@@ -36,29 +32,8 @@ def docs(name: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-@dataclass
-class Mesh:
-    lab: Lab
-    kubeconfig: Path
-
-    @property
-    def contexts(self) -> list[str]:
-        return self.lab.contexts
-
-    def api(self, i: int = 0) -> client.ApiClient:
-        return config.new_client_from_config(str(self.kubeconfig), context=self.contexts[i])
-
-    def core(self, i: int = 0) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api(i))
-
-    def apps(self, i: int = 0) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api(i))
-
-    def custom(self, i: int = 0) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api(i))
-
-    def cluster(self, i: int = 0) -> Any:
-        return list(self.lab.clusters.values())[i]
+class Mesh(LabEnv):
+    """A started lab with the guide's workloads on top; stop() it (or its .lab) when done."""
 
     # -- workloads -------------------------------------------------------------------------------
     def namespace(self, i: int, name: str = "sample", labels: dict[str, str] | None = None) -> None:
@@ -184,11 +159,7 @@ def _calls(out: str) -> list[str]:
 
 def start(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Mesh:
     options.setdefault("ready_delay", 0.1)
-    lab = Lab(LabOptions(**options))
-    lab.start()
-    path = tmp_path_factory.mktemp("lab") / "kubeconfig"
-    lab.write_kubeconfig(path)
-    return Mesh(lab, path)
+    return Mesh.start(tmp_path_factory.mktemp("lab"), **options)
 
 
 def guide_mesh(

@@ -8,16 +8,12 @@ import time
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from labapi_support import Running, start_lab
+from labapi_support import Running, lab_fixture, start_lab
 
 RBAC = "rbac.authorization.k8s.io"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
-    running = start_lab(tmp_path_factory, clusters=2)
-    yield running
-    running.lab.stop()
+env = lab_fixture(clusters=2)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
-from labapi_support import Running, start_lab
+from labapi_support import Running, lab_fixture
 
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
-    running = start_lab(tmp_path_factory, clusters=1)
-    yield running
-    running.lab.stop()
+env = lab_fixture(clusters=1)
 
 
 @pytest.fixture(scope="module")

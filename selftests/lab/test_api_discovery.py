@@ -6,7 +6,7 @@ import json
 
 import pytest
 from kubernetes import client
-from labapi_support import Running, start_lab
+from labapi_support import Running, lab_fixture
 
 TABLE = (
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
@@ -14,11 +14,7 @@ TABLE = (
 )
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
-    running = start_lab(tmp_path_factory, clusters=1)
-    yield running
-    running.lab.stop()
+env = lab_fixture(clusters=1)
 
 
 def test_version(env):

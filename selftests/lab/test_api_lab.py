@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,8 @@ import time
 
 import pytest
 import yaml
-from labapi_support import REPO, start_lab
+from labapi_support import start_lab
+from support import ROOT, request_log
 
 from meshconform.lab import Lab, LabConfigError, LabOptions, known_faults
 
@@ -100,7 +100,7 @@ def test_stats_and_request_log_without_tokens(tmp_path_factory, tmp_path):
     finally:
         env.lab.stop()
     text = log.read_text()
-    lines = [json.loads(line) for line in text.splitlines()]
+    lines = request_log(log)
     assert {"cluster", "verb", "path", "status", "user_agent"} <= set(lines[0])
     assert [(x["path"], x["status"]) for x in lines[-3:]] == [
         ("/version", 200),
@@ -119,7 +119,7 @@ def test_stop_is_idempotent_and_context_manager_works():
 def _cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "meshconform.lab", *args],
-        cwd=REPO,
+        cwd=ROOT,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

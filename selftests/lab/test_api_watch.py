@@ -9,14 +9,9 @@ import time
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
-from labapi_support import Running, start_lab
+from labapi_support import Running, lab_fixture
 
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
-    running = start_lab(tmp_path_factory, clusters=1)
-    yield running
-    running.lab.stop()
+env = lab_fixture(clusters=1)
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,12 @@ clusters. The suite never learns which fault is on: it must find each through th
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import Run, run_suite
 
-ROOT = Path(__file__).resolve().parents[2]
 JOIN_FAULTS = {
     "no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from",
 }
@@ -70,37 +67,11 @@ MATRIX = [
 ]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    returncode: int
-    failures: dict[str, str]  # test name -> failure message
-    passed: int
-    skipped: dict[str, str]
-    output: str
-
-
-def run_suite(tmp_path: Path, *args: str) -> Outcome:
-    report_dir = tmp_path / "reports"
-    cmd = [sys.executable, "-m", "pytest", "--lab", f"--report-dir={report_dir}", "-q", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    output = proc.stdout[-3000:] + proc.stderr[-3000:]
-    junit = report_dir / "junit.xml"
-    assert junit.exists(), f"no junit.xml from {' '.join(cmd[3:])}:\n{output}"
-    failures: dict[str, str] = {}
-    skipped: dict[str, str] = {}
-    passed = 0
-    for tc in ET.parse(junit).getroot().iter("testcase"):
-        bad = tc.find("failure")
-        if bad is None:
-            bad = tc.find("error")
-        skip = tc.find("skipped")
-        if bad is not None:
-            failures[tc.get("name", "?")] = bad.get("message", "")
-        elif skip is not None:
-            skipped[tc.get("name", "?")] = skip.get("message", "")
-        else:
-            passed += 1
-    return Outcome(proc.returncode, failures, passed, skipped, output)
+def run_lab(tmp_path: Path, *args: str) -> Run:
+    """`pytest --lab -q ARGS` as a user types it; the verdicts must be in junit.xml."""
+    run = run_suite(tmp_path / "reports", "--lab", *args)
+    assert (run.report_dir / "junit.xml").exists(), f"no junit.xml from {' '.join(args)}:\n{run.tail(3000)}"
+    return run
 
 
 @pytest.mark.selftest_slow
@@ -109,26 +80,27 @@ def test_fault_fails_exactly_its_checks(case: Case, tmp_path: Path) -> None:
     args = ["--lab-fault", case.fault, *case.extra]
     if case.fault.split(":")[0] in JOIN_FAULTS:
         args += ["--join", "verify"]  # so that the suite does not repair the fault it must find
-    out = run_suite(tmp_path, *args)
+    out = run_lab(tmp_path, *args)
     assert set(out.failures) == case.failing, (
         f"--lab-fault {case.fault}: expected failing {sorted(case.failing)}, got {sorted(out.failures)}\n"
         + "\n".join(f"  {k}: {v[:200]}" for k, v in out.failures.items())
-        + f"\n{out.output}"
+        + f"\n{out.tail(3000)}"
     )
     assert (out.returncode == 0) == (not case.failing), f"exit code {out.returncode} for {case.fault}"
     for name, message in out.failures.items():
         first = message.splitlines()[0] if message else ""
         assert case.where in first, f"{name}: message does not say where ({case.where!r}): {first}"
         assert len(first) > 40, f"{name}: message too thin to act on: {first!r}"
-    for name, reason in out.skipped.items():
+    for name, reason in out.skips.items():
         assert reason.strip(), f"{name} was skipped without a reason"
 
 
 @pytest.mark.selftest_slow
 @pytest.mark.parametrize("clusters", [2, 3])
 def test_clean_lab_passes_every_check(clusters: int, tmp_path: Path) -> None:
-    out = run_suite(tmp_path, f"--lab-clusters={clusters}")
-    assert out.returncode == 0 and not out.failures and not out.skipped, out.output
+    out = run_lab(tmp_path, f"--lab-clusters={clusters}")
+    assert out.returncode == 0 and not out.failures and not out.skips, out.tail(3000)
     pairs = clusters * (clusters - 1)
     # per cluster: reach, 3 control plane, 3 trust, 1 name, 3 injection, 3 traffic; per pair: 4 join
-    assert out.passed == 14 * clusters + 4 * pairs, f"unexpected number of checks:\n{out.output}"
+    passed = sum(c.outcome == "passed" for c in out.cases)
+    assert passed == 14 * clusters + 4 * pairs, f"unexpected number of checks:\n{out.tail(3000)}"

@@ -19,17 +19,8 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from realpath_support import (
-    ROOT,
-    WRITE_METHODS,
-    Running,
-    pods_ready,
-    request_log,
-    run_suite,
-    running_lab,
-    snapshot,
-    wait_until,
-)
+from realpath_support import WRITE_METHODS, pods_ready, snapshot
+from support import ROOT, LabEnv, eventually, lab_in_process, request_log, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 OLD, NEW = "asm-173-3", "asm-181-1"
@@ -37,7 +28,7 @@ LEGACY = "legacy"  # a user's namespace, injected by the old revision
 MANAGED = "app.kubernetes.io/managed-by=meshconform"
 
 
-def seed_old_workload(env: Running, i: int) -> None:
+def seed_old_workload(env: LabEnv, i: int) -> None:
     """Namespace `legacy` labelled istio.io/rev=OLD with helloworld v1 and sleep, as a user has it."""
     core, apps = env.core(i), env.apps(i)
     core.create_namespace({"metadata": {"name": LEGACY, "labels": {"istio.io/rev": OLD}}})
@@ -54,7 +45,8 @@ def seed_old_workload(env: Running, i: int) -> None:
     }
     for doc in docs:
         creators[doc["kind"]](LEGACY, doc)
-    wait_until(f"{LEGACY} pods Ready in cluster {i + 1}", pods_ready(core, LEGACY, 2))
+    ready = f"timed out after 20s waiting for {LEGACY} pods Ready in cluster {i + 1}"
+    eventually(pods_ready(core, LEGACY, 2), 20, ready)
 
 
 def status_revision(pod: client.V1Pod) -> str | None:
@@ -73,12 +65,12 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One canary run (kept, read back, then cleaned up), with the old workload's before/after."""
     tmp = tmp_path_factory.mktemp("canary")
     log = tmp / "requests.jsonl"
-    with running_lab(tmp, revisions=(OLD, NEW), request_log=log) as env:
+    with lab_in_process(tmp, revisions=(OLD, NEW), request_log=log) as env:
         for i in range(2):
             seed_old_workload(env, i)
         before = [snapshot(env.core(i), env.apps(i), LEGACY) for i in range(2)]
         seeded = len(request_log(log))
-        run = run_suite(tmp / "reports", *env.ctx_args(), f"--revision={NEW}", "--keep")
+        run = run_suite(tmp / "reports", *env.args(), f"--revision={NEW}", "--keep")
         kept = {
             i: (
                 env.core(i).read_namespace("sample"),
@@ -86,7 +78,7 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Any:
             )
             for i in range(2)
         }
-        cleanup = run_suite(tmp / "cleanup", *env.ctx_args(), "--cleanup-only")
+        cleanup = run_suite(tmp / "cleanup", *env.args(), "--cleanup-only")
         after = [snapshot(env.core(i), env.apps(i), LEGACY) for i in range(2)]
         # A namespace being deleted (Terminating) is gone as far as the clean-up is concerned:
         # its contents go first, on the API server's schedule.
@@ -108,8 +100,8 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_every_check_passes_against_the_canary(canary: Any) -> None:
     run = canary["run"]
-    assert run.returncode == 0, run.output()
-    assert set(run.outcomes().values()) == {"passed"}, run.messages()
+    assert run.returncode == 0, run.tail()
+    assert set(run.outcomes.values()) == {"passed"}, run.messages
 
 
 def test_namespace_and_proxies_belong_to_the_canary(canary: Any) -> None:
@@ -128,12 +120,11 @@ def test_report_says_which_revision_was_validated(canary: Any) -> None:
     assert summary["options"]["--revision"] == NEW
     for entry in summary["clusters"].values():
         assert entry["revisions"] == [OLD, NEW]
-    html = (run.report_dir / "report.html").read_text()
-    assert f"{NEW} (validated" in html, "the environment block names the validated revision"
+    assert f"{NEW} (validated" in run.html, "the environment block names the validated revision"
 
 
 def test_old_revision_workloads_are_untouched(canary: Any) -> None:
-    assert canary["cleanup"].returncode == 0, canary["cleanup"].output()
+    assert canary["cleanup"].returncode == 0, canary["cleanup"].tail()
     assert canary["left"] == [[], []], "cleanup-only left namespaces labelled as ours behind"
     for before, after in zip(canary["before"], canary["after"], strict=True):
         assert after == before  # same uids, resourceVersions, labels and annotations
@@ -159,7 +150,7 @@ def test_old_control_plane_is_not_written(canary: Any) -> None:
 
 def test_two_revisions_without_revision_is_a_usage_error(tmp_path: Path) -> None:
     run = run_suite(tmp_path, "--lab", f"--lab-revisions={OLD},{NEW}")
-    assert run.returncode == 4, run.output()
+    assert run.returncode == 4, run.tail()
     line = run.stderr.strip().splitlines()[-1]
     assert f"{OLD}, {NEW}" in line and "--revision" in line, line
     assert "Traceback" not in run.stderr
@@ -167,6 +158,6 @@ def test_two_revisions_without_revision_is_a_usage_error(tmp_path: Path) -> None
 
 def test_revision_installed_nowhere_is_a_usage_error(tmp_path: Path) -> None:
     run = run_suite(tmp_path, "--lab", f"--lab-revisions={OLD},{NEW}", "--revision=asm-999-9")
-    assert run.returncode == 4, run.output()
+    assert run.returncode == 4, run.tail()
     line = run.stderr.strip().splitlines()[-1]
     assert "asm-999-9" in line and OLD in line and NEW in line, line

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from realpath_support import Running, run_suite, running_lab
+from support import LabEnv, lab_in_process, run_suite
 
 from meshconform import gateways
 from meshconform.checks.traffic import applies_to, explain_routing
@@ -40,21 +40,21 @@ DR_API = ("networking.istio.io", "v1beta1", "istio-system", "destinationrules")
 
 @pytest.mark.selftest_slow
 def test_locality_rule_is_explained_and_the_advice_works(tmp_path: Path) -> None:
-    with running_lab(tmp_path, faults=("locality-lb",)) as env:
-        first = run_suite(tmp_path / "first", *env.ctx_args())
-        failed = {k for k, v in first.outcomes().items() if v == "failed"}
-        assert failed == {f"{REACH}[cluster-1]", f"{REACH}[cluster-2]"}, first.output()
+    with lab_in_process(tmp_path, faults=("locality-lb",)) as env:
+        first = run_suite(tmp_path / "first", *env.args())
+        failed = {k for k, v in first.outcomes.items() if v == "failed"}
+        assert failed == {f"{REACH}[cluster-1]", f"{REACH}[cluster-2]"}, first.tail()
         for source in ("cluster-1", "cluster-2"):
-            message = first.messages()[f"{REACH}[{source}]"]
+            message = first.messages[f"{REACH}[{source}]"]
             assert f"all calls stayed in {source}: DestinationRule istio-system/helloworld-sample" in message
             assert "localityLbSetting.enabled: false" in message
         for i in range(2):
             disable_locality(env, i)
-        second = run_suite(tmp_path / "second", *env.ctx_args())
-        assert second.returncode == 0, second.output()
+        second = run_suite(tmp_path / "second", *env.args())
+        assert second.returncode == 0, second.tail()
 
 
-def disable_locality(env: Running, i: int) -> None:
+def disable_locality(env: LabEnv, i: int) -> None:
     custom = client.CustomObjectsApi(env.api(i))
     group, version, ns, plural = DR_API
     for rule in custom.list_namespaced_custom_object(group, version, ns, plural)["items"]:
@@ -119,7 +119,7 @@ def test_destination_rule_hosts_match_as_istio_resolves_them(host: str, namespac
 
 
 def test_lab_installs_an_east_west_gateway_only_with_multi_network(tmp_path: Path) -> None:
-    with running_lab(tmp_path, faults=("multi-network",)) as env:
+    with lab_in_process(tmp_path, faults=("multi-network",)) as env:
         for i in range(2):
             core = env.core(i)
             svc = core.read_namespaced_service(GATEWAY, "istio-system")
@@ -134,7 +134,7 @@ def test_lab_installs_an_east_west_gateway_only_with_multi_network(tmp_path: Pat
                 "networking.istio.io", "v1beta1", "istio-system", "gateways", "cross-network-gateway"
             )
             assert gw["spec"]["servers"][0]["tls"]["mode"] == "AUTO_PASSTHROUGH"
-    with running_lab(tmp_path / "single") as env:
+    with lab_in_process(tmp_path / "single") as env:
         labelled = env.core(0).list_namespaced_service(
             "istio-system", label_selector="topology.istio.io/network"
         )
@@ -144,8 +144,8 @@ def test_lab_installs_an_east_west_gateway_only_with_multi_network(tmp_path: Pat
 @pytest.mark.selftest_slow
 def test_multi_network_with_gateways_is_reported_as_such(tmp_path: Path) -> None:
     run = run_suite(tmp_path, "--lab", "--lab-fault", "multi-network")
-    failed = {k for k, v in run.outcomes().items() if v == "failed"}
-    assert failed == {NETWORK}, run.output()
+    failed = {k for k, v in run.outcomes.items() if v == "failed"}
+    assert failed == {NETWORK}, run.tail()
     message = (run.report_dir / "junit.xml").read_text()
     assert "every network has its east-west gateway" in message
     assert "cluster-1: istio-eastwestgateway at 203.0.113.10:15021, 1 ready" in message
@@ -154,15 +154,15 @@ def test_multi_network_with_gateways_is_reported_as_such(tmp_path: Path) -> None
 
 @pytest.mark.selftest_slow
 def test_missing_and_unusable_gateways_are_named(tmp_path: Path) -> None:
-    with running_lab(tmp_path, faults=("multi-network",)) as env:
+    with lab_in_process(tmp_path, faults=("multi-network",)) as env:
         env.core(1).delete_namespaced_service(GATEWAY, "istio-system")
         core = env.core(0)
         svc = core.read_namespaced_service_status(GATEWAY, "istio-system")
         svc.status.load_balancer.ingress = []  # the cloud never allocated an address
         core.replace_namespaced_service_status(GATEWAY, "istio-system", svc)
-        run = run_suite(tmp_path / "reports", *env.ctx_args())
-    failed = {k for k, v in run.outcomes().items() if v == "failed"}
-    assert failed == {NETWORK}, run.output()
+        run = run_suite(tmp_path / "reports", *env.args())
+    failed = {k for k, v in run.outcomes.items() if v == "failed"}
+    assert failed == {NETWORK}, run.tail()
     text = (run.report_dir / "junit.xml").read_text()
     assert "east-west gateway missing or not usable in cluster-1, cluster-2" in text
     assert "cluster-1: istio-eastwestgateway has no external address (LoadBalancer" in text

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
-from realpath_support import WRITE_METHODS, Running, request_log, run_suite, running_lab
+from realpath_support import WRITE_METHODS
+from support import LabEnv, lab_in_process, request_log, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 FRESH = "audit-7f3k"
@@ -85,7 +86,7 @@ class NamespaceWitness:
         return self.added
 
 
-def istio_state(env: Running, i: int) -> dict[str, tuple[str, str]]:
+def istio_state(env: LabEnv, i: int) -> dict[str, tuple[str, str]]:
     """kind/name -> (uid, resourceVersion) of istio-system's objects and the Istio cluster objects."""
     core, api = env.core(i), env.api(i)
     admission = client.AdmissionregistrationV1Api(api)
@@ -112,11 +113,11 @@ def istio_state(env: Running, i: int) -> dict[str, tuple[str, str]]:
 def verify_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("read-only")
     log = tmp / "requests.jsonl"
-    with running_lab(tmp, joined=True, request_log=log) as env:
+    with lab_in_process(tmp, joined=True, request_log=log) as env:
         before = [istio_state(env, i) for i in range(2)]
-        start = len(request_log(log)) if log.exists() else 0
+        start = len(request_log(log))
         witnesses = [NamespaceWitness(env.core(i)) for i in range(2)]
-        run = run_suite(tmp / "reports", *env.ctx_args(), "--join=verify", f"--namespace={FRESH}")
+        run = run_suite(tmp / "reports", *env.args(), "--join=verify", f"--namespace={FRESH}")
         added = [w.stop() for w in witnesses]
         after = [istio_state(env, i) for i in range(2)]
     return {
@@ -130,8 +131,8 @@ def verify_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def test_verify_run_passes_on_a_joined_mesh(verify_run: Any) -> None:
     run = verify_run["run"]
-    assert run.returncode == 0, run.output()
-    assert set(run.outcomes().values()) == {"passed"}, run.messages()
+    assert run.returncode == 0, run.tail()
+    assert set(run.outcomes.values()) == {"passed"}, run.messages
 
 
 def test_no_write_outside_the_namespace(verify_run: Any) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realpath_support import UPSTREAM_SAMPLES, Running, run_suite, running_lab
+from realpath_support import UPSTREAM_SAMPLES
+from support import LabEnv, lab_in_process, run_suite
 
 pytestmark = [
     pytest.mark.selftest_slow,
@@ -33,13 +34,13 @@ def samples_copy(tmp_path: Path, source: str) -> Path:
     return root
 
 
-def deployed(env: Running, i: int) -> dict[str, dict[str, str]]:
+def deployed(env: LabEnv, i: int) -> dict[str, dict[str, str]]:
     """Deployment name -> pod template labels, of what the suite made in cluster i's `sample`."""
     deps = env.apps(i).list_namespaced_deployment("sample", label_selector=MANAGED).items
     return {d.metadata.name: dict(d.spec.template.metadata.labels) for d in deps}
 
 
-def injected_revisions(env: Running, i: int) -> set[str]:
+def injected_revisions(env: LabEnv, i: int) -> set[str]:
     pods = env.core(i).list_namespaced_pod("sample", label_selector=MANAGED).items
     return {
         str(
@@ -54,10 +55,10 @@ def injected_revisions(env: Running, i: int) -> set[str]:
 @pytest.mark.parametrize("source", ["curl", "sleep"])
 def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Path) -> None:
     samples = samples_copy(tmp_path, source)
-    with running_lab(tmp_path) as env:
-        run = run_suite(tmp_path / "reports", *env.ctx_args(), f"--samples-dir={samples}", "--keep")
-        assert run.returncode == 0, run.output()
-        assert set(run.outcomes().values()) == {"passed"}, run.messages()
+    with lab_in_process(tmp_path) as env:
+        run = run_suite(tmp_path / "reports", *env.args(), f"--samples-dir={samples}", "--keep")
+        assert run.returncode == 0, run.tail()
+        assert set(run.outcomes.values()) == {"passed"}, run.messages
         for i, version in enumerate(("v1", "v2")):
             made = deployed(env, i)
             assert set(made) == {f"helloworld-{version}", source}, made
@@ -72,11 +73,11 @@ def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Pa
 
 
 def test_upstream_samples_for_three_clusters(tmp_path: Path) -> None:
-    with running_lab(tmp_path, clusters=3) as env:
-        run = run_suite(tmp_path / "reports", *env.ctx_args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep")
-        assert run.returncode == 0, run.output()
-        outcomes = run.outcomes()
-        assert set(outcomes.values()) == {"passed"} and len(outcomes) == 14 * 3 + 4 * 6, run.messages()
+    with lab_in_process(tmp_path, clusters=3) as env:
+        run = run_suite(tmp_path / "reports", *env.args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep")
+        assert run.returncode == 0, run.tail()
+        outcomes = run.outcomes
+        assert set(outcomes.values()) == {"passed"} and len(outcomes) == 14 * 3 + 4 * 6, run.messages
         for i in range(3):
             made = deployed(env, i)
             # both layouts present: sleep, the guide's name, wins
@@ -99,6 +100,6 @@ def test_incomplete_samples_dir_is_a_usage_error(files: list[str], missing: str,
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(UPSTREAM_SAMPLES / rel, root / rel)
     run = run_suite(tmp_path / "reports", "--lab", f"--samples-dir={root}")
-    assert run.returncode == 4, run.output()
+    assert run.returncode == 4, run.tail()
     assert "--samples-dir" in run.stderr and missing in run.stderr, run.stderr
     assert "Traceback" not in run.stderr

@@ -12,14 +12,15 @@ import json
 from typing import Any
 
 import pytest
-from report_support import FAULT, SCHEMA, Run, run_suite
+from report_support import FAULT, SCHEMA
+from support import Run, run_suite
 
 
 @pytest.fixture(scope="session")
 def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A healthy two-cluster lab run, in one process."""
-    run = run_suite(tmp_path_factory.mktemp("lab-run"), "--lab")
-    assert (run.report_dir / "summary.json").exists(), run.output()
+    run = run_suite(tmp_path_factory.mktemp("lab-run"), "--lab", quiet=False)
+    assert (run.report_dir / "summary.json").exists(), run.tail()
     return run
 
 
@@ -27,8 +28,8 @@ def lab_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The issue's faulted run: cluster-2 lacks cluster-1's remote secret; under xdist (-n 2)."""
     args = ("--lab", "--lab-fault", FAULT, "--join", "verify", "-n", "2")
-    run = run_suite(tmp_path_factory.mktemp("fault-run"), *args)
-    assert (run.report_dir / "summary.json").exists(), run.output()
+    run = run_suite(tmp_path_factory.mktemp("fault-run"), *args, quiet=False)
+    assert (run.report_dir / "summary.json").exists(), run.tail()
     return run
 
 

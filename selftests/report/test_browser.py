@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import PAIR, ROOT, Run
+from report_support import PAIR
+from support import ROOT, Run
 
 pytestmark = pytest.mark.selftest_slow
 

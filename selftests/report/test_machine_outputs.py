@@ -14,7 +14,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from report_support import FAULT, PAIR, Run
+from report_support import FAULT, PAIR
+from support import Run
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -35,7 +36,7 @@ def test_schema_is_valid_draft_2020_12(schema: dict[str, Any]) -> None:
 def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, Any]) -> None:
     doc = lab_run.summary
     assert errors_of(schema, doc) == []
-    assert lab_run.returncode == doc["exit_code"] == 0, lab_run.output()
+    assert lab_run.returncode == doc["exit_code"] == 0, lab_run.tail()
     assert doc["outcome"] == "passed"
     assert doc["counts"]["failed"] == doc["counts"]["error"] == 0
     assert all(c["outcome"] == "passed" and c["hint"] is None for c in doc["checks"].values())
@@ -47,7 +48,7 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
 def test_faulted_run_summary_validates_and_says_what_failed(fault_run: Run, schema: dict[str, Any]) -> None:
     doc = fault_run.summary
     assert errors_of(schema, doc) == []
-    assert fault_run.returncode == doc["exit_code"] == 1, fault_run.output()
+    assert fault_run.returncode == doc["exit_code"] == 1, fault_run.tail()
     assert doc["outcome"] == "failed"
     failed = {k: v for k, v in doc["checks"].items() if v["outcome"] == "failed"}
     assert set(failed) == {f"test_remote_secret_present[{PAIR}]"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from report_support import Run, run_suite
+from support import Run, lab_in_process, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -28,14 +28,9 @@ KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN RSA PRIVATE", "BEGIN EC PRIVATE")
 
 @pytest.fixture(params=["create", "verify"], ids=["join-create", "join-verify-rbac-fault"])
 def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Path, list[str], str]]:
-    from meshconform.lab import Lab, LabOptions
-
     faults = ("reader-rbac-missing:cluster-1",) if request.param == "verify" else ()
-    kubeconfig = tmp_path / "kubeconfig"
-    with Lab(LabOptions(clusters=2, faults=faults)) as running:
-        running.start()
-        contexts = running.write_kubeconfig(kubeconfig)
-        yield running, kubeconfig, contexts, request.param
+    with lab_in_process(tmp_path, clusters=2, faults=faults) as env:
+        yield env.lab, env.kubeconfig, env.contexts, request.param
 
 
 def _kubeconfig_tokens(text: str) -> set[str]:
@@ -69,13 +64,13 @@ def test_no_token_or_key_in_any_output(lab: tuple[Any, Path, list[str], str], tm
     report_dir = tmp_path / "reports"
     args = [f"--kubeconfig={kubeconfig}", *(f"--ctx={c}" for c in contexts), f"--join={join}", "--keep"]
     args += [f"--log-file={report_dir / 'run.log'}", "--log-file-level=DEBUG", "tests"]
-    run = run_suite(report_dir, *args)
-    assert (report_dir / "summary.json").exists(), run.output()
+    run = run_suite(report_dir, *args, quiet=False)
+    assert (report_dir / "summary.json").exists(), run.tail()
     if join == "verify":
-        assert run.returncode == 1, "the join fault should fail the credentials check\n" + run.output()
+        assert run.returncode == 1, "the join fault should fail the credentials check\n" + run.tail()
         assert "Diagnostics gathered at failure" in run.html
     else:
-        assert run.returncode == 0, run.output()
+        assert run.returncode == 0, run.tail()
     secrets = _kubeconfig_tokens(kubeconfig.read_text())
     for context in contexts:
         secrets |= _cluster_tokens(kubeconfig, context)

@@ -27,16 +27,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from safety_support import (
-    REFUSAL_SECONDS,
-    ROOT,
-    LabTarget,
-    Run,
-    assert_nothing_labelled,
-    eventually,
-    lab_in_process,
-    run_suite,
-)
+from safety_support import REFUSAL_SECONDS, assert_nothing_labelled, run_suite
+from support import ROOT, LabEnv, Run, eventually, lab_in_process
 
 USAGE_ERROR = 4
 # kube.py logs each retried attempt (STYLE.md pattern 8); preflight gives a silent server two.
@@ -44,7 +36,7 @@ RETRY_NOTE = re.compile(r" attempt \d+/\d+ failed \(.*\); will retry in [0-9.]+s
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabTarget]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     with lab_in_process(tmp_path_factory.mktemp("bad-input")) as target:
         yield target
 
@@ -133,7 +125,7 @@ def test_samples_dir_with_unusable_manifests_is_one_line(
 # -- kubeconfig and contexts ----------------------------------------------------------------------
 
 
-def kubeconfig_doc(lab: LabTarget) -> dict:
+def kubeconfig_doc(lab: LabEnv) -> dict:
     return yaml.safe_load(lab.kubeconfig.read_text())
 
 
@@ -146,19 +138,19 @@ def write_doc(path: Path, doc: object) -> Path:
 @dataclass(frozen=True)
 class KubeconfigCase:
     id: str
-    make: Callable[[LabTarget, Path], tuple[list[str], dict[str, str]]]  # -> (suite args, extra env)
+    make: Callable[[LabEnv, Path], tuple[list[str], dict[str, str]]]  # -> (suite args, extra env)
     fragments: tuple[str, ...]
 
 
-def _unknown_context(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _unknown_context(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return lab.args(lab.contexts[0], "gke_nope_us-central1-a_cluster-9"), {}
 
 
-def _same_context_twice(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _same_context_twice(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return lab.args(lab.contexts[0], lab.contexts[0]), {}
 
 
-def _alias(lab: LabTarget, tmp: Path, host: str) -> tuple[list[str], dict[str, str]]:
+def _alias(lab: LabEnv, tmp: Path, host: str) -> tuple[list[str], dict[str, str]]:
     """A third context `alias` for cluster-1's API server, reached as `host`."""
     doc = kubeconfig_doc(lab)
     cluster = copy.deepcopy(doc["clusters"][0])
@@ -170,47 +162,47 @@ def _alias(lab: LabTarget, tmp: Path, host: str) -> tuple[list[str], dict[str, s
     return [f"--kubeconfig={path}", f"--ctx={lab.contexts[0]}", "--ctx=alias"], {}
 
 
-def _missing(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _missing(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return [f"--kubeconfig={tmp / 'no-such-kubeconfig'}", *lab.args()[1:]], {}
 
 
-def _directory(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _directory(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return [f"--kubeconfig={tmp}", *lab.args()[1:]], {}
 
 
-def _unreadable(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _unreadable(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     path = tmp / "kubeconfig"
     path.write_text(lab.kubeconfig.read_text())
     path.chmod(0)
     return [f"--kubeconfig={path}", *lab.args()[1:]], {}
 
 
-def _malformed(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _malformed(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     path = tmp / "kubeconfig"
     path.write_text("apiVersion: v1\nclusters: [this is: not, a kubeconfig\n")
     return [f"--kubeconfig={path}", *lab.args()[1:]], {}
 
 
-def _not_a_kubeconfig(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _not_a_kubeconfig(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', ['a', 'list'])}", *lab.args()[1:]], {}
 
 
-def _malformed_env(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _malformed_env(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     path = tmp / "kubeconfig"
     path.write_text("contexts: [[[\n")
     return [f"--ctx={c}" for c in lab.contexts], {"KUBECONFIG": str(path)}
 
 
-def _context_without_cluster(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+def _context_without_cluster(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
     doc = kubeconfig_doc(lab)
     doc["contexts"][1]["context"]["cluster"] = "deleted-cluster"
     return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]], {}
 
 
-def _exec_plugin(command: str) -> Callable[[LabTarget, Path], tuple[list[str], dict[str, str]]]:
+def _exec_plugin(command: str) -> Callable[[LabEnv, Path], tuple[list[str], dict[str, str]]]:
     """cluster-2's user gets its token from an exec plugin, as GKE's gke-gcloud-auth-plugin does."""
 
-    def make(lab: LabTarget, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    def make(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
         doc = kubeconfig_doc(lab)
         user = doc["users"][1]["user"]
         del user["token"]
@@ -257,7 +249,7 @@ KUBECONFIG_PARAMS = [pytest.param(c, id=c.id) for c in KUBECONFIG_CASES] + [
 
 
 @pytest.mark.parametrize("case", KUBECONFIG_PARAMS)
-def test_bad_kubeconfig_or_context_is_one_line(case: KubeconfigCase, lab: LabTarget, tmp_path: Path) -> None:
+def test_bad_kubeconfig_or_context_is_one_line(case: KubeconfigCase, lab: LabEnv, tmp_path: Path) -> None:
     args, env = case.make(lab, tmp_path)
     run = run_suite(tmp_path / "reports", *args, timeout=REFUSAL_SECONDS, env=env)
     assert_refused(run, *case.fragments)
@@ -298,13 +290,13 @@ def mute_server() -> Iterator[int]:
     listener.close()
 
 
-def _server_at(lab: LabTarget, tmp: Path, port: int) -> list[str]:
+def _server_at(lab: LabEnv, tmp: Path, port: int) -> list[str]:
     doc = kubeconfig_doc(lab)
     doc["clusters"][1]["cluster"]["server"] = f"https://127.0.0.1:{port}"
     return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]]
 
 
-def test_closed_port_is_refused_at_once_with_address_and_timeout(lab: LabTarget, tmp_path: Path) -> None:
+def test_closed_port_is_refused_at_once_with_address_and_timeout(lab: LabEnv, tmp_path: Path) -> None:
     port = _closed_port()
     run = run_suite(tmp_path / "reports", *_server_at(lab, tmp_path, port), timeout=REFUSAL_SECONDS)
     assert_refused(run, f"context '{lab.contexts[1]}'", f"https://127.0.0.1:{port}", "within 5s", "refused")
@@ -313,7 +305,7 @@ def test_closed_port_is_refused_at_once_with_address_and_timeout(lab: LabTarget,
 
 
 def test_server_that_never_answers_is_refused_with_address_and_timeout(
-    lab: LabTarget, mute_server: int, tmp_path: Path
+    lab: LabEnv, mute_server: int, tmp_path: Path
 ) -> None:
     """TCP is accepted, TLS never completes: refused within a couple of connect timeouts, not after
     every later call has waited out its own (that took over a minute)."""
@@ -326,7 +318,7 @@ def test_server_that_never_answers_is_refused_with_address_and_timeout(
 # -- a certificate the kubeconfig's CA does not verify: not a usage error ------------------------
 
 
-def _reach_fails(run: Run, lab: LabTarget, *fragments: str) -> None:
+def _reach_fails(run: Run, lab: LabEnv, *fragments: str) -> None:
     __tracebackhide__ = True
     assert "Traceback" not in run.output, run.tail()
     assert run.returncode == 1, run.tail()
@@ -339,7 +331,7 @@ def _reach_fails(run: Run, lab: LabTarget, *fragments: str) -> None:
     assert_nothing_labelled(lab)
 
 
-def test_rejected_credentials_are_one_line(lab: LabTarget, tmp_path: Path) -> None:
+def test_rejected_credentials_are_one_line(lab: LabEnv, tmp_path: Path) -> None:
     doc = kubeconfig_doc(lab)
     real = doc["users"][1]["user"]["token"]
     doc["users"][1]["user"]["token"] = wrong = "expired-" + real[::-1]
@@ -350,7 +342,7 @@ def test_rejected_credentials_are_one_line(lab: LabTarget, tmp_path: Path) -> No
     assert_nothing_labelled(lab)
 
 
-def test_wrong_ca_fails_the_reach_check_in_one_line(lab: LabTarget, tmp_path: Path) -> None:
+def test_wrong_ca_fails_the_reach_check_in_one_line(lab: LabEnv, tmp_path: Path) -> None:
     doc = kubeconfig_doc(lab)
     doc["clusters"][1]["cluster"]["certificate-authority-data"] = doc["clusters"][0]["cluster"][
         "certificate-authority-data"
@@ -363,7 +355,7 @@ def test_wrong_ca_fails_the_reach_check_in_one_line(lab: LabTarget, tmp_path: Pa
 # -- a mesh that is not there ---------------------------------------------------------------------
 
 
-def _remove_istiod(lab: LabTarget, context: str) -> None:
+def _remove_istiod(lab: LabEnv, context: str) -> None:
     from kubernetes import client
 
     apps, core = client.AppsV1Api(lab.api(context)), lab.core(context)

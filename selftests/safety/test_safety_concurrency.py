@@ -13,15 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from safety_support import (
-    MANAGED,
-    LabTarget,
-    Run,
-    assert_nothing_labelled,
-    eventually,
-    lab_in_process,
-    start_suite,
-)
+from safety_support import MANAGED, assert_nothing_labelled, start_suite
+from support import LabEnv, Run, eventually, lab_in_process
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -29,7 +22,7 @@ CHECKS = 36  # a clean two-cluster run (selftests/matrix: 14 per cluster + 4 per
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[LabTarget]:
+def lab(tmp_path: Path) -> Iterator[LabEnv]:
     """Pods take 3 s to become Ready, so that two runs overlap for seconds."""
     with lab_in_process(tmp_path, ready_delay=3.0) as target:
         yield target
@@ -41,7 +34,7 @@ def assert_all_passed(run: Run) -> None:
     assert re.search(rf"^{CHECKS} passed in ", run.output, re.M), run.tail()
 
 
-def test_two_namespaces_at_once_both_pass(lab: LabTarget, tmp_path: Path) -> None:
+def test_two_namespaces_at_once_both_pass(lab: LabEnv, tmp_path: Path) -> None:
     args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
     first = start_suite(tmp_path / "a", *args, "--namespace=team-a")
     second = start_suite(tmp_path / "b", *args, "--namespace=team-b")
@@ -57,13 +50,13 @@ def test_two_namespaces_at_once_both_pass(lab: LabTarget, tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def slow_lab(tmp_path: Path) -> Iterator[LabTarget]:
+def slow_lab(tmp_path: Path) -> Iterator[LabEnv]:
     """Pods take 8 s to become Ready: the second run's start (~3 s, more on a loaded box) fits."""
     with lab_in_process(tmp_path, ready_delay=8.0) as target:
         yield target
 
 
-def test_same_namespace_second_run_refuses_first_passes(slow_lab: LabTarget, tmp_path: Path) -> None:
+def test_same_namespace_second_run_refuses_first_passes(slow_lab: LabEnv, tmp_path: Path) -> None:
     lab = slow_lab
     args = [*lab.args(), "--requests=10", "--ready-timeout=60"]
     first = start_suite(tmp_path / "first", *args)
@@ -90,7 +83,7 @@ def test_same_namespace_second_run_refuses_first_passes(slow_lab: LabTarget, tmp
     assert_nothing_labelled(lab)
 
 
-def namespace_owner(lab: LabTarget, namespace: str = "sample") -> str | None:
+def namespace_owner(lab: LabEnv, namespace: str = "sample") -> str | None:
     """The run id on the namespace once it exists in every cluster."""
     owners = set()
     for ctx in lab.contexts:
@@ -103,7 +96,7 @@ def namespace_owner(lab: LabTarget, namespace: str = "sample") -> str | None:
     return owners.pop()
 
 
-def test_same_namespace_started_together_one_passes(lab: LabTarget, tmp_path: Path) -> None:
+def test_same_namespace_started_together_one_passes(lab: LabEnv, tmp_path: Path) -> None:
     """Two CI jobs fired by one trigger: both pass preflight, and they meet at the namespace. They
     claim it cluster by cluster in one order, so one wins everywhere and passes; the other stops
     at the first cluster, fails (or is refused) naming the winner, and leaves nothing."""

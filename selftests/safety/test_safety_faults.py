@@ -10,34 +10,23 @@ API servers that die mid-run end the run in bounded time, with clean-up errors a
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from safety_support import MANAGED, Run, eventually, lab_served, run_suite, start_suite
+from safety_support import MANAGED, lab_served, run_suite, start_suite
+from support import Run, eventually
 
 pytestmark = pytest.mark.selftest_slow
 
 RETRY_NOTE = re.compile(r"^(CREATE|GET|LIST|DELETE|PATCH|PUT) .+ on cluster-\d: attempt [2-5]$")
 
 
-def summary(report_dir: Path) -> dict:
-    doc: dict = json.loads((report_dir / "summary.json").read_text())
-    return doc
-
-
-def failures(report_dir: Path) -> dict[str, str]:
-    """test name -> the failure element's text (the message and the evidence pytest wrote)."""
-    found = {}
-    for case in ET.parse(report_dir / "junit.xml").getroot().iter("testcase"):
-        failure = case.find("failure")
-        if failure is not None:
-            found[case.get("name", "?")] = f"{failure.get('message', '')}\n{failure.text or ''}"
-    return found
+def failures(run: Run) -> dict[str, str]:
+    """test name -> the <failure>'s message and text (the evidence pytest wrote); errors aside."""
+    return {c.name: f"{c.message}\n{c.text}" for c in run.cases if c.outcome == "failed" and not c.error}
 
 
 def assert_clean_pass(run: Run) -> None:
@@ -50,13 +39,12 @@ def test_flaky_api_passes_and_says_it_retried(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     run = run_suite(reports, "--lab", "--lab-fault=flaky-api", "--requests=10")
     assert_clean_pass(run)
-    doc = summary(reports)
+    doc = run.summary
     notes, per_cluster = doc["retries"], doc["api"]
     assert notes, f"flaky-api failed {doc['lab']} requests' worth of calls yet no retry was noted"
     assert all(RETRY_NOTE.match(note) for note in notes), notes
     assert sum(c["retries"] for c in per_cluster.values()) >= len(notes) > 0, per_cluster
-    html = (reports / "report.html").read_text()
-    counts = [int(n) for n in re.findall(r"(\d+) retried", html)]
+    counts = [int(n) for n in re.findall(r"(\d+) retried", run.html)]
     assert counts and sum(counts) > 0, "report.html does not say how many calls were retried"
     attempt = r"attempt 1/\d failed \((429 TooManyRequests|500 InternalError| \w+Error)\); will retry in"
     assert re.search(attempt, run.output), "the live log does not show the retried attempts"
@@ -66,7 +54,7 @@ def test_clean_run_retries_nothing(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     run = run_suite(reports, "--lab", "--requests=10")
     assert_clean_pass(run)
-    doc = summary(reports)
+    doc = run.summary
     assert doc["retries"] == [] and all(c["retries"] == 0 for c in doc["api"].values()), doc["api"]
     assert "will retry" not in run.output, run.tail()
 
@@ -86,7 +74,7 @@ def test_wait_ends_at_the_deadline_with_last_state_and_events(
     reports = tmp_path / "reports"
     run = run_suite(reports, "--lab", f"--lab-fault={fault}", f"--ready-timeout={timeout}", "--requests=10")
     assert run.returncode == 1 and "Traceback" not in run.output, run.tail()
-    found = failures(reports)
+    found = failures(run)
     expected = {f"test_sample_pods_injected_and_ready[{name}]" for name in failing}
     assert set(found) == expected, sorted(found)
     for name in failing:

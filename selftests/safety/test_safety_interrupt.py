@@ -9,7 +9,6 @@ for an object labelled app.kubernetes.io/managed-by=meshconform. There must be n
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -21,10 +20,7 @@ from typing import Any
 import pytest
 from safety_support import (
     MANAGED,
-    LabTarget,
     assert_nothing_labelled,
-    eventually,
-    lab_in_process,
     lab_served,
     labelled,
     run_suite,
@@ -32,6 +28,7 @@ from safety_support import (
     start_suite,
     through_proxies,
 )
+from support import LabEnv, eventually, lab_in_process, request_log
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -40,12 +37,12 @@ INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabTarget]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
     with lab_served(tmp_path_factory.mktemp("served"), f"--ready-delay={READY_DELAY}") as lab:
         yield lab
 
 
-def ours_exist(lab: LabTarget, namespace: str) -> bool:
+def ours_exist(lab: LabEnv, namespace: str) -> bool:
     """The run's namespace is in every cluster: the rollout has begun everywhere."""
     return all(
         namespace in {ns.metadata.name for ns in lab.core(ctx).list_namespace(label_selector=MANAGED).items}
@@ -63,7 +60,7 @@ def ours_exist(lab: LabTarget, namespace: str) -> bool:
     ],
 )
 def test_signal_mid_run_removes_what_the_run_created(
-    served: LabTarget, signum: int, group: bool, xdist: bool, tmp_path: Path
+    served: LabEnv, signum: int, group: bool, xdist: bool, tmp_path: Path
 ) -> None:
     """Ctrl-C reaches the whole foreground process group (xdist workers too); a CI runner's or
     `timeout`'s SIGTERM reaches the pytest process alone."""
@@ -128,7 +125,7 @@ def test_cleanup_only_removes_leftovers_on_every_given_context(tmp_path: Path) -
         assert again.returncode == 0 and "removed leftovers: 0 objects" in again.output, again.tail()
 
 
-def seed_unowned(lab: LabTarget) -> dict[str, tuple]:
+def seed_unowned(lab: LabEnv) -> dict[str, tuple]:
     """What others made, with labels close to ours: only managed-by, or only the run id."""
     for ctx in lab.contexts:
         core = lab.core(ctx)
@@ -144,7 +141,7 @@ def seed_unowned(lab: LabTarget) -> dict[str, tuple]:
     return unowned_state(lab)
 
 
-def unowned_state(lab: LabTarget) -> dict[str, tuple]:
+def unowned_state(lab: LabEnv) -> dict[str, tuple]:
     state = {}
     for ctx in lab.contexts:
         for kind, ns, name in (
@@ -161,8 +158,9 @@ def test_signal_during_a_lab_run_deletes_what_it_created(signum: int, tmp_path: 
     """`pytest --lab`: the lab dies with the run, so its request log is the witness that every
     namespace and remote secret the run created was deleted before the lab stopped."""
     log = tmp_path / "requests.jsonl"
-    suite = start_suite(tmp_path / "reports", "--lab", "--lab-fault=slow-start", "--requests=5",
-                        env={"MESHCONFORM_LAB_REQUEST_LOG": str(log)})
+    suite = start_suite(
+        tmp_path / "reports", "--lab", "--lab-fault=slow-start", "--requests=5", request_log=log
+    )
     try:
         eventually(
             lambda: len(writes(log, "create", "/api/v1/namespaces")) == 2 or suite.proc.poll() is not None,
@@ -187,16 +185,8 @@ def test_signal_during_a_lab_run_deletes_what_it_created(signum: int, tmp_path: 
 
 def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[dict[str, Any]]:
     """Successful requests of `verb` whose path is `path` (a prefix, for deletes by name)."""
-    if not log.exists():
-        return []
-    entries = []
-    for line in log.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue  # the line the lab is writing right now
     return [
-        e for e in entries
+        e for e in request_log(log)
         if e["verb"] == verb and e["status"] < 300 and cluster in (None, e["cluster"])
         and (e["path"] == path if verb in ("create", "list") else e["path"].startswith(path))
     ]

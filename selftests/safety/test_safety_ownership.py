@@ -13,17 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from safety_support import (
-    REFUSAL_SECONDS,
-    LabTarget,
-    Run,
-    assert_nothing_labelled,
-    eventually,
-    lab_in_process,
-    labelled,
-    run_suite,
-    snapshot,
-)
+from safety_support import REFUSAL_SECONDS, assert_nothing_labelled, labelled, run_suite, snapshot
+from support import LabEnv, Run, eventually, lab_in_process
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -49,7 +40,7 @@ def assert_passed(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
-def team_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabTarget, dict[str, tuple]]]:
+def team_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabEnv, dict[str, tuple]]]:
     """A lab whose cluster-2 already has the team's `sample` namespace with a ConfigMap, and a
     `half-ours` namespace that carries only our managed-by label (no run id: not provably ours)."""
     with lab_in_process(tmp_path_factory.mktemp("team")) as lab:
@@ -64,7 +55,7 @@ def team_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabTarg
         yield lab, team_state(lab)
 
 
-def team_state(lab: LabTarget) -> dict[str, tuple]:
+def team_state(lab: LabEnv) -> dict[str, tuple]:
     ctx = lab.contexts[1]
     return {
         "ns/sample": snapshot(lab, ctx, "", "Namespace", "sample"),
@@ -73,7 +64,7 @@ def team_state(lab: LabTarget) -> dict[str, tuple]:
     }
 
 
-def assert_team_intact(lab: LabTarget, before: dict[str, tuple]) -> None:
+def assert_team_intact(lab: LabEnv, before: dict[str, tuple]) -> None:
     __tracebackhide__ = True
     assert team_state(lab) == before
     data = lab.core(lab.contexts[1]).read_namespaced_config_map("orders", "sample").data
@@ -112,7 +103,7 @@ def test_cleanup_only_leaves_them(team_lab, tmp_path: Path) -> None:
     assert_team_intact(lab, before)
 
 
-def assert_nothing_labelled_but_half_ours(lab: LabTarget) -> None:
+def assert_nothing_labelled_but_half_ours(lab: LabEnv) -> None:
     """As assert_nothing_labelled: a deleted namespace takes a moment to be emptied and go."""
     __tracebackhide__ = True
     expected = ["cluster-2: Namespace half-ours"]
@@ -123,13 +114,13 @@ def assert_nothing_labelled_but_half_ours(lab: LabTarget) -> None:
 
 
 @pytest.fixture(scope="module")
-def joined_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabTarget, dict[str, tuple]]]:
+def joined_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabEnv, dict[str, tuple]]]:
     """A lab joined before the suite came: its remote secrets are the installer's, not ours."""
     with lab_in_process(tmp_path_factory.mktemp("joined"), joined=True) as lab:
         yield lab, secret_state(lab)
 
 
-def secret_state(lab: LabTarget) -> dict[str, tuple]:
+def secret_state(lab: LabEnv) -> dict[str, tuple]:
     state = {}
     for ctx in lab.contexts:
         for secret in lab.core(ctx).list_namespaced_secret("istio-system").items:

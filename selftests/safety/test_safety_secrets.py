@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import trustme
 import yaml
-from safety_support import LabTarget, Run, lab_in_process, run_suite
+from safety_support import run_suite
+from support import LabEnv, Run, lab_in_process
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -32,7 +33,7 @@ DEBUG = ["-o", "log_cli=true", "--log-level=DEBUG"]
 DEBUG += ["-o", "junit_logging=all", "-o", "junit_log_passing_tests=true"]
 
 
-def with_client_keys(lab: LabTarget, tmp_path: Path) -> tuple[Path, set[str]]:
+def with_client_keys(lab: LabEnv, tmp_path: Path) -> tuple[Path, set[str]]:
     """The lab's kubeconfig with a client certificate and key added to every user."""
     doc = yaml.safe_load(lab.kubeconfig.read_text())
     issuer = trustme.CA()
@@ -51,7 +52,7 @@ def with_client_keys(lab: LabTarget, tmp_path: Path) -> tuple[Path, set[str]]:
     return path, secrets
 
 
-def secret_material(lab: LabTarget) -> set[str]:
+def secret_material(lab: LabEnv) -> set[str]:
     """Tokens, private keys and embedded kubeconfigs held in Secrets: decoded, and base64 as the
     API shows them (a dumped Secret object would show the latter)."""
     found: set[str] = set()
@@ -85,7 +86,7 @@ def leaks(texts: dict[str, str], secrets: set[str]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(params=["create-xdist", "verify-stale-secret"])
-def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LabTarget, list[str], int]]:
+def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LabEnv, list[str], int]]:
     if request.param == "create-xdist":
         with lab_in_process(tmp_path) as lab:
             yield lab, ["--join=create", "--keep", "-n", "2"], 0
@@ -94,7 +95,7 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[L
             yield lab, ["--join=verify"], 1
 
 
-def test_no_secret_in_debug_outputs(scenario: tuple[LabTarget, list[str], int], tmp_path: Path) -> None:
+def test_no_secret_in_debug_outputs(scenario: tuple[LabEnv, list[str], int], tmp_path: Path) -> None:
     lab, args, expected = scenario
     kubeconfig, secrets = with_client_keys(lab, tmp_path)
     reports = tmp_path / "reports"

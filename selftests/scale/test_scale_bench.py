@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scale_support import ROOT
+from support import ROOT
 
 from meshconform import bench
 from meshconform.bench_figures import Config, LogCounts, Result, figures, final_line, plan, target_lines

@@ -4,7 +4,7 @@ ordered pair, and calls from every cluster reach every version v1..v4 (vK lives 
 from __future__ import annotations
 
 import pytest
-from scale_support import Run, run_suite
+from support import Run, run_suite
 
 N = 4
 CLUSTERS = [f"cluster-{k}" for k in range(1, N + 1)]
@@ -19,12 +19,14 @@ PAIR_CHECKS = [
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_suite(tmp_path_factory.mktemp("four"), f"--lab-clusters={N}", "-q")
+    tmp = tmp_path_factory.mktemp("four")
+    args = ("--lab", f"--lab-clusters={N}", "-q")
+    return run_suite(tmp / "reports", *args, quiet=False, request_log=tmp / "requests.jsonl")
 
 
 @pytest.mark.selftest_slow
 def test_every_check_passes(four: Run) -> None:
-    assert four.returncode == 0, four.output
+    assert four.returncode == 0, four.tail()
     assert four.outcomes and set(four.outcomes.values()) == {"passed"}, four.outcomes
 
 

@@ -9,7 +9,7 @@ namespace deletion at the end. Three clusters, so that "every ordered pair" mean
 from __future__ import annotations
 
 import pytest
-from scale_support import Run, run_suite
+from support import Run, run_suite
 
 CLUSTERS = ["cluster-1", "cluster-2", "cluster-3"]
 NS = "/api/v1/namespaces"
@@ -18,13 +18,15 @@ NS = "/api/v1/namespaces"
 @pytest.fixture(scope="module")
 def xdist_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("xdist")
-    return run_suite(tmp, f"--lab-clusters={len(CLUSTERS)}", "-n", "2", "-v")
+    args = ("--lab", f"--lab-clusters={len(CLUSTERS)}", "-n", "2", "-v")
+    return run_suite(tmp / "reports", *args, quiet=False, request_log=tmp / "requests.jsonl")
 
 
 @pytest.mark.selftest_slow
 def test_passes_on_two_workers(xdist_run: Run) -> None:
-    assert xdist_run.returncode == 0, xdist_run.output
-    assert "[gw0]" in xdist_run.output and "[gw1]" in xdist_run.output, "both workers must run checks"
+    assert xdist_run.returncode == 0, xdist_run.tail()
+    closing = xdist_run.stdout[-6000:] + xdist_run.stderr[-3000:]  # the output's end, as ever searched
+    assert "[gw0]" in closing and "[gw1]" in closing, "both workers must run checks"
     assert set(xdist_run.outcomes.values()) == {"passed"}, xdist_run.outcomes
 
 

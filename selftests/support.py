@@ -1,0 +1,308 @@
+"""What every self-test package needs to drive the suite as a user does, in one place.
+
+The suite is proven from the outside: `python -m pytest ...` in a subprocess from the repository
+root, so that its exit code, its terminal output, its signal handling and the files it writes
+(junit.xml, summary.json, report.html) are what a CI job sees. A lab is either started by the
+suite (`--lab`) or here, in this process, through its public API, so that a test can prepare the
+clusters before a run and inspect them after it with the official client. Either way the lab's
+request log (one JSON line per API request) is the witness of what reached the clusters.
+
+Imported as `support`: pytest puts this directory on sys.path when it loads selftests/conftest.py
+(rootdir-relative "prepend" imports, no __init__.py), for `pytest selftests` and for one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+from kubernetes import client, config
+
+from meshconform.lab import Lab, LabOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE_SECONDS = 300.0  # a whole suite run's hang guard; the longest (4 clusters) takes about a minute
+REQUEST_LOG_ENV = "MESHCONFORM_LAB_REQUEST_LOG"  # where `--lab` writes its lab's request log
+
+
+# -- a finished run and what it wrote --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JunitCase:
+    """One <testcase> of junit.xml. An <error> (setup or teardown) counts as failed."""
+
+    name: str  # the test id as the suite names it: test_istiod_ready[cluster-2]
+    outcome: str  # passed / failed / skipped
+    message: str = ""  # the failure's, error's or skip's message attribute
+    text: str = ""  # its body: the evidence and traceback pytest wrote
+    error: bool = False  # an <error> rather than a <failure>
+
+    @classmethod
+    def of(cls, node: ET.Element) -> JunitCase:
+        name = node.get("name", "?")
+        for tag, outcome in (("failure", "failed"), ("error", "failed"), ("skipped", "skipped")):
+            found = node.find(tag)
+            if found is not None:
+                message, text = found.get("message", ""), found.text or ""
+                return cls(name, outcome, message, text, error=tag == "error")
+        return cls(name, "passed")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished suite run: how it ended, and what it wrote under report_dir (read when asked)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+    seconds: float = 0.0
+    request_log: Path | None = None  # the `--lab` request log the run was given, if any
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def tail(self, limit: int = 4000) -> str:
+        """How the run ended, for an assertion message: exit code, time, the end of each stream."""
+        head = f"exit {self.returncode} after {self.seconds:.1f}s"
+        return f"{head}\n{self.stdout[-limit:]}{self.stderr[-limit:]}"
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """summary.json, or {} when the run wrote none (a refused run)."""
+        path = self.report_dir / "summary.json"
+        doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        return doc
+
+    @property
+    def html(self) -> str:
+        return (self.report_dir / "report.html").read_text()
+
+    @property
+    def junit(self) -> ET.Element:
+        return ET.parse(self.report_dir / "junit.xml").getroot()
+
+    @property
+    def cases(self) -> list[JunitCase]:
+        """Every <testcase> in junit.xml, in order; [] when the run wrote none."""
+        if not (self.report_dir / "junit.xml").exists():
+            return []
+        return [JunitCase.of(node) for node in self.junit.iter("testcase")]
+
+    @property
+    def outcomes(self) -> dict[str, str]:
+        """test id -> passed / failed / skipped."""
+        return {c.name: c.outcome for c in self.cases}
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """test id -> failure, error or skip message."""
+        return {c.name: c.message for c in self.cases if c.outcome != "passed"}
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """test id -> failure or error message, of the tests that failed."""
+        return {c.name: c.message for c in self.cases if c.outcome == "failed"}
+
+    @property
+    def skips(self) -> dict[str, str]:
+        """test id -> skip reason."""
+        return {c.name: c.message for c in self.cases if c.outcome == "skipped"}
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The lab's request log, one dict per API request ([] without one)."""
+        return request_log(self.request_log) if self.request_log else []
+
+    def calls(self, method: str, path: str, cluster: str | None = None) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.requests
+            if r["method"] == method and r["path"] == path and cluster in (None, r["cluster"])
+        ]
+
+
+# -- running the suite -----------------------------------------------------------------------------
+
+
+def suite_env(extra: dict[str, str] | None = None, request_log: Path | None = None) -> dict[str, str]:
+    """This self-test's environment without what pytest, xdist or a user set for *this* run, with
+    `extra` and the request log that a `--lab` run's lab is to write."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MESHCONFORM_"))}
+    log = {REQUEST_LOG_ENV: str(request_log)} if request_log else {}
+    return {**clean, **(extra or {}), **log}
+
+
+def suite_command(report_dir: Path, *args: str, quiet: bool = True) -> list[str]:
+    """`python -m pytest [-q] --report-dir=DIR ARGS`, as a user types it."""
+    head = [sys.executable, "-m", "pytest", *(["-q"] if quiet else []), "-p", "no:cacheprovider"]
+    return [*head, f"--report-dir={report_dir}", *args]
+
+
+def run_suite(
+    report_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = SUITE_SECONDS,
+    quiet: bool = True,
+    request_log: Path | None = None,
+) -> Run:
+    """The suite run from the repository root and waited for. `quiet` adds -q (the refusal tests
+    hold a run to one line); `request_log` is where a `--lab` run's lab logs its requests."""
+    started = time.monotonic()
+    command = suite_command(report_dir, *args, quiet=quiet)
+    environ = suite_env(env, request_log)
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=environ)
+    seconds = time.monotonic() - started
+    return Run(proc.returncode, proc.stdout, proc.stderr, report_dir, seconds, request_log)
+
+
+@dataclass
+class Background:
+    """A suite run in the background, its output in a file (no pipe can fill up and block it)."""
+
+    proc: subprocess.Popen[bytes]
+    report_dir: Path
+    out: Path
+    timeout: float = SUITE_SECONDS
+    started: float = field(default_factory=time.monotonic)
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float | None = None) -> Run:
+        try:
+            code = self.proc.wait(timeout=self.timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        text = self.out.read_text(errors="replace")
+        return Run(code, text, "", self.report_dir, time.monotonic() - self.started)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_suite(
+    report_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = SUITE_SECONDS,
+    quiet: bool = True,
+    request_log: Path | None = None,
+) -> Background:
+    """As run_suite, not waited for, in its own process group as a shell job is (Ctrl-C reaches
+    the whole group). `timeout` is what wait() allows by default."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    out = report_dir.parent / f"{report_dir.name}.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            suite_command(report_dir, *args, quiet=quiet),
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=suite_env(env, request_log),
+            start_new_session=True,
+        )
+    return Background(proc, report_dir, out, timeout)
+
+
+# -- witnesses and waits ---------------------------------------------------------------------------
+
+
+def request_log(path: Path) -> list[dict[str, Any]]:
+    """A lab's request log, one dict per request; [] before the lab wrote one. Only whole lines
+    are read: a running lab may be writing the last one."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in whole.splitlines() if line.strip()]
+
+
+def eventually(
+    ok: Callable[[], bool], seconds: float, why: str | Callable[[], str], pause: float = 0.1
+) -> None:
+    """Until ok() holds; after `seconds`, fail with `why` (a callable: the state seen last)."""
+    deadline = time.monotonic() + seconds
+    while not ok():
+        if time.monotonic() > deadline:
+            raise AssertionError(why if isinstance(why, str) else why())
+        time.sleep(pause)
+
+
+# -- a lab in this process -------------------------------------------------------------------------
+
+
+@dataclass
+class LabEnv:
+    """A lab's kubeconfig and contexts, clients for them as a user's script makes them, and the
+    suite arguments that point at them. A cluster is named by index or by context."""
+
+    kubeconfig: Path
+    contexts: list[str]
+    lab: Any = None  # the meshconform.lab.Lab, when this process runs it
+    process: Any = None  # the `python -m meshconform.lab serve` process, when that runs it
+
+    @classmethod
+    def start(cls, directory: Path, **options: Any) -> Self:
+        """A lab of `LabOptions(**options)`, started, its kubeconfig in directory; stop() it."""
+        lab = Lab(LabOptions(**options)).start()
+        path = directory / "kubeconfig"
+        try:
+            contexts = lab.write_kubeconfig(path)
+        except BaseException:
+            lab.stop()
+            raise
+        return cls(path, contexts, lab)
+
+    def stop(self) -> None:
+        if self.lab is not None:
+            self.lab.stop()
+
+    def context(self, which: int | str) -> str:
+        return self.contexts[which] if isinstance(which, int) else which
+
+    def api(self, which: int | str = 0) -> client.ApiClient:
+        return config.new_client_from_config(str(self.kubeconfig), context=self.context(which))
+
+    def core(self, which: int | str = 0) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api(which))
+
+    def apps(self, which: int | str = 0) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api(which))
+
+    def custom(self, which: int | str = 0) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api(which))
+
+    def cluster(self, i: int = 0) -> Any:
+        """The in-process lab's cluster i (its CA, token and server URL)."""
+        return list(self.lab.clusters.values())[i]
+
+    def args(self, *contexts: str) -> list[str]:
+        """`--kubeconfig=... --ctx=...` for these contexts (all by default), as for real clusters."""
+        chosen = contexts or tuple(self.contexts)
+        return [f"--kubeconfig={self.kubeconfig}", *(f"--ctx={c}" for c in chosen)]
+
+
+@contextmanager
+def lab_in_process(directory: Path, **options: Any) -> Iterator[LabEnv]:
+    """A lab of `LabOptions(**options)` with its kubeconfig in directory, stopped on exit."""
+    env = LabEnv.start(directory, **options)
+    try:
+        yield env
+    finally:
+        env.stop()
