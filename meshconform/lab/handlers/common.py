@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..cluster import LabCluster
 from ..errors import BadRequest, StatusError, UnsupportedMediaType
+from ..protobuf import ProtobufError, UnknownKind, decode_body
 
 CLUSTER: web.AppKey[LabCluster] = web.AppKey("cluster", LabCluster)
 LAB: web.AppKey[Any] = web.AppKey("lab", object)
@@ -62,14 +63,26 @@ async def read_body(request: web.Request) -> Any:
     ctype = request.content_type or JSON
     if not raw:
         return None
+    if ctype == "application/vnd.kubernetes.protobuf":
+        return _protobuf(raw)
     if "protobuf" in ctype:
         raise UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types "
-            "include: application/json, application/yaml"
+            "include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
         )
     try:
         if "yaml" in ctype:
             return yaml.safe_load(raw)
         return json.loads(raw)
     except ValueError as e:
+        raise BadRequest(f"the server rejected our request due to an error in our request: {e}") from None
+
+
+def _protobuf(raw: bytes) -> Any:
+    """kubectl's typed clients' bodies (protobuf.py), as the JSON object they stand for."""
+    try:
+        return decode_body(raw)
+    except UnknownKind as e:
+        raise UnsupportedMediaType(str(e)) from None
+    except ProtobufError as e:
         raise BadRequest(f"the server rejected our request due to an error in our request: {e}") from None
