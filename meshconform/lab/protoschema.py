@@ -169,7 +169,8 @@ _CORE: dict[str, dict[int, str]] = {
         6: "subPathExpr",
     },
     "Service": {1: "metadata:ObjectMeta", 2: "spec:ServiceSpec", 3: "status:ServiceStatus"},
-    "ServiceStatus": {},
+    "ServiceStatus": {1: "loadBalancer:LoadBalancerStatus"},
+    "LoadBalancerStatus": {},
     "ServiceSpec": {
         1: "ports:[]ServicePort",
         2: "selector:{}string",
