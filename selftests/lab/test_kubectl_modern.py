@@ -169,21 +169,38 @@ CREATES = [
 ]
 
 
-def test_creates_send_protobuf_that_decodes_to_kubectls_json(env):
-    for args, created in CREATES:
+@dataclass
+class Created:
+    command: str
+    expected: str  # kubectl's "<kind>/<name> created" line
+    stdout: str
+    body: bytes  # the protobuf body from kubectl's -v=9 log
+    want: Any  # what kubectl prints for the same command with --dry-run=client -o json
+
+
+@pytest.fixture(scope="module")
+def created(env: Env) -> list[Created]:
+    """Every command of CREATES, run once per module (per xdist worker) in namespace pb."""
+    out = []
+    for args, expected in CREATES:
         want = json.loads(env.run(0, *args, "--dry-run=client", "-o", "json").stdout)
-        out = env.run(0, *args, "-v=9")
-        assert out.stdout.strip() == created
-        body = logged_body(out.stderr)
-        assert body, f"kubectl {' '.join(args[:4])}: no protobuf request body in its -v=9 log"
-        assert decode_body(body) == _without_nulls(want), f"kubectl {' '.join(args[:4])}"
+        done = env.run(0, *args, "-v=9")
+        out.append(Created(" ".join(args[:5]), expected, done.stdout.strip(), logged_body(done.stderr), want))
+    return out
+
+
+def test_creates_send_protobuf_that_decodes_to_kubectls_json(created):
+    for c in created:
+        assert c.stdout == c.expected
+        assert c.body, f"kubectl {c.command}: no protobuf request body in its -v=9 log"
+        assert decode_body(c.body) == _without_nulls(c.want), f"kubectl {c.command}"
 
 
 def _get(env: Env, *args: str) -> Any:
     return json.loads(env.run(0, "get", *args, "-o", "json").stdout)
 
 
-def test_created_objects_read_back(env):
+def test_created_objects_read_back(env, created):
     assert base64.b64decode(_get(env, "-n", "pb", "secret", "s1")["data"]["a"]) == b"b"
     assert _get(env, "-n", "pb", "secret", "reg")["type"] == "kubernetes.io/dockerconfigjson"
     d1 = _get(env, "-n", "pb", "deployment", "d1")
@@ -208,7 +225,7 @@ def _claims(token: str) -> dict[str, Any] | None:
         return None
 
 
-def test_token_request_and_access_reviews(env):
+def test_token_request_and_access_reviews(env, created):
     claims = _claims(
         env.run(0, "-n", "pb", "create", "token", "sa1", "--duration=20m", "--audience=pb").stdout
     )
@@ -219,13 +236,17 @@ def test_token_request_and_access_reviews(env):
     assert env.run(0, "auth", "can-i", "--list", "-n", "pb").stdout.splitlines()[0].split()[0] == "Resources"
 
 
-def test_delete_and_scale(env):
-    assert env.run(0, "-n", "pb", "scale", "deployment", "d0", "--replicas=1").stdout.strip() == (
-        "deployment.apps/d0 scaled"
+def test_scale_and_delete(env):
+    env.run(1, "create", "namespace", "gone")
+    env.run(1, "-n", "gone", "create", "deployment", "d", "--image=nginx", "--replicas=0")
+    env.run(1, "-n", "gone", "create", "configmap", "c", "--from-literal=a=b")
+    assert env.run(1, "-n", "gone", "scale", "deployment", "d", "--replicas=1").stdout.strip() == (
+        "deployment.apps/d scaled"
     )
-    assert env.run(0, "-n", "pb", "delete", "configmap", "c1").stdout.strip() == 'configmap "c1" deleted'
-    env.run(0, "delete", "clusterrolebinding", "pb-crb")
-    env.run(0, "delete", "namespace", "pb", "--wait=true", "--timeout=30s")
+    env.run(1, "-n", "gone", "rollout", "status", "deployment/d", "--timeout=30s")
+    assert env.run(1, "-n", "gone", "delete", "configmap", "c").stdout.strip() == 'configmap "c" deleted'
+    env.run(1, "delete", "namespace", "gone", "--wait=true", "--timeout=30s")
+    assert env.run(1, "get", "namespace", "gone", check=False).returncode == 1
 
 
 # -- the guide ----------------------------------------------------------------------------------------
