@@ -25,7 +25,7 @@ def xdist_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.mark.selftest_slow
 def test_passes_on_two_workers(xdist_run: Run) -> None:
     assert xdist_run.returncode == 0, xdist_run.tail()
-    closing = xdist_run.stdout[-6000:] + xdist_run.stderr[-3000:]  # the output's end, as ever searched
+    closing = xdist_run.stdout[-6000:] + xdist_run.stderr[-3000:]  # where this check has always looked
     assert "[gw0]" in closing and "[gw1]" in closing, "both workers must run checks"
     assert set(xdist_run.outcomes.values()) == {"passed"}, xdist_run.outcomes
 
