@@ -62,10 +62,13 @@ def test_clean_run_retries_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "timeout", "failing", "state", "events"),
     [
-        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"], "1/2 Running (istio-proxy not ready)",
+        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"], r"1/2 Running \(istio-proxy not ready\)",
                      "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
                      id="proxy-not-ready"),
-        pytest.param("slow-start", "1.5", ["cluster-1", "cluster-2"], "0/2 Pending", None, id="slow-start"),
+        # The pods were created before the join (pipeline "deploy"), so by the deadline they may
+        # have got as far as one container up: the state shown is whichever kubectl would show.
+        pytest.param("slow-start", "1.5", ["cluster-1", "cluster-2"], r"[01]/2 (Pending|Running)", None,
+                     id="slow-start"),
     ],
 )
 def test_wait_ends_at_the_deadline_with_last_state_and_events(
@@ -81,7 +84,7 @@ def test_wait_ends_at_the_deadline_with_last_state_and_events(
         text = found[f"test_sample_pods_injected_and_ready[{name}]"]
         first = text.splitlines()[0]
         assert f"timed out after {timeout}s waiting for pods of" in first and f"on {name}" in first, first
-        assert "last seen: " in text and state in text, text
+        assert "last seen: " in text and re.search(state, text), text
         if events:
             assert "events: " in text and events in text, text
     waits = [float(s) for s in re.findall(r"workloads: done in ([0-9.]+)s", run.output)]

@@ -162,10 +162,16 @@ def test_signal_during_a_lab_run_deletes_what_it_created(signum: int, tmp_path: 
         tmp_path / "reports", "--lab", "--lab-fault=slow-start", "--requests=5", request_log=log
     )
     try:
+        # Namespaces first (the workloads start before the join), then the remote secrets: wait
+        # for both, so that the interrupt lands while both kinds of object exist.
+        made = lambda: (  # noqa: E731
+            len(writes(log, "create", "/api/v1/namespaces")) == 2
+            and len(writes(log, "create", "/api/v1/namespaces/istio-system/secrets")) == 2
+        )
         eventually(
-            lambda: len(writes(log, "create", "/api/v1/namespaces")) == 2 or suite.proc.poll() is not None,
+            lambda: made() or suite.proc.poll() is not None,
             120,
-            lambda: "the run's namespaces were never created",
+            lambda: "the run's namespaces and remote secrets were never created",
         )
         if suite.proc.poll() is not None:
             pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
