@@ -12,18 +12,17 @@ import re
 import shutil
 
 import yaml
-from kubernetes import config as kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
-from meshconform.kube import ATTEMPTS, Cluster, load_configuration
+from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:
     where = kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
     try:
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        contexts = list_contexts(kubeconfig)
     except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigError(
             f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -62,7 +62,8 @@ def test_clean_run_retries_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "timeout", "failing", "state", "events"),
     [
-        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"], r"1/2 Running \(istio-proxy not ready\)",
+        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"],
+                     r"1/2 Running \(istio-proxy not ready\)",
                      "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
                      id="proxy-not-ready"),
         # The pods were created before the join (pipeline "deploy"), so by the deadline they may
