@@ -138,13 +138,33 @@ def tls_verify(
         return f"TLS handshake failed: {type(exc).__name__}"
 
 
-def credentials_problem(kc: dict[str, Any], where: str, source: Cluster) -> str | None:
-    """The secret's token authenticates to A and may list/watch what istiod's informers need."""
+def credentials_problem(kc: dict[str, Any], where: str, source: Cluster, namespace: str) -> str | None:
+    """The secret's token authenticates to A and may list/watch what istiod's informers need.
+
+    One SelfSubjectRulesReview first: "because authorization rules are additive, if a rule appears
+    in a list it's safe to assume the subject has that permission, even if that list is incomplete"
+    (authorization/v1 SubjectRulesReviewStatus). It is asked for `namespace`, the run's own, where
+    no RoleBinding grants anything, so the rules listed are the cluster-wide ones the informers
+    need. Whatever no rule shows is then asked one SelfSubjectAccessReview at a time, the
+    authoritative answer and the one a denial is reported from: 1 request per pair when healthy
+    instead of 7, on a real cluster 6 round trips saved on each of N x (N-1) pairs."""
     if kc["auth"] != "token":
         return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
     authz = _token_client(source, str(kc["token"]))
     who = f"the token in {where}"
+    unauthenticated = (
+        f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
+        f"stale or revoked: recreate the secret"
+    )
+    try:
+        granted = rules_granted(source, authz, namespace)
+    except errors.Unauthorized:
+        return unauthenticated
+    except errors.KubeError:
+        granted = set()  # rules review refused or unsupported: every need gets its own review
     for group, resource, verb in READER_NEEDS:
+        if (group, resource, verb) in granted:
+            continue
         body = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SelfSubjectAccessReview",
@@ -158,10 +178,7 @@ def credentials_problem(kc: dict[str, Any], where: str, source: Cluster) -> str 
                 idempotent=True,
             )
         except errors.Unauthorized:
-            return (
-                f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
-                f"stale or revoked: recreate the secret"
-            )
+            return unauthenticated
         if not (review.get("status") or {}).get("allowed"):
             full = f"{resource}.{group}" if group else resource
             return (
@@ -169,6 +186,35 @@ def credentials_problem(kc: dict[str, Any], where: str, source: Cluster) -> str 
                 f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
             )
     return None
+
+
+def rules_granted(
+    source: Cluster, authz: client.AuthorizationV1Api, namespace: str
+) -> set[tuple[str, str, str]]:
+    """Which of READER_NEEDS a rule of the token's SelfSubjectRulesReview grants outright."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectRulesReview",
+        "spec": {"namespace": namespace},
+    }
+    review = source.write(
+        "CREATE selfsubjectrulesreview as remote-secret token",
+        authz.create_self_subject_rules_review,
+        body,
+        idempotent=True,
+    )
+    rules = (review.get("status") or {}).get("resourceRules") or []
+    return {need for need in READER_NEEDS if any(_rule_grants(rule, *need) for rule in rules)}
+
+
+def _rule_grants(rule: dict[str, Any], group: str, resource: str, verb: str) -> bool:
+    """A ResourceRule grants `verb` on every `resource` of `group` (a rule naming objects does not)."""
+    return (
+        not rule.get("resourceNames")
+        and bool({verb, "*"} & set(rule.get("verbs") or []))
+        and bool({group, "*"} & set(rule.get("apiGroups") or []))
+        and bool({resource, "*"} & set(rule.get("resources") or []))
+    )
 
 
 def _token_client(source: Cluster, token: str) -> client.AuthorizationV1Api:
@@ -183,8 +229,11 @@ def _token_client(source: Cluster, token: str) -> client.AuthorizationV1Api:
     return client.AuthorizationV1Api(client.ApiClient(cfg))
 
 
-def inspect(secret: Obj | None, source: Cluster, target: Cluster, expected_server: str) -> RemoteSecret:
-    """Every fact about A's secret in B that the join checks need; no token leaves this function."""
+def inspect(
+    secret: Obj | None, source: Cluster, target: Cluster, expected_server: str, namespace: str
+) -> RemoteSecret:
+    """Every fact about A's secret in B that the join checks need; no token leaves this function.
+    `namespace` is the run's own (see credentials_problem)."""
     fact = RemoteSecret(name=secret_name(source.name))
     if secret is None:
         return fact
@@ -203,7 +252,7 @@ def inspect(secret: Obj | None, source: Cluster, target: Cluster, expected_serve
     fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
     fact.targets_problem = targets_problem(kc, where, source, expected_server)
     if not fact.targets_problem:
-        fact.credentials_problem = credentials_problem(kc, where, source)
+        fact.credentials_problem = credentials_problem(kc, where, source, namespace)
     return fact
 
 

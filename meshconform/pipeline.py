@@ -215,7 +215,7 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
         ):
             existing[name] = current
         expected = cfg.api_server_for(source.name) or source.server
-        fact = discovery.inspect(current, source, target, expected)
+        fact = discovery.inspect(current, source, target, expected, cfg.namespace)
     except EXPECTED as exc:
         fact = RemoteSecret(
             name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
