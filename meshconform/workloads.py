@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,14 @@ PROXY = "istio-proxy"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 # Injectors older than the status annotation's `revision` field still label the pod istio.io/rev.
 REV_LABEL = "istio.io/rev"
+# A live run renews it on its namespace (meshconform/heartbeat.py); set at creation, so that the
+# namespace is never without one while the run is alive.
+HEARTBEAT_ANNOTATION = "meshconform.io/heartbeat"
+
+
+def heartbeat_stamp(when: datetime | None = None) -> str:
+    """RFC 3339 in UTC, seconds precision, as Kubernetes writes its own timestamps."""
+    return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Refused(Exception):
@@ -163,7 +172,11 @@ def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: st
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": {"istio.io/rev": revision, **ownership(run_id)}},
+        "metadata": {
+            "name": namespace,
+            "labels": {"istio.io/rev": revision, **ownership(run_id)},
+            "annotations": {HEARTBEAT_ANNOTATION: heartbeat_stamp()},
+        },
     }
     try:
         created: Obj = cluster.write(
@@ -329,10 +342,15 @@ def live_runs(cluster: Cluster, run_id: str) -> set[str]:
 
 
 def cleanup(
-    cluster: Cluster, run_id: str | None, successor: str | None = None, secrets_ns: str = "istio-system"
+    cluster: Cluster,
+    run_id: str | None,
+    successor: str | None = None,
+    secrets_ns: str = "istio-system",
+    spare: Collection[str] = (),
 ) -> tuple[list[str], list[str]]:
     """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
-    `run_id` is None); returns (what was done, errors). Never raises: clean-up must go on.
+    `run_id` is None, except the runs in `spare`, which are alive); returns (what was done,
+    errors). Never raises: clean-up must go on.
 
     A concurrent run (`successor`) relies on the remote secrets this run made (it found them in
     place and kept them), so they are handed over to it, relabelled with its run id, not deleted:
@@ -353,6 +371,8 @@ def cleanup(
             continue
         for item in items.get("items") or []:
             if not _both_labels(item, run_id) or item["metadata"].get("deletionTimestamp"):
+                continue
+            if item["metadata"]["labels"][RUN_ID] in spare:
                 continue
             where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
             try:
