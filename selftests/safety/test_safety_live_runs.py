@@ -10,10 +10,12 @@ only until its heartbeat is older than the stale limit (shortened here through t
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from pathlib import Path
 
+import jsonschema
 import pytest
 from safety_support import (
     MANAGED,
@@ -23,7 +25,7 @@ from safety_support import (
     run_suite,
     start_suite,
 )
-from support import LabEnv, eventually, lab_in_process
+from support import ROOT, LabEnv, eventually, lab_in_process
 
 from meshconform.heartbeat import ANNOTATION, STALE_ENV
 
@@ -100,6 +102,8 @@ def test_cleanup_only_spares_a_live_run_which_then_passes(tmp_path: Path) -> Non
     alive = rf"^run {run_id} is alive \(heartbeat \d+s ago in cluster-\d\): "
     line = alive + "not touched; it cleans up after itself$"
     assert re.search(line, sweep.output, re.M), sweep.tail()
+    schema = json.loads((ROOT / "docs" / "summary.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(sweep.summary)
     spared = sweep.summary["cleanup"]["spared"]
     assert [s["run_id"] for s in spared] == [run_id], spared
     assert 0 <= spared[0]["heartbeat_seconds_ago"] < 60, spared
