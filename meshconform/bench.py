@@ -213,8 +213,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--repeat",
         type=int,
-        default=1,
-        help="runs per configuration; the median wall time counts (default: 1; 3 on a busy machine).",
+        default=3,
+        help="runs per configuration; the median wall time counts (default: 3: one run's wall time "
+        "varies by ~20 %% with the machine's load, enough to move a ratio across its target).",
     )
     add("--workdir", type=Path, help="keep each run's output, request log and reports here.")
     add("pytest_args", nargs="*", help="extra pytest arguments, after --.")

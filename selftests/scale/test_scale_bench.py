@@ -102,7 +102,7 @@ def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "meshconform.bench",
         "--clusters", "2", "--requests", "5,10", "--naive-requests", "5", "--default-requests", "10",
-        "--cold", "default", "--workdir", str(tmp_path),
+        "--cold", "default", "--repeat", "1", "--workdir", str(tmp_path),
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     lines = proc.stdout.strip().splitlines()
