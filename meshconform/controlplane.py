@@ -23,6 +23,7 @@ from meshconform import errors, gateways
 from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 from meshconform.kube import Cluster, Obj
 from meshconform.waits import pod_ready, pod_state
+from meshconform.yamlload import SAFE_LOADER
 
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
@@ -142,7 +143,7 @@ def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None
             )
         except errors.NotFound:
             continue
-        mesh = yaml.safe_load((cm.get("data") or {}).get("mesh") or "") or {}
+        mesh = yaml.load((cm.get("data") or {}).get("mesh") or "", Loader=SAFE_LOADER) or {}
         trust_domain = str(mesh.get("trustDomain") or "cluster.local")
         mesh_id = str((mesh.get("defaultConfig") or {}).get("meshId") or trust_domain)
         return name, trust_domain, mesh_id

@@ -37,6 +37,7 @@ from meshconform.join import (
 )
 from meshconform.kube import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.waits import stable_name
+from meshconform.yamlload import SAFE_LOADER
 
 # What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
 # base chart): informers list and watch these.
@@ -68,7 +69,7 @@ def shape_problem(secret: Obj, source: str, target: str) -> str | None:
 
 def parse_kubeconfig(text: str) -> dict[str, Any]:
     """server, ca (bytes), token of the kubeconfig's current context; raises ValueError."""
-    doc = yaml.safe_load(text)
+    doc = yaml.load(text, Loader=SAFE_LOADER)
     if not isinstance(doc, dict):
         raise ValueError("not a kubeconfig document")
     current = doc.get("current-context")

@@ -23,6 +23,7 @@ import yaml
 from meshconform import errors, selectors, waits
 from meshconform.facts import PodFact, Workloads
 from meshconform.kube import Cluster, Obj
+from meshconform.yamlload import SAFE_LOADER
 
 log = logging.getLogger("meshconform.workloads")
 
@@ -60,9 +61,7 @@ def ours_selector(run_id: str | None = None) -> str:
 
 
 def load_manifest(path: Path) -> list[Obj]:
-    # libyaml's loader when PyYAML has it: the pure-Python one spends ~15 ms per sample file.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    docs = yaml.load_all(path.read_text(), Loader=loader)
+    docs = yaml.load_all(path.read_text(), Loader=SAFE_LOADER)
     return [d for d in docs if isinstance(d, dict) and d.get("kind")]
 
 
@@ -284,7 +283,7 @@ def injected_revision(annotation: str | None) -> str | None:
     if not annotation:
         return None
     try:
-        value = yaml.safe_load(annotation)
+        value = yaml.load(annotation, Loader=SAFE_LOADER)
     except yaml.YAMLError:
         return None
     return str(value.get("revision")) if isinstance(value, dict) and value.get("revision") else None

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from meshconform.yamlload import SAFE_LOADER
+
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{16,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
@@ -50,8 +52,7 @@ def kubeconfig_secrets(path: str | Path | None, contexts: Iterable[str] = ()) ->
     if not path:
         return ()
     try:
-        # libyaml when PyYAML has it: a kubeconfig's long base64 scalars cost ~25 ms in pure Python.
-        doc = yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yaml.load(Path(path).read_text(), Loader=SAFE_LOADER)
     except (OSError, yaml.YAMLError):
         return ()
     if not isinstance(doc, dict):

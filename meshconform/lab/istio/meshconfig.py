@@ -153,9 +153,12 @@ def parse_values(cm: Obj | None) -> Obj:
     return out if isinstance(out, dict) else {}
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when there: injection parses per pod
+
+
 def parse_config(cm: Obj | None) -> Obj:
     try:
-        out = yaml.safe_load(((cm or {}).get("data") or {}).get("config") or "{}")
+        out = yaml.load(((cm or {}).get("data") or {}).get("config") or "{}", Loader=_LOADER)
     except yaml.YAMLError:
         return {}
     return out if isinstance(out, dict) else {}
@@ -169,7 +172,7 @@ def parse_mesh(cm: Obj | None) -> Obj:
 @functools.lru_cache(maxsize=64)
 def _parse_mesh_text(text: str) -> Obj:
     try:
-        out = yaml.safe_load(text)
+        out = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError:
         return {}
     return out if isinstance(out, dict) else {}

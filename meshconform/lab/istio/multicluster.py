@@ -64,7 +64,8 @@ def parse_kubeconfig(raw: bytes) -> Kubeconfig:
     if not raw:
         raise KubeconfigError("kubeconfig is empty")
     try:
-        doc = yaml.safe_load(raw)
+        # libyaml's loader when there: istiod's remote-secret reader parses every secret's kubeconfig.
+        doc = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
         raise KubeconfigError(f"kubeconfig cannot be loaded: {e}") from None
     if not isinstance(doc, dict):
