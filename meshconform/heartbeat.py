@@ -61,8 +61,6 @@ def stale_seconds() -> float:
     return value if value >= 0 else STALE_SECONDS
 
 
-stamp = heartbeat_stamp
-
 
 def parse_stamp(text: object) -> datetime | None:
     if not isinstance(text, str):
@@ -155,7 +153,7 @@ class Heartbeat:
                 # (another resourceVersion) is not patched; the server answers 409.
                 "metadata": {
                     "resourceVersion": meta.get("resourceVersion"),
-                    "annotations": {ANNOTATION: None if clear else stamp(now)},
+                    "annotations": {ANNOTATION: None if clear else heartbeat_stamp(now)},
                 }
             }
             cluster.write(
