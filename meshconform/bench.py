@@ -202,6 +202,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=200,
         help="calls per source of the one-exec-per-request run (default: 200; 0 skips it).",
     )
+    add(
+        "--rtt-ms",
+        type=float,
+        default=20.0,
+        help="also run the batched and the naive run with this simulated API round trip (--lab-latency), "
+        "as to a real API server; 0 skips them (default: 20).",
+    )
     add("--default-clusters", type=int, default=2, help="clusters of the default run (default: 2).")
     add("--default-requests", type=int, default=50, help="calls per source of the default run (default: 50).")
     add(
@@ -278,7 +285,7 @@ def _show_failure(workdir: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     default = Config(args.default_clusters, args.default_requests)
-    configs = plan(args.clusters, args.requests, args.naive_requests, default)
+    configs = plan(args.clusters, args.requests, args.naive_requests, default, max(0.0, args.rtt_ms))
     with tempfile.TemporaryDirectory(prefix="meshconform-bench-") as scratch:
         results = run_all(
             configs, args.workdir or Path(scratch), args.pytest_args, args.cold, max(1, args.repeat)

@@ -100,6 +100,16 @@ def parse_seconds(option: str, value: str) -> float:
     return seconds
 
 
+def parse_milliseconds(option: str, value: str, most: float = 5000.0) -> float:
+    try:
+        ms = float(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a number of milliseconds; e.g. {option} 20") from None
+    if not 0 <= ms <= most:  # also refuses nan
+        raise ConfigError(f"{option} {value!r} must be 0 to {most:g} milliseconds")
+    return ms
+
+
 def parse_namespace(option: str, value: str) -> str:
     if len(value) > 63 or not _DNS1123_LABEL.match(value):
         raise ConfigError(

@@ -12,18 +12,16 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from meshconform import controlplane, discovery, errors, join, traffic, waits, workloads
 from meshconform.config import RunConfig
 from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, Tally, pair_id
+from meshconform.fanout import parallel
 from meshconform.kube import Cluster, Obj
 
 log = logging.getLogger("meshconform.pipeline")
-T = TypeVar("T")
-R = TypeVar("R")
 EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, join.JoinFailed, ValueError)
 # Endpoints of a pod that just became Ready reach the other clusters' proxies within seconds; a
 # tally that misses a version is retaken this many times, this far apart, before it counts.
@@ -32,23 +30,6 @@ TRAFFIC_RETRY_SECONDS = 2.0
 
 
 PAIR_WORKERS = 8  # ordered pairs grow as N x (N-1): 90 for 10 clusters; this many at a time
-
-
-def parallel(fn: Callable[[T], R], items: Iterable[T], stop: threading.Event, limit: int = 0) -> list[R]:
-    """fn over items, one thread each (at most `limit` at a time when given), results in order."""
-    items = list(items)
-    if not items:
-        return []
-    pool = ThreadPoolExecutor(
-        max_workers=min(len(items), limit or len(items)), thread_name_prefix="meshconform"
-    )
-    try:
-        return list(pool.map(fn, items))
-    except BaseException:
-        stop.set()  # let waits in the other threads return, so clean-up does not race them
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # "deploy" is optional: it creates the sample workloads without waiting, so that their pods start

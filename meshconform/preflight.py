@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from dataclasses import dataclass, field
 
 import yaml
 from kubernetes.config.config_exception import ConfigException
 
 from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
+from meshconform.fanout import parallel
 from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
 
 
@@ -81,79 +83,125 @@ class _PluginErrors(logging.Handler):
         self.first = self.first or (line if len(line) <= 240 else line[:237] + "...")
 
 
-def probe(clusters: dict[str, Cluster]) -> None:
-    for cluster in clusters.values():
+# Each cluster's checks run in its own thread (a fleet of 10 pays one cluster's round trips, not
+# ten); the refusals are then judged step by step in --ctx order, so the line a user sees is the one
+# a serial loop would have raised. Every call here is a read: a cluster that is refused anyway has
+# only been read from.
+PROBE, CREDENTIALS, NAMESPACE, REPLACE = "probe", "credentials", "namespace", "replace"
+
+
+@dataclass
+class Finding:
+    """What preflight learnt of one cluster; `refused` is its first refusal, by step."""
+
+    cluster: Cluster
+    refused: dict[str, str] = field(default_factory=dict)
+    uid: str = ""
+    revisions: list[str] | None = None  # None: istiod could not be listed (the checks report it)
+
+
+def examine(cluster: Cluster, cfg: RunConfig, names: list[str]) -> Finding:
+    found = Finding(cluster)
+    try:
         probe_tcp(cluster.server, cluster.context)
+    except ConfigError as exc:
+        found.refused[PROBE] = str(exc)
+        return found
+    try:
+        check_credentials(cluster)
+    except ConfigError as exc:
+        found.refused[CREDENTIALS] = str(exc)
+        return found
+    found.uid = kube_system_uid(cluster)
+    if cfg.cleanup_only:
+        return found
+    try:
+        check_namespace(cluster, cfg)
+    except ConfigError as exc:
+        found.refused[NAMESPACE] = str(exc)
+        return found
+    found.revisions = istiod_revisions(cluster)
+    try:
+        check_replace(cluster, cfg, names)
+    except ConfigError as exc:
+        found.refused[REPLACE] = str(exc)
+    return found
 
 
-def check_credentials(clusters: dict[str, Cluster]) -> None:
+def check_credentials(cluster: Cluster) -> None:
     """Expired or revoked credentials are bad input; a server that answers 5xx is a check's to report."""
     body = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",
         "spec": {"resourceAttributes": {"resource": "namespaces", "verb": "get"}},
     }
-    for cluster in clusters.values():
-        try:
-            cluster.write(
-                "CREATE selfsubjectaccessreview",
-                cluster.authz.create_self_subject_access_review,
-                body,
-                idempotent=True,
-            )
-        except errors.Unauthorized:
+    try:
+        cluster.write(
+            "CREATE selfsubjectaccessreview",
+            cluster.authz.create_self_subject_access_review,
+            body,
+            idempotent=True,
+        )
+    except errors.Unauthorized:
+        raise ConfigError(
+            f"the API server of context {cluster.context!r} ({cluster.server}) rejects its credentials "
+            "(401 Unauthorized); refresh them, e.g. gcloud container clusters get-credentials"
+        ) from None
+    except errors.Unreachable as exc:
+        if "Timeout" in exc.reason:  # TCP accepted, then silence: every later call would wait as long
+            found = re.search(r"timeout=([0-9.]+)", exc.message)
+            waited = float(found.group(1)) if found else CONNECT_TIMEOUT
             raise ConfigError(
-                f"the API server of context {cluster.context!r} ({cluster.server}) rejects its credentials "
-                "(401 Unauthorized); refresh them, e.g. gcloud container clusters get-credentials"
+                f"the API server of context {cluster.context!r} at {cluster.server} accepted a "
+                f"connection but did not answer within {waited:g}s "
+                f"({exc.reason}); check the address and any proxy or firewall in between"
             ) from None
-        except errors.Unreachable as exc:
-            if "Timeout" in exc.reason:  # TCP accepted, then silence: every later call would wait as long
-                found = re.search(r"timeout=([0-9.]+)", exc.message)
-                waited = float(found.group(1)) if found else CONNECT_TIMEOUT
-                raise ConfigError(
-                    f"the API server of context {cluster.context!r} at {cluster.server} accepted a "
-                    f"connection but did not answer within {waited:g}s "
-                    f"({exc.reason}); check the address and any proxy or firewall in between"
-                ) from None
-        except errors.KubeError:
-            continue
+    except errors.KubeError:
+        pass
 
 
-def check_identity(clusters: dict[str, Cluster]) -> None:
-    """Two contexts may name one cluster through different addresses: compare kube-system's UID,
-    the identity istioctl itself uses for a cluster without --name (remote_secret.go clusterUID)."""
+def kube_system_uid(cluster: Cluster) -> str:
+    """kube-system's UID, the identity istioctl itself uses for a cluster without --name
+    (remote_secret.go clusterUID); "" when it cannot be read (the reach check reports why)."""
+    try:
+        ns = cluster.read("GET namespace kube-system", cluster.core.read_namespace, "kube-system")
+    except errors.KubeError:
+        return ""
+    return str(ns.get("metadata", {}).get("uid") or "")
+
+
+def check_identity(findings: list[Finding]) -> None:
+    """Two contexts may name one cluster through different addresses: compare kube-system's UID."""
     seen: dict[str, str] = {}
-    for cluster in clusters.values():
-        try:
-            ns = cluster.read("GET namespace kube-system", cluster.core.read_namespace, "kube-system")
-        except errors.KubeError:
-            continue
-        uid = str(ns.get("metadata", {}).get("uid") or "")
+    for found in findings:
+        uid, context = found.uid, found.cluster.context
         if uid and uid in seen:
             raise ConfigError(
-                f"contexts {seen[uid]!r} and {cluster.context!r} reach the same cluster "
+                f"contexts {seen[uid]!r} and {context!r} reach the same cluster "
                 f"(kube-system uid {uid}); give each cluster once"
             )
-        seen[uid] = cluster.context
+        if uid:
+            seen[uid] = context
 
 
-def check_namespace(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
-    for cluster in clusters.values():
-        try:
-            workloads.check_namespace(cluster, cfg.namespace, cfg.run_id)
-        except workloads.Refused as exc:
-            raise ConfigError(str(exc)) from None
-        except errors.KubeError:
-            continue  # an API server that answers errors is the reach check's to report
+def check_namespace(cluster: Cluster, cfg: RunConfig) -> None:
+    try:
+        workloads.check_namespace(cluster, cfg.namespace, cfg.run_id)
+    except workloads.Refused as exc:
+        raise ConfigError(str(exc)) from None
+    except errors.KubeError:
+        pass  # an API server that answers errors is the reach check's to report
 
 
-def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
-    found: dict[str, list[str]] = {}
-    for cluster in clusters.values():
-        try:
-            found[cluster.name] = controlplane.revisions(*controlplane.list_istiod(cluster))
-        except errors.KubeError:
-            continue
+def istiod_revisions(cluster: Cluster) -> list[str] | None:
+    try:
+        return controlplane.revisions(*controlplane.list_istiod(cluster))
+    except errors.KubeError:
+        return None
+
+
+def check_revision(findings: list[Finding], cfg: RunConfig) -> None:
+    found = {f.cluster.name: f.revisions for f in findings if f.revisions is not None}
     if not found:
         return
     installed = sorted({r for revs in found.values() for r in revs})
@@ -167,24 +215,43 @@ def check_revision(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
         raise ConfigError(problem)
 
 
-def check_replace(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
+def check_replace(target: Cluster, cfg: RunConfig, names: list[str]) -> None:
     """--join replace recreates remote secrets; one that meshconform did not create is refused here,
     before anything is written, rather than kept silently while the user believes it replaced."""
     if cfg.join != "replace":
         return
-    for target in clusters.values():
-        for source in clusters.values():
-            name = join.secret_name(source.name)
-            try:
-                secret = join.get_secret(target, name) if source is not target else None
-            except errors.KubeError:
-                continue  # the reach and join checks report a server that answers errors
-            if secret is not None and not join.owned(secret):
-                raise ConfigError(
-                    f"--join replace would overwrite remote secret {join.ISTIO_NS}/{name} in {target.name}, "
-                    "which meshconform did not create, and meshconform never modifies it: delete it "
-                    "yourself if it is stale, or use --join create (keeps it) or --join verify"
-                )
+    for source in names:
+        if source == target.name:
+            continue
+        name = join.secret_name(source)
+        try:
+            secret = join.get_secret(target, name)
+        except errors.KubeError:
+            continue  # the reach and join checks report a server that answers errors
+        if secret is not None and not join.owned(secret):
+            raise ConfigError(
+                f"--join replace would overwrite remote secret {join.ISTIO_NS}/{name} in {target.name}, "
+                "which meshconform did not create, and meshconform never modifies it: delete it "
+                "yourself if it is stale, or use --join create (keeps it) or --join verify"
+            )
+
+
+def judge(findings: list[Finding], cfg: RunConfig) -> None:
+    """Raise the first refusal in the order of the checks, then of the contexts."""
+
+    def first(step: str) -> None:
+        for found in findings:
+            if step in found.refused:
+                raise ConfigError(found.refused[step])
+
+    first(PROBE)
+    first(CREDENTIALS)
+    check_identity(findings)
+    if cfg.cleanup_only:
+        return
+    first(NAMESPACE)
+    check_revision(findings, cfg)
+    first(REPLACE)
 
 
 def check_tools(cfg: RunConfig) -> None:
@@ -222,13 +289,8 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
         check_tools(cfg)
         check_samples(cfg)
     clusters = connect(cfg)
-    probe(clusters)
-    check_credentials(clusters)
-    check_identity(clusters)
-    if not cfg.cleanup_only:
-        check_namespace(clusters, cfg)
-        check_revision(clusters, cfg)
-        check_replace(clusters, cfg)
+    names = list(clusters)
+    judge(parallel(lambda c: examine(c, cfg, names), clusters.values()), cfg)
     for cluster in clusters.values():
         cluster.attempts = ATTEMPTS  # from here on a transient failure is retried in full
     return clusters

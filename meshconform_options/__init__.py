@@ -137,3 +137,7 @@ def _lab(group: Any) -> None:
         help="istiod revisions the lab installs (default: asm-173-3).")
     add("--lab-joined", dest="mc_lab_joined", action="store_true",
         help="start the lab with remote secrets in place.")
+    add("--lab-latency", dest="mc_lab_latency", default=0.0, metavar="MS",
+        type=_usage(mc.parse_milliseconds, "--lab-latency"),
+        help="milliseconds every lab API request waits first, as a real API server's round trip "
+        "(default: 0).")

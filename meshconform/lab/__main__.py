@@ -31,6 +31,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text!r}") from None
+    if not 0 <= value <= 5000:
+        raise argparse.ArgumentTypeError(f"must be 0 to 5000 milliseconds, got {text}")
+    return value
+
+
 def parser() -> _Parser:
     p = _Parser(
         prog="python -m meshconform.lab", description="Emulated Kubernetes clusters with simulated Istio."
@@ -51,6 +61,12 @@ def parser() -> _Parser:
         help=f"inject a fault; one of: {', '.join(known_faults())}",
     )
     s.add_argument("--ready-delay", type=_seconds, default=0.3, help="seconds a pod takes to become ready")
+    s.add_argument(
+        "--latency-ms",
+        type=_milliseconds,
+        default=0.0,
+        help="milliseconds every API request waits first: a real API server's round trip (default 0)",
+    )
     s.add_argument("--request-log", type=Path, default=None, help="append one JSON line per API request")
     return p
 
@@ -64,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=tuple(args.fault),
         ready_delay=args.ready_delay,
         request_log=args.request_log,
+        latency=args.latency_ms / 1000,
     )
     try:
         lab = Lab(options)

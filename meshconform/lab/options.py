@@ -12,6 +12,9 @@ MAX_CLUSTERS = 8
 _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
+MAX_LATENCY = 5.0  # seconds: beyond this every wait of the suite is a timeout, not a slow network
+
+
 @dataclass(frozen=True)
 class LabOptions:
     clusters: int = 2
@@ -20,6 +23,9 @@ class LabOptions:
     faults: tuple[str, ...] = ()
     ready_delay: float = 0.3  # seconds a pod takes from Pending to Ready
     request_log: Path | None = None  # append one JSON line per API request
+    # Seconds each API request waits before it is handled: the round trip to a real API server
+    # (a regional GKE endpoint is ~20-50 ms away), which loopback does not have. 0 by default.
+    latency: float = 0.0
     seed: int = 0  # makes flaky-api's choices repeatable
 
     @property
@@ -42,4 +48,6 @@ class LabOptions:
             raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")
         if self.ready_delay < 0:
             raise LabConfigError(f"lab ready delay must be >= 0 seconds, got {self.ready_delay}")
+        if not 0 <= self.latency <= MAX_LATENCY:
+            raise LabConfigError(f"lab latency must be 0 to {MAX_LATENCY:g} seconds, got {self.latency}")
         return FaultSet.parse(self.faults, self.cluster_names)

@@ -80,10 +80,26 @@ def test_figures_are_worst_case_wall_ratios() -> None:
         "wall_s": 2.0,
         "api_requests": 100.0,
         "traffic_batched_over_naive": None,  # no traffic step timed in these made-up results
+        "rtt_batched_over_naive": None,  # no --rtt-ms runs in this plan
+        "rtt_ms": None,
     }
     line = final_line(figs)
     assert FINAL.match(line), line
     assert any("batched_over_naive = 0.25 (target <= 0.25): met" in t for t in target_lines(figs))
+
+
+def test_round_trip_runs_are_reported_beside_the_target_not_in_it() -> None:
+    default = Config(2, 50)
+    configs = plan([2], [50], 200, default, rtt_ms=20)
+    slow = [Config(2, 200, 0, 20), Config(2, 200, 1, 20)]
+    assert configs == [default, Config(2, 200, batch=1), *slow]
+    assert slow[0].pytest_args()[-1] == "--lab-latency=20" and slow[1].mode == "naive@20ms"
+    walls = {default: 1.0, Config(2, 200): 1.0, Config(2, 200, 1): 2.0, slow[0]: 3.0, slow[1]: 30.0}
+    figs = figures({c: _result(c, w) for c, w in walls.items()}, [2], [50], 200, default)
+    assert figs["batched_over_naive"] == 0.5  # the target's figure stays the loopback runs'
+    assert figs["rtt_batched_over_naive"] == 0.1 and figs["rtt_ms"] == 20
+    assert "batched_over_naive=0.50" in final_line(figs)
+    assert any("20 ms API round trip" in t and "0.10" in t for t in target_lines(figs))
 
 
 def test_a_reduced_matrix_says_n_a() -> None:
@@ -115,3 +131,5 @@ def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
     assert int(final["api"]) > 0
     naive = [line.split() for line in lines if " naive " in line]
     assert naive and naive[0][-2] == "5", f"the naive run opens one exec per call: {naive}"
+    slow = [line.split() for line in lines if " naive@20ms " in line]
+    assert slow and slow[0][-2] == "5" and slow[0][-1] == "passed", f"the 20 ms round-trip run: {slow}"

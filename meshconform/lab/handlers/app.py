@@ -1,13 +1,15 @@
 """One aiohttp application per cluster: a single entry point, the routes table, and middleware.
 
-Every request passes, in order: path parsing -> request count -> cluster faults (api-down,
-flaky-api) -> bearer authentication -> RBAC -> the handler from ROUTES. Any StatusError becomes a
-metav1.Status response. The request log line carries method, path, verb, status, user name and
-user agent -- never a header value that could hold a credential.
+Every request passes, in order: the simulated round trip (LabOptions.latency) -> path parsing ->
+request count -> cluster faults (api-down, flaky-api) -> bearer authentication -> RBAC -> the
+handler from ROUTES. Any StatusError becomes a metav1.Status response. The request log line
+carries method, path, verb, status, user name and user agent -- never a header value that could
+hold a credential.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -86,6 +88,8 @@ async def entry(request: web.Request) -> web.StreamResponse:
     cluster: LabCluster = request.app[CLUSTER]
     started, info, user = time.monotonic(), None, None
     status = 0
+    if latency := request.app[LAB].lab.options.latency:
+        await asyncio.sleep(latency)  # the network round trip loopback lacks (LabOptions.latency)
     try:
         info = parse(request.method, request.path, request.query.get("watch", "").lower() in ("true", "1"))
         cluster.requests[info.verb] += 1
