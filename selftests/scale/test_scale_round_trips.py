@@ -1,0 +1,62 @@
+"""Per-cluster work runs concurrently across clusters, also before and after the checks: with a
+simulated API round trip (--lab-latency), the lab's request log shows preflight's first request
+and clean-up's namespace deletion in every cluster under way at the same time, where a loop over
+the clusters would start each one only after the previous cluster's requests had come back.
+
+Ordering is asserted, not speed: each request waits LATENCY_MS before the lab handles it, so two
+requests overlap only if the suite sent the second before the first had returned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Run, run_suite
+
+N = 3
+LATENCY_MS = 80
+
+
+@pytest.fixture(scope="module")
+def slow_network(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("round-trips")
+    args = ("--lab", f"--lab-clusters={N}", f"--lab-latency={LATENCY_MS}", "-q")
+    return run_suite(tmp / "reports", *args, quiet=False, request_log=tmp / "requests.jsonl")
+
+
+def _span(entry: dict[str, Any]) -> tuple[float, float]:
+    end = float(entry["ts"])
+    return end - float(entry["ms"]) / 1000, end
+
+
+def _overlap(entries: list[dict[str, Any]], what: str) -> None:
+    spans = {e["cluster"]: _span(e) for e in entries}
+    assert len(spans) == N, f"{what}: expected one per cluster, got {sorted(spans)}"
+    latest_start = max(start for start, _ in spans.values())
+    earliest_end = min(end for _, end in spans.values())
+    assert latest_start < earliest_end, (
+        f"{what} ran one cluster after another, not at once: (start, end) per cluster {spans}"
+    )
+
+
+@pytest.mark.selftest_slow
+def test_the_run_passes_over_a_slow_network(slow_network: Run) -> None:
+    assert slow_network.returncode == 0, slow_network.tail()
+    assert set(slow_network.outcomes.values()) == {"passed"}, slow_network.outcomes
+    assert min(float(e["ms"]) for e in slow_network.requests) >= LATENCY_MS * 0.9
+
+
+@pytest.mark.selftest_slow
+def test_preflight_reaches_every_cluster_at_once(slow_network: Run) -> None:
+    first: dict[str, dict[str, Any]] = {}
+    for entry in slow_network.requests:
+        first.setdefault(entry["cluster"], entry)
+    assert {e["path"] for e in first.values()} == {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"}
+    _overlap(list(first.values()), "preflight's first request (the credentials review)")
+
+
+@pytest.mark.selftest_slow
+def test_cleanup_deletes_in_every_cluster_at_once(slow_network: Run) -> None:
+    deletes = slow_network.calls("DELETE", "/api/v1/namespaces/sample")
+    _overlap(deletes, "clean-up's DELETE namespace sample")
