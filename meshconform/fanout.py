@@ -38,3 +38,32 @@ def parallel(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def parallel_or_leave(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """As parallel, in daemon threads that an interrupt does not wait for: for clean-up, where the
+    user's last Ctrl-C means leave now (what is left is then --cleanup-only's), as it did when
+    clean-up was one loop in the main thread. parallel() instead waits for its calls, so that no
+    thread creates anything after clean-up has started."""
+    items = list(items)
+    results: list[R | None] = [None] * len(items)
+    failures: list[BaseException | None] = [None] * len(items)
+
+    def run(i: int, item: T) -> None:
+        try:
+            results[i] = fn(item)
+        except BaseException as exc:  # handed to the caller below, in the order of the items
+            failures[i] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(i, item), name=f"meshconform-{i}", daemon=True)
+        for i, item in enumerate(items)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # a KeyboardInterrupt raised here leaves the daemons to die with the process
+    for failure in failures:
+        if failure is not None:
+            raise failure
+    return results  # type: ignore[return-value]  # every slot was filled: no failure above

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from meshconform import errors
-from meshconform.fanout import parallel
+from meshconform.fanout import parallel_or_leave
 from meshconform.kube import Cluster, Obj
 from meshconform.workloads import (
     HEARTBEAT_ANNOTATION,
@@ -193,7 +193,7 @@ def alive_runs(clusters: Iterable[Cluster], stale: float | None = None) -> dict[
     cluster counts as no heartbeat there."""
     limit = stale_seconds() if stale is None else stale
     found: dict[str, Alive] = {}
-    for per_cluster in parallel(lambda c: _alive_in(c, limit), clusters):
+    for per_cluster in parallel_or_leave(lambda c: _alive_in(c, limit), clusters):
         for alive in per_cluster:
             if alive.run_id not in found or alive.age < found[alive.run_id].age:
                 found[alive.run_id] = alive

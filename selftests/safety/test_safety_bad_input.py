@@ -63,7 +63,7 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
     ("lab-clusters-0", ["--lab", "--lab-clusters=0"], ["--lab-clusters '0'", ">= 1"]),
     ("lab-clusters-99", ["--lab", "--lab-clusters=99"], ["99", "1 to 8"]),
     ("lab-latency-negative", ["--lab", "--lab-latency=-5"], ["--lab-latency '-5'", "0 to 5000 milliseconds"]),
-    ("lab-latency-words", ["--lab", "--lab-latency=fast"], ["--lab-latency 'fast'", "number of milliseconds"]),
+    ("lab-latency-words", ["--lab", "--lab-latency=fast"], ["--lab-latency 'fast'", "milliseconds"]),
     ("ready-timeout-negative", ["--lab", "--ready-timeout=-1"], ["--ready-timeout '-1'", "> 0"]),
     ("ready-timeout-word", ["--lab", "--ready-timeout=soon"], ["--ready-timeout 'soon'"]),
     ("namespace-invalid", ["--lab", "--namespace=Sample_NS"], ["--namespace 'Sample_NS'", "not a valid"]),

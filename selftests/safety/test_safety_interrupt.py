@@ -229,3 +229,37 @@ def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> Non
 def cleanup_started(log: Path, after: float) -> bool:
     """The clean-up's first request (LIST namespaces by label) reached the lab."""
     return any(e["ts"] > after for e in writes(log, "list", "/api/v1/namespaces"))
+
+
+def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
+    """The press after that leaves now, to --cleanup-only, even while every cluster's clean-up
+    waits on a slow API server (each request delayed 10 s here): clean-up runs one thread per
+    cluster, and the run must not wait for those threads once told to go."""
+    log = tmp_path / "requests.jsonl"
+    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
+            through_proxies(lab, tmp_path) as (proxied, proxies):
+        suite = start_suite(tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5")
+        try:
+            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
+                       lambda: "the run's namespace never appeared")
+            if suite.proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+            for proxy in proxies:
+                proxy.delay = 0.3
+            interrupted = time.time()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
+            for proxy in proxies:
+                proxy.delay = 10.0  # from here each of clean-up's requests hangs
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            time.sleep(0.5)
+            third = time.monotonic()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            run = suite.wait(timeout=120)
+            waited = time.monotonic() - third
+        finally:
+            suite.stop()
+        assert waited < 5.0, f"the run took {waited:.1f}s to leave after the third Ctrl-C:\n{run.tail()}"
+        assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
+        assert "clean-up abandoned" in run.output and "--cleanup-only" in run.output, run.tail()
+        assert "clean-up abandoned" in " ".join(run.summary["cleanup"]["errors"]), run.summary["cleanup"]

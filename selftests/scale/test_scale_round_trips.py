@@ -8,7 +8,6 @@ requests overlap only if the suite sent the second before the first had returned
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
