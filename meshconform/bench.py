@@ -55,6 +55,7 @@ from meshconform.bench_figures import (
     row,
     target_lines,
 )
+from meshconform.config import ConfigError, parse_milliseconds
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: conftest.py, tests/
 ENV_REQUEST_LOG = "MESHCONFORM_LAB_REQUEST_LOG"  # read by fixtures/lab.py
@@ -187,6 +188,13 @@ def _counts(text: str) -> list[int]:
     return values
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        return parse_milliseconds("--rtt-ms", text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m meshconform.bench",
@@ -204,10 +212,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add(
         "--rtt-ms",
-        type=float,
+        type=_milliseconds,
         default=20.0,
         help="also run the batched and the naive run with this simulated API round trip (--lab-latency), "
-        "as to a real API server; 0 skips them (default: 20).",
+        "as to a real API server; 0 (or --naive-requests 0) skips them (default: 20).",
     )
     add("--default-clusters", type=int, default=2, help="clusters of the default run (default: 2).")
     add("--default-requests", type=int, default=50, help="calls per source of the default run (default: 50).")
@@ -285,7 +293,7 @@ def _show_failure(workdir: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     default = Config(args.default_clusters, args.default_requests)
-    configs = plan(args.clusters, args.requests, args.naive_requests, default, max(0.0, args.rtt_ms))
+    configs = plan(args.clusters, args.requests, args.naive_requests, default, args.rtt_ms)
     with tempfile.TemporaryDirectory(prefix="meshconform-bench-") as scratch:
         results = run_all(
             configs, args.workdir or Path(scratch), args.pytest_args, args.cold, max(1, args.repeat)

@@ -164,7 +164,7 @@ def _traffic(results: dict[Config, Result], config: Config) -> float | None:
 # -- printout -----------------------------------------------------------------------------------------
 
 HEADER = (
-    f"{'clusters':>8} {'requests':>8} {'mode':>13} {'wall_s':>7} {'cold_s':>7} {'cpu_s':>6} "
+    f"{'clusters':>8} {'requests':>8} {'mode':>15} {'wall_s':>7} {'cold_s':>7} {'cpu_s':>6} "
     f"{'session_s':>9} {'traffic_s':>9} {'api_requests':>12} {'exec_sessions':>13} "
     f"{'execs/source':>12}  result"
 )
@@ -185,7 +185,7 @@ def row(result: Result) -> str:
         + ")"
     )
     return (
-        f"{c.clusters:>8} {c.requests:>8} {c.mode:>13} {result.wall_s:>7.2f} "
+        f"{c.clusters:>8} {c.requests:>8} {c.mode:>15} {result.wall_s:>7.2f} "
         f"{_cell(result.cold.wall_s if result.cold else None, 7)} {_cell(result.cpu_s, 6)} "
         f"{_cell(result.session_s, 9)} {_cell(result.traffic_s, 9)} {result.api_requests:>12} "
         f"{result.exec_sessions:>13} "

@@ -8,6 +8,7 @@ loop's.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger("meshconform.fanout")
 
 
 def parallel(
@@ -22,8 +24,10 @@ def parallel(
 ) -> list[R]:
     """fn over items, one thread each (at most `limit` at a time when given), results in order.
 
-    An exception in any call (or a KeyboardInterrupt while waiting) sets `stop`, so that waits in
-    the other threads return early, and is raised once the running calls have ended."""
+    When a call's exception reaches the caller (results are collected in order, so an earlier
+    item's call is waited for first), or a KeyboardInterrupt arrives while waiting, `stop` is
+    set, so that waits in the other threads return early; it is raised once the running calls
+    have ended."""
     items = list(items)
     if not items:
         return []
@@ -40,11 +44,16 @@ def parallel(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def parallel_or_leave(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """As parallel, in daemon threads that an interrupt does not wait for: for clean-up, where the
-    user's last Ctrl-C means leave now (what is left is then --cleanup-only's), as it did when
-    clean-up was one loop in the main thread. parallel() instead waits for its calls, so that no
-    thread creates anything after clean-up has started."""
+def parallel_or_leave(
+    fn: Callable[[T], R], items: Iterable[T], stop: threading.Event | None = None
+) -> list[R]:
+    """As parallel, in daemon threads that an interrupt does not wait for: for preflight's reads
+    and for clean-up, where the user's last Ctrl-C means leave now (what is left is then
+    --cleanup-only's), as when each was one loop in the main thread. On that interrupt `stop` is
+    set, so that a call that looks at it makes no further request. parallel() instead waits for
+    its calls, so that no thread creates anything after clean-up has started.
+
+    Every call's exception is logged; the first, in the order of the items, is raised."""
     items = list(items)
     results: list[R | None] = [None] * len(items)
     failures: list[BaseException | None] = [None] * len(items)
@@ -61,9 +70,16 @@ def parallel_or_leave(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()  # a KeyboardInterrupt raised here leaves the daemons to die with the process
-    for failure in failures:
-        if failure is not None:
-            raise failure
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # a KeyboardInterrupt: the daemons die with the process
+        if stop is not None:
+            stop.set()
+        raise
+    raised = [exc for exc in failures if exc is not None]
+    for exc in raised[1:]:
+        log.error("%s (raised beside %s)", exc, type(raised[0]).__name__)
+    if raised:
+        raise raised[0]
     return results  # type: ignore[return-value]  # every slot was filled: no failure above

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -17,7 +18,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
-from meshconform.fanout import parallel
+from meshconform.fanout import parallel_or_leave
 from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
 
 
@@ -83,16 +84,16 @@ class _PluginErrors(logging.Handler):
         self.first = self.first or (line if len(line) <= 240 else line[:237] + "...")
 
 
-# Each cluster's checks run in its own thread (a fleet of 10 pays one cluster's round trips, not
-# ten); the refusals are then judged step by step in --ctx order, so the line a user sees is the one
-# a serial loop would have raised. Every call here is a read: a cluster that is refused anyway has
-# only been read from.
+# Each step runs every cluster in its own thread (a fleet of 10 pays one cluster's round trips, not
+# ten), and is judged before the next starts, in --ctx order: the line a user sees is the one the
+# serial loops raised, as soon as they raised it. Nothing here writes: the access review is a
+# question the API server answers without storing it.
 PROBE, CREDENTIALS, NAMESPACE, REPLACE = "probe", "credentials", "namespace", "replace"
 
 
 @dataclass
 class Finding:
-    """What preflight learnt of one cluster; `refused` is its first refusal, by step."""
+    """What preflight learnt of one cluster; `refused` holds its first refusal, by step."""
 
     cluster: Cluster
     refused: dict[str, str] = field(default_factory=dict)
@@ -100,32 +101,36 @@ class Finding:
     revisions: list[str] | None = None  # None: istiod could not be listed (the checks report it)
 
 
-def examine(cluster: Cluster, cfg: RunConfig, names: list[str]) -> Finding:
-    found = Finding(cluster)
+def probe(found: Finding) -> None:
     try:
-        probe_tcp(cluster.server, cluster.context)
+        probe_tcp(found.cluster.server, found.cluster.context)
     except ConfigError as exc:
         found.refused[PROBE] = str(exc)
-        return found
+
+
+def credentials(found: Finding) -> None:
     try:
-        check_credentials(cluster)
+        check_credentials(found.cluster)
     except ConfigError as exc:
         found.refused[CREDENTIALS] = str(exc)
-        return found
+
+
+def read_state(found: Finding, cfg: RunConfig, names: list[str]) -> None:
+    """The cluster's identity, and unless --cleanup-only: our namespace, istiod, remote secrets."""
+    cluster = found.cluster
     found.uid = kube_system_uid(cluster)
     if cfg.cleanup_only:
-        return found
+        return
     try:
         check_namespace(cluster, cfg)
     except ConfigError as exc:
         found.refused[NAMESPACE] = str(exc)
-        return found
+        return
     found.revisions = istiod_revisions(cluster)
     try:
         check_replace(cluster, cfg, names)
     except ConfigError as exc:
         found.refused[REPLACE] = str(exc)
-    return found
 
 
 def check_credentials(cluster: Cluster) -> None:
@@ -236,22 +241,31 @@ def check_replace(target: Cluster, cfg: RunConfig, names: list[str]) -> None:
             )
 
 
-def judge(findings: list[Finding], cfg: RunConfig) -> None:
-    """Raise the first refusal in the order of the checks, then of the contexts."""
+def first_refusal(findings: list[Finding], step: str) -> None:
+    for found in findings:
+        if step in found.refused:
+            raise ConfigError(found.refused[step])
 
-    def first(step: str) -> None:
-        for found in findings:
-            if step in found.refused:
-                raise ConfigError(found.refused[step])
 
-    first(PROBE)
-    first(CREDENTIALS)
+def examine(clusters: dict[str, Cluster], cfg: RunConfig) -> None:
+    """Every cluster through each step at once; the first refusal, step by step, in --ctx order."""
+    findings = [Finding(c) for c in clusters.values()]
+    names = list(clusters)
+
+    def each(check: Callable[[Finding], None]) -> None:
+        parallel_or_leave(check, [f for f in findings if not f.refused])
+
+    each(probe)
+    first_refusal(findings, PROBE)
+    each(credentials)
+    first_refusal(findings, CREDENTIALS)
+    each(lambda found: read_state(found, cfg, names))
     check_identity(findings)
     if cfg.cleanup_only:
         return
-    first(NAMESPACE)
+    first_refusal(findings, NAMESPACE)
     check_revision(findings, cfg)
-    first(REPLACE)
+    first_refusal(findings, REPLACE)
 
 
 def check_tools(cfg: RunConfig) -> None:
@@ -289,8 +303,7 @@ def run(cfg: RunConfig) -> dict[str, Cluster]:
         check_tools(cfg)
         check_samples(cfg)
     clusters = connect(cfg)
-    names = list(clusters)
-    judge(parallel(lambda c: examine(c, cfg, names), clusters.values()), cfg)
+    examine(clusters, cfg)
     for cluster in clusters.values():
         cluster.attempts = ATTEMPTS  # from here on a transient failure is retried in full
     return clusters

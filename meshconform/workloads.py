@@ -346,6 +346,7 @@ def cleanup(
     successor: str | None = None,
     secrets_ns: str = "istio-system",
     spare: Collection[str] = (),
+    stop: threading.Event | None = None,
 ) -> tuple[list[str], list[str]]:
     """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
     `run_id` is None, except the runs in `spare`, which are alive); returns (what was done,
@@ -353,9 +354,10 @@ def cleanup(
 
     A concurrent run (`successor`) relies on the remote secrets this run made (it found them in
     place and kept them), so they are handed over to it, relabelled with its run id, not deleted:
-    the last run out removes them.
+    the last run out removes them. Once `stop` is set (the user left), nothing more is written.
     """
-    done, failures = [], []
+    done: list[str] = []
+    failures: list[str] = []
     selector = ours_selector(run_id)
     targets: list[tuple[str, str | None, Callable[..., Any], Callable[..., Any]]] = [
         ("namespace", None, cluster.core.list_namespace, cluster.core.delete_namespace),
@@ -373,6 +375,8 @@ def cleanup(
                 continue
             if item["metadata"]["labels"][RUN_ID] in spare:
                 continue
+            if stop is not None and stop.is_set():  # the user left: no write after that
+                return done, failures
             where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
             try:
                 if kind == "secret" and successor:

@@ -263,3 +263,26 @@ def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
         assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
         assert "clean-up abandoned" in run.output and "--cleanup-only" in run.output, run.tail()
         assert "clean-up abandoned" in " ".join(run.summary["cleanup"]["errors"]), run.summary["cleanup"]
+
+
+def test_ctrl_c_during_preflight_leaves_at_once(tmp_path: Path) -> None:
+    """Preflight reads every cluster in its own thread; a Ctrl-C while those reads wait on a slow
+    API server (5 s a request here) ends the run now, not when the slowest cluster answers, and
+    says that nothing was created."""
+    log = tmp_path / "requests.jsonl"
+    with lab_served(tmp_path, "--latency-ms=5000", f"--request-log={log}") as lab:
+        suite = start_suite(tmp_path / "reports", *lab.args())
+        try:
+            eventually(lambda: bool(request_log(log)) or suite.proc.poll() is not None, 120,
+                       lambda: "preflight's first request never reached the lab")
+            if suite.proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+            pressed = time.monotonic()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            run = suite.wait(timeout=60)
+            waited = time.monotonic() - pressed
+        finally:
+            suite.stop()
+    assert waited < 3.0, f"the run took {waited:.1f}s to leave after Ctrl-C in preflight:\n{run.tail()}"
+    assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
+    assert "nothing was created" in run.output, run.tail()
