@@ -9,6 +9,7 @@ for an object labelled app.kubernetes.io/managed-by=meshconform. There must be n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -198,10 +199,12 @@ def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[
     ]
 
 
-def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> None:
-    """People press Ctrl-C twice. The second press lands in the clean-up (made slow here by a
-    proxy that delays every request 0.3 s once the run is interrupted, as a distant API server
-    is): it must say clean-up is under way and let it finish, not leave the namespace behind."""
+@contextlib.contextmanager
+def cleanup_under_way(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any]]]:
+    """A run through delaying proxies, interrupted once its namespace exists: yields (lab,
+    suite, proxies) once the clean-up's first request reached the lab. Every request is delayed
+    0.3 s from that Ctrl-C on, as a distant API server's are, so that the clean-up can be caught
+    under way."""
     log = tmp_path / "requests.jsonl"
     with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
             through_proxies(lab, tmp_path) as (proxied, proxies):
@@ -216,10 +219,18 @@ def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> Non
             interrupted = time.time()
             os.killpg(suite.proc.pid, signal.SIGINT)
             eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            run = suite.wait(timeout=120)
+            yield lab, suite, proxies
         finally:
             suite.stop()
+
+
+def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> None:
+    """People press Ctrl-C twice. The second press lands in the clean-up (made slow here by a
+    proxy that delays every request 0.3 s once the run is interrupted, as a distant API server
+    is): it must say clean-up is under way and let it finish, not leave the namespace behind."""
+    with cleanup_under_way(tmp_path) as (lab, suite, _):
+        os.killpg(suite.proc.pid, signal.SIGINT)
+        run = suite.wait(timeout=120)
         assert run.returncode == INTERRUPTED, run.tail()
         assert "cleaning up what this run created" in run.output, run.tail()
         assert "Traceback" not in run.output, run.tail()
@@ -235,34 +246,19 @@ def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
     """The press after that leaves now, to --cleanup-only, even while every cluster's clean-up
     waits on a slow API server (each request delayed 10 s here): clean-up runs one thread per
     cluster, and the run must not wait for those threads once told to go."""
-    log = tmp_path / "requests.jsonl"
-    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
-            through_proxies(lab, tmp_path) as (proxied, proxies):
-        suite = start_suite(tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5")
-        try:
-            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
-                       lambda: "the run's namespace never appeared")
-            if suite.proc.poll() is not None:
-                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
-            for proxy in proxies:
-                proxy.delay = 0.3
-            interrupted = time.time()
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
-            for proxy in proxies:
-                proxy.delay = 10.0  # from here each of clean-up's requests hangs
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            time.sleep(0.5)
-            third = time.monotonic()
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            run = suite.wait(timeout=120)
-            waited = time.monotonic() - third
-        finally:
-            suite.stop()
-        assert waited < 5.0, f"the run took {waited:.1f}s to leave after the third Ctrl-C:\n{run.tail()}"
-        assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
-        assert "clean-up abandoned" in run.output and "--cleanup-only" in run.output, run.tail()
-        assert "clean-up abandoned" in " ".join(run.summary["cleanup"]["errors"]), run.summary["cleanup"]
+    with cleanup_under_way(tmp_path) as (_, suite, proxies):
+        for proxy in proxies:
+            proxy.delay = 10.0  # from here each of clean-up's requests hangs
+        os.killpg(suite.proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        third = time.monotonic()
+        os.killpg(suite.proc.pid, signal.SIGINT)
+        run = suite.wait(timeout=120)
+        waited = time.monotonic() - third
+    assert waited < 5.0, f"the run took {waited:.1f}s to leave after the third Ctrl-C:\n{run.tail()}"
+    assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
+    assert "clean-up abandoned" in run.output and "--cleanup-only" in run.output, run.tail()
+    assert "clean-up abandoned" in " ".join(run.summary["cleanup"]["errors"]), run.summary["cleanup"]
 
 
 def test_ctrl_c_during_preflight_leaves_at_once(tmp_path: Path) -> None:
