@@ -259,6 +259,24 @@ def inspect(
 
 # -- istiod's own view ----------------------------------------------------------------------------
 
+# What `pilot-discovery request` prints (pilot/pkg/request: "received unsuccessful status code %v: %v")
+# when istiod has no such handler. /debug/clusterz came with Istio 1.11 (istio/istio#33799, #34086:
+# "it can be hard to tell which clusters are connected"); the guide's ASM 1.6.8-1.10 istiod answer 404.
+NOT_SERVED = "unsuccessful status code 404"
+
+
+class ClusterzMissing(errors.ExecFailed):
+    """This istiod predates /debug/clusterz: it cannot say whether it synced a remote cluster."""
+
+
+def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
+    """Why the sync check cannot be judged against an istiod older than 1.11."""
+    runs = f" runs {version}, which" if version else ""
+    return (
+        f"istiod {stable_name(pod)} in {target}{runs} has no /debug/clusterz (Istio 1.11 added it), so "
+        "it cannot report which remote clusters it synced; the traffic checks show whether it reads them"
+    )
+
 
 def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
     """`pilot-discovery request GET /debug/clusterz` in B's istiod: [{id, secretName, syncStatus}]
@@ -270,6 +288,10 @@ def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
         ["pilot-discovery", "request", "GET", "/debug/clusterz"],
         timeout=REQUEST_TIMEOUT[1],
     )
+    if result.exit_code not in (0, None) and NOT_SERVED in result.stderr:
+        raise ClusterzMissing(
+            f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}", "NotServed", result.stderr.strip()[:200]
+        )
     if result.exit_code not in (0, None):
         raise errors.ExecFailed(
             f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}",

@@ -129,6 +129,7 @@ class RemoteSecret:
     credentials_problem: str | None = None
     sync_status: str | None = None
     sync_problem: str | None = None
+    sync_unknown: str | None = None  # istiod cannot report sync status (no /debug/clusterz)
     note: str | None = None
 
 

@@ -312,14 +312,17 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     def sync(target: Cluster) -> None:
         control = facts.clusters[target.name].control
         istiods = control.istiod if control else []
-        pods = [p.name for p in istiods if p.revision == facts.revision and p.ready]
+        ready = [p for p in istiods if p.revision == facts.revision and p.ready]
+        pods = [p.name for p in ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
         if not pods or not sources:
             return
         result = _poll_clusterz(cfg, target, pods[0], sources, stop)
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
-            if isinstance(result, str):
+            if isinstance(result, discovery.ClusterzMissing):
+                fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
+            elif isinstance(result, str):
                 fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:
                 fact.sync_status, fact.sync_problem = discovery.sync_problem(result, s, target.name, pods[0])
@@ -332,21 +335,30 @@ def _present(facts: MeshFacts, source: str, target: str) -> bool:
     return bool(fact and fact.present)
 
 
+Polled = Clusterz | str | discovery.ClusterzMissing
+
+
 def _poll_clusterz(
     cfg: RunConfig, target: Cluster, pod: str, sources: list[str], stop: threading.Event
-) -> Clusterz | str:
-    def attempt() -> Clusterz | str:
+) -> Polled:
+    """clusterz until every source settles; an istiod without the endpoint is not waited for."""
+
+    def attempt() -> Polled:
         try:
             return discovery.clusterz(target, pod)
+        except discovery.ClusterzMissing as exc:
+            return exc
         except (errors.KubeError, ValueError) as exc:
             return str(exc)
 
-    def settled(result: Clusterz | str) -> bool:
+    def settled(result: Polled) -> bool:
+        if isinstance(result, discovery.ClusterzMissing):
+            return True
         status = {} if isinstance(result, str) else {e.get("id"): e.get("syncStatus") for e in result}
         return all(status.get(s) in SETTLED for s in sources)
 
     what = f"istiod {pod} in {target.name} to sync {', '.join(sources)}"
-    result: Clusterz | str = waits.poll(what, attempt, settled, cfg.ready_timeout, stop=stop)
+    result: Polled = waits.poll(what, attempt, settled, cfg.ready_timeout, stop=stop)
     return result
 
 

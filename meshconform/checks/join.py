@@ -5,6 +5,7 @@ and B's istiod reports A synced; and per cluster, no cluster name is claimed twi
 
 from __future__ import annotations
 
+from meshconform import verdicts
 from meshconform.checks import cf, check
 from meshconform.checks.cluster import istiod_ready, reach, rev_pods
 from meshconform.facts import MeshFacts, RemoteSecret, split_pair
@@ -99,6 +100,8 @@ def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
     fact = _pair(facts, pair)
     if fact.sync_problem:
         return fact.sync_problem
+    if fact.sync_unknown:
+        raise verdicts.Inconclusive(fact.sync_unknown)
     if fact.sync_status is None:
         a, b = split_pair(pair)
         return f"the sync status of {a} in {b}'s istiod could not be read"

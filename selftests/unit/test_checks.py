@@ -167,3 +167,15 @@ def test_every_check_has_a_test_in_tests():
         if isinstance(node, ast.FunctionDef)
     }
     assert set(checks.all_checks()) <= names
+
+
+def test_sync_unknown_skips_the_sync_check_only():
+    """An istiod without /debug/clusterz (before Istio 1.11) cannot be asked: skipped, not failed."""
+    facts = healthy()
+    fact = facts.pairs["cluster-1->cluster-2"]
+    fact.sync_status, fact.sync_unknown = None, "istiod x in cluster-2 has no /debug/clusterz"
+    result = outcomes(facts)
+    assert failing(facts) == []
+    assert result["test_istiod_synced[cluster-1->cluster-2]"].status == "skipped"
+    assert "no /debug/clusterz" in result["test_istiod_synced[cluster-1->cluster-2]"].message
+    assert result["test_istiod_synced[cluster-2->cluster-1]"].status == "passed"

@@ -6,12 +6,14 @@ import base64
 import socket
 import ssl
 import threading
+import time
+import types
 
 import pytest
 import trustme
 import yaml
 
-from meshconform import discovery, join
+from meshconform import discovery, errors, join, kube, pipeline
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -195,3 +197,42 @@ def test_istioctl_failure_is_one_line(monkeypatch):
     monkeypatch.setattr(istioctl, "create_remote_secret", fail)
     with pytest.raises(join.JoinFailed, match="istioctl is not on PATH"):
         join.istioctl_secret(Source(), None, None, {})
+
+
+class _Istiod:
+    """A cluster whose istiod answers `pilot-discovery request GET /debug/clusterz` as given."""
+
+    name = "cluster-2"
+
+    def __init__(self, stdout: str, stderr: str = "", exit_code: int = 0) -> None:
+        self.result = kube.ExecResult(stdout, stderr, exit_code)
+        self.calls = 0
+
+    def exec_with_retry(self, *args, **kwargs):
+        self.calls += 1
+        return self.result
+
+
+def test_clusterz_of_an_istiod_older_than_1_11_is_not_served():
+    """ASM 1.6.8-1.10 istiod has no /debug/clusterz: pilot-discovery request prints the 404 the way
+    pilot/pkg/request words it and exits 1. The suite must not poll it for the whole ready timeout
+    nor fail the sync check on it: it says the status cannot be known."""
+    old = _Istiod("", "Error: received unsuccessful status code 404: 404 page not found\n", 1)
+    with pytest.raises(discovery.ClusterzMissing):
+        discovery.clusterz(old, "istiod-asm-173-3-abc")
+    cfg, old.calls = types.SimpleNamespace(ready_timeout=30.0), 0
+    started = time.monotonic()
+    result = pipeline._poll_clusterz(cfg, old, "istiod-x", ["cluster-1"], threading.Event())
+    assert isinstance(result, discovery.ClusterzMissing) and old.calls == 1
+    assert time.monotonic() - started < 5
+    note = discovery.no_clusterz_note("cluster-2", "istiod-asm-173-3-5d4f8c7b9-x2x7q", "1.7.3-asm.6")
+    assert "runs 1.7.3-asm.6, which has no /debug/clusterz (Istio 1.11 added it)" in note
+
+
+def test_clusterz_body_without_remote_clusters_is_json_null():
+    """writeJSON of a nil []cluster.DebugInfo (1.11-1.13 ListRemoteClusters, no secrets yet) is `null`."""
+    assert discovery.clusterz(_Istiod("null\n"), "istiod-x") == []
+    other = _Istiod("", "Error: received unsuccessful status code 400: \n", 1)
+    with pytest.raises(errors.ExecFailed) as caught:
+        discovery.clusterz(other, "istiod-x")
+    assert not isinstance(caught.value, discovery.ClusterzMissing)
