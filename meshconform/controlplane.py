@@ -124,7 +124,7 @@ def gather(
 ) -> ControlPlane:
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
     facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
-    facts.network = network(cluster)
+    facts.network = network(cluster, revision)
     facts.root_ca, facts.root_ca_problem = root_ca(cluster)
     facts.injectors = injectors(cluster)
     facts.destination_rules = destination_rules(cluster)
@@ -150,9 +150,31 @@ def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None
     return None, None, None
 
 
-def network(cluster: Cluster) -> str | None:
+def network(cluster: Cluster, revision: str = DEFAULT_REVISION) -> str | None:
+    """The istio-system label istiod reads (pilot/pkg/serviceregistry/kube/controller/network.go
+    setNetworkFromNamespace); without it, the injector's values.global.network, the network its
+    sidecars declare (pkg/kube/inject extractClusterAndNetwork), which is how Istio before 1.10
+    (the guide's ASM 1.6.8 and 1.7) put clusters on networks."""
     ns = cluster.read(f"GET namespace {ISTIO_NS}", cluster.core.read_namespace, ISTIO_NS)
-    return (ns.get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL)
+    labelled = (ns.get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL)
+    return str(labelled) if labelled else injector_network(cluster, revision)
+
+
+def injector_network(cluster: Cluster, revision: str) -> str | None:
+    """values.global.network of ConfigMap istio-sidecar-injector[-REV] key `values` (JSON)."""
+    name = "istio-sidecar-injector" + ("" if revision == DEFAULT_REVISION else f"-{revision}")
+    try:
+        cm = cluster.read(
+            f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map, name, ISTIO_NS
+        )
+    except errors.NotFound:
+        return None
+    try:
+        values = yaml.load((cm.get("data") or {}).get("values") or "", Loader=SAFE_LOADER) or {}
+    except yaml.YAMLError:
+        return None
+    found = (values.get("global") or {}).get("network") if isinstance(values, dict) else None
+    return str(found) if found else None
 
 
 def root_ca(cluster: Cluster) -> tuple[str | None, str | None]:

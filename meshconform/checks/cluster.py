@@ -134,6 +134,7 @@ def single_network(facts: MeshFacts, name: str) -> str | None:
     seen = "; ".join(gateways.describe(n, control) for n, control in up)
     return (
         f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
-        f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system); the guide's "
-        f"model is one network; {advice}\neast-west gateways: {seen}"
+        f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system, else "
+        f"the injector's values.global.network); the guide's model is one network; {advice}\n"
+        f"east-west gateways: {seen}"
     )
