@@ -235,7 +235,12 @@ def pod_state(pod: Obj) -> str:
     unready = [
         str(s.get("name")) for s in statuses if not s.get("ready") and "running" in (s.get("state") or {})
     ]
-    detail = ", ".join(waiting + [f"{n} not ready" for n in unready])
+    stuck = [  # kubectl: Init:CrashLoopBackOff (istio-init without NET_ADMIN, a crashing native sidecar)
+        f"init {s.get('name')} {s['state']['waiting'].get('reason')}"
+        for s in pod.get("status", {}).get("initContainerStatuses") or []
+        if ((s.get("state") or {}).get("waiting") or {}).get("reason") not in (None, "PodInitializing")
+    ]
+    detail = ", ".join(stuck + waiting + [f"{n} not ready" for n in unready])
     name = stable_name(str(pod.get("metadata", {}).get("name", "?")))
     return f"{name} {ready}/{total} {phase}" + (f" ({detail})" if detail else "")
 
@@ -252,7 +257,10 @@ def pods_ready(expected: dict[str, int], key: Callable[[Obj], str | None]) -> Ju
         live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
         states = "; ".join(pod_state(p) for p in live) or "no pods yet"
         for pod in live:
-            for status in pod.get("status", {}).get("containerStatuses") or []:
+            st = pod.get("status", {})
+            # an init container's back-off shows in initContainerStatuses only (kubelet_pods.go
+            # convertToAPIContainerStatuses), with the pod Pending and every container waiting
+            for status in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
                 reason = ((status.get("state") or {}).get("waiting") or {}).get("reason")
                 if reason in TERMINAL_WAITING_REASONS:
                     return Judgement(False, states, f"pod {pod_state(pod)}: {reason}")

@@ -47,3 +47,19 @@ def test_stable_names_drop_generated_suffixes():
     assert waits.stable_name("istiod-asm-173-3-79bb4dbcc9-7jdpt") == "istiod-asm-173-3"
     assert waits.stable_name("helloworld-v2-758dd55874") == "helloworld-v2"  # the ReplicaSet
     assert waits.stable_name("sleep") == "sleep" and waits.stable_name("cluster-2") == "cluster-2"
+
+
+def test_a_crash_looping_init_container_stops_the_wait():
+    """istio-init without NET_ADMIN: the kubelet reports the back-off in initContainerStatuses, the
+    pod Pending and its containers waiting PodInitializing (kubectl: Init:CrashLoopBackOff)."""
+    p = pod("a-1", "a", False, waiting="PodInitializing")
+    p["status"]["phase"] = "Pending"
+    p["status"]["containerStatuses"][1]["state"] = {"waiting": {"reason": "PodInitializing"}}
+    p["status"]["initContainerStatuses"] = [
+        {"name": "istio-init", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+    ]
+    j = judge()([p])
+    assert j.terminal and "init istio-init CrashLoopBackOff" in j.terminal
+    p["status"]["initContainerStatuses"][0]["state"] = {"waiting": {"reason": "PodInitializing"}}
+    assert not judge()([p]).terminal
+    assert "init istio-init" not in waits.pod_state(p)
