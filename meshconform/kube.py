@@ -17,7 +17,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from kubernetes.config import kube_config
 from kubernetes.stream import stream
 
 from meshconform import errors
+from meshconform.report.redact import redact
 
 log = logging.getLogger("meshconform.kube")
 
@@ -82,32 +83,35 @@ class ExecResult:
     exit_code: int | None  # None: the stream ended without a status
 
 
-def translate(exc: BaseException, what: str) -> errors.KubeError:
-    """The client's exception -> our hierarchy, keeping only the Status reason and message."""
+def translate(exc: BaseException, what: str, secrets: Collection[str] = ()) -> errors.KubeError:
+    """The client's exception -> our hierarchy, keeping only the Status reason and message, with
+    credentials blanked: by shape, and `secrets` (the caller's own) verbatim. A proxy's error page
+    or a 500 may echo the request's Authorization header, and http.client's refusal of a header
+    value (a token file's trailing newline) quotes the whole header."""
     if isinstance(exc, errors.KubeError):
         return exc
     if isinstance(exc, ApiException):
-        return _from_api_exception(exc, what)
+        return _from_api_exception(exc, what, secrets)
     text = str(exc)
     if isinstance(exc, urllib3.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
-        return errors.TLSFailure(what, "TLSHandshake", _short(text))
-    return errors.Unreachable(what, type(exc).__name__, _short(text))
+        return errors.TLSFailure(what, "TLSHandshake", _short(text, secrets))
+    return errors.Unreachable(what, type(exc).__name__, _short(text, secrets))
 
 
-def _from_api_exception(exc: ApiException, what: str) -> errors.KubeError:
+def _from_api_exception(exc: ApiException, what: str, secrets: Collection[str]) -> errors.KubeError:
     status = int(exc.status or 0)
-    reason, message = _status_fields(exc.body)
+    reason, message = _status_fields(exc.body, secrets)
     if status == 0:  # the websocket layer reports every failure as status 0
-        return errors.Unreachable(what, "Connection", _short(str(exc.reason or "")))
+        return errors.Unreachable(what, "Connection", _short(str(exc.reason or ""), secrets))
     if status == 429:
         retry_after = (exc.headers or {}).get("Retry-After")
         seconds = float(retry_after) if retry_after and str(retry_after).isdigit() else None
         return errors.TooManyRequests(what, reason or "TooManyRequests", message, retry_after=seconds)
     cls = _BY_STATUS.get(status) or (errors.ServerError if status >= 500 else errors.KubeError)
-    return cls(what, reason or str(exc.reason or ""), message, status=status)
+    return cls(what, reason or _short(str(exc.reason or ""), secrets), message, status=status)
 
 
-def _status_fields(body: object) -> tuple[str, str]:
+def _status_fields(body: object, secrets: Collection[str] = ()) -> tuple[str, str]:
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if not isinstance(body, str) or not body.startswith("{"):
@@ -116,19 +120,33 @@ def _status_fields(body: object) -> tuple[str, str]:
         status = json.loads(body)
     except ValueError:
         return "", ""
-    return str(status.get("reason") or ""), _short(str(status.get("message") or ""))
+    reason, message = (_short(str(status.get(k) or ""), secrets) for k in ("reason", "message"))
+    return reason, message
 
 
-def _short(text: str, limit: int = 200) -> str:
-    text = text.split(" -+-+- ")[0].replace("\n", " ").strip()  # websocket errors append headers
+def _short(text: str, secrets: Collection[str] = (), limit: int = 200) -> str:
+    text = text.split(" -+-+- ")[0]  # websocket errors append headers
+    text = redact(text, secrets).replace("\n", " ").strip()  # before cutting: no half a token
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _TrimmedTokenLoader(kube_config.KubeConfigLoader):
+    """The client's loader, sending the token without surrounding whitespace as kubectl does:
+    client-go trims a tokenFile (`echo $TOKEN > file` ends it in a newline), the Python client
+    sends it as read, and http.client refuses a header value with a newline. _set_config also
+    runs before every request (the client's refresh hook), after any reload of the token."""
+
+    def _set_config(self, client_configuration: client.Configuration) -> None:
+        if isinstance(self.__dict__.get("token"), str):
+            self.token = self.token.strip()
+        super()._set_config(client_configuration)  # type: ignore[no-untyped-call]
 
 
 def load_configuration(context: str, kubeconfig: str | None) -> client.Configuration:
     """The client's own loader (exec plugins, GKE auth) into a Configuration we can tune."""
     cfg = client.Configuration()
     # What config.load_kube_config does, minus parsing the file(s) again for every context.
-    loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
+    loader = _TrimmedTokenLoader(  # type: ignore[no-untyped-call]
         config_dict=merged_kubeconfig(kubeconfig), config_base_path=None, active_context=context
     )
     loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
@@ -228,6 +246,13 @@ class Cluster:
             self._dynamic = self.read("discovery", DynamicClient, self.api_client, raw=False)
         return self._dynamic
 
+    def credentials(self) -> list[str]:
+        """The values this context sends as its Authorization header, with and without the scheme
+        (the client refreshes an exec plugin's token, so read now): blanked in any error text."""
+        values = [str(v).strip() for v in (self.configuration.api_key or {}).values() if v]
+        values += [v.split(None, 1)[1] for v in values if " " in v]
+        return values + [repr(v)[1:-1] for v in values]  # as a refused header value quotes it
+
     # -- calls ------------------------------------------------------------------------------------
 
     def read(
@@ -273,7 +298,7 @@ class Cluster:
                 self.stats.count(retried=f"{label}: attempt {attempt}" if attempt > 1 else None)
                 return _decode(result) if raw else result
             except Exception as exc:  # translated right here, never beyond this module
-                error = translate(exc, label)
+                error = translate(exc, label, self.credentials())
             if (
                 not isinstance(error, errors.TRANSIENT)
                 or isinstance(error, errors.TLSFailure)
@@ -309,7 +334,7 @@ class Cluster:
             for event in events:
                 yield {"type": event["type"], "object": event["raw_object"]}
         except Exception as exc:
-            raise translate(exc, label) from None
+            raise translate(exc, label, self.credentials()) from None
         finally:
             w.stop()  # type: ignore[no-untyped-call]
 
@@ -341,7 +366,7 @@ class Cluster:
             status_text = ws.read_channel(3, timeout=0)
             ws.close()
         except Exception as exc:
-            raise translate(exc, label) from None
+            raise translate(exc, label, self.credentials()) from None
         return ExecResult(out, err, _exit_code(status_text))
 
     def exec_with_retry(

@@ -20,6 +20,7 @@ from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 from meshconform.fanout import parallel_or_leave
 from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
+from meshconform.report.redact import redact
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:
@@ -49,7 +50,7 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
         except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot load context {ctx!r}: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"cannot load context {ctx!r}: {redact(str(exc).splitlines()[0])}") from None
         finally:
             logging.getLogger().removeHandler(plugin)
         if plugin.first:
@@ -80,7 +81,8 @@ class _PluginErrors(logging.Handler):
         self.first = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = record.getMessage().splitlines()[0] if record.getMessage() else ""
+        # A plugin's stderr is in the message, and some print the token they could not use.
+        line = redact(record.getMessage().splitlines()[0]) if record.getMessage() else ""
         self.first = self.first or (line if len(line) <= 240 else line[:237] + "...")
 
 

@@ -25,6 +25,7 @@ from meshconform.yamlload import SAFE_LOADER
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{16,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
+_GOOGLE_TOKEN = re.compile(r"\bya29\.[A-Za-z0-9_\-.]{16,}")  # GKE users' OAuth access tokens
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 # A key marker without its end (a truncated log line) is still a key.
 _PEM_KEY_START = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\s]*")
@@ -34,6 +35,7 @@ MIN_SECRET_LENGTH = 8  # shorter values would blank ordinary words
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Blank out bearer tokens, JWTs, private keys and any of `secrets` seen verbatim."""
     text = _JWT.sub("[token redacted]", redact_known(text, secrets))
+    text = _GOOGLE_TOKEN.sub("[token redacted]", text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
@@ -66,12 +68,15 @@ def kubeconfig_secrets(path: str | Path | None, contexts: Iterable[str] = ()) ->
     found: list[str] = []
     for entry in doc.get("users") or []:
         if isinstance(entry, dict) and (not wanted or entry.get("name") in users):
-            found += _user_secrets(entry.get("user") or {})
+            found += _user_secrets(entry.get("user") or {}, Path(path).parent)
     return tuple(sorted(set(found), key=len, reverse=True))
 
 
-def _user_secrets(user: dict[str, Any]) -> list[str]:
+def _user_secrets(user: dict[str, Any], base: Path) -> list[str]:
     values = [str(user[k]) for k in ("token", "password") if user.get(k)]
+    if user.get("tokenFile"):  # relative to the kubeconfig, as the client reads it
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            values.append((base / str(user["tokenFile"])).read_text().strip())
     key_data = user.get("client-key-data")
     if key_data:
         values.append(str(key_data))
