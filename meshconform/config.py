@@ -148,15 +148,25 @@ def parse_api_server(option: str, value: str) -> tuple[str, str]:
     return ctx, url
 
 
+REPORT_FILES = ("report.html", "junit.xml", "summary.json")
+
+
 def parse_report_dir(option: str, value: str) -> str:
     """A directory that exists or can be made: its nearest existing ancestor is a writable directory
-    (pytest-html would otherwise fail on it with an internal error). Nothing is created here."""
+    (pytest-html would otherwise fail on it with an internal error), and none of the report files
+    in it is a directory (written only after the run, whose summary line that error would cut
+    short). A dangling symbolic link counts as there: mkdir cannot make it. Nothing is created."""
     path = Path(value).expanduser()
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    if existing.is_symlink() and not existing.exists():
+        raise ConfigError(f"{option} {value!r}: {existing} is a broken symbolic link; pass a directory")
     if not existing.is_dir():
         raise ConfigError(f"{option} {value!r}: {existing} is a file, not a directory; pass a directory")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {value!r}: {existing} is not writable; pass a directory you may write")
+    for name in REPORT_FILES if existing == path else ():
+        if (path / name).is_dir():
+            raise ConfigError(f"{option} {value!r}: {path / name} is a directory; remove it or pass another")
     return value
 
 

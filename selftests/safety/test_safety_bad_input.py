@@ -90,6 +90,30 @@ def test_bad_option_is_one_line(args: list[str], fragments: list[str], tmp_path:
     assert_refused(run_suite(tmp_path / "reports", *args, timeout=REFUSAL_SECONDS), *fragments)
 
 
+@pytest.mark.parametrize(
+    ("layout", "fragment"),
+    [
+        ("dangling-link", "is a broken symbolic link"),
+        ("under-a-dangling-link", "is a broken symbolic link"),
+        ("report.html-is-a-directory", "report.html is a directory"),
+        ("summary.json-is-a-directory", "summary.json is a directory"),
+    ],
+)
+def test_report_dir_that_cannot_hold_the_reports_is_one_line(
+    layout: str, fragment: str, tmp_path: Path
+) -> None:
+    """Found before the run, not as pytest-html's INTERNALERROR (exit 3) or a traceback after the
+    clean-up that hides its summary line (exit 1)."""
+    reports = tmp_path / "reports"
+    if "dangling" in layout:
+        reports.symlink_to(tmp_path / "gone" / "reports")
+    else:
+        (reports / layout.split("-is-")[0]).mkdir(parents=True)
+    target = reports / "sub" if layout.startswith("under") else reports
+    run = run_suite(tmp_path / "unused", "--lab", f"--report-dir={target}", timeout=REFUSAL_SECONDS)
+    assert_refused(run, "--report-dir", fragment)
+
+
 @pytest.mark.parametrize("layout", ["empty", "no-sleep"])
 def test_samples_dir_without_the_samples_is_one_line(layout: str, tmp_path: Path) -> None:
     samples = tmp_path / "samples"

@@ -86,7 +86,13 @@ def echo_server() -> Iterator[tuple[str, list[int]]]:
 
 @pytest.mark.parametrize(
     ("code", "token"),
-    [(500, JWT), (403, JWT), (401, "opaque-token-" + "q" * 40), (200, JWT + "\n"), (200, "opaque\nline-2" * 3)],
+    [
+        (500, JWT),
+        (403, JWT),
+        (401, "opaque-token-" + "q" * 40),
+        (200, JWT + "\n"),
+        (200, "opaque\nline-2" * 3),
+    ],
     ids=["500-echo", "403-echo", "401-echo-opaque", "newline-in-jwt", "newline-in-opaque"],
 )
 def test_an_error_quoting_the_authorization_header_holds_no_token(
@@ -121,7 +127,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
 
 
 @pytest.mark.parametrize("token", [JWT, "ya29.a0AfB_byC" + "x" * 60], ids=["jwt", "google-access-token"])
-def test_exec_plugin_printing_its_token_is_one_line_without_it(lab: LabEnv, token: str, tmp_path: Path) -> None:
+def test_exec_plugin_printing_its_token_is_one_line_without_it(
+    lab: LabEnv, token: str, tmp_path: Path
+) -> None:
     plugin = tmp_path / "auth-plugin"
     plugin.write_text(f"#!/bin/sh\necho 'error: cached token {token} has expired' >&2\nexit 1\n")
     plugin.chmod(0o755)
