@@ -72,7 +72,8 @@ def secret_present(facts: MeshFacts, pair: str) -> str | None:
         return (
             f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
             f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
-            f"--context=CTX_{a} --name={a} | kubectl apply -f - --context=CTX_{b} (or run --join create)"
+            f"--context={cf(facts, a).context} --name={a} | kubectl apply -f - "
+            f"--context={cf(facts, b).context} (or run --join create)"
         )
     return fact.shape_problem
 
