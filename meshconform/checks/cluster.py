@@ -15,7 +15,10 @@ from meshconform.waits import stable_name
 
 @check("test_api_server_answers")
 def reach(facts: MeshFacts, name: str) -> str | None:
-    return cf(facts, name).reach_problem
+    c = cf(facts, name)
+    if not c.reach_problem or c.context in c.reach_problem:
+        return c.reach_problem
+    return f"{c.reach_problem}; try kubectl --context {c.context} get --raw /version"
 
 
 @check("test_revision_everywhere", requires=lambda f, t: [(reach, t)])
@@ -28,10 +31,22 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
     if facts.revision in c.control.revisions:
         return None
     found = ", ".join(c.control.revisions) or "none"
-    return (
-        f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision "
-        f"in {name} or pass --revision"
+    common = _revisions_everywhere(facts)
+    other = (
+        f" or pass --revision {' or '.join(common)} (installed in every cluster)"
+        if common
+        else " (no revision is installed in every cluster, so --revision cannot help)"
     )
+    return (
+        f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision in "
+        f"{name}{other}"
+    )
+
+
+def _revisions_everywhere(facts: MeshFacts) -> list[str]:
+    """The revisions every readable cluster has: the ones --revision could name instead."""
+    sets = [set(c.control.revisions) for c in facts.clusters.values() if c.control and not c.reach_problem]
+    return sorted(set.intersection(*sets)) if sets else []
 
 
 def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:
@@ -108,8 +123,9 @@ def trust_domain(facts: MeshFacts, name: str) -> str | None:
     if mine == theirs:
         return None
     return (
-        f"{name} has trustDomain={mine[0]} meshId={mine[1]} ({c.control.mesh_config}), but {ref.name} has "
-        f"trustDomain={theirs[0]} meshId={theirs[1]}; install every cluster with the same values"
+        f"{name} has trustDomain={mine[0]} meshId={mine[1]} (ConfigMap istio-system/"
+        f"{c.control.mesh_config}), but {ref.name} has trustDomain={theirs[0]} meshId={theirs[1]}; install "
+        "every cluster with the same values"
     )
 
 
@@ -129,7 +145,10 @@ def single_network(facts: MeshFacts, name: str) -> str | None:
             "the same network label everywhere"
         )
     else:
-        advice = "every network has its east-west gateway: a multi-network mesh, whose traffic is not tested"
+        advice = (
+            "every network has its east-west gateway: a multi-network mesh, which this suite does not test "
+            "(its traffic checks assume the guide's one network); run it on a single-network mesh"
+        )
     up = [(n, x.control) for n, x in facts.clusters.items() if not x.reach_problem]
     seen = "; ".join(gateways.describe(n, control) for n, control in up)
     return (
