@@ -92,7 +92,25 @@ def explain_routing(facts: MeshFacts, source: str) -> str:
 def hello_ok(facts: MeshFacts, source: str) -> str | None:
     if source in facts.traffic_problems and source not in facts.traffic:
         return facts.traffic_problems[source]
-    return verdicts.ok_status()(_tally(facts, source))
+    tally = _tally(facts, source)
+    problem = verdicts.ok_status()(tally)
+    return problem + _shortfall(facts, tally) if problem else None
+
+
+def _shortfall(facts: MeshFacts, tally: Tally) -> str:
+    """Failed calls name no version; the one that answered furthest below its replica-weighted share
+    is where they most likely went (the traffic matrix and the sidecar's endpoints show more)."""
+    if tally.answered >= tally.requests:
+        return ""
+    short = [(t.weight * tally.requests - tally.by_version.get(t.version, 0), t) for t in targets(facts)]
+    missing, worst = max(short, key=lambda item: item[0], default=(0.0, None))
+    if worst is None or missing < max(1.0, (tally.requests - tally.answered) / 2):
+        return ""
+    got = tally.by_version.get(worst.version, 0)
+    return (
+        f"; {worst.version} ({worst.cluster}) answered {got} of the {worst.weight * tally.requests:.0f} "
+        f"calls its replicas should get: the failures most likely come from {worst.cluster}"
+    )
 
 
 @check("test_calls_reach_every_cluster", requires=premises)
