@@ -72,7 +72,9 @@ HINTS: dict[str, Hint] = {
     "test_api_server_answers": Hint(
         "reach",
         "nothing else can be checked in this cluster until its API server answers the context's "
-        "credentials: try kubectl --context CTX get --raw /version, refresh them or fix the server address",
+        "credentials: run the kubectl command in the message; 401/403: refresh the credentials (gcloud "
+        "container clusters get-credentials); refused or timed out: fix the server address or the network "
+        "path (authorized networks); 5xx: the control plane itself is unhealthy",
         (GKE_KUBECTL, BEFORE),
     ),
     "test_revision_everywhere": Hint(
@@ -144,8 +146,9 @@ HINTS: dict[str, Hint] = {
     ),
     "test_injector_selects_namespace": Hint(
         "injection",
-        "label the namespace for the revision (kubectl label namespace NS istio.io/rev=REV "
-        "istio-injection-), then restart its pods",
+        "the revision needs its injector (MutatingWebhookConfiguration labelled istio.io/rev=REV; "
+        "reinstall the revision if it is missing) and the namespace its label (kubectl label namespace NS "
+        "istio.io/rev=REV istio-injection-); then restart the namespace's pods",
         (INJECTION, CANARY),
     ),
     "test_sample_pods_injected_and_ready": Hint(
@@ -156,8 +159,9 @@ HINTS: dict[str, Hint] = {
     ),
     "test_injected_by_revision": Hint(
         "injection",
-        "pods keep the proxy they were created with: restart them after relabelling the namespace "
-        "(kubectl rollout restart deployment -n NS) so that the revision's injector injects them",
+        "pods keep the proxy they were created with: remove an old revision's injector that still "
+        "matches, or relabel the namespace, then restart them (kubectl rollout restart deployment -n NS) "
+        "so that the revision's injector injects them",
         (CANARY, INJECTION),
     ),
     "test_hello_calls_succeed": Hint(
