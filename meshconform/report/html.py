@@ -166,7 +166,7 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
             err_class = ' class="failed"' if row.errors else ""
             cells += f'<td class="num"{err_class}>{row.errors}</td><td class="num">{row.requests}</td>'
         rows.append(f"<tr><th>from {escape(row.source)}</th>{cells}</tr>")
-    caption = "Traffic matrix: answered hello calls by source cluster and version (count, share)"
+    caption = "Traffic matrix: answered hello calls by source cluster and version (count, share of answered)"
     return (
         f"<h3>{escape(caption)}</h3><table class='meshconform-matrix'><tr><th>source \\ version</th>{head}"
         f"<th>failed</th><th>sent</th></tr>{''.join(rows)}</table>"
@@ -182,19 +182,25 @@ def _matrix_cell(count: int, share: float, unreached: bool) -> str:
 
 def chart(tm: TrafficMatrix) -> str:
     drawing = svg.chart(tm)
-    title = "<h3>Split per source (thin bar: the replica-weighted split expected)</h3>"
+    title = (
+        "<h3>Split per source (share of calls sent, failed in red; thin bar: the replica-weighted split "
+        "expected)</h3>"
+    )
     return title + drawing if drawing else ""
 
 
 def api_line(facts: MeshFacts) -> str:
     items = [
-        f"{escape(n)}: {s.get('requests', 0)} requests, {s.get('retries', 0)} retried, "
+        f"{escape(n)}: {s.get('requests', 0)} calls, {s.get('retries', 0)} answered after a retry, "
         f"{s.get('exec_sessions', 0)} exec sessions"
         for n, s in facts.api.items()
     ]
     notes = [escape(n) for s in facts.api.values() for n in s.get("notes", [])]
     retried = f"<p>Retried calls: {'; '.join(notes)}</p>" if notes else ""
-    return f"<p>API use: {'; '.join(items)}; facts gathered in {facts.wall_seconds:.1f}s.</p>{retried}"
+    scope = "the suite's API calls until the checks ran, each counted once however many attempts it took"
+    return (
+        f"<p>API use ({scope}): {'; '.join(items)}; facts gathered in {facts.wall_seconds:.1f}s.</p>{retried}"
+    )
 
 
 def evidence_extra(text: str) -> str:
