@@ -27,11 +27,24 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
     where = kubeconfig or "the kubeconfig (KUBECONFIG or ~/.kube/config)"
     try:
         contexts = list_contexts(kubeconfig)
-    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"cannot read {where}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+    except _MALFORMED as exc:
+        raise ConfigError(f"cannot read {where}: {why_unusable(exc)}") from None
     return [str(c["name"]) for c in contexts or []]
+
+
+# What the client's kubeconfig loader raises on a file it cannot use; a KeyError is the merger's
+# own (kube_config.py _merge) for a cluster, context or user entry without a name.
+_MALFORMED = (ConfigException, OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError)
+
+
+def why_unusable(exc: BaseException) -> str:
+    """One line, at most 240 characters, with no credential: the client quotes a whole entry of
+    the kubeconfig (a user's token and key too) when a field of it is missing."""
+    if isinstance(exc, KeyError):
+        return f"an entry has no {exc.args[0]!r} field" if exc.args else "a required field is missing"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = redact(text)
+    return text if len(text) <= 240 else text[:237] + "..."
 
 
 def connect(cfg: RunConfig) -> dict[str, Cluster]:
@@ -49,8 +62,8 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
         logging.getLogger().addHandler(plugin)
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
-        except (ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot load context {ctx!r}: {redact(str(exc).splitlines()[0])}") from None
+        except _MALFORMED as exc:
+            raise ConfigError(f"cannot load context {ctx!r}: {why_unusable(exc)}") from None
         finally:
             logging.getLogger().removeHandler(plugin)
         if plugin.first:

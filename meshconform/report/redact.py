@@ -25,6 +25,10 @@ from meshconform.yamlload import SAFE_LOADER
 REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{16,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
+# A kubeconfig field holding a credential, as YAML or a quoted dict shows it (`'client-key-data': '...'`).
+_FIELD = re.compile(
+    r"(?i)((?:client-key-data|password|client-secret|id-token|refresh-token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+)
 _GOOGLE_TOKEN = re.compile(r"\bya29\.[A-Za-z0-9_\-.]{16,}")  # GKE users' OAuth access tokens
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 # A key marker without its end (a truncated log line) is still a key.
@@ -36,6 +40,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Blank out bearer tokens, JWTs, private keys and any of `secrets` seen verbatim."""
     text = _JWT.sub("[token redacted]", redact_known(text, secrets))
     text = _GOOGLE_TOKEN.sub("[token redacted]", text)
+    text = _FIELD.sub(lambda m: m.group(1) + REDACTED, text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 

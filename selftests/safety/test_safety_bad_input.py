@@ -225,6 +225,12 @@ def _context_without_cluster(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[st
     return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]], {}
 
 
+def _user_without_name(lab: LabEnv, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    doc = kubeconfig_doc(lab)
+    del doc["users"][1]["name"]  # the client's merger raised a bare KeyError: exit 3, INTERNALERROR
+    return [f"--kubeconfig={write_doc(tmp / 'kubeconfig', doc)}", *lab.args()[1:]], {}
+
+
 def _exec_plugin(command: str) -> Callable[[LabEnv, Path], tuple[list[str], dict[str, str]]]:
     """cluster-2's user gets its token from an exec plugin, as GKE's gke-gcloud-auth-plugin does."""
 
@@ -256,6 +262,7 @@ KUBECONFIG_CASES = [
     KubeconfigCase("kubeconfig-malformed", _malformed, ("cannot read", "kubeconfig")),
     KubeconfigCase("kubeconfig-not-a-mapping", _not_a_kubeconfig, ("cannot read", "kubeconfig")),
     KubeconfigCase("KUBECONFIG-malformed", _malformed_env, ("cannot read the kubeconfig (KUBECONFIG",)),
+    KubeconfigCase("user-without-name", _user_without_name, ("cannot read", "an entry has no 'name' field")),
     KubeconfigCase("context-names-missing-cluster", _context_without_cluster,
                    ("cannot load context", "deleted-cluster")),
     KubeconfigCase("exec-plugin-missing", _exec_plugin("no-such-auth-plugin"),

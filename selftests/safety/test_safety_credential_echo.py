@@ -8,7 +8,9 @@ they do, as they do in the field:
 - an API server, or a proxy in front of it, whose 4xx/5xx Status message echoes the request's
   Authorization header;
 - an exec credential plugin that fails and prints the token it could not use on stderr, which the
-  client's loader puts into its error and preflight into its one refusal line.
+  client's loader puts into its error and preflight into its one refusal line;
+- a kubeconfig entry with a misspelt field, which the client's loader quotes whole in its error,
+  with the token and the client key beside it.
 """
 
 from __future__ import annotations
@@ -146,3 +148,20 @@ def test_exec_plugin_printing_its_token_is_one_line_without_it(
     assert len(lines) == 1 and "cannot get credentials for context" in lines[0], run.tail()
     assert "has expired" in lines[0], lines[0]  # the plugin's own words are still there
     assert shown(outputs(reports, run.output), {token}) == []
+
+
+def test_misspelt_user_entry_is_one_line_without_its_credentials(lab: LabEnv, tmp_path: Path) -> None:
+    from test_safety_secrets import with_client_keys
+
+    kubeconfig, secrets = with_client_keys(lab, tmp_path)
+    doc = yaml.safe_load(kubeconfig.read_text())
+    entry = doc["users"][1]
+    entry["users"] = entry.pop("user")  # `users:` for `user:`: "Expected key user in .../{entry}"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    reports = tmp_path / "reports"
+    run = run_suite(reports, f"--kubeconfig={kubeconfig}", *lab.args()[1:], timeout=REFUSAL_SECONDS)
+    assert run.returncode == 4 and "Traceback" not in run.output, run.tail()
+    lines = [line for line in run.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot load context" in lines[0] and "user" in lines[0], run.tail()
+    assert len(lines[0]) < 400, lines[0]
+    assert shown(outputs(reports, run.output), {s for s in secrets if len(s) >= 16}) == [], lines[0]
