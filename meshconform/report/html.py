@@ -19,7 +19,11 @@ from meshconform.report.hints import HINTS, Hint
 from meshconform.report.matrix import TrafficMatrix
 from meshconform.report.sections import Section
 
+# The page reads top-down as a person asks: the verdict first, then each test, then what ran where
+# (pytest-html puts its Environment table above the summary; a flex order moves it to the end).
 STYLE = """<style>
+body{display:flex;flex-direction:column}#environment-header,#environment{order:1}
+#environment{align-self:flex-start}
 .mc h2{margin:18px 0 6px}.mc h3{margin:14px 0 4px}.mc table{border-collapse:collapse;margin:4px 0}
 .mc th,.mc td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top;font-size:12px}
 .mc th{background:#f2f2f2;color:#333}.mc td{color:#222}.mc .num{text-align:right}.mc code{font-size:12px}

@@ -129,5 +129,10 @@ def test_faulted_report_shows_pair_secret_matrix_and_hint(browser: Any, fault_ru
     text = failed.text
     assert "NOT FOUND" in text and "istio-remote-secret-cluster-1" in text, "the missing secret is not shown"
     assert "Hint:" in text and failed.find_element("css selector", "a[href^='https://istio.io/']")
+    skipped = browser.find_element("css selector", "#results-table tbody.skipped").text
+    assert "Skipped because of it" not in skipped and f"test_remote_secret_present[{PAIR}] failed" in skipped
+    assert "('/" not in skipped and ".py'," not in skipped, f"a skip shows pytest's tuple: {skipped}"
+    top = {css: browser.find_element("css selector", css).location["y"] for css in (".mc-verdict", "#environment")}
+    assert top[".mc-verdict"] < top["#environment"], f"the verdict is not the first thing on the page: {top}"
     assert _script_errors(browser) == []
     _screenshot(browser, SHOTS / "report-screenshot-fault.png")
