@@ -39,7 +39,12 @@ class Target:
 
 
 def fmt_counts(counts: Mapping[str, float]) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + "}"
+    return "{" + ", ".join(f"{k}: {_number(v)}" for k, v in sorted(counts.items())) + "}"
+
+
+def _number(value: float) -> str:
+    """25.0 -> "25", 16.66 -> "16.7": an expected count reads as the observed ones do."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def all_of(*predicates: Predicate) -> Predicate:
