@@ -66,7 +66,9 @@ def test_gamma_q_matches_closed_form_for_two_degrees_of_freedom():
 def test_skew_detected_and_explained():
     message = verdicts.not_skewed(TWO)(tally(v1=45, v2=5))
     assert message is not None
-    assert message.startswith("from cluster-1: split {v1: 45, v2: 5} differs from the replica-weighted {v1: 25, v2: 25}")
+    assert message.startswith(
+        "from cluster-1: split {v1: 45, v2: 5} differs from the replica-weighted {v1: 25, v2: 25}"
+    )
     assert "alpha 0.001" in message
 
 
