@@ -161,3 +161,17 @@ def test_a_killed_run_is_spared_until_its_heartbeat_is_stale(tmp_path: Path) -> 
         assert f"removed leftovers: {len(leftovers)} objects: " in late.output, late.tail()
         assert " is alive " not in late.output, late.tail()
         assert_nothing_labelled(lab)
+
+
+def test_a_dead_runs_namespace_does_not_keep_a_later_runs_secrets(tmp_path: Path) -> None:
+    """A run hands its remote secrets over to another run only while that run is alive: a crashed
+    run's namespace (stale heartbeat) left them behind, relabelled to it, after every later run."""
+    with lab_in_process(tmp_path) as lab:
+        dead = {MANAGED.split("=")[0]: "meshconform", "meshconform.io/run-id": "r0dead000"}
+        stale = {ANNOTATION: "2020-01-01T00:00:00Z"}
+        lab.core(0).create_namespace({"metadata": {"name": "crashed", "labels": dead, "annotations": stale}})
+        run = run_suite(tmp_path / "run", *lab.args(), "--requests=5")
+        assert run.returncode == 0 and "Traceback" not in run.output, run.tail()
+        assert "handed over" not in run.output, run.tail()
+        expected = {"cluster-1: namespace crashed": "r0dead000"}  # the run's own namespaces take a moment
+        eventually(lambda: ours(lab) == expected, 20, lambda: f"left behind: {ours(lab)}", pause=0.5)
