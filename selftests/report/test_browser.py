@@ -113,6 +113,9 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     _screenshot(browser, SHOTS / "report-screenshot.png")
 
 
+VERDICT = ".mc-verdict"
+
+
 def test_faulted_report_shows_pair_secret_matrix_and_hint(browser: Any, fault_run: Run) -> None:
     _open(browser, fault_run)
     verdict = browser.find_element("css selector", ".mc-verdict").text
@@ -132,7 +135,7 @@ def test_faulted_report_shows_pair_secret_matrix_and_hint(browser: Any, fault_ru
     skipped = browser.find_element("css selector", "#results-table tbody.skipped").text
     assert "Skipped because of it" not in skipped and f"test_remote_secret_present[{PAIR}] failed" in skipped
     assert "('/" not in skipped and ".py'," not in skipped, f"a skip shows pytest's tuple: {skipped}"
-    top = {css: browser.find_element("css selector", css).location["y"] for css in (".mc-verdict", "#environment")}
-    assert top[".mc-verdict"] < top["#environment"], f"the verdict is not the first thing on the page: {top}"
+    top = {css: browser.find_element("css selector", css).location["y"] for css in (VERDICT, "#environment")}
+    assert top[VERDICT] < top["#environment"], f"the verdict is not the first thing on the page: {top}"
     assert _script_errors(browser) == []
     _screenshot(browser, SHOTS / "report-screenshot-fault.png")
