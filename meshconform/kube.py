@@ -303,18 +303,13 @@ class Cluster:
                 not isinstance(error, errors.TRANSIENT)
                 or isinstance(error, errors.TLSFailure)
                 or attempt == attempts
-            ):
-                self.stats.count()
+            ):  # a call that failed after retries was retried all the same: count it so
+                self.stats.count(retried=f"{label}: attempt {attempt}, gave up" if attempt > 1 else None)
                 raise error
             delay = _backoff(attempt, error)
+            why = " ".join(str(part) for part in (error.status, error.reason) if part)
             log.warning(
-                "%s attempt %d/%d failed (%s %s); will retry in %.1fs",
-                label,
-                attempt,
-                attempts,
-                error.status or "",
-                error.reason,
-                delay,
+                "%s attempt %d/%d failed (%s); will retry in %.1fs", label, attempt, attempts, why, delay
             )
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -195,7 +195,7 @@ def chart(tm: TrafficMatrix) -> str:
 
 def api_line(facts: MeshFacts) -> str:
     items = [
-        f"{escape(n)}: {s.get('requests', 0)} calls, {s.get('retries', 0)} answered after a retry, "
+        f"{escape(n)}: {s.get('requests', 0)} calls, {s.get('retries', 0)} retried, "
         f"{s.get('exec_sessions', 0)} exec sessions"
         for n, s in facts.api.items()
     ]

@@ -92,9 +92,28 @@ def test_read_gives_up_after_attempts(monkeypatch):
         attempts.append(1)
         raise api_exception(503, "ServiceUnavailable")
 
+    c = fake_cluster()
     with pytest.raises(errors.ServerError):
-        fake_cluster().read("GET x", fn)
+        c.read("GET x", fn)
     assert len(attempts) == kube.ATTEMPTS
+    # One call, retried and given up: the report's API line must not say "0 retried".
+    assert (c.stats.requests, c.stats.retries) == (1, 1), c.stats.as_dict()
+    assert c.stats.notes == [f"GET x on cluster-1: attempt {kube.ATTEMPTS}, gave up"]
+
+
+def test_retry_log_names_the_reason_without_an_empty_status(monkeypatch, caplog):
+    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    calls = []
+
+    def fn(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise urllib3.exceptions.ProtocolError("Connection aborted.")
+        return FakeResponseOK()
+
+    caplog.set_level("WARNING", logger="meshconform.kube")
+    fake_cluster().read("GET x", fn)
+    assert "attempt 1/5 failed (ProtocolError); will retry" in caplog.text, caplog.text
 
 
 def test_real_failures_and_non_idempotent_writes_are_not_retried(monkeypatch):
