@@ -111,7 +111,9 @@ def not_skewed(targets: list[Target], alpha: float = SKEW_ALPHA) -> Predicate:
     def check(tally: Tally) -> str | None:
         observed = [tally.by_version.get(t.version, 0) for t in targets]
         n = sum(observed)
-        if n == 0 or len(targets) < 2:
+        if n == 0:  # no split to judge: not a pass (reached() says the same for its check)
+            raise Inconclusive(f"from {tally.source}: no call was answered, so nothing shows where calls go")
+        if len(targets) < 2:
             return None
         p = split_p_value(observed, [t.weight for t in targets])
         if p >= alpha:

@@ -4,7 +4,10 @@ A check is a named predicate over MeshFacts for one target (a cluster, or an ord
 returning a problem line or None. Its prerequisites are other checks on derived targets; `judge`
 evaluates them first, from the facts alone, so a check whose premise is broken is skipped with
 the premise's own message instead of failing a second time, and so that this works the same in
-every xdist worker. The tests in tests/ are one line each over this table.
+every xdist worker. A premise that could not be judged (inconclusive: an istiod too old to report
+its sync status, too few calls) is not a broken one: the check goes on and judges its own facts,
+so that, e.g., the traffic checks still run against the guide's ASM 1.7, whose istiod has no
+/debug/clusterz, and find there what that check cannot. The tests in tests/ are one line each over this table.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ Need = tuple["Check", str]
 class Outcome:
     status: Literal["passed", "failed", "skipped"]
     message: str = ""
+    inconclusive: bool = False  # skipped because its own facts cannot decide, not for a premise
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,14 @@ def judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome] | 
 def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) -> Outcome:
     for need, need_target in chk.requires(facts, target):
         outcome = judge(facts, need, need_target, memo)
-        if outcome.status != "passed":
+        if outcome.status != "passed" and not outcome.inconclusive:
             why = outcome.message.split("; ")[0] if outcome.status == "failed" else outcome.message
             prefix = "" if outcome.status == "skipped" else f"{need.id(need_target)} failed: "
             return Outcome("skipped", prefix + why)
     try:
         problem = chk.evaluate(facts, target)
     except verdicts.Inconclusive as exc:
-        return Outcome("skipped", str(exc))
+        return Outcome("skipped", str(exc), inconclusive=True)
     return Outcome("failed", problem) if problem else Outcome("passed")
 
 

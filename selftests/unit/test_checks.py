@@ -179,3 +179,30 @@ def test_sync_unknown_skips_the_sync_check_only():
     assert result["test_istiod_synced[cluster-1->cluster-2]"].status == "skipped"
     assert "no /debug/clusterz" in result["test_istiod_synced[cluster-1->cluster-2]"].message
     assert result["test_istiod_synced[cluster-2->cluster-1]"].status == "passed"
+
+
+def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
+    """On the guide's ASM 1.7 no istiod reports its sync status; the traffic is then the only
+    evidence of discovery, so the traffic checks must still run, and fail when calls from a
+    cluster miss a version (its istiod does not read the other cluster)."""
+    facts = healthy()
+    for fact in facts.pairs.values():
+        fact.sync_status, fact.sync_unknown = None, "istiod x has no /debug/clusterz"
+    result = outcomes(facts)
+    assert {k for k, o in result.items() if o.status == "skipped"} == {
+        "test_istiod_synced[cluster-1->cluster-2]", "test_istiod_synced[cluster-2->cluster-1]"
+    }
+    assert failing(facts) == []
+    tally = facts.traffic["cluster-2"]
+    tally.by_version = {"v2": tally.answered}  # cluster-2's istiod never read cluster-1's endpoints
+    assert failing(facts) == [
+        "test_calls_reach_every_cluster[cluster-2]",
+    ], outcomes(facts)["test_split_follows_replicas[cluster-2]"]
+
+
+def test_no_answered_call_is_no_split_to_pass():
+    facts = healthy()
+    tally = facts.traffic["cluster-1"]
+    tally.by_version, tally.by_status = {}, {"503": tally.requests}
+    split = outcomes(facts)["test_split_follows_replicas[cluster-1]"]
+    assert split.status == "skipped" and "no call was answered" in split.message, split
