@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import yaml
 from kubernetes import client
 
-from meshconform import errors
+from meshconform import controlplane, errors
 from meshconform.facts import RemoteSecret
 from meshconform.join import (
     CLUSTER_ANNOTATION,
@@ -265,8 +265,20 @@ def inspect(
 NOT_SERVED = "unsuccessful status code 404"
 
 
+CLUSTERZ_SINCE = (1, 11, 0)
+
+
 class ClusterzMissing(errors.ExecFailed):
     """This istiod predates /debug/clusterz: it cannot say whether it synced a remote cluster."""
+
+
+def predates_clusterz(version: str | None) -> bool:
+    """An istiod that answers 404 is excused only when its version says it has no clusterz: a
+    1.11+ one (or one of unknown version) with the debug endpoints turned off is a failure."""
+    try:
+        return version is not None and controlplane.version_tuple(version) < CLUSTERZ_SINCE
+    except ValueError:
+        return False
 
 
 def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
@@ -275,6 +287,15 @@ def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
     return (
         f"istiod {stable_name(pod)} in {target}{runs} has no /debug/clusterz (Istio 1.11 added it), so "
         "it cannot report which remote clusters it synced; the traffic checks show whether it reads them"
+    )
+
+
+def clusterz_refused(target: str, pod: str, version: str | None) -> str:
+    """A 404 from an istiod that should serve /debug/clusterz: a failure, not an excuse."""
+    return (
+        f"istiod {stable_name(pod)} in {target} runs {version or 'an unknown version'} yet answers "
+        "/debug/clusterz with 404 (Istio 1.11 and later serve it), so it cannot show which remote "
+        "clusters it synced; check that istiod's debug endpoints are on (ENABLE_DEBUG_ON_HTTP)"
     )
 
 

@@ -321,7 +321,10 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
             if isinstance(result, discovery.ClusterzMissing):
-                fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
+                if discovery.predates_clusterz(ready[0].version):
+                    fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
+                else:
+                    fact.sync_problem = discovery.clusterz_refused(target.name, pods[0], ready[0].version)
             elif isinstance(result, str):
                 fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:

@@ -14,6 +14,7 @@ import trustme
 import yaml
 
 from meshconform import discovery, errors, join, kube, pipeline
+from meshconform.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, RemoteSecret
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -236,3 +237,33 @@ def test_clusterz_body_without_remote_clusters_is_json_null():
     with pytest.raises(errors.ExecFailed) as caught:
         discovery.clusterz(other, "istiod-x")
     assert not isinstance(caught.value, discovery.ClusterzMissing)
+
+
+def _sync_facts(version: str) -> MeshFacts:
+    """cluster-2's ready istiod at `version`, holding cluster-1's remote secret."""
+    facts = MeshFacts(run_id="r1", namespace="sample", revision="rev")
+    for name in ("cluster-1", "cluster-2"):
+        pod = IstiodPod(f"istiod-rev-5d4f8c7b9-{name[-1]}x2x", "rev", True, "Running", "pilot", version)
+        control = ControlPlane(istiod=[pod])
+        facts.clusters[name] = ClusterFacts(name, f"ctx-{name}", "https://x", control=control)
+    facts.pairs["cluster-1->cluster-2"] = RemoteSecret("istio-remote-secret-cluster-1", present=True)
+    return facts
+
+
+@pytest.mark.parametrize(
+    ("version", "skipped"), [("1.7.3-asm.3", True), ("1.10.6-asm.2", True), ("1.28.5-asm.9", False)]
+)
+def test_a_404_from_clusterz_is_excused_only_for_an_istiod_before_1_11(version, skipped):
+    """A 1.11+ istiod serves /debug/clusterz; its 404 (debug endpoints off) is not "too old"."""
+    facts = _sync_facts(version)
+    target = _Istiod("", "Error: received unsuccessful status code 404: 404 page not found\n", 1)
+    source = types.SimpleNamespace(name="cluster-1")
+    cfg = types.SimpleNamespace(ready_timeout=30.0)
+    pipeline.gather_sync(cfg, [source, target], facts, threading.Event())
+    fact = facts.pairs["cluster-1->cluster-2"]
+    if skipped:
+        assert fact.sync_problem is None and "has no /debug/clusterz" in (fact.sync_unknown or ""), fact
+    else:
+        assert fact.sync_unknown is None and f"runs {version} yet answers /debug/clusterz with 404" in (
+            fact.sync_problem or ""
+        ), fact
