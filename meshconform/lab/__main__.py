@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import Lab, LabConfigError, LabOptions, known_faults
+from .istio.revisions import DEFAULT_REVISION
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +51,9 @@ def parser() -> _Parser:
     s.add_argument("--kubeconfig", required=True, type=Path, help="where to write the kubeconfig")
     s.add_argument("--clusters", type=int, default=2, help="number of clusters (default 2)")
     s.add_argument(
-        "--revisions", default="asm-173-3", help="comma-separated Istio revisions (default asm-173-3)"
+        "--revisions",
+        default=DEFAULT_REVISION,
+        help=f"comma-separated Istio revisions (default {DEFAULT_REVISION}; the guide's ASM 1.7: asm-173-3)",
     )
     s.add_argument("--joined", action="store_true", help="create remote secrets in every direction")
     s.add_argument(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .faults import FaultSet, LabConfigError
+from .istio.revisions import DEFAULT_REVISION
 
 MAX_CLUSTERS = 8
 _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -18,7 +19,7 @@ MAX_LATENCY = 5.0  # seconds: beyond this every wait of the suite is a timeout, 
 @dataclass(frozen=True)
 class LabOptions:
     clusters: int = 2
-    revisions: tuple[str, ...] = ("asm-173-3",)
+    revisions: tuple[str, ...] = (DEFAULT_REVISION,)
     joined: bool = False
     faults: tuple[str, ...] = ()
     ready_delay: float = 0.3  # seconds a pod takes from Pending to Ready
@@ -37,12 +38,12 @@ class LabOptions:
         if not isinstance(self.clusters, int) or not 1 <= self.clusters <= MAX_CLUSTERS:
             raise LabConfigError(f"lab clusters must be 1 to {MAX_CLUSTERS}, got {self.clusters!r}")
         if not self.revisions:
-            raise LabConfigError("lab needs at least one revision, e.g. asm-173-3")
+            raise LabConfigError(f"lab needs at least one revision, e.g. {DEFAULT_REVISION}")
         for rev in self.revisions:
             if len(rev) > 63 or not _REVISION.fullmatch(rev):
                 raise LabConfigError(
                     f"lab revision {rev!r} is not a valid revision name (lower case "
-                    "letters, digits and '-', e.g. asm-173-3)"
+                    f"letters, digits and '-', e.g. {DEFAULT_REVISION})"
                 )
         if len(set(self.revisions)) != len(self.revisions):
             raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")

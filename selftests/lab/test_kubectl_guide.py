@@ -22,7 +22,7 @@ REV = "asm-173-3"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
     kubectl_path()
-    running = start_lab(tmp_path_factory, clusters=2, ready_delay=0.1)
+    running = start_lab(tmp_path_factory, clusters=2, ready_delay=0.1, revisions=(REV,))  # the guide's
     yield running
     running.lab.stop()
 

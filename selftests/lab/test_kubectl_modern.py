@@ -93,7 +93,7 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     kubectl = modern_kubectl()
     tmp = tmp_path_factory.mktemp("kubectl-modern")
-    lab = Lab(LabOptions(clusters=2, joined=True, ready_delay=0.1)).start()
+    lab = Lab(LabOptions(clusters=2, revisions=(REV,), joined=True, ready_delay=0.1)).start()  # the guide's
     try:
         contexts = lab.write_kubeconfig(tmp / "kubeconfig")
         yield Env(kubectl, tmp / "kubeconfig", tmp / "cache", contexts)

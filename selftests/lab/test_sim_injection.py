@@ -11,7 +11,7 @@ from sim_support import Mesh, start
 
 from meshconform.lab.istio.inject import inject_required
 
-REV, CANARY = "asm-173-3", "asm-181-1"
+REV, CANARY = "asm-1285-9", "asm-181-1"
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_namespace_and_pod_labels_pick_the_injector(
     assert status["revision"] == revision and status["containers"] == ["istio-proxy"]
     assert status["initContainers"] == ["istio-init"] and "istiod-ca-cert" in status["volumes"]
     proxy = pod.spec.containers[1]
-    tag = "1.7.3-asm.3" if revision == REV else "1.8.1-asm.1"
+    tag = "1.28.5-asm.9" if revision == REV else "1.8.1-asm.1"
     assert proxy.image == f"gcr.io/gke-release/asm/proxyv2:{tag}"
     assert (
         proxy.readiness_probe.http_get.path == "/healthz/ready"
@@ -231,7 +231,7 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
             ]
             time.sleep(0.05)
         assert failed and 'failed calling webhook "sidecar-injector.istio.io"' in failed[0].message
-        assert 'no endpoints available for service "istiod-asm-173-3"' in failed[0].message
+        assert 'no endpoints available for service "istiod-asm-1285-9"' in failed[0].message
         logs = m.core(1).read_namespaced_pod_log(istiod.metadata.name, "istio-system", container="discovery")
         assert "Error: failed to create discovery service" in logs
     finally:

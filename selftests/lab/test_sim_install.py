@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from sim_support import Mesh, start
 
-REV = "asm-173-3"
+REV = "asm-1285-9"
 
 
 def fingerprint(pem: str) -> str:
@@ -41,7 +41,7 @@ def test_istiod_per_revision_with_asm_labels_and_images(mesh: Mesh) -> None:
         pods = mesh.pods(i, "istio-system", "app=istiod")
         by_rev = {p.metadata.labels["istio.io/rev"]: p for p in pods}
         assert set(by_rev) == {REV, "asm-181-1"}
-        for rev, tag in ((REV, "1.7.3-asm.3"), ("asm-181-1", "1.8.1-asm.1")):
+        for rev, tag in ((REV, "1.28.5-asm.9"), ("asm-181-1", "1.8.1-asm.1")):
             p = by_rev[rev]
             assert p.metadata.labels["istio"] == "istiod" and p.metadata.name.startswith(f"istiod-{rev}-")
             c = p.spec.containers[0]

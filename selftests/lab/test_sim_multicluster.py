@@ -7,6 +7,7 @@ where the suite reads them: /debug/clusterz through `pilot-discovery request` an
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
@@ -163,5 +164,24 @@ def test_duplicate_cluster_name(tmp_path_factory: pytest.TempPathFactory) -> Non
         assert _statuses(mesh, 1) == {}
         assert _statuses(mesh, 0) == {"cluster-2": "synced"}
         assert "as it would overwrite the local cluster" in _log(mesh, 1)
+    finally:
+        mesh.lab.stop()
+
+
+def test_clusterz_follows_the_istiod_version(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """/debug/clusterz came with Istio 1.11 (istio/istio#33804): the guide's ASM 1.7 istiod answers
+    it as any unknown debug path, 404 through `pilot-discovery request` and exit 1; a current one
+    lists its clusters."""
+    mesh = start(tmp_path_factory, clusters=1, revisions=("asm-173-3", "asm-1285-9"))
+    try:
+        argv = ["pilot-discovery", "request", "GET", "/debug/clusterz"]
+        old = mesh.istiod(0, "asm-173-3").metadata.name
+        out, err, code = mesh.exec(0, old, "discovery", argv, "istio-system")
+        assert (out, code) == ("", 1), (out, err, code)
+        assert err == "Error: received unsuccessful status code 404: 404 page not found\n", err
+        new = mesh.istiod(0, "asm-1285-9").metadata.name
+        out, err, code = mesh.exec(0, new, "discovery", argv, "istio-system")
+        local = {"id": "cluster-1", "secretName": "", "syncStatus": "synced"}
+        assert code == 0 and json.loads(out) == [local], (out, err)
     finally:
         mesh.lab.stop()

@@ -108,7 +108,7 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     assert chart.is_displayed() and len(chart.find_elements("css selector", "rect")) >= 4
     assert "All 36 checks passed" in browser.find_element("css selector", ".mc-verdict").text
     environment = browser.find_element("id", "environment").text
-    assert "gke_meshconform-lab_us-central1-a_cluster-1" in environment and "asm-173-3" in environment
+    assert "gke_meshconform-lab_us-central1-a_cluster-1" in environment and "asm-1285-9" in environment
     assert _script_errors(browser) == []
     _screenshot(browser, SHOTS / "report-screenshot.png")
 

@@ -89,10 +89,10 @@ def test_junit_carries_clusters_revision_and_contexts(which: str, request: pytes
     run: Run = request.getfixturevalue(which)
     props = _properties(run)
     assert props["meshconform.clusters"] == "cluster-1,cluster-2"
-    assert props["meshconform.revision"] == "asm-173-3"
+    assert props["meshconform.revision"] == "asm-1285-9"
     assert props["meshconform.cluster.cluster-1.context"].startswith("gke_meshconform-lab_")
     assert props["meshconform.contexts"].count("gke_") == 2
-    assert "asm-173-3" in props["meshconform.cluster.cluster-2.istiod"]
+    assert "asm-1285-9" in props["meshconform.cluster.cluster-2.istiod"]
 
 
 def test_junit_failure_ends_with_the_hint(fault_run: Run) -> None:

@@ -2,7 +2,8 @@
 
 `pilot-discovery request <method> <path>` calls istiod's own debug port and prints the body; a
 non-200 answer is `Error: received unsuccessful status code <n>: <body>` and exit 1. The clusterz
-body is ListRemoteClusters() as JSON with two-space indentation (pilot/pkg/xds/debug.go writeJSON).
+body is ListRemoteClusters() as JSON with two-space indentation (pilot/pkg/xds/debug.go writeJSON);
+an istiod older than 1.11 has no such endpoint and answers 404 (revisions.serves_clusterz).
 A crash-looping discovery container cannot be exec'd into: the runtime answers as containerd does.
 """
 
@@ -45,9 +46,9 @@ async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
         )
     ist = state.of(req.cluster)
     revision = _revision(req.pod)
+    plan = next((r for r in ist.revisions if r.revision == revision), None)
+    tag = plan.pilot_tag if plan else rv.version(revision)
     if argv[1:2] == ["version"]:
-        plan = next((r for r in ist.revisions if r.revision == revision), None)
-        tag = plan.pilot_tag if plan else rv.version(revision)
         return ExecResult(
             stdout=f"{tag}\n".encode()
             if "short" in argv
@@ -62,7 +63,7 @@ async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
         )
     method, path = argv[2].upper(), "/" + argv[3].lstrip("/")
     path = path.split("?", 1)[0]
-    if method == "GET" and path == "/debug/clusterz":
+    if method == "GET" and path == "/debug/clusterz" and rv.serves_clusterz(tag):
         ctl = ist.controller(revision)
         body = json.dumps(ctl.debug_info() if ctl else [], indent=2)
         return ExecResult(stdout=body.encode())

@@ -1,7 +1,10 @@
 """Revision names, versions, images and the names of every per-revision object.
 
 ASM names a revision after its version: asm-173-3 is 1.7.3-asm.3 (asm-1102-3 is 1.10.2-asm.3),
-with images under gcr.io/gke-release/asm (pilot, proxyv2). Object names follow the revisioned
+with images under gcr.io/gke-release/asm (pilot, proxyv2). The lab installs a current Cloud Service
+Mesh by default, asm-1285-9 (1.28.5-asm.9, as Google's in-cluster install pages show it); the
+guide's own ASM 1.7 is `--revisions asm-173-3`, and what an istiod serves follows its version
+(serves_clusterz), so an old revision behaves as an old istiod does. Object names follow the revisioned
 istio-discovery chart (manifests/charts/istio-control/istio-discovery/templates): istiod-<rev>,
 istio-<rev> (mesh config), istio-sidecar-injector-<rev> (injector ConfigMap and webhook),
 istio-reader-clusterrole-<rev>-istio-system; the revision "default" drops the suffix.
@@ -14,7 +17,11 @@ import re
 ISTIO_NS = "istio-system"
 ASM_HUB = "gcr.io/gke-release/asm"
 UPSTREAM_HUB = "docker.io/istio"
-FALLBACK_VERSION = "1.7.3-asm.3"
+DEFAULT_REVISION = "asm-1285-9"
+FALLBACK_VERSION = "1.28.5-asm.9"           # a revision whose name carries no version ("canary")
+# istiod's /debug/clusterz (ListRemoteClusters) came with `istioctl x remote-clusters` in Istio 1.11
+# (istio/istio#33804, #34086 for #33799); an older istiod answers it 404.
+CLUSTERZ_SINCE = (1, 11)
 OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release before 1.6.8
 STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
 MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
@@ -24,7 +31,7 @@ _PLAIN = re.compile(r"(\d+)-(\d+)-(\d+)")
 
 
 def version(revision: str) -> str:
-    """asm-173-3 -> 1.7.3-asm.3; 1-8-1 -> 1.8.1; anything else -> the guide's ASM 1.7."""
+    """asm-173-3 -> 1.7.3-asm.3; 1-8-1 -> 1.8.1; anything else -> the default's version."""
     m = _ASM.fullmatch(revision)
     if m:
         return f"{m[1]}.{m[2]}.{m[3]}-asm.{m[4]}"
@@ -32,6 +39,12 @@ def version(revision: str) -> str:
     if m:
         return f"{m[1]}.{m[2]}.{m[3]}"
     return FALLBACK_VERSION
+
+
+def serves_clusterz(tag: str) -> bool:
+    """Whether istiod at image tag `tag` (1.7.3-asm.3, 1.28.5) has /debug/clusterz."""
+    m = re.match(r"(\d+)\.(\d+)", tag)
+    return m is None or (int(m[1]), int(m[2])) >= CLUSTERZ_SINCE
 
 
 def hub(tag: str) -> str:
