@@ -28,7 +28,7 @@ from kubernetes.config import kube_config
 from kubernetes.stream import stream
 
 from meshconform import errors
-from meshconform.report.redact import redact
+from meshconform.redact import redact
 
 log = logging.getLogger("meshconform.kube")
 

@@ -8,9 +8,10 @@ whose API server accepts TCP but answers errors is not bad input: the reach chec
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import yaml
@@ -20,7 +21,7 @@ from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 from meshconform.fanout import parallel_or_leave
 from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
-from meshconform.report.redact import redact
+from meshconform.redact import kubeconfig_secrets, one_line
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:
@@ -28,7 +29,7 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
     try:
         contexts = list_contexts(kubeconfig)
     except _MALFORMED as exc:
-        raise ConfigError(f"cannot read {where}: {why_unusable(exc)}") from None
+        raise ConfigError(f"cannot read {where}: {why_unusable(exc, _file_secrets(kubeconfig))}") from None
     return [str(c["name"]) for c in contexts or []]
 
 
@@ -37,14 +38,19 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
 _MALFORMED = (ConfigException, OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError)
 
 
-def why_unusable(exc: BaseException) -> str:
+def why_unusable(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     """One line, at most 240 characters, with no credential: the client quotes a whole entry of
     the kubeconfig (a user's token and key too) when a field of it is missing."""
     if isinstance(exc, KeyError):
         return f"an entry has no {exc.args[0]!r} field" if exc.args else "a required field is missing"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    text = redact(text)
-    return text if len(text) <= 240 else text[:237] + "..."
+    return one_line(str(exc) or type(exc).__name__, secrets)
+
+
+def _file_secrets(kubeconfig: str | None) -> tuple[str, ...]:
+    """Every user's token, password and key in the kubeconfig file(s), to blank verbatim: a shape
+    cannot catch a short or unusual token that the client quotes in its error."""
+    files = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    return tuple(s for f in files.split(os.pathsep) if f for s in kubeconfig_secrets(f))
 
 
 def connect(cfg: RunConfig) -> dict[str, Cluster]:
@@ -58,12 +64,13 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
     clusters: dict[str, Cluster] = {}
     servers: dict[str, str] = {}
     for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
-        plugin = _PluginErrors()
+        plugin = _PluginErrors(_file_secrets(cfg.kubeconfig))
         logging.getLogger().addHandler(plugin)
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
         except _MALFORMED as exc:
-            raise ConfigError(f"cannot load context {ctx!r}: {why_unusable(exc)}") from None
+            why = why_unusable(exc, _file_secrets(cfg.kubeconfig))
+            raise ConfigError(f"cannot load context {ctx!r}: {why}") from None
         finally:
             logging.getLogger().removeHandler(plugin)
         if plugin.first:
@@ -89,14 +96,13 @@ class _PluginErrors(logging.Handler):
     credentials (kubernetes/config/kube_config.py _load_from_exec_plugin): keep its first line for
     our one-line refusal instead of letting it reach stderr as stray output."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__(logging.ERROR)
-        self.first = ""
+        self.first, self.secrets = "", tuple(secrets)
 
     def emit(self, record: logging.LogRecord) -> None:
         # A plugin's stderr is in the message, and some print the token they could not use.
-        line = redact(record.getMessage().splitlines()[0]) if record.getMessage() else ""
-        self.first = self.first or (line if len(line) <= 240 else line[:237] + "...")
+        self.first = self.first or one_line(record.getMessage(), self.secrets)
 
 
 # Each step runs every cluster in its own thread (a fleet of 10 pays one cluster's round trips, not

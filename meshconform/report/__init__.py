@@ -8,11 +8,12 @@ live progress) is fixtures/reporting.py. Modules:
 - matrix, svg: the traffic matrix (source cluster x version) and its inline SVG chart.
 - sections, gather: diagnostics read from the clusters when a check fails, bounded.
 - html: the fragments pytest-html shows; summary: summary.json (docs/summary.schema.json).
-- redact: the last line of defence against a secret in any output.
+- redact (meshconform.redact, a leaf the API layer uses too): the last line of defence against a
+  secret in any output.
 
 Nothing here imports pytest; nothing here ever holds a token (fingerprints stand in).
 """
 
-from meshconform.report.redact import redact
+from meshconform.redact import redact
 
 __all__ = ["redact"]

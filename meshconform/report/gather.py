@@ -18,9 +18,9 @@ from meshconform import errors, waits
 from meshconform.facts import MeshFacts, split_pair
 from meshconform.join import secret_name
 from meshconform.kube import Cluster
+from meshconform.redact import redact
 from meshconform.report import sections
 from meshconform.report.hints import area_of
-from meshconform.report.redact import redact
 from meshconform.report.sections import Section
 
 TIME_BUDGET = 20.0  # seconds of diagnostics per failed check; a real cluster answers each read in < 1 s

@@ -16,9 +16,9 @@ from typing import Any
 
 from meshconform import __version__
 from meshconform.facts import ClusterFacts, MeshFacts
+from meshconform.redact import redact
 from meshconform.report import matrix
 from meshconform.report.hints import area_of, hint_for
-from meshconform.report.redact import redact
 
 SCHEMA_VERSION = 1
 # pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.

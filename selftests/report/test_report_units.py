@@ -16,10 +16,10 @@ from report_support import SCHEMA
 from meshconform import errors
 from meshconform.checks import all_checks
 from meshconform.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, PodFact, Tally, Workloads
+from meshconform.redact import kubeconfig_secrets, one_line, redact, redact_known, scrub_file
 from meshconform.report import evidence, html, matrix, sections, summary, svg
 from meshconform.report.gather import Diagnoser
 from meshconform.report.hints import HINTS, hint_for
-from meshconform.report.redact import kubeconfig_secrets, redact, redact_known, scrub_file
 
 REV = "asm-173-3"
 
@@ -77,6 +77,27 @@ def test_kubeconfig_secrets_and_scrub_file(tmp_path: Any) -> None:
     out.write_text("<p>TOKEN-A-123456789</p>")
     assert scrub_file(out, ("TOKEN-A-123456789",)) and "TOKEN-A" not in out.read_text()
     assert not scrub_file(out, ("TOKEN-A-123456789",))
+
+
+def test_base64_tokens_are_blanked_whole_and_one_line_cuts_after_redacting() -> None:
+    """A base64 token carries '/', '+' and '=': its shape must not end at the first of them."""
+    text = "'token': 'Zm9vYmFyYmF6cXV4/cXV1eA+secretpart==' and Authorization: Bearer AbCdEfGhIjKl/QrS+tU="
+    out = redact(text)
+    assert "cXV1eA" not in out and "secretpart" not in out and "QrS+tU" not in out, out
+    line = one_line(f"short-token-value not allowed\nsecond line {'x' * 300}", ("short-token-value",))
+    assert line == "[redacted] not allowed", line
+    long = one_line("y" * 300 + " Bearer " + "z" * 40)
+    assert len(long) == 240 and long.endswith("...") and "zzzz" not in long
+
+
+def test_kubeconfig_secrets_survive_a_malformed_kubeconfig(tmp_path: Any) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "contexts:\n- name: a\n  context: just-a-string\n- name: b\n  context: {user: ub}\nusers:\n"
+        "- name: ua\n  user: not-a-mapping\n- name: ub\n  user: {token: TOKEN-B-123456789}\n- 7\n"
+    )
+    assert kubeconfig_secrets(kubeconfig) == ("TOKEN-B-123456789",)
+    assert kubeconfig_secrets(kubeconfig, ["a"]) == ()
 
 
 def test_bounded_keeps_head_or_tail_and_says_what_was_cut() -> None:

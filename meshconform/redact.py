@@ -23,7 +23,8 @@ import yaml
 from meshconform.yamlload import SAFE_LOADER
 
 REDACTED = "[redacted]"
-_BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._\-]{16,}")
+# A token's value runs to the next space or quote: base64 ones carry '/', '+' and '='.
+_BEARER = re.compile(r"(?i)(bearer\s+|token[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{16,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")
 # A kubeconfig field holding a credential, as YAML or a quoted dict shows it (`'client-key-data': '...'`).
 _FIELD = re.compile(
@@ -42,6 +43,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _GOOGLE_TOKEN.sub("[token redacted]", text)
     text = _FIELD.sub(lambda m: m.group(1) + REDACTED, text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def one_line(text: str, secrets: Iterable[str] = (), limit: int = 240) -> str:
+    """The first line of a message others wrote (a client's, a plugin's), redacted, then cut: a
+    refusal shows one line, and never half a token."""
+    line = redact(text.splitlines()[0] if text else "", secrets)
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def redact_known(text: str, secrets: Iterable[str] = ()) -> str:
@@ -66,15 +74,23 @@ def kubeconfig_secrets(path: str | Path | None, contexts: Iterable[str] = ()) ->
         return ()
     wanted = set(contexts)
     users = {
-        c.get("context", {}).get("user")
-        for c in doc.get("contexts") or []
-        if isinstance(c, dict) and (not wanted or c.get("name") in wanted)
+        c["context"].get("user")
+        for c in _entries(doc, "contexts", "context")
+        if not wanted or c.get("name") in wanted
     }
     found: list[str] = []
-    for entry in doc.get("users") or []:
-        if isinstance(entry, dict) and (not wanted or entry.get("name") in users):
-            found += _user_secrets(entry.get("user") or {}, Path(path).parent)
+    for entry in _entries(doc, "users", "user"):
+        if not wanted or entry.get("name") in users:
+            found += _user_secrets(entry["user"], Path(path).parent)
     return tuple(sorted(set(found), key=len, reverse=True))
+
+
+def _entries(doc: dict[str, Any], section: str, body: str) -> list[dict[str, Any]]:
+    """The entries of a kubeconfig section whose body is a mapping: a malformed one (the preflight
+    refuses it) must not break the redaction that runs beside it."""
+    items = doc.get(section)
+    entries = items if isinstance(items, list) else []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get(body), dict)]
 
 
 def _user_secrets(user: dict[str, Any], base: Path) -> list[str]:
