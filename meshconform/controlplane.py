@@ -173,7 +173,8 @@ def injector_network(cluster: Cluster, revision: str) -> str | None:
         values = yaml.load((cm.get("data") or {}).get("values") or "", Loader=SAFE_LOADER) or {}
     except yaml.YAMLError:
         return None
-    found = (values.get("global") or {}).get("network") if isinstance(values, dict) else None
+    glob = values.get("global") if isinstance(values, dict) else None
+    found = glob.get("network") if isinstance(glob, dict) else None  # a hand-edited value may be anything
     return str(found) if found else None
 
 

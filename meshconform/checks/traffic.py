@@ -102,9 +102,16 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
     is where they most likely went (the traffic matrix and the sidecar's endpoints show more)."""
     if tally.answered >= tally.requests:
         return ""
-    short = [(t.weight * tally.requests - tally.by_version.get(t.version, 0), t) for t in targets(facts)]
-    missing, worst = max(short, key=lambda item: item[0], default=(0.0, None))
-    if worst is None or missing < max(1.0, (tally.requests - tally.answered) / 2):
+    short = sorted(
+        ((t.weight * tally.requests - tally.by_version.get(t.version, 0), t) for t in targets(facts)),
+        key=lambda item: item[0],
+        reverse=True,
+    )
+    if not short:
+        return ""
+    (missing, worst), runner_up = short[0], (short[1][0] if len(short) > 1 else 0.0)
+    # Blame one version only when it stands out: all calls failing leaves every version short alike.
+    if missing - runner_up < max(1.0, (tally.requests - tally.answered) / 2):
         return ""
     got = tally.by_version.get(worst.version, 0)
     return (

@@ -206,3 +206,16 @@ def test_no_answered_call_is_no_split_to_pass():
     tally.by_version, tally.by_status = {}, {"503": tally.requests}
     split = outcomes(facts)["test_split_follows_replicas[cluster-1]"]
     assert split.status == "skipped" and "no call was answered" in split.message, split
+
+
+def test_failed_calls_are_blamed_on_a_version_only_when_it_stands_out():
+    facts = healthy()
+    tally = facts.traffic["cluster-1"]
+    per = tally.requests // 2
+    tally.by_status = {"200": per + per // 2, "503": per - per // 2}
+    tally.by_version = {"v1": per, "v2": per // 2}  # v2's replicas answered half their share
+    message = outcomes(facts)["test_hello_calls_succeed[cluster-1]"].message
+    assert "the failures most likely come from cluster-2" in message, message
+    tally.by_status, tally.by_version = {"503": tally.requests}, {}  # all failed: no version stands out
+    message = outcomes(facts)["test_hello_calls_succeed[cluster-1]"].message
+    assert "most likely" not in message and "503" in message, message

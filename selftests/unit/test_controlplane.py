@@ -56,3 +56,5 @@ def test_no_label_and_no_network_value_is_unset():
     assert controlplane.network(Cluster({}, {}), REV) is None
     broken = Cluster({}, {f"istio-sidecar-injector-{REV}": {"values": "{not: [json"}})
     assert controlplane.network(broken, REV) is None
+    odd = Cluster({}, {f"istio-sidecar-injector-{REV}": {"values": '{"global": "x"}'}})
+    assert controlplane.network(odd, REV) is None  # not an AttributeError escaping as a traceback
