@@ -110,7 +110,7 @@ def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
     except errors.KubeError as exc:
         facts.reach_problem = (
             f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
-            "check the cluster's control plane"
+            f"check the cluster's control plane; try kubectl --context {cluster.context} get --raw /version"
         )
         return
     if not (review.get("status") or {}).get("allowed"):

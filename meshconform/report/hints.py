@@ -72,9 +72,10 @@ HINTS: dict[str, Hint] = {
     "test_api_server_answers": Hint(
         "reach",
         "nothing else can be checked in this cluster until its API server answers the context's "
-        "credentials: run the kubectl command in the message; 401/403: refresh the credentials (gcloud "
+        "credentials: 401/403: refresh the credentials (gcloud "
         "container clusters get-credentials); refused or timed out: fix the server address or the network "
-        "path (authorized networks); 5xx: the control plane itself is unhealthy",
+        "path (authorized networks), the message's kubectl command shows what kubectl sees; 5xx: the "
+        "control plane itself is unhealthy",
         (GKE_KUBECTL, BEFORE),
     ),
     "test_revision_everywhere": Hint(
