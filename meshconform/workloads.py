@@ -325,21 +325,6 @@ def describe(
 # -- clean-up -------------------------------------------------------------------------------------
 
 
-def live_runs(cluster: Cluster, run_id: str) -> set[str]:
-    """Run ids of other meshconform runs whose namespace is here and not being deleted."""
-    try:
-        listing = cluster.read(
-            "LIST namespaces (meshconform runs)", cluster.core.list_namespace, label_selector=ours_selector()
-        )
-    except errors.KubeError:
-        return set()
-    return {
-        str(ns["metadata"]["labels"][RUN_ID])
-        for ns in listing.get("items") or []
-        if ns["metadata"]["labels"].get(RUN_ID) != run_id and not ns["metadata"].get("deletionTimestamp")
-    }
-
-
 def cleanup(
     cluster: Cluster,
     run_id: str | None,
