@@ -41,9 +41,12 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
 
 
 def _revisions_everywhere(facts: MeshFacts) -> list[str]:
-    """The revisions every readable cluster has: the ones --revision could name instead."""
-    sets = [set(c.control.revisions) for c in facts.clusters.values() if c.control and not c.reach_problem]
-    return sorted(set.intersection(*sets)) if sets else []
+    """The revisions every cluster has, the ones --revision could name instead; none when a
+    cluster's control plane could not be read (nobody can say what it has)."""
+    controls = [c.control for c in facts.clusters.values() if not c.reach_problem]
+    if not controls or any(c is None for c in controls):
+        return []
+    return sorted(set.intersection(*(set(c.revisions) for c in controls if c is not None)))
 
 
 def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:

@@ -219,3 +219,15 @@ def test_failed_calls_are_blamed_on_a_version_only_when_it_stands_out():
     tally.by_status, tally.by_version = {"503": tally.requests}, {}  # all failed: no version stands out
     message = outcomes(facts)["test_hello_calls_succeed[cluster-1]"].message
     assert "most likely" not in message and "503" in message, message
+
+
+def test_revision_offered_instead_only_when_every_cluster_was_read():
+    facts = healthy(3)
+    facts.clusters["cluster-2"].control.revisions = ["asm-181-5"]
+    facts.clusters["cluster-1"].control.revisions = [REV, "asm-181-5"]
+    facts.clusters["cluster-3"].control.revisions = [REV, "asm-181-5"]
+    message = outcomes(facts)["test_revision_everywhere[cluster-2]"].message
+    assert "or pass --revision asm-181-5 (installed in every cluster)" in message, message
+    facts.clusters["cluster-3"].control = None
+    message = outcomes(facts)["test_revision_everywhere[cluster-2]"].message
+    assert "--revision cannot help" in message, message
