@@ -23,7 +23,7 @@ from realpath_support import WRITE_METHODS, pods_ready, snapshot
 from support import ROOT, LabEnv, eventually, lab_in_process, request_log, run_suite
 
 pytestmark = pytest.mark.selftest_slow
-OLD, NEW = "asm-173-3", "asm-181-1"
+OLD, NEW = "asm-1215-34", "asm-1285-9"  # Cloud Service Mesh 1.21 -> 1.28, both with clusterz
 LEGACY = "legacy"  # a user's namespace, injected by the old revision
 MANAGED = "app.kubernetes.io/managed-by=meshconform"
 

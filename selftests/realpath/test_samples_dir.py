@@ -68,7 +68,7 @@ def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Pa
             assert {"helloworld", source} <= services
             accounts = env.core(i).list_namespaced_service_account("sample", label_selector=MANAGED).items
             assert source in {a.metadata.name for a in accounts}
-            assert injected_revisions(env, i) == {"asm-173-3"}
+            assert injected_revisions(env, i) == {"asm-1285-9"}  # the lab's default
     assert run.summary["options"]["--samples-dir"] == str(samples)
 
 
