@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from sim_support import Mesh, start
 
 from meshconform.lab.istio.inject import inject_required
 
-REV, CANARY = "asm-1285-9", "asm-181-1"
+REV, CANARY = "asm-1285-9", "asm-1215-34"  # both inject the 1.11+ way; GUIDE (ASM 1.7) the old way
+GUIDE = "asm-173-3"
+TempFactory = pytest.TempPathFactory
 
 
 @pytest.mark.parametrize(
@@ -117,7 +120,7 @@ def test_namespace_and_pod_labels_pick_the_injector(
     assert status["revision"] == revision and status["containers"] == ["istio-proxy"]
     assert status["initContainers"] == ["istio-init"] and "istiod-ca-cert" in status["volumes"]
     proxy = pod.spec.containers[1]
-    tag = "1.28.5-asm.9" if revision == REV else "1.8.1-asm.1"
+    tag = "1.28.5-asm.9" if revision == REV else "1.21.5-asm.34"
     assert proxy.image == f"gcr.io/gke-release/asm/proxyv2:{tag}"
     assert (
         proxy.readiness_probe.http_get.path == "/healthz/ready"
@@ -182,10 +185,12 @@ def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.Te
 def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPathFactory) -> None:
     m = _faulted(tmp_path_factory, "stale-injector:cluster-2")
     try:
-        for i, want in ((0, REV), (1, "asm-168-9")):
-            pods = m.wait_ready(i, count=2)
-            revs = {json.loads(p.metadata.annotations["sidecar.istio.io/status"])["revision"] for p in pods}
-            assert revs == {want}
+        pods = m.wait_ready(0, count=2)
+        assert {_status(p)["revision"] for p in pods} == {REV}
+        # The stale ConfigMap renders the 1.6.8 template: the revision is the pod's label, as then.
+        pods = m.wait_ready(1, count=2)
+        assert {p.metadata.labels["istio.io/rev"] for p in pods} == {"asm-168-9"}
+        assert all("revision" not in _status(p) for p in pods)
         proxy = next(c for c in m.pods(1)[0].spec.containers if c.name == "istio-proxy")
         assert proxy.image.endswith(":1.6.8-asm.9")
     finally:
@@ -236,3 +241,27 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
         assert "Error: failed to create discovery service" in logs
     finally:
         m.lab.stop()
+
+
+def test_an_injector_before_1_11_stamps_the_revision_as_a_label(tmp_path_factory: TempFactory) -> None:
+    """Istio 1.7-1.10 (the guide's ASM 1.7): sidecar.istio.io/status has a template `version` hash and
+    no `revision`, the revision is the pod's istio.io/rev label, and no istio.io/rev annotation;
+    from 1.11 the status carries `revision`, the annotation too, and the label is left alone
+    (istio/istio#33447)."""
+    m = start(tmp_path_factory, clusters=1, revisions=(GUIDE, REV))
+    try:
+        old = _pod(m, "guide", {"istio.io/rev": GUIDE}, "p", None, None)
+        status = _status(old)
+        assert next(iter(status)) == "version" and len(status["version"]) == 64 and "revision" not in status
+        assert old.metadata.labels["istio.io/rev"] == GUIDE and "istio.io/rev" not in old.metadata.annotations
+        new = _pod(m, "current", {"istio.io/rev": REV}, "p", None, None)
+        status = _status(new)
+        assert list(status)[-1] == "revision" and status["revision"] == REV and "version" not in status
+        assert new.metadata.annotations["istio.io/rev"] == REV
+        assert "istio.io/rev" not in (new.metadata.labels or {})
+    finally:
+        m.lab.stop()
+
+
+def _status(pod: Any) -> dict[str, Any]:
+    return dict(json.loads(pod.metadata.annotations["sidecar.istio.io/status"]))

@@ -60,6 +60,9 @@ MATRIX = [
     case("proxy-not-ready:cluster-2", "cluster-2", "test_sample_pods_injected_and_ready[cluster-2]",
          extra=("--ready-timeout=8",)),
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]"),
+    # Before Istio 1.11 the injected revision is the pod's istio.io/rev label, not in the status.
+    case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
+         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
     case("hello-errors:cluster-2", "from cluster-",
          "test_hello_calls_succeed[cluster-1]", "test_hello_calls_succeed[cluster-2]"),
     case("partition:cluster-1,cluster-2", "did not reach",

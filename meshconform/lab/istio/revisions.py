@@ -22,6 +22,10 @@ FALLBACK_VERSION = "1.28.5-asm.9"           # a revision whose name carries no v
 # istiod's /debug/clusterz (ListRemoteClusters) came with `istioctl x remote-clusters` in Istio 1.11
 # (istio/istio#33804, #34086 for #33799); an older istiod answers it 404.
 CLUSTERZ_SINCE = (1, 11)
+# Istio 1.11 moved the injected revision from the pod's istio.io/rev label (which the 1.7-1.10
+# injection template set) into sidecar.istio.io/status and an istio.io/rev annotation, and stopped
+# overwriting the label (istio/istio#33447, for #33237).
+REVISION_IN_STATUS_SINCE = (1, 11)
 OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release before 1.6.8
 STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
 MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
@@ -41,10 +45,16 @@ def version(revision: str) -> str:
     return FALLBACK_VERSION
 
 
-def serves_clusterz(tag: str) -> bool:
-    """Whether istiod at image tag `tag` (1.7.3-asm.3, 1.28.5) has /debug/clusterz."""
+def at_least(tag: str, minor: tuple[int, int]) -> bool:
+    """Whether image tag `tag` (1.7.3-asm.3, 1.28.5) is at `minor` or later; an unversioned tag
+    (latest, a digest) counts as current."""
     m = re.match(r"(\d+)\.(\d+)", tag)
-    return m is None or (int(m[1]), int(m[2])) >= CLUSTERZ_SINCE
+    return m is None or (int(m[1]), int(m[2])) >= minor
+
+
+def serves_clusterz(tag: str) -> bool:
+    """Whether istiod at image tag `tag` has /debug/clusterz."""
+    return at_least(tag, CLUSTERZ_SINCE)
 
 
 def hub(tag: str) -> str:

@@ -4,13 +4,16 @@ Built from the injection template of the istio-discovery chart (files/injection-
 1.7/1.8) and checked against pkg/kube/inject/testdata/inject/*.injected: istio-iptables arguments,
 `proxy sidecar` arguments, the environment (CA_ADDR, PROXY_CONFIG, ISTIO_META_*), port 15090
 http-envoy-prom, readiness /healthz/ready on 15021, the istio-envoy/istio-data/istio-podinfo/
-istio-token/istiod-ca-cert volumes, sidecar.istio.io/status (with `revision`, as
-pkg/kube/inject/inject.go SidecarInjectionStatus has it), prometheus merge annotations and the
-security.istio.io/tlsMode and service.istio.io/canonical-* labels (pkg/kube/inject/inject.go).
+istio-token/istiod-ca-cert volumes, sidecar.istio.io/status (pkg/kube/inject/inject.go
+SidecarInjectionStatus: `revision` from Istio 1.11, a template `version` hash before; the injected
+revision moved then from the pod's istio.io/rev label to an annotation, istio/istio#33447),
+prometheus merge annotations and the security.istio.io/tlsMode and service.istio.io/canonical-*
+labels (pkg/kube/inject/inject.go).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -244,16 +247,20 @@ def volumes() -> list[Obj]:
 
 
 def status_annotation(p: Params, pull_secrets: list[str] | None = None) -> str:
-    return json.dumps(
-        {
-            "initContainers": ["istio-init"],
-            "containers": ["istio-proxy"],
-            "volumes": VOLUMES,
-            "imagePullSecrets": pull_secrets,
-            "revision": rv.label(p.revision),
-        },
-        separators=(",", ":"),
-    )
+    """SidecarInjectionStatus as the injector of version p.tag writes it, fields in its order:
+    `revision` last from 1.11, before that a leading `version`, the injection template's hash
+    (inject.go sidecarTemplateVersionHash)."""
+    fields: Obj = {
+        "initContainers": ["istio-init"],
+        "containers": ["istio-proxy"],
+        "volumes": VOLUMES,
+        "imagePullSecrets": pull_secrets,
+    }
+    if rv.at_least(p.tag, rv.REVISION_IN_STATUS_SINCE):
+        status = {**fields, "revision": rv.label(p.revision)}
+    else:
+        status = {"version": hashlib.sha256(f"injection-template {p.tag}".encode()).hexdigest(), **fields}
+    return json.dumps(status, separators=(",", ":"))
 
 
 def apply(pod: Obj, p: Params) -> Obj:
@@ -265,11 +272,12 @@ def apply(pod: Obj, p: Params) -> Obj:
     spec["volumes"] = list(spec.get("volumes") or []) + volumes()
     spec.setdefault("securityContext", {}).setdefault("fsGroup", 1337)
     name, rev = canonical(pod)
+    modern = rv.at_least(p.tag, rv.REVISION_IN_STATUS_SINCE)
     ann = meta.setdefault("annotations", {})
     ann.update(
         {
             STATUS: status_annotation(p),
-            "istio.io/rev": rv.label(p.revision),
+            **({"istio.io/rev": rv.label(p.revision)} if modern else {}),
             "kubectl.kubernetes.io/default-container": first_app,
             "kubectl.kubernetes.io/default-logs-container": first_app,
             "prometheus.io/path": "/stats/prometheus",
@@ -278,9 +286,9 @@ def apply(pod: Obj, p: Params) -> Obj:
         }
     )
     labels = meta.setdefault("labels", {})
-    labels.update(
-        {TLS_MODE: "istio", CANONICAL_NAME: name, CANONICAL_REV: rev, "istio.io/rev": rv.label(p.revision)}
-    )
+    labels.update({TLS_MODE: "istio", CANONICAL_NAME: name, CANONICAL_REV: rev})
+    if not modern:  # the 1.7-1.10 template stamped the label; later injectors leave it as it was
+        labels["istio.io/rev"] = rv.label(p.revision)
     return pod
 
 
