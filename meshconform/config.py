@@ -148,7 +148,8 @@ def parse_api_server(option: str, value: str) -> tuple[str, str]:
     return ctx, url
 
 
-REPORT_FILES = ("report.html", "junit.xml", "summary.json")
+REPORT_HTML, JUNIT_XML, SUMMARY_JSON = "report.html", "junit.xml", "summary.json"  # under --report-dir
+REPORT_FILES = (REPORT_HTML, JUNIT_XML, SUMMARY_JSON)
 
 
 def parse_report_dir(option: str, value: str) -> str:

@@ -135,22 +135,35 @@ def gather(
 def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None, str | None]:
     """(ConfigMap name, trustDomain, meshId); Istio defaults trustDomain to cluster.local and meshId
     to the trust domain when unset."""
-    names = ["istio"] if revision == DEFAULT_REVISION else [f"istio-{revision}", "istio"]
-    for name in names:
+    found = _first_configmap(cluster, [_revisioned("istio", revision), "istio"])
+    if found is None:
+        return None, None, None
+    name, data = found
+    mesh = yaml.load(data.get("mesh") or "", Loader=SAFE_LOADER) or {}
+    trust_domain = str(mesh.get("trustDomain") or "cluster.local")
+    mesh_id = str((mesh.get("defaultConfig") or {}).get("meshId") or trust_domain)
+    return name, trust_domain, mesh_id
+
+
+def _revisioned(base: str, revision: str) -> str:
+    """The name a revisioned istio-discovery chart gives an object: BASE-REV, or BASE for `default`."""
+    return base if revision == DEFAULT_REVISION else f"{base}-{revision}"
+
+
+def _first_configmap(cluster: Cluster, names: list[str]) -> tuple[str, dict[str, str]] | None:
+    """(name, data) of the first of `names` that exists in istio-system (each asked once)."""
+    for name in dict.fromkeys(names):
         try:
             cm = cluster.read(
                 f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map, name, ISTIO_NS
             )
         except errors.NotFound:
             continue
-        mesh = yaml.load((cm.get("data") or {}).get("mesh") or "", Loader=SAFE_LOADER) or {}
-        trust_domain = str(mesh.get("trustDomain") or "cluster.local")
-        mesh_id = str((mesh.get("defaultConfig") or {}).get("meshId") or trust_domain)
-        return name, trust_domain, mesh_id
-    return None, None, None
+        return name, cm.get("data") or {}
+    return None
 
 
-def network(cluster: Cluster, revision: str = DEFAULT_REVISION) -> str | None:
+def network(cluster: Cluster, revision: str) -> str | None:
     """The istio-system label istiod reads (pilot/pkg/serviceregistry/kube/controller/network.go
     setNetworkFromNamespace); without it, the injector's values.global.network, the network its
     sidecars declare (pkg/kube/inject extractClusterAndNetwork), which is how Istio before 1.10
@@ -162,15 +175,11 @@ def network(cluster: Cluster, revision: str = DEFAULT_REVISION) -> str | None:
 
 def injector_network(cluster: Cluster, revision: str) -> str | None:
     """values.global.network of ConfigMap istio-sidecar-injector[-REV] key `values` (JSON)."""
-    name = "istio-sidecar-injector" + ("" if revision == DEFAULT_REVISION else f"-{revision}")
-    try:
-        cm = cluster.read(
-            f"GET configmap {ISTIO_NS}/{name}", cluster.core.read_namespaced_config_map, name, ISTIO_NS
-        )
-    except errors.NotFound:
+    found = _first_configmap(cluster, [_revisioned("istio-sidecar-injector", revision)])
+    if found is None:
         return None
     try:
-        values = yaml.load((cm.get("data") or {}).get("values") or "", Loader=SAFE_LOADER) or {}
+        values = yaml.load(found[1].get("values") or "", Loader=SAFE_LOADER) or {}
     except yaml.YAMLError:
         return None
     glob = values.get("global") if isinstance(values, dict) else None

@@ -263,8 +263,6 @@ def inspect(
 # when istiod has no such handler. /debug/clusterz came with Istio 1.11 (istio/istio#33799, #34086:
 # "it can be hard to tell which clusters are connected"); the guide's ASM 1.6.8-1.10 istiod answer 404.
 NOT_SERVED = "unsuccessful status code 404"
-
-
 CLUSTERZ_SINCE = (1, 11, 0)
 
 
@@ -309,16 +307,11 @@ def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
         ["pilot-discovery", "request", "GET", "/debug/clusterz"],
         timeout=REQUEST_TIMEOUT[1],
     )
-    if result.exit_code not in (0, None) and NOT_SERVED in result.stderr:
-        raise ClusterzMissing(
-            f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}", "NotServed", result.stderr.strip()[:200]
-        )
     if result.exit_code not in (0, None):
-        raise errors.ExecFailed(
-            f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}",
-            "ExitCode",
-            f"exit {result.exit_code}: {result.stderr.strip()[:200]}",
-        )
+        what, said = f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}", result.stderr.strip()[:200]
+        if NOT_SERVED in result.stderr:
+            raise ClusterzMissing(what, "NotServed", said)
+        raise errors.ExecFailed(what, "ExitCode", f"exit {result.exit_code}: {said}")
     text = result.stdout.strip()
     entries = json.loads(text) if text else []
     return [e for e in entries or [] if isinstance(e, dict)]

@@ -8,10 +8,9 @@ whose API server accepts TCP but answers errors is not bad input: the reach chec
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import yaml
@@ -21,7 +20,7 @@ from meshconform import controlplane, errors, join, workloads
 from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 from meshconform.fanout import parallel_or_leave
 from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
-from meshconform.redact import kubeconfig_secrets, one_line
+from meshconform.redact import kubeconfig_files_secrets, one_line
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:
@@ -29,7 +28,7 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
     try:
         contexts = list_contexts(kubeconfig)
     except _MALFORMED as exc:
-        raise ConfigError(f"cannot read {where}: {why_unusable(exc, _file_secrets(kubeconfig))}") from None
+        raise ConfigError(f"cannot read {where}: {why_unusable(exc, kubeconfig)}") from None
     return [str(c["name"]) for c in contexts or []]
 
 
@@ -38,19 +37,13 @@ def known_contexts(kubeconfig: str | None) -> list[str]:
 _MALFORMED = (ConfigException, OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError)
 
 
-def why_unusable(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+def why_unusable(exc: BaseException, kubeconfig: str | None) -> str:
     """One line, at most 240 characters, with no credential: the client quotes a whole entry of
-    the kubeconfig (a user's token and key too) when a field of it is missing."""
+    the kubeconfig (a user's token and key too) when a field of it is missing, and a shape cannot
+    catch every token, so the kubeconfig's own are blanked verbatim too."""
     if isinstance(exc, KeyError):
         return f"an entry has no {exc.args[0]!r} field" if exc.args else "a required field is missing"
-    return one_line(str(exc) or type(exc).__name__, secrets)
-
-
-def _file_secrets(kubeconfig: str | None) -> tuple[str, ...]:
-    """Every user's token, password and key in the kubeconfig file(s), to blank verbatim: a shape
-    cannot catch a short or unusual token that the client quotes in its error."""
-    files = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    return tuple(s for f in files.split(os.pathsep) if f for s in kubeconfig_secrets(f))
+    return one_line(str(exc) or type(exc).__name__, kubeconfig_files_secrets(kubeconfig))
 
 
 def connect(cfg: RunConfig) -> dict[str, Cluster]:
@@ -64,13 +57,12 @@ def connect(cfg: RunConfig) -> dict[str, Cluster]:
     clusters: dict[str, Cluster] = {}
     servers: dict[str, str] = {}
     for ctx, name in zip(cfg.contexts, cfg.cluster_names, strict=True):
-        plugin = _PluginErrors(_file_secrets(cfg.kubeconfig))
+        plugin = _PluginErrors(cfg.kubeconfig)
         logging.getLogger().addHandler(plugin)
         try:
             configuration = load_configuration(ctx, cfg.kubeconfig)
         except _MALFORMED as exc:
-            why = why_unusable(exc, _file_secrets(cfg.kubeconfig))
-            raise ConfigError(f"cannot load context {ctx!r}: {why}") from None
+            raise ConfigError(f"cannot load context {ctx!r}: {why_unusable(exc, cfg.kubeconfig)}") from None
         finally:
             logging.getLogger().removeHandler(plugin)
         if plugin.first:
@@ -96,13 +88,15 @@ class _PluginErrors(logging.Handler):
     credentials (kubernetes/config/kube_config.py _load_from_exec_plugin): keep its first line for
     our one-line refusal instead of letting it reach stderr as stray output."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, kubeconfig: str | None) -> None:
         super().__init__(logging.ERROR)
-        self.first, self.secrets = "", tuple(secrets)
+        self.first, self.kubeconfig = "", kubeconfig
 
     def emit(self, record: logging.LogRecord) -> None:
-        # A plugin's stderr is in the message, and some print the token they could not use.
-        self.first = self.first or one_line(record.getMessage(), self.secrets)
+        # A plugin's stderr is in the message, and some print the token they could not use; the
+        # kubeconfig is read for its secrets only then, never on a run that goes well.
+        if not self.first:
+            self.first = one_line(record.getMessage(), kubeconfig_files_secrets(self.kubeconfig))
 
 
 # Each step runs every cluster in its own thread (a fleet of 10 pays one cluster's round trips, not

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -83,6 +84,14 @@ def kubeconfig_secrets(path: str | Path | None, contexts: Iterable[str] = ()) ->
         if not wanted or entry.get("name") in users:
             found += _user_secrets(entry["user"], Path(path).parent)
     return tuple(sorted(set(found), key=len, reverse=True))
+
+
+def kubeconfig_files_secrets(kubeconfig: str | None, contexts: Iterable[str] = ()) -> tuple[str, ...]:
+    """kubeconfig_secrets over the file(s) the client reads: --kubeconfig, else KUBECONFIG's list,
+    else ~/.kube/config."""
+    files = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    wanted = tuple(contexts)
+    return tuple(s for f in files.split(os.pathsep) if f for s in kubeconfig_secrets(f, wanted))
 
 
 def _entries(doc: dict[str, Any], section: str, body: str) -> list[dict[str, Any]]:
