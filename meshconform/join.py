@@ -34,6 +34,10 @@ CLUSTER_ANNOTATION = "networking.istio.io/cluster"
 # `--keep` users are told when it expires.
 TOKEN_SECONDS = 7 * 24 * 3600
 SYNCED = "synced"
+# Put by a run on a remote secret another run made and it relies on: the write itself is the point
+# (a new resourceVersion makes the maker's preconditioned delete fail; see cleanup.py).
+KEPT_BY = "meshconform.io/kept-by"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class JoinFailed(Exception):
@@ -187,6 +191,25 @@ def apply_secret(
     except errors.Conflict:
         return "kept existing (created concurrently)", None
     return ("replaced" if existing is not None else "created"), stored
+
+
+def mark_kept(target: Cluster, secret: Obj, run_id: str) -> Obj | None:
+    """Note on a secret another meshconform run made that this run relies on it, so that the maker's
+    clean-up hands it over rather than deleting it; None when it is gone (deleted meanwhile)."""
+    name = secret["metadata"]["name"]
+    try:
+        stored: Obj = target.write(
+            f"PATCH secret {ISTIO_NS}/{name} ({KEPT_BY}={run_id})",
+            target.core.patch_namespaced_secret,
+            name,
+            ISTIO_NS,
+            {"metadata": {"annotations": {KEPT_BY: run_id}}},
+            _content_type=MERGE_PATCH,
+            idempotent=True,
+        )
+        return stored
+    except errors.NotFound:
+        return None
 
 
 def owned(obj: Obj, run_id: str | None = None) -> bool:

@@ -180,16 +180,14 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
     note = None
     try:
         current = existing.get(name) or join.get_secret(target, name)
-        if cfg.join != "verify" and (current is None or cfg.join == "replace"):
-            override = cfg.api_server_for(source.name)
-            labels = workloads.ownership(cfg.run_id)
-            secret = (
-                join.istioctl_secret(source, override, cfg.kubeconfig, labels)
-                if cfg.join_with == "istioctl"
-                else join.native_secret(source, override, labels)
-            )
-            note, stored = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
-            current = stored or join.get_secret(target, name)
+        for _ in range(2):  # a second time when a concurrent run deleted the secret it had made
+            if cfg.join != "verify" and (current is None or cfg.join == "replace"):
+                note, current = _make_secret(cfg, source, target, current)
+            if cfg.join == "verify" or current is None or not _made_by_another_run(current, cfg.run_id):
+                break
+            current = join.mark_kept(target, current, cfg.run_id)
+            if current is not None:
+                break
         if (
             current is not None
             and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
@@ -205,6 +203,25 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
     fact.note = note
     fact.created_now = note in ("created", "replaced")
     return fact
+
+
+def _make_secret(
+    cfg: RunConfig, source: Cluster, target: Cluster, current: Obj | None
+) -> tuple[str, Obj | None]:
+    override = cfg.api_server_for(source.name)
+    labels = workloads.ownership(cfg.run_id)
+    secret = (
+        join.istioctl_secret(source, override, cfg.kubeconfig, labels)
+        if cfg.join_with == "istioctl"
+        else join.native_secret(source, override, labels)
+    )
+    note, stored = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
+    return note, stored or join.get_secret(target, secret["metadata"]["name"])
+
+
+def _made_by_another_run(secret: Obj, run_id: str) -> bool:
+    """A remote secret a concurrent meshconform run made: this run relies on it from now on."""
+    return join.owned(secret) and not join.owned(secret, run_id)
 
 
 # -- 4. workloads ---------------------------------------------------------------------------------

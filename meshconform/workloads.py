@@ -1,4 +1,4 @@
-"""The guide's steps 3-5 and 7: namespace, helloworld vK in cluster K, sleep everywhere, clean-up.
+"""The guide's steps 3-5: namespace, helloworld vK in cluster K, sleep everywhere (clean-up: cleanup.py).
 
 Manifests come from our manifests/ or an Istio release's samples/ (`--samples-dir`), filtered by
 label the way `kubectl create -f helloworld.yaml -l version=v1` does. Istio's helloworld sample
@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -320,81 +320,3 @@ def describe(
     src = next((p for p in facts.pods if p.app == app and p.ready), None)
     facts.source_pod, facts.source_container = (src.name if src else None), container
     return facts
-
-
-# -- clean-up -------------------------------------------------------------------------------------
-
-
-def cleanup(
-    cluster: Cluster,
-    run_id: str | None,
-    successor: str | None = None,
-    secrets_ns: str = "istio-system",
-    spare: Collection[str] = (),
-    stop: threading.Event | None = None,
-) -> tuple[list[str], list[str]]:
-    """Delete namespaces and remote secrets carrying our labels (this run's, or any run's when
-    `run_id` is None, except the runs in `spare`, which are alive); returns (what was done,
-    errors). Never raises: clean-up must go on.
-
-    A concurrent run (`successor`) relies on the remote secrets this run made (it found them in
-    place and kept them), so they are handed over to it, relabelled with its run id, not deleted:
-    the last run out removes them. Once `stop` is set (the user left), nothing more is written.
-    """
-    done: list[str] = []
-    failures: list[str] = []
-    selector = ours_selector(run_id)
-    targets: list[tuple[str, str | None, Callable[..., Any], Callable[..., Any]]] = [
-        ("namespace", None, cluster.core.list_namespace, cluster.core.delete_namespace),
-        ("secret", secrets_ns, cluster.core.list_namespaced_secret, cluster.core.delete_namespaced_secret),
-    ]
-    for kind, ns, lister, deleter in targets:
-        args = (ns,) if ns else ()
-        try:
-            items = cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)
-        except errors.KubeError as exc:
-            failures.append(f"{cluster.name}: {exc}")
-            continue
-        for item in items.get("items") or []:
-            if not _both_labels(item, run_id) or item["metadata"].get("deletionTimestamp"):
-                continue
-            if item["metadata"]["labels"][RUN_ID] in spare:
-                continue
-            if stop is not None and stop.is_set():  # the user left: no write after that
-                return done, failures
-            where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
-            try:
-                if kind == "secret" and successor:
-                    _hand_over(cluster, item, successor, secrets_ns)
-                    done.append(f"{where} (handed over to run {successor})")
-                else:
-                    cluster.write(
-                        f"DELETE {where}", deleter, item["metadata"]["name"], *args, idempotent=True
-                    )
-                    done.append(where)
-            except errors.NotFound:
-                pass
-            except errors.KubeError as exc:
-                failures.append(f"{cluster.name}: {exc}")
-    return done, failures
-
-
-def _hand_over(cluster: Cluster, secret: Obj, successor: str, namespace: str) -> None:
-    name = secret["metadata"]["name"]
-    patch = {"metadata": {"labels": {RUN_ID: successor}}}
-    cluster.write(
-        f"PATCH secret {namespace}/{name}",
-        cluster.core.patch_namespaced_secret,
-        name,
-        namespace,
-        patch,
-        idempotent=True,
-    )
-
-
-def _both_labels(obj: Obj, run_id: str | None) -> bool:
-    """Belt and braces: the server filtered by label, we check again before deleting."""
-    labels = obj.get("metadata", {}).get("labels") or {}
-    return (
-        labels.get(MANAGED_BY) == OWNER and RUN_ID in labels and (run_id is None or labels[RUN_ID] == run_id)
-    )

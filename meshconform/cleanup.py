@@ -1,0 +1,177 @@
+"""Clean-up (the guide's step 7): namespaces, then remote secrets, each only when it carries our labels.
+
+Remote secrets are shared between runs. istiod reads `istio-remote-secret-<cluster>` by name, so two
+runs against the same clusters (two CI jobs, a person and a nightly job) use one secret per pair:
+the first creates it, the other finds it and relies on it (meshconform/join.py marks it as kept,
+which changes its resourceVersion). So a run does not simply delete the secrets it made; it
+releases each one, with optimistic concurrency so that no interleaving of two runs loses a
+secret a live run relies on, or leaves one behind when both are done:
+
+- A run that has a live namespace in the secret's cluster (a fresh heartbeat, no deletionTimestamp)
+  may rely on it: the secret is relabelled to that run (a PATCH with the resourceVersion read),
+  and then the namespace list is read again. Only if that run's namespace is still live after the
+  relabel is the secret its own: its clean-up deletes its namespace before it lists its secrets,
+  so it will find the secret under its run id. Otherwise it may have listed them already, and the
+  releasing run settles the secret again itself.
+- With no live run, the secret is deleted with its resourceVersion as a precondition. A run that
+  marked the secret as kept since it was read makes that delete fail with 409 Conflict; the secret
+  is read again and the decision made again, so the keeper (whose namespace exists before its join)
+  is found and given the secret.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
+
+from meshconform import errors, heartbeat
+from meshconform.kube import Cluster, Obj
+from meshconform.workloads import MANAGED_BY, OWNER, RUN_ID, ours_selector
+
+MERGE_PATCH = "application/merge-patch+json"
+# Each conflict means another run wrote the secret in the meantime; more than a handful in a row
+# is not a race any more but a loop, and the secret is reported, not fought over.
+RELEASE_ATTEMPTS = 5
+
+
+def cleanup(
+    cluster: Cluster,
+    run_id: str | None,
+    secrets_ns: str = "istio-system",
+    spare: Collection[str] = (),
+    stop: threading.Event | None = None,
+) -> tuple[list[str], list[str]]:
+    """Delete namespaces and release remote secrets carrying our labels (this run's, or any run's
+    when `run_id` is None, except the runs in `spare`, which are alive); returns (what was done,
+    errors). Never raises: clean-up must go on. Once `stop` is set (the user left), nothing more
+    is written. Namespaces go first: a concurrent run's release relies on that order (above)."""
+    done: list[str] = []
+    failures: list[str] = []
+    for kind, ns in (("namespace", None), ("secret", secrets_ns)):
+        try:
+            items = _ours(cluster, kind, ns, run_id, spare)
+            # Read after the listing, so that a run that marked a listed secret as kept shows here.
+            alive = set(heartbeat.alive_runs([cluster])) if ns and items else set()
+        except errors.KubeError as exc:
+            failures.append(f"{cluster.name}: {exc}")
+            continue
+        for item in items:
+            if stop is not None and stop.is_set():  # the user left: no write after that
+                return done, failures
+            where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
+            try:
+                if ns is None:
+                    _delete_namespace(cluster, item["metadata"]["name"])
+                    done.append(where)
+                else:
+                    done.append(where + release(cluster, item, ns, alive, stop))
+            except errors.NotFound:
+                pass
+            except errors.KubeError as exc:
+                failures.append(f"{cluster.name}: {exc}")
+    return done, failures
+
+
+def _ours(
+    cluster: Cluster, kind: str, ns: str | None, run_id: str | None, spare: Collection[str]
+) -> list[Obj]:
+    selector = ours_selector(run_id)
+    lister: Callable[..., Any] = cluster.core.list_namespaced_secret if ns else cluster.core.list_namespace
+    args = (ns,) if ns else ()
+    listing = cluster.read(f"LIST {kind}s -l {selector}", lister, *args, label_selector=selector)
+    return [
+        item
+        for item in listing.get("items") or []
+        if _both_labels(item, run_id)
+        and not item["metadata"].get("deletionTimestamp")
+        and item["metadata"]["labels"][RUN_ID] not in spare
+    ]
+
+
+def _delete_namespace(cluster: Cluster, name: str) -> None:
+    cluster.write(f"DELETE namespace {name}", cluster.core.delete_namespace, name, idempotent=True)
+
+
+def release(
+    cluster: Cluster,
+    secret: Obj,
+    namespace: str,
+    alive_seen: Collection[str],
+    stop: threading.Event | None = None,
+) -> str:
+    """Settle one remote secret whose run is done with it (the protocol above): hand it to a live
+    run in this cluster, or delete it. `alive_seen`: the runs live in this cluster as read after
+    `secret` was. Returns what became of it, as a suffix for the clean-up line ("" when deleted);
+    raises KubeError when the API refuses, the secret keeps changing, or `stop` came first."""
+    name = secret["metadata"]["name"]
+    leaving = secret["metadata"]["labels"][RUN_ID]
+    ours = {leaving}  # run ids this release has put on the secret: it is still ours to settle
+    current, alive = secret, set(alive_seen) - {leaving}
+    for attempt in range(RELEASE_ATTEMPTS):
+        holder = (current["metadata"].get("labels") or {}).get(RUN_ID)
+        if attempt:  # a fresh view: after our relabel, or after a conflict
+            alive = set(heartbeat.alive_runs([cluster])) - {leaving}
+        if holder != leaving and holder in alive:  # live after the relabel: its clean-up is to come
+            return f" (handed over to run {holder})"
+        if stop is not None and stop.is_set():
+            raise errors.KubeError(
+                f"release secret {namespace}/{name} on {cluster.name}",
+                "Interrupted",
+                f"left labelled {RUN_ID}={holder}; run pytest --cleanup-only to remove it",
+            )
+        successor = min(alive, default=None)
+        version = current["metadata"].get("resourceVersion")
+        try:
+            if successor is None:
+                _delete_secret(cluster, name, namespace, version)
+                return ""
+            current = _relabel_secret(cluster, name, namespace, version, successor)
+            ours.add(successor)
+        except errors.Conflict:
+            current = cluster.read(
+                f"GET secret {namespace}/{name}", cluster.core.read_namespaced_secret, name, namespace
+            )  # NotFound: another run deleted it, which the caller counts as done
+            holder = (current["metadata"].get("labels") or {}).get(RUN_ID)
+            if holder not in ours:  # another run relabelled it and settles it from here
+                return f" (handed over to run {holder})"
+    raise errors.KubeError(
+        f"release secret {namespace}/{name} on {cluster.name}",
+        "Conflict",
+        f"it kept changing under concurrent meshconform runs ({RELEASE_ATTEMPTS} attempts); "
+        f"run pytest --cleanup-only once they are done",
+    )
+
+
+def _delete_secret(cluster: Cluster, name: str, namespace: str, version: str | None) -> None:
+    body = {"preconditions": {"resourceVersion": version}} if version else None
+    cluster.write(
+        f"DELETE secret {namespace}/{name}",
+        cluster.core.delete_namespaced_secret,
+        name,
+        namespace,
+        body=body,
+        idempotent=True,  # a repeat after a lost reply meets NotFound
+    )
+
+
+def _relabel_secret(cluster: Cluster, name: str, namespace: str, version: str | None, run_id: str) -> Obj:
+    patch = {"metadata": {"resourceVersion": version, "labels": {RUN_ID: run_id}}}
+    stored: Obj = cluster.write(
+        f"PATCH secret {namespace}/{name} ({RUN_ID}={run_id})",
+        cluster.core.patch_namespaced_secret,
+        name,
+        namespace,
+        patch,
+        _content_type=MERGE_PATCH,
+        idempotent=True,  # a repeat after a lost reply meets 409 and reads the secret again
+    )
+    return stored
+
+
+def _both_labels(obj: Obj, run_id: str | None) -> bool:
+    """Belt and braces: the server filtered by label, we check again before deleting."""
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return (
+        labels.get(MANAGED_BY) == OWNER and RUN_ID in labels and (run_id is None or labels[RUN_ID] == run_id)
+    )
