@@ -17,6 +17,11 @@ secret a live run relies on, or leaves one behind when both are done:
   marked the secret as kept since it was read makes that delete fail with 409 Conflict; the secret
   is read again and the decision made again, so the keeper (whose namespace exists before its join)
   is found and given the secret.
+
+A run is "live" here through its namespace's heartbeat, so two kinds of run are not protected: one
+that deploys nothing (`-k` selecting only join checks: no namespace) and `--join verify` (it writes
+nothing, so it marks nothing). Beside another run ending, their join and sync checks can fail
+because the secret went away; they never cause a secret to be lost or left. The README says so.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ def cleanup(
         try:
             items = _ours(cluster, kind, ns, run_id, spare)
             # Read after the listing, so that a run that marked a listed secret as kept shows here.
-            alive = set(heartbeat.alive_runs([cluster])) if ns and items else set()
+            alive = heartbeat.alive_in(cluster) if items and (ns or run_id is None) else set()
+            if run_id is None:  # --cleanup-only: a run that came alive since `spare` was read
+                items = [i for i in items if i["metadata"]["labels"][RUN_ID] not in alive]
         except errors.KubeError as exc:
             failures.append(f"{cluster.name}: {exc}")
             continue
@@ -90,7 +97,14 @@ def _ours(
 
 
 def _delete_namespace(cluster: Cluster, name: str) -> None:
-    cluster.write(f"DELETE namespace {name}", cluster.core.delete_namespace, name, idempotent=True)
+    try:
+        cluster.write(f"DELETE namespace {name}", cluster.core.delete_namespace, name, idempotent=True)
+    except errors.Conflict:
+        # A repeat after a lost reply: the API server refuses a second DELETE of a namespace it is
+        # already emptying (pkg/registry/core/namespace/storage/storage.go). That is done, not failed.
+        ns = cluster.read(f"GET namespace {name}", cluster.core.read_namespace, name)
+        if not ns["metadata"].get("deletionTimestamp"):
+            raise
 
 
 def release(
@@ -111,7 +125,7 @@ def release(
     for attempt in range(RELEASE_ATTEMPTS):
         holder = (current["metadata"].get("labels") or {}).get(RUN_ID)
         if attempt:  # a fresh view: after our relabel, or after a conflict
-            alive = set(heartbeat.alive_runs([cluster])) - {leaving}
+            alive = heartbeat.alive_in(cluster) - {leaving}
         if holder != leaving and holder in alive:  # live after the relabel: its clean-up is to come
             return f" (handed over to run {holder})"
         if stop is not None and stop.is_set():
@@ -126,8 +140,8 @@ def release(
             if successor is None:
                 _delete_secret(cluster, name, namespace, version)
                 return ""
+            ours.add(successor)  # before the write: a retry after a lost reply meets 409 and reads it
             current = _relabel_secret(cluster, name, namespace, version, successor)
-            ours.add(successor)
         except errors.Conflict:
             current = cluster.read(
                 f"GET secret {namespace}/{name}", cluster.core.read_namespaced_secret, name, namespace

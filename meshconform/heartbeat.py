@@ -200,17 +200,28 @@ def alive_runs(clusters: Iterable[Cluster], stale: float | None = None) -> dict[
     return found
 
 
+def alive_in(cluster: Cluster, stale: float | None = None) -> set[str]:
+    """The run ids alive in this one cluster, read in the calling thread. Unlike alive_runs, a
+    failed read raises (KubeError): clean-up must not take "unreadable" for "no live run"."""
+    limit = stale_seconds() if stale is None else stale
+    return {a.run_id for a in _live_namespaces(cluster, limit)}
+
+
 def _alive_in(cluster: Cluster, limit: float) -> list[Alive]:
     try:
-        listing, now = _read_with_date(
-            cluster,
-            "LIST namespaces (meshconform heartbeats)",
-            cluster.core.list_namespace,
-            label_selector=ours_selector(),
-        )
+        return _live_namespaces(cluster, limit)
     except errors.KubeError as exc:
         log.debug("heartbeats in %s not read: %s", cluster.name, exc)
         return []
+
+
+def _live_namespaces(cluster: Cluster, limit: float) -> list[Alive]:
+    listing, now = _read_with_date(
+        cluster,
+        "LIST namespaces (meshconform heartbeats)",
+        cluster.core.list_namespace,
+        label_selector=ours_selector(),
+    )
     out = []
     for ns in listing.get("items") or []:
         run_id, age = _age(ns, now)

@@ -210,6 +210,15 @@ def mark_kept(target: Cluster, secret: Obj, run_id: str) -> Obj | None:
         return stored
     except errors.NotFound:
         return None
+    except errors.KubeError as exc:  # the secret itself is fine: the join goes on, unprotected
+        log.warning(
+            "%s: could not mark it as relied on by this run (%s); if run %s ends first, "
+            "its clean-up may remove it",
+            name,
+            exc,
+            (secret["metadata"].get("labels") or {}).get("meshconform.io/run-id"),
+        )
+        return secret
 
 
 def owned(obj: Obj, run_id: str | None = None) -> bool:

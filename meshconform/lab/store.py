@@ -26,6 +26,11 @@ from .watches import Event as Event  # re-exported: lab-sim reads these from sto
 from .watches import Watch as Watch
 from .watches import matcher, parse_rv
 
+NAMESPACE_TERMINATING = (
+    "The system is ensuring all content is removed from this namespace.  "
+    "Upon completion, this namespace will automatically be purged by the system."
+)
+
 if TYPE_CHECKING:
     from .cluster import User
 
@@ -187,6 +192,10 @@ class Store:
         if dry_run:
             return clone(old), True
         if old["metadata"].get("deletionTimestamp"):
+            if res == "namespaces" and old.get("spec", {}).get("finalizers"):
+                # pkg/registry/core/namespace/storage/storage.go Delete: a second DELETE of a
+                # namespace still being emptied is refused, not answered with the object.
+                raise Conflict(r.plural, name, r.group, NAMESPACE_TERMINATING)
             return clone(old), False
         if propagation == "Orphan":
             self._orphan(old["metadata"]["uid"])

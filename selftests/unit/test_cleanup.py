@@ -40,7 +40,8 @@ def core(lab: LabEnv) -> Iterator[client.CoreV1Api]:
     for ns in api.list_namespace(label_selector="app.kubernetes.io/managed-by=meshconform").items:
         if ns.metadata.finalizers:
             api.patch_namespace(ns.metadata.name, {"metadata": {"finalizers": None}})
-        api.delete_namespace(ns.metadata.name)
+        if not ns.metadata.deletion_timestamp:  # a second DELETE of a terminating one is a 409
+            api.delete_namespace(ns.metadata.name)
     for s in api.list_namespaced_secret(NS, label_selector="app.kubernetes.io/managed-by=meshconform").items:
         api.delete_namespaced_secret(s.metadata.name, NS)
 
@@ -97,9 +98,7 @@ def test_a_live_run_gets_it(core: client.CoreV1Api, cluster: Cluster) -> None:
     assert holder(core) == "rb"
 
 
-def test_a_run_already_cleaning_up_is_not_given_it(
-    core: client.CoreV1Api, cluster: Cluster
-) -> None:
+def test_a_run_already_cleaning_up_is_not_given_it(core: client.CoreV1Api, cluster: Cluster) -> None:
     """The CI failure: rb was alive when ra looked, and had listed its secrets by the time ra
     relabelled this one; ra sees rb's namespace terminating after the relabel and deletes it."""
     listed = made_by(core, "ra")
@@ -161,4 +160,46 @@ def test_join_makes_the_secret_again_when_it_vanished_before_the_mark(
     cfg = RunConfig(contexts=tuple(lab.contexts), cluster_names=("cluster-1", "cluster-2"), run_id="rb")
     fact = join_pair(cfg, source, target, {SECRET: listed})  # ra's secret was in rb's listing
     assert fact.note == "created"
+    assert holder(core) == "rb"
+
+
+def test_live_runs_unreadable_leaves_the_secret_and_says_so(
+    core: client.CoreV1Api, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not knowing whether a run relies on it is not "no run does": nothing is deleted."""
+    made_by(core, "ra")
+
+    def unreadable(_: Cluster) -> set[str]:
+        raise errors.Forbidden("LIST namespaces (meshconform heartbeats) on cluster-1", "Forbidden")
+
+    monkeypatch.setattr(cleanup.heartbeat, "alive_in", unreadable)
+    done, failures = cleanup.cleanup(cluster, "ra")
+    assert done == [] and len(failures) == 1 and "LIST namespaces" in failures[0], failures
+    assert holder(core) == "ra"
+
+
+def test_a_repeated_delete_of_a_terminating_namespace_is_done(
+    core: client.CoreV1Api, cluster: Cluster
+) -> None:
+    """A DELETE retried after a lost reply: the API server answers 409 for a namespace it is already
+    emptying (pkg/registry/core/namespace/storage/storage.go); that is not a clean-up failure."""
+    name = f"ns-gone-{uuid.uuid4().hex[:6]}"
+    meta = {"name": name, "labels": labels("ra")}
+    core.create_namespace({"metadata": meta, "spec": {"finalizers": ["example.com/hold"]}})
+    core.delete_namespace(name)
+    with pytest.raises(client.ApiException) as refused:
+        core.delete_namespace(name)
+    assert refused.value.status == 409 and "ensuring all content is removed" in str(refused.value.body)
+    cleanup._delete_namespace(cluster, name)  # no error
+    core.patch_namespace(name, {"spec": {"finalizers": None}})
+
+
+def test_cleanup_only_spares_a_run_that_came_alive_after_it_began(
+    core: client.CoreV1Api, cluster: Cluster
+) -> None:
+    """--cleanup-only read the live runs at its start (`spare`); rb's namespace appeared since."""
+    made_by(core, "rb")
+    live_namespace(core, "rb")
+    done, failures = cleanup.cleanup(cluster, None, spare=())
+    assert (done, failures) == ([], [])
     assert holder(core) == "rb"
