@@ -2,8 +2,9 @@
 still in progress on the same clusters (a colleague's nightly CI job) and leave the latter alone.
 
 While a run is active its controller renews an annotation `meshconform.io/heartbeat: <RFC 3339
-UTC time>` on the run's namespace in every cluster, with a JSON merge patch every
-HEARTBEAT_SECONDS, from a daemon thread that has its own API connections (the run never waits on
+UTC time>` on the run's namespace in every cluster (the sample namespace, or for a run that
+deploys nothing the empty one it holds only for this, workloads.holder_namespace), with a JSON
+merge patch every HEARTBEAT_SECONDS, from a daemon thread that has its own API connections (the run never waits on
 it, and its API counts stay the run's own). The namespace is created with the annotation already
 set (workloads.create_namespace), so it is fresh from its first moment. A run that ends stops the
 thread before its own clean-up; `--keep` also removes the annotation, so that what it kept counts
@@ -24,7 +25,7 @@ import email.utils
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -102,16 +103,22 @@ def _read_with_date(
 
 
 class Heartbeat:
-    """The daemon thread that renews the heartbeat; start() after preflight, stop() before clean-up."""
+    """The daemon thread that renews the heartbeat; start() after preflight, stop() before clean-up.
+    It beats on the first of `namespaces` that is this run's in each cluster: the sample namespace,
+    or the empty one a run that deploys nothing holds (workloads.holder_namespace)."""
 
     def __init__(
-        self, clusters: Iterable[Cluster], namespace: str, run_id: str, interval: float = HEARTBEAT_SECONDS
+        self,
+        clusters: Iterable[Cluster],
+        namespaces: Sequence[str],
+        run_id: str,
+        interval: float = HEARTBEAT_SECONDS,
     ) -> None:
         # Own handles on the same configuration: own connection pools and API counts, no kubeconfig reload.
         self.clusters = [Cluster(c.context, c.name, c.configuration) for c in clusters]
         for c in self.clusters:
             c.attempts = 1  # a failed beat waits for the next one, it is never retried
-        self.namespace, self.run_id, self.interval = namespace, run_id, interval
+        self.namespaces, self.run_id, self.interval = tuple(namespaces), run_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="meshconform-heartbeat", daemon=True)
 
@@ -137,38 +144,49 @@ class Heartbeat:
                 self.beat(cluster)
 
     def beat(self, cluster: Cluster, clear: bool = False) -> bool:
-        """One renewal in one cluster, only on the namespace when it is this run's; never raises."""
-        what = f"GET namespace {self.namespace}"
+        """One renewal in one cluster, on the first namespace that is this run's; never raises."""
+        for namespace in self.namespaces:
+            try:
+                if self._renew(cluster, namespace, clear):
+                    return True
+            except Exception as exc:  # a beat must never fail or block the run
+                log.debug("heartbeat on %s/%s not renewed: %s", cluster.name, namespace, exc)
+        return False
+
+    def _renew(self, cluster: Cluster, namespace: str, clear: bool) -> bool:
         try:
             ns, now = _read_with_date(
-                cluster, what, cluster.core.read_namespace, self.namespace, _request_timeout=BEAT_TIMEOUT
-            )
-            meta = ns.get("metadata") or {}
-            labels = meta.get("labels") or {}
-            if labels.get(MANAGED_BY) != OWNER or labels.get(RUN_ID) != self.run_id:
-                return False  # not created yet, or someone else's: never touched
-            if meta.get("deletionTimestamp"):
-                return False
-            patch = {
-                # The precondition: a namespace deleted and re-created by others since the GET
-                # (another resourceVersion) is not patched; the server answers 409.
-                "metadata": {
-                    "resourceVersion": meta.get("resourceVersion"),
-                    "annotations": {ANNOTATION: None if clear else heartbeat_stamp(now)},
-                }
-            }
-            cluster.write(
-                f"PATCH namespace {self.namespace} ({ANNOTATION})",
-                cluster.core.patch_namespace,
-                self.namespace,
-                patch,
-                _content_type=MERGE_PATCH,
+                cluster,
+                f"GET namespace {namespace}",
+                cluster.core.read_namespace,
+                namespace,
                 _request_timeout=BEAT_TIMEOUT,
             )
-            return True
-        except Exception as exc:  # a beat must never fail or block the run
-            log.debug("heartbeat on %s not renewed: %s", cluster.name, exc)
+        except errors.NotFound:
+            return False  # not created (yet), or not in this kind of run
+        meta = ns.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(MANAGED_BY) != OWNER or labels.get(RUN_ID) != self.run_id:
+            return False  # someone else's: never touched
+        if meta.get("deletionTimestamp"):
             return False
+        patch = {
+            # The precondition: a namespace deleted and re-created by others since the GET
+            # (another resourceVersion) is not patched; the server answers 409.
+            "metadata": {
+                "resourceVersion": meta.get("resourceVersion"),
+                "annotations": {ANNOTATION: None if clear else heartbeat_stamp(now)},
+            }
+        }
+        cluster.write(
+            f"PATCH namespace {namespace} ({ANNOTATION})",
+            cluster.core.patch_namespace,
+            namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+            _request_timeout=BEAT_TIMEOUT,
+        )
+        return True
 
 
 # -- the judging side: --cleanup-only ------------------------------------------------------------

@@ -34,8 +34,9 @@ PAIR_WORKERS = 8  # ordered pairs grow as N x (N-1): 90 for 10 clusters; this ma
 
 # "deploy" is optional: it creates the sample workloads without waiting, so that their pods start
 # while the join is made and istiod syncs (minutes of image pulls on a real cluster); "workloads"
-# then only waits for them. A run that needs no workload never deploys (fixtures/mesh.py decides).
-STAGES = ("clusters", "control", "deploy", "join", "sync", "workloads", "traffic")
+# then only waits for them. A run that needs no workload never deploys (fixtures/mesh.py decides);
+# when it makes or keeps remote secrets it "claim"s its namespace instead, empty, for its heartbeat.
+STAGES = ("clusters", "control", "deploy", "claim", "join", "sync", "workloads", "traffic")
 
 
 def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
@@ -266,6 +267,26 @@ def deploy_into(cfg: RunConfig, c: Cluster, revision: str, objs: list[Obj], clai
     workloads.create_objects(c, cfg.namespace, objs, cfg.run_id)
 
 
+def claim_for_heartbeat(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    """A run that deploys nothing still relies on the remote secrets it keeps while it lives, and a
+    concurrent run's clean-up tells that from a heartbeat on a namespace of this run (cleanup.py):
+    an empty one of its own name. Without it the run goes on, unprotected, and says so."""
+    name = workloads.holder_namespace(cfg.run_id)
+
+    def claim(c: Cluster) -> None:
+        try:
+            workloads.create_namespace(c, name, "", cfg.run_id)
+        except EXPECTED as exc:
+            log.warning(
+                "%s: no heartbeat for this run there (%s): a concurrent run that ends first may "
+                "remove the remote secrets this run keeps",
+                c.name,
+                exc,
+            )
+
+    parallel(claim, [c for c in up if not facts.clusters[c.name].deployed], stop)
+
+
 def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
     """Deploy where the deploy stage did not run, wait until every pod is Ready, describe them."""
     objs, source = sample_objects(cfg, facts)
@@ -425,6 +446,7 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
 
 GATHERERS: dict[str, Callable[[RunConfig, list[Cluster], MeshFacts, threading.Event], None]] = {
     "deploy": deploy_workloads,
+    "claim": claim_for_heartbeat,
     "join": gather_join,
     "sync": gather_sync,
     "workloads": gather_workloads,

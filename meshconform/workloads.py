@@ -163,17 +163,25 @@ def check_namespace(cluster: Cluster, namespace: str, run_id: str) -> bool:
     )
 
 
+def holder_namespace(run_id: str) -> str:
+    """The empty namespace a run that deploys nothing makes, only to carry its heartbeat: its own
+    name, so that it never meets another run's --namespace."""
+    return f"meshconform-{run_id}"
+
+
 def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: str) -> Obj:
+    """The run's namespace, labelled as ours and, given a revision, for injection by it."""
     if check_namespace(cluster, namespace, run_id):
         existing: Obj = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
         return existing
     # The guide: `kubectl label namespace sample istio-injection- istio.io/rev=REVISION`.
+    injection = {"istio.io/rev": revision} if revision else {}
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": namespace,
-            "labels": {"istio.io/rev": revision, **ownership(run_id)},
+            "labels": {**injection, **ownership(run_id)},
             "annotations": {HEARTBEAT_ANNOTATION: heartbeat_stamp()},
         },
     }

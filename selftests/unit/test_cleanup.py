@@ -9,16 +9,18 @@ after the second had listed its own, and they were left labelled with the second
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
-from support import LabEnv, lab_in_process
+from support import LabEnv, lab_in_process, run_suite
 
-from meshconform import cleanup, errors, join
+from meshconform import cleanup, errors, heartbeat, join, workloads
 from meshconform.config import RunConfig
 from meshconform.kube import Cluster
 from meshconform.pipeline import join_pair
@@ -203,3 +205,28 @@ def test_cleanup_only_spares_a_run_that_came_alive_after_it_began(
     done, failures = cleanup.cleanup(cluster, None, spare=())
     assert (done, failures) == ([], [])
     assert holder(core) == "rb"
+
+
+def test_the_heartbeat_beats_on_the_namespace_a_run_that_deploys_nothing_holds(
+    core: client.CoreV1Api, cluster: Cluster
+) -> None:
+    """No sample namespace of its own (another run's, here): the empty one of its own name."""
+    old = {"meshconform.io/heartbeat": "2020-01-01T00:00:00Z"}
+    theirs = f"team-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": theirs, "labels": labels("rk"), "annotations": old}})
+    holder_ns = workloads.holder_namespace("rj")
+    core.create_namespace({"metadata": {"name": holder_ns, "labels": labels("rj"), "annotations": old}})
+    assert heartbeat.alive_in(cluster) == set()
+    assert heartbeat.Heartbeat([cluster], (theirs, holder_ns), "rj").beat(cluster)
+    assert heartbeat.alive_in(cluster) == {"rj"}  # and rk's stamp untouched
+    assert core.read_namespace(theirs).metadata.annotations == old
+
+
+@pytest.mark.selftest_slow
+def test_a_join_only_run_holds_a_namespace_of_its_own_and_removes_it(lab: LabEnv, tmp_path: Path) -> None:
+    run = run_suite(tmp_path / "join-only", *lab.args(), "-k", "join", "--namespace=sample")
+    assert run.returncode == 0 and "Traceback" not in run.output, run.tail()
+    removed = re.search(r"^cleaned up: \d+ objects: (.*)$", run.output, re.M)
+    assert removed, run.tail()
+    assert "cluster-1: namespace meshconform-r" in removed.group(1), removed.group(1)
+    assert "namespace sample" not in removed.group(1), removed.group(1)  # nothing deployed
