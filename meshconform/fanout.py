@@ -3,7 +3,8 @@
 Why threads: the work is round trips to API servers, so N clusters cost about one cluster's
 latency instead of N times it (issue 6: fleets of 3 to 10). Results keep the input order, so
 whatever is reported from them (the first refusal, the clean-up list) reads the same as a serial
-loop's.
+loop's. The threads are daemons: when the user's last Ctrl-C says leave now, a call still waiting
+on a slow API server must not hold the process (ThreadPoolExecutor's workers are joined at exit).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -24,59 +24,88 @@ def parallel(
 ) -> list[R]:
     """fn over items, one thread each (at most `limit` at a time when given), results in order.
 
-    When a call's exception reaches the caller (results are collected in order, so an earlier
-    item's call is waited for first), or a KeyboardInterrupt arrives while waiting, `stop` is
-    set, so that waits in the other threads return early; it is raised once the running calls
-    have ended."""
-    items = list(items)
-    if not items:
-        return []
-    pool = ThreadPoolExecutor(
-        max_workers=min(len(items), limit or len(items)), thread_name_prefix="meshconform"
-    )
+    When a call raises, or a KeyboardInterrupt arrives while waiting, `stop` is set, so that waits
+    in the other threads return early, and calls not yet begun are not begun; the exception is
+    raised once the running calls have ended, so that no thread creates anything after clean-up
+    has started. A further KeyboardInterrupt during that wait leaves at once (the user's "leave
+    now"; the daemon threads die with the process, and the run abandons its clean-up)."""
+    abort = threading.Event()
+    threads: list[threading.Thread] = []
     try:
-        return list(pool.map(fn, items))
-    except BaseException:
+        results, failures = _start(fn, list(items), abort, stop, limit, threads)
+        _join(threads)
+    except BaseException:  # a KeyboardInterrupt, maybe while the threads were being started
+        abort.set()
         if stop is not None:
             stop.set()
+        _join(threads)
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return _outcome(results, failures)
 
 
 def parallel_or_leave(
     fn: Callable[[T], R], items: Iterable[T], stop: threading.Event | None = None
 ) -> list[R]:
-    """As parallel, in daemon threads that an interrupt does not wait for: for preflight's reads
+    """As parallel, but an interrupt does not wait for the running calls: for preflight's reads
     and for clean-up, where the user's last Ctrl-C means leave now (what is left is then
     --cleanup-only's), as when each was one loop in the main thread. On that interrupt `stop` is
-    set, so that a call that looks at it makes no further request. parallel() instead waits for
-    its calls, so that no thread creates anything after clean-up has started.
+    set, so that a call that looks at it makes no further request.
 
     Every call's exception is logged; the first, in the order of the items, is raised."""
-    items = list(items)
-    results: list[R | None] = [None] * len(items)
-    failures: list[BaseException | None] = [None] * len(items)
-
-    def run(i: int, item: T) -> None:
-        try:
-            results[i] = fn(item)
-        except BaseException as exc:  # handed to the caller below, in the order of the items
-            failures[i] = exc
-
-    threads = [
-        threading.Thread(target=run, args=(i, item), name=f"meshconform-{i}", daemon=True)
-        for i, item in enumerate(items)
-    ]
-    for thread in threads:
-        thread.start()
+    threads: list[threading.Thread] = []
     try:
-        for thread in threads:
-            thread.join()
+        results, failures = _start(fn, list(items), None, None, 0, threads)
+        _join(threads)
     except BaseException:  # a KeyboardInterrupt: the daemons die with the process
         if stop is not None:
             stop.set()
         raise
+    return _outcome(results, failures)
+
+
+def _start(
+    fn: Callable[[T], R],
+    items: list[T],
+    abort: threading.Event | None,
+    stop: threading.Event | None,
+    limit: int,
+    threads: list[threading.Thread],
+) -> tuple[list[R | None], list[BaseException | None]]:
+    """One daemon thread per item, appended to `threads` as it starts (so that an interrupt
+    while starting them knows which to wait for), `limit` of them in fn at a time. With `abort`,
+    a failure sets it (and `stop`), and a call that has not begun by then is not begun; without,
+    every call runs."""
+    results: list[R | None] = [None] * len(items)
+    failures: list[BaseException | None] = [None] * len(items)
+    gate = threading.BoundedSemaphore(limit or max(len(items), 1))
+
+    def run(i: int, item: T) -> None:
+        with gate:
+            if abort is not None and abort.is_set():  # a call failed, or the user interrupted
+                return
+            try:
+                results[i] = fn(item)
+            except BaseException as exc:  # handed to the caller, in the order of the items
+                failures[i] = exc
+                if abort is not None:
+                    abort.set()
+                    if stop is not None:
+                        stop.set()
+
+    for i, item in enumerate(items):
+        thread = threading.Thread(target=run, args=(i, item), name=f"meshconform-{i}", daemon=True)
+        threads.append(thread)
+        thread.start()
+    return results, failures
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for thread in threads:
+        if thread.ident is not None:  # started (one whose start was interrupted finds abort set)
+            thread.join()
+
+
+def _outcome(results: list[R | None], failures: list[BaseException | None]) -> list[R]:
     raised = [exc for exc in failures if exc is not None]
     for exc in raised[1:]:
         log.error("%s (raised beside %s)", exc, type(raised[0]).__name__)

@@ -1,16 +1,16 @@
 """A live run's heartbeat, so that `--cleanup-only` can tell a crashed run's leftovers from a run
 still in progress on the same clusters (a colleague's nightly CI job) and leave the latter alone.
 
-While a run is active its controller renews an annotation `meshconform.io/heartbeat: <RFC 3339
-UTC time>` on the run's namespace in every cluster (the sample namespace, or for a run that
-deploys nothing the empty one it holds only for this, workloads.holder_namespace), with a JSON
-merge patch every HEARTBEAT_SECONDS, from a daemon thread that has its own API connections (the run never waits on
-it, and its API counts stay the run's own). The namespace is created with the annotation already
+While a run is active its controller renews an annotation `meshconform.io/heartbeat: <RFC 3339 UTC
+time>` on the run's namespace in every cluster (the sample namespace, or for a run that deploys
+nothing the empty one it holds only for this, workloads.holder_namespace), with a JSON merge patch
+every HEARTBEAT_SECONDS, from a daemon thread that has its own API connections (the run never waits
+on it, and its API counts stay the run's own). The namespace is created with the annotation already
 set (workloads.create_namespace), so it is fresh from its first moment. A run that ends stops the
 thread before its own clean-up; `--keep` also removes the annotation, so that what it kept counts
 as a leftover at once. `--cleanup-only` spares every run whose namespace has a heartbeat younger
-than stale_seconds() in any cluster; a run's remote secrets carry the same run id and are judged
-by its namespace.
+than stale_seconds() in any cluster; a run's remote secrets carry the same run id and are judged by
+its namespace.
 
 Time: the heartbeat is the API server's own time (the Date header of the GET that precedes each
 patch), and its age is measured against the Date header of the LIST that found it, so the clocks

@@ -299,3 +299,45 @@ def test_ctrl_c_during_preflight_leaves_at_once(tmp_path: Path) -> None:
     assert waited < 3.0, f"the run took {waited:.1f}s to leave after Ctrl-C in preflight:\n{run.tail()}"
     assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
     assert "nothing was created" in run.output, run.tail()
+
+
+def test_third_ctrl_c_before_cleanup_began_leaves_at_once(tmp_path: Path) -> None:
+    """The three presses land while the run's threads still wait on the API (every request held
+    10 s once the namespace exists): the third abandons the clean-up before it begins, as it would
+    once begun, rather than starting it beside threads that may still create objects."""
+    log = tmp_path / "requests.jsonl"
+    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
+            through_proxies(lab, tmp_path) as (proxied, proxies):
+        suite = start_suite(
+            tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5",
+            env={"PYTHONFAULTHANDLER": "1"},
+        )
+        try:
+            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
+                       lambda: "the run's namespace never appeared")
+            if suite.proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
+            for proxy in proxies:
+                proxy.delay = 10.0
+            time.sleep(0.5)  # the join's first requests are now held
+            pressed = time.time()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            time.sleep(0.5)
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            eventually(lambda: UNDER_WAY in suite.out.read_text(errors="replace"), 30,
+                       lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}")
+            third = time.monotonic()
+            os.killpg(suite.proc.pid, signal.SIGINT)
+            try:
+                suite.proc.wait(timeout=LEAVE_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.kill(suite.proc.pid, signal.SIGABRT)
+            waited = time.monotonic() - third
+            run = suite.wait(timeout=120)
+        finally:
+            suite.stop()
+        cleanup = writes(log, "list", "/api/v1/namespaces")
+    assert waited < LEAVE_SECONDS, f"left {waited:.1f}s after the third Ctrl-C:\n{run.tail(6000)}"
+    assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
+    assert "clean-up abandoned" in run.output and "--cleanup-only" in run.output, run.tail()
+    assert not [e for e in cleanup if e["ts"] > pressed], "a clean-up began after all"
