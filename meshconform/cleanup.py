@@ -18,10 +18,10 @@ secret a live run relies on, or leaves one behind when both are done:
   is read again and the decision made again, so the keeper (whose namespace exists before its join)
   is found and given the secret.
 
-A run is "live" here through its namespace's heartbeat, so two kinds of run are not protected: one
-that deploys nothing (`-k` selecting only join checks: no namespace) and `--join verify` (it writes
-nothing, so it marks nothing). Beside another run ending, their join and sync checks can fail
-because the secret went away; they never cause a secret to be lost or left. The README says so.
+A run is "live" here through a heartbeat on one of its namespaces (a run that deploys nothing
+holds an empty one for this, pipeline.claim_for_heartbeat). `--join verify` writes nothing, so it
+marks nothing and holds nothing: beside another run ending, its join and sync checks can fail
+because the secret went away; it never causes a secret to be lost or left. The README says so.
 """
 
 from __future__ import annotations
