@@ -9,6 +9,7 @@ on a slow API server must not hold the process (ThreadPoolExecutor's workers are
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -71,18 +72,22 @@ def _start(
     limit: int,
     threads: list[threading.Thread],
 ) -> tuple[list[R | None], list[BaseException | None]]:
-    """One daemon thread per item, appended to `threads` as it starts (so that an interrupt
-    while starting them knows which to wait for), `limit` of them in fn at a time. With `abort`,
-    a failure sets it (and `stop`), and a call that has not begun by then is not begun; without,
-    every call runs."""
+    """`limit` daemon threads (one per item without it), appended to `threads` as each starts (so
+    that an interrupt while starting them knows which to wait for), taking the items in order.
+    With `abort`, a failure sets it (and `stop`), and an item not begun by then is not begun;
+    without, every item is run."""
     results: list[R | None] = [None] * len(items)
     failures: list[BaseException | None] = [None] * len(items)
-    gate = threading.BoundedSemaphore(limit or max(len(items), 1))
+    pending = iter(enumerate(items))
+    taking = threading.Lock()
 
-    def run(i: int, item: T) -> None:
-        with gate:
-            if abort is not None and abort.is_set():  # a call failed, or the user interrupted
+    def work() -> None:
+        while abort is None or not abort.is_set():  # a call failed, or the user interrupted
+            with taking:
+                taken = next(pending, None)
+            if taken is None:
                 return
+            i, item = taken
             try:
                 results[i] = fn(item)
             except BaseException as exc:  # handed to the caller, in the order of the items
@@ -92,8 +97,8 @@ def _start(
                     if stop is not None:
                         stop.set()
 
-    for i, item in enumerate(items):
-        thread = threading.Thread(target=run, args=(i, item), name=f"meshconform-{i}", daemon=True)
+    for n in range(min(limit or len(items), len(items))):
+        thread = threading.Thread(target=work, name=f"meshconform-{n}", daemon=True)
         threads.append(thread)
         thread.start()
     return results, failures
@@ -101,7 +106,7 @@ def _start(
 
 def _join(threads: list[threading.Thread]) -> None:
     for thread in threads:
-        if thread.ident is not None:  # started (one whose start was interrupted finds abort set)
+        with contextlib.suppress(RuntimeError):  # its start() was interrupted: it finds abort set
             thread.join()
 
 

@@ -149,8 +149,9 @@ class Heartbeat:
             try:
                 if self._renew(cluster, namespace, clear):
                     return True
-            except Exception as exc:  # a beat must never fail or block the run
+            except Exception as exc:  # a beat must never fail or block the run, nor wait twice
                 log.debug("heartbeat on %s/%s not renewed: %s", cluster.name, namespace, exc)
+                return False
         return False
 
     def _renew(self, cluster: Cluster, namespace: str, clear: bool) -> bool:

@@ -51,3 +51,23 @@ def test_the_threads_are_daemons() -> None:
     seen: list[bool] = []
     parallel(lambda _: seen.append(threading.current_thread().daemon), range(2))
     assert seen == [True, True]
+
+
+def test_limit_caps_the_threads() -> None:
+    running, most, begun = [0], [0], []
+    lock = threading.Lock()
+
+    def call(n: int) -> int:
+        with lock:
+            begun.append(n)
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return n
+
+    before = threading.active_count()
+    assert parallel(call, range(12), limit=3) == list(range(12))
+    assert most[0] <= 3 and sorted(begun) == list(range(12))
+    assert threading.active_count() == before
