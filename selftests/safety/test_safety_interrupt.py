@@ -30,12 +30,14 @@ from safety_support import (
     start_suite,
     through_proxies,
 )
-from support import LabEnv, eventually, lab_in_process, request_log
+from support import LabEnv, Run, eventually, lab_in_process, request_log
 
 pytestmark = pytest.mark.selftest_slow
 
 READY_DELAY = "4"  # seconds a lab pod takes to become Ready: the window in which the suite is signalled
 INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED
+UNDER_WAY = "meshconform: cleaning up what this run created"
+LEAVE_SECONDS = 5.0  # "at once", with room for interpreter exit and the reports on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -201,11 +203,9 @@ def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[
 
 
 @contextlib.contextmanager
-def cleanup_under_way(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any]]]:
-    """A run through delaying proxies, interrupted once its namespace exists: yields (lab,
-    suite, proxies) once the clean-up's first request reached the lab. Every request is delayed
-    0.3 s from that Ctrl-C on, as a distant API server's are, so that the clean-up can be caught
-    under way."""
+def namespace_made(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any], Path]]:
+    """A run through delaying proxies (none yet): yields (lab, suite, proxies, request log) once
+    the run's namespace exists in every cluster; the run is stopped on exit."""
     log = tmp_path / "requests.jsonl"
     with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
             through_proxies(lab, tmp_path) as (proxied, proxies):
@@ -219,14 +219,44 @@ def cleanup_under_way(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any]]]
                        lambda: "the run's namespace never appeared")
             if suite.proc.poll() is not None:
                 pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
-            for proxy in proxies:
-                proxy.delay = 0.3
-            interrupted = time.time()
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
-            yield lab, suite, proxies
+            yield lab, suite, proxies, log
         finally:
             suite.stop()
+
+
+@contextlib.contextmanager
+def cleanup_under_way(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any]]]:
+    """A run interrupted once its namespace exists: yields (lab, suite, proxies) once the
+    clean-up's first request reached the lab. Every request is delayed 0.3 s from that Ctrl-C
+    on, as a distant API server's are, so that the clean-up can be caught under way."""
+    with namespace_made(tmp_path) as (lab, suite, proxies, log):
+        for proxy in proxies:
+            proxy.delay = 0.3
+        interrupted = time.time()
+        os.killpg(suite.proc.pid, signal.SIGINT)
+        eventually(lambda: cleanup_started(log, interrupted), 60, lambda: "clean-up never started")
+        yield lab, suite, proxies
+
+
+def second_press(suite: Any) -> None:
+    """Ctrl-C, and wait until the run says it heard it: two presses before the run's handler ran
+    are one to it (CPython coalesces a pending signal)."""
+    os.killpg(suite.proc.pid, signal.SIGINT)
+    eventually(lambda: UNDER_WAY in suite.out.read_text(errors="replace"), 30,
+               lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}")
+
+
+def third_press(suite: Any) -> tuple[float, Run]:
+    """Ctrl-C; -> (seconds until the run left, the run). A run still there after LEAVE_SECONDS
+    gets SIGABRT, so that faulthandler prints every thread into its output."""
+    third = time.monotonic()
+    os.killpg(suite.proc.pid, signal.SIGINT)
+    try:
+        suite.proc.wait(timeout=LEAVE_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.kill(suite.proc.pid, signal.SIGABRT)
+    waited = time.monotonic() - third
+    return waited, suite.wait(timeout=120)
 
 
 def test_second_ctrl_c_during_cleanup_does_not_abandon_it(tmp_path: Path) -> None:
@@ -247,9 +277,6 @@ def cleanup_started(log: Path, after: float) -> bool:
     return any(e["ts"] > after for e in writes(log, "list", "/api/v1/namespaces"))
 
 
-UNDER_WAY = "meshconform: cleaning up what this run created"
-LEAVE_SECONDS = 5.0  # "at once", with room for interpreter exit and the reports on a loaded machine
-
 
 def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
     """The press after that leaves now, to --cleanup-only, even while every cluster's clean-up
@@ -258,19 +285,8 @@ def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
     with cleanup_under_way(tmp_path) as (_, suite, proxies):
         for proxy in proxies:
             proxy.delay = 10.0  # from here each of clean-up's requests hangs
-        os.killpg(suite.proc.pid, signal.SIGINT)
-        # Two presses before the run's handler ran are one to it (CPython coalesces a pending
-        # signal), so the third waits until the second was heard: its message is printed.
-        eventually(lambda: UNDER_WAY in suite.out.read_text(errors="replace"), 30,
-                   lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}")
-        third = time.monotonic()
-        os.killpg(suite.proc.pid, signal.SIGINT)
-        try:
-            suite.proc.wait(timeout=LEAVE_SECONDS)
-        except subprocess.TimeoutExpired:  # still there: SIGABRT makes faulthandler print every thread
-            os.kill(suite.proc.pid, signal.SIGABRT)
-        waited = time.monotonic() - third
-        run = suite.wait(timeout=120)
+        second_press(suite)
+        waited, run = third_press(suite)
     slow = f"the run took {waited:.1f}s to leave after the third Ctrl-C (its threads then):\n{run.tail(6000)}"
     assert waited < LEAVE_SECONDS, slow
     assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
@@ -305,37 +321,15 @@ def test_third_ctrl_c_before_cleanup_began_leaves_at_once(tmp_path: Path) -> Non
     """The three presses land while the run's threads still wait on the API (every request held
     10 s once the namespace exists): the third abandons the clean-up before it begins, as it would
     once begun, rather than starting it beside threads that may still create objects."""
-    log = tmp_path / "requests.jsonl"
-    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
-            through_proxies(lab, tmp_path) as (proxied, proxies):
-        suite = start_suite(
-            tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5",
-            env={"PYTHONFAULTHANDLER": "1"},
-        )
-        try:
-            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
-                       lambda: "the run's namespace never appeared")
-            if suite.proc.poll() is not None:
-                pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
-            for proxy in proxies:
-                proxy.delay = 10.0
-            time.sleep(0.5)  # the join's first requests are now held
-            pressed = time.time()
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            time.sleep(0.5)
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            eventually(lambda: UNDER_WAY in suite.out.read_text(errors="replace"), 30,
-                       lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}")
-            third = time.monotonic()
-            os.killpg(suite.proc.pid, signal.SIGINT)
-            try:
-                suite.proc.wait(timeout=LEAVE_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.kill(suite.proc.pid, signal.SIGABRT)
-            waited = time.monotonic() - third
-            run = suite.wait(timeout=120)
-        finally:
-            suite.stop()
+    with namespace_made(tmp_path) as (_, suite, proxies, log):
+        for proxy in proxies:
+            proxy.delay = 10.0
+        time.sleep(0.5)  # the join's first requests are now held
+        pressed = time.time()
+        os.killpg(suite.proc.pid, signal.SIGINT)
+        time.sleep(0.5)
+        second_press(suite)
+        waited, run = third_press(suite)
         cleanup = writes(log, "list", "/api/v1/namespaces")
     assert waited < LEAVE_SECONDS, f"left {waited:.1f}s after the third Ctrl-C:\n{run.tail(6000)}"
     assert run.returncode == INTERRUPTED and "Traceback" not in run.output, run.tail()
