@@ -31,10 +31,9 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from meshconform import errors, heartbeat
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import MERGE_PATCH, Cluster, Obj
 from meshconform.workloads import MANAGED_BY, OWNER, RUN_ID, ours_selector
 
-MERGE_PATCH = "application/merge-patch+json"
 # Each conflict means another run wrote the secret in the meantime; more than a handful in a row
 # is not a race any more but a loop, and the secret is reported, not fought over.
 RELEASE_ATTEMPTS = 5

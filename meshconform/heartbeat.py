@@ -32,7 +32,7 @@ from typing import Any
 
 from meshconform import errors
 from meshconform.fanout import parallel_or_leave
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import MERGE_PATCH, Cluster, Obj
 from meshconform.workloads import (
     HEARTBEAT_ANNOTATION,
     MANAGED_BY,
@@ -50,7 +50,6 @@ HEARTBEAT_SECONDS = 10.0
 # a loaded CI machine or a GC pause, never by a minute; a crashed run is spared at most this long.
 STALE_SECONDS = 60.0
 STALE_ENV = "MESHCONFORM_HEARTBEAT_STALE_SECONDS"  # the self-tests shorten the wait
-MERGE_PATCH = "application/merge-patch+json"
 BEAT_TIMEOUT = (3.0, 5.0)  # (connect, read) seconds: a hung server delays only the next beat
 
 

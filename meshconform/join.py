@@ -21,7 +21,7 @@ import logging
 import yaml
 
 from meshconform import errors
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import MERGE_PATCH, Cluster, Obj
 
 log = logging.getLogger("meshconform.join")
 
@@ -37,7 +37,6 @@ SYNCED = "synced"
 # Put by a run on a remote secret another run made and it relies on: the write itself is the point
 # (a new resourceVersion makes the maker's preconditioned delete fail; see cleanup.py).
 KEPT_BY = "meshconform.io/kept-by"
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class JoinFailed(Exception):

@@ -39,6 +39,8 @@ BACKOFF_FIRST = 0.2  # seconds; doubles per attempt, so five attempts wait at mo
 BACKOFF_MAX = 2.0
 # (connect, read): a connect that takes 5 s is a drop; a read of a few hundred objects takes < 1 s.
 REQUEST_TIMEOUT = (5.0, 30.0)
+# JSON merge patch (RFC 7386): a null deletes a key; metadata.resourceVersion in it is a precondition.
+MERGE_PATCH = "application/merge-patch+json"
 _BY_STATUS: dict[int, type[errors.KubeError]] = {
     401: errors.Unauthorized,
     403: errors.Forbidden,
