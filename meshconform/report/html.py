@@ -9,12 +9,13 @@ what failed and what to do, which clusters and pairs, where did the calls go.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
 from meshconform.facts import MeshFacts
-from meshconform.report import svg
+from meshconform.report import grid, matrix, svg
+from meshconform.report.groups import FAILING, phrase, split_id
 from meshconform.report.hints import HINTS, Hint
 from meshconform.report.matrix import TrafficMatrix
 from meshconform.report.sections import Section
@@ -35,9 +36,23 @@ color:#a50f15;font-weight:bold}.mc .skipped{background:#fff3d6;color:#7a5b00}.mc
 .mc-failure{margin:8px 0 12px}.mc-hint{background:#eef3fb;border-left:4px solid #4e79a7;padding:4px 8px;
 margin:4px 0;color:#222}.mc pre{white-space:pre-wrap;background:#f7f7f7;border:1px solid #ddd;padding:6px;
 font-size:11px;max-height:420px;overflow:auto}.mc details{margin:4px 0}.mc summary{cursor:pointer;
-font-weight:bold}
+font-weight:bold}.mc .inconclusive{background:#efe4f7;color:#5b2a86;font-weight:bold}
+.mc table.mc-grid th.col,.mc table.mc-grid td{width:18px;min-width:18px;height:18px;padding:0;
+text-align:center;font-size:11px;line-height:18px}
+.mc table.mc-grid td a{display:block;color:inherit;text-decoration:none}
+.mc table.mc-grid td a:hover{outline:2px solid #a50f15}.mc table.mc-grid th.row{white-space:nowrap;
+overflow:hidden;text-overflow:ellipsis;padding:0 6px;line-height:18px}
+.mc table.mc-grid td.self{background:repeating-linear-gradient(45deg,#eee 0 3px,#fff 3px 6px)}
+.mc .ix{color:#777;font-size:10px}
+.mc-verdict li{color:#222}.mc .mc-pair-matrix th.row{max-width:16em}
+.mc .mc-pairs{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+.mc figure.mc-pair{margin:0}.mc figcaption{font-size:12px;margin:4px 0}.mc .mc-fails{width:0;min-width:100%;
+font-size:11px;color:#a50f15;overflow-wrap:anywhere}.mc-legend{font-size:12px;margin:4px 0}
+.mc-key{margin-right:14px;white-space:nowrap}.mc-key span{display:inline-block;width:18px;text-align:center;
+border:1px solid #ccc}.mc .mc-clusters{font-size:12px;margin:2px 0}
+.mc table.mc-compact th,.mc table.mc-compact td{padding:2px 4px;font-size:11px}.mc small{font-weight:normal}
 </style>"""
-SYMBOL = {"passed": "\u2713 pass", "failed": "\u2717 FAIL", "error": "\u2717 ERROR", "skipped": "\u25cb skip"}
+MAX_LISTED = 10  # failures of one check listed in full in the verdict; the rest fold away
 
 
 def _links(hint: Hint) -> str:
@@ -52,30 +67,74 @@ def hint_block(hint: Hint | None) -> str:
     return f'<div class="mc-hint"><b>Hint:</b> {escape(hint.fix)}<br>Docs: {_links(hint)}</div>'
 
 
-def verdict(checks: dict[str, dict[str, Any]], exit_code: int | None) -> str:
-    """The run's outcome in one sentence, then each failure with its hint and what it skipped."""
-    bad = {k: v for k, v in checks.items() if v["outcome"] in ("failed", "error")}
+def verdict(checks: dict[str, dict[str, Any]], exit_code: int | None, names: Sequence[str] = ()) -> str:
+    """The run's outcome in one sentence, then per failing check its failures, hint and what it skipped."""
+    bad = {k: v for k, v in checks.items() if v["outcome"] in FAILING}
     n = {o: sum(1 for v in checks.values() if v["outcome"] == o) for o in ("passed", "skipped")}
     if not bad and exit_code in (0, None):
         head = f"All {n['passed']} checks passed" + (f", {n['skipped']} skipped" if n["skipped"] else "")
         return f'<div class="mc-verdict"><p><b>{escape(head)}.</b></p></div>'
     head = f"{len(bad)} check(s) failed, {n['passed']} passed, {n['skipped']} skipped (exit code {exit_code})"
-    items = [_failure(check_id, entry, checks) for check_id, entry in sorted(bad.items())]
+    items = [_failures(name, ids, checks, names) for name, ids in _by_check(bad, names).items()]
     return f'<div class="mc-verdict bad"><p><b>{escape(head)}.</b></p>{"".join(items)}</div>'
 
 
-def _failure(check_id: str, entry: dict[str, Any], checks: dict[str, dict[str, Any]]) -> str:
-    consequences = [
-        k for k, v in checks.items() if v["outcome"] == "skipped" and v["message"].startswith(check_id)
-    ]
-    skipped = (
-        f"<p>Skipped because of it: {escape(', '.join(sorted(consequences)))}</p>" if consequences else ""
-    )
-    hint = HINTS.get(entry["check"])
-    return (
-        f'<div class="mc-failure"><p class="failed">\u2717 {escape(check_id)}</p>'
-        f"<p>{escape(entry['message'])}</p>{hint_block(hint)}{skipped}</div>"
-    )
+def _by_check(bad: dict[str, Any], names: Sequence[str]) -> dict[str, list[str]]:
+    """check name -> its failing ids, checks in the guide's order, targets in --ctx order."""
+    order = {n: i for i, n in enumerate(names)}
+    rank = {n: i for i, n in enumerate(HINTS)}
+
+    def key(check_id: str) -> tuple[int, str, list[int], str]:
+        name, target = split_id(check_id)
+        ends = [order.get(t, len(order)) for t in (target or "").split("->")]
+        return rank.get(name, len(rank)), name, ends, check_id
+
+    out: dict[str, list[str]] = {}
+    for check_id in sorted(bad, key=key):
+        out.setdefault(split_id(check_id)[0], []).append(check_id)
+    return out
+
+
+def _linked(check_id: str, entry: dict[str, Any]) -> str:
+    anchor = entry.get("anchor")
+    if not anchor:
+        return escape(check_id)
+    return f'<a href="{escape(grid.href(str(anchor)), quote=True)}">{escape(check_id)}</a>'
+
+
+def _failures(name: str, ids: list[str], checks: dict[str, dict[str, Any]], names: Sequence[str]) -> str:
+    hint, skipped = HINTS.get(name), _consequences(ids, checks, names)
+    if len(ids) == 1:
+        entry = checks[ids[0]]
+        return (
+            f'<div class="mc-failure"><p class="failed">\u2717 {_linked(ids[0], entry)}</p>'
+            f"<p>{escape(entry['message'])}</p>{hint_block(hint)}{skipped}</div>"
+        )
+    targets = [split_id(i)[1] or i for i in ids]
+    head = f"\u2717 {name}: {phrase(targets, names)} ({len(ids)} failed)"
+    items = [f"<li>{_linked(i, checks[i])}: {escape(checks[i]['message'])}</li>" for i in ids]
+    listed = f"<ul>{''.join(items[:MAX_LISTED])}</ul>"
+    if len(items) > MAX_LISTED:
+        more = f"{len(items) - MAX_LISTED} more failures of {name}"
+        listed += f"<details><summary>{more}</summary><ul>{''.join(items[MAX_LISTED:])}</ul></details>"
+    head_line = f'<p class="failed">{escape(head)}</p>'
+    return f'<div class="mc-failure">{head_line}{listed}{hint_block(hint)}{skipped}</div>'
+
+
+def _consequences(ids: list[str], checks: dict[str, dict[str, Any]], names: Sequence[str]) -> str:
+    """The checks skipped because one of `ids` failed, compacted per check."""
+    starts = tuple(ids)
+    skipped = [k for k, v in checks.items() if v["outcome"] == "skipped" and v["message"].startswith(starts)]
+    if not skipped:
+        return ""
+    grouped: dict[str, list[str]] = {}
+    for check_id in skipped:
+        name, target = split_id(check_id)
+        grouped.setdefault(name, []).extend([target] if target else [])
+    rank = {n: i for i, n in enumerate(HINTS)}
+    ordered = sorted(grouped.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+    text = "; ".join(f"{n}: {phrase(t, names)}" if t else n for n, t in ordered)
+    return f"<p>Skipped because of it: {escape(text)}</p>"
 
 
 def mesh_table(facts: MeshFacts) -> str:
@@ -83,6 +142,7 @@ def mesh_table(facts: MeshFacts) -> str:
     head = "".join(
         f"<th>{h}</th>"
         for h in (
+            "#",
             "cluster",
             "context",
             "API server",
@@ -95,14 +155,14 @@ def mesh_table(facts: MeshFacts) -> str:
             "helloworld",
         )
     )
-    rows = [_mesh_row(facts, name) for name in facts.names]
+    rows = [_mesh_row(facts, name, i) for i, name in enumerate(facts.names, 1)]
     rev = escape(facts.revision or "not determined") + (
         f" ({escape(facts.revision_problem)})" if facts.revision_problem else ""
     )
     return f"<h3>Mesh under test (revision {rev})</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _mesh_row(facts: MeshFacts, name: str) -> str:
+def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
     c = facts.clusters[name]
     ctl = c.control
     istiod = "<br>".join(
@@ -110,6 +170,7 @@ def _mesh_row(facts: MeshFacts, name: str) -> str:
         for p in (ctl.istiod if ctl else [])
     ) or ('<span class="failed">unreachable</span>' if c.reach_problem else "none found")
     cells = [
+        str(index),
         escape(name),
         escape(c.context),
         escape(c.server),
@@ -124,40 +185,17 @@ def _mesh_row(facts: MeshFacts, name: str) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def check_grid(title: str, checks: dict[str, dict[str, Any]], targets: Iterable[str], pairs: bool) -> str:
-    """Rows: checks in the guide's order; columns: clusters (or pairs); cells: outcome + message."""
-    targets = list(targets)
-    scoped = {v["check"] for v in checks.values() if ("->" in (v["target"] or "")) == pairs}
-    names = [n for n in HINTS if n in scoped]
-    if not names or not targets:
-        return ""
-    head = "".join(f"<th>{escape(t)}</th>" for t in targets)
-    rows = []
-    for name in names:
-        cells = "".join(_grid_cell(checks.get(f"{name}[{t}]")) for t in targets)
-        rows.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
-    return f"<h3>{escape(title)}</h3><table><tr><th>check</th>{head}</tr>{''.join(rows)}</table>"
-
-
-def _grid_cell(entry: dict[str, Any] | None) -> str:
-    if entry is None:
-        return '<td class="absent">not run</td>'
-    outcome = entry["outcome"]
-    tip = escape(entry["message"] or outcome, quote=True)
-    return f'<td class="{escape(outcome)}" title="{tip}">{SYMBOL.get(outcome, escape(outcome))}</td>'
-
-
 def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
-    """Counts and shares per source and version, expected shares in the header, misses in red."""
+    """Counts and shares per source and version, expected shares in the header, misses in red.
+
+    Beyond a handful of versions each cell is a narrow two-line one (count over share) and the
+    header names the version and its expected share; the owner and the numbers are in tooltips."""
     if not tm.rows:
         return "<h3>Traffic matrix</h3><p>No hello calls were sent (the traffic stage did not run).</p>"
     versions = tm.versions()
+    compact = len(versions) > matrix.HANDFUL
     expected = {d.version: d.expected for d in tm.destinations}
-    head = "".join(
-        f"<th>{escape(v)} ({escape(tm.owner(v))})<br>"
-        f"<small>expected {100 * expected.get(v, 0):.0f}%</small></th>"
-        for v in versions
-    )
+    head = "".join(_version_head(v, tm.owner(v), expected.get(v, 0), compact) for v in versions)
     rows = []
     for row in tm.rows:
         unreached = {d.version for d in tm.unreached(row)}
@@ -165,32 +203,54 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
             cells = f'<td colspan="{len(versions) + 2}" class="failed">{escape(row.problem)}</td>'
         else:
             cells = "".join(
-                _matrix_cell(row.counts.get(v, 0), row.share(v), v in unreached) for v in versions
+                _matrix_cell(row.counts.get(v, 0), row.share(v), v in unreached, compact) for v in versions
             )
             err_class = ' class="failed"' if row.errors else ""
             cells += f'<td class="num"{err_class}>{row.errors}</td><td class="num">{row.requests}</td>'
         rows.append(f"<tr><th>from {escape(row.source)}</th>{cells}</tr>")
     caption = "Traffic matrix: answered hello calls by source cluster and version (count, share of answered)"
+    if compact:
+        caption += "; column heads: version and its expected share, hover for its cluster"
+    table_class = "meshconform-matrix mc-compact" if compact else "meshconform-matrix"
     return (
-        f"<h3>{escape(caption)}</h3><table class='meshconform-matrix'><tr><th>source \\ version</th>{head}"
+        f"<h3>{escape(caption)}</h3><table class='{table_class}'><tr><th>source \\ version</th>{head}"
         f"<th>failed</th><th>sent</th></tr>{''.join(rows)}</table>"
         + ("" if requests is None else f"<p>{requests} calls per source were asked for.</p>")
     )
 
 
-def _matrix_cell(count: int, share: float, unreached: bool) -> str:
+def _version_head(version: str, owner: str, expected: float, compact: bool) -> str:
+    if not compact:
+        return (
+            f"<th>{escape(version)} ({escape(owner)})<br><small>expected {100 * expected:.0f}%</small></th>"
+        )
+    tip = escape(
+        f"{version} runs in {owner}; expected {100 * expected:.1f}% of the answered calls", quote=True
+    )
+    return f'<th class="num" title="{tip}">{escape(version)}<br><small>{100 * expected:.0f}%</small></th>'
+
+
+def _matrix_cell(count: int, share: float, unreached: bool, compact: bool = False) -> str:
     if unreached:
-        return '<td class="num unreached" title="never reached">0 (0%) never reached</td>'
+        text = "0<br><small>never</small>" if compact else "0 (0%) never reached"
+        return f'<td class="num unreached" title="never reached">{text}</td>'
+    if compact:
+        tip = f"{count} calls, {100 * share:.1f}% of the answered"
+        return f'<td class="num" title="{tip}">{count}<br><small>{100 * share:.0f}%</small></td>'
     return f'<td class="num">{count} ({100 * share:.0f}%)</td>'
 
 
 def chart(tm: TrafficMatrix) -> str:
     drawing = svg.chart(tm)
     title = (
-        "<h3>Split per source (share of calls sent, failed in red; thin bar: the replica-weighted split "
-        "expected)</h3>"
+        "Split per source (share of calls sent, failed in red; thin bar: the replica-weighted split expected)"
     )
-    return title + drawing if drawing else ""
+    if len(tm.versions()) > matrix.HANDFUL:
+        title += (
+            f"; of {len(tm.versions())} versions, those never reached or furthest from their expected share "
+            "have a colour, the rest share the grey"
+        )
+    return f"<h3>{escape(title)}</h3>{drawing}" if drawing else ""
 
 
 def api_line(facts: MeshFacts) -> str:
@@ -222,6 +282,25 @@ def diagnostics_extra(found: list[Section], hint: Hint | None) -> str:
     )
     none = "" if found else "<p>No further diagnostics apply to this check.</p>"
     return f'<div class="mc"><h4>Diagnostics gathered at failure</h4>{blocks}{none}{hint_block(hint)}</div>'
+
+
+def summary_page(
+    checks: dict[str, dict[str, Any]], facts: MeshFacts | None, exit_code: int | None, requests: int | None
+) -> str:
+    """What goes above pytest-html's results table: the verdict, the mesh, the grids, the traffic."""
+    names = facts.names if facts is not None else []
+    parts = [verdict(checks, exit_code, names)]
+    if facts is not None:
+        tm = matrix.build(facts)
+        parts += [
+            mesh_table(facts),
+            grid.cluster_grid(checks, names),
+            grid.pair_matrices(checks, names),
+            matrix_table(tm, requests),
+            chart(tm),
+            api_line(facts),
+        ]
+    return page(parts)
 
 
 def page(parts: Iterable[str]) -> str:

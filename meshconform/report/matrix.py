@@ -15,6 +15,8 @@ from typing import Any
 from meshconform.checks.traffic import targets
 from meshconform.facts import MeshFacts
 
+HANDFUL = 6  # versions drawn one by one; beyond it the chart groups them and the table is compact
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -54,6 +56,27 @@ class TrafficMatrix:
         known = [d.version for d in self.destinations]
         extra = sorted({v for r in self.rows for v in r.counts} - set(known))
         return known + extra
+
+    def notable(self, limit: int = HANDFUL - 1) -> list[str]:
+        """Every version when there are a handful; else the `limit` that most deserve a colour of their
+        own: those some source never reached (the most often missed first), then those furthest from
+        their expected share at some source (relative to it), in the matrix's order. A ranking for
+        the eye only: the checks judge."""
+        versions = self.versions()
+        if len(versions) <= HANDFUL:
+            return versions
+        expected = {d.version: d.expected for d in self.destinations}
+        missed = {v: sum(1 for r in self.rows for d in self.unreached(r) if d.version == v) for v in versions}
+
+        def deviation(v: str) -> float:
+            if not expected.get(v):
+                return float("inf")  # answered though not expected at all
+            return max(
+                (abs(r.share(v) - expected[v]) / expected[v] for r in self.rows if r.answered), default=0.0
+            )
+
+        ranked = sorted(versions, key=lambda v: (-missed[v], -deviation(v), versions.index(v)))[:limit]
+        return [v for v in versions if v in ranked]
 
     def owner(self, version: str) -> str:
         return next((d.cluster for d in self.destinations if d.version == version), "?")
