@@ -34,7 +34,7 @@ MEANING = {
     "passed": "passed",
     "failed": "failed (click: its evidence)",
     "error": "error in set-up or tear-down (click: its evidence)",
-    "skipped": "skipped: a premise failed",
+    "skipped": "skipped (hover: why)",
     "inconclusive": "could not be decided (click: its evidence)",
     "absent": "not run",
 }
