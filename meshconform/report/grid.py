@@ -13,7 +13,6 @@ carry the outcome, so the grid reads without colour too.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -127,8 +126,12 @@ def pair_matrix(checks: dict[str, dict[str, Any]], check: str, names: Sequence[s
             for b in names
         )
         rows.append(f"<tr>{_row_head(i, a)}{cells}</tr>")
-    failing, tally = _tally(checks, check)
-    fails = f'<div class="mc-fails">failing: {escape(phrase(failing, names))}</div>' if failing else ""
+    by_outcome, tally = _tally(checks, check)
+    fails = "".join(
+        f'<div class="mc-fails">{word}: {escape(phrase(by_outcome[o], names))}</div>'
+        for o, word in (("failed", "failed"), ("error", "errors"), ("inconclusive", "undecided"))
+        if by_outcome.get(o)
+    )
     return (
         f'<figure class="mc-pair" id="pairs-{escape(check)}"><figcaption><b>{escape(_short(check))}</b> '
         f"<small>{escape(tally)}</small></figcaption>"
@@ -137,12 +140,14 @@ def pair_matrix(checks: dict[str, dict[str, Any]], check: str, names: Sequence[s
     )
 
 
-def _tally(checks: dict[str, dict[str, Any]], check: str) -> tuple[list[str], str]:
-    """The failing targets of `check`, and its outcomes counted: "2 failed, 52 passed"."""
-    entries = {t: e for n, t, e in ((*split_id(cid), e) for cid, e in checks.items()) if n == check and t}
-    failing = [t for t, e in entries.items() if shown_outcome(e) in LINKED]
-    counts = Counter(shown_outcome(e) for e in entries.values())
-    return failing, ", ".join(f"{counts[o]} {o}" for o in SYMBOL if counts[o])
+def _tally(checks: dict[str, dict[str, Any]], check: str) -> tuple[dict[str, list[str]], str]:
+    """The targets of `check` per shown outcome, and the outcomes counted: "2 failed, 52 passed"."""
+    by_outcome: dict[str, list[str]] = {}
+    for cid, entry in checks.items():
+        name, target = split_id(cid)
+        if name == check and target:
+            by_outcome.setdefault(shown_outcome(entry), []).append(target)
+    return by_outcome, ", ".join(f"{len(by_outcome[o])} {o}" for o in SYMBOL if by_outcome.get(o))
 
 
 def pair_matrices(checks: dict[str, dict[str, Any]], names: Sequence[str]) -> str:

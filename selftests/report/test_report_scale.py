@@ -163,6 +163,7 @@ def test_an_undecided_pair_shows_as_inconclusive_with_its_legend() -> None:
     )
     out = grid.pair_matrices(found, names(3))
     assert out.count('<td class="inconclusive"') == 1 and 'href="#x::test_istiod_synced"' in out
+    assert "undecided: cluster-1-&gt;cluster-2" in out and "failed:" not in out
     assert "could not be decided" in grid.legend(found)
     assert "could not be decided" not in grid.legend(synthetic.outcomes(3, {}))
 
