@@ -198,7 +198,9 @@ def split_pair(pair: str) -> tuple[str, str]:
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(dataclasses.asdict(obj), indent=1, sort_keys=True)
+    """Keys in insertion order, not sorted: MeshFacts.clusters is in --ctx order, which `names`,
+    the reference cluster and the report keep (sorted, cluster-10 would come before cluster-2)."""
+    return json.dumps(dataclasses.asdict(obj), indent=1)
 
 
 def from_json(cls: type[T], text: str) -> T:

@@ -21,6 +21,8 @@ import synthetic
 from synthetic import names
 
 from fixtures import reporting
+from meshconform import facts as mf
+from meshconform.facts import MeshFacts
 from meshconform.report import grid, groups, html, matrix, svg
 
 PAIR_CHECKS = (
@@ -248,3 +250,11 @@ def test_record_keeps_the_results_row_each_check_links_to() -> None:
         "test_istiod_synced[cluster-1->cluster-2]", results["test_istiod_synced[cluster-1->cluster-2]"]
     )
     assert "anchor" not in entry and "inconclusive" not in entry, "summary.json's schema has no such fields"
+
+
+def test_facts_keep_the_ctx_order_through_json() -> None:
+    """Workers and the report read the facts from JSON: cluster-10 must not come before cluster-2."""
+    facts = synthetic.mesh_facts(12)
+    again = mf.from_json(MeshFacts, mf.to_json(facts))
+    assert again.names == names(12) and list(again.traffic) == names(12)
+    assert [r.source for r in matrix.build(again).rows] == names(12)
