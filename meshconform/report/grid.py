@@ -128,7 +128,7 @@ def pair_matrix(checks: dict[str, dict[str, Any]], check: str, names: Sequence[s
         rows.append(f"<tr>{_row_head(i, a)}{cells}</tr>")
     by_outcome, tally = _tally(checks, check)
     fails = "".join(
-        f'<div class="mc-fails">{word}: {escape(phrase(by_outcome[o], names))}</div>'
+        f'<div class="mc-fails">{word}: {escape(phrase(by_outcome[o], names, limit=4))}</div>'
         for o, word in (("failed", "failed"), ("error", "errors"), ("inconclusive", "undecided"))
         if by_outcome.get(o)
     )

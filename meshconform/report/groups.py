@@ -5,8 +5,9 @@ one fact a person needs: *which cluster* is broken. A set of ordered pairs A->B 
 written the way a person would say it: a source that fails towards every other cluster is
 `cluster-3->*`, a target that fails from every other cluster is `*->cluster-7` (`*`: every other
 cluster of the run), and what is left is grouped by source, `cluster-1->{cluster-2,cluster-5}`,
-or by target, `{cluster-2,cluster-4}->cluster-6`, whichever takes fewer groups. Clusters keep
-the run's --ctx order. Per-cluster targets are listed in that order. Nothing here judges: the
+or by target, `{cluster-2,cluster-4}->cluster-6`, whichever takes fewer groups; a group that
+holds most of the other clusters names the few it does not, `{* except cluster-3}->cluster-1`.
+Clusters keep the run's --ctx order. Per-cluster targets are listed in that order. Nothing here judges: the
 outcomes come from the checks.
 """
 
@@ -30,7 +31,10 @@ def split_id(check_id: str) -> tuple[str, str | None]:
     return name, (rest.removesuffix("]") if sep else None)
 
 
-def _set(members: Sequence[str]) -> str:
+def _set(members: Sequence[str], missing: Sequence[str]) -> str:
+    """`a`, `{a,b}`, or when fewer of the other clusters are missing than present `{* except c}`."""
+    if len(missing) < len(members) and len(members) + len(missing) >= MIN_STAR:
+        return "{" + f"{STAR} except " + ",".join(missing) + "}"
     return members[0] if len(members) == 1 else "{" + ",".join(members) + "}"
 
 
@@ -43,13 +47,17 @@ def _full(pairs: set[Pair], names: Sequence[str]) -> tuple[list[str], list[str]]
     return rows, cols
 
 
-def _grouped(pairs: set[Pair], names: Sequence[str], by_source: bool) -> list[str]:
-    key, other = (0, 1) if by_source else (1, 0)
+def _grouped(pairs: set[Pair], wanted: set[Pair], names: Sequence[str], by_source: bool) -> list[str]:
+    """`pairs` grouped by their source (or target); `wanted` (all pairs named) decides what is missing."""
     out = []
     for n in names:
-        members = [p[other] for p in sorted(pairs, key=lambda p: names.index(p[other])) if p[key] == n]
-        if members:
-            out.append(f"{n}->{_set(members)}" if by_source else f"{_set(members)}->{n}")
+        ends = [o for o in names if o != n]
+        members = [o for o in ends if ((n, o) if by_source else (o, n)) in pairs]
+        if not members:
+            continue
+        missing = [o for o in ends if ((n, o) if by_source else (o, n)) not in wanted]
+        group = _set(members, missing)
+        out.append(f"{n}->{group}" if by_source else f"{group}->{n}")
     return out
 
 
@@ -64,7 +72,7 @@ def compact_pairs(pairs: Iterable[Pair], names: Sequence[str]) -> list[str]:
         return [f"{STAR}->{STAR}"]
     out = [f"{a}->{STAR}" for a in rows] + [f"{STAR}->{b}" for b in cols]
     rest = {p for p in wanted if p[0] not in rows and p[1] not in cols}
-    by_source, by_target = _grouped(rest, names, True), _grouped(rest, names, False)
+    by_source, by_target = _grouped(rest, wanted, names, True), _grouped(rest, wanted, names, False)
     return out + (by_target if len(by_target) < len(by_source) else by_source)
 
 

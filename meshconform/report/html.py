@@ -111,7 +111,7 @@ def _failures(name: str, ids: list[str], checks: dict[str, dict[str, Any]], name
             f"<p>{escape(entry['message'])}</p>{hint_block(hint)}{skipped}</div>"
         )
     targets = [split_id(i)[1] or i for i in ids]
-    head = f"\u2717 {name}: {phrase(targets, names)} ({len(ids)} failed)"
+    head = f"\u2717 {name}: {phrase(targets, names, limit=4)} ({len(ids)} failed)"
     items = [f"<li>{_linked(i, checks[i])}: {escape(checks[i]['message'])}</li>" for i in ids]
     listed = f"<ul>{''.join(items[:MAX_LISTED])}</ul>"
     if len(items) > MAX_LISTED:

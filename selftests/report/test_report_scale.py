@@ -40,7 +40,10 @@ def expand(group: str, all_names: list[str]) -> set[tuple[str, str]]:
     def side(text: str) -> list[str]:
         if text == groups.STAR:
             return all_names
-        return text.strip("{}").split(",")
+        inner = text.strip("{}")
+        if inner.startswith(f"{groups.STAR} except "):
+            return [n for n in all_names if n not in inner.split(" except ", 1)[1].split(",")]
+        return inner.split(",")
 
     return {(a, b) for a in side(left) for b in side(right) if a != b}
 
@@ -52,6 +55,11 @@ def expand(group: str, all_names: list[str]) -> set[tuple[str, str]]:
         ({("cluster-3", f"cluster-{b}") for b in range(1, 21) if b != 3}, 20, ["cluster-3->*"]),
         ({(f"cluster-{a}", "cluster-7") for a in range(1, 21) if a != 7}, 20, ["*->cluster-7"]),
         ({("cluster-2", "cluster-6"), ("cluster-4", "cluster-6")}, 8, ["{cluster-2,cluster-4}->cluster-6"]),
+        (
+            {(f"cluster-{a}", "cluster-1") for a in range(2, 9) if a != 3} | {("cluster-2", "cluster-3")},
+            8,
+            ["{* except cluster-3}->cluster-1", "cluster-2->cluster-3"],
+        ),
         ({("cluster-1", "cluster-2")}, 2, ["cluster-1->cluster-2"]),
         (
             {("cluster-1", "cluster-2"), ("cluster-2", "cluster-1")},
@@ -61,7 +69,17 @@ def expand(group: str, all_names: list[str]) -> set[tuple[str, str]]:
         ({(a, b) for a in names(4) for b in names(4) if a != b}, 4, ["*->*"]),
         (set(), 5, []),
     ],
-    ids=["two-targets", "broken-source", "broken-target", "by-target", "n2", "n2-both", "all", "none"],
+    ids=[
+        "two-targets",
+        "broken-source",
+        "broken-target",
+        "by-target",
+        "all-but-one",
+        "n2",
+        "n2-both",
+        "all",
+        "none",
+    ],
 )
 def test_compact_pairs_names_what_a_person_would_say(
     pairs: set[tuple[str, str]], n: int, expected: list[str]
