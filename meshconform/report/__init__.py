@@ -6,6 +6,8 @@ live progress) is fixtures/reporting.py. Modules:
 - hints: per check, the likely fix and Istio/ASM documentation links, and its area.
 - evidence: the facts each check judged, per test.
 - matrix, svg: the traffic matrix (source cluster x version) and its inline SVG chart.
+- grid: the check outcomes as grids, the pair checks as source x target matrices.
+- groups: many targets named in a few words (`cluster-3->*`), for the terminal and the verdict.
 - sections, gather: diagnostics read from the clusters when a check fails, bounded.
 - html: the fragments pytest-html shows; summary: summary.json (docs/summary.schema.json).
 - redact (meshconform.redact, a leaf the API layer uses too): the last line of defence against a
