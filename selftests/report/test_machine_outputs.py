@@ -108,3 +108,10 @@ def test_progress_is_live_in_the_terminal(lab_run: Run, fault_run: Run) -> None:
     assert "waiting up to" in lab_run.stdout, "the rollout does not say what it waits for"
     both = fault_run.stdout + fault_run.stderr
     assert "[meshconform gw" in both, "xdist workers show no progress"
+
+
+def test_terminal_names_each_failing_check_once_with_its_targets(lab_run: Run, fault_run: Run) -> None:
+    """The meshconform section: `failed: CHECK: TARGETS` (groups.failing_lines), nothing when all pass."""
+    section = fault_run.stdout.split(" meshconform ", 1)[-1]
+    assert f"failed: test_remote_secret_present: {PAIR}\n" in section, fault_run.tail()
+    assert "failed:" not in lab_run.stdout.split(" meshconform ", 1)[-1]
