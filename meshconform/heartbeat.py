@@ -62,6 +62,7 @@ def stale_seconds() -> float:
     return value if value >= 0 else STALE_SECONDS
 
 
+
 def parse_stamp(text: object) -> datetime | None:
     if not isinstance(text, str):
         return None

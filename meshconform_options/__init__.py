@@ -80,156 +80,64 @@ def _clusters(group: Any) -> None:
     add = _adder(group)
     add("--ctx1", dest="mc_ctx1", metavar="CTX", help="kube context of the cluster already in the mesh.")
     add("--ctx2", dest="mc_ctx2", metavar="CTX", help="kube context of the cluster being added.")
-    add(
-        "--ctx",
-        dest="mc_ctx",
-        action="append",
-        default=[],
-        metavar="CTX",
-        help="kube context of one more cluster (repeatable, for any number of clusters).",
-    )
-    add(
-        "--kubeconfig",
-        dest="mc_kubeconfig",
-        metavar="PATH",
-        help="kubeconfig file (default: KUBECONFIG, then ~/.kube/config).",
-    )
-    add(
-        "--cluster-name",
-        dest="mc_cluster_name",
-        action="append",
-        default=[],
-        metavar="CTX=NAME",
+    add("--ctx", dest="mc_ctx", action="append", default=[], metavar="CTX",
+        help="kube context of one more cluster (repeatable, for any number of clusters).")
+    add("--kubeconfig", dest="mc_kubeconfig", metavar="PATH",
+        help="kubeconfig file (default: KUBECONFIG, then ~/.kube/config).")
+    add("--cluster-name", dest="mc_cluster_name", action="append", default=[], metavar="CTX=NAME",
         type=_usage(mc.parse_cluster_name, "--cluster-name"),
-        help="cluster name for a context (default: NAME of gke_PROJECT_LOCATION_NAME, else the context).",
-    )
-    add(
-        "--api-server",
-        dest="mc_api_server",
-        action="append",
-        default=[],
-        metavar="CTX=URL",
+        help="cluster name for a context (default: NAME of gke_PROJECT_LOCATION_NAME, else the context).")
+    add("--api-server", dest="mc_api_server", action="append", default=[], metavar="CTX=URL",
         type=_usage(mc.parse_api_server, "--api-server"),
-        help="API server URL to write into remote secrets for a context (default: the kubeconfig's).",
-    )
-    add(
-        "--revision",
-        dest="mc_revision",
-        metavar="REV",
-        help="istiod revision to check (default: the istio.io/rev label of the first cluster's istiod).",
-    )
+        help="API server URL to write into remote secrets for a context (default: the kubeconfig's).")
+    add("--revision", dest="mc_revision", metavar="REV",
+        help="istiod revision to check (default: the istio.io/rev label of the first cluster's istiod).")
 
 
 def _run(group: Any) -> None:
     add = _adder(group)
-    add(
-        "--join",
-        dest="mc_join",
-        default="create",
-        metavar="MODE",
+    add("--join", dest="mc_join", default="create", metavar="MODE",
         type=_usage(mc.parse_choice, "--join", mc.JOIN_MODES),
         help="create: make missing remote secrets, never overwrite; verify: write nothing in istio-system; "
-        "replace: recreate ours (default: create).",
-    )
-    add(
-        "--join-with",
-        dest="mc_join_with",
-        default="native",
-        metavar="HOW",
+        "replace: recreate ours (default: create).")
+    add("--join-with", dest="mc_join_with", default="native", metavar="HOW",
         type=_usage(mc.parse_choice, "--join-with", mc.JOIN_WITH),
-        help="build remote secrets natively or with istioctl x create-remote-secret (default: native).",
-    )
-    add(
-        "--namespace",
-        dest="mc_namespace",
-        default="sample",
-        metavar="NAME",
+        help="build remote secrets natively or with istioctl x create-remote-secret (default: native).")
+    add("--namespace", dest="mc_namespace", default="sample", metavar="NAME",
         type=_usage(mc.parse_namespace, "--namespace"),
-        help="namespace for the sample workloads (default: sample).",
-    )
-    add(
-        "--requests",
-        dest="mc_requests",
-        default=mc.REQUESTS_DEFAULT,
-        metavar="N",
+        help="namespace for the sample workloads (default: sample).")
+    add("--requests", dest="mc_requests", default=mc.REQUESTS_DEFAULT, metavar="N",
         type=_usage(mc.parse_positive_int, "--requests"),
-        help="hello calls per source cluster (default: 50).",
-    )
-    add(
-        "--samples-dir",
-        dest="mc_samples_dir",
-        metavar="DIR",
+        help="hello calls per source cluster (default: 50).")
+    add("--samples-dir", dest="mc_samples_dir", metavar="DIR",
         type=_usage(mc.parse_samples_dir, "--samples-dir"),
-        help="an Istio/ASM release's samples/ directory (default: our manifests/).",
-    )
-    add(
-        "--ready-timeout",
-        dest="mc_ready_timeout",
-        metavar="SECONDS",
+        help="an Istio/ASM release's samples/ directory (default: our manifests/).")
+    add("--ready-timeout", dest="mc_ready_timeout", metavar="SECONDS",
         type=_usage(mc.parse_seconds, "--ready-timeout"),
         help=f"deadline of every wait (default: {mc.READY_TIMEOUT_DEFAULT:.0f}, "
-        f"{mc.LAB_READY_TIMEOUT_DEFAULT:.0f} with --lab).",
-    )
-    add(
-        "--report-dir",
-        dest="mc_report_dir",
-        default="reports",
-        metavar="DIR",
+        f"{mc.LAB_READY_TIMEOUT_DEFAULT:.0f} with --lab).")
+    add("--report-dir", dest="mc_report_dir", default="reports", metavar="DIR",
         type=_usage(mc.parse_report_dir, "--report-dir"),
-        help="where report.html, junit.xml and summary.json go (default: reports/).",
-    )
+        help="where report.html, junit.xml and summary.json go (default: reports/).")
     add("--keep", dest="mc_keep", action="store_true", help="keep what the run created, and say so.")
-    add(
-        "--cleanup-only",
-        dest="mc_cleanup_only",
-        action="store_true",
-        help="delete what earlier runs left (by label) on every context, say what, and run no checks.",
-    )
+    add("--cleanup-only", dest="mc_cleanup_only", action="store_true",
+        help="delete what earlier runs left (by label) on every context, say what, and run no checks.")
 
 
 def _lab(group: Any) -> None:
     add = _adder(group)
-    add(
-        "--lab",
-        dest="mc_lab",
-        action="store_true",
-        help="start the embedded lab of emulated clusters and run against it.",
-    )
-    add(
-        "--lab-clusters",
-        dest="mc_lab_clusters",
-        default=2,
-        metavar="N",
-        type=_usage(mc.parse_positive_int, "--lab-clusters"),
-        help="number of lab clusters (default: 2).",
-    )
-    add(
-        "--lab-fault",
-        dest="mc_lab_fault",
-        action="append",
-        default=[],
-        metavar="NAME[:ARG]",
-        help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.",
-    )
-    add(
-        "--lab-revisions",
-        dest="mc_lab_revisions",
-        metavar="REV[,REV]",
+    add("--lab", dest="mc_lab", action="store_true",
+        help="start the embedded lab of emulated clusters and run against it.")
+    add("--lab-clusters", dest="mc_lab_clusters", default=2, metavar="N",
+        type=_usage(mc.parse_positive_int, "--lab-clusters"), help="number of lab clusters (default: 2).")
+    add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
+        help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
+    add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",
         type=_usage(_revisions, "--lab-revisions"),
-        help="istiod revisions the lab installs (default: asm-1285-9; the guide's ASM 1.7: asm-173-3).",
-    )
-    add(
-        "--lab-joined",
-        dest="mc_lab_joined",
-        action="store_true",
-        help="start the lab with remote secrets in place.",
-    )
-    add(
-        "--lab-latency",
-        dest="mc_lab_latency",
-        default=0.0,
-        metavar="MS",
+        help="istiod revisions the lab installs (default: asm-1285-9; the guide's ASM 1.7: asm-173-3).")
+    add("--lab-joined", dest="mc_lab_joined", action="store_true",
+        help="start the lab with remote secrets in place.")
+    add("--lab-latency", dest="mc_lab_latency", default=0.0, metavar="MS",
         type=_usage(mc.parse_milliseconds, "--lab-latency"),
         help="milliseconds every lab API request waits first, as a real API server's round trip "
-        "(default: 0).",
-    )
+        "(default: 0).")

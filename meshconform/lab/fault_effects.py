@@ -31,13 +31,13 @@ from .istio.objects import MWC, RBAC
 from .store import clone
 
 Obj = dict[str, Any]
-SLOW_START = 12.0  # slow-start: pods take 12x the ready delay (0.3s -> 3.6s): slow, within a timeout
-SLOW_START_MIN = 3.0  # seconds, whatever the ready delay
+SLOW_START = 12.0        # slow-start: pods take 12x the ready delay (0.3s -> 3.6s): slow, within a timeout
+SLOW_START_MIN = 3.0     # seconds, whatever the ready delay
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", rv.ISTIO_NS)
 
 
 def _cluster(lab: Any, fault: Fault) -> LabCluster:
-    return lab.clusters[fault.args[0]]  # type: ignore[no-any-return]
+    return lab.clusters[fault.args[0]]         # type: ignore[no-any-return]
 
 
 def _revisions(cluster: LabCluster) -> list[str]:

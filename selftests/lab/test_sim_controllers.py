@@ -73,12 +73,7 @@ def test_pods_walk_pending_to_ready_over_the_ready_delay(mesh: Mesh) -> None:
     assert st.pod_ip and st.host_ip and pod.spec.node_name and st.qos_class == "Burstable"
     assert [c.type for c in st.conditions] == ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
     cs = st.container_statuses[0]
-    assert (
-        cs.ready
-        and cs.started
-        and cs.state.running.started_at
-        and cs.container_id.startswith("containerd://")
-    )
+    assert cs.ready and cs.started and cs.state.running.started_at and cs.container_id.startswith("containerd://")
     d = mesh.apps(0).read_namespaced_deployment("helloworld-v2", "timing")
     deadline = time.monotonic() + 3
     while (d.status.available_replicas or 0) < 1 and time.monotonic() < deadline:

@@ -17,22 +17,11 @@ def fake_fetch(url: str, method: str, headers: list[str], o: curlargs.Options) -
     if "nohost" in url:
         return Transfer(url, method=method, error=(6, "Could not resolve host: nohost"))
     if "refused" in url:
-        return Transfer(
-            url,
-            method=method,
-            error=(7, "Failed to connect to refused port 80 after 0 ms: Could not connect to server"),
-        )
+        return Transfer(url, method=method, error=(7, "Failed to connect to refused port 80 after 0 ms: "
+                                                      "Could not connect to server"))
     status = 500 if "fail" in url else 200
-    return Transfer(
-        url,
-        status=status,
-        body=f"body {url}\n",
-        seconds=0.0125,
-        remote_ip="10.7.240.1",
-        remote_port=5000,
-        method=method,
-        headers=[("content-type", "text/plain")],
-    )
+    return Transfer(url, status=status, body=f"body {url}\n", seconds=0.0125, remote_ip="10.7.240.1",
+                    remote_port=5000, method=method, headers=[("content-type", "text/plain")])
 
 
 def run(*argv: str) -> tuple[str, str, int]:
@@ -40,17 +29,14 @@ def run(*argv: str) -> tuple[str, str, int]:
     return out.decode(), err.decode(), code
 
 
-@pytest.mark.parametrize(
-    ("pattern", "want"),
-    [
-        ("h/[1-3]", ["h/1", "h/2", "h/3"]),
-        ("h/[01-03]", ["h/01", "h/02", "h/03"]),
-        ("h/[1-10:4]", ["h/1", "h/5", "h/9"]),
-        ("h/[a-c]", ["h/a", "h/b", "h/c"]),
-        ("h/{x,y}/[1-2]", ["h/x/1", "h/x/2", "h/y/1", "h/y/2"]),
-        ("h/\\[1-2\\]", ["h/[1-2]"]),
-    ],
-)
+@pytest.mark.parametrize(("pattern", "want"), [
+    ("h/[1-3]", ["h/1", "h/2", "h/3"]),
+    ("h/[01-03]", ["h/01", "h/02", "h/03"]),
+    ("h/[1-10:4]", ["h/1", "h/5", "h/9"]),
+    ("h/[a-c]", ["h/a", "h/b", "h/c"]),
+    ("h/{x,y}/[1-2]", ["h/x/1", "h/x/2", "h/y/1", "h/y/2"]),
+    ("h/\\[1-2\\]", ["h/[1-2]"]),
+])
 def test_globbing(pattern: str, want: list[str]) -> None:
     assert globbing.expand(pattern) == want
 
@@ -67,21 +53,8 @@ def test_short_options_bundle_and_take_attached_values() -> None:
 
 
 def test_long_options_and_output_pairing_in_order() -> None:
-    o = curlargs.parse(
-        [
-            "--output",
-            "/dev/null",
-            "--silent",
-            "--max-time",
-            "2.5",
-            "--url",
-            "a",
-            "b",
-            "--no-progress-meter",
-            "-o",
-            "f",
-        ]
-    )
+    o = curlargs.parse(["--output", "/dev/null", "--silent", "--max-time", "2.5", "--url", "a", "b",
+                        "--no-progress-meter", "-o", "f"])
     assert o.urls == [("a", "/dev/null"), ("b", "f")] and o.max_time == 2.5 and not o.progress
 
 

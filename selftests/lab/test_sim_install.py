@@ -85,19 +85,15 @@ def test_reader_account_role_and_binding(mesh: Mesh) -> None:
     assert sa.secrets and sa.secrets[0].name.startswith("istio-reader-service-account-token-")
 
 
-@pytest.mark.parametrize(
-    ("fault", "check"),
-    [
-        ("revision-mismatch", "revision"),
-        ("old-istiod:cluster-2", "image"),
-        ("root-ca-mismatch", "root"),
-        ("trust-domain-mismatch", "trust"),
-        ("multi-network", "network"),
-    ],
-)
-def test_install_faults_change_only_their_fact(
-    tmp_path_factory: pytest.TempPathFactory, fault: str, check: str
-) -> None:
+@pytest.mark.parametrize(("fault", "check"), [
+    ("revision-mismatch", "revision"),
+    ("old-istiod:cluster-2", "image"),
+    ("root-ca-mismatch", "root"),
+    ("trust-domain-mismatch", "trust"),
+    ("multi-network", "network"),
+])
+def test_install_faults_change_only_their_fact(tmp_path_factory: pytest.TempPathFactory, fault: str,
+                                               check: str) -> None:
     m = start(tmp_path_factory, clusters=2, faults=(fault,))
     try:
         one, two = m.istiod(0), m.istiod(1)
@@ -105,10 +101,8 @@ def test_install_faults_change_only_their_fact(
         images = (one.spec.containers[0].image, two.spec.containers[0].image)
         roots = (root(m, 0), root(m, 1))
         tds = (mesh_config(m, 0)["trustDomain"], mesh_config(m, 1, revs[1])["trustDomain"])
-        nets = tuple(
-            m.core(i).read_namespace("istio-system").metadata.labels["topology.istio.io/network"]
-            for i in (0, 1)
-        )
+        nets = tuple(m.core(i).read_namespace("istio-system").metadata.labels["topology.istio.io/network"]
+                     for i in (0, 1))
         facts = {
             "revision": revs[0] == revs[1],
             "image": images[0] == images[1],

@@ -26,11 +26,8 @@ def _statuses(mesh: Mesh, i: int) -> dict[str, str]:
 
 
 def _log(mesh: Mesh, i: int) -> str:
-    return str(
-        mesh.core(i).read_namespaced_pod_log(
-            mesh.istiod(i).metadata.name, "istio-system", container="discovery"
-        )
-    )
+    return str(mesh.core(i).read_namespaced_pod_log(mesh.istiod(i).metadata.name, "istio-system",
+                                                    container="discovery"))
 
 
 def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(

@@ -152,22 +152,16 @@ def test_sample_container_logs(mesh: Mesh) -> None:
 
 
 def test_plain_caller_is_reset_by_a_strict_sidecar(mesh: Mesh) -> None:
-    pa = {
-        "apiVersion": "security.istio.io/v1beta1",
-        "kind": "PeerAuthentication",
-        "metadata": {"name": "default"},
-        "spec": {"mtls": {"mode": "STRICT"}},
-    }
-    mesh.custom(0).create_namespaced_custom_object(
-        "security.istio.io", "v1beta1", "sample", "peerauthentications", pa
-    )
+    pa = {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication",
+          "metadata": {"name": "default"}, "spec": {"mtls": {"mode": "STRICT"}}}
+    mesh.custom(0).create_namespaced_custom_object("security.istio.io", "v1beta1", "sample",
+                                                    "peerauthentications", pa)
     try:
         if not mesh.pods(0, "plain"):
             pytest.skip("needs the plain namespace of the kube-proxy test")
         _, err, code = mesh.curl(0, "-sS", "http://helloworld.sample:5000/hello", ns="plain")
         assert code == 56 and "Recv failure: Connection reset by peer" in err
-        assert versions(mesh.hello(0, 4)) == {"v1": 2, "v2": 2}  # sidecar callers use mTLS: fine
+        assert versions(mesh.hello(0, 4)) == {"v1": 2, "v2": 2}      # sidecar callers use mTLS: fine
     finally:
-        mesh.custom(0).delete_namespaced_custom_object(
-            "security.istio.io", "v1beta1", "sample", "peerauthentications", "default"
-        )
+        mesh.custom(0).delete_namespaced_custom_object("security.istio.io", "v1beta1", "sample",
+                                                        "peerauthentications", "default")

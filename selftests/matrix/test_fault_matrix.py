@@ -16,11 +16,7 @@ import pytest
 from support import Run, run_suite
 
 JOIN_FAULTS = {
-    "no-secret",
-    "stale-secret",
-    "reader-rbac-missing",
-    "duplicate-cluster-name",
-    "api-unreachable-from",
+    "no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from",
 }
 
 
@@ -57,53 +53,24 @@ MATRIX = [
     case("api-unreachable-from:cluster-2->cluster-1", "cluster-2", f"test_istiod_synced[{PAIR}]"),
     # The guide's ASM 1.7: its istiod has no /debug/clusterz, so the sync check cannot be judged
     # (skipped, saying why); the calls from cluster-2 that never reach v1 show the fault instead.
-    case(
-        "api-unreachable-from:cluster-2->cluster-1",
-        "from cluster-2",
-        "test_calls_reach_every_cluster[cluster-2]",
-        extra=("--lab-revisions=asm-173-3",),
-        variant="asm-173-3",
-    ),
+    case("api-unreachable-from:cluster-2->cluster-1", "from cluster-2",
+         "test_calls_reach_every_cluster[cluster-2]",
+         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
     case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]"),
-    case(
-        "proxy-not-ready:cluster-2",
-        "cluster-2",
-        "test_sample_pods_injected_and_ready[cluster-2]",
-        extra=("--ready-timeout=8",),
-    ),
+    case("proxy-not-ready:cluster-2", "cluster-2", "test_sample_pods_injected_and_ready[cluster-2]",
+         extra=("--ready-timeout=8",)),
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]"),
     # Before Istio 1.11 the injected revision is the pod's istio.io/rev label, not in the status.
-    case(
-        "stale-injector:cluster-2",
-        "cluster-2",
-        "test_injected_by_revision[cluster-2]",
-        extra=("--lab-revisions=asm-173-3",),
-        variant="asm-173-3",
-    ),
-    case(
-        "hello-errors:cluster-2",
-        "from cluster-",
-        "test_hello_calls_succeed[cluster-1]",
-        "test_hello_calls_succeed[cluster-2]",
-    ),
-    case(
-        "partition:cluster-1,cluster-2",
-        "did not reach",
-        "test_calls_reach_every_cluster[cluster-1]",
-        "test_calls_reach_every_cluster[cluster-2]",
-    ),
-    case(
-        "locality-lb",
-        "DestinationRule",
-        "test_calls_reach_every_cluster[cluster-1]",
-        "test_calls_reach_every_cluster[cluster-2]",
-    ),
-    case(
-        "skew",
-        "replica-weighted",
-        "test_split_follows_replicas[cluster-1]",
-        "test_split_follows_replicas[cluster-2]",
-    ),
+    case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
+         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+    case("hello-errors:cluster-2", "from cluster-",
+         "test_hello_calls_succeed[cluster-1]", "test_hello_calls_succeed[cluster-2]"),
+    case("partition:cluster-1,cluster-2", "did not reach",
+         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
+    case("locality-lb", "DestinationRule",
+         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
+    case("skew", "replica-weighted",
+         "test_split_follows_replicas[cluster-1]", "test_split_follows_replicas[cluster-2]"),
     case("flaky-api", ""),
     case("slow-start", ""),
 ]

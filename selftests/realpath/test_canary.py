@@ -83,11 +83,8 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Any:
         # A namespace being deleted (Terminating) is gone as far as the clean-up is concerned:
         # its contents go first, on the API server's schedule.
         left = [
-            [
-                ns
-                for ns in env.core(i).list_namespace(label_selector=MANAGED).items
-                if ns.metadata.deletion_timestamp is None
-            ]
+            [ns for ns in env.core(i).list_namespace(label_selector=MANAGED).items
+             if ns.metadata.deletion_timestamp is None]
             for i in range(2)
         ]
     return {

@@ -73,17 +73,11 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
     ("lab-with-ctx", ["--lab", "--ctx=gke_p_z_c1"], ["--lab brings its own clusters", "drop --ctx"]),
     ("no-clusters", [], ["no clusters given", "--ctx1", "--lab"]),
     ("join-mode-unknown", ["--lab", "--join=overwrite"], ["--join 'overwrite'", "create, verify, replace"]),
-    (
-        "cluster-name-unknown-context",
-        ["--ctx=a", "--ctx=b", "--cluster-name=c=east"],
-        ["--cluster-name", "'c'", "not one of --ctx"],
-    ),
+    ("cluster-name-unknown-context", ["--ctx=a", "--ctx=b", "--cluster-name=c=east"],
+     ["--cluster-name", "'c'", "not one of --ctx"]),
     ("api-server-http", ["--lab", "--api-server=x=http://10.0.0.1"], ["not an https:// URL"]),
-    (
-        "report-dir-under-a-file",
-        ["--lab", "--report-dir=pyproject.toml/reports"],
-        ["--report-dir", "pyproject.toml is a file, not a directory"],
-    ),
+    ("report-dir-under-a-file", ["--lab", "--report-dir=pyproject.toml/reports"],
+     ["--report-dir", "pyproject.toml is a file, not a directory"]),
     ("lab-revision-invalid", ["--lab", "--lab-revisions=Bad_Rev"], ["'Bad_Rev' is not a valid revision"]),
     ("revision-not-installed", ["--lab", "--revision=asm-999"], ["--revision asm-999 has no istiod"]),
 ]
@@ -134,21 +128,12 @@ def test_samples_dir_without_the_samples_is_one_line(layout: str, tmp_path: Path
 @pytest.mark.parametrize(
     ("hello", "sleep", "fragments"),
     [
-        pytest.param(
-            "kind: [\n", None, ["helloworld/helloworld.yaml is unusable", "line 2"], id="hello-not-yaml"
-        ),
-        pytest.param(
-            "kind: Service\nmetadata: {name: helloworld, labels: {app: helloworld}}\n",
-            None,
-            ["no Deployment labelled app=helloworld,version=v1"],
-            id="hello-without-v1",
-        ),
-        pytest.param(
-            None,
-            "kind: Deployment\nmetadata: {name: sleep}\n",
-            ["sleep/sleep.yaml is unusable"],
-            id="sleep-without-spec",
-        ),
+        pytest.param("kind: [\n", None, ["helloworld/helloworld.yaml is unusable", "line 2"],
+                     id="hello-not-yaml"),
+        pytest.param("kind: Service\nmetadata: {name: helloworld, labels: {app: helloworld}}\n", None,
+                     ["no Deployment labelled app=helloworld,version=v1"], id="hello-without-v1"),
+        pytest.param(None, "kind: Deployment\nmetadata: {name: sleep}\n", ["sleep/sleep.yaml is unusable"],
+                     id="sleep-without-spec"),
     ],
 )
 def test_samples_dir_with_unusable_manifests_is_one_line(
@@ -265,47 +250,27 @@ def _exec_plugin(command: str) -> Callable[[LabEnv, Path], tuple[list[str], dict
 
 
 KUBECONFIG_CASES = [
-    KubeconfigCase(
-        "unknown-context",
-        _unknown_context,
-        ("context 'gke_nope_us-central1-a_cluster-9' is not in the kubeconfig", "known: gke_"),
-    ),
+    KubeconfigCase("unknown-context", _unknown_context,
+                   ("context 'gke_nope_us-central1-a_cluster-9' is not in the kubeconfig", "known: gke_")),
     KubeconfigCase("same-context-twice", _same_context_twice, ("is given twice",)),
-    KubeconfigCase(
-        "one-server-two-contexts",
-        lambda lab, tmp: _alias(lab, tmp, "127.0.0.1"),
-        ("reach the same API server https://127.0.0.1:", "give each cluster once"),
-    ),
-    KubeconfigCase(
-        "one-cluster-two-addresses",
-        lambda lab, tmp: _alias(lab, tmp, "localhost"),
-        ("reach the same cluster (kube-system uid", "give each cluster once"),
-    ),
+    KubeconfigCase("one-server-two-contexts", lambda lab, tmp: _alias(lab, tmp, "127.0.0.1"),
+                   ("reach the same API server https://127.0.0.1:", "give each cluster once")),
+    KubeconfigCase("one-cluster-two-addresses", lambda lab, tmp: _alias(lab, tmp, "localhost"),
+                   ("reach the same cluster (kube-system uid", "give each cluster once")),
     KubeconfigCase("kubeconfig-missing", _missing, ("no-such-kubeconfig' is not a readable file",)),
     KubeconfigCase("kubeconfig-is-a-directory", _directory, ("is not a readable file",)),
     KubeconfigCase("kubeconfig-malformed", _malformed, ("cannot read", "kubeconfig")),
     KubeconfigCase("kubeconfig-not-a-mapping", _not_a_kubeconfig, ("cannot read", "kubeconfig")),
     KubeconfigCase("KUBECONFIG-malformed", _malformed_env, ("cannot read the kubeconfig (KUBECONFIG",)),
     KubeconfigCase("user-without-name", _user_without_name, ("cannot read", "an entry has no 'name' field")),
-    KubeconfigCase(
-        "context-names-missing-cluster", _context_without_cluster, ("cannot load context", "deleted-cluster")
-    ),
-    KubeconfigCase(
-        "exec-plugin-missing",
-        _exec_plugin("no-such-auth-plugin"),
-        (
-            "cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
-            "no-such-auth-plugin",
-        ),
-    ),
-    KubeconfigCase(
-        "exec-plugin-fails",
-        _exec_plugin("false"),
-        (
-            "cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
-            "gcloud auth login",
-        ),
-    ),
+    KubeconfigCase("context-names-missing-cluster", _context_without_cluster,
+                   ("cannot load context", "deleted-cluster")),
+    KubeconfigCase("exec-plugin-missing", _exec_plugin("no-such-auth-plugin"),
+                   ("cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
+                    "no-such-auth-plugin")),
+    KubeconfigCase("exec-plugin-fails", _exec_plugin("false"),
+                   ("cannot get credentials for context 'gke_meshconform-lab_us-east1-b_cluster-2'",
+                    "gcloud auth login")),
 ]
 KUBECONFIG_PARAMS = [pytest.param(c, id=c.id) for c in KUBECONFIG_CASES] + [
     pytest.param(

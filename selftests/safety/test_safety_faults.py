@@ -62,24 +62,14 @@ def test_clean_run_retries_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "timeout", "failing", "state", "events"),
     [
-        pytest.param(
-            "proxy-not-ready:cluster-2",
-            "5",
-            ["cluster-2"],
-            r"1/2 Running \(istio-proxy not ready\)",
-            "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
-            id="proxy-not-ready",
-        ),
+        pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"],
+                     r"1/2 Running \(istio-proxy not ready\)",
+                     "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
+                     id="proxy-not-ready"),
         # The pods were created before the join (pipeline "deploy"), so by the deadline they may
         # have got as far as one container up: the state shown is whichever kubectl would show.
-        pytest.param(
-            "slow-start",
-            "1.5",
-            ["cluster-1", "cluster-2"],
-            r"[01]/2 (Pending|Running)",
-            None,
-            id="slow-start",
-        ),
+        pytest.param("slow-start", "1.5", ["cluster-1", "cluster-2"], r"[01]/2 (Pending|Running)", None,
+                     id="slow-start"),
     ],
 )
 def test_wait_ends_at_the_deadline_with_last_state_and_events(
@@ -109,10 +99,8 @@ def test_clusters_gone_mid_run_end_the_run_in_bounded_time(tmp_path: Path) -> No
         suite = start_suite(tmp_path / "reports", *lab.args(), "--ready-timeout=10", "--requests=5")
         try:
             eventually(
-                lambda: (
-                    bool(lab.core(lab.contexts[1]).list_namespace(label_selector=MANAGED).items)
-                    or suite.proc.poll() is not None
-                ),
+                lambda: bool(lab.core(lab.contexts[1]).list_namespace(label_selector=MANAGED).items)
+                or suite.proc.poll() is not None,
                 120,
                 lambda: "the run's namespace never appeared",
             )

@@ -136,10 +136,8 @@ def seed_unowned(lab: LabEnv) -> dict[str, tuple]:
         core.create_namespace({"metadata": {"name": "payments", "labels": {"team": "payments"}}})
         core.create_namespaced_secret(
             "istio-system",
-            {
-                "metadata": {"name": "istio-remote-secret-legacy", "labels": {"istio/multiCluster": "true"}},
-                "stringData": {"legacy": "kubeconfig: of a cluster that left the mesh"},
-            },
+            {"metadata": {"name": "istio-remote-secret-legacy", "labels": {"istio/multiCluster": "true"}},
+             "stringData": {"legacy": "kubeconfig: of a cluster that left the mesh"}},
         )
         core.create_namespace(
             {"metadata": {"name": "copied-labels", "labels": {"meshconform.io/run-id": "r00000000"}}}
@@ -198,11 +196,8 @@ def test_signal_during_a_lab_run_deletes_what_it_created(signum: int, tmp_path: 
 def writes(log: Path, verb: str, path: str, cluster: str | None = None) -> list[dict[str, Any]]:
     """Successful requests of `verb` whose path is `path` (a prefix, for deletes by name)."""
     return [
-        e
-        for e in request_log(log)
-        if e["verb"] == verb
-        and e["status"] < 300
-        and cluster in (None, e["cluster"])
+        e for e in request_log(log)
+        if e["verb"] == verb and e["status"] < 300 and cluster in (None, e["cluster"])
         and (e["path"] == path if verb in ("create", "list") else e["path"].startswith(path))
     ]
 
@@ -212,24 +207,16 @@ def namespace_made(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any], Pat
     """A run through delaying proxies (none yet): yields (lab, suite, proxies, request log) once
     the run's namespace exists in every cluster; the run is stopped on exit."""
     log = tmp_path / "requests.jsonl"
-    with (
-        lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab,
-        through_proxies(lab, tmp_path) as (proxied, proxies),
-    ):
+    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
+            through_proxies(lab, tmp_path) as (proxied, proxies):
         # faulthandler: a run that does not leave when told can be made to show where it waits.
         suite = start_suite(
-            tmp_path / "reports",
-            *proxied.args(),
-            "--ready-timeout=60",
-            "--requests=5",
+            tmp_path / "reports", *proxied.args(), "--ready-timeout=60", "--requests=5",
             env={"PYTHONFAULTHANDLER": "1"},
         )
         try:
-            eventually(
-                lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None,
-                120,
-                lambda: "the run's namespace never appeared",
-            )
+            eventually(lambda: ours_exist(lab, "sample") or suite.proc.poll() is not None, 120,
+                       lambda: "the run's namespace never appeared")
             if suite.proc.poll() is not None:
                 pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
             yield lab, suite, proxies, log
@@ -255,11 +242,8 @@ def second_press(suite: Any) -> None:
     """Ctrl-C, and wait until the run says it heard it: two presses before the run's handler ran
     are one to it (CPython coalesces a pending signal)."""
     os.killpg(suite.proc.pid, signal.SIGINT)
-    eventually(
-        lambda: UNDER_WAY in suite.out.read_text(errors="replace"),
-        30,
-        lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}",
-    )
+    eventually(lambda: UNDER_WAY in suite.out.read_text(errors="replace"), 30,
+               lambda: f"the second Ctrl-C was never acknowledged:\n{suite.out.read_text()[-2000:]}")
 
 
 def third_press(suite: Any) -> tuple[float, Run]:
@@ -293,6 +277,7 @@ def cleanup_started(log: Path, after: float) -> bool:
     return any(e["ts"] > after for e in writes(log, "list", "/api/v1/namespaces"))
 
 
+
 def test_third_ctrl_c_during_cleanup_leaves_at_once(tmp_path: Path) -> None:
     """The press after that leaves now, to --cleanup-only, even while every cluster's clean-up
     waits on a slow API server (each request delayed 10 s here): clean-up runs one thread per
@@ -317,11 +302,8 @@ def test_ctrl_c_during_preflight_leaves_at_once(tmp_path: Path) -> None:
     with lab_served(tmp_path, "--latency-ms=5000", f"--request-log={log}") as lab:
         suite = start_suite(tmp_path / "reports", *lab.args())
         try:
-            eventually(
-                lambda: bool(request_log(log)) or suite.proc.poll() is not None,
-                120,
-                lambda: "preflight's first request never reached the lab",
-            )
+            eventually(lambda: bool(request_log(log)) or suite.proc.poll() is not None, 120,
+                       lambda: "preflight's first request never reached the lab")
             if suite.proc.poll() is not None:
                 pytest.fail(f"the run ended before it could be interrupted:\n{suite.wait().tail()}")
             pressed = time.monotonic()

@@ -74,9 +74,8 @@ def assert_team_intact(lab: LabEnv, before: dict[str, tuple]) -> None:
 def test_run_into_a_foreign_sample_namespace_is_refused(team_lab, tmp_path: Path) -> None:
     lab, before = team_lab
     run = run_suite(tmp_path / "reports", *lab.args(), timeout=REFUSAL_SECONDS)
-    assert_one_error(
-        run, "namespace sample already exists in cluster-2", "not created by meshconform", "--namespace NAME"
-    )
+    assert_one_error(run, "namespace sample already exists in cluster-2", "not created by meshconform",
+                     "--namespace NAME")
     assert_team_intact(lab, before)
     assert_nothing_labelled_but_half_ours(lab)
 

@@ -190,8 +190,7 @@ def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
         fact.sync_status, fact.sync_unknown = None, "istiod x has no /debug/clusterz"
     result = outcomes(facts)
     assert {k for k, o in result.items() if o.status == "skipped"} == {
-        "test_istiod_synced[cluster-1->cluster-2]",
-        "test_istiod_synced[cluster-2->cluster-1]",
+        "test_istiod_synced[cluster-1->cluster-2]", "test_istiod_synced[cluster-2->cluster-1]"
     }
     assert failing(facts) == []
     tally = facts.traffic["cluster-2"]

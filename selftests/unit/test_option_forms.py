@@ -81,17 +81,8 @@ def test_separate_kubeconfig_is_read(tmp_path):
         "users: [{name: u, user: {}}]\n"
         "contexts: [{name: known, context: {cluster: c, user: u}}]\n"
     )
-    run = _run(
-        "--co",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--ctx1",
-        "nope-1",
-        "--ctx2",
-        "nope-2",
-        "--report-dir",
-        str(tmp_path),
-    )
+    run = _run("--co", "--kubeconfig", str(kubeconfig), "--ctx1", "nope-1", "--ctx2", "nope-2",
+               "--report-dir", str(tmp_path))
     assert run.returncode == 4, run.stdout[-3000:] + run.stderr[-3000:]
     assert _error_lines(run) == ["ERROR: context 'nope-1' is not in the kubeconfig; known: known"]
 

@@ -72,12 +72,8 @@ def test_rules_naming_objects_or_other_groups_grant_nothing() -> None:
     grants = discovery._rule_grants
     assert grants({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, "", "pods", "list")
     assert grants({"verbs": ["list"], "apiGroups": [""], "resources": ["pods"]}, "", "pods", "list")
-    assert not grants(
-        {"verbs": ["list"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]},
-        "",
-        "pods",
-        "list",
-    )
+    assert not grants({"verbs": ["list"], "apiGroups": [""], "resources": ["pods"], "resourceNames": ["a"]},
+                      "", "pods", "list")
     assert not grants({"verbs": ["list"], "apiGroups": ["apps"], "resources": ["pods"]}, "", "pods", "list")
     assert not grants({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}, "", "pods", "list")
     assert not grants({"verbs": ["list"], "apiGroups": [""], "resources": ["pods/log"]}, "", "pods", "list")

@@ -19,10 +19,8 @@ from .kubelet import cluster_index
 
 Obj = dict[str, Any]
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-TOLERATIONS = [
-    {"key": f"node.kubernetes.io/{k}", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-    for k in ("not-ready", "unreachable")
-]
+TOLERATIONS = [{"key": f"node.kubernetes.io/{k}", "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": 300} for k in ("not-ready", "unreachable")]
 
 
 def _token_volume() -> Obj:

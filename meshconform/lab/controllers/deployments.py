@@ -61,7 +61,7 @@ class Deployments:
             for ref in meta.get("ownerReferences") or []:
                 if ref.get("kind") == "Deployment" and res == RS:
                     self.queue.add((meta["namespace"], ref["name"]))
-            if res == "pods":  # pods move a Deployment's ready counts: find it through the ReplicaSet
+            if res == "pods":   # pods move a Deployment's ready counts: find it through the ReplicaSet
                 rs_ref = next(
                     (r for r in meta.get("ownerReferences") or [] if r.get("kind") == "ReplicaSet"), None
                 )

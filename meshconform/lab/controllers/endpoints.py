@@ -40,13 +40,8 @@ def _target_port(port: Obj, pod: Obj) -> int | None:
 
 def _ref(pod: Obj) -> Obj:
     m = pod["metadata"]
-    return {
-        "kind": "Pod",
-        "namespace": m["namespace"],
-        "name": m["name"],
-        "uid": m["uid"],
-        "resourceVersion": m.get("resourceVersion", ""),
-    }
+    return {"kind": "Pod", "namespace": m["namespace"], "name": m["name"], "uid": m["uid"],
+            "resourceVersion": m.get("resourceVersion", "")}
 
 
 class Endpoints:
@@ -73,13 +68,9 @@ class Endpoints:
         selector = svc["spec"].get("selector")
         if not selector or svc["spec"].get("type") == "ExternalName":
             return
-        pods = [
-            p
-            for p in self.store.iter("pods", ns)
-            if matches_map_selector(selector, p["metadata"].get("labels") or {})
-            and (p.get("status") or {}).get("podIP")
-            and not p["metadata"].get("deletionTimestamp")
-        ]
+        pods = [p for p in self.store.iter("pods", ns)
+                if matches_map_selector(selector, p["metadata"].get("labels") or {})
+                and (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")]
         self._endpoints(svc, pods)
         self._slice(svc, pods)
 
@@ -93,20 +84,10 @@ class Endpoints:
                     ports.append((p.get("name", ""), tp, p.get("protocol", "TCP")))
             if not ports:
                 continue
-            sub = groups.setdefault(
-                tuple(ports),
-                {
-                    "ports": [
-                        {**({"name": n} if n else {}), "port": tp, "protocol": proto}
-                        for n, tp, proto in ports
-                    ]
-                },
-            )
-            addr = {
-                "ip": pod["status"]["podIP"],
-                "nodeName": pod["spec"].get("nodeName", ""),
-                "targetRef": _ref(pod),
-            }
+            sub = groups.setdefault(tuple(ports), {"ports": [{**({"name": n} if n else {}), "port": tp,
+                                                             "protocol": proto} for n, tp, proto in ports]})
+            addr = {"ip": pod["status"]["podIP"], "nodeName": pod["spec"].get("nodeName", ""),
+                    "targetRef": _ref(pod)}
             sub.setdefault("addresses" if pod_ready(pod) else "notReadyAddresses", []).append(addr)
         for sub in groups.values():
             for k in ("addresses", "notReadyAddresses"):
@@ -118,21 +99,12 @@ class Endpoints:
         meta = svc["metadata"]
         subsets = self._subsets(svc, pods)
         cur = self.store.find("endpoints", meta["namespace"], meta["name"])
-        if (
-            cur is not None
-            and (cur.get("subsets") or []) == subsets
-            and (cur["metadata"].get("labels") or {}) == (meta.get("labels") or {})
-        ):
+        if cur is not None and (cur.get("subsets") or []) == subsets and \
+                (cur["metadata"].get("labels") or {}) == (meta.get("labels") or {}):
             return
-        ep: Obj = {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
-            "metadata": {
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "annotations": {TRIGGER: now(self.store)},
-            },
-        }
+        ep: Obj = {"apiVersion": "v1", "kind": "Endpoints",
+                   "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                                "annotations": {TRIGGER: now(self.store)}}}
         if meta.get("labels"):
             ep["metadata"]["labels"] = dict(meta["labels"])
         if subsets:

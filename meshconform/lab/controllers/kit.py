@@ -46,21 +46,13 @@ def fnv32a(data: bytes) -> int:
 
 def owner_ref(owner: Obj, *, controller: bool = True) -> Obj:
     meta = owner["metadata"]
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": controller,
-        "blockOwnerDeletion": True,
-    }
+    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta["name"],
+            "uid": meta["uid"], "controller": controller, "blockOwnerDeletion": True}
 
 
 def controlled_by(obj: Obj, owner_uid: str) -> bool:
-    return any(
-        r.get("uid") == owner_uid and r.get("controller")
-        for r in obj["metadata"].get("ownerReferences") or []
-    )
+    return any(r.get("uid") == owner_uid and r.get("controller")
+               for r in obj["metadata"].get("ownerReferences") or [])
 
 
 def controller_of(obj: Obj) -> Obj | None:
@@ -114,16 +106,16 @@ class Queue:
             try:
                 self.reconcile(key)
                 self._failures.pop(key, None)
-            except StatusError as e:  # e.g. the namespace went away under us: retry later
+            except StatusError as e:      # e.g. the namespace went away under us: retry later
                 self._retry(key, e)
-            except Exception as e:  # a bug: keep the lab serving, say so once per key
+            except Exception as e:        # a bug: keep the lab serving, say so once per key
                 log.exception("%s: reconcile %s failed", self.name, key)
                 self._retry(key, e)
 
     def _retry(self, key: Hashable, err: Exception) -> None:
         n = self._failures[key] = self._failures.get(key, 0) + 1
         if n <= 8:
-            self.add_after(key, min(self.max_backoff, 0.05 * 2**n))
+            self.add_after(key, min(self.max_backoff, 0.05 * 2 ** n))
         else:
             log.warning("%s: giving up on %s after %d attempts: %s", self.name, key, n, err)
 
@@ -140,16 +132,8 @@ class Recorder:
         self.store = store
         self._seen: dict[tuple[str, str, str, str, str], str] = {}
 
-    def event(
-        self,
-        obj: Obj,
-        etype: str,
-        reason: str,
-        message: str,
-        component: str,
-        host: str | None = None,
-        field_path: str | None = None,
-    ) -> None:
+    def event(self, obj: Obj, etype: str, reason: str, message: str, component: str,
+              host: str | None = None, field_path: str | None = None) -> None:
         meta = obj["metadata"]
         ns = meta.get("namespace") or "default"
         key = (ns, meta.get("uid", ""), reason, message, field_path or "")
@@ -158,49 +142,30 @@ class Recorder:
         if name is not None and self._bump(ns, name, stamp):
             return
         name = f"{meta['name']}.{time.time_ns():x}"
-        involved = {
-            "kind": obj.get("kind"),
-            "namespace": meta.get("namespace"),
-            "name": meta["name"],
-            "uid": meta.get("uid"),
-            "apiVersion": obj.get("apiVersion"),
-            "resourceVersion": meta.get("resourceVersion"),
-        }
+        involved = {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta["name"],
+                    "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
+                    "resourceVersion": meta.get("resourceVersion")}
         if field_path:
             involved["fieldPath"] = field_path
         source = {"component": component, **({"host": host} if host else {})}
-        ev = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {k: v for k, v in involved.items() if v is not None},
-            "reason": reason,
-            "message": message,
-            "source": source,
-            "type": etype,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "eventTime": None,
-            "reportingComponent": component,
-            "reportingInstance": host or "",
-        }
+        ev = {"apiVersion": "v1", "kind": "Event",
+              "metadata": {"name": name, "namespace": ns},
+              "involvedObject": {k: v for k, v in involved.items() if v is not None},
+              "reason": reason, "message": message, "source": source, "type": etype,
+              "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1, "eventTime": None,
+              "reportingComponent": component, "reportingInstance": host or ""}
         try:
             self.store.create("events", ev)
         except StatusError:
-            return  # a terminating namespace refuses new events; so does the real apiserver
+            return      # a terminating namespace refuses new events; so does the real apiserver
         self._seen[key] = name
 
     def _bump(self, ns: str, name: str, stamp: str) -> bool:
         ev = self.store.find("events", ns, name)
         if ev is None:
             return False
-        new = {
-            **ev,
-            "count": int(ev.get("count") or 1) + 1,
-            "lastTimestamp": stamp,
-            "metadata": {k: v for k, v in ev["metadata"].items() if k != "resourceVersion"},
-        }
+        new = {**ev, "count": int(ev.get("count") or 1) + 1, "lastTimestamp": stamp,
+               "metadata": {k: v for k, v in ev["metadata"].items() if k != "resourceVersion"}}
         try:
             self.store.update("events", new)
         except StatusError:
@@ -220,10 +185,7 @@ def update_status(store: Store, res: str, obj: Obj, status: Obj) -> None:
     """Write .status through the status subresource when it changed (no-op writes bump nothing)."""
     if obj.get("status") == status:
         return
-    new = {
-        **obj,
-        "status": status,
-        "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"},
-    }
-    with contextlib.suppress(StatusError):  # deleted meanwhile: the next event reconciles again
+    new = {**obj, "status": status,
+           "metadata": {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}}
+    with contextlib.suppress(StatusError):      # deleted meanwhile: the next event reconciles again
         store.update(res, new, subresource="status")

@@ -18,10 +18,10 @@ from . import podstatus as ps
 from .kit import Recorder, now, update_status
 
 Obj = dict[str, Any]
-Behaviour = Callable[[LabCluster, Obj, Obj], str | None]  # (cluster, pod, container) -> OK/...
+Behaviour = Callable[[LabCluster, Obj, Obj], str | None]   # (cluster, pod, container) -> OK/...
 
-PROBE_PERIOD = 2.0  # seconds between repeated Unhealthy events (the probe's periodSeconds)
-BACKOFF_PERIOD = 10.0  # seconds between CrashLoopBackOff restarts (the kubelet's first back-off)
+PROBE_PERIOD = 2.0        # seconds between repeated Unhealthy events (the probe's periodSeconds)
+BACKOFF_PERIOD = 10.0     # seconds between CrashLoopBackOff restarts (the kubelet's first back-off)
 
 
 class Kubelet:
@@ -29,8 +29,8 @@ class Kubelet:
         self.cluster, self.store, self.recorder = cluster, cluster.store, recorder
         self.ready_delay = ready_delay
         self.behaviours: list[Behaviour] = []
-        self.slowdown = 1.0  # slow-start multiplies every pod's ready delay
-        self.runs: dict[str, ps.Run] = {}  # pod uid -> run
+        self.slowdown = 1.0          # slow-start multiplies every pod's ready delay
+        self.runs: dict[str, ps.Run] = {}                       # pod uid -> run
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._ips = 0
         self._ip_of: dict[str, str] = {}
@@ -112,19 +112,12 @@ class Kubelet:
             return None
         node = nodes[self._next_node % len(nodes)]["metadata"]["name"]
         self._next_node += 1
-        new = {
-            **pod,
-            "spec": {**pod["spec"], "nodeName": node},
-            "metadata": {k: v for k, v in pod["metadata"].items() if k != "resourceVersion"},
-        }
+        new = {**pod, "spec": {**pod["spec"], "nodeName": node},
+               "metadata": {k: v for k, v in pod["metadata"].items() if k != "resourceVersion"}}
         bound = self.store.update("pods", new)
-        self.recorder.event(
-            bound,
-            "Normal",
-            "Scheduled",
-            f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {node}",
-            "default-scheduler",
-        )
+        self.recorder.event(bound, "Normal", "Scheduled", f"Successfully assigned "
+                            f"{pod['metadata']['namespace']}/{pod['metadata']['name']} to {node}",
+                            "default-scheduler")
         return bound
 
     def _events(self, pod: Obj, step: str, node: str) -> None:
@@ -139,9 +132,8 @@ class Kubelet:
         image = c.get("image", "")
         if c.get("imagePullPolicy") == "Always":
             self.recorder.event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet", node, path)
-            self.recorder.event(
-                pod, "Normal", "Pulled", f'Successfully pulled image "{image}"', "kubelet", node, path
-            )
+            self.recorder.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}"', "kubelet",
+                                node, path)
         else:
             self.recorder.event(
                 pod,

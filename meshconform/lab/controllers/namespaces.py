@@ -27,9 +27,9 @@ ROOT_CA = "kube-root-ca.crt"
 class Namespaces:
     def __init__(self, cluster: LabCluster, ready_delay: float) -> None:
         self.cluster, self.store = cluster, cluster.store
-        self.grace = min(1.0, max(0.05, ready_delay))  # seconds before contents go
+        self.grace = min(1.0, max(0.05, ready_delay))    # seconds before contents go
         self.queue = Queue("namespace", self.reconcile)
-        self._deadline: dict[str, float] = {}  # namespace -> loop time its contents go
+        self._deadline: dict[str, float] = {}   # namespace -> loop time its contents go
 
     def on_event(self, kind: str, res: str, obj: Obj, old: Obj | None) -> None:
         if res == "namespaces" and kind != "DELETED":

@@ -59,12 +59,8 @@ def qos_class(pod: Obj) -> str:
 
 
 def _condition(ctype: str, ok: bool, stamp: str, reason: str = "", message: str = "") -> Obj:
-    c: Obj = {
-        "type": ctype,
-        "status": "True" if ok else "False",
-        "lastProbeTime": None,
-        "lastTransitionTime": stamp,
-    }
+    c: Obj = {"type": ctype, "status": "True" if ok else "False", "lastProbeTime": None,
+              "lastTransitionTime": stamp}
     if not ok and reason:
         c["reason"], c["message"] = reason, message
     return c
@@ -79,8 +75,8 @@ class Run:
     """What the kubelet knows about one pod between steps."""
 
     step: str
-    behaviours: dict[str, str]  # container name -> OK / NEVER_READY / CRASHLOOP
-    since: dict[str, str]  # step name -> when it happened (RFC 3339)
+    behaviours: dict[str, str]           # container name -> OK / NEVER_READY / CRASHLOOP
+    since: dict[str, str]                # step name -> when it happened (RFC 3339)
     restarts: int = 0
 
 
@@ -92,20 +88,8 @@ def _state(pod: Obj, c: Obj, run: Run, init: bool) -> tuple[Obj, bool, bool, Obj
         if at >= order.index(INITIALIZED):
             t = run.since[INITIALIZED]
             cid = f"containerd://{_sha(pod['metadata']['uid'], c['name'])}"
-            return (
-                {
-                    "terminated": {
-                        "exitCode": 0,
-                        "reason": "Completed",
-                        "startedAt": t,
-                        "finishedAt": t,
-                        "containerID": cid,
-                    }
-                },
-                False,
-                True,
-                {},
-            )
+            return ({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t, "finishedAt": t,
+                                    "containerID": cid}}, False, True, {})
         return {"waiting": {"reason": "PodInitializing"}}, False, False, {}
     if at < order.index(RUNNING):
         has_init = bool(pod["spec"].get("initContainers"))
@@ -114,19 +98,10 @@ def _state(pod: Obj, c: Obj, run: Run, init: bool) -> tuple[Obj, bool, bool, Obj
     behaviour = run.behaviours.get(c["name"], OK)
     if behaviour == CRASHLOOP:
         t = run.since[RUNNING]
-        last = {
-            "terminated": {
-                "exitCode": 1,
-                "reason": "Error",
-                "startedAt": t,
-                "finishedAt": t,
-                "containerID": f"containerd://{_sha(pod['metadata']['uid'], c['name'], 'x')}",
-            }
-        }
-        msg = (
-            f"back-off 10s restarting failed container={c['name']} pod={pod['metadata']['name']}_"
-            f"{pod['metadata']['namespace']}({pod['metadata']['uid']})"
-        )
+        last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": t, "finishedAt": t,
+                               "containerID": f"containerd://{_sha(pod['metadata']['uid'], c['name'], 'x')}"}}
+        msg = f"back-off 10s restarting failed container={c['name']} pod={pod['metadata']['name']}_" \
+              f"{pod['metadata']['namespace']}({pod['metadata']['uid']})"
         return {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}, False, False, last
     ready = behaviour == OK and (not _has_probe(c) or at >= order.index(READY))
     return {"running": {"startedAt": run.since[RUNNING]}}, True, ready, {}
@@ -137,15 +112,9 @@ def _statuses(pod: Obj, run: Run, init: bool) -> list[Obj]:
     key = "initContainers" if init else "containers"
     for c in pod["spec"].get(key) or []:
         state, started, ready, last = _state(pod, c, run, init)
-        s: Obj = {
-            "name": c["name"],
-            "state": state,
-            "lastState": last,
-            "ready": ready,
-            "restartCount": run.restarts if run.behaviours.get(c["name"]) == CRASHLOOP else 0,
-            "image": c.get("image", ""),
-            "imageID": "",
-        }
+        s: Obj = {"name": c["name"], "state": state, "lastState": last, "ready": ready,
+                  "restartCount": run.restarts if run.behaviours.get(c["name"]) == CRASHLOOP else 0,
+                  "image": c.get("image", ""), "imageID": ""}
         if "running" in state or "terminated" in state or last:
             s["imageID"] = image_id(c.get("image", ""))
             cid = _sha(pod["metadata"]["uid"], c["name"], str(s["restartCount"]))

@@ -40,5 +40,4 @@ class PerCluster(Generic[T]):
             current = self._items.get(key)
             if current is not None and current[0] is ref:
                 del self._items[key]
-
         return drop

@@ -20,14 +20,12 @@ from .kit import Queue, Recorder, controlled_by, now, owner_ref, random_suffix, 
 
 Obj = dict[str, Any]
 RS = "replicasets.apps"
-MAX_BACKOFF = 10.0  # seconds; kept short so a repaired fault recovers quickly
+MAX_BACKOFF = 10.0     # seconds; kept short so a repaired fault recovers quickly
 
 
 def pod_ready(pod: Obj) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (pod.get("status") or {}).get("conditions") or []
-    )
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 class ReplicaSets:
@@ -51,11 +49,8 @@ class ReplicaSets:
             self._failures.pop(key, None)
             return
         uid = rs["metadata"]["uid"]
-        pods = [
-            p
-            for p in self.store.iter("pods", key[0])
-            if controlled_by(p, uid) and not p["metadata"].get("deletionTimestamp")
-        ]
+        pods = [p for p in self.store.iter("pods", key[0])
+                if controlled_by(p, uid) and not p["metadata"].get("deletionTimestamp")]
         want = int(rs["spec"].get("replicas", 1))
         error = None
         if len(pods) < want:
@@ -63,13 +58,8 @@ class ReplicaSets:
         elif len(pods) > want:
             for p in sorted(pods, key=pod_ready)[: len(pods) - want]:
                 self.store.delete("pods", key[0], p["metadata"]["name"])
-                self.recorder.event(
-                    rs,
-                    "Normal",
-                    "SuccessfulDelete",
-                    f"Deleted pod: {p['metadata']['name']}",
-                    "replicaset-controller",
-                )
+                self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}",
+                                    "replicaset-controller")
         self._status(key, error)
 
     def _create(self, rs: Obj, n: int) -> str | None:
@@ -78,21 +68,16 @@ class ReplicaSets:
             try:
                 made = self.store.create("pods", self._pod(rs))
             except AlreadyExists:
-                self.queue.add(key)  # a name collision: try again with another suffix
+                self.queue.add(key)         # a name collision: try again with another suffix
                 return None
             except StatusError as e:
                 message = f"Error creating: {e.message}"
                 self.recorder.event(rs, "Warning", "FailedCreate", message, "replicaset-controller")
                 fails = self._failures[key] = self._failures.get(key, 0) + 1
-                self.queue.add_after(key, min(MAX_BACKOFF, 0.25 * 2**fails))
+                self.queue.add_after(key, min(MAX_BACKOFF, 0.25 * 2 ** fails))
                 return message
-            self.recorder.event(
-                rs,
-                "Normal",
-                "SuccessfulCreate",
-                f"Created pod: {made['metadata']['name']}",
-                "replicaset-controller",
-            )
+            self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {made['metadata']['name']}",
+                                "replicaset-controller")
         self._failures.pop(key, None)
         return None
 
@@ -102,14 +87,8 @@ class ReplicaSets:
         meta = tmpl.get("metadata") or {}
         meta.pop("creationTimestamp", None)
         base = rs["metadata"]["name"]
-        meta.update(
-            {
-                "name": f"{base}-{random_suffix()}",
-                "generateName": f"{base}-",
-                "namespace": rs["metadata"]["namespace"],
-                "ownerReferences": [owner_ref(rs)],
-            }
-        )
+        meta.update({"name": f"{base}-{random_suffix()}", "generateName": f"{base}-",
+                     "namespace": rs["metadata"]["namespace"], "ownerReferences": [owner_ref(rs)]})
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": tmpl.get("spec") or {}}
 
     def _status(self, key: tuple[str, str], error: str | None) -> None:
@@ -118,19 +97,11 @@ class ReplicaSets:
             return
         uid = rs["metadata"]["uid"]
         pods = [p for p in self.store.iter("pods", key[0]) if controlled_by(p, uid)]
-        labels_ok = [
-            p
-            for p in pods
-            if matches_label_selector(rs["spec"].get("selector") or {}, p["metadata"].get("labels") or {})
-        ]
+        labels_ok = [p for p in pods if matches_label_selector(rs["spec"].get("selector") or {},
+                                                               p["metadata"].get("labels") or {})]
         ready = sum(1 for p in pods if pod_ready(p))
-        status: Obj = {
-            "replicas": len(pods),
-            "fullyLabeledReplicas": len(labels_ok),
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "observedGeneration": rs["metadata"].get("generation", 1),
-        }
+        status: Obj = {"replicas": len(pods), "fullyLabeledReplicas": len(labels_ok), "readyReplicas": ready,
+                       "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
         old = [
             c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") == "ReplicaFailure"

@@ -25,7 +25,7 @@ from .multicluster import SecretController
 from .nsctl import RootCertPublisher
 from .webhooks import Dispatcher, Handler
 
-SETTLE_TIMEOUT = 3.0  # seconds serving() waits for a joined lab's istiods to sync (or give up)
+SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
 
 
 def _resolver(ist: state.IstioCluster) -> Any:
@@ -33,8 +33,7 @@ def _resolver(ist: state.IstioCluster) -> Any:
         labels = pod["metadata"].get("labels") or {}
         if ns != rv.ISTIO_NS or path != "/inject" or labels.get("app") != "istiod" or ist.injector is None:
             return None
-        return ist.injector.handler(labels.get("istio.io/rev", "default"))  # type: ignore[no-any-return]
-
+        return ist.injector.handler(labels.get("istio.io/rev", "default"))   # type: ignore[no-any-return]
     return resolve
 
 
@@ -72,7 +71,7 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
 def install(lab: Any) -> None:
     from ..fault_effects import install_behaviours  # also registers the fault effects
 
-    controllers.install(lab)  # idempotent: makes sure the built-in admission plugins come first
+    controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
     for index, (name, ist) in enumerate(plan.plan(lab).items()):
         cluster = lab.clusters[name]
         install_behaviours(lab, cluster)

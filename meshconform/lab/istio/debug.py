@@ -81,3 +81,4 @@ def log_provider(cluster: LabCluster) -> Any:
         return state.of(cluster).log(_revision(pod)).text(tail)
 
     return provide
+

@@ -33,7 +33,7 @@ class Endpoint:
     pod: Obj
     region: str
     zone: str
-    sidecar: bool  # the endpoint pod has istio-proxy (so the caller's Envoy uses mTLS)
+    sidecar: bool             # the endpoint pod has istio-proxy (so the caller's Envoy uses mTLS)
 
     @property
     def pod_name(self) -> str:

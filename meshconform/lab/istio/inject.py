@@ -32,7 +32,7 @@ def inject_required(pod: Obj, namespace: str, config: Obj) -> bool:
     meta = pod["metadata"]
     selector = (meta.get("annotations") or {}).get(INJECT, "")
     labels = meta.get("labels") or {}
-    if INJECT in labels:  # "The label is the new API; if both are present we prefer the label"
+    if INJECT in labels:            # "The label is the new API; if both are present we prefer the label"
         selector = labels[INJECT]
     use_default, inject = False, False
     if str(selector).lower() in ("y", "yes", "true", "on"):

@@ -40,7 +40,7 @@ class IstiodLog:
         self.info('FLAG: --domain="cluster.local"')
         self.info('FLAG: --monitoringAddr=":15014"')
         self.info("initializing mesh configuration ./etc/istio/config/mesh")
-        self.info(f"version: {version}-{revision}")
+        self.info(f'version: {version}-{revision}')
         self.info(f"Using cluster ID {cluster_id}")
         self.info("Starting multicluster remote secrets controller")
         self.info("multicluster remote secrets controller cache synced in 2.103ms")
@@ -49,8 +49,6 @@ class IstiodLog:
 
     def crash(self) -> None:
         self.info('FLAG: --domain="cluster.local"')
-        self.error(
-            "failed to start discovery service: failed to get mesh config: could not read "
-            "/etc/istio/config/mesh: open /etc/istio/config/mesh: no such file or directory"
-        )
-        self.error("Error: failed to create discovery service: failed to get mesh config")
+        self.error("failed to start discovery service: failed to get mesh config: could not read "
+                   "/etc/istio/config/mesh: open /etc/istio/config/mesh: no such file or directory")
+        self.error('Error: failed to create discovery service: failed to get mesh config')

@@ -20,13 +20,13 @@ import yaml
 from . import revisions as rv
 
 Obj = dict[str, Any]
-PROJECT_NUMBER = "271828182845"  # the lab's fake GCP project number (mesh IDs look like proj-N)
+PROJECT_NUMBER = "271828182845"            # the lab's fake GCP project number (mesh IDs look like proj-N)
 
 
 @dataclass(frozen=True)
 class RevisionPlan:
     revision: str
-    pilot_tag: str  # istiod's image tag (old-istiod lowers it)
+    pilot_tag: str          # istiod's image tag (old-istiod lowers it)
     proxy_tag: str
 
 
@@ -40,45 +40,23 @@ class MeshFacts:
 
 def mesh(facts: MeshFacts, revision: str) -> str:
     doc: Obj = {
-        "accessLogEncoding": "TEXT",
-        "accessLogFile": "/dev/stdout",
-        "accessLogFormat": "",
+        "accessLogEncoding": "TEXT", "accessLogFile": "/dev/stdout", "accessLogFormat": "",
         "defaultConfig": {
-            "concurrency": 2,
-            "configPath": "./etc/istio/proxy",
-            "connectTimeout": "10s",
+            "concurrency": 2, "configPath": "./etc/istio/proxy", "connectTimeout": "10s",
             "controlPlaneAuthPolicy": "NONE",
             "discoveryAddress": f"{rv.istiod(revision)}.{rv.ISTIO_NS}.svc:15012",
-            "drainDuration": "45s",
-            "meshId": facts.mesh_id,
-            "parentShutdownDuration": "1m0s",
-            "proxyAdminPort": 15000,
-            "proxyMetadata": {},
-            "serviceCluster": "istio-proxy",
-            "statNameLength": 189,
-            "statusPort": 15020,
-            "terminationDrainDuration": "5s",
-            "tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}},
-        },
-        "defaultDestinationRuleExportTo": ["*"],
-        "defaultServiceExportTo": ["*"],
-        "defaultVirtualServiceExportTo": ["*"],
-        "disableEnvoyListenerLog": True,
-        "enableAutoMtls": True,
-        "enableEnvoyAccessLogService": False,
-        "enablePrometheusMerge": True,
-        "enableTracing": True,
-        "ingressClass": "istio",
-        "ingressControllerMode": "STRICT",
-        "ingressService": "istio-ingressgateway",
-        "localityLbSetting": {"enabled": True},
-        "outboundTrafficPolicy": {"mode": "ALLOW_ANY"},
-        "protocolDetectionTimeout": "100ms",
-        "reportBatchMaxEntries": 100,
-        "reportBatchMaxTime": "1s",
-        "rootNamespace": rv.ISTIO_NS,
-        "sdsUdsPath": "unix:/etc/istio/proxy/SDS",
-        "trustDomain": facts.trust_domain,
+            "drainDuration": "45s", "meshId": facts.mesh_id, "parentShutdownDuration": "1m0s",
+            "proxyAdminPort": 15000, "proxyMetadata": {}, "serviceCluster": "istio-proxy",
+            "statNameLength": 189, "statusPort": 15020, "terminationDrainDuration": "5s",
+            "tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}},
+        "defaultDestinationRuleExportTo": ["*"], "defaultServiceExportTo": ["*"],
+        "defaultVirtualServiceExportTo": ["*"], "disableEnvoyListenerLog": True,
+        "enableAutoMtls": True, "enableEnvoyAccessLogService": False, "enablePrometheusMerge": True,
+        "enableTracing": True, "ingressClass": "istio", "ingressControllerMode": "STRICT",
+        "ingressService": "istio-ingressgateway", "localityLbSetting": {"enabled": True},
+        "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}, "protocolDetectionTimeout": "100ms",
+        "reportBatchMaxEntries": 100, "reportBatchMaxTime": "1s", "rootNamespace": rv.ISTIO_NS,
+        "sdsUdsPath": "unix:/etc/istio/proxy/SDS", "trustDomain": facts.trust_domain,
         "trustDomainAliases": None,
     }
     return yaml.safe_dump(doc, sort_keys=True)

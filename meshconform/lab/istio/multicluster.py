@@ -36,15 +36,10 @@ from .logs import IstiodLog
 Obj = dict[str, Any]
 LABEL = "istio/multiCluster"
 SYNCING, SYNCED, TIMEOUT, CLOSED = "syncing", "synced", "timeout", "closed"
-REMOTE_CLUSTER_TIMEOUT = 2.0  # seconds until "timeout" (upstream default 30s)
-REQUEST_TIMEOUT = 1.5  # per HTTPS request; an unreachable API server is a dial timeout
-INFORMERS = (
-    ("namespaces", "Namespace"),
-    ("nodes", "Node"),
-    ("pods", "Pod"),
-    ("services", "Service"),
-    ("endpoints", "Endpoints"),
-)
+REMOTE_CLUSTER_TIMEOUT = 2.0        # seconds until "timeout" (upstream default 30s)
+REQUEST_TIMEOUT = 1.5               # per HTTPS request; an unreachable API server is a dial timeout
+INFORMERS = (("namespaces", "Namespace"), ("nodes", "Node"), ("pods", "Pod"), ("services", "Service"),
+             ("endpoints", "Endpoints"))
 _REFLECTOR = "k8s.io/client-go@v0.18.6/tools/cache/reflector.go:125"
 
 
@@ -283,7 +278,7 @@ class SecretController:
         url = f"{kc.server}/api/v1/{plural}?limit=500&resourceVersion=0"
         try:
             ctx = _ssl_context(kc)
-        except ssl.SSLError:  # the CA data itself does not parse (client-go refuses to build a client)
+        except ssl.SSLError:        # the CA data itself does not parse (client-go refuses to build a client)
             why = "unable to load root certificates: unable to parse bytes as PEM block"
             raise self._fail(kind, None, why) from None
         try:

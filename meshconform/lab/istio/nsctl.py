@@ -34,11 +34,8 @@ class RootCertPublisher:
             self.queue.add(meta["name"])
         elif res == "configmaps" and meta["name"] == NAME:
             self.queue.add(meta["namespace"])
-        elif (
-            res == "pods"
-            and meta.get("namespace") == rv.ISTIO_NS
-            and (meta.get("labels") or {}).get("app") == "istiod"
-        ):  # an istiod came up: catch up
+        elif res == "pods" and meta.get("namespace") == rv.ISTIO_NS and \
+                (meta.get("labels") or {}).get("app") == "istiod":    # an istiod came up: catch up
             self.resync()
 
     def resync(self) -> None:
@@ -46,11 +43,8 @@ class RootCertPublisher:
             self.queue.add(ns["metadata"]["name"])
 
     def istiod_running(self) -> bool:
-        return any(
-            pod_ready(p)
-            for p in self.store.iter("pods", rv.ISTIO_NS)
-            if (p["metadata"].get("labels") or {}).get("app") == "istiod"
-        )
+        return any(pod_ready(p) for p in self.store.iter("pods", rv.ISTIO_NS)
+                   if (p["metadata"].get("labels") or {}).get("app") == "istiod")
 
     def reconcile(self, ns_name: str) -> None:
         ns = self.store.find("namespaces", None, ns_name)
@@ -60,16 +54,10 @@ class RootCertPublisher:
             return
         cur = self.store.find("configmaps", ns_name, NAME)
         if cur is None:
-            try_create(
-                self.store,
-                "configmaps",
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": NAME, "namespace": ns_name, "labels": {"istio.io/config": "true"}},
-                    "data": {KEY: self.root_pem},
-                },
-            )
+            try_create(self.store, "configmaps", {
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": NAME, "namespace": ns_name, "labels": {"istio.io/config": "true"}},
+                "data": {KEY: self.root_pem}})
         elif (cur.get("data") or {}).get(KEY) != self.root_pem:
             new = clone(cur)
             new["data"] = {**(new.get("data") or {}), KEY: self.root_pem}

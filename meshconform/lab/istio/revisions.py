@@ -18,7 +18,7 @@ ISTIO_NS = "istio-system"
 ASM_HUB = "gcr.io/gke-release/asm"
 UPSTREAM_HUB = "docker.io/istio"
 DEFAULT_REVISION = "asm-1285-9"
-FALLBACK_VERSION = "1.28.5-asm.9"  # a revision whose name carries no version ("canary")
+FALLBACK_VERSION = "1.28.5-asm.9"           # a revision whose name carries no version ("canary")
 # istiod's /debug/clusterz (ListRemoteClusters) came with `istioctl x remote-clusters` in Istio 1.11
 # (istio/istio#33804, #34086 for #33799); an older istiod answers it 404.
 CLUSTERZ_SINCE = (1, 11)
@@ -26,8 +26,8 @@ CLUSTERZ_SINCE = (1, 11)
 # injection template set) into sidecar.istio.io/status and an istio.io/rev annotation, and stopped
 # overwriting the label (istio/istio#33447, for #33237).
 REVISION_IN_STATUS_SINCE = (1, 11)
-OLD_ISTIOD_VERSION = "1.6.5-asm.7"  # old-istiod: an ASM 1.6 release before 1.6.8
-STALE_REVISION = "asm-168-9"  # stale-injector: the control plane before the upgrade
+OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release before 1.6.8
+STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
 MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
 
 _ASM = re.compile(r"asm-(\d)(\d+)(\d)-(\d+)")

@@ -26,8 +26,8 @@ class IstioCluster:
     root: RootCA | None = None
     ca: Intermediate | None = None
     injector: Injector | None = None
-    istiods: dict[str, SecretController] = field(default_factory=dict)  # revision -> controller
-    logs: dict[str, IstiodLog] = field(default_factory=dict)  # revision -> log
+    istiods: dict[str, SecretController] = field(default_factory=dict)     # revision -> controller
+    logs: dict[str, IstiodLog] = field(default_factory=dict)               # revision -> log
     join_done: bool = False
 
     def controller(self, revision: str) -> SecretController | None:

@@ -34,8 +34,8 @@ _HASHED = re.compile(r"^(.*)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
 class Params:
     """What the template renders with: from the injector's values and mesh config."""
 
-    revision: str  # the revision stamped on the pod (values.revision)
-    serving_revision: str  # the istiod that serves this injector (its discovery address)
+    revision: str            # the revision stamped on the pod (values.revision)
+    serving_revision: str    # the istiod that serves this injector (its discovery address)
     tag: str
     cluster_id: str
     network: str

@@ -34,14 +34,9 @@ class CallFailed(Exception):
 
 def _matches_rule(rule: Obj, op: str, group: str, version: str, resource: str) -> bool:
     def has(values: list[str] | None, want: str) -> bool:
-        return bool(values) and ("*" in values or want in values)  # type: ignore[operator]
-
-    return (
-        has(rule.get("operations"), op)
-        and has(rule.get("apiGroups"), group)
-        and has(rule.get("apiVersions"), version)
-        and has(rule.get("resources"), resource)
-    )
+        return bool(values) and ("*" in values or want in values)   # type: ignore[operator]
+    return (has(rule.get("operations"), op) and has(rule.get("apiGroups"), group)
+            and has(rule.get("apiVersions"), version) and has(rule.get("resources"), resource))
 
 
 class Dispatcher:

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from . import curlargs, globbing
 
 VERSION = "8.16.0"
-PROGRESS_HEAD = (
-    "  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current\n"
-    "                                 Dload  Upload   Total   Spent    Left  Speed\n"
-)
+PROGRESS_HEAD = ("  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current\n"
+                 "                                 Dload  Upload   Total   Spent    Left  Speed\n")
 
 
 @dataclass

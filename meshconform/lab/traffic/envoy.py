@@ -113,10 +113,8 @@ class Envoy:
         if local in (0, len(eps)):
             return [1.0] * len(eps)
         far = len(eps) - local
-        return [
-            SKEW_LOCAL_SHARE / local if e.cluster is self.cluster else (1 - SKEW_LOCAL_SHARE) / far
-            for e in eps
-        ]
+        return [SKEW_LOCAL_SHARE / local if e.cluster is self.cluster else (1 - SKEW_LOCAL_SHARE) / far
+                for e in eps]
 
     def pick(self, cname: str, eps: list[eds.Endpoint], tried: set[tuple[str, str, int]]) -> eds.Endpoint:
         """Smooth weighted round robin; the previous_hosts predicate skips hosts already tried."""
@@ -125,9 +123,9 @@ class Envoy:
         total = sum(weights)
         for e, w in zip(eps, weights, strict=True):
             if _key(e) not in cur:
-                cur[_key(e)] = self.caller.rng.random() * w  # workers start at random offsets
+                cur[_key(e)] = self.caller.rng.random() * w      # workers start at random offsets
             cur[_key(e)] += w
-        allowed = [e for e in eps if _key(e) not in tried] or eps  # all tried: Envoy takes one anyway
+        allowed = [e for e in eps if _key(e) not in tried] or eps    # all tried: Envoy takes one anyway
         chosen = max(allowed, key=lambda e: cur[_key(e)])
         cur[_key(chosen)] -= total
         return chosen

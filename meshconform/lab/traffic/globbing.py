@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import string
 
-MAX_URLS = 100_000  # curl's own limit is higher; a lab call never needs more
+MAX_URLS = 100_000      # curl's own limit is higher; a lab call never needs more
 
 
 class GlobError(ValueError):
@@ -54,7 +54,7 @@ def expand(url: str) -> list[str]:
             end = url.find(close, i + 1)
             if end < 0:
                 raise GlobError("unmatched brace" if ch == "{" else "bad range", url, i + 1)
-            body = url[i + 1 : end]
+            body = url[i + 1:end]
             parts.append([lit])
             lit = ""
             parts.append(_range(body, url, i + 1) if ch == "[" else body.split(","))

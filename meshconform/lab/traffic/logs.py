@@ -13,10 +13,8 @@ from typing import Any
 from ..istio import template as tmpl
 
 Obj = dict[str, Any]
-NOT_READY = (
-    "Envoy proxy is NOT ready: config not received from Pilot (is Pilot running?): cds updates: 0 "
-    "successful, 0 rejected; lds updates: 0 successful, 0 rejected"
-)
+NOT_READY = ("Envoy proxy is NOT ready: config not received from Pilot (is Pilot running?): cds updates: 0 "
+             "successful, 0 rejected; lds updates: 0 successful, 0 rejected")
 
 
 def _started(pod: Obj) -> datetime.datetime:
@@ -35,12 +33,8 @@ def _tail(lines: list[str], tail: int | None) -> str:
 
 def _gunicorn(pod: Obj) -> list[str]:
     t = _started(pod).strftime("[%Y-%m-%d %H:%M:%S +0000]")
-    return [
-        f"{t} [1] [INFO] Starting gunicorn 20.0.4",
-        f"{t} [1] [INFO] Listening at: http://[::]:5000 (1)",
-        f"{t} [1] [INFO] Using worker: gevent",
-        f"{t} [8] [INFO] Booting worker with pid: 8",
-    ]
+    return [f"{t} [1] [INFO] Starting gunicorn 20.0.4", f"{t} [1] [INFO] Listening at: http://[::]:5000 (1)",
+            f"{t} [1] [INFO] Using worker: gevent", f"{t} [8] [INFO] Booting worker with pid: 8"]
 
 
 def _agent(pod: Obj) -> list[str]:
@@ -48,7 +42,6 @@ def _agent(pod: Obj) -> list[str]:
 
     def at(ms: int) -> str:
         return (t0 + datetime.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "000Z"
-
     proxy = next(c for c in pod["spec"]["containers"] if c.get("name") == "istio-proxy")
     tag = str(proxy.get("image", "")).rsplit(":", 1)[-1]
     meta = pod["metadata"]

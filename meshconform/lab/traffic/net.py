@@ -66,11 +66,8 @@ class Caller:
             pass
         if host == "localhost":
             return "127.0.0.1", None
-        names = (
-            [host]
-            if host.count(".") >= 5
-            else [f"{host}.{self.namespace}.svc.cluster.local"] + [f"{host}.{s}" for s in SEARCH] + [host]
-        )
+        names = [host] if host.count(".") >= 5 else [f"{host}.{self.namespace}.svc.cluster.local"] + [
+            f"{host}.{s}" for s in SEARCH] + [host]
         for name in names:
             parts = name.split(".")
             if len(parts) == 5 and parts[2:] == ["svc", "cluster", "local"]:

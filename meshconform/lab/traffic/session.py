@@ -22,10 +22,8 @@ from .curl import Transfer
 from .envoy import Envoy, Response
 
 Obj = dict[str, Any]
-_URL = re.compile(
-    r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[^\]]*\]|[^/:?#]*)"
-    r"(?::(?P<port>[^/?#]*))?(?P<path>[/?#].*)?$"
-)
+_URL = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[^\]]*\]|[^/:?#]*)"
+                  r"(?::(?P<port>[^/?#]*))?(?P<path>[/?#].*)?$")
 DIRECT_HEADERS = (("Server", "gunicorn/20.0.4"), ("Connection", "close"))
 
 
@@ -107,7 +105,7 @@ class Session:
             return _unroutable(t, host, port)
         rtt = net.rtt(c.cluster, cluster)
         if pod is not c.pod and tmpl.injected(pod) and net.strict_mtls(cluster, pod):
-            t.seconds = t.connect = rtt  # the server's sidecar wants mTLS and resets plain text
+            t.seconds = t.connect = rtt     # the server's sidecar wants mTLS and resets plain text
             t.error = (56, "Recv failure: Connection reset by peer")
             return t
         errors = cluster.faults.touches("hello-errors", cluster.name)
@@ -115,12 +113,8 @@ class Session:
         if reply is None:
             return _refused(t, host, port, rtt)
         t.status, t.body, t.connect = reply.status, reply.body, rtt
-        t.headers = [
-            *DIRECT_HEADERS,
-            ("Date", email.utils.formatdate(usegmt=True)),
-            *reply.headers,
-            ("Content-Length", str(len(reply.body))),
-        ]
+        t.headers = [*DIRECT_HEADERS, ("Date", email.utils.formatdate(usegmt=True)), *reply.headers,
+                     ("Content-Length", str(len(reply.body)))]
         t.seconds = rtt * 2 + reply.server_ms / 1000
         return t
 
