@@ -1,8 +1,10 @@
 """Validating remote secrets and istiod's view of them: the join checks' evidence.
 
-Given A's secret as found in B, each function answers one question of DESIGN.md's join rows and
-returns a problem line or None: is it shaped as istioctl makes it; does its kubeconfig name A's API
-server, and does its CA verify the certificate A serves (a real TLS handshake); does its token
+Given A's secret as found in B (identity.py finds it by what it reaches), each function answers one
+question of the join checks and returns a problem line or None: is it shaped as istiod reads it
+(the label and a data key; the annotation is reported, not judged); does its kubeconfig reach A
+(kube-system's UID read through its own server, CA and token; where that cannot be read, does it
+name A's API server and does its CA verify the certificate A serves, a real TLS handshake); does its token
 authenticate to A and may it list and watch what istiod's informers read (SelfSubjectAccessReview
 sent with that token); and does B's istiod report A synced (`pilot-discovery request GET
 /debug/clusterz`, pilot/pkg/xds/debug.go -> ListRemoteClusters, whose entries are
@@ -16,6 +18,7 @@ import base64
 import json
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -52,19 +55,61 @@ READER_NEEDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def shape_problem(secret: Obj, source: str, target: str) -> str | None:
-    """Labelled, annotated and keyed as istioctl makes it; None when it is."""
+# The cluster annotations the tools that make remote secrets write. istiod reads none of them (its
+# informer selects on the label, then registers each data key: pkg/kube/multicluster/
+# secretcontroller.go at 1.28.5, pkg/kube/secretcontroller/secretcontroller.go at 1.6.8 and 1.7.3),
+# so they are reported, never judged: istioctl 1.7 and later write networking.istio.io/cluster: NAME
+# (istioctl/pkg/multicluster/options.go `clusterNameAnnotationKey` at 1.7.3 and 1.28.5), istioctl
+# 1.6 wrote istio.io/clusterContext: CONTEXT, the kubeconfig context it was run with (options.go
+# `clusterContextAnnotationKey` and remote_secret.go createRemoteServiceAccountSecret at 1.6.8),
+# and secrets made by Helm, Terraform or by hand often carry none.
+ANNOTATIONS = (CLUSTER_ANNOTATION, "istio.io/clusterContext")
+
+
+def shape_problem(secret: Obj, target: str) -> str | None:
+    """What istiod needs of the secret itself: the label its informer selects on, and a data key to
+    register as a cluster ID; None when it has both. (The kubeconfig under the key is judged by
+    targets_problem.)"""
     meta = secret.get("metadata") or {}
     where = f"Secret {ISTIO_NS}/{meta.get('name')} in {target}"
     if (meta.get("labels") or {}).get(MULTICLUSTER_LABEL) != "true":
         return f"{where} lacks label {MULTICLUSTER_LABEL}=true, so istiod ignores it"
-    annotation = (meta.get("annotations") or {}).get(CLUSTER_ANNOTATION)
-    if annotation != source:
-        return f"{where} has annotation {CLUSTER_ANNOTATION}={annotation!r}, expected {source!r}"
-    if source not in decode_data(secret):
-        keys = ", ".join(sorted(decode_data(secret))) or "none"
-        return f"{where} has no data key {source!r} (keys: {keys}); istiod registers each key as a cluster ID"
+    if not decode_data(secret):
+        return f"{where} has no data key; istiod registers one remote cluster per key, so it registers none"
     return None
+
+
+def annotation(secret: Obj) -> str:
+    """The cluster annotation the secret carries, as `key: value`, or "none": information only."""
+    found = (secret.get("metadata") or {}).get("annotations") or {}
+    return ", ".join(f"{key}: {found[key]}" for key in ANNOTATIONS if key in found) or "none"
+
+
+@dataclass(frozen=True)
+class Reached:
+    """What a secret's kubeconfig reached (identity.py): kube-system's UID read through its own
+    server, CA and token, or why that could not be read; and A's UID through the user's context."""
+
+    uid: str | None = None
+    unknown: str | None = None
+    expected: str | None = None
+    other: str | None = None  # the run's cluster with `uid`, when that is not A
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.uid) and self.uid == self.expected
+
+    def describe(self, source: str) -> str:
+        if self.confirmed:
+            return (
+                f"{source}: its server, CA and token reach kube-system uid {self.uid}, "
+                f"{source}'s through the user's context"
+            )
+        if self.uid and self.expected:
+            other = self.other or "no cluster of this run"
+            return f"not {source}: it reaches kube-system uid {self.uid} ({other})"
+        why = self.unknown or f"{source}'s own kube-system uid could not be read"
+        return f"not confirmed ({why}); taken as {source}'s by its name and server"
 
 
 def parse_kubeconfig(text: str) -> dict[str, Any]:
@@ -231,30 +276,60 @@ def _token_client(source: Cluster, token: str) -> client.AuthorizationV1Api:
 
 
 def inspect(
-    secret: Obj | None, source: Cluster, target: Cluster, expected_server: str, namespace: str
+    secret: Obj | None,
+    key: str | None,
+    reached: Reached,
+    source: Cluster,
+    target: Cluster,
+    expected_server: str,
+    namespace: str,
 ) -> RemoteSecret:
     """Every fact about A's secret in B that the join checks need; no token leaves this function.
-    `namespace` is the run's own (see credentials_problem)."""
+    `key` is the data key that is A's, `reached` what it reaches; `namespace` is the run's own
+    (see credentials_problem)."""
     fact = RemoteSecret(name=secret_name(source.name))
     if secret is None:
         return fact
-    fact.present, fact.ours = True, owned(secret)
-    fact.cluster_ids = sorted(decode_data(secret))
-    fact.shape_problem = shape_problem(secret, source.name, target.name)
+    fact.name, fact.present, fact.ours = str(secret["metadata"]["name"]), True, owned(secret)
+    data = decode_data(secret)
+    fact.cluster_ids, fact.annotation = sorted(data), annotation(secret)
+    fact.shape_problem = shape_problem(secret, target.name)
     if fact.shape_problem:
         return fact
+    fact.cluster_id = key if key in data else (source.name if source.name in data else sorted(data)[0])
+    fact.identity = reached.describe(source.name)
     where = f"Secret {ISTIO_NS}/{fact.name} in {target.name}"
     try:
-        kc = parse_kubeconfig(decode_data(secret)[source.name])
+        kc = parse_kubeconfig(data[fact.cluster_id])
     except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-        fact.targets_problem = f"{where} holds no usable kubeconfig under key {source.name!r}: {exc}"
+        fact.targets_problem = f"{where} holds no usable kubeconfig under key {fact.cluster_id!r}: {exc}"
         return fact
     fact.server, fact.ca_fingerprint = kc["server"], fingerprint(kc["ca"]) if kc["ca"] else None
     fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
-    fact.targets_problem = targets_problem(kc, where, source, expected_server)
+    fact.targets_problem = reached_problem(reached, kc, where, source, expected_server)
     if not fact.targets_problem:
         fact.credentials_problem = credentials_problem(kc, where, source, namespace)
     return fact
+
+
+def reached_problem(
+    reached: Reached, kc: dict[str, Any], where: str, source: Cluster, expected_server: str
+) -> str | None:
+    """None when the kubeconfig reaches A (read through its own server and CA, whatever address it
+    names); a problem when it reaches another cluster; else the name and server match of old."""
+    if reached.confirmed:
+        return None
+    if reached.uid and reached.expected:
+        other = reached.other or "a cluster outside this run"
+        return (
+            f"{where} reaches {other} (kube-system uid {reached.uid}) at {kc['server']}, not "
+            f"{source.name} (uid {reached.expected}): it was made for another cluster, or before "
+            f"{source.name} was re-created; recreate it (istioctl x create-remote-secret --name "
+            f"{source.name}) or run --join replace"
+        )
+    problem = targets_problem(kc, where, source, expected_server)
+    why = reached.unknown or f"{source.name}'s kube-system uid could not be read"
+    return f"{problem} (its cluster identity could not be read through it: {why})" if problem else None
 
 
 # -- istiod's own view ----------------------------------------------------------------------------
@@ -318,21 +393,23 @@ def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
 
 
 def sync_problem(
-    entries: list[dict[str, Any]], source: str, target: str, pod: str
+    entries: list[dict[str, Any]], source: str, target: str, pod: str, secret: str | None = None
 ) -> tuple[str | None, str | None]:
-    """(status, problem) for A as B's istiod lists it."""
+    """(status, problem) for A as B's istiod lists it: `source` is A's cluster ID there (the data
+    key of `secret`, A's remote secret in B)."""
+    secret = secret or secret_name(source)
     entry = next((e for e in entries if e.get("id") == source), None)
     if entry is None:
         listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in entries) or "none"
         return None, (
             f"istiod {stable_name(pod)} in {target} does not list cluster {source} in /debug/clusterz "
-            f"(lists: {listed}); it has not loaded {secret_name(source)}"
+            f"(lists: {listed}); it has not loaded {secret}"
         )
     status = str(entry.get("syncStatus", ""))
     if status != SYNCED:
         return status, (
             f"istiod {stable_name(pod)} in {target} reports {source} as {status!r}, not synced: it cannot "
             f"read {source}'s API server from inside {target}; check the server address in "
-            f"{secret_name(source)} (--api-server) and the network path"
+            f"{secret} (--api-server) and the network path"
         )
     return status, None

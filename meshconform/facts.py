@@ -118,6 +118,9 @@ class RemoteSecret:
 
     name: str
     cluster_ids: list[str] = field(default_factory=list)  # data keys
+    cluster_id: str | None = None  # the data key whose kubeconfig is A's: the ID istiod gives A
+    annotation: str | None = None  # the cluster annotation the tool that made it wrote, or "none"
+    identity: str | None = None  # how it is known to be A's: by kube-system UID, or by name and server
     present: bool = False
     ours: bool = False
     created_now: bool = False
@@ -134,6 +137,20 @@ class RemoteSecret:
 
 
 @dataclass
+class SecretClaim:
+    """One data key of a remote secret in a cluster's istio-system: a cluster ID its istiod
+    registers, and which cluster the kubeconfig under it reaches (the kube-system namespace's UID,
+    read through the key's own server, CA and token)."""
+
+    secret: str
+    cluster_id: str
+    server: str | None = None
+    uid: str | None = None
+    reaches: str | None = None  # the run's cluster with that UID, when it is one of them
+    unknown: str | None = None  # why the UID could not be read through it
+
+
+@dataclass
 class ClusterFacts:
     name: str
     context: str
@@ -142,6 +159,8 @@ class ClusterFacts:
     server_version: str | None = None
     control: ControlPlane | None = None
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
+    remote_secret_claims: list[SecretClaim] = field(default_factory=list)
+    uid: str | None = None  # kube-system's UID through the context: the cluster's identity
     workloads: Workloads | None = None
     deployed: bool = False  # the deploy stage created the namespace and objects
     problems: dict[str, str] = field(default_factory=dict)  # stage -> error that stopped it

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from meshconform import controlplane, discovery, errors, join, traffic, waits, workloads
+from meshconform import controlplane, discovery, errors, identity, join, traffic, waits, workloads
 from meshconform.config import RunConfig
-from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, Tally, pair_id
+from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, SecretClaim, Tally, pair_id
 from meshconform.fanout import parallel
 from meshconform.kube import Cluster, Obj
 
@@ -153,7 +153,8 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
 
 def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
     """Every ordered pair at once (each costs a dozen round trips on a real cluster, and they are
-    independent), after one listing of the remote secrets already in each target."""
+    independent), after one listing of the remote secrets already in each target and one read of
+    what each of their kubeconfigs reaches (identity.py): A's secret in B is the one that reaches A."""
     existing: dict[str, dict[str, Obj]] = {}
 
     def listing(target: Cluster) -> None:
@@ -161,41 +162,61 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             existing[target.name] = join.remote_secrets(target)
         except errors.KubeError as exc:
             facts.clusters[target.name].problems["join"] = str(exc)
+        try:
+            facts.clusters[target.name].uid = identity.kube_system_uid(target)
+        except errors.KubeError as exc:  # the secrets are then matched by name and server
+            log.warning("%s: no cluster identity (%s); remote secrets are matched by name", target.name, exc)
 
     parallel(listing, up, stop)
+    found = {n: [e for s in secrets.values() for e in identity.entries(s)] for n, secrets in existing.items()}
+    parallel(identity.read_identity, [e for es in found.values() for e in es], stop, PAIR_WORKERS)
     pairs = [(s, t) for t in up if t.name in existing for s in up if s is not t]
 
     def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
         source, target = pair
-        return None if stop.is_set() else join_pair(cfg, source, target, existing[target.name])
+        if stop.is_set():
+            return None
+        return join_pair(cfg, source, target, existing[target.name], found[target.name], facts)
 
     for (source, target), secret in zip(pairs, parallel(one, pairs, stop, PAIR_WORKERS), strict=True):
         if secret is not None:
             facts.pairs[pair_id(source.name, target.name)] = secret
-    for name, found in existing.items():
-        facts.clusters[name].remote_secret_ids = {n: sorted(join.decode_data(s)) for n, s in found.items()}
+    names = {c.uid: name for name, c in facts.clusters.items() if c.uid}
+    for name, secrets in existing.items():
+        facts.clusters[name].remote_secret_ids = {n: sorted(join.decode_data(s)) for n, s in secrets.items()}
+        facts.clusters[name].remote_secret_claims = [_claim(e, names) for e in found[name]]
 
 
-def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[str, dict]) -> RemoteSecret:  # type: ignore[type-arg]
-    name = join.secret_name(source.name)
-    note = None
+def _claim(entry: identity.Entry, names: dict[str, str]) -> SecretClaim:
+    server = entry.kubeconfig["server"] if entry.kubeconfig else None
+    reaches = names.get(entry.uid) if entry.uid else None
+    return SecretClaim(entry.name, entry.key, server, entry.uid, reaches, entry.unknown)
+
+
+def join_pair(
+    cfg: RunConfig,
+    source: Cluster,
+    target: Cluster,
+    existing: dict[str, Obj],
+    found: list[identity.Entry],
+    facts: MeshFacts,
+) -> RemoteSecret:
+    """Find A's secret in B by what it reaches (else by name), make it when missing (--join create)
+    and none reaches A under another name, and inspect it."""
+    name, uid = join.secret_name(source.name), facts.clusters[source.name].uid
     try:
-        current = existing.get(name) or join.get_secret(target, name)
-        for _ in range(2):  # a second time when a concurrent run deleted the secret it had made
-            if cfg.join != "verify" and (current is None or cfg.join == "replace"):
-                note, current = _make_secret(cfg, source, target, current)
-            if cfg.join == "verify" or current is None or not _made_by_another_run(current, cfg.run_id):
-                break
-            current = join.mark_kept(target, current, cfg.run_id)
-            if current is not None:
-                break
-        if (
-            current is not None
-            and (current.get("metadata", {}).get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
-        ):
-            existing[name] = current
+        match = identity.match(found, source.name, uid)
+        current = match.entry.secret if match.entry else join.get_secret(target, name)
+        note, current, match = _settle(cfg, source, target, current, match, found, uid)
+        if current is not None and _labelled(current):
+            existing[current["metadata"]["name"]] = current
+        if cfg.join == "replace" and current is not None and current["metadata"]["name"] != name:
+            kept = current["metadata"]["name"]
+            note = f"kept existing {kept} (it reaches {source.name}; --join replace recreates only {name})"
+        key = match.entry.key if match.entry else None
         expected = cfg.api_server_for(source.name) or source.server
-        fact = discovery.inspect(current, source, target, expected, cfg.namespace)
+        reached = _reached(match, uid, facts)
+        fact = discovery.inspect(current, key, reached, source, target, expected, cfg.namespace)
     except EXPECTED as exc:
         fact = RemoteSecret(
             name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
@@ -204,6 +225,61 @@ def join_pair(cfg: RunConfig, source: Cluster, target: Cluster, existing: dict[s
     fact.note = note
     fact.created_now = note in ("created", "replaced")
     return fact
+
+
+def _settle(
+    cfg: RunConfig,
+    source: Cluster,
+    target: Cluster,
+    current: Obj | None,
+    match: identity.Match,
+    found: list[identity.Entry],
+    uid: str | None,
+) -> tuple[str | None, Obj | None, identity.Match]:
+    """Make the secret per --join, and mark one a concurrent run made as relied on by this run."""
+    note = None
+    for _ in range(2):  # a second time when a concurrent run deleted the secret it had made
+        if cfg.join != "verify" and _to_make(cfg, current, join.secret_name(source.name)):
+            note, current = _make_secret(cfg, source, target, current)
+            match = _identify(current, found, source.name, uid)
+        if cfg.join == "verify" or current is None or not _made_by_another_run(current, cfg.run_id):
+            break
+        current = join.mark_kept(target, current, cfg.run_id)
+        if current is not None:
+            break
+    return note, current, match
+
+
+def _labelled(secret: Obj) -> bool:
+    return (secret["metadata"].get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
+
+
+_FOUND = threading.Lock()
+
+
+def _to_make(cfg: RunConfig, current: Obj | None, name: str) -> bool:
+    """create: only when B holds nothing for A (by identity or name); replace: also ours, by name."""
+    return current is None or (cfg.join == "replace" and current["metadata"]["name"] == name)
+
+
+def _identify(
+    secret: Obj | None, found: list[identity.Entry], source: str, uid: str | None
+) -> identity.Match:
+    """What a secret just made reaches; its entries join B's (for the names check)."""
+    made = identity.entries(secret) if secret is not None else []
+    for entry in made:
+        identity.read_identity(entry)
+    with _FOUND:  # B's list is shared by the pairs that target B, which run at once
+        found[:] = [e for e in found if secret is None or e.name != secret["metadata"]["name"]] + made
+    return identity.match(made, source, uid)
+
+
+def _reached(match: identity.Match, uid: str | None, facts: MeshFacts) -> discovery.Reached:
+    entry = match.entry
+    if entry is None:
+        return discovery.Reached(expected=uid)
+    other = next((n for n, c in facts.clusters.items() if entry.uid and c.uid == entry.uid), None)
+    return discovery.Reached(entry.uid, entry.unknown, uid, other)
 
 
 def _make_secret(
@@ -355,7 +431,9 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
         if not pods or not sources:
             return
-        result = _poll_clusterz(cfg, target, pods[0], sources, stop)
+        # istiod lists a remote cluster by its secret's data key, which need not be our name for it
+        ids = {s: facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources}
+        result = _poll_clusterz(cfg, target, pods[0], list(ids.values()), stop)
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
             if isinstance(result, discovery.ClusterzMissing):
@@ -366,7 +444,9 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             elif isinstance(result, str):
                 fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:
-                fact.sync_status, fact.sync_problem = discovery.sync_problem(result, s, target.name, pods[0])
+                fact.sync_status, fact.sync_problem = discovery.sync_problem(
+                    result, ids[s], target.name, pods[0], fact.name
+                )
 
     parallel(sync, up, stop)
 

@@ -5,12 +5,12 @@ from meshconform.checks import join as checks
 
 
 def test_remote_secret_present(pair, mesh_joined):
-    """Secret istio-remote-secret-A is in B's istio-system, labelled and annotated as istioctl makes it."""
+    """A secret in B's istio-system reaches A (else is named for A), labelled istio/multiCluster=true."""
     verify(mesh_joined, checks.secret_present, pair)
 
 
 def test_remote_secret_targets_cluster(pair, mesh_joined):
-    """Its kubeconfig points at A's API server (or --api-server) and its CA verifies A."""
+    """Its kubeconfig reaches A with its own server, CA and token (else: A's server, CA verifies A)."""
     verify(mesh_joined, checks.secret_targets, pair)
 
 
@@ -20,7 +20,7 @@ def test_remote_secret_credentials(pair, mesh_joined):
 
 
 def test_cluster_names_unique(cluster, mesh_joined):
-    """No cluster name is claimed twice: by two secrets, by a secret and istiod, or by two istiods."""
+    """No cluster name is claimed twice (two secrets, a secret and istiod, two istiods), no cluster twice."""
     verify(mesh_joined, checks.names_unique, cluster)
 
 

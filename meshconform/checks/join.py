@@ -1,6 +1,7 @@
 """Checks on endpoint discovery between clusters (the guide's step 1), per ordered pair A->B:
-B holds A's remote secret, shaped as istioctl makes it, pointing at A, with working credentials,
-and B's istiod reports A synced; and per cluster, no cluster name is claimed twice.
+B holds A's remote secret (the one whose kubeconfig reaches A, whatever its name or annotation),
+labelled as istiod reads it, reaching A, with working credentials, and B's istiod reports A synced;
+and per cluster, no cluster name is claimed twice and no cluster is claimed under two names.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from meshconform import verdicts
 from meshconform.checks import cf, check
 from meshconform.checks.cluster import istiod_ready, reach, rev_pods
-from meshconform.facts import MeshFacts, RemoteSecret, split_pair
+from meshconform.facts import MeshFacts, RemoteSecret, SecretClaim, split_pair
 from meshconform.join import secret_name
 
 
@@ -29,7 +30,7 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
     for secret, ids in sorted(cf(facts, name).remote_secret_ids.items()):
         for cid in ids:
             claims.setdefault(cid, []).append(secret)
-    if own in claims:
+    if own in claims and not _reaches_itself(facts, name, own):
         return (
             f"Secret istio-system/{claims[own][0]} in {name} claims cluster name {own}, which is "
             f"{name}'s own CLUSTER_ID; istiod ignores it: recreate it with the remote cluster's --name"
@@ -41,6 +42,9 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
             f"cluster name {cid} is claimed by {len(secrets)} remote secrets in {name} "
             f"({', '.join(secrets)}); istiod registers only the first: give every cluster its own --name"
         )
+    problem = claimed_twice(facts, name, own)
+    if problem:
+        return problem
     others = [
         o
         for o in facts.names
@@ -52,6 +56,51 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
             f"its own (values.global.multiCluster.clusterName)"
         )
     return None
+
+
+def _reaches_itself(facts: MeshFacts, name: str, own: str) -> bool:
+    """A secret under B's own CLUSTER_ID that reaches B itself (every cluster's secrets applied to
+    every cluster) is what istiod skips by design ("ignoring cluster as it would overwrite the
+    config cluster", secretcontroller.go), not a misnamed remote cluster."""
+    uid = cf(facts, name).uid
+    mine = [c for c in cf(facts, name).remote_secret_claims if c.cluster_id == own]
+    return bool(uid) and bool(mine) and all(c.uid == uid for c in mine)
+
+
+def claimed_twice(facts: MeshFacts, name: str, own: str) -> str | None:
+    """One cluster under two names in B, by what the secrets reach (kube-system's UID): two secrets
+    for one remote cluster, or a secret that reaches B itself under another name. istiod rejects
+    only a repeated cluster ID, so it registers that cluster twice and holds its endpoints twice."""
+    c = cf(facts, name)
+    ctx = c.context
+    for claim in c.remote_secret_claims:
+        if c.uid and claim.uid == c.uid and claim.cluster_id != own:
+            return (
+                f"Secret istio-system/{claim.secret} in {name} reaches {name} itself (kube-system uid "
+                f"{c.uid}) under the name {claim.cluster_id}, so istiod reads its own cluster a second "
+                f"time as a remote one: delete it (kubectl --context={ctx} -n istio-system delete "
+                f"secret {claim.secret})"
+            )
+    by_uid: dict[str, list[SecretClaim]] = {}
+    for claim in c.remote_secret_claims:
+        if claim.uid:
+            by_uid.setdefault(claim.uid, []).append(claim)
+    for uid, same in sorted(by_uid.items()):
+        if len(same) > 1:
+            who = same[0].reaches or f"one cluster (kube-system uid {uid})"
+            keep = next((s for s in same if same[0].reaches and named_for(s, same[0].reaches)), same[0])
+            drop = next(s for s in same if s is not keep)
+            listed = " and ".join(f"Secret istio-system/{s.secret} (name {s.cluster_id})" for s in same[:3])
+            return (
+                f"{who} is claimed twice in {name}, by {listed}: both reach kube-system uid {uid}, so "
+                f"istiod registers it under both names and reads its endpoints twice; keep one: "
+                f"kubectl --context={ctx} -n istio-system delete secret {drop.secret}"
+            )
+    return None
+
+
+def named_for(claim: SecretClaim, cluster: str) -> bool:
+    return claim.secret == secret_name(cluster) or claim.cluster_id == cluster
 
 
 @check(
@@ -70,12 +119,22 @@ def secret_present(facts: MeshFacts, pair: str) -> str | None:
     if not fact.present:
         why = f" ({fact.note})" if fact.note else ""
         return (
-            f"{b} has no remote secret for {a} (Secret istio-system/{fact.name}){why}, so {b}'s istiod "
+            f"{b} has no remote secret for {a} (none reaches {a}'s API server, none is named "
+            f"{fact.name}){why}{_unidentified(facts, b)}, so {b}'s istiod "
             f"cannot discover {a}'s endpoints; create it: istioctl x create-remote-secret "
             f"--context={cf(facts, a).context} --name={a} | kubectl apply -f - "
             f"--context={cf(facts, b).context} (or run --join create)"
         )
     return fact.shape_problem
+
+
+def _unidentified(facts: MeshFacts, b: str) -> str:
+    """The secrets in B whose reach could not be read: one of them may be A's under another name."""
+    unknown = [c for c in cf(facts, b).remote_secret_claims if c.unknown]
+    if not unknown:
+        return ""
+    listed = "; ".join(f"{c.secret}: {c.unknown}" for c in unknown[:3])
+    return f"; {len(unknown)} of its remote secrets could not be identified ({listed})"
 
 
 @check("test_remote_secret_targets_cluster", "pair", requires=lambda f, p: [(secret_present, p)])
