@@ -118,9 +118,6 @@ class RemoteSecret:
 
     name: str
     cluster_ids: list[str] = field(default_factory=list)  # data keys
-    cluster_id: str | None = None  # the data key whose kubeconfig is A's: the ID istiod gives A
-    annotation: str | None = None  # the cluster annotation the tool that made it wrote, or "none"
-    identity: str | None = None  # how it is known to be A's: by kube-system UID, or by name and server
     present: bool = False
     ours: bool = False
     created_now: bool = False
@@ -134,6 +131,9 @@ class RemoteSecret:
     sync_problem: str | None = None
     sync_unknown: str | None = None  # istiod cannot report sync status (no /debug/clusterz)
     note: str | None = None
+    cluster_id: str | None = None  # the data key whose kubeconfig is A's: the ID istiod gives A
+    annotation: str | None = None  # the cluster annotation the tool that made it wrote, or "none"
+    identity: str | None = None  # how it is known to be A's: by kube-system UID, or by name and server
 
 
 @dataclass

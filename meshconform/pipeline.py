@@ -168,6 +168,7 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             log.warning("%s: no cluster identity (%s); remote secrets are matched by name", target.name, exc)
 
     parallel(listing, up, stop)
+    uids = {name: c.uid for name, c in facts.clusters.items() if c.uid}
     found = {n: [e for s in secrets.values() for e in identity.entries(s)] for n, secrets in existing.items()}
     parallel(identity.read_identity, [e for es in found.values() for e in es], stop, PAIR_WORKERS)
     pairs = [(s, t) for t in up if t.name in existing for s in up if s is not t]
@@ -176,7 +177,7 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         source, target = pair
         if stop.is_set():
             return None
-        return join_pair(cfg, source, target, existing[target.name], found[target.name], facts)
+        return join_pair(cfg, source, target, existing[target.name], found[target.name], uids)
 
     for (source, target), secret in zip(pairs, parallel(one, pairs, stop, PAIR_WORKERS), strict=True):
         if secret is not None:
@@ -198,12 +199,18 @@ def join_pair(
     source: Cluster,
     target: Cluster,
     existing: dict[str, Obj],
-    found: list[identity.Entry],
-    facts: MeshFacts,
+    found: list[identity.Entry] | None = None,
+    uids: dict[str, str] | None = None,
 ) -> RemoteSecret:
     """Find A's secret in B by what it reaches (else by name), make it when missing (--join create)
-    and none reaches A under another name, and inspect it."""
-    name, uid = join.secret_name(source.name), facts.clusters[source.name].uid
+    and none reaches A under another name, and inspect it. `found`: the entries of `existing` with
+    what each reaches (read here when not given); `uids`: each cluster's kube-system UID."""
+    name, uids = join.secret_name(source.name), uids or {}
+    uid = uids.get(source.name)
+    if found is None:
+        found = [e for s in existing.values() for e in identity.entries(s)]
+        for entry in found:
+            identity.read_identity(entry)
     try:
         match = identity.match(found, source.name, uid)
         current = match.entry.secret if match.entry else join.get_secret(target, name)
@@ -215,7 +222,7 @@ def join_pair(
             note = f"kept existing {kept} (it reaches {source.name}; --join replace recreates only {name})"
         key = match.entry.key if match.entry else None
         expected = cfg.api_server_for(source.name) or source.server
-        reached = _reached(match, uid, facts)
+        reached = _reached(match, uid, uids)
         fact = discovery.inspect(current, key, reached, source, target, expected, cfg.namespace)
     except EXPECTED as exc:
         fact = RemoteSecret(
@@ -274,11 +281,11 @@ def _identify(
     return identity.match(made, source, uid)
 
 
-def _reached(match: identity.Match, uid: str | None, facts: MeshFacts) -> discovery.Reached:
+def _reached(match: identity.Match, uid: str | None, uids: dict[str, str]) -> discovery.Reached:
     entry = match.entry
     if entry is None:
         return discovery.Reached(expected=uid)
-    other = next((n for n, c in facts.clusters.items() if entry.uid and c.uid == entry.uid), None)
+    other = next((n for n, u in uids.items() if entry.uid and u == entry.uid), None)
     return discovery.Reached(entry.uid, entry.unknown, uid, other)
 
 

@@ -48,7 +48,8 @@ def test_documented_kubeconfig_layout(documented):
 
 def test_the_suite_accepts_the_documented_secret(documented):
     discovery = pytest.importorskip("meshconform.discovery")  # validation moved out of join.py
-    assert discovery.shape_problem(documented, NAME, "cluster-2") is None
+    assert discovery.shape_problem(documented, "cluster-2") is None
+    assert discovery.annotation(documented) == f"networking.istio.io/cluster: {NAME}"
     parsed = discovery.parse_kubeconfig(documented["stringData"][NAME])
     assert (parsed["server"], parsed["ca"], parsed["token"], parsed["auth"]) == (
         "server",
@@ -61,8 +62,24 @@ def test_the_suite_accepts_the_documented_secret(documented):
 def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
     discovery = pytest.importorskip("meshconform.discovery")
     unlabelled = {**documented, "metadata": {**documented["metadata"], "labels": {}}}
-    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(unlabelled, NAME, "cluster-2")
-    assert "annotation" in discovery.shape_problem(documented, "other", "cluster-2")
+    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(unlabelled, "cluster-2")
+    empty = {**documented, "stringData": {}}
+    assert "has no data key" in discovery.shape_problem(empty, "cluster-2")
+
+
+def test_the_suite_accepts_what_istioctl_1_6_8_printed():
+    """istioctl 1.6 annotated istio.io/clusterContext (the context), not networking.istio.io/cluster,
+    and without --name named the cluster after kube-system's UID: istiod reads neither, nor do we."""
+    discovery = pytest.importorskip("meshconform.discovery")
+    text = (DATA.parent / "istioctl-1.6.8-remote-secret.yaml").read_text()
+    (old,) = [d for d in yaml.safe_load_all(text) if d is not None]
+    uid = "54643f96-eca0-11e9-bb97-42010a80000a"
+    assert old["metadata"]["annotations"] == {"istio.io/clusterContext": "test-context"}
+    assert old["metadata"]["name"] == f"istio-remote-secret-{uid}" and list(old["stringData"]) == [uid]
+    assert discovery.shape_problem(old, "cluster-2") is None
+    assert discovery.annotation(old) == "istio.io/clusterContext: test-context"
+    parsed = discovery.parse_kubeconfig(old["stringData"][uid])
+    assert (parsed["server"], parsed["ca"], parsed["token"]) == ("server", b"caData", "token")
 
 
 def test_native_secret_has_the_documented_shape(documented):

@@ -62,17 +62,20 @@ def test_parse_kubeconfig_rejects_garbage():
         discovery.parse_kubeconfig("just text")
 
 
-def test_shape_problems_name_what_is_wrong():
+def test_shape_problems_are_what_istiod_reads():
+    """istiod selects on the label and registers each data key (secretcontroller.go): the
+    annotation and the key's name are not its business, so they are no problem here."""
     s = secret()
-    assert discovery.shape_problem(s, "cluster-1", "cluster-2") is None
+    assert discovery.shape_problem(s, "cluster-2") is None
     s["metadata"]["labels"].pop("istio/multiCluster")
-    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(s, "cluster-1", "cluster-2")
+    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(s, "cluster-2")
     s = secret()
     s["metadata"]["annotations"]["networking.istio.io/cluster"] = "other"
-    assert "expected 'cluster-1'" in discovery.shape_problem(s, "cluster-1", "cluster-2")
-    s = secret(name="cluster-1")
+    assert discovery.shape_problem(s, "cluster-2") is None
     s["stringData"] = {"cluster-9": "x"}
-    assert "no data key 'cluster-1' (keys: cluster-9)" in discovery.shape_problem(s, "cluster-1", "cluster-2")
+    assert discovery.shape_problem(s, "cluster-2") is None
+    s["stringData"] = {}
+    assert "has no data key" in discovery.shape_problem(s, "cluster-2")
 
 
 def test_decode_data_reads_base64_data_and_string_data():
