@@ -27,6 +27,7 @@ from .faults import FaultSet
 from .store import Store
 
 PROJECT = "meshconform-lab"
+ALIAS_HOST = "127.0.0.2"  # a second loopback address (Linux routes all of 127/8 to lo)
 ZONES = (
     "us-central1-a",
     "us-east1-b",
@@ -88,6 +89,9 @@ class LabCluster:
     faults: FaultSet
     store: Store = field(default_factory=Store)
     server_url: str = ""  # set when its server listens
+    # The same API server at a second address (server.py): a private endpoint beside the public
+    # one, as a remote secret may name it while the user's kubeconfig names the other.
+    alias_url: str = ""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     exec_handlers: list[ExecHandler] = field(default_factory=list)
     log_providers: list[LogProvider] = field(default_factory=list)
@@ -97,7 +101,9 @@ class LabCluster:
 
     def __post_init__(self) -> None:
         self.ca = trustme.CA(organization_name=f"meshconform lab {self.name}", key_type=trustme.KeyType.ECDSA)
-        self.server_cert = self.ca.issue_cert("127.0.0.1", "localhost", common_name="kube-apiserver")
+        self.server_cert = self.ca.issue_cert(
+            "127.0.0.1", "localhost", ALIAS_HOST, common_name="kube-apiserver"
+        )
         self.ca_pem: bytes = self.ca.cert_pem.bytes()
         self._signing_key = secrets.token_bytes(32)
 

@@ -26,6 +26,7 @@ SPECS: dict[str, str] = {
     "stale-secret": "PAIR",
     "reader-rbac-missing": "CLUSTER",
     "duplicate-cluster-name": "",
+    "duplicate-secret": "PAIR",
     "api-unreachable-from": "PAIR",
     "webhook-missing": "CLUSTER",
     "proxy-not-ready": "CLUSTER",
@@ -36,10 +37,24 @@ SPECS: dict[str, str] = {
     "skew": "",
     "flaky-api": "",
     "slow-start": "",
+    # Shape variants: healthy secrets as other tools make them (istio/join.py); they must pass.
+    "secret-unannotated": "PAIR",
+    "secret-renamed": "PAIR",
+    "secret-other-address": "PAIR",
 }
 # These start the lab joined (but for the fault itself).
 JOIN_FAULTS = frozenset(
-    {"no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from"}
+    {
+        "no-secret",
+        "stale-secret",
+        "reader-rbac-missing",
+        "duplicate-cluster-name",
+        "duplicate-secret",
+        "api-unreachable-from",
+        "secret-unannotated",
+        "secret-renamed",
+        "secret-other-address",
+    }
 )
 _NEEDS = {
     "CLUSTER": ("a cluster", "cluster-2"),

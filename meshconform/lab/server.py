@@ -1,8 +1,11 @@
 """HTTPS listeners: one aiohttp app per cluster on a free loopback port, each with its own CA.
 
 Ports come from the kernel (bind to port 0), so any number of labs coexist on one machine.
-TLS: the cluster's trustme CA issues a serving certificate for 127.0.0.1 and localhost; ALPN
-offers only http/1.1 (Go clients would otherwise try HTTP/2, which aiohttp does not serve).
+TLS: the cluster's trustme CA issues a serving certificate for 127.0.0.1, localhost and 127.0.0.2;
+ALPN offers only http/1.1 (Go clients would otherwise try HTTP/2, which aiohttp does not serve).
+Each server also listens at 127.0.0.2 on the same port, as a real API server answers at a public
+and a private endpoint: what a remote secret may name while the user's kubeconfig names the other.
+Where 127.0.0.2 is not configured (macOS has only 127.0.0.1 on lo0), the alias is `localhost`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
+from .cluster import ALIAS_HOST
 from .handlers.app import build_app
 from .handlers.flaky import Flaky
 
@@ -50,6 +54,15 @@ class Servers:
             self._runners.append(runner)
             port = runner.addresses[0][1]
             cluster.server_url = f"https://127.0.0.1:{port}"
+            cluster.alias_url = await self._alias(runner, cluster, port)
+
+    async def _alias(self, runner: web.AppRunner, cluster: Any, port: int) -> str:
+        site = web.TCPSite(runner, ALIAS_HOST, port, ssl_context=self._ssl(cluster), reuse_address=False)
+        try:
+            await site.start()
+        except OSError:  # no such address here, or the port is taken at it
+            return f"https://localhost:{port}"
+        return f"https://{ALIAS_HOST}:{port}"
 
     async def stop(self) -> None:
         for runner in self._runners:

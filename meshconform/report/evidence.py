@@ -73,7 +73,12 @@ def _names(facts: MeshFacts, target: str) -> dict[str, Any]:
         for n, c in facts.clusters.items()
     }
     c = _cluster(facts, target)
-    return {"remote_secrets": c.remote_secret_ids if c else None, "istiod_cluster_ids": ids}
+    return {
+        "remote_secrets": c.remote_secret_ids if c else None,
+        "istiod_cluster_ids": ids,
+        "kube_system_uids": {n: o.uid for n, o in facts.clusters.items()},
+        "what each remote secret reaches": [_plain(claim) for claim in c.remote_secret_claims] if c else None,
+    }
 
 
 def _join(facts: MeshFacts, target: str) -> dict[str, Any]:

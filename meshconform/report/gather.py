@@ -78,7 +78,9 @@ class Diagnoser:
             return self._secrets(target, None) + self._clusterz(facts, target)
         if area == "join":
             a, b = split_pair(target)
-            return self._secrets(b, secret_name(a)) + self._clusterz(facts, b) + self._istiod_log(facts, b)
+            found = facts.pairs.get(target)  # A's secret may have another name (it reaches A)
+            name = found.name if found and found.present else secret_name(a)
+            return self._secrets(b, name) + self._clusterz(facts, b) + self._istiod_log(facts, b)
         if area == "injection":
             return self._workloads(facts, target)
         if area == "traffic":

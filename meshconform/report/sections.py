@@ -137,9 +137,7 @@ def remote_secrets(cluster: Cluster, expected: str | None = None) -> Section:
 
 
 def describe_secret(name: str, secret: Obj) -> list[str]:
-    meta = secret.get("metadata") or {}
-    annotation = (meta.get("annotations") or {}).get(join.CLUSTER_ANNOTATION)
-    rows = [f"{ISTIO_NS}/{name}: annotation {join.CLUSTER_ANNOTATION}={annotation!r}"]
+    rows = [f"{ISTIO_NS}/{name}: annotation {discovery.annotation(secret)}"]
     for key, value in sorted(join.decode_data(secret).items()):
         rows.append(f"  key {key!r}: {_kubeconfig_facts(value)}")
     return rows

@@ -265,7 +265,7 @@ class SecretController:
         if target is not None and not target.reachable_from(self.cluster.name):
             await asyncio.sleep(REQUEST_TIMEOUT)  # packets dropped: the dial times out
             raise self._fail("Pod", kc.server, f"dial tcp {_hostport(kc.server)}: i/o timeout")
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if not _loopback(host):
             await asyncio.sleep(REQUEST_TIMEOUT)  # the lab has no route off the machine
             raise self._fail("Pod", kc.server, f"dial tcp {_hostport(kc.server)}: i/o timeout")
         headers = {"Authorization": f"Bearer {kc.token}"} if kc.token else {}
@@ -314,7 +314,7 @@ class SecretController:
         # endpoint, not the spelling of the URL.
         want = _endpoint(server)
         for c in [self.cluster, *self.cluster.peers.values()]:
-            if c.server_url and _endpoint(c.server_url) == want:
+            if any(url and _endpoint(url) == want for url in (c.server_url, c.alias_url)):
                 return c
         return None
 
@@ -369,10 +369,12 @@ def _status_text(code: int, body: Any, plural: str) -> str:
     )
 
 
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+def _loopback(host: str) -> bool:
+    """localhost, ::1 and all of 127/8 (the lab's API servers answer at 127.0.0.1 and 127.0.0.2)."""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _endpoint(url: str) -> tuple[str, int | None]:
     parts = urlsplit(url)
     host = parts.hostname or ""
-    return ("loopback" if host in _LOOPBACK else host, parts.port or 443)
+    return (host if not _loopback(host) else "loopback", parts.port or 443)
