@@ -19,6 +19,7 @@ from sim_support import Mesh, start
 
 from meshconform import identity
 
+
 def _secret(mesh: Mesh, i: int, name: str) -> Any:
     return mesh.core(i).read_namespaced_secret(name, "istio-system")
 
