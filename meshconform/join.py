@@ -9,7 +9,9 @@ createBearerTokenKubeconfig): label `istio/multiCluster: "true"`, annotation
 cluster/context/user are all named A, with the API server, the cluster CA and the reader service
 account's bearer token. istiod's secret controller (pkg/kube/multicluster/secretcontroller.go)
 registers each data key as a cluster ID, ignores one equal to its own and any ID already
-registered by another secret, which is why duplicate names matter. Validation is in discovery.py.
+registered by another secret, which is why duplicate names matter; it reads no annotation. The
+secret the suite finds for A is the one that reaches A, whatever its name (identity.py).
+Validation is in discovery.py.
 """
 
 from __future__ import annotations

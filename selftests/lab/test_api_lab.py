@@ -45,7 +45,8 @@ def test_bad_options_are_one_line_errors(options, message):
 def test_known_faults_lists_every_pattern():
     faults = known_faults()
     assert "api-down:CLUSTER" in faults and "no-secret:A->B" in faults and "partition:A,B" in faults
-    assert "flaky-api" in faults and len(faults) == 21
+    assert "flaky-api" in faults and "duplicate-secret:A->B" in faults and "secret-renamed:A->B" in faults
+    assert len(faults) == 25
 
 
 def test_join_faults_imply_joined():
