@@ -190,3 +190,12 @@ def test_a_missing_secret_names_the_secrets_that_could_not_be_identified():
     assert message.startswith("cluster-2 has no remote secret for cluster-1 (none reaches cluster-1's API")
     assert f"1 of its remote secrets could not be identified (istio-remote-secret-x: {why})" in message
 
+
+
+def test_claims_round_trip_through_json():
+    """xdist workers read the facts from a file: what each secret reaches must survive it."""
+    from meshconform import facts as mf
+
+    facts = mesh(SecretClaim("istio-remote-secret-cluster-1", "cluster-1", "https://x", UID_1, "cluster-1"))
+    again = mf.from_json(MeshFacts, mf.to_json(facts))
+    assert again == facts and isinstance(again.clusters["cluster-2"].remote_secret_claims[0], SecretClaim)
