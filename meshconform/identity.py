@@ -28,6 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from kubernetes import client
 
 from meshconform import errors
@@ -45,7 +46,7 @@ TIMEOUT = (3.0, 10.0)
 @dataclass
 class Entry:
     """One data key of a remote secret: a cluster ID istiod registers, and what it reaches. It
-    holds the parsed kubeconfig (a token), so it never goes into the facts: `claim()` does."""
+    holds the parsed kubeconfig (a token), so it never goes into the facts; a SecretClaim does."""
 
     secret: Obj
     key: str
@@ -89,8 +90,8 @@ def entries(secret: Obj) -> list[Entry]:
     for key, text in sorted(decode_data(secret).items()):
         try:
             kc: dict[str, Any] | None = parse_kubeconfig(text)
-        except Exception:  # any parse failure: istiod skips the key too; the join checks say why
-            kc = None
+        except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError):
+            kc = None  # istiod skips such a key too; the join checks say why
         out.append(Entry(secret, key, kc, unknown=None if kc else "no usable kubeconfig"))
     return out
 
@@ -135,7 +136,8 @@ def _why(exc: errors.KubeError, token: str) -> str:
         return f"its token may not get namespace {KUBE_SYSTEM} (403 Forbidden)"
     if isinstance(exc, errors.Unauthorized):
         return "its token does not authenticate there (401 Unauthorized)"
-    what = "its server cannot be reached from here" if isinstance(exc, errors.Unreachable) else "no answer"
+    unreachable = isinstance(exc, errors.Unreachable)
+    what = "its server cannot be reached from here" if unreachable else "the read failed"
     detail = ": ".join(p for p in (exc.reason, exc.message) if p)
     return redact(f"{what} ({detail})", [token])[:240]
 
