@@ -328,8 +328,16 @@ def reached_problem(
             f"{source.name}) or run --join replace"
         )
     problem = targets_problem(kc, where, source, expected_server)
+    if not problem:
+        return None
     why = reached.unknown or f"{source.name}'s kube-system uid could not be read"
-    return f"{problem} (its cluster identity could not be read through it: {why})" if problem else None
+    if kc["server"].rstrip("/") != expected_server.rstrip("/"):
+        # e.g. a private endpoint that B's istiod reaches and this machine does not
+        why += (
+            f"; if {kc['server']} is another address of {source.name}'s API server, pass "
+            f"--api-server {source.context}={kc['server']}"
+        )
+    return f"{problem} (its cluster identity could not be read through it: {why})"
 
 
 # -- istiod's own view ----------------------------------------------------------------------------

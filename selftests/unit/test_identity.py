@@ -93,6 +93,7 @@ class Source:
 
     name = "cluster-1"
     server = "https://34.0.0.1"
+    context = "gke_p_z_cluster-1"
 
 
 def inspect(secret: dict[str, Any], reached: discovery.Reached) -> Any:
@@ -124,7 +125,9 @@ def test_without_identity_the_server_must_match_and_the_message_says_why():
     why = "its server cannot be reached from here (ConnectionRefused)"
     fact = inspect(istioctl_documented(), discovery.Reached(None, why, UID_1))
     assert "points at server, not cluster-1's API server https://34.0.0.1" in fact.targets_problem
-    assert f"(its cluster identity could not be read through it: {why})" in fact.targets_problem
+    said = f"(its cluster identity could not be read through it: {why}; if server is another address"
+    assert said in fact.targets_problem
+    assert fact.targets_problem.endswith("pass --api-server gke_p_z_cluster-1=server)")
     assert fact.identity == f"not confirmed ({why}); taken as cluster-1's by its name and server"
 
 
