@@ -182,7 +182,7 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     for (source, target), secret in zip(pairs, parallel(one, pairs, stop, PAIR_WORKERS), strict=True):
         if secret is not None:
             facts.pairs[pair_id(source.name, target.name)] = secret
-    names = {c.uid: name for name, c in facts.clusters.items() if c.uid}
+    names = {uid: name for name, uid in uids.items()}
     for name, secrets in existing.items():
         facts.clusters[name].remote_secret_ids = {n: sorted(join.decode_data(s)) for n, s in secrets.items()}
         facts.clusters[name].remote_secret_claims = [_claim(e, names) for e in found[name]]
