@@ -176,10 +176,26 @@ class Tally:
     malformed: int = 0
     errors: list[str] = field(default_factory=list)
     exit_codes: list[int | None] = field(default_factory=list)
+    takes: list[int] = field(default_factory=list)  # calls sent per take; the counts are the last take's
 
     @property
     def answered(self) -> int:
         return sum(self.by_version.values())
+
+
+@dataclass
+class TrafficPlan:
+    """How many hello calls each source sends, and why (verdicts.plan_calls)."""
+
+    calls: int  # per source, in the first take
+    floor: int  # --requests
+    needed: int  # answered calls after which the smallest share cannot be missed by chance
+    smallest_version: str = ""
+    smallest_cluster: str = ""
+    smallest_share: float = 0.0
+    cells: int = 1  # sources x versions: the run's budgets are split over this many
+    capped: bool = False  # needed more than MAX_CALLS: a miss may not be judged
+    reason: str = ""  # the sentence the progress line, summary.json and report show
 
 
 @dataclass
@@ -192,6 +208,7 @@ class MeshFacts:
     pairs: dict[str, RemoteSecret] = field(default_factory=dict)  # "A->B"
     traffic: dict[str, Tally] = field(default_factory=dict)
     traffic_problems: dict[str, str] = field(default_factory=dict)
+    traffic_plan: TrafficPlan | None = None
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
 

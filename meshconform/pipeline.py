@@ -15,9 +15,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from meshconform import controlplane, discovery, errors, identity, join, traffic, waits, workloads
+from meshconform import controlplane, discovery, errors, identity, join, traffic, verdicts, waits, workloads
 from meshconform.config import RunConfig
-from meshconform.facts import ClusterFacts, IstiodPod, MeshFacts, RemoteSecret, SecretClaim, Tally, pair_id
+from meshconform.facts import (
+    ClusterFacts,
+    IstiodPod,
+    MeshFacts,
+    RemoteSecret,
+    SecretClaim,
+    Tally,
+    TrafficPlan,
+    pair_id,
+)
 from meshconform.fanout import parallel
 from meshconform.kube import Cluster, Obj
 
@@ -494,41 +503,69 @@ def _poll_clusterz(
 
 
 def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
-    versions = {wl.version for c in facts.clusters.values() if (wl := c.workloads) and wl.pods}
+    """Calls per source as the verdicts need them (verdicts.plan_calls), said once; then per source
+    one take, retaken while it misses a version (traffic.take_until_reached)."""
+    found = verdicts.targets(facts)
+    plan = verdicts.plan_calls(found, len(facts.names), cfg.requests)
+    facts.traffic_plan = plan
+    log.info("%s", plan.reason)
+    versions = {t.version for t in found}
 
     def send(c: Cluster) -> None:
         wl = facts.clusters[c.name].workloads
         if wl is None or not wl.source_pod or not wl.source_container:
             facts.traffic_problems[c.name] = f"no Ready sleep pod in {cfg.namespace} of {c.name} to call from"
             return
-        tally: Tally | None = None
         try:
-            for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
-                earlier = tally
-                tally = traffic.send(
-                    c, cfg.namespace, wl.source_pod, wl.source_container, cfg.requests, cfg.curl_batch
-                )
-                if earlier is not None:
-                    traffic.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
-                if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
-                    break
-                log.info(
-                    "calls from %s reached %s of %s; retaking the sample in %.0fs (attempt %d/%d)",
-                    c.name,
-                    sorted(tally.by_version),
-                    sorted(versions),
-                    TRAFFIC_RETRY_SECONDS,
-                    attempt + 1,
-                    TRAFFIC_ATTEMPTS,
-                )
-                time.sleep(TRAFFIC_RETRY_SECONDS)
+            pod, container = wl.source_pod, wl.source_container
+            facts.traffic[c.name] = take_until_reached(cfg, c, pod, container, plan, versions, stop)
         except errors.KubeError as exc:
             facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
-            return
-        if tally is not None:
-            facts.traffic[c.name] = tally
 
     parallel(send, up, stop)
+
+
+def take_until_reached(
+    cfg: RunConfig,
+    c: Cluster,
+    pod: str,
+    container: str,
+    plan: TrafficPlan,
+    versions: set[str],
+    stop: threading.Event,
+) -> Tally:
+    """A sample, retaken while it misses a version: the endpoints of a pod that just became Ready
+    reach the other clusters' proxies within seconds. The counts are the last take's (an earlier
+    take describes a mesh that has converged since, and pooled it would bias the split); the failed
+    calls of every take are kept; a take whose failures left too few answers to judge a miss is
+    followed by a larger one (verdicts.retake_calls) rather than the same question again."""
+    tally: Tally | None = None
+    calls = plan.calls
+    for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
+        earlier = tally
+        tally = traffic.send(c, cfg.namespace, pod, container, calls, cfg.curl_batch)
+        tally.takes = [*(earlier.takes if earlier else []), calls]
+        if earlier is not None:
+            traffic.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
+        if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
+            break
+        calls = verdicts.retake_calls(plan, tally)
+        log.info(
+            "calls from %s reached %s of %s (%d of %d answered); retaking the sample with %d calls in %.0fs "
+            "(attempt %d/%d)",
+            c.name,
+            sorted(tally.by_version),
+            sorted(versions),
+            tally.answered,
+            tally.takes[-1],
+            calls,
+            TRAFFIC_RETRY_SECONDS,
+            attempt + 1,
+            TRAFFIC_ATTEMPTS,
+        )
+        time.sleep(TRAFFIC_RETRY_SECONDS)
+    assert tally is not None
+    return tally
 
 
 GATHERERS: dict[str, Callable[[RunConfig, list[Cluster], MeshFacts, threading.Event], None]] = {

@@ -4,31 +4,59 @@ Each predicate returns a problem (str) or None, so they compose with `all_of` an
 observed in one line ("from cluster-1: did not reach v2 (cluster-2); got {v1: 50}"), after
 Istio's echo checkers (pkg/test/framework/components/echo/check/checkers.go: And, ReachedClusters).
 
-Load balancing is random, so two rules keep chance from failing a healthy mesh:
-- "reached every version" fails only when missing a version by chance is negligible: with n
-  answered calls and replica-weighted share p, P(miss) = (1-p)^n must be below MISS_PROBABILITY
-  (1e-6, one false alarm in a million runs); otherwise the verdict is inconclusive and says how
-  many calls would settle it.
-- "not skewed" tests the observed split against the replica-weighted one: exact two-sided
-  binomial test for two versions, Pearson's chi-square otherwise, at significance SKEW_ALPHA (1e-3).
+Load balancing is random, so chance must not fail a healthy mesh, and a nightly gate over a fleet
+runs many checks: the budgets below are per RUN, whatever the number of clusters. With S sources
+and V versions (one per cluster) a run judges S x V (source, version) cells; each budget is split
+evenly over them (Bonferroni: the union bound needs no independence between the cells, and unlike
+Holm it keeps one source's verdict independent of the other sources' tallies):
+- reach: a version absent from n answered calls of a source, with replica-weighted share w, is a
+  failure when (1-w)^n is below MISS_PROBABILITY / (S x V); a healthy run then misses some cell
+  by chance with probability below MISS_PROBABILITY (1e-6). `plan_calls` derives the calls per
+  source from the smallest share so that this holds at any N and replica layout: a version that is
+  never reached is a failure, not "too few calls".
+- split: each cell's count is tested against its replica-weighted share with the exact two-sided
+  binomial test at SPLIT_ALPHA / (S x V). Exact tests keep their size at any count, where a
+  chi-square approximation drifts in the far tail that a 20-cluster correction reaches.
+Together a healthy run fails some statistical check with probability at most FALSE_ALARMS (1e-3).
+selftests/unit/test_false_alarms.py simulates healthy tallies at 2 and 20 clusters to show it.
+
+What cannot be decided raises Inconclusive (with the remedy); what does not apply to the mesh
+under test raises NotApplicable (saying which check covers it). checks/ turns those into outcomes.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
-from meshconform.facts import Tally
+from meshconform.facts import MeshFacts, Tally, TrafficPlan
 
-MISS_PROBABILITY = 1e-6
-SKEW_ALPHA = 1e-3
+FALSE_ALARMS = 1e-3  # per run: a healthy mesh fails some statistical check at most this often
+MISS_PROBABILITY = 1e-6  # per run, of FALSE_ALARMS: a healthy version missed by chance somewhere
+SPLIT_ALPHA = FALSE_ALARMS - MISS_PROBABILITY  # per run, the rest: a healthy split called skewed
+# Calls per source are derived, but not without end: at 20 clusters an even layout needs 387,
+# and only a replica imbalance beyond a thousand to one needs more than this.
+MAX_CALLS = 20_000
+RETAKE_GROWTH = 4  # a retake sends at most this many times the plan's calls
 
 Predicate = Callable[[Tally], "str | None"]
 
 
 class Inconclusive(Exception):
-    """Too few calls to decide either way; the message says how many would do."""
+    """The facts cannot decide either way; `remedy` says what would."""
+
+    def __init__(self, reason: str, remedy: str) -> None:
+        super().__init__(f"{reason}; {remedy}")
+        self.reason, self.remedy = reason, remedy
+
+
+class NotApplicable(Exception):
+    """The check does not apply to the mesh under test; the message says which check covers it."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,23 @@ class Target:
     version: str
     cluster: str
     weight: float  # replica-weighted expected share
+
+
+def targets(facts: MeshFacts) -> list[Target]:
+    """One target per cluster: its helloworld version, weighted by its ready replicas."""
+    counts = {}
+    for name in facts.names:
+        wl = facts.cluster(name).workloads
+        if wl:
+            ready = sum(1 for p in wl.pods if p.app == "helloworld" and p.ready) or wl.replicas
+            counts[(wl.version, name)] = ready
+    total = sum(counts.values()) or 1
+    return [Target(v, c, n / total) for (v, c), n in counts.items()]
+
+
+def cells(facts: MeshFacts) -> int:
+    """Sources x versions: every cluster calls, every cluster runs a version."""
+    return max(1, len(facts.names) * len(targets(facts)))
 
 
 def fmt_counts(counts: Mapping[str, float]) -> str:
@@ -72,17 +117,69 @@ def ok_status() -> Predicate:
     return check
 
 
+# -- reach ----------------------------------------------------------------------------------------
+
+
 def miss_probability(weight: float, answered: int) -> float:
     return (1.0 - weight) ** answered
 
 
-def calls_needed(weight: float) -> int:
-    """Answered calls after which missing a version of share `weight` is below MISS_PROBABILITY."""
-    return math.ceil(math.log(MISS_PROBABILITY) / math.log(1.0 - weight)) if 0 < weight < 1 else 1
+def calls_needed(weight: float, budget: float = MISS_PROBABILITY) -> int:
+    """Answered calls after which missing a version of share `weight` is below `budget`."""
+    return math.ceil(math.log(budget) / math.log(1.0 - weight)) if 0 < weight < 1 else 1
 
 
-def reached(targets: list[Target]) -> Predicate:
-    """Every target version answered at least once, unless chance could explain its absence."""
+def plan_calls(found: list[Target], sources: int, floor: int) -> TrafficPlan:
+    """Calls per source: enough that the smallest share is missed by chance with probability below
+    its cell's part of MISS_PROBABILITY, and at least `floor` (--requests), which keeps the split
+    test's power where the shares are large (50 calls find a 90/10 split of two versions)."""
+    n_cells = max(1, sources * len(found))
+    smallest = min(found, key=lambda t: t.weight, default=None)
+    needed = calls_needed(smallest.weight, MISS_PROBABILITY / n_cells) if smallest else 1
+    calls = max(floor, min(needed, MAX_CALLS))
+    plan = TrafficPlan(calls, floor, needed, cells=n_cells, capped=needed > MAX_CALLS)
+    if smallest is not None:
+        plan.smallest_version, plan.smallest_cluster = smallest.version, smallest.cluster
+        plan.smallest_share = smallest.weight
+    plan.reason = _plan_reason(plan, sources)
+    return plan
+
+
+def _plan_reason(plan: TrafficPlan, sources: int) -> str:
+    share = Fraction(plan.smallest_share).limit_denominator(10_000)
+    odds = f"missing it by chance in {plan.needed} answered calls < {MISS_PROBABILITY:g} per run"
+    why = (
+        f"the smallest replica share is {share} ({plan.smallest_version}, {plan.smallest_cluster}); "
+        f"{odds} over {sources} sources x {plan.cells // max(1, sources)} versions"
+    )
+    if plan.capped:
+        return (
+            f"{plan.calls} calls per source, capped: {why} would need {plan.needed}, so a version that "
+            "is not reached may not be judged; even out the helloworld replicas"
+        )
+    if plan.calls > plan.needed:
+        return f"{plan.calls} calls per source (--requests {plan.floor}; {plan.needed} would do: {why})"
+    return f"{plan.calls} calls per source: {why}"
+
+
+def retake_calls(plan: TrafficPlan, take: Tally) -> int:
+    """Calls for a retake of a sample that missed a version. When enough calls answered, the miss
+    is real at that moment and the retake asks whether the mesh has converged since: the same
+    number. When failed calls left too few answered to judge a miss, the retake sends enough at
+    the answer rate seen to settle it (at most RETAKE_GROWTH times the plan), instead of asking the
+    same too-small question again."""
+    sent = take.takes[-1] if take.takes else plan.calls
+    answered = take.answered
+    if answered >= plan.needed or answered == 0 or plan.capped:
+        return plan.calls
+    wanted = math.ceil(plan.needed * sent / answered)
+    return max(plan.calls, min(wanted, plan.calls * RETAKE_GROWTH))
+
+
+def reached(targets: list[Target], n_cells: int = 1, budget: float = MISS_PROBABILITY) -> Predicate:
+    """Every target version answered at least once, unless chance could explain its absence: a
+    miss fails when its probability is below `budget` / `n_cells`."""
+    cell = budget / n_cells
 
     def check(tally: Tally) -> str | None:
         missing = [t for t in targets if tally.by_version.get(t.version, 0) == 0]
@@ -90,60 +187,91 @@ def reached(targets: list[Target]) -> Predicate:
             return None
         n = tally.answered
         if n == 0:
-            raise Inconclusive(f"from {tally.source}: no call was answered, so nothing shows where calls go")
-        doubtful = [t for t in missing if miss_probability(t.weight, n) >= MISS_PROBABILITY]
-        if doubtful:
-            need = max(calls_needed(t.weight) for t in doubtful)
             raise Inconclusive(
-                f"from {tally.source}: {n} answered calls are too few to tell whether "
-                f"{', '.join(t.version for t in doubtful)} is reachable (P(miss by chance) >= "
-                f"{MISS_PROBABILITY:g}); pass --requests {need} or more"
+                f"from {tally.source}: no call was answered, so nothing shows where calls go",
+                "make the hello calls answer (test_hello_calls_succeed says why they fail)",
             )
+        doubtful = [t for t in missing if miss_probability(t.weight, n) >= cell]
+        if doubtful:
+            raise _too_few(tally, doubtful, cell)
         names = ", ".join(f"{t.version} ({t.cluster})" for t in missing)
         return f"from {tally.source}: did not reach {names}; got {fmt_counts(tally.by_version)}"
 
     return check
 
 
-def not_skewed(targets: list[Target], alpha: float = SKEW_ALPHA) -> Predicate:
-    """The observed split is consistent with the replica-weighted one at significance `alpha`."""
+def _too_few(tally: Tally, doubtful: list[Target], cell: float) -> Inconclusive:
+    n = tally.answered
+    need = max(calls_needed(t.weight, cell) for t in doubtful)
+    sent = sum(tally.takes) or tally.requests
+    per_take = math.ceil(need * (tally.takes[-1] if tally.takes else tally.requests) / n)
+    failed = sent - n
+    why = f"; {failed} of {sent} calls failed" if failed > 0 else ""
+    return Inconclusive(
+        f"from {tally.source}: {n} answered calls are too few to tell whether "
+        f"{', '.join(t.version for t in doubtful)} is reachable (missed by chance with probability "
+        f"{miss_probability(min(t.weight for t in doubtful), n):.2g}, above the {cell:.2g} "
+        f"one source and version may have){why}",
+        f"make the calls answer (test_hello_calls_succeed), or pass --requests {per_take} or more",
+    )
+
+
+# -- split ----------------------------------------------------------------------------------------
+
+SHOWN_VERSIONS = 6  # a longer split names only the versions that differ
+
+
+def not_skewed(targets: list[Target], n_cells: int = 1, alpha: float = SPLIT_ALPHA) -> Predicate:
+    """Each version's count is consistent with its replica-weighted share: exact two-sided
+    binomial per version at `alpha` / `n_cells`."""
+    cell = alpha / n_cells
 
     def check(tally: Tally) -> str | None:
         observed = [tally.by_version.get(t.version, 0) for t in targets]
         n = sum(observed)
         if n == 0:  # no split to judge: not a pass (reached() says the same for its check)
-            raise Inconclusive(f"from {tally.source}: no call was answered, so nothing shows where calls go")
+            raise Inconclusive(
+                f"from {tally.source}: no call was answered, so nothing shows where calls go",
+                "make the hello calls answer (test_hello_calls_succeed says why they fail)",
+            )
         if len(targets) < 2:
             return None
-        p = split_p_value(observed, [t.weight for t in targets])
-        if p >= alpha:
+        total = sum(t.weight for t in targets)
+        pvalues = [binomial_two_sided(o, n, t.weight / total) for t, o in zip(targets, observed, strict=True)]
+        differ = [i for i, p in enumerate(pvalues) if p < cell]
+        if not differ:
             return None
-        expected = {t.version: round(t.weight * n, 1) for t in targets}
-        got = {t.version: o for t, o in zip(targets, observed, strict=True)}
+        shown = range(len(targets)) if len(targets) <= SHOWN_VERSIONS else differ
+        expected = {targets[i].version: round(targets[i].weight / total * n, 1) for i in shown}
+        got = {targets[i].version: observed[i] for i in shown}
+        worst = min(differ, key=lambda i: pvalues[i])
+        more = f", {len(differ)} of {len(targets)} versions shown" if len(shown) < len(targets) else ""
         return (
             f"from {tally.source}: split {fmt_counts(got)} differs from the replica-weighted "
-            f"{fmt_counts(expected)} (p={p:.2g} < alpha {alpha:g})"
+            f"{fmt_counts(expected)} ({targets[worst].version}: p={pvalues[worst]:.2g} < {cell:.2g}, "
+            f"the run's false-alarm budget {alpha:.2g} over {n_cells} source-version cells{more})"
         )
 
     return check
 
 
-def split_p_value(observed: list[int], weights: list[float]) -> float:
-    """Exact binomial for two categories, chi-square goodness of fit for more."""
-    total_w = sum(weights)
-    probs = [w / total_w for w in weights]
-    if len(observed) == 2:
-        return binomial_two_sided(observed[0], sum(observed), probs[0])
-    return chi_square_p(observed, probs)
-
-
 def binomial_two_sided(k: int, n: int, p: float) -> float:
-    """P of an outcome at most as likely as k successes in n trials (the exact test's definition)."""
+    """P of an outcome at most as likely as k successes in n trials (the exact test's definition,
+    with the relative tolerance R's binom.test uses)."""
     if p <= 0.0 or p >= 1.0:
         return 1.0 if (k == 0 and p <= 0) or (k == n and p >= 1) else 0.0
+    logs, ascending, cumulative = _binomial_table(n, p)
+    below = bisect.bisect_right(ascending, logs[k] + 1e-7)
+    return min(1.0, cumulative[below - 1]) if below else 0.0
+
+
+@functools.lru_cache(maxsize=256)
+def _binomial_table(n: int, p: float) -> tuple[list[float], list[float], list[float]]:
+    """log pmf by k, the same sorted, and the running sums of the sorted pmf (smallest first, for
+    accuracy): a run judges S x V cells with one (n, p), each then costs a bisection."""
     logs = [_log_binom_pmf(i, n, p) for i in range(n + 1)]
-    threshold = logs[k] + 1e-7  # relative tolerance, as R's binom.test uses
-    return min(1.0, sum(math.exp(v) for v in logs if v <= threshold))
+    ascending = sorted(logs)
+    return logs, ascending, list(itertools.accumulate(math.exp(v) for v in ascending))
 
 
 def _log_binom_pmf(i: int, n: int, p: float) -> float:
@@ -154,43 +282,3 @@ def _log_binom_pmf(i: int, n: int, p: float) -> float:
         + i * math.log(p)
         + (n - i) * math.log1p(-p)
     )
-
-
-def chi_square_p(observed: list[int], probs: list[float]) -> float:
-    n = sum(observed)
-    stat = sum((o - n * p) ** 2 / (n * p) for o, p in zip(observed, probs, strict=True) if p > 0)
-    return gamma_q((len(observed) - 1) / 2.0, stat / 2.0)
-
-
-def gamma_q(a: float, x: float) -> float:
-    """Regularized upper incomplete gamma Q(a, x): series below a+1, continued fraction above
-    (Numerical Recipes 6.2); the chi-square survival function is Q(df/2, stat/2)."""
-    if x <= 0:
-        return 1.0
-    log_prefix = a * math.log(x) - x - math.lgamma(a)
-    if x < a + 1:
-        term = total = 1.0 / a
-        ap = a
-        for _ in range(500):
-            ap += 1
-            term *= x / ap
-            total += term
-            if abs(term) < abs(total) * 1e-15:
-                break
-        return max(0.0, 1.0 - total * math.exp(log_prefix))
-    tiny = 1e-300
-    b, c, d = x + 1 - a, 1 / tiny, 1 / (x + 1 - a)
-    h = d
-    for i in range(1, 500):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-15:
-            break
-    return min(1.0, math.exp(log_prefix) * h)

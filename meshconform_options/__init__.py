@@ -108,7 +108,8 @@ def _run(group: Any) -> None:
         help="namespace for the sample workloads (default: sample).")
     add("--requests", dest="mc_requests", default=mc.REQUESTS_DEFAULT, metavar="N",
         type=_usage(mc.parse_positive_int, "--requests"),
-        help="hello calls per source cluster (default: 50).")
+        help="hello calls per source cluster at least; more are sent when the smallest replica share "
+        "needs more to be judged (default: 50).")
     add("--samples-dir", dest="mc_samples_dir", metavar="DIR",
         type=_usage(mc.parse_samples_dir, "--samples-dir"),
         help="an Istio/ASM release's samples/ directory (default: our manifests/).")
@@ -119,6 +120,8 @@ def _run(group: Any) -> None:
     add("--report-dir", dest="mc_report_dir", default="reports", metavar="DIR",
         type=_usage(mc.parse_report_dir, "--report-dir"),
         help="where report.html, junit.xml and summary.json go (default: reports/).")
+    add("--allow-inconclusive", dest="mc_allow_inconclusive", action="store_true",
+        help="skip, instead of failing, a check whose facts cannot decide (and say so).")
     add("--keep", dest="mc_keep", action="store_true", help="keep what the run created, and say so.")
     add("--cleanup-only", dest="mc_cleanup_only", action="store_true",
         help="delete what earlier runs left (by label) on every context, say what, and run no checks.")

@@ -4,10 +4,16 @@ A check is a named predicate over MeshFacts for one target (a cluster, or an ord
 returning a problem line or None. Its prerequisites are other checks on derived targets; `judge`
 evaluates them first, from the facts alone, so a check whose premise is broken is skipped with
 the premise's own message instead of failing a second time, and so that this works the same in
-every xdist worker. A premise that could not be judged (inconclusive: an istiod too old to report
-its sync status, too few calls) is not a broken one: the check goes on and judges its own facts,
-so that, e.g., the traffic checks still run against the guide's ASM 1.7, whose istiod has no
-/debug/clusterz, and find there what that check cannot. The tests in tests/ are one line each over this table.
+every xdist worker. The tests in tests/ are one line each over this table.
+
+No verdict, no green: a skip is green in every CI system, so a check is skipped for two reasons
+only. Its premise failed (that failure already makes the run red), or it does not apply to the
+mesh under test (verdicts.NotApplicable: an istiod too old to serve /debug/clusterz), saying which
+check covers what it would have proven. A check whose own facts cannot decide
+(verdicts.Inconclusive) FAILS with the reason and the remedy, unless the user passed
+--allow-inconclusive (`settle`). Neither kind of premise skips its dependants: the traffic checks
+still run against the guide's ASM 1.7, whose istiod has no /debug/clusterz, and find there what
+that check cannot.
 """
 
 from __future__ import annotations
@@ -23,11 +29,17 @@ Scope = Literal["cluster", "pair"]
 Need = tuple["Check", str]
 
 
+# Why a check has no verdict of its own: a premise, not applicable, or its facts cannot decide.
+Undecided = Literal["", "premise", "not-applicable", "inconclusive"]
+NOT_JUDGED = "not judged (--allow-inconclusive): "  # how an allowed inconclusive check's skip begins
+ALLOW_HINT = "; or pass --allow-inconclusive to let the run pass without this verdict"
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: Literal["passed", "failed", "skipped"]
     message: str = ""
-    inconclusive: bool = False  # skipped because its own facts cannot decide, not for a premise
+    undecided: Undecided = ""
 
 
 @dataclass(frozen=True)
@@ -66,15 +78,26 @@ def judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome] | 
 def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) -> Outcome:
     for need, need_target in chk.requires(facts, target):
         outcome = judge(facts, need, need_target, memo)
-        if outcome.status != "passed" and not outcome.inconclusive:
+        if outcome.status != "passed" and outcome.undecided in ("", "premise"):
             why = outcome.message.split("; ")[0] if outcome.status == "failed" else outcome.message
             prefix = "" if outcome.status == "skipped" else f"{need.id(need_target)} failed: "
-            return Outcome("skipped", prefix + why)
+            return Outcome("skipped", prefix + why, "premise")
     try:
         problem = chk.evaluate(facts, target)
+    except verdicts.NotApplicable as exc:
+        return Outcome("skipped", f"does not apply: {exc}", "not-applicable")
     except verdicts.Inconclusive as exc:
-        return Outcome("skipped", str(exc), inconclusive=True)
+        return Outcome("failed", f"cannot be judged: {exc}{ALLOW_HINT}", "inconclusive")
     return Outcome("failed", problem) if problem else Outcome("passed")
+
+
+def settle(outcome: Outcome, allow_inconclusive: bool) -> Outcome:
+    """The run's policy for a check that cannot decide: fail (the default), or with
+    --allow-inconclusive a skip that says so (and the terminal and summary.json list it)."""
+    if outcome.undecided != "inconclusive" or not allow_inconclusive:
+        return outcome
+    reason = outcome.message.removeprefix("cannot be judged: ").removesuffix(ALLOW_HINT)
+    return Outcome("skipped", NOT_JUDGED + reason, "inconclusive")
 
 
 def cf(facts: MeshFacts, name: str) -> ClusterFacts:

@@ -5,7 +5,7 @@ and it shares trust and network with the others (DESIGN.md: reach, control plane
 from __future__ import annotations
 
 from meshconform import gateways, verdicts
-from meshconform.checks import cf, check, reference
+from meshconform.checks import Need, cf, check, reference
 from meshconform.controlplane import MIN_VERSION, version_tuple
 from meshconform.facts import IstiodPod, MeshFacts
 from meshconform.waits import stable_name
@@ -66,13 +66,24 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     )
 
 
-@check("test_istiod_version", requires=lambda f, t: [(revision_installed, t)])
+def _version_premises(facts: MeshFacts, name: str) -> list[Need]:
+    """Without a single istiod pod there is no image to read: that is test_istiod_ready's failure."""
+    return [(revision_installed, name), *([] if rev_pods(facts, name) else [(istiod_ready, name)])]
+
+
+@check("test_istiod_version", requires=_version_premises)
 def istiod_version(facts: MeshFacts, name: str) -> str | None:
     versions = {p.name: p.version for p in rev_pods(facts, name)}
     known = {pod: v for pod, v in versions.items() if v}
     if not known:
-        images = ", ".join(p.image for p in rev_pods(facts, name)) or "no istiod pod"
-        raise verdicts.Inconclusive(f"cannot tell the istiod version in {name} from {images}")
+        # A digest-pinned or custom-tagged image names no version: nothing here can tell whether
+        # it meets the guide's minimum, and a pass would vouch for what was never seen.
+        images = ", ".join(sorted({p.image for p in rev_pods(facts, name)}))
+        raise verdicts.Inconclusive(
+            f"the istiod image in {name} names no version ({images})",
+            f"check it with istioctl version --context {cf(facts, name).context}, or deploy istiod "
+            "from a version-tagged image",
+        )
     minimum = ".".join(map(str, MIN_VERSION))
     old = {pod: v for pod, v in known.items() if version_tuple(v) < MIN_VERSION}
     if old:
@@ -87,16 +98,21 @@ def istiod_version(facts: MeshFacts, name: str) -> str | None:
 # -- trust and network ----------------------------------------------------------------------------
 
 
-@check("test_root_ca_shared", requires=lambda f, t: [(reach, t)])
+def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
+    """istiod publishes istio-ca-root-cert: where none is found and istiod is not ready, the
+    missing root is that failure (test_istiod_ready), not a second one."""
+    control = cf(facts, name).control
+    unpublished = control is not None and (control.root_ca_problem or control.root_ca is None)
+    idle = unpublished and not any(p.ready for p in rev_pods(facts, name))
+    return [(reach, name), *([(istiod_ready, name)] if idle else [])]
+
+
+@check("test_root_ca_shared", requires=_root_ca_premises)
 def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     if c.control is None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
     if c.control.root_ca_problem or c.control.root_ca is None:
-        if not any(p.ready for p in rev_pods(facts, name)):
-            raise verdicts.Inconclusive(
-                f"no root CA published in {name}, whose istiod (the publisher) is not ready"
-            )
         return c.control.root_ca_problem or f"no root CA found in {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
     if ref is None or ref.name == name or ref.control is None or ref.control.root_ca == c.control.root_ca:

@@ -2,7 +2,12 @@
 succeed, reach every version (vK lives only in cluster K, so a version is a cluster), and split
 as the replicas say. They presuppose a mesh that should carry traffic: every cluster's sample pods
 injected and ready, one root of trust, one network, and every other cluster synced into the
-source's istiod; otherwise they are skipped with the first broken premise.
+source's istiod; otherwise they are skipped with the first broken premise. Where a source has
+no answered call at all, its failed hello calls are the broken premise of the other two: the
+failure that test_hello_calls_succeed reports is why nothing shows where calls go.
+
+The budgets (verdicts.py) are per run: the reach and split checks split them over sources x
+versions, the same count the traffic stage planned its calls with (verdicts.plan_calls).
 """
 
 from __future__ import annotations
@@ -31,24 +36,19 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
     return needs
 
 
-def targets(facts: MeshFacts) -> list[verdicts.Target]:
-    """One target per cluster: its helloworld version, weighted by its ready replicas."""
-    counts = {}
-    for name in facts.names:
-        wl = cf(facts, name).workloads
-        if wl:
-            ready = sum(1 for p in wl.pods if p.app == "helloworld" and p.ready) or wl.replicas
-            counts[(wl.version, name)] = ready
-    total = sum(counts.values()) or 1
-    return [verdicts.Target(v, c, n / total) for (v, c), n in counts.items()]
+targets = verdicts.targets  # one per cluster: its version, weighted by its ready replicas
 
 
 def _tally(facts: MeshFacts, source: str) -> Tally:
+    """The source's tally; judged only when some call answered (else `judged_premises` skips)."""
+    return facts.traffic.get(source) or Tally(source=source)
+
+
+def judged_premises(facts: MeshFacts, source: str) -> list[Need]:
+    """The shared premises, plus the source's hello calls when none of them answered."""
     tally = facts.traffic.get(source)
-    if tally is None:
-        problem = facts.traffic_problems.get(source, f"no calls were sent from {source}")
-        raise verdicts.Inconclusive(problem)
-    return tally
+    silent = tally is None or tally.answered == 0
+    return [*premises(facts, source), *([(hello_ok, source)] if silent else [])]
 
 
 def applies_to(rule: DestinationRule, host: str) -> bool:
@@ -90,8 +90,8 @@ def explain_routing(facts: MeshFacts, source: str) -> str:
 
 @check("test_hello_calls_succeed", requires=premises)
 def hello_ok(facts: MeshFacts, source: str) -> str | None:
-    if source in facts.traffic_problems and source not in facts.traffic:
-        return facts.traffic_problems[source]
+    if source not in facts.traffic:
+        return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
     tally = _tally(facts, source)
     problem = verdicts.ok_status()(tally)
     return problem + _shortfall(facts, tally) if problem else None
@@ -120,13 +120,40 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
     )
 
 
-@check("test_calls_reach_every_cluster", requires=premises)
+@check("test_calls_reach_every_cluster", requires=judged_premises)
 def reach_every_cluster(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.reached(targets(facts))(_tally(facts, source))
-    return problem + explain_routing(facts, source) if problem else None
+    problem = verdicts.reached(targets(facts), verdicts.cells(facts))(_tally(facts, source))
+    if not problem:
+        return None
+    return problem + (explain_routing(facts, source) or unanswered_everywhere(facts, source))
 
 
-@check("test_split_follows_replicas", requires=lambda f, s: [*premises(f, s), (reach_every_cluster, s)])
+def unanswered_everywhere(facts: MeshFacts, source: str) -> str:
+    """A version no source reached, not even its own cluster, points at its pods, not the paths."""
+    answered = [t for t in facts.traffic.values() if t.answered]
+    if len(answered) < 2:
+        return ""
+    silent = [
+        t
+        for t in targets(facts)
+        if t.weight > 0
+        and facts.traffic[source].by_version.get(t.version, 0) == 0
+        and all(tally.by_version.get(t.version, 0) == 0 for tally in answered)
+    ]
+    if not silent:
+        return ""
+    t = silent[0]
+    return (
+        f"; no cluster's calls reached {t.version}, not even {t.cluster}'s own: its helloworld pods are "
+        "Ready yet answer nothing, so look at them, not at the paths (an app that listens on 127.0.0.1 "
+        "only is not reached through the sidecar since Istio 1.10: istioctl analyze reports IST0143)"
+    )
+
+
+@check(
+    "test_split_follows_replicas",
+    requires=lambda f, s: [*judged_premises(f, s), (reach_every_cluster, s)],
+)
 def split_follows_replicas(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.not_skewed(targets(facts))(_tally(facts, source))
+    problem = verdicts.not_skewed(targets(facts), verdicts.cells(facts))(_tally(facts, source))
     return problem + explain_routing(facts, source) if problem else None

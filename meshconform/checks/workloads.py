@@ -86,10 +86,12 @@ def pods_ready(facts: MeshFacts, name: str) -> str | None:
 def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
     wl = cf(facts, name).workloads
     unknown = [stable_name(p.name) for p in (wl.pods if wl else []) if p.injected_revision is None]
-    if unknown:
+    if unknown:  # a pass would vouch for an injector nobody identified
         raise verdicts.Inconclusive(
             f"pod {unknown[0]} in {name} names no injecting revision (neither sidecar.istio.io/status "
-            "nor an istio.io/rev label)"
+            "nor an istio.io/rev label)",
+            f"see which injector mutated it: kubectl --context {cf(facts, name).context} -n "
+            f"{facts.namespace} get pods -o yaml (the istio-proxy image and annotations of {unknown[0]})",
         )
     wrong = [p for p in (wl.pods if wl else []) if p.injected_revision != facts.revision]
     if not wrong:

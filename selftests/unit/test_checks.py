@@ -169,15 +169,19 @@ def test_every_check_has_a_test_in_tests():
     assert set(checks.all_checks()) <= names
 
 
-def test_sync_unknown_skips_the_sync_check_only():
-    """An istiod without /debug/clusterz (before Istio 1.11) cannot be asked: skipped, not failed."""
+def test_sync_unknown_does_not_apply_and_names_the_check_that_covers_it():
+    """An istiod without /debug/clusterz (before Istio 1.11) cannot be asked: the check does not
+    apply (skipped, not failed, even without --allow-inconclusive), and says which check covers it."""
     facts = healthy()
     fact = facts.pairs["cluster-1->cluster-2"]
     fact.sync_status, fact.sync_unknown = None, "istiod x in cluster-2 has no /debug/clusterz"
     result = outcomes(facts)
     assert failing(facts) == []
-    assert result["test_istiod_synced[cluster-1->cluster-2]"].status == "skipped"
-    assert "no /debug/clusterz" in result["test_istiod_synced[cluster-1->cluster-2]"].message
+    synced = result["test_istiod_synced[cluster-1->cluster-2]"]
+    assert (synced.status, synced.undecided) == ("skipped", "not-applicable")
+    assert synced.message.startswith("does not apply: istiod x in cluster-2 has no /debug/clusterz")
+    assert "test_calls_reach_every_cluster[cluster-2]" in synced.message
+    assert checks.settle(synced, allow_inconclusive=False) == synced
     assert result["test_istiod_synced[cluster-2->cluster-1]"].status == "passed"
 
 
@@ -200,12 +204,109 @@ def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
     ], outcomes(facts)["test_split_follows_replicas[cluster-2]"]
 
 
-def test_no_answered_call_is_no_split_to_pass():
+def test_no_answered_call_skips_reach_and_split_behind_the_failed_calls():
+    """Nothing answered: the hello check fails (the run is red), and reach and split, which have no
+    evidence because of that failure, are skipped with it as their broken premise."""
     facts = healthy()
     tally = facts.traffic["cluster-1"]
     tally.by_version, tally.by_status = {}, {"503": tally.requests}
-    split = outcomes(facts)["test_split_follows_replicas[cluster-1]"]
-    assert split.status == "skipped" and "no call was answered" in split.message, split
+    result = outcomes(facts)
+    assert failing(facts) == ["test_hello_calls_succeed[cluster-1]"]
+    for name in ("test_calls_reach_every_cluster[cluster-1]", "test_split_follows_replicas[cluster-1]"):
+        assert (result[name].status, result[name].undecided) == ("skipped", "premise"), result[name]
+        assert result[name].message.startswith("test_hello_calls_succeed[cluster-1] failed: from cluster-1: 50 of 50")
+
+
+def test_no_tally_at_all_fails_the_hello_check_and_skips_the_others():
+    facts = healthy()
+    del facts.traffic["cluster-2"]
+    facts.traffic_problems["cluster-2"] = "no Ready sleep pod in sample of cluster-2 to call from"
+    result = outcomes(facts)
+    assert failing(facts) == ["test_hello_calls_succeed[cluster-2]"]
+    assert result["test_hello_calls_succeed[cluster-2]"].message.startswith("no Ready sleep pod")
+    assert result["test_calls_reach_every_cluster[cluster-2]"].status == "skipped"
+
+
+# -- "cannot decide" fails unless --allow-inconclusive; each place where the suite could not tell --
+
+
+def _cannot_decide(outcome: checks.Outcome, *remedy: str) -> None:
+    __tracebackhide__ = True
+    assert (outcome.status, outcome.undecided) == ("failed", "inconclusive"), outcome
+    assert outcome.message.startswith("cannot be judged: "), outcome.message
+    assert outcome.message.endswith("or pass --allow-inconclusive to let the run pass without this verdict")
+    for words in remedy:
+        assert words in outcome.message, outcome.message
+    allowed = checks.settle(outcome, allow_inconclusive=True)
+    assert allowed.status == "skipped" and allowed.message.startswith(checks.NOT_JUDGED), allowed
+    assert "--allow-inconclusive to let" not in allowed.message
+
+
+def test_too_few_answered_calls_after_retakes_fail_with_the_calls_that_would_decide():
+    facts = healthy()
+    tally = facts.traffic["cluster-1"]
+    tally.requests, tally.takes = 50, [50]
+    tally.by_status, tally.by_version = {"200": 4, "503": 46}, {"v1": 4}  # v2 unseen in 4 answers
+    result = outcomes(facts)
+    _cannot_decide(
+        result["test_calls_reach_every_cluster[cluster-1]"],
+        "from cluster-1: 4 answered calls are too few to tell whether v2 is reachable",
+        "46 of 50 calls failed",
+        "pass --requests 275 or more",
+    )
+    assert "test_hello_calls_succeed[cluster-1]" in failing(facts)
+
+
+def test_unreadable_istiod_version_fails_as_undecided():
+    """A digest-pinned image names no version: a pass would vouch for what was never seen."""
+    facts = healthy()
+    pod = facts.clusters["cluster-2"].control.istiod[0]
+    pod.image, pod.version = "gcr.io/asm/pilot@sha256:" + "ab" * 32, None
+    result = outcomes(facts)
+    _cannot_decide(
+        result["test_istiod_version[cluster-2]"],
+        "the istiod image in cluster-2 names no version (gcr.io/asm/pilot@sha256:",
+        "istioctl version --context gke_p_z_cluster-2",
+    )
+    assert failing(facts) == ["test_istiod_version[cluster-2]"]  # nothing else is skipped for it
+
+
+def test_no_istiod_pod_skips_the_version_check_behind_istiod_ready():
+    facts = healthy()
+    facts.clusters["cluster-2"].control.istiod = []
+    facts.clusters["cluster-2"].control.deployments = {f"istiod-{REV}": REV}
+    result = outcomes(facts)
+    assert "test_istiod_ready[cluster-2]" in failing(facts)
+    version = result["test_istiod_version[cluster-2]"]
+    assert (version.status, version.undecided) == ("skipped", "premise"), version
+    assert version.message.startswith("test_istiod_ready[cluster-2] failed: ")
+
+
+def test_root_ca_unpublished_by_an_unready_istiod_is_that_failure_not_a_second_one():
+    facts = healthy()
+    control = facts.clusters["cluster-2"].control
+    control.root_ca = None
+    control.istiod[0].ready = False
+    result = outcomes(facts)
+    root = result["test_root_ca_shared[cluster-2]"]
+    assert (root.status, root.undecided) == ("skipped", "premise"), root
+    assert root.message.startswith("test_istiod_ready[cluster-2] failed: ")
+    control.istiod[0].ready = True  # a ready istiod that publishes no root: that is this check's failure
+    assert "test_root_ca_shared[cluster-2]" in failing(facts)
+
+
+def test_unknown_injecting_revision_fails_as_undecided_and_skips_nothing():
+    facts = healthy()
+    for pod in facts.clusters["cluster-1"].workloads.pods:
+        pod.injected_revision = None
+    result = outcomes(facts)
+    _cannot_decide(
+        result["test_injected_by_revision[cluster-1]"],
+        "names no injecting revision",
+        "kubectl --context gke_p_z_cluster-1 -n sample get pods -o yaml",
+    )
+    assert failing(facts) == ["test_injected_by_revision[cluster-1]"]
+    assert result["test_calls_reach_every_cluster[cluster-1]"].status == "passed"
 
 
 def test_failed_calls_are_blamed_on_a_version_only_when_it_stands_out():
