@@ -32,11 +32,66 @@ def test_missing_version_with_too_few_calls_is_inconclusive():
         verdicts.reached(TWO)(tally(v1=5))
 
 
+def test_the_miss_budget_is_split_over_the_cells():
+    """20 answered calls settle a miss of one half alone (0.5^20 < 1e-6), not among 4 cells."""
+    assert verdicts.reached(TWO)(tally(v1=20)) is not None
+    with pytest.raises(verdicts.Inconclusive, match="pass --requests 22 or more"):
+        verdicts.reached(TWO, n_cells=4)(tally(v1=20))
+
+
 def test_calls_needed_matches_threshold():
     for weight in (0.5, 1 / 3, 0.1):
-        n = verdicts.calls_needed(weight)
-        assert verdicts.miss_probability(weight, n) < verdicts.MISS_PROBABILITY
-        assert verdicts.miss_probability(weight, n - 1) >= verdicts.MISS_PROBABILITY
+        for budget in (verdicts.MISS_PROBABILITY, verdicts.MISS_PROBABILITY / 400):
+            n = verdicts.calls_needed(weight, budget)
+            assert verdicts.miss_probability(weight, n) < budget
+            assert verdicts.miss_probability(weight, n - 1) >= budget
+
+
+def even(n: int) -> list[verdicts.Target]:
+    return [verdicts.Target(f"v{i}", f"cluster-{i}", 1 / n) for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize(("clusters", "calls"), [(2, 50), (3, 50), (5, 77), (8, 135), (12, 216), (20, 387)])
+def test_plan_derives_the_calls_from_the_smallest_share(clusters, calls):
+    """--requests 50 is a floor: from about 5 clusters the shares need more calls per source."""
+    plan = verdicts.plan_calls(even(clusters), clusters, floor=50)
+    assert plan.calls == calls
+    assert plan.cells == clusters * clusters
+    assert plan.cells * verdicts.miss_probability(1 / clusters, plan.needed) < verdicts.MISS_PROBABILITY
+
+
+def test_plan_says_why_in_one_sentence():
+    plan = verdicts.plan_calls(even(20), 20, floor=50)
+    assert plan.reason == (
+        "387 calls per source: the smallest replica share is 1/20 (v1, cluster-1); missing it by chance "
+        "in 387 answered calls < 1e-06 per run over 20 sources x 20 versions"
+    )
+    small = verdicts.plan_calls(TWO, 2, floor=50)
+    assert small.reason.startswith("50 calls per source (--requests 50; 22 would do: the smallest")
+
+
+def test_plan_follows_an_uneven_replica_layout_up_to_a_cap():
+    layout = [verdicts.Target("v1", "cluster-1", 1 / 31), verdicts.Target("v2", "cluster-2", 30 / 31)]
+    plan = verdicts.plan_calls(layout, 2, floor=50)
+    assert (plan.smallest_version, plan.calls) == ("v1", 464)
+    assert "1/31 (v1, cluster-1)" in plan.reason
+    tiny = [verdicts.Target("v1", "cluster-1", 1e-4), verdicts.Target("v2", "cluster-2", 1 - 1e-4)]
+    capped = verdicts.plan_calls(tiny, 2, floor=50)
+    assert capped.capped and capped.calls == verdicts.MAX_CALLS
+    assert "even out the helloworld replicas" in capped.reason
+
+
+def test_retake_escalates_only_when_failures_left_too_few_answers():
+    plan = verdicts.plan_calls(TWO, 2, floor=50)
+    seen = tally(v1=50)
+    seen.takes = [50]
+    assert verdicts.retake_calls(plan, seen) == 50  # a conclusive miss: ask again once converged
+    few = tally(v1=10)
+    few.requests, few.by_status, few.takes = 50, {"200": 10, "503": 40}, [50]
+    assert verdicts.retake_calls(plan, few) == 110  # 22 answers needed at 1 in 5
+    worse = tally(v1=1)
+    worse.requests, worse.by_status, worse.takes = 50, {"200": 1, "503": 49}, [50]
+    assert verdicts.retake_calls(plan, worse) == 50 * verdicts.RETAKE_GROWTH
 
 
 def test_binomial_two_sided_known_values():
@@ -48,19 +103,19 @@ def test_binomial_two_sided_known_values():
 
 def test_against_scipy_when_available():
     stats = pytest.importorskip("scipy.stats")
-    for k, n, p in [(3, 40, 0.25), (17, 30, 0.4), (0, 10, 0.5), (60, 100, 0.5)]:
-        assert verdicts.binomial_two_sided(k, n, p) == pytest.approx(
-            stats.binomtest(k, n, p).pvalue, rel=1e-6
-        )
-    for observed in ([10, 20, 30], [33, 33, 34], [50, 0, 0, 10]):
-        probs = [1 / len(observed)] * len(observed)
-        expected = stats.chisquare(observed).pvalue
-        assert verdicts.chi_square_p(observed, probs) == pytest.approx(expected, rel=1e-6, abs=1e-300)
+    cases = [(3, 40, 0.25), (17, 30, 0.4), (0, 10, 0.5), (60, 100, 0.5), (2, 387, 0.05), (40, 387, 0.05)]
+    for k, n, p in cases:
+        expected = stats.binomtest(k, n, p).pvalue
+        assert verdicts.binomial_two_sided(k, n, p) == pytest.approx(expected, rel=1e-6)
 
 
-def test_gamma_q_matches_closed_form_for_two_degrees_of_freedom():
-    for x in (0.1, 1.0, 5.0, 30.0):
-        assert verdicts.gamma_q(1.0, x) == pytest.approx(math.exp(-x), rel=1e-9)
+def test_binomial_tail_matches_a_direct_sum():
+    """The cached table gives what summing the pmf directly gives, on both sides of the mode."""
+    n, p = 387, 0.05
+    pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    for k in (0, 5, 19, 30, 60):
+        direct = sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7))
+        assert verdicts.binomial_two_sided(k, n, p) == pytest.approx(min(1.0, direct), rel=1e-9)
 
 
 def test_skew_detected_and_explained():
@@ -69,7 +124,24 @@ def test_skew_detected_and_explained():
     assert message.startswith(
         "from cluster-1: split {v1: 45, v2: 5} differs from the replica-weighted {v1: 25, v2: 25}"
     )
-    assert "alpha 0.001" in message
+    assert "the run's false-alarm budget 0.001 over 1 source-version cells" in message
+
+
+def test_skew_budget_is_split_over_the_cells():
+    """38/12 of two even versions (p = 3.2e-4) is skew for one cell alone, not among 4 cells."""
+    assert verdicts.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
+    assert verdicts.not_skewed(TWO, n_cells=4)(tally(v1=38, v2=12)) is None
+
+
+def test_a_long_split_names_the_versions_that_differ():
+    counts = {f"v{i}": 19 for i in range(1, 21)}
+    counts["v1"], counts["v2"] = 60, 0
+    message = verdicts.not_skewed(even(20), n_cells=400)(tally(**counts))
+    assert message is not None
+    assert message.startswith(
+        "from cluster-1: split {v1: 60, v2: 0} differs from the replica-weighted {v1: 20.1, v2: 20.1}"
+    )
+    assert "2 of 20 versions shown" in message
 
 
 def test_fair_split_is_not_skewed():
