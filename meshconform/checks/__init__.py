@@ -41,6 +41,11 @@ class Outcome:
     message: str = ""
     undecided: Undecided = ""
 
+    @property
+    def inconclusive(self) -> bool:
+        """Its own facts could not decide (failed, or skipped by --allow-inconclusive)."""
+        return self.undecided == "inconclusive"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -94,7 +99,7 @@ def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) 
 def settle(outcome: Outcome, allow_inconclusive: bool) -> Outcome:
     """The run's policy for a check that cannot decide: fail (the default), or with
     --allow-inconclusive a skip that says so (and the terminal and summary.json list it)."""
-    if outcome.undecided != "inconclusive" or not allow_inconclusive:
+    if not outcome.inconclusive or not allow_inconclusive:
         return outcome
     reason = outcome.message.removeprefix("cannot be judged: ").removesuffix(ALLOW_HINT)
     return Outcome("skipped", NOT_JUDGED + reason, "inconclusive")

@@ -10,7 +10,8 @@ makes of that fact, as on a real cluster. Where each is applied:
   kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
                                  never passes its readiness probe)
   run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
-                                 A), hello-errors, partition, skew (traffic/)
+                                 A), hello-errors, hello-localhost, partition, skew
+                                 (traffic/)
   HTTP middleware (lab-api)      api-down, flaky-api
 """
 

@@ -32,6 +32,7 @@ SPECS: dict[str, str] = {
     "proxy-not-ready": "CLUSTER",
     "stale-injector": "CLUSTER",
     "hello-errors": "CLUSTER",
+    "hello-localhost": "CLUSTER",
     "partition": "TWO",
     "locality-lb": "",
     "skew": "",

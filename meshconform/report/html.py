@@ -297,6 +297,7 @@ def summary_page(
             grid.cluster_grid(checks, names),
             grid.pair_matrices(checks, names),
             matrix_table(tm, requests),
+            plan_line(facts),
             chart(tm),
             api_line(facts),
         ]
@@ -305,3 +306,9 @@ def summary_page(
 
 def page(parts: Iterable[str]) -> str:
     return f'<div class="mc">{STYLE}{"".join(p for p in parts if p)}</div>'
+
+
+def plan_line(facts: MeshFacts) -> str:
+    """Why that many calls: the plan's sentence, under the traffic matrix."""
+    plan = facts.traffic_plan
+    return f"<p class='meshconform-plan'>{escape(plan.reason)}</p>" if plan else ""

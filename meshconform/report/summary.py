@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from meshconform import __version__
+from meshconform.checks import NOT_JUDGED
 from meshconform.facts import ClusterFacts, MeshFacts
 from meshconform.redact import redact
 from meshconform.report import matrix
 from meshconform.report.hints import area_of, hint_for
+from meshconform.verdicts import FALSE_ALARMS
 
 SCHEMA_VERSION = 1
 # pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.
@@ -64,6 +66,32 @@ def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
         "network": control.network if control else None,
         "root_ca": control.root_ca if control else None,
         "helloworld_version": c.workloads.version if c.workloads else None,
+    }
+
+
+def verdicts_entry(
+    facts: MeshFacts | None, checks: dict[str, dict[str, Any]], allow_inconclusive: bool
+) -> dict[str, Any]:
+    """How the statistical checks were judged: calls per source and why; what was not judged."""
+    plan = facts.traffic_plan if facts else None
+    planned = None
+    if plan is not None and facts is not None:
+        smallest = {"version": plan.smallest_version, "cluster": plan.smallest_cluster}
+        planned = {
+            "calls_per_source": plan.calls,
+            "floor": plan.floor,
+            "needed": plan.needed,
+            "smallest": {**smallest, "share": round(plan.smallest_share, 6)},
+            "cells": plan.cells,
+            "capped": plan.capped,
+            "reason": plan.reason,
+            "takes": {source: tally.takes for source, tally in facts.traffic.items()},
+        }
+    return {
+        "allow_inconclusive": allow_inconclusive,
+        "not_judged": sorted(k for k, v in checks.items() if v["message"].startswith(NOT_JUDGED)),
+        "false_alarms_per_run": FALSE_ALARMS,
+        "traffic_plan": planned,
     }
 
 

@@ -165,3 +165,18 @@ def test_plain_caller_is_reset_by_a_strict_sidecar(mesh: Mesh) -> None:
     finally:
         mesh.custom(0).delete_namespaced_custom_object("security.istio.io", "v1beta1", "sample",
                                                         "peerauthentications", "default")
+
+
+@pytest.mark.parametrize(("revision", "reached"), [("asm-1285-9", {"v1"}), ("asm-173-3", {"v1", "v2"})])
+def test_an_app_on_localhost_is_reached_through_the_sidecar_only_before_istio_1_10(
+    tmp_path_factory: pytest.TempPathFactory, revision: str, reached: set[str]
+) -> None:
+    """hello-localhost: from 1.10 the sidecar forwards to the pod IP, where nothing listens; the
+    caller's Envoy retries the refused call on another host, so every call answers, none from v2."""
+    m = guide_mesh(tmp_path_factory, faults=("hello-localhost:cluster-2",), revisions=(revision,))
+    try:
+        for i in (0, 1):
+            got = versions(m.hello(i, N))
+            assert set(got) == reached and sum(got.values()) == N, (revision, i, got)
+    finally:
+        m.lab.stop()

@@ -6,6 +6,13 @@ version comes from the container's SERVICE_VERSION (the image sets it: examples-
 v2), else the pod's `version` label; HOSTNAME is the pod name. hello-errors:C makes helloworld in
 C fail a share of requests with a 500 (a 503 would be retried away by Envoy's default policy,
 which retries 503 on another host, and the fault would not be seen).
+
+hello-localhost:C makes helloworld in C listen on 127.0.0.1 only, as an app bound to localhost does
+(istioctl analyze IST0143). Before Istio 1.10 the sidecar handed inbound calls to the app on
+127.0.0.1, so that app was reached; from 1.10 it forwards them to the pod IP, as Kubernetes does
+without a mesh, and nothing listens there (istio.io/latest/blog/2021/upcoming-networking-changes).
+Which applies is the receiving pod's istio-proxy image tag. The pod stays Ready (the sample has no
+readiness probe), its endpoint is published, and calls to it are refused.
 """
 
 from __future__ import annotations
@@ -15,8 +22,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..istio import revisions as rv
+
 Obj = dict[str, Any]
 HELLO_ERROR_SHARE = 0.3
+INBOUND_TO_POD_IP_SINCE = (1, 10)  # the sidecar forwards inbound calls to the pod IP, not 127.0.0.1
 _IMAGE_VERSION = re.compile(r"helloworld-(v\d+)")
 NOT_FOUND = (
     "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested "
@@ -65,10 +75,29 @@ def listens(pod: Obj, port: int) -> bool:
     return _helloworld(pod, port) is not None
 
 
-def serve(pod: Obj, port: int, method: str, path: str, errors: bool, rng: random.Random) -> Reply | None:
-    """The reply of the app on `port`, or None when nothing listens there (connection refused)."""
+def inbound_on_loopback(pod: Obj) -> bool:
+    """Does the pod's sidecar hand inbound calls to the app on 127.0.0.1 (Istio before 1.10)?"""
+    spec = pod.get("spec") or {}
+    containers = [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+    proxy = next((c for c in containers if c.get("name") == "istio-proxy"), None)
+    tag = str((proxy or {}).get("image", "")).rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+    return proxy is not None and bool(tag) and not rv.at_least(tag, INBOUND_TO_POD_IP_SINCE)
+
+
+def serve(
+    pod: Obj,
+    port: int,
+    method: str,
+    path: str,
+    errors: bool,
+    rng: random.Random,
+    localhost_only: bool = False,
+    on_loopback: bool = False,
+) -> Reply | None:
+    """The reply of the app on `port`, or None when nothing listens there (connection refused):
+    an app that listens on 127.0.0.1 only answers only a call that arrives on loopback."""
     c = _helloworld(pod, port)
-    if c is None:
+    if c is None or (localhost_only and not on_loopback):
         return None
     route = path.split("?", 1)[0]
     html = (("content-type", "text/html; charset=utf-8"),)

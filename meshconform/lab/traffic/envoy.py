@@ -166,7 +166,9 @@ class Envoy:
             if why is not None:
                 return None, f"connection failure, transport failure reason: {why}", rtt * 2
         errors = host.cluster.faults.touches("hello-errors", host.cluster.name)
-        reply = apps.serve(host.pod, host.port, method, path, errors, self.caller.rng)
+        local_only = host.cluster.faults.touches("hello-localhost", host.cluster.name)
+        on_lo = host.sidecar and apps.inbound_on_loopback(host.pod)
+        reply = apps.serve(host.pod, host.port, method, path, errors, self.caller.rng, local_only, on_lo)
         if reply is None:
             return None, REFUSED, rtt
         return reply, "", rtt * (3 if host.sidecar else 2) + reply.server_ms / 1000

@@ -109,7 +109,9 @@ class Session:
             t.error = (56, "Recv failure: Connection reset by peer")
             return t
         errors = cluster.faults.touches("hello-errors", cluster.name)
-        reply = apps.serve(pod, tport, method, path, errors, c.rng)
+        local_only = cluster.faults.touches("hello-localhost", cluster.name)
+        on_lo = t.remote_ip == "127.0.0.1" or (tmpl.injected(pod) and apps.inbound_on_loopback(pod))
+        reply = apps.serve(pod, tport, method, path, errors, c.rng, local_only, on_lo)
         if reply is None:
             return _refused(t, host, port, rtt)
         t.status, t.body, t.connect = reply.status, reply.body, rtt
