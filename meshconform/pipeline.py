@@ -504,7 +504,7 @@ def _poll_clusterz(
 
 def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
     """Calls per source as the verdicts need them (verdicts.plan_calls), said once; then per source
-    one take, retaken while it misses a version (traffic.take_until_reached)."""
+    one take, retaken while it misses a version (take_until_reached)."""
     found = verdicts.targets(facts)
     plan = verdicts.plan_calls(found, len(facts.names), cfg.requests)
     facts.traffic_plan = plan
@@ -563,7 +563,8 @@ def take_until_reached(
             attempt + 1,
             TRAFFIC_ATTEMPTS,
         )
-        time.sleep(TRAFFIC_RETRY_SECONDS)
+        if stop.wait(TRAFFIC_RETRY_SECONDS):
+            break
     assert tally is not None
     return tally
 

@@ -203,10 +203,10 @@ def reached(targets: list[Target], n_cells: int = 1, budget: float = MISS_PROBAB
 def _too_few(tally: Tally, doubtful: list[Target], cell: float) -> Inconclusive:
     n = tally.answered
     need = max(calls_needed(t.weight, cell) for t in doubtful)
-    sent = sum(tally.takes) or tally.requests
+    sent = sum(tally.takes) or tally.requests  # the failures of every take are in the tally
     per_take = math.ceil(need * (tally.takes[-1] if tally.takes else tally.requests) / n)
-    failed = sent - n
-    why = f"; {failed} of {sent} calls failed" if failed > 0 else ""
+    failed = tally.requests - n
+    why = f"; {failed} of the {sent} calls sent failed" if failed > 0 else ""
     return Inconclusive(
         f"from {tally.source}: {n} answered calls are too few to tell whether "
         f"{', '.join(t.version for t in doubtful)} is reachable (missed by chance with probability "

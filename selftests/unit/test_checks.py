@@ -252,7 +252,7 @@ def test_too_few_answered_calls_after_retakes_fail_with_the_calls_that_would_dec
     _cannot_decide(
         result["test_calls_reach_every_cluster[cluster-1]"],
         "from cluster-1: 4 answered calls are too few to tell whether v2 is reachable",
-        "46 of 50 calls failed",
+        "46 of the 50 calls sent failed",
         "pass --requests 275 or more",
     )
     assert "test_hello_calls_succeed[cluster-1]" in failing(facts)

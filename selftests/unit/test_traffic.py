@@ -1,8 +1,17 @@
-"""curl batch: the command, and parsing its output into a Tally."""
+"""curl batch: the command, and parsing its output into a Tally; retakes of a sample that misses
+a version."""
 
 from __future__ import annotations
 
-from meshconform import traffic
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from meshconform import pipeline, traffic, verdicts
+from meshconform.config import RunConfig
+from meshconform.facts import Tally
 
 
 def reply(version, pod, code="200"):
@@ -71,3 +80,45 @@ def test_a_retaken_sample_keeps_earlier_failures():
     traffic.keep_failures(second, first)
     assert second.by_status == {"200": 2, "503": 1} and second.requests == 3
     assert second.by_version == {"v1": 1, "v2": 1} and "503: oops" in second.errors
+
+
+# -- retakes: more evidence, not the same too-small question ---------------------------------------
+
+
+def _take(calls: int, answered: dict[str, int]) -> Tally:
+    ok = sum(answered.values())
+    status = {"200": ok, **({"503": calls - ok} if calls > ok else {})}
+    errors = ["503: no healthy upstream"] if calls > ok else []
+    return Tally("cluster-1", calls, status, dict(answered), errors=errors)
+
+
+def _retaken(monkeypatch: pytest.MonkeyPatch, takes: list[Tally]) -> tuple[Tally, list[int]]:
+    asked: list[int] = []
+
+    def send(cluster: object, ns: str, pod: str, container: str, calls: int, batch: int = 0) -> Tally:
+        asked.append(calls)
+        return takes[len(asked) - 1]
+
+    monkeypatch.setattr(pipeline.traffic, "send", send)
+    monkeypatch.setattr(pipeline, "TRAFFIC_RETRY_SECONDS", 0.0)
+    found = [verdicts.Target("v1", "cluster-1", 0.5), verdicts.Target("v2", "cluster-2", 0.5)]
+    plan = verdicts.plan_calls(found, 2, floor=50)
+    cfg = RunConfig(contexts=("c1",), cluster_names=("cluster-1",))
+    source: Any = SimpleNamespace(name="cluster-1")
+    stop = threading.Event()
+    return pipeline.take_until_reached(cfg, source, "sleep-x", "sleep", plan, {"v1", "v2"}, stop), asked
+
+
+def test_a_retake_after_too_few_answers_sends_enough_and_keeps_the_failures(monkeypatch):
+    first = _take(50, {"v1": 10})  # 40 failed: 10 answers cannot tell whether v2 is reachable
+    tally, asked = _retaken(monkeypatch, [first, _take(110, {"v1": 55, "v2": 55})])
+    assert asked == [50, 110]  # 22 answers are needed; at 1 answer in 5 that is 110 calls
+    assert tally.takes == [50, 110] and tally.by_version == {"v1": 55, "v2": 55}
+    assert tally.by_status == {"200": 110, "503": 40} and tally.requests == 150
+
+
+def test_a_conclusive_miss_is_asked_again_at_the_same_size_and_judged_on_the_last_take(monkeypatch):
+    tally, asked = _retaken(monkeypatch, [_take(50, {"v1": 50}) for _ in range(3)])
+    assert asked == [50, 50, 50] and tally.takes == [50, 50, 50]
+    assert tally.by_version == {"v1": 50}  # the last take's counts: earlier ones saw an older mesh
+    assert verdicts.reached([verdicts.Target("v2", "cluster-2", 0.5)], 4)(tally) is not None
