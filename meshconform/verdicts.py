@@ -154,8 +154,8 @@ def _plan_reason(plan: TrafficPlan, sources: int) -> str:
     )
     if plan.capped:
         return (
-            f"{plan.calls} calls per source, capped: {why} would need {plan.needed}, so a version that "
-            "is not reached may not be judged; even out the helloworld replicas"
+            f"{plan.calls} calls per source, the most the suite sends, though {plan.needed} are needed "
+            f"({why}): a version that is not reached may not be judged; even out the helloworld replicas"
         )
     if plan.calls > plan.needed:
         return f"{plan.calls} calls per source (--requests {plan.floor}; {plan.needed} would do: {why})"
