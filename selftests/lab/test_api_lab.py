@@ -46,7 +46,7 @@ def test_known_faults_lists_every_pattern():
     faults = known_faults()
     assert "api-down:CLUSTER" in faults and "no-secret:A->B" in faults and "partition:A,B" in faults
     assert "flaky-api" in faults and "duplicate-secret:A->B" in faults and "secret-renamed:A->B" in faults
-    assert len(faults) == 25
+    assert "hello-localhost:CLUSTER" in faults and len(faults) == 26
 
 
 def test_join_faults_imply_joined():
