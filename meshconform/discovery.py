@@ -342,15 +342,22 @@ def reached_problem(
 
 # -- istiod's own view ----------------------------------------------------------------------------
 
-# What `pilot-discovery request` prints (pilot/pkg/request: "received unsuccessful status code %v: %v")
-# when istiod has no such handler. /debug/clusterz came with Istio 1.11 (istio/istio#33799, #34086:
-# "it can be hard to tell which clusters are connected"); the guide's ASM 1.6.8-1.10 istiod answer 404.
-NOT_SERVED = "unsuccessful status code 404"
+# What `pilot-discovery request GET /debug/clusterz` prints when istiod has no such handler. Its
+# Do (pilot/pkg/request/command.go, the same from 1.6.8 to 1.28) returns an error only for
+# `StatusCode > 399 && StatusCode != 404`: a 404 is printed like a 200, body and a newline
+# (fmt.Println), exit 0. The body is Go's http.NotFound on istiod's ServeMux: "404 page not found".
+# An istiod answers that when it predates the endpoint (it came with Istio 1.11, istio/istio#33799,
+# #34086: "it can be hard to tell which clusters are connected"; the guide's ASM 1.6.8-1.10), or,
+# from 1.10 on, when ENABLE_DEBUG_ON_HTTP=false leaves every debug handler unregistered
+# (pilot/pkg/xds/debug.go AddDebugHandlers). Any other status above 399 still exits 1 with
+# "Error: received unsuccessful status code N: BODY".
+NOT_FOUND_BODY = "404 page not found"
 CLUSTERZ_SINCE = (1, 11, 0)
 
 
 class ClusterzMissing(errors.ExecFailed):
-    """This istiod predates /debug/clusterz: it cannot say whether it synced a remote cluster."""
+    """istiod answered /debug/clusterz with 404: it has no such endpoint (predates_clusterz tells
+    why: too old for it, or its debug endpoints are off)."""
 
 
 def predates_clusterz(version: str | None) -> bool:
@@ -372,11 +379,12 @@ def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
 
 
 def clusterz_refused(target: str, pod: str, version: str | None) -> str:
-    """A 404 from an istiod that should serve /debug/clusterz: a failure, not an excuse."""
+    """A 404 from an istiod that should serve /debug/clusterz: its sync status cannot be read."""
     return (
         f"istiod {stable_name(pod)} in {target} runs {version or 'an unknown version'} yet answers "
-        "/debug/clusterz with 404 (Istio 1.11 and later serve it), so it cannot show which remote "
-        "clusters it synced; check that istiod's debug endpoints are on (ENABLE_DEBUG_ON_HTTP)"
+        "/debug/clusterz with 404 (Istio 1.11 and later serve it unless ENABLE_DEBUG_ON_HTTP=false), "
+        "so it cannot show which remote clusters it synced; turn istiod's debug endpoints on "
+        "(env ENABLE_DEBUG_ON_HTTP=true on the discovery container)"
     )
 
 
@@ -390,12 +398,13 @@ def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
         ["pilot-discovery", "request", "GET", "/debug/clusterz"],
         timeout=REQUEST_TIMEOUT[1],
     )
+    what = f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}"
     if result.exit_code not in (0, None):
-        what, said = f"clusterz in {ISTIO_NS}/{istiod_pod} on {target.name}", result.stderr.strip()[:200]
-        if NOT_SERVED in result.stderr:
-            raise ClusterzMissing(what, "NotServed", said)
+        said = result.stderr.strip()[:200]
         raise errors.ExecFailed(what, "ExitCode", f"exit {result.exit_code}: {said}")
     text = result.stdout.strip()
+    if text == NOT_FOUND_BODY:  # a 404, printed with exit 0 (see NOT_FOUND_BODY)
+        raise ClusterzMissing(what, "NotFound", f"exit 0, printed {text!r}")
     entries = json.loads(text) if text else []
     return [e for e in entries or [] if isinstance(e, dict)]
 

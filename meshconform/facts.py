@@ -128,8 +128,13 @@ class RemoteSecret:
     targets_problem: str | None = None
     credentials_problem: str | None = None
     sync_status: str | None = None
-    sync_problem: str | None = None
-    sync_unknown: str | None = None  # istiod cannot report sync status (no /debug/clusterz)
+    sync_problem: str | None = None  # istiod reports A, and not as synced (or does not list it)
+    # /debug/clusterz answered 404 (exit 0, "404 page not found") on an istiod whose version
+    # predates the endpoint (< 1.11): the sync check does not apply to it.
+    sync_unknown: str | None = None
+    # istiod's sync status could not be read where it should be: a 1.11+ istiod answering 404
+    # (its debug endpoints off), or the exec failing.
+    sync_unreadable: str | None = None
     note: str | None = None
     cluster_id: str | None = None  # the data key whose kubeconfig is A's: the ID istiod gives A
     annotation: str | None = None  # the cluster annotation the tool that made it wrote, or "none"

@@ -456,9 +456,9 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
                 if discovery.predates_clusterz(ready[0].version):
                     fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
                 else:
-                    fact.sync_problem = discovery.clusterz_refused(target.name, pods[0], ready[0].version)
+                    fact.sync_unreadable = discovery.clusterz_refused(target.name, pods[0], ready[0].version)
             elif isinstance(result, str):
-                fact.sync_problem = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
+                fact.sync_unreadable = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
             else:
                 fact.sync_status, fact.sync_problem = discovery.sync_problem(
                     result, ids[s], target.name, pods[0], fact.name

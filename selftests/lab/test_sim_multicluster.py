@@ -12,6 +12,7 @@ import time
 
 import pytest
 import yaml
+from kubernetes import client
 from sim_support import Mesh, start
 
 from meshconform.lab.istio.join import dead_server, kubeconfig, remote_secret
@@ -170,18 +171,46 @@ def test_duplicate_cluster_name(tmp_path_factory: pytest.TempPathFactory) -> Non
 
 def test_clusterz_follows_the_istiod_version(tmp_path_factory: pytest.TempPathFactory) -> None:
     """/debug/clusterz came with Istio 1.11 (istio/istio#33804): the guide's ASM 1.7 istiod answers
-    it as any unknown debug path, 404 through `pilot-discovery request` and exit 1; a current one
-    lists its clusters."""
+    it as any unknown debug path, 404, which `pilot-discovery request` prints with exit 0
+    (pilot/pkg/request/command.go: an error only for `StatusCode > 399 && StatusCode != 404`);
+    a current one lists its clusters."""
     mesh = start(tmp_path_factory, clusters=1, revisions=("asm-173-3", "asm-1285-9"))
     try:
         argv = ["pilot-discovery", "request", "GET", "/debug/clusterz"]
         old = mesh.istiod(0, "asm-173-3").metadata.name
         out, err, code = mesh.exec(0, old, "discovery", argv, "istio-system")
-        assert (out, code) == ("", 1), (out, err, code)
-        assert err == "Error: received unsuccessful status code 404: 404 page not found\n", err
+        assert (out, err, code) == ("404 page not found\n\n", "", 0), (out, err, code)
         new = mesh.istiod(0, "asm-1285-9").metadata.name
         out, err, code = mesh.exec(0, new, "discovery", argv, "istio-system")
         local = {"id": "cluster-1", "secretName": "", "syncStatus": "synced"}
         assert code == 0 and json.loads(out) == [local], (out, err)
+    finally:
+        mesh.lab.stop()
+
+
+def test_debug_endpoints_off_answer_clusterz_404_on_a_current_istiod(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """ENABLE_DEBUG_ON_HTTP=false (Istio 1.10+, pilot/pkg/xds/debug.go AddDebugHandlers returns
+    before registering any /debug handler): a current istiod then answers /debug/clusterz as an old
+    one does, 404 printed with exit 0. Set on the Deployment, it reaches the pods it rolls out."""
+    mesh = start(tmp_path_factory, clusters=1)
+    try:
+        old = mesh.istiod(0).metadata.name
+        env = [{"name": "ENABLE_DEBUG_ON_HTTP", "value": "false"}]
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "discovery", "env": env}]}}}}
+        apps = client.AppsV1Api(mesh.api(0))
+        apps.patch_namespaced_deployment("istiod-asm-1285-9", "istio-system", patch)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            pods = [p for p in mesh.pods(0, "istio-system", "app=istiod") if p.metadata.name != old]
+            ready = [p for p in pods if any(c.ready for c in p.status.container_statuses or [])]
+            if ready:
+                break
+            time.sleep(0.1)
+        assert ready, "no new istiod pod after the env change"
+        argv = ["pilot-discovery", "request", "GET", "/debug/clusterz"]
+        out, err, code = mesh.exec(0, ready[0].metadata.name, "discovery", argv, "istio-system")
+        assert (out, err, code) == ("404 page not found\n\n", "", 0), (out, err, code)
     finally:
         mesh.lab.stop()

@@ -217,11 +217,17 @@ class _Istiod:
         return self.result
 
 
+# What `pilot-discovery request GET /debug/clusterz` prints on an istiod without the endpoint:
+# pilot/pkg/request/command.go Do (1.6.8 ... 1.28.5) errors only for `StatusCode > 399 &&
+# StatusCode != 404`, so the 404 body (Go's http.NotFound) is printed by fmt.Println, exit 0.
+NOT_FOUND_PRINTED = "404 page not found\n\n"
+
+
 def test_clusterz_of_an_istiod_older_than_1_11_is_not_served():
-    """ASM 1.6.8-1.10 istiod has no /debug/clusterz: pilot-discovery request prints the 404 the way
-    pilot/pkg/request words it and exits 1. The suite must not poll it for the whole ready timeout
-    nor fail the sync check on it: it says the status cannot be known."""
-    old = _Istiod("", "Error: received unsuccessful status code 404: 404 page not found\n", 1)
+    """ASM 1.6.8-1.10 istiod has no /debug/clusterz: pilot-discovery request prints the 404 body and
+    exits 0. The suite must not poll it for the whole ready timeout nor fail the sync check on it:
+    it says the status cannot be known."""
+    old = _Istiod(NOT_FOUND_PRINTED)
     with pytest.raises(discovery.ClusterzMissing):
         discovery.clusterz(old, "istiod-asm-173-3-abc")
     cfg, old.calls = types.SimpleNamespace(ready_timeout=30.0), 0
@@ -236,10 +242,17 @@ def test_clusterz_of_an_istiod_older_than_1_11_is_not_served():
 def test_clusterz_body_without_remote_clusters_is_json_null():
     """writeJSON of a nil []cluster.DebugInfo (1.11-1.13 ListRemoteClusters, no secrets yet) is `null`."""
     assert discovery.clusterz(_Istiod("null\n"), "istiod-x") == []
-    other = _Istiod("", "Error: received unsuccessful status code 400: \n", 1)
-    with pytest.raises(errors.ExecFailed) as caught:
-        discovery.clusterz(other, "istiod-x")
-    assert not isinstance(caught.value, discovery.ClusterzMissing)
+    for status in (400, 403, 503):  # every error status but 404 exits 1 with the status in stderr
+        other = _Istiod("", f"Error: received unsuccessful status code {status}: \n", 1)
+        with pytest.raises(errors.ExecFailed) as caught:
+            discovery.clusterz(other, "istiod-x")
+        assert not isinstance(caught.value, discovery.ClusterzMissing)
+
+
+def test_a_body_that_merely_mentions_404_is_not_the_not_found_page():
+    """Only http.NotFound's exact body is the missing endpoint; anything else non-JSON is an error."""
+    with pytest.raises(ValueError):
+        discovery.clusterz(_Istiod("<html>404 page not found, try /debug</html>\n"), "istiod-x")
 
 
 def _sync_facts(version: str) -> MeshFacts:
@@ -259,14 +272,15 @@ def _sync_facts(version: str) -> MeshFacts:
 def test_a_404_from_clusterz_is_excused_only_for_an_istiod_before_1_11(version, skipped):
     """A 1.11+ istiod serves /debug/clusterz; its 404 (debug endpoints off) is not "too old"."""
     facts = _sync_facts(version)
-    target = _Istiod("", "Error: received unsuccessful status code 404: 404 page not found\n", 1)
+    target = _Istiod(NOT_FOUND_PRINTED)
     source = types.SimpleNamespace(name="cluster-1")
     cfg = types.SimpleNamespace(ready_timeout=30.0)
     pipeline.gather_sync(cfg, [source, target], facts, threading.Event())
     fact = facts.pairs["cluster-1->cluster-2"]
-    if skipped:
-        assert fact.sync_problem is None and "has no /debug/clusterz" in (fact.sync_unknown or ""), fact
-    else:
-        assert fact.sync_unknown is None and f"runs {version} yet answers /debug/clusterz with 404" in (
-            fact.sync_problem or ""
-        ), fact
+    assert fact.sync_problem is None, fact  # istiod reported nothing wrong: it reported nothing
+    if skipped:  # the endpoint is absent on an istiod < 1.11: the check does not apply
+        assert fact.sync_unreadable is None and "has no /debug/clusterz" in (fact.sync_unknown or ""), fact
+    else:  # absent on 1.11+: its debug endpoints are off, the sync status cannot be read
+        assert fact.sync_unknown is None, fact
+        assert f"runs {version} yet answers /debug/clusterz with 404" in (fact.sync_unreadable or ""), fact
+        assert "ENABLE_DEBUG_ON_HTTP" in (fact.sync_unreadable or ""), fact

@@ -1,9 +1,14 @@
 """istiod's debug surface inside its pod: `pilot-discovery request GET /debug/clusterz` and its log.
 
-`pilot-discovery request <method> <path>` calls istiod's own debug port and prints the body; a
-non-200 answer is `Error: received unsuccessful status code <n>: <body>` and exit 1. The clusterz
-body is ListRemoteClusters() as JSON with two-space indentation (pilot/pkg/xds/debug.go writeJSON);
-an istiod older than 1.11 has no such endpoint and answers 404 (revisions.serves_clusterz).
+`pilot-discovery request <method> <path>` calls istiod's monitoring port (127.0.0.1:15014) and
+prints the body with fmt.Println. pilot/pkg/request/command.go Do (unchanged from 1.6.8 to 1.28)
+turns only `StatusCode > 399 && StatusCode != 404` into `Error: received unsuccessful status code
+<n>: <body>` and exit 1: a 404 is printed like a 200, `404 page not found` (Go's http.NotFound on
+istiod's ServeMux) and a blank line, exit 0. The clusterz body is ListRemoteClusters() as JSON with
+two-space indentation (pilot/pkg/xds/debug.go writeJSON). An istiod older than 1.11 has no such
+endpoint (revisions.serves_clusterz); from 1.10, ENABLE_DEBUG_ON_HTTP=false on the discovery
+container registers no debug handler at all (pilot/pkg/xds/debug.go AddDebugHandlers returns
+first), so every /debug path is that 404 too.
 A crash-looping discovery container cannot be exec'd into: the runtime answers as containerd does.
 """
 
@@ -17,6 +22,8 @@ from . import revisions as rv
 from . import state
 
 Obj = dict[str, Any]
+# http.NotFound's body, then fmt.Println's newline; exit 0 (see the module docstring).
+NOT_FOUND = b"404 page not found\n\n"
 
 
 def _revision(pod: Obj) -> str:
@@ -26,6 +33,17 @@ def _revision(pod: Obj) -> str:
 def _is_istiod(pod: Obj) -> bool:
     labels = pod["metadata"].get("labels") or {}
     return pod["metadata"].get("namespace") == rv.ISTIO_NS and labels.get("app") == "istiod"
+
+
+def _debug_on(pod: Obj, container: str, tag: str) -> bool:
+    """ENABLE_DEBUG_ON_HTTP (pilot/pkg/features, from Istio 1.10; default true) of the container."""
+    if not rv.at_least(tag, rv.DEBUG_ON_HTTP_SINCE):
+        return True
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if c.get("name") == container:
+            env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+            return str(env.get("ENABLE_DEBUG_ON_HTTP", "true")).lower() not in ("false", "0", "f")
+    return True
 
 
 def _running(pod: Obj, container: str) -> bool:
@@ -63,15 +81,14 @@ async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
         )
     method, path = argv[2].upper(), "/" + argv[3].lstrip("/")
     path = path.split("?", 1)[0]
-    if method == "GET" and path == "/debug/clusterz" and rv.serves_clusterz(tag):
+    debug = _debug_on(req.pod, req.container, tag)
+    if method == "GET" and path == "/debug/clusterz" and rv.serves_clusterz(tag) and debug:
         ctl = ist.controller(revision)
         body = json.dumps(ctl.debug_info() if ctl else [], indent=2)
-        return ExecResult(stdout=body.encode())
+        return ExecResult(stdout=(body + "\n").encode())
     if method == "GET" and path == "/ready":
-        return ExecResult(stdout=b"")
-    return ExecResult(
-        stderr=b"Error: received unsuccessful status code 404: 404 page not found\n", exit_code=1
-    )
+        return ExecResult(stdout=b"\n")
+    return ExecResult(stdout=NOT_FOUND)
 
 
 def log_provider(cluster: LabCluster) -> Any:

@@ -22,6 +22,9 @@ FALLBACK_VERSION = "1.28.5-asm.9"           # a revision whose name carries no v
 # istiod's /debug/clusterz (ListRemoteClusters) came with `istioctl x remote-clusters` in Istio 1.11
 # (istio/istio#33804, #34086 for #33799); an older istiod answers it 404.
 CLUSTERZ_SINCE = (1, 11)
+# ENABLE_DEBUG_ON_HTTP (default true) came with Istio 1.10 (releasenotes/notes/debug-handlers.yaml);
+# false leaves istiod's monitoring port without any /debug handler.
+DEBUG_ON_HTTP_SINCE = (1, 10)
 # Istio 1.11 moved the injected revision from the pod's istio.io/rev label (which the 1.7-1.10
 # injection template set) into sidecar.istio.io/status and an istio.io/rev annotation, and stopped
 # overwriting the label (istio/istio#33447, for #33237).
