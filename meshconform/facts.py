@@ -46,6 +46,14 @@ class Injector:
 
 
 @dataclass
+class InjectionLabel:
+    """The label the run's namespace carries for injection, and why (meshconform/injection.py)."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    why: str = ""
+
+
+@dataclass
 class DestinationRule:
     namespace: str
     name: str
@@ -166,6 +174,7 @@ class ClusterFacts:
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
     remote_secret_claims: list[SecretClaim] = field(default_factory=list)
     uid: str | None = None  # kube-system's UID through the context: the cluster's identity
+    injection: InjectionLabel | None = None  # chosen from the revision's webhooks before deploying
     workloads: Workloads | None = None
     deployed: bool = False  # the deploy stage created the namespace and objects
     problems: dict[str, str] = field(default_factory=dict)  # stage -> error that stopped it

@@ -15,7 +15,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from meshconform import controlplane, discovery, errors, identity, join, traffic, verdicts, waits, workloads
+from meshconform import (
+    controlplane,
+    discovery,
+    errors,
+    identity,
+    injection,
+    join,
+    traffic,
+    verdicts,
+    waits,
+    workloads,
+)
 from meshconform.config import RunConfig
 from meshconform.facts import (
     ClusterFacts,
@@ -150,9 +161,13 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         if c.name not in found:
             return
         try:
-            facts.clusters[c.name].control = controlplane.gather(c, facts.revision or "", *found[c.name])
+            ctl = controlplane.gather(c, facts.revision or "", *found[c.name])
         except EXPECTED as exc:
             facts.clusters[c.name].problems["control"] = str(exc)
+            return
+        facts.clusters[c.name].control = ctl
+        if facts.revision:
+            facts.clusters[c.name].injection = injection.choose(ctl.injectors, facts.revision, cfg.namespace)
 
     parallel(control, up, stop)
 
@@ -338,14 +353,17 @@ def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
     """Create namespace and objects in every cluster, without waiting for the pods."""
     objs, _ = sample_objects(cfg, facts)
     log.info("creating namespace %s and the sample workloads; their pods start meanwhile", cfg.namespace)
-    claimed, refused = claim_namespace(cfg, up, facts.revision or "")
+    labels = injection_labels(facts)
+    for why in dict.fromkeys(c.injection.why for c in facts.clusters.values() if c.injection):
+        log.info("namespace %s labelled %s", cfg.namespace, why)
+    claimed, refused = claim_namespace(cfg, up, labels)
 
     def deploy(c: Cluster) -> None:
         fact = facts.clusters[c.name]
         try:
             if c.name in refused:
                 raise workloads.Refused(refused[c.name])
-            deploy_into(cfg, c, facts.revision or "", objs[c.name], c.name in claimed)
+            deploy_into(cfg, c, labels[c.name], objs[c.name], c.name in claimed)
             fact.deployed = True
         except EXPECTED as exc:
             fact.problems["deploy"] = str(exc)
@@ -353,9 +371,16 @@ def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
     parallel(deploy, up, stop)
 
 
-def deploy_into(cfg: RunConfig, c: Cluster, revision: str, objs: list[Obj], claimed: bool) -> None:
+def injection_labels(facts: MeshFacts) -> dict[str, dict[str, str]]:
+    """Per cluster, the namespace label its revision's webhook selects (injection.choose); the
+    guide's istio.io/rev=REV where the control stage could not tell."""
+    guide = {injection.REV_LABEL: facts.revision} if facts.revision else {}
+    return {n: c.injection.labels if c.injection else guide for n, c in facts.clusters.items()}
+
+
+def deploy_into(cfg: RunConfig, c: Cluster, labels: dict[str, str], objs: list[Obj], claimed: bool) -> None:
     if not claimed:  # claim_namespace met an error here: try once more, and let it raise this time
-        workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
+        workloads.create_namespace(c, cfg.namespace, labels, cfg.run_id)
     workloads.create_objects(c, cfg.namespace, objs, cfg.run_id)
 
 
@@ -367,7 +392,7 @@ def claim_for_heartbeat(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, sto
 
     def claim(c: Cluster) -> None:
         try:
-            workloads.create_namespace(c, name, "", cfg.run_id)
+            workloads.create_namespace(c, name, {}, cfg.run_id)
         except EXPECTED as exc:
             log.warning(
                 "%s: no heartbeat for this run there (%s): a concurrent run that ends first may "
@@ -384,14 +409,15 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
     objs, source = sample_objects(cfg, facts)
     done = {n for n, c in facts.clusters.items() if c.deployed or "deploy" in c.problems}
     fresh = [c for c in up if c.name not in done]
-    claimed, refused = claim_namespace(cfg, fresh, facts.revision or "")
+    wanted = injection_labels(facts)
+    claimed, refused = claim_namespace(cfg, fresh, wanted)
 
     def ready(c: Cluster) -> None:
         fact = facts.clusters[c.name]
         problem = refused.get(c.name) or fact.problems.pop("deploy", None)
         try:
             if problem is None and not fact.deployed:
-                deploy_into(cfg, c, facts.revision or "", objs[c.name], c.name in claimed)
+                deploy_into(cfg, c, wanted[c.name], objs[c.name], c.name in claimed)
             if problem is None:
                 workloads.wait_ready(c, cfg.namespace, cfg.run_id, objs[c.name], cfg.ready_timeout, stop)
         except EXPECTED as exc:
@@ -411,7 +437,9 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
     parallel(ready, up, stop)
 
 
-def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> tuple[set[str], dict[str, str]]:
+def claim_namespace(
+    cfg: RunConfig, up: list[Cluster], labels: dict[str, dict[str, str]]
+) -> tuple[set[str], dict[str, str]]:
     """Create the namespace cluster by cluster, by cluster name, before any rollout, so that two
     runs started together with one --namespace meet in the same first cluster and the loser stops
     there, rather than each winning some cluster and failing the other.
@@ -420,7 +448,7 @@ def claim_namespace(cfg: RunConfig, up: list[Cluster], revision: str) -> tuple[s
     claimed: set[str] = set()
     for i, c in enumerate(ordered):
         try:
-            workloads.create_namespace(c, cfg.namespace, revision, cfg.run_id)
+            workloads.create_namespace(c, cfg.namespace, labels[c.name], cfg.run_id)
             claimed.add(c.name)
         except workloads.Refused as exc:
             return claimed, {later.name: str(exc) for later in ordered[i:]}

@@ -169,13 +169,12 @@ def holder_namespace(run_id: str) -> str:
     return f"meshconform-{run_id}"
 
 
-def create_namespace(cluster: Cluster, namespace: str, revision: str, run_id: str) -> Obj:
-    """The run's namespace, labelled as ours and, given a revision, for injection by it."""
+def create_namespace(cluster: Cluster, namespace: str, injection: dict[str, str], run_id: str) -> Obj:
+    """The run's namespace, labelled as ours and with `injection`, the label the revision's
+    injector selects (the guide's istio.io/rev=REV, or what injection.choose found)."""
     if check_namespace(cluster, namespace, run_id):
         existing: Obj = cluster.read(f"GET namespace {namespace}", cluster.core.read_namespace, namespace)
         return existing
-    # The guide: `kubectl label namespace sample istio-injection- istio.io/rev=REVISION`.
-    injection = {"istio.io/rev": revision} if revision else {}
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",

@@ -137,7 +137,8 @@ def _lab(group: Any) -> None:
         help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
     add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",
         type=_usage(_revisions, "--lab-revisions"),
-        help="istiod revisions the lab installs (default: asm-1285-9; the guide's ASM 1.7: asm-173-3).")
+        help="istiod revisions the lab installs, REV or REV@VERSION (default: asm-1285-9; the guide's "
+        "ASM 1.7: asm-173-3; a default-revision Istio 1.7: default@1.7.3).")
     add("--lab-joined", dest="mc_lab_joined", action="store_true",
         help="start the lab with remote secrets in place.")
     add("--lab-latency", dest="mc_lab_latency", default=0.0, metavar="MS",

@@ -14,10 +14,12 @@ from meshconform.workloads import PROXY
 
 
 def _namespace_labels(facts: MeshFacts, name: str) -> dict[str, str]:
-    wl = cf(facts, name).workloads
-    if wl and wl.namespace_labels:
-        return wl.namespace_labels
-    return {"istio.io/rev": facts.revision or "", "kubernetes.io/metadata.name": facts.namespace}
+    """As the namespace carries them; before it exists, the label the run would give it."""
+    c = cf(facts, name)
+    if c.workloads and c.workloads.namespace_labels:
+        return c.workloads.namespace_labels
+    labels = c.injection.labels if c.injection else {"istio.io/rev": facts.revision or ""}
+    return {**labels, "kubernetes.io/metadata.name": facts.namespace}
 
 
 @check("test_injector_selects_namespace", requires=lambda f, t: [(revision_installed, t)])

@@ -53,7 +53,8 @@ def parser() -> _Parser:
     s.add_argument(
         "--revisions",
         default=DEFAULT_REVISION,
-        help=f"comma-separated Istio revisions (default {DEFAULT_REVISION}; the guide's ASM 1.7: asm-173-3)",
+        help=f"comma-separated Istio revisions, REV or REV@VERSION (default {DEFAULT_REVISION}; the guide's "
+        "ASM 1.7: asm-173-3; a default-revision Istio 1.7 install: default@1.7.3)",
     )
     s.add_argument("--joined", action="store_true", help="create remote secrets in every direction")
     s.add_argument(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .faults import FaultSet, LabConfigError
-from .istio.revisions import DEFAULT_REVISION
+from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
 MAX_CLUSTERS = 8
 _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -39,13 +39,20 @@ class LabOptions:
             raise LabConfigError(f"lab clusters must be 1 to {MAX_CLUSTERS}, got {self.clusters!r}")
         if not self.revisions:
             raise LabConfigError(f"lab needs at least one revision, e.g. {DEFAULT_REVISION}")
-        for rev in self.revisions:
+        for spec in self.revisions:
+            rev, sep, tag = spec.partition("@")
             if len(rev) > 63 or not _REVISION.fullmatch(rev):
                 raise LabConfigError(
                     f"lab revision {rev!r} is not a valid revision name (lower case "
                     f"letters, digits and '-', e.g. {DEFAULT_REVISION})"
                 )
-        if len(set(self.revisions)) != len(self.revisions):
+            if sep and not SPEC_VERSION.fullmatch(tag):
+                raise LabConfigError(
+                    f"lab revision {spec!r}: {tag!r} is not an Istio version (e.g. default@1.7.3, "
+                    "canary@1.28.5-asm.9)"
+                )
+        names = [spec.partition("@")[0] for spec in self.revisions]
+        if len(set(names)) != len(names):
             raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")
         if self.ready_delay < 0:
             raise LabConfigError(f"lab ready delay must be >= 0 seconds, got {self.ready_delay}")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from . import accounts, base
 from .cluster import Clusters, LabCluster
 from .faults import EFFECTS
+from .istio import revisions as rv
 from .kubeconfig import write_kubeconfig
 from .options import LabOptions
 from .server import Servers
@@ -48,7 +49,9 @@ class Lab:
         self.options = options or LabOptions()
         self.faults = self.options.validate()
         self.joined = self.options.joined or self.faults.joined
-        self.revisions = self.options.revisions
+        # revision names, and the image tag each runs (a `REV@VERSION` entry names it)
+        self.revision_tags = dict(rv.split_spec(spec) for spec in self.options.revisions)
+        self.revisions = tuple(self.revision_tags)
         self.clusters: Clusters = Clusters()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -95,6 +95,7 @@ def _injection(facts: MeshFacts, target: str) -> dict[str, Any]:
     control = c.control if c else None
     return {
         "revision": facts.revision,
+        "injection_label": _plain(c.injection) if c else None,
         "workloads": _plain(c.workloads) if c else None,
         "injectors": [_plain(i) for i in control.injectors] if control else None,
         "problems": c.problems if c else None,

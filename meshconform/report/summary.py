@@ -9,6 +9,7 @@ a lab run's summary against it. Nothing here holds a secret, and the text is red
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -66,6 +67,7 @@ def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
         "network": control.network if control else None,
         "root_ca": control.root_ca if control else None,
         "helloworld_version": c.workloads.version if c.workloads else None,
+        "injection_label": dataclasses.asdict(c.injection) if c.injection else None,
     }
 
 

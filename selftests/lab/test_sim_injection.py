@@ -135,17 +135,100 @@ def test_namespace_and_pod_labels_pick_the_injector(
     assert pod.metadata.annotations["prometheus.io/port"] == "15020"
 
 
+def _selectors(mwc: Any) -> dict[str, tuple[set[tuple[str, str, tuple[str, ...]]], dict[str, str]]]:
+    """webhook name -> (namespaceSelector expressions, matchLabels)."""
+    out = {}
+    for hook in mwc.webhooks:
+        sel = hook.namespace_selector
+        exprs = {(e.key, e.operator, tuple(e.values or ())) for e in sel.match_expressions or []}
+        out[hook.name] = (exprs, dict(sel.match_labels or {}))
+    return out
+
+
 def test_webhook_configuration_has_the_revisioned_selectors(mesh: Mesh) -> None:
+    """A 1.10+ revision's webhooks as istio-discovery templates/mutatingwebhook.yaml (1.10.0-1.28.5)
+    renders them: rev.namespace (istio.io/rev In [REV]) and rev.object (pods labelled with it)."""
     from kubernetes import client
 
     adm = client.AdmissionregistrationV1Api(mesh.api(0))
     mwc = adm.read_mutating_webhook_configuration(f"istio-sidecar-injector-{REV}")
     assert mwc.metadata.labels["istio.io/rev"] == REV
+    assert _selectors(mwc) == {
+        "rev.namespace.sidecar-injector.istio.io": (
+            {("istio.io/rev", "In", (REV,)), ("istio-injection", "DoesNotExist", ())}, {}
+        ),
+        "rev.object.sidecar-injector.istio.io": (
+            {("istio.io/rev", "DoesNotExist", ()), ("istio-injection", "DoesNotExist", ())}, {}
+        ),
+    }
     hook = mwc.webhooks[0]
-    assert hook.name == "sidecar-injector.istio.io" and hook.failure_policy == "Fail"
-    exprs = {(e.key, e.operator, tuple(e.values or ())) for e in hook.namespace_selector.match_expressions}
-    assert exprs == {("istio-injection", "DoesNotExist", ()), ("istio.io/rev", "In", (REV,))}
+    assert hook.failure_policy == "Fail" and hook.admission_review_versions == ["v1"]
+    exprs = {(e.key, e.operator, tuple(e.values or ())) for e in hook.object_selector.match_expressions}
+    assert exprs == {("sidecar.istio.io/inject", "NotIn", ("false",))}
     assert hook.client_config.service.name == f"istiod-{REV}" and hook.client_config.service.path == "/inject"
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        # 1.7.3's chart: one webhook; a named revision needs istio.io/rev and no istio-injection
+        (GUIDE, {"sidecar-injector.istio.io": (
+            {("istio-injection", "DoesNotExist", ()), ("istio.io/rev", "In", (GUIDE,))}, {}
+        )}),
+        # ... and its default revision selects istio-injection=enabled only (matchLabels)
+        ("default@1.7.3", {"sidecar-injector.istio.io": (set(), {"istio-injection": "enabled"})}),
+        # 1.10+ default revision: istio.io/rev=default as well as istio-injection=enabled
+        ("default@1.28.5", {
+            "rev.namespace.sidecar-injector.istio.io": (
+                {("istio.io/rev", "In", ("default",)), ("istio-injection", "DoesNotExist", ())}, {}
+            ),
+            "rev.object.sidecar-injector.istio.io": (
+                {("istio.io/rev", "DoesNotExist", ()), ("istio-injection", "DoesNotExist", ())}, {}
+            ),
+            "namespace.sidecar-injector.istio.io": ({("istio-injection", "In", ("enabled",))}, {}),
+            "object.sidecar-injector.istio.io": (
+                {("istio-injection", "DoesNotExist", ()), ("istio.io/rev", "DoesNotExist", ())}, {}
+            ),
+        }),
+    ],
+)
+def test_webhook_selectors_follow_the_version(tmp_path_factory: TempFactory, spec: str, want: dict) -> None:
+    """istio-discovery templates/mutatingwebhook.yaml at 1.7.3 (and 1.9.0 with its default
+    useLegacySelectors: true) vs 1.10.0-1.28.5: which namespace labels each version selects."""
+    from kubernetes import client
+
+    m = start(tmp_path_factory, clusters=1, revisions=(spec,))
+    try:
+        name = "istio-sidecar-injector" + ("" if spec.startswith("default") else f"-{spec}")
+        mwc = client.AdmissionregistrationV1Api(m.api(0)).read_mutating_webhook_configuration(name)
+        assert _selectors(mwc) == want
+        assert mwc.metadata.labels["istio.io/rev"] == spec.partition("@")[0]
+    finally:
+        m.lab.stop()
+
+
+def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
+    tmp_path_factory: TempFactory,
+) -> None:
+    """A default-revision install of Istio 1.7: `istio.io/rev=default` selects nothing (the chart
+    has no such webhook before 1.10), `istio-injection=enabled` injects, stamping istio.io/rev=default."""
+    m = start(tmp_path_factory, clusters=1, revisions=("default@1.7.3",))
+    try:
+        istiod = m.istiod(0)
+        assert istiod.metadata.name.startswith("istiod-")
+        assert istiod.metadata.labels["istio.io/rev"] == "default"
+        assert istiod.spec.containers[0].image == "docker.io/istio/pilot:1.7.3"
+        m.namespace(0, "by-rev", {"istio.io/rev": "default"})
+        m.namespace(0, "by-label", {"istio-injection": "enabled"})
+        for ns in ("by-rev", "by-label"):
+            m.deploy(0, ("v1",), ns=ns, sleep=False)
+        injected = m.wait_ready(0, "by-label", count=1)[0]
+        assert [c.name for c in injected.spec.containers] == ["helloworld", "istio-proxy"]
+        assert injected.metadata.labels["istio.io/rev"] == "default"
+        bare = m.wait_ready(0, "by-rev", count=1)[0]
+        assert [c.name for c in bare.spec.containers] == ["helloworld"]
+    finally:
+        m.lab.stop()
 
 
 def test_injected_deployment_comes_up_2_of_2(mesh: Mesh) -> None:
@@ -235,7 +318,8 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
                 e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"
             ]
             time.sleep(0.05)
-        assert failed and 'failed calling webhook "sidecar-injector.istio.io"' in failed[0].message
+        hook = "rev.namespace.sidecar-injector.istio.io"  # the 1.10+ chart's name for the namespace webhook
+        assert failed and f'failed calling webhook "{hook}"' in failed[0].message
         assert 'no endpoints available for service "istiod-asm-1285-9"' in failed[0].message
         logs = m.core(1).read_namespaced_pod_log(istiod.metadata.name, "istio-system", container="discovery")
         assert "Error: failed to create discovery service" in logs

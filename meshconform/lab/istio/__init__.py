@@ -49,7 +49,7 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     for rp in ist.revisions:
         made += access.rbac(rp.revision)
         made += [("configmaps", cm) for cm in objects.configmaps(ist.facts, rp)]
-        made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem)))
+        made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem, rp.pilot_tag)))
         made.append(("services", objects.service(rp.revision)))
         made.append(("deployments.apps", objects.deployment(ist.facts, rp)))
     if cluster.faults.has("multi-network"):  # a network of its own needs its east-west gateway

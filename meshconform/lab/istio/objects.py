@@ -175,40 +175,110 @@ def service(rev: str) -> Obj:
     }
 
 
-def webhook(rev: str, ca_bundle: str) -> Obj:
+def _expr(key: str, operator: str, *values: str) -> Obj:
+    return {"key": key, "operator": operator, **({"values": list(values)} if values else {})}
+
+
+def _legacy_selectors(rev: str) -> list[tuple[str, Obj, Obj]]:
+    """Before Istio 1.10 (1.9 with its default useLegacySelectors: true): one webhook; a default
+    revision selects `istio-injection: enabled` only, a named one `istio.io/rev In [rev]` with no
+    istio-injection label. objectSelector.enabled is false by default, so the chart writes none
+    and the apiserver defaults it to {}."""
     if rev in ("", "default"):
-        ns_selector: Obj = {"matchLabels": {"istio-injection": "enabled"}}
-    else:
-        ns_selector = {
-            "matchExpressions": [
-                {"key": "istio-injection", "operator": "DoesNotExist"},
-                {"key": "istio.io/rev", "operator": "In", "values": [rev]},
-            ]
-        }
-    hook = {
-        "name": "sidecar-injector.istio.io",
-        "clientConfig": {
-            "service": {"name": rv.istiod(rev), "namespace": rv.ISTIO_NS, "path": "/inject", "port": 443},
-            "caBundle": base64.b64encode(ca_bundle.encode()).decode(),
-        },
-        "rules": [
+        return [("", {"matchLabels": {"istio-injection": "enabled"}}, {})]
+    ns = {"matchExpressions": [_expr("istio-injection", "DoesNotExist"), _expr("istio.io/rev", "In", rev)]}
+    return [("", ns, {})]
+
+
+def _selectors(rev: str) -> list[tuple[str, Obj, Obj]]:
+    """From Istio 1.10 (through 1.28): rev.namespace and rev.object for the revision (`default`
+    for the default one), and for the default revision also namespace (istio-injection=enabled)
+    and object (sidecar.istio.io/inject=true) webhooks."""
+    label = rv.label(rev)
+    not_off = _expr("sidecar.istio.io/inject", "NotIn", "false")
+    out = [
+        (
+            "rev.namespace.",
             {
-                "operations": ["CREATE"],
-                "apiGroups": [""],
-                "apiVersions": ["v1"],
-                "resources": ["pods"],
-                "scope": "*",
-            }
-        ],
-        "failurePolicy": "Fail",
-        "matchPolicy": "Equivalent",
-        "namespaceSelector": ns_selector,
-        "objectSelector": {},
-        "sideEffects": "None",
-        "timeoutSeconds": 10,
-        "admissionReviewVersions": ["v1beta1", "v1"],
-        "reinvocationPolicy": "Never",
-    }
+                "matchExpressions": [
+                    _expr("istio.io/rev", "In", label),
+                    _expr("istio-injection", "DoesNotExist"),
+                ]
+            },
+            {"matchExpressions": [not_off]},
+        ),
+        (
+            "rev.object.",
+            {
+                "matchExpressions": [
+                    _expr("istio.io/rev", "DoesNotExist"),
+                    _expr("istio-injection", "DoesNotExist"),
+                ]
+            },
+            {"matchExpressions": [not_off, _expr("istio.io/rev", "In", label)]},
+        ),
+    ]
+    if rev in ("", "default"):
+        out += [
+            (
+                "namespace.",
+                {"matchExpressions": [_expr("istio-injection", "In", "enabled")]},
+                {"matchExpressions": [not_off]},
+            ),
+            (
+                "object.",
+                {
+                    "matchExpressions": [
+                        _expr("istio-injection", "DoesNotExist"),
+                        _expr("istio.io/rev", "DoesNotExist"),
+                    ]
+                },
+                {
+                    "matchExpressions": [
+                        _expr("sidecar.istio.io/inject", "In", "true"),
+                        _expr("istio.io/rev", "DoesNotExist"),
+                    ]
+                },
+            ),
+        ]
+    return out
+
+
+def webhook(rev: str, ca_bundle: str, tag: str) -> Obj:
+    """The revision's MutatingWebhookConfiguration as the istio-discovery chart of version `tag`
+    renders it (templates/mutatingwebhook.yaml at 1.7.3, 1.9.0 for the legacy shape; 1.10.0 and
+    1.28.5 for the current one), with the apiserver's defaults filled in."""
+    modern = rv.at_least(tag, rv.WEBHOOK_SELECTORS_SINCE)
+    shapes = _selectors(rev) if modern else _legacy_selectors(rev)
+    hooks = [
+        {
+            "name": f"{prefix}sidecar-injector.istio.io",
+            "clientConfig": {
+                "service": {"name": rv.istiod(rev), "namespace": rv.ISTIO_NS, "path": "/inject", "port": 443},
+                "caBundle": base64.b64encode(ca_bundle.encode()).decode(),
+            },
+            "rules": [
+                {
+                    "operations": ["CREATE"],
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "resources": ["pods"],
+                    "scope": "*",
+                }
+            ],
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": ns_selector,
+            "objectSelector": object_selector,
+            "sideEffects": "None",
+            "timeoutSeconds": 10,
+            "admissionReviewVersions": ["v1"]
+            if rv.at_least(tag, (1, 23))
+            else ["v1beta1", "v1"],  # v1 only: 1.23
+            "reinvocationPolicy": "Never",
+        }
+        for prefix, ns_selector, object_selector in shapes
+    ]
     labels = {
         "app": "sidecar-injector",
         "istio.io/rev": rv.label(rev),
@@ -220,7 +290,7 @@ def webhook(rev: str, ca_bundle: str) -> Obj:
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": rv.injector(rev), "labels": labels},
-        "webhooks": [hook],
+        "webhooks": hooks,
     }
 
 

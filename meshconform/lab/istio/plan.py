@@ -30,11 +30,13 @@ SECOND = "cluster-2"
 
 def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPlan]:
     names = list(lab.revisions)
+    tags = dict(lab.revision_tags)
     if lab.faults.has("revision-mismatch") and index > 0:
         names[0] = rv.mismatch_for(names[0], tuple(names))
+        tags[names[0]] = rv.version(names[0])
     out = []
     for name in names:
-        tag = rv.version(name)
+        tag = tags[name]
         pilot = rv.OLD_ISTIOD_VERSION if lab.faults.touches("old-istiod", cluster.name) else tag
         out.append(mc.RevisionPlan(name, pilot, tag))
     return out

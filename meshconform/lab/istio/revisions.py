@@ -4,9 +4,12 @@ ASM names a revision after its version: asm-173-3 is 1.7.3-asm.3 (asm-1102-3 is 
 with images under gcr.io/gke-release/asm (pilot, proxyv2). The lab installs a current Cloud Service
 Mesh by default, asm-1285-9 (1.28.5-asm.9, as Google's in-cluster install pages show it); the
 guide's own ASM 1.7 is `--revisions asm-173-3`, and what an istiod serves follows its version
-(serves_clusterz), so an old revision behaves as an old istiod does. Object names follow the revisioned
-istio-discovery chart (manifests/charts/istio-control/istio-discovery/templates): istiod-<rev>,
-istio-<rev> (mesh config), istio-sidecar-injector-<rev> (injector ConfigMap and webhook),
+(serves_clusterz), so an old revision behaves as an old istiod does. A revision whose name
+carries no version takes one after `@` (split_spec): `default@1.7.3` is a default-revision
+install of Istio 1.7.3 (`istioctl install` without --revision), images under docker.io/istio.
+Object names follow the revisioned istio-discovery chart
+(manifests/charts/istio-control/istio-discovery/templates): istiod-<rev>, istio-<rev> (mesh
+config), istio-sidecar-injector-<rev> (injector ConfigMap and webhook),
 istio-reader-clusterrole-<rev>-istio-system; the revision "default" drops the suffix.
 """
 
@@ -34,6 +37,10 @@ STALE_REVISION = "asm-168-9"                # stale-injector: the control plane 
 MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
 
 _ASM = re.compile(r"asm-(\d)(\d+)(\d)-(\d+)")
+SPEC_VERSION = re.compile(r"\d+\.\d+\.\d+(-asm\.\d+)?")
+# The injector webhook's selectors changed shape with Istio 1.10, when useLegacySelectors turned
+# false (istio-discovery templates/mutatingwebhook.yaml and values.yaml at 1.9.0 and 1.10.0).
+WEBHOOK_SELECTORS_SINCE = (1, 10)
 _PLAIN = re.compile(r"(\d+)-(\d+)-(\d+)")
 
 
@@ -46,6 +53,13 @@ def version(revision: str) -> str:
     if m:
         return f"{m[1]}.{m[2]}.{m[3]}"
     return FALLBACK_VERSION
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """A --revisions entry -> (revision, image tag): `default@1.7.3` -> (default, 1.7.3);
+    `asm-173-3` -> (asm-173-3, 1.7.3-asm.3)."""
+    name, sep, tag = spec.partition("@")
+    return name, tag if sep else version(name)
 
 
 def at_least(tag: str, minor: tuple[int, int]) -> bool:
