@@ -11,15 +11,14 @@ is MutatingWebhookConfiguration(s) labelled `istio.io/rev=<REV>`.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import re
 from typing import Any
 
 import yaml
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from meshconform import errors, gateways
+from meshconform import errors, gateways, trust
 from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 from meshconform.kube import Cluster, Obj
 from meshconform.waits import pod_ready, pod_state
@@ -125,7 +124,8 @@ def gather(
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
     facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
     facts.network = network(cluster, revision)
-    facts.root_ca, facts.root_ca_problem = root_ca(cluster)
+    root_ca(cluster, facts)
+    facts.signing_chain, facts.signing_chain_note = signing_chain(cluster)
     facts.injectors = injectors(cluster)
     facts.destination_rules = destination_rules(cluster)
     facts.gateways = gateways.find(cluster)
@@ -187,7 +187,8 @@ def injector_network(cluster: Cluster, revision: str) -> str | None:
     return str(found) if found else None
 
 
-def root_ca(cluster: Cluster) -> tuple[str | None, str | None]:
+def root_ca(cluster: Cluster, facts: ControlPlane) -> None:
+    """Every root of istio-ca-root-cert's root-cert.pem (a bundle: see trust.py)."""
     try:
         cm = cluster.read(
             f"GET configmap {ISTIO_NS}/istio-ca-root-cert",
@@ -196,22 +197,50 @@ def root_ca(cluster: Cluster) -> tuple[str | None, str | None]:
             ISTIO_NS,
         )
     except errors.NotFound:
-        return (
-            None,
-            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)",
+        facts.root_ca_problem = (
+            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)"
         )
-    pem = (cm.get("data") or {}).get("root-cert.pem") or ""
+        return
     try:
-        return fingerprint_pem(pem), None
+        roots = trust.certs((cm.get("data") or {}).get("root-cert.pem") or "")
     except ValueError:
-        return None, f"ConfigMap {ISTIO_NS}/istio-ca-root-cert in {cluster.name} holds no PEM certificate"
+        facts.root_ca_problem = (
+            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert in {cluster.name} holds no PEM certificate"
+        )
+        return
+    facts.root_cas = [trust.fingerprint(r) for r in roots]
+    facts.root_pems = [r.public_bytes(serialization.Encoding.PEM).decode() for r in roots]
+    facts.root_ca = facts.root_cas[0]
+    distinct = list(dict.fromkeys(facts.root_cas))
+    if len(distinct) > 1:
+        facts.root_note = (
+            f"root-cert.pem holds {len(distinct)} roots ({', '.join(f[:23] for f in distinct)}): "
+            "a root rotation in progress (old and new root trusted side by side)"
+        )
 
 
-def fingerprint_pem(pem: str) -> str:
-    """SHA-256 of the first certificate's DER, `AB:CD:...` as openssl prints it."""
-    cert = x509.load_pem_x509_certificate(pem.encode())
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+def signing_chain(cluster: Cluster) -> tuple[list[str], str]:
+    """The plugged-in CA's chain (Secret istio-system/cacerts cert-chain.pem, signing CA first):
+    what every workload certificate of the cluster is followed by. Only the public certificates
+    are kept: the Secret's ca-key.pem arrives with it and is dropped here, never decoded."""
+    where = f"Secret {ISTIO_NS}/cacerts"
+    try:
+        secret = cluster.read(
+            f"GET secret {ISTIO_NS}/cacerts", cluster.core.read_namespaced_secret, "cacerts", ISTIO_NS
+        )
+    except errors.NotFound:
+        return [], f"no {where} (Mesh CA or istiod's own CA): trust judged by the root bundles"
+    except errors.KubeError as exc:
+        return [], f"{where} could not be read ({exc.reason or exc}): trust judged by the root bundles"
+    data = secret.get("data") or {}
+    for key in ("cert-chain.pem", "ca-cert.pem"):
+        try:
+            chain = trust.certs(base64.b64decode(data.get(key) or "").decode("ascii", "replace"))
+        except ValueError:
+            continue
+        pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in chain]
+        return pems, f"{where} {key}"
+    return [], f"{where} holds no certificate chain: trust judged by the root bundles"
 
 
 def injectors(cluster: Cluster) -> list[Injector]:

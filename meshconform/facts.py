@@ -86,8 +86,13 @@ class ControlPlane:
     trust_domain: str | None = None
     mesh_id: str | None = None
     network: str | None = None
-    root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert
+    root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert's first root
     root_ca_problem: str | None = None
+    root_cas: list[str] = field(default_factory=list)  # every root of root-cert.pem, file order
+    root_pems: list[str] = field(default_factory=list)  # those roots (public certificates)
+    root_note: str | None = None  # several roots: a rotation in progress
+    signing_chain: list[str] = field(default_factory=list)  # cacerts cert-chain.pem, CA first
+    signing_chain_note: str | None = None  # where it came from, or why it is unknown
     injectors: list[Injector] = field(default_factory=list)
     destination_rules: list[DestinationRule] = field(default_factory=list)
     gateways: list[NetworkGateway] = field(default_factory=list)

@@ -4,7 +4,7 @@ and it shares trust and network with the others (DESIGN.md: reach, control plane
 
 from __future__ import annotations
 
-from meshconform import gateways, verdicts
+from meshconform import gateways, trust, verdicts
 from meshconform.checks import Need, cf, check, reference
 from meshconform.controlplane import MIN_VERSION, version_tuple
 from meshconform.facts import IstiodPod, MeshFacts
@@ -115,12 +115,22 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     if c.control.root_ca_problem or c.control.root_ca is None:
         return c.control.root_ca_problem or f"no root CA found in {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
-    if ref is None or ref.name == name or ref.control is None or ref.control.root_ca == c.control.root_ca:
+    if ref is None or ref.name == name or ref.control is None:
         return None
-    mine, theirs = c.control.root_ca[:23], str(ref.control.root_ca)[:23]
+    mine, theirs = c.control, ref.control
+    if mine.root_pems and theirs.root_pems:
+        problem = trust.compare(
+            name, mine.root_pems, mine.signing_chain, ref.name, theirs.root_pems, theirs.signing_chain
+        ).problem
+    else:  # fingerprints only: the bundles must still share a root
+        ours, others = (set(x.root_cas) | ({x.root_ca} if x.root_ca else set()) for x in (mine, theirs))
+        problem = None if ours & others else f"{name}'s roots and {ref.name}'s have none in common"
+    if problem is None:
+        return None
     return (
-        f"{name}'s root CA (istio-ca-root-cert sha256 {mine}) differs from {ref.name}'s ({theirs}); "
-        "all clusters need the same root (same Mesh CA, or cacerts from one root)"
+        f"{problem} (istio-ca-root-cert root-cert.pem, signing chains from Secret cacerts); "
+        "all clusters need a common root (same Mesh CA, or cacerts from one root; during a rotation "
+        "every cluster's root-cert.pem holds old and new root)"
     )
 
 

@@ -2,8 +2,8 @@
 
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:
-  install plan (istio/plan.py)   revision-mismatch, old-istiod, root-ca-mismatch,
-                                 trust-domain-mismatch, multi-network
+  install plan (istio/plan.py)   revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
+                                 root-rotation-incomplete, trust-domain-mismatch, multi-network
   join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
   start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
                                  slow-start

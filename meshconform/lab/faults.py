@@ -20,6 +20,8 @@ SPECS: dict[str, str] = {
     "revision-mismatch": "",
     "old-istiod": "CLUSTER",
     "root-ca-mismatch": "",
+    "root-rotation": "",
+    "root-rotation-incomplete": "",
     "trust-domain-mismatch": "",
     "multi-network": "",
     "no-secret": "PAIR",

@@ -55,7 +55,10 @@ def _trust_of(c: ClusterFacts | None) -> dict[str, Any]:
     control = c.control if c else None
     if control is None:
         return {"control": None}
-    keys = ("root_ca", "root_ca_problem", "trust_domain", "mesh_id", "network", "mesh_config")
+    keys = (
+        "root_cas", "root_note", "root_ca_problem", "signing_chain_note",
+        "trust_domain", "mesh_id", "network", "mesh_config",
+    )  # fmt: skip
     return {k: getattr(control, k) for k in keys}
 
 

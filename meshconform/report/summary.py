@@ -66,6 +66,8 @@ def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
         "mesh_id": control.mesh_id if control else None,
         "network": control.network if control else None,
         "root_ca": control.root_ca if control else None,
+        "root_cas": control.root_cas if control else [],
+        "root_note": control.root_note if control else None,
         "helloworld_version": c.workloads.version if c.workloads else None,
         "injection_label": dataclasses.asdict(c.injection) if c.injection else None,
     }

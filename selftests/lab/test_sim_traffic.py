@@ -85,6 +85,7 @@ def test_a_thousand_calls_in_one_exec_take_well_under_a_second(mesh: Mesh) -> No
         ("partition:cluster-1,cluster-2", "local"),
         ("locality-lb", "local"),
         ("root-ca-mismatch", "local"),
+        ("root-rotation-incomplete", "local"),  # cluster-2 lacks the root cluster-1 now signs with
         ("trust-domain-mismatch", "local"),
         ("multi-network", "local"),
         ("skew", "skewed"),
@@ -178,5 +179,37 @@ def test_an_app_on_localhost_is_reached_through_the_sidecar_only_before_istio_1_
         for i in (0, 1):
             got = versions(m.hello(i, N))
             assert set(got) == reached and sum(got.values()) == N, (revision, i, got)
+    finally:
+        m.lab.stop()
+
+
+def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Istio's multi-root rotation: both clusters' root-cert.pem hold old and new root (in another
+    order), cluster-1 already signs with the new one: each side's chain ends at a root the other
+    trusts, so calls still cross."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    def prints(pem: str) -> list[str]:  # read with cryptography, not with the suite's parser
+        certs = x509.load_pem_x509_certificates(pem.encode())
+        return [hashlib.sha256(c.public_bytes(Encoding.DER)).hexdigest() for c in certs]
+
+    m = guide_mesh(tmp_path_factory, faults=("root-rotation",))
+    try:
+        bundles = []
+        for i in (0, 1):
+            pem = m.core(i).read_namespaced_config_map("istio-ca-root-cert", "sample").data["root-cert.pem"]
+            bundles.append(prints(pem))
+            cacerts = m.core(i).read_namespaced_secret("cacerts", "istio-system").data
+            chain = prints(base64.b64decode(cacerts["cert-chain.pem"]).decode())
+            assert len(chain) == 2 and chain[1] in bundles[i]
+        assert len(bundles[0]) == 2 and bundles[0] == bundles[1][::-1]
+        for i in (0, 1):
+            assert set(versions(m.hello(i, N))) == {"v1", "v2"}
     finally:
         m.lab.stop()

@@ -45,6 +45,11 @@ MATRIX = [
     case("revision-mismatch", "cluster-2", "test_revision_everywhere[cluster-2]"),
     case("old-istiod:cluster-2", "cluster-2", "test_istiod_version[cluster-2]"),
     case("root-ca-mismatch", "cluster-2", "test_root_ca_shared[cluster-2]"),
+    # A root rotation in progress: old and new root in every bundle (another order in each),
+    # cluster-1 already signs with the new one. Healthy: nothing fails.
+    case("root-rotation", ""),
+    # ... but cluster-2 was not given the new root: it rejects cluster-1's workloads.
+    case("root-rotation-incomplete", "cluster-2", "test_root_ca_shared[cluster-2]"),
     case("trust-domain-mismatch", "cluster-2", "test_trust_domain_and_mesh_id[cluster-2]"),
     case("multi-network", "cluster-2", "test_single_network[cluster-2]"),
     case(f"no-secret:{PAIR}", "cluster-2", f"test_remote_secret_present[{PAIR}]"),

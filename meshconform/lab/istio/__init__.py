@@ -44,12 +44,12 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
     made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.facts.network))]
     made += access.reader_account()
-    made.append(("secrets", access.cacerts(ist.ca)))
+    made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
     made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
         made += access.rbac(rp.revision)
         made += [("configmaps", cm) for cm in objects.configmaps(ist.facts, rp)]
-        made.append((objects.MWC, objects.webhook(rp.revision, ist.root.pem, rp.pilot_tag)))
+        made.append((objects.MWC, objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)))
         made.append(("services", objects.service(rp.revision)))
         made.append(("deployments.apps", objects.deployment(ist.facts, rp)))
     if cluster.faults.has("multi-network"):  # a network of its own needs its east-west gateway
@@ -83,7 +83,7 @@ def start(lab: Any) -> None:
         ist = state.of(cluster)
         if ist.root is None:
             continue
-        publisher = RootCertPublisher(cluster, ist.root.pem)
+        publisher = RootCertPublisher(cluster, ist.bundle_pem)
         cluster.store.subscribe(publisher.on_event)
         publisher.resync()
         for rev in ist.revision_names:

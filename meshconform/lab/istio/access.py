@@ -158,11 +158,13 @@ def reader_account() -> list[tuple[str, Obj]]:
     ]
 
 
-def cacerts(ca: Intermediate) -> Obj:
+def cacerts(ca: Intermediate, bundle_pem: str) -> Obj:
+    """istio/tools/certs' layout: cert-chain.pem is the intermediate then the root that signed it;
+    root-cert.pem the roots istiod trusts (`bundle_pem`: old and new during a rotation)."""
     data = {
         "ca-cert.pem": ca.cert_pem,
         "ca-key.pem": ca.key_pem,
-        "root-cert.pem": ca.root_pem,
+        "root-cert.pem": bundle_pem,
         "cert-chain.pem": ca.chain_pem,
     }
     return {

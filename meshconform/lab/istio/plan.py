@@ -6,6 +6,12 @@ the install itself are decided here, each changing only its own fact:
   revision-mismatch      cluster-2..N run asm-181-1 (or asm-173-3) instead of the first revision
   old-istiod:C           C's istiod image is an ASM 1.6 release before 1.6.8 (revision unchanged)
   root-ca-mismatch       cluster-2 gets its own root CA
+  root-rotation          a root rotation in progress (Istio's "plug in CA certificates" with a
+                         multi-root root-cert.pem): every cluster trusts old and new root, cluster-1
+                         (first in its bundle: new, old) already signs with the new one, the others
+                         (old, new) still with the old one. A healthy mesh: every check passes.
+  root-rotation-incomplete  the same, but cluster-2..N were not given the new root yet: they
+                         trust the old one only and reject cluster-1's workloads
   trust-domain-mismatch  cluster-2's mesh config has another trust domain
   multi-network          each cluster is its own network (network1, network2, ...), with the
                          east-west gateway a multi-network install adds (istio/eastwest.py)
@@ -42,12 +48,26 @@ def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPla
     return out
 
 
+def _rotation(lab: Any, index: int, old: RootCA, new: RootCA) -> tuple[RootCA, list[RootCA]]:
+    """(signing root, root-cert.pem bundle) of cluster `index` during a root rotation."""
+    if index == 0:
+        return new, [new, old]
+    if lab.faults.has("root-rotation-incomplete"):
+        return old, [old]
+    return old, [old, new]
+
+
 def plan(lab: Any) -> dict[str, IstioCluster]:
     shared = RootCA()
+    rotating = lab.faults.has("root-rotation") or lab.faults.has("root-rotation-incomplete")
+    rotated = RootCA() if rotating else None  # the new root, same subject as tools/certs makes it
     out: dict[str, IstioCluster] = {}
     for index, (name, cluster) in enumerate(lab.clusters.items()):
         ist = state_of(cluster)
         ist.root = RootCA() if lab.faults.has("root-ca-mismatch") and name == SECOND else shared
+        ist.bundle = [ist.root]
+        if rotated is not None:
+            ist.root, ist.bundle = _rotation(lab, index, shared, rotated)
         ist.ca = ist.root.intermediate(name)
         network = f"network{index + 1}" if lab.faults.has("multi-network") else "network1"
         td = (

@@ -23,12 +23,25 @@ class IstioCluster:
     cluster: LabCluster
     facts: mc.MeshFacts | None = None
     revisions: list[mc.RevisionPlan] = field(default_factory=list)
-    root: RootCA | None = None
+    root: RootCA | None = None                                             # the root that signed `ca`
     ca: Intermediate | None = None
+    # every root of cacerts root-cert.pem, in file order (istiod publishes this bundle); two during
+    # a root rotation (pilot/pkg/bootstrap/istio_ca.go: "root-cert.pem, which may contain multiple roots")
+    bundle: list[RootCA] = field(default_factory=list)
     injector: Injector | None = None
     istiods: dict[str, SecretController] = field(default_factory=dict)     # revision -> controller
     logs: dict[str, IstiodLog] = field(default_factory=dict)               # revision -> log
     join_done: bool = False
+
+    @property
+    def bundle_pem(self) -> str:
+        return "".join(r.pem for r in self.bundle or ([self.root] if self.root else []))
+
+    def trusts(self, root: RootCA | None) -> bool:
+        """Whether a workload whose chain ends at `root` is accepted here (Envoy's validation context
+        holds every root of the bundle)."""
+        held = self.bundle or ([self.root] if self.root else [])
+        return root is not None and any(r.fingerprint == root.fingerprint for r in held)
 
     def controller(self, revision: str) -> SecretController | None:
         return self.istiods.get(revision)

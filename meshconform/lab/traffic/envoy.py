@@ -180,8 +180,8 @@ class Envoy:
 
     @staticmethod
     def _trusted(a: LabCluster, b: LabCluster) -> bool:
-        ra, rb = state.of(a).root, state.of(b).root
-        if ra is None or rb is None or ra.fingerprint != rb.fingerprint:
+        sa, sb = state.of(a), state.of(b)
+        if not (sa.trusts(sb.root) and sb.trusts(sa.root)):  # each side validates the other's chain
             return False
         return trust_domain(a) == trust_domain(b)
 
