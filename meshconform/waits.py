@@ -221,11 +221,41 @@ def stable_name(name: str) -> str:
     return _GENERATED_SUFFIX.sub("", name)
 
 
+def ready_count(pod: Obj) -> tuple[int, int]:
+    """(ready, total) as kubectl's READY column counts them (kubernetes
+    pkg/printers/internalversion/printers.go printPod, with sidecar containers, KEP-753): the total
+    is the containers plus the restartable init containers (`restartPolicy: Always`: native
+    sidecars, which Istio injects from 1.27 where the kubelet is 1.33 or newer, pkg/kube/inject
+    DetectNativeSidecar); a restartable init container counts when started and ready, a container
+    when ready and running, and the containers not at all while a plain init container is still
+    running, failing or waiting (unless the pod is Initialized)."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    inits = spec.get("initContainers") or []
+    restartable = {c.get("name") for c in inits if c.get("restartPolicy") == "Always"}
+    total = len(spec.get("containers") or []) + len(restartable)
+    ready, initializing = 0, False
+    for s in status.get("initContainerStatuses") or []:
+        state = s.get("state") or {}
+        if (state.get("terminated") or {}).get("exitCode", -1) == 0 and "terminated" in state:
+            continue
+        if s.get("name") in restartable and s.get("started"):
+            ready += bool(s.get("ready"))
+            continue
+        initializing = True
+        break
+    initialized = any(
+        c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    if not initializing or initialized:
+        containers = status.get("containerStatuses") or []
+        ready += sum(1 for c in containers if c.get("ready") and "running" in (c.get("state") or {}))
+    return ready, total
+
+
 def pod_state(pod: Obj) -> str:
     """`name 1/2 Running (istio-proxy not ready)`, as kubectl get pods would put it."""
     statuses = pod.get("status", {}).get("containerStatuses") or []
-    total = len(pod.get("spec", {}).get("containers") or []) or len(statuses)
-    ready = sum(1 for s in statuses if s.get("ready"))
+    ready, total = ready_count(pod)
     phase = pod.get("status", {}).get("phase", "Pending")
     waiting = [
         f"{s.get('name')} {s['state']['waiting'].get('reason', 'waiting')}"

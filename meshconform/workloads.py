@@ -263,9 +263,7 @@ def pod_fact(pod: Obj) -> PodFact:
     names = [c.get("name") for c in spec.get("containers") or []]
     # Istio >= 1.19 may inject the proxy as a native sidecar (an init container that keeps running).
     names += [c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    statuses = (status.get("containerStatuses") or []) + [
-        s for s in status.get("initContainerStatuses") or [] if s.get("name") in names
-    ]
+    ready_containers, total_containers = waits.ready_count(pod)  # kubectl's READY column
     annotation = (pod.get("metadata", {}).get("annotations") or {}).get(STATUS_ANNOTATION)
     return PodFact(
         name=pod["metadata"]["name"],
@@ -273,8 +271,8 @@ def pod_fact(pod: Obj) -> PodFact:
         version=labels.get("version"),
         phase=str(status.get("phase", "")),
         ready=waits.pod_ready(pod),
-        ready_containers=sum(1 for s in statuses if s.get("ready")),
-        total_containers=len(names),
+        ready_containers=ready_containers,
+        total_containers=total_containers,
         has_proxy=PROXY in names,
         injected_revision=injected_revision(annotation) or _rev_label(labels, names),
         deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")),

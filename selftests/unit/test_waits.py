@@ -63,3 +63,48 @@ def test_a_crash_looping_init_container_stops_the_wait():
     p["status"]["initContainerStatuses"][0]["state"] = {"waiting": {"reason": "PodInitializing"}}
     assert not judge()([p]).terminal
     assert "init istio-init" not in waits.pod_state(p)
+
+
+def _native_sidecar_pod(proxy_ready: bool, started: bool = True) -> dict:
+    """Istio's own injected pod for native sidecars (pkg/kube/inject/testdata/inject/
+    native-sidecar.yaml.injected at 1.28.5: istio-init, then istio-proxy and other-sidecar as init
+    containers with restartPolicy: Always, one app container), with the status a kubelet 1.33 gives
+    it once running: istio-init Completed, the sidecars started."""
+    from pathlib import Path
+
+    import yaml
+
+    data = Path(__file__).parent / "data" / "native-sidecar.yaml.injected"
+    pod = next(d for d in yaml.safe_load_all(data.read_text()) if d)  # the file ends with `---`
+    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    pod["metadata"]["name"] = "hello-7c9d8b6f5d-x2x7q"
+    pod["status"] = {
+        "phase": "Running",
+        "conditions": [
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": "True" if proxy_ready else "False"},
+        ],
+        "initContainerStatuses": [
+            {"name": "istio-init", "ready": False, "started": False,
+             "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+            {"name": "istio-proxy", "ready": proxy_ready, "started": started, "state": running},
+            {"name": "other-sidecar", "ready": True, "started": True, "state": running},
+        ],
+        "containerStatuses": [{"name": "hello", "ready": True, "started": True, "state": running}],
+    }  # fmt: skip
+    return pod
+
+
+def test_native_sidecars_count_as_kubectl_counts_them():
+    """kubectl's READY (printers.go printPod) counts restartable init containers: 3/3 here, where
+    counting spec.containers alone printed 1/1."""
+    assert waits.pod_state(_native_sidecar_pod(True)) == "hello 3/3 Running"
+    assert waits.ready_count(_native_sidecar_pod(False)) == (2, 3)
+    assert waits.ready_count(_native_sidecar_pod(True, started=False)) == (1, 3)  # not started yet
+
+
+def test_a_plain_init_container_still_running_holds_the_containers_back():
+    pod = _native_sidecar_pod(True)
+    pod["status"]["conditions"][0]["status"] = "False"
+    pod["status"]["initContainerStatuses"][0]["state"] = {"running": {}}
+    assert waits.ready_count(pod) == (0, 3)

@@ -76,7 +76,7 @@ def pod(containers, ready=True, annotation=None, init=()):
         "status": {
             "phase": "Running",
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-            "containerStatuses": [{"name": c, "ready": ready} for c in containers],
+            "containerStatuses": [{"name": c, "ready": ready, "state": {"running": {}}} for c in containers],
         },
     }
 
@@ -94,7 +94,9 @@ def test_pod_fact_reads_injection():
 
 def test_pod_fact_native_sidecar():
     p = pod(["helloworld"], init=[{"name": "istio-proxy", "restartPolicy": "Always"}])
-    p["status"]["initContainerStatuses"] = [{"name": "istio-proxy", "ready": True}]
+    p["status"]["initContainerStatuses"] = [
+        {"name": "istio-proxy", "ready": True, "started": True, "state": {"running": {}}}
+    ]
     fact = workloads.pod_fact(p)
     assert fact.has_proxy and fact.total_containers == 2 and fact.ready_containers == 2
 
