@@ -65,6 +65,10 @@ MATRIX = [
          "test_calls_reach_every_cluster[cluster-2]",
          extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
     case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]"),
+    # A default revision of Istio 1.7 (its webhook selects istio-injection=enabled only): the suite
+    # labels the namespace so and passes; without the webhook it fails the same check.
+    case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]",
+         extra=("--lab-revisions=default@1.7.3",), variant="default@1.7.3"),
     case("proxy-not-ready:cluster-2", "cluster-2", "test_sample_pods_injected_and_ready[cluster-2]",
          extra=("--ready-timeout=8",)),
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]"),
