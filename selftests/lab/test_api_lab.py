@@ -34,6 +34,8 @@ from meshconform.lab import Lab, LabConfigError, LabOptions, known_faults
         ({"faults": ("partition:cluster-1,cluster-1",)}, "needs two different clusters"),
         ({"clusters": 0}, "lab clusters must be 1 to 8, got 0"),
         ({"revisions": ("Bad_Rev",)}, "lab revision 'Bad_Rev' is not a valid revision name"),
+        ({"revisions": ("default@1.7",)}, "lab revision 'default@1.7': '1.7' is not an Istio version"),
+        ({"revisions": ("default@1.7.3", "default@1.28.5")}, "lab revisions repeat"),
     ],
 )
 def test_bad_options_are_one_line_errors(options, message):
@@ -46,7 +48,9 @@ def test_known_faults_lists_every_pattern():
     faults = known_faults()
     assert "api-down:CLUSTER" in faults and "no-secret:A->B" in faults and "partition:A,B" in faults
     assert "flaky-api" in faults and "duplicate-secret:A->B" in faults and "secret-renamed:A->B" in faults
-    assert "hello-localhost:CLUSTER" in faults and len(faults) == 26
+    assert "hello-localhost:CLUSTER" in faults
+    assert "root-rotation" in faults and "root-rotation-incomplete" in faults
+    assert len(faults) == 28
 
 
 def test_join_faults_imply_joined():
