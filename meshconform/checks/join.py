@@ -161,7 +161,11 @@ def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
     if fact.sync_problem:
         return fact.sync_problem
     if fact.sync_unreadable:  # an istiod that should answer and did not: no verdict, no green
-        raise verdicts.Inconclusive(fact.sync_unreadable)
+        raise verdicts.Inconclusive(
+            fact.sync_unreadable,
+            "the traffic checks still judge reach; pass --allow-inconclusive to accept a run "
+            "without the sync report",
+        )
     if fact.sync_unknown:  # an istiod before 1.11 has no sync report; the calls are the evidence
         a, b = split_pair(pair)
         raise verdicts.NotApplicable(
