@@ -14,14 +14,18 @@ nothing else: no fixtures, no lab, no checks of how options combine (fixtures/ d
 the suite's own runs). `rootdir.repair` acts only when one of these options is written apart
 from its value (`--report-dir DIR`).
 
-Every value option has a `type=` that raises pytest.UsageError naming the option, the value and
-what is allowed (the library's parsers raise ConfigError; `_usage` translates), so bad input ends
-the run with one line and exit code 4, as pytest-xdist's own option parsing does.
+Every value option has a `type=` that turns a value the library's parsers refuse (ConfigError) into
+an `Invalid` holding the one line that names the option, the value and what is allowed; the run
+ends with that line and exit code 4 in pytest_configure, as pytest-xdist's own option parsing does.
+Refused there rather than while pytest parses the command line, so that the suite's own run
+(fixtures/plugin.py, whose pytest_configure runs first) can still write junit.xml, summary.json
+and report.html saying why: a nightly job must show a red result, not "no test results".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,6 +36,18 @@ from . import rootdir
 
 GROUP = "meshconform"
 VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
+DECLARED: dict[str, str] = {}  # dest -> the option's name, in the order declared
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A value an option's parser refused; the line says which option, what value, what is allowed."""
+
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.value
 
 
 def _usage(parse: Callable[..., Any], option: str, *extra: Any) -> Callable[[str], Any]:
@@ -39,7 +55,7 @@ def _usage(parse: Callable[..., Any], option: str, *extra: Any) -> Callable[[str
         try:
             return parse(option, value, *extra)
         except mc.ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
+            return Invalid(value, str(exc))
 
     convert.__name__ = option.lstrip("-").replace("-", "_")
     return convert
@@ -60,6 +76,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("meshconform_curl_batch", "hello calls per curl (0: all in one exec)", default="0")
 
 
+def invalid(config: pytest.Config) -> Invalid | None:
+    """The first refused value, in the order the options are declared (None: all are usable)."""
+    for dest in DECLARED:
+        value = getattr(config.option, dest, None)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Invalid):
+                return item
+    return None
+
+
+def given(config: pytest.Config) -> dict[str, Any]:
+    """The options this run was given or defaulted to, by name (a refused value as it was typed)."""
+    out: dict[str, Any] = {}
+    for dest, name in DECLARED.items():
+        value = getattr(config.option, dest, None)
+        if value in (None, [], False):
+            continue
+        if isinstance(value, list):  # CTX=NAME pairs, repeated values
+            out[name] = ["=".join(v) if isinstance(v, tuple) else _shown(v) for v in value]
+        else:
+            out[name] = ",".join(value) if isinstance(value, tuple) else _shown(value)
+    return out
+
+
+def _shown(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float) else str(value)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """In every other pytest run (the suite's own refuses earlier, after writing its reports)."""
+    bad = invalid(config)
+    if bad is not None:
+        raise pytest.UsageError(bad.message)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
@@ -71,6 +123,7 @@ def _adder(group: Any) -> Callable[..., None]:
     def add(*names: str, **attrs: Any) -> None:
         if attrs.get("action", "store") in ("store", "append"):
             VALUE_OPTIONS.update(names)
+        DECLARED[attrs["dest"]] = names[0]
         group.addoption(*names, **attrs)
 
     return add

@@ -26,6 +26,13 @@ from meshconform.verdicts import FALSE_ALARMS
 SCHEMA_VERSION = 1
 # pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.
 OUTCOMES = {0: "passed", 1: "failed", 2: "interrupted", 3: "internal-error", 4: "usage-error", 5: "no-tests"}
+# What a CI gate keys on: only exit code 0 is green; 4 is bad input refused before any check ran
+# (the document's `refusal` says why); every other code is red.
+VERDICTS = {0: "pass", 4: "refused"}
+
+
+def verdict(exit_code: int | None) -> str:
+    return VERDICTS.get(exit_code, "fail") if exit_code is not None else "fail"
 
 
 def check_entry(check_id: str, outcome: str, message: str, duration: float = 0.0) -> dict[str, Any]:
@@ -112,6 +119,7 @@ def build(
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "exit_code": exit_code,
         "outcome": OUTCOMES.get(exit_code, "unknown") if exit_code is not None else "unknown",
+        "verdict": verdict(exit_code),
         "checks": dict(sorted(checks.items())),
         "counts": counts(checks),
         **extra,

@@ -37,7 +37,8 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
     doc = lab_run.summary
     assert errors_of(schema, doc) == []
     assert lab_run.returncode == doc["exit_code"] == 0, lab_run.tail()
-    assert doc["outcome"] == "passed"
+    assert (doc["outcome"], doc["verdict"]) == ("passed", "pass")
+    assert "refusal" not in doc
     assert doc["counts"]["failed"] == doc["counts"]["error"] == 0
     assert all(c["outcome"] == "passed" and c["hint"] is None for c in doc["checks"].values())
     sources = doc["traffic_matrix"]["sources"]
@@ -49,7 +50,7 @@ def test_faulted_run_summary_validates_and_says_what_failed(fault_run: Run, sche
     doc = fault_run.summary
     assert errors_of(schema, doc) == []
     assert fault_run.returncode == doc["exit_code"] == 1, fault_run.tail()
-    assert doc["outcome"] == "failed"
+    assert (doc["outcome"], doc["verdict"]) == ("failed", "fail")
     failed = {k: v for k, v in doc["checks"].items() if v["outcome"] == "failed"}
     assert set(failed) == {f"test_remote_secret_present[{PAIR}]"}
     entry = failed[f"test_remote_secret_present[{PAIR}]"]
