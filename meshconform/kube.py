@@ -157,11 +157,12 @@ def load_configuration(context: str, kubeconfig: str | None) -> client.Configura
 
 
 def list_contexts(kubeconfig: str | None) -> list[dict[str, Any]]:
-    """The contexts of the kubeconfig, as the client's loader sees them."""
-    loader = kube_config.KubeConfigLoader(  # type: ignore[no-untyped-call]
-        config_dict=merged_kubeconfig(kubeconfig), config_base_path=None
-    )
-    return list(loader.list_contexts() or [])  # type: ignore[no-untyped-call]
+    """The contexts of the kubeconfig, as the client's merger read them. Not through
+    KubeConfigLoader, which needs a current-context even to list the contexts ("Expected key
+    current-context"): kubectl needs none when a context is named, and the kubeconfigs CI systems
+    generate often have none."""
+    merged = merged_kubeconfig(kubeconfig)
+    return [getattr(entry, "value", entry) for entry in merged.value.get("contexts") or []]
 
 
 _MERGED: dict[tuple[Any, ...], Any] = {}
@@ -171,18 +172,44 @@ _MERGED_LOCK = threading.Lock()
 def merged_kubeconfig(kubeconfig: str | None) -> Any:
     """The kubeconfig file(s) read and merged by the client's own KubeConfigMerger (KUBECONFIG's
     list, relative certificate paths kept per file), once per content: its pure-Python YAML parse
-    cost ~25 ms a time, and a run loaded it for the context list and again for every context."""
+    cost ~25 ms a time, and a run loaded it for the context list and again for every context.
+
+    Merged as kubectl merges KUBECONFIG (client-go tools/clientcmd/loader.go, LoadingRules.Load):
+    files that do not exist or are empty are skipped, the first file to name a cluster, user or
+    context wins (the client's merger does that too), and so does the first file that sets
+    current-context (the client's lets the last one win; we restore kubectl's rule)."""
     files = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
     paths = [os.path.expanduser(p) for p in files.split(os.pathsep) if p]
     key = (files, *(_stamp(p) for p in paths))
     with _MERGED_LOCK:
         if key not in _MERGED:
-            merger = kube_config.KubeConfigMerger(files)  # type: ignore[no-untyped-call]
+            merger = kube_config.KubeConfigMerger(  # type: ignore[no-untyped-call]
+                os.pathsep.join(p for p in paths if not _empty(p))
+            )
             if merger.config is None:  # the client's own words for it
                 raise config.ConfigException("Invalid kube-config file. No configuration found.")
+            _first_current_context(merger)
             _MERGED.clear()
             _MERGED[key] = merger.config
         return _MERGED[key]
+
+
+def _empty(path: str) -> bool:
+    """An empty or whitespace-only file, which kubectl reads as an empty config (the client's
+    merger refuses the whole list for it)."""
+    try:
+        with open(path, "rb") as f:
+            return not f.read(1 << 16).strip()
+    except OSError:  # missing: the merger skips it; unreadable: the merger says so
+        return False
+
+
+def _first_current_context(merger: Any) -> None:
+    for path in merger.paths:
+        doc = merger.config_files.get(path)
+        if isinstance(doc, dict) and doc.get("current-context"):
+            merger.config.value["current-context"] = doc["current-context"]
+            return
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
