@@ -10,9 +10,11 @@ pytest registers a plugin name once, so that only matters in a checkout that was
 (there, path options need the `--opt=VALUE` form).
 
 Every pytest run in the venv loads this package, so it declares options and one ini key and
-nothing else: no fixtures, no lab, no checks of how options combine (fixtures/ does all that, in
-the suite's own runs). `rootdir.repair` acts only when one of these options is written apart
-from its value (`--report-dir DIR`).
+nothing else, and each option also answers to `--mc-NAME`: a plain name that another plugin or a
+conftest declares too is theirs, in any order of loading (coexist.py), so installing the suite
+never breaks another pytest run. No fixtures, no lab, no checks of how options combine (fixtures/
+does all that, in the suite's own runs). `rootdir.repair` acts only when one of these options is
+written apart from its value (`--report-dir DIR`).
 
 Every value option has a `type=` that turns a value the library's parsers refuse (ConfigError) into
 an `Invalid` holding the one line that names the option, the value and what is allowed; the run
@@ -32,7 +34,7 @@ import pytest
 
 from meshconform import config as mc
 
-from . import rootdir
+from . import coexist, rootdir
 
 GROUP = "meshconform"
 VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
@@ -69,6 +71,7 @@ def _revisions(option: str, value: str) -> tuple[str, ...]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    coexist.yield_later(parser, DECLARED, VALUE_OPTIONS.discard)
     group = parser.getgroup(GROUP, "multi-cluster mesh conformance")
     _clusters(group)
     _run(group)
@@ -104,6 +107,18 @@ def _shown(value: Any) -> Any:
     return value if isinstance(value, bool | int | float) else str(value)
 
 
+def not_ours(config: pytest.Config) -> str | None:
+    """For the suite's own runs: the refusal of a plain name it used that another plugin owns
+    here (the value went to that plugin, not to the suite), else None."""
+    taken = coexist.used(config.invocation_params.args)
+    if taken is None:
+        return None
+    return (
+        f"{taken} is declared by another pytest plugin or conftest in this environment, so it is "
+        f"not the suite's here; write {coexist.alias(taken)}"
+    )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """In every other pytest run (the suite's own refuses earlier, after writing its reports)."""
@@ -120,10 +135,11 @@ def pytest_load_initial_conftests(
 
 
 def _adder(group: Any) -> Callable[..., None]:
-    def add(*names: str, **attrs: Any) -> None:
+    def add(name: str, **attrs: Any) -> None:
+        names = coexist.free_names(group.parser, [name])
         if attrs.get("action", "store") in ("store", "append"):
             VALUE_OPTIONS.update(names)
-        DECLARED[attrs["dest"]] = names[0]
+        DECLARED[attrs["dest"]] = name
         group.addoption(*names, **attrs)
 
     return add
