@@ -26,13 +26,15 @@ from meshconform.verdicts import FALSE_ALARMS
 SCHEMA_VERSION = 1
 # pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.
 OUTCOMES = {0: "passed", 1: "failed", 2: "interrupted", 3: "internal-error", 4: "usage-error", 5: "no-tests"}
-# What a CI gate keys on: only exit code 0 is green; 4 is bad input refused before any check ran
-# (the document's `refusal` says why); every other code is red.
-VERDICTS = {0: "pass", 4: "refused"}
 
 
-def verdict(exit_code: int | None) -> str:
-    return VERDICTS.get(exit_code, "fail") if exit_code is not None else "fail"
+def verdict(exit_code: int | None, refused: bool = False) -> str:
+    """What a CI gate keys on: only exit code 0 is green; `refused` is bad input that ended the run
+    before any check (exit 4, the document's `refusal` says why); anything else is red. A usage
+    error pytest raises later (a test path that does not exist) has no refusal: it is a fail."""
+    if refused:
+        return "refused"
+    return "pass" if exit_code == 0 else "fail"
 
 
 def check_entry(check_id: str, outcome: str, message: str, duration: float = 0.0) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def build(
         "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "exit_code": exit_code,
         "outcome": OUTCOMES.get(exit_code, "unknown") if exit_code is not None else "unknown",
-        "verdict": verdict(exit_code),
+        "verdict": verdict(exit_code, refused="refusal" in extra),
         "checks": dict(sorted(checks.items())),
         "counts": counts(checks),
         **extra,

@@ -151,3 +151,15 @@ def test_user_chosen_junit_path_gets_the_error(lab: LabEnv, tmp_path: Path) -> N
     line = assert_refused(run).removeprefix("ERROR: ")
     _junit_is_one_error(junit, line)
 
+
+
+def test_a_usage_error_after_preflight_is_a_fail_not_a_refusal(lab: LabEnv, tmp_path: Path) -> None:
+    """pytest's own usage error in collection (a test path that is not there) also exits 4, after
+    the session began: its summary has no refusal and must still validate, as a fail."""
+    reports = tmp_path / "reports"
+    run = run_suite(reports, *lab.args(), "tests/test_no_such_file.py", timeout=REFUSAL_SECONDS)
+    assert run.returncode == 4, run.tail()
+    doc = json.loads((reports / "summary.json").read_text())
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    assert (doc["verdict"], "refusal" in doc) == ("fail", False)
