@@ -26,11 +26,13 @@ because the secret went away; it never causes a secret to be lost or left. The R
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
 from meshconform import errors, heartbeat
+from meshconform.fanout import parallel
 from meshconform.kube import MERGE_PATCH, Cluster, Obj
 from meshconform.workloads import MANAGED_BY, OWNER, RUN_ID, ours_selector
 
@@ -62,21 +64,38 @@ def cleanup(
         except errors.KubeError as exc:
             failures.append(f"{cluster.name}: {exc}")
             continue
-        for item in items:
-            if stop is not None and stop.is_set():  # the user left: no write after that
-                return done, failures
-            where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
-            try:
-                if ns is None:
-                    _delete_namespace(cluster, item["metadata"]["name"])
-                    done.append(where)
-                else:
-                    done.append(where + release(cluster, item, ns, alive, stop))
-            except errors.NotFound:
-                pass
-            except errors.KubeError as exc:
-                failures.append(f"{cluster.name}: {exc}")
+        # One thread per object: a cluster holds N-1 remote secrets, and one after the other they
+        # were N-1 round trips in series at the end of every run.
+        settle = functools.partial(_settle, cluster, kind, ns, alive=alive, stop=stop)
+        for did, failed in parallel(settle, items):
+            done += did
+            failures += failed
+        if stop is not None and stop.is_set():  # the user left: no write after that
+            break
     return done, failures
+
+
+def _settle(
+    cluster: Cluster,
+    kind: str,
+    ns: str | None,
+    item: Obj,
+    alive: Collection[str],
+    stop: threading.Event | None,
+) -> tuple[list[str], list[str]]:
+    """Delete one namespace or release one secret: ([what was done], [what failed]); never raises."""
+    if stop is not None and stop.is_set():  # the user left: no write after that
+        return [], []
+    where = f"{cluster.name}: {kind} {ns + '/' if ns else ''}{item['metadata']['name']}"
+    try:
+        if ns is None:
+            _delete_namespace(cluster, item["metadata"]["name"])
+            return [where], []
+        return [where + release(cluster, item, ns, alive, stop)], []
+    except errors.NotFound:
+        return [], []
+    except errors.KubeError as exc:
+        return [], [f"{cluster.name}: {exc}"]
 
 
 def _ours(

@@ -27,6 +27,7 @@ from kubernetes import client
 
 from meshconform import controlplane, errors
 from meshconform.facts import RemoteSecret
+from meshconform.fanout import Once
 from meshconform.join import (
     CLUSTER_ANNOTATION,
     ISTIO_NS,
@@ -144,8 +145,11 @@ def parse_kubeconfig(text: str) -> dict[str, Any]:
     }
 
 
-def targets_problem(kc: dict[str, Any], where: str, source: Cluster, expected_server: str) -> str | None:
-    """The kubeconfig names A's API server, and its CA verifies the certificate A serves."""
+def targets_problem(
+    kc: dict[str, Any], where: str, source: Cluster, expected_server: str, once: Once | None = None
+) -> str | None:
+    """The kubeconfig names A's API server, and its CA verifies the certificate A serves (one
+    handshake per distinct server and CA with a shared `once`: A's N-1 secrets carry the same)."""
     if kc["server"].rstrip("/") != expected_server.rstrip("/"):
         return (
             f"{where} points at {kc['server']}, not {source.name}'s API server {expected_server}; "
@@ -153,7 +157,9 @@ def targets_problem(kc: dict[str, Any], where: str, source: Cluster, expected_se
         )
     if not kc["ca"]:
         return f"{where} has no certificate-authority-data, so istiod cannot verify {source.name}"
-    problem = tls_verify(source.server, kc["ca"], kc.get("tls_server_name"))
+    server_name = kc.get("tls_server_name")
+    question = ("tls", source.server, kc["ca"], server_name)
+    problem = (once or Once())(question, lambda: tls_verify(source.server, kc["ca"], server_name))
     if problem:
         return (
             f"{where}: its CA does not verify {source.name}'s API server {source.server} ({problem}); "
@@ -184,28 +190,50 @@ def tls_verify(
         return f"TLS handshake failed: {type(exc).__name__}"
 
 
-def credentials_problem(kc: dict[str, Any], where: str, source: Cluster, namespace: str) -> str | None:
+def credentials_problem(
+    kc: dict[str, Any], where: str, source: Cluster, namespace: str, once: Once | None = None
+) -> str | None:
     """The secret's token authenticates to A and may list/watch what istiod's informers need.
+
+    Asked once per distinct token with a shared `once`: A's N-1 secrets carry one token (join.py),
+    and the same question to the same server with the same token has the same answer."""
+    if kc["auth"] != "token":
+        return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
+    token = str(kc["token"])
+    question = ("credentials", source.server, fingerprint(token.encode()), namespace)
+    denied = (once or Once())(question, lambda: _reader_denied(source, token, namespace))
+    who = f"the token in {where}"
+    if denied is None:
+        return None
+    if denied == UNAUTHENTICATED:
+        return (
+            f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
+            f"stale or revoked: recreate the secret"
+        )
+    return (
+        f"{who} may not {denied} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
+        f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
+    )
+
+
+UNAUTHENTICATED = "401"
+
+
+def _reader_denied(source: Cluster, token: str, namespace: str) -> str | None:
+    """None when `token` may do all of READER_NEEDS on A; else UNAUTHENTICATED or "VERB RESOURCE".
 
     One SelfSubjectRulesReview first: "because authorization rules are additive, if a rule appears
     in a list it's safe to assume the subject has that permission, even if that list is incomplete"
     (authorization/v1 SubjectRulesReviewStatus). It is asked for `namespace`, the run's own, where
     no RoleBinding grants anything, so the rules listed are the cluster-wide ones the informers
     need. Whatever no rule shows is then asked one SelfSubjectAccessReview at a time, the
-    authoritative answer and the one a denial is reported from: 1 request per pair when healthy
+    authoritative answer and the one a denial is reported from: 1 request per token when healthy
     instead of 7, on a real cluster 6 round trips saved on each of N x (N-1) pairs."""
-    if kc["auth"] != "token":
-        return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
-    authz = _token_client(source, str(kc["token"]))
-    who = f"the token in {where}"
-    unauthenticated = (
-        f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
-        f"stale or revoked: recreate the secret"
-    )
+    authz = _token_client(source, token)
     try:
         granted = rules_granted(source, authz, namespace)
     except errors.Unauthorized:
-        return unauthenticated
+        return UNAUTHENTICATED
     except errors.KubeError:
         granted = set()  # rules review refused or unsupported: every need gets its own review
     for group, resource, verb in READER_NEEDS:
@@ -224,13 +252,9 @@ def credentials_problem(kc: dict[str, Any], where: str, source: Cluster, namespa
                 idempotent=True,
             )
         except errors.Unauthorized:
-            return unauthenticated
+            return UNAUTHENTICATED
         if not (review.get("status") or {}).get("allowed"):
-            full = f"{resource}.{group}" if group else resource
-            return (
-                f"{who} may not {verb} {full} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
-                f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
-            )
+            return f"{verb} {resource}.{group}" if group else f"{verb} {resource}"
     return None
 
 
@@ -283,10 +307,12 @@ def inspect(
     target: Cluster,
     expected_server: str,
     namespace: str,
+    once: Once | None = None,
 ) -> RemoteSecret:
     """Every fact about A's secret in B that the join checks need; no token leaves this function.
     `key` is the data key that is A's, `reached` what it reaches; `namespace` is the run's own
-    (see credentials_problem)."""
+    (see credentials_problem); `once`, shared by one join stage's pairs, asks each network question
+    once however many secrets pose it."""
     fact = RemoteSecret(name=secret_name(source.name))
     if secret is None:
         return fact
@@ -306,14 +332,19 @@ def inspect(
         return fact
     fact.server, fact.ca_fingerprint = kc["server"], fingerprint(kc["ca"]) if kc["ca"] else None
     fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
-    fact.targets_problem = reached_problem(reached, kc, where, source, expected_server)
+    fact.targets_problem = reached_problem(reached, kc, where, source, expected_server, once)
     if not fact.targets_problem:
-        fact.credentials_problem = credentials_problem(kc, where, source, namespace)
+        fact.credentials_problem = credentials_problem(kc, where, source, namespace, once)
     return fact
 
 
 def reached_problem(
-    reached: Reached, kc: dict[str, Any], where: str, source: Cluster, expected_server: str
+    reached: Reached,
+    kc: dict[str, Any],
+    where: str,
+    source: Cluster,
+    expected_server: str,
+    once: Once | None = None,
 ) -> str | None:
     """None when the kubeconfig reaches A (read through its own server and CA, whatever address it
     names); a problem when it reaches another cluster; else the name and server match of old."""
@@ -327,7 +358,7 @@ def reached_problem(
             f"{source.name} was re-created; recreate it (istioctl x create-remote-secret --name "
             f"{source.name}) or run --join replace"
         )
-    problem = targets_problem(kc, where, source, expected_server)
+    problem = targets_problem(kc, where, source, expected_server, once)
     if not problem:
         return None
     why = reached.unknown or f"{source.name}'s kube-system uid could not be read"

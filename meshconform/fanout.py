@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -117,3 +117,41 @@ def _outcome(results: list[R | None], failures: list[BaseException | None]) -> l
     if raised:
         raise raised[0]
     return results  # type: ignore[return-value]  # every slot was filled: no failure above
+
+
+class Once:
+    """Each key's function run once among threads: the first caller runs it, the others wait for
+    its answer (or its exception). For work that many pairs share and one cluster answers: A's
+    reader token and CA for every secret A is given, or the TLS handshake and credentials review of
+    one (server, CA, token) that N-1 secrets carry alike. Lives as long as one stage: a later
+    stage asks again, as the cluster may have changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[Hashable, _Slot] = {}
+
+    def __call__(self, key: Hashable, fn: Callable[[], R]) -> R:
+        with self._lock:
+            slot, first = self._slots.get(key), key not in self._slots
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+        if first:
+            try:
+                slot.value = fn()
+            except BaseException as exc:  # the waiters get it too, as if each had asked
+                slot.error = exc
+                raise
+            finally:
+                slot.done.set()
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        value: R = slot.value
+        return value
+
+
+class _Slot:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None

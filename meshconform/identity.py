@@ -33,7 +33,8 @@ from kubernetes import client
 
 from meshconform import errors
 from meshconform.discovery import parse_kubeconfig
-from meshconform.join import decode_data, secret_name
+from meshconform.fanout import Once
+from meshconform.join import decode_data, fingerprint, secret_name
 from meshconform.kube import Cluster, Obj
 from meshconform.redact import redact
 
@@ -96,9 +97,10 @@ def entries(secret: Obj) -> list[Entry]:
     return out
 
 
-def read_identity(entry: Entry) -> None:
+def read_identity(entry: Entry, once: Once | None = None) -> None:
     """Set entry.uid (or entry.unknown) by GET namespace kube-system with the entry's own
-    server, CA and token: one request, not retried (an unreachable address is an answer)."""
+    server, CA and token: one request, not retried (an unreachable address is an answer). With a
+    shared `once`, one read per distinct server, CA and token: A's N-1 secrets carry the same."""
     kc = entry.kubeconfig
     if kc is None:
         return
@@ -108,15 +110,22 @@ def read_identity(entry: Entry) -> None:
     if not kc["ca"]:
         entry.unknown = "it has no certificate-authority-data"
         return
+    token = fingerprint(str(kc["token"]).encode())
+    question = ("identity", kc["server"], kc["ca"], kc.get("tls_server_name"), token)
+    entry.uid, entry.unknown = (once or Once())(question, lambda: _identity(kc))
+
+
+def _identity(kc: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(kube-system's uid, None) as the kubeconfig reaches it, or (None, why not)."""
     with tempfile.NamedTemporaryFile(prefix="meshconform-ca-", suffix=".pem") as ca:
         ca.write(kc["ca"])
         ca.flush()
         reach = Cluster("remote secret", kc["server"], _configuration(kc, ca.name))
         reach.attempts = 1
         try:
-            entry.uid = kube_system_uid(reach, " with the secret's token")
+            return kube_system_uid(reach, " with the secret's token"), None
         except errors.KubeError as exc:
-            entry.unknown = _why(exc, kc["token"])
+            return None, _why(exc, kc["token"])
         finally:
             reach.api_client.close()  # type: ignore[no-untyped-call]
 

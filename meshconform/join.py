@@ -23,6 +23,7 @@ import logging
 import yaml
 
 from meshconform import errors
+from meshconform.fanout import Once
 from meshconform.kube import MERGE_PATCH, Cluster, Obj
 
 log = logging.getLogger("meshconform.join")
@@ -143,10 +144,17 @@ def cluster_ca(source: Cluster) -> bytes:
         return f.read()
 
 
-def native_secret(source: Cluster, server: str | None, labels: dict[str, str]) -> Obj:
-    return build_remote_secret(
-        source.name, server or source.server, cluster_ca(source), reader_token(source), labels
-    )
+def native_secret(
+    source: Cluster, server: str | None, labels: dict[str, str], once: Once | None = None
+) -> Obj:
+    """A's secret for one target. A's CA and reader token are A's, whatever the target: with a
+    shared `once` they are asked once per source cluster, not once per ordered pair (2 round trips
+    instead of 2 x (N-1)), and every target gets the same token, as istioctl's create-remote-secret
+    gives every target the one token of the reader account's token Secret (istio/istio
+    istioctl/pkg/multicluster/remote_secret.go, getServiceAccountSecret ->
+    getOrCreateServiceAccountSecret on Kubernetes 1.24+, istio/istio#38246)."""
+    ca, token = (once or Once())(("reader", source.name), lambda: (cluster_ca(source), reader_token(source)))
+    return build_remote_secret(source.name, server or source.server, ca, token, labels)
 
 
 def istioctl_secret(

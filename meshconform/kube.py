@@ -41,6 +41,7 @@ BACKOFF_MAX = 2.0
 REQUEST_TIMEOUT = (5.0, 30.0)
 # JSON merge patch (RFC 7386): a null deletes a key; metadata.resourceVersion in it is a precondition.
 MERGE_PATCH = "application/merge-patch+json"
+POOL_CONNECTIONS = 40  # per API server: 2 x (20 - 1) requests of the join at once, see load_configuration
 _BY_STATUS: dict[int, type[errors.KubeError]] = {
     401: errors.Unauthorized,
     403: errors.Forbidden,
@@ -153,6 +154,10 @@ def load_configuration(context: str, kubeconfig: str | None) -> client.Configura
     )
     loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
     cfg.retries = False  # we retry ourselves, with logging and only where it is safe
+    # The client's default pool keeps 5 x CPUs connections (10 on a 2-core runner); the join sends
+    # up to 2 x (N-1) requests to one API server at once, and each connection beyond the pool is
+    # dropped after its request, so the next one pays a new TLS handshake.
+    cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, POOL_CONNECTIONS)
     return cfg
 
 

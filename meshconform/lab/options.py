@@ -9,7 +9,7 @@ from pathlib import Path
 from .faults import FaultSet, LabConfigError
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
-MAX_CLUSTERS = 8
+MAX_CLUSTERS = 20
 _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
