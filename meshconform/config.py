@@ -33,6 +33,9 @@ CONNECT_TIMEOUT = 5.0
 # The least number of hello calls per source; the traffic stage sends more when the smallest
 # replica share needs more to be judged (verdicts.plan_calls: 387 at 20 clusters of one replica).
 REQUESTS_DEFAULT = 50
+# The mesh sizes the suite is built and measured for (2 to 20: 380 ordered pairs, run on a 2-core
+# runner by the bench); a check over pairs needs two clusters.
+MIN_CLUSTERS, MAX_CLUSTERS = 2, 20
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _GKE_CONTEXT = re.compile(r"^gke_(?P<project>[^_]+)_(?P<location>[^_]+)_(?P<name>.+)$")
@@ -91,6 +94,34 @@ def parse_positive_int(option: str, value: str) -> int:
     if number <= 0:
         raise ConfigError(f"{option} {value!r} must be >= 1")
     return number
+
+
+def parse_cluster_count(option: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value!r} is not a number; pass {MIN_CLUSTERS} to {MAX_CLUSTERS}"
+        ) from None
+    if not MIN_CLUSTERS <= number <= MAX_CLUSTERS:
+        raise ConfigError(f"{option} {value!r} must be {MIN_CLUSTERS} to {MAX_CLUSTERS} clusters")
+    return number
+
+
+def check_context_count(contexts: Sequence[str], cleanup_only: bool) -> None:
+    """2 to 20 contexts; --cleanup-only may clean a single one."""
+    low = 1 if cleanup_only else MIN_CLUSTERS
+    if low <= len(contexts) <= MAX_CLUSTERS:
+        return
+    if len(contexts) > MAX_CLUSTERS:
+        raise ConfigError(
+            f"{len(contexts)} contexts given; the suite checks {MIN_CLUSTERS} to {MAX_CLUSTERS} "
+            "clusters at a time: split the fleet into runs of at most 20"
+        )
+    raise ConfigError(
+        f"one context given ({contexts[0]}); the suite checks {MIN_CLUSTERS} to {MAX_CLUSTERS} clusters: "
+        "pass --ctx2 CTX (or another --ctx CTX) for a cluster it shares the mesh with"
+    )
 
 
 def parse_seconds(option: str, value: str) -> float:

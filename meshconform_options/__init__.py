@@ -201,7 +201,8 @@ def _lab(group: Any) -> None:
     add("--lab", dest="mc_lab", action="store_true",
         help="start the embedded lab of emulated clusters and run against it.")
     add("--lab-clusters", dest="mc_lab_clusters", default=2, metavar="N",
-        type=_usage(mc.parse_positive_int, "--lab-clusters"), help="number of lab clusters (default: 2).")
+        type=_usage(mc.parse_cluster_count, "--lab-clusters"),
+        help=f"number of lab clusters, {mc.MIN_CLUSTERS} to {mc.MAX_CLUSTERS} (default: 2).")
     add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
         help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
     add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from . import Lab, LabConfigError, LabOptions, known_faults
 from .istio.revisions import DEFAULT_REVISION
+from .options import MAX_CLUSTERS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +50,9 @@ def parser() -> _Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("serve", help="start the lab, write a kubeconfig, serve until interrupted")
     s.add_argument("--kubeconfig", required=True, type=Path, help="where to write the kubeconfig")
-    s.add_argument("--clusters", type=int, default=2, help="number of clusters (default 2)")
+    s.add_argument(
+        "--clusters", type=int, default=2, help=f"number of clusters, 1 to {MAX_CLUSTERS} (default 2)"
+    )
     s.add_argument(
         "--revisions",
         default=DEFAULT_REVISION,

@@ -9,7 +9,7 @@ from pathlib import Path
 from .faults import FaultSet, LabConfigError
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
-MAX_CLUSTERS = 20
+MAX_CLUSTERS = 20  # 380 ordered pairs; a one-cluster lab serves API fidelity tests
 _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 

@@ -16,8 +16,9 @@ istiod has its own CPU; the lab's N istiods share one event loop with N API serv
 lab starts 380 remote syncs at once, which on a loaded 2-core machine take longer than the short
 timeout to get through while every list succeeds. A sync still in its first attempt at the deadline
 is left "syncing" (the suite waits for it); one whose lists fail (unreachable, x509, 401, 403)
-turns "timeout" at the deadline, or at its first failure after it. ListRemoteClusters (the /debug/clusterz body) lists the config cluster
-first, then every remote one: {"id", "secretName", "syncStatus"} (pkg/cluster/debug.go DebugInfo).
+turns "timeout" at the deadline, or at its first failure after it. ListRemoteClusters (the
+/debug/clusterz body) lists the config cluster first, then every remote one: {"id", "secretName",
+"syncStatus"} (pkg/cluster/debug.go DebugInfo).
 """
 
 from __future__ import annotations
