@@ -46,11 +46,14 @@ from pathlib import Path
 
 from meshconform.bench_figures import (
     HEADER,
+    SCALE_RTT_MS,
     Config,
     LogCounts,
     Result,
     figures,
     final_line,
+    per_pair_lines,
+    per_pair_requests,
     plan,
     row,
     target_lines,
@@ -63,6 +66,11 @@ NAMESPACE = "sample"  # the suite's default --namespace: exec sessions there are
 RUN_TIMEOUT = 900.0  # seconds; the naive run at 1000 requests on 4 clusters stays well inside
 WARM_UP = Config(2, 5)  # pays the imports in the driver; not a figure
 _EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/exec$")
+_NAMED = re.compile(r"^(?P<head>.*/namespaces(?:/[^/]+/[^/]+)?)/[^/]+(?P<tail>/[a-z]+)?$")
+# The suite's clients: the Kubernetes Python client, and the tools some options run. Every other
+# client in the lab's log is the lab's own istiod reading its remote clusters with their secrets.
+SUITE_AGENTS = ("OpenAPI-Generator", "kubectl", "istioctl")
+SERVE_TIMEOUT = 120.0  # seconds for `python -m meshconform.lab serve` to print its contexts
 _SESSION_TIME = re.compile(r" in (?P<s>[0-9.]+)s(?: \(|\s*=*$)", re.MULTILINE)
 
 
@@ -80,6 +88,8 @@ def read_request_log(path: Path, namespace: str = NAMESPACE) -> LogCounts:
     lines = path.read_text().splitlines() if path.exists() else []
     for entry in (json.loads(line) for line in lines if line.strip()):
         counts.api_requests += 1
+        kind = request_kind(entry)
+        counts.kinds[kind] = counts.kinds.get(kind, 0) + 1
         match = _EXEC_PATH.match(str(entry.get("path", "")))
         if match is None or entry.get("status") != 101:  # 101 Switching Protocols: a session began
             continue
@@ -92,6 +102,15 @@ def read_request_log(path: Path, namespace: str = NAMESPACE) -> LogCounts:
     if spans:
         counts.traffic_s = round(max(e for _, e in spans) - min(s for s, _ in spans), 3)
     return counts
+
+
+def request_kind(entry: dict[str, object]) -> str:
+    """"CLIENT METHOD PATH" with object names as NAME: suite GET /api/v1/namespaces/sample/pods/NAME/exec."""
+    agent = str(entry.get("user_agent", ""))
+    client = "suite" if any(a in agent for a in SUITE_AGENTS) else "istiod"
+    match = _NAMED.match(str(entry.get("path", "")))
+    path = f"{match['head']}/NAME{match['tail'] or ''}" if match else str(entry.get("path", ""))
+    return f"{client} {entry.get('method', '')} {path}"
 
 
 def session_seconds(output: str) -> float | None:
@@ -113,6 +132,7 @@ def _measured(config: Config, workdir: Path, exit_code: int, wall: float, cpu: f
         counts.exec_sessions,
         counts.source_execs,
         traffic_s=counts.traffic_s,
+        kinds=counts.kinds,
     )
 
 
@@ -138,6 +158,51 @@ def run_cold(config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return _measured(config, workdir, proc.returncode, wall, round(cpu, 2))
+
+
+def suite_peak_mb(config: Config, workdir: Path, extra: Sequence[str] = ()) -> tuple[float | None, int]:
+    """The suite process's RSS high-water at `config` (MB), and its exit code, with the lab apart.
+
+    `--lab` runs the lab inside the suite's process, where its N API servers and istiods would
+    count as the suite's memory. Here the lab is `python -m meshconform.lab serve` in a process of
+    its own and the suite is run as against real clusters (--kubeconfig, one --ctx per cluster);
+    os.wait4 gives that one child's ru_maxrss (kB on Linux)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = workdir / "kubeconfig"
+    serve = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={kubeconfig}"]
+    serve += [f"--clusters={config.clusters}", f"--latency-ms={config.rtt_ms:g}"]
+    lab = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        contexts = _served_contexts(lab)
+        argv = [sys.executable, "-m", "pytest", f"--kubeconfig={kubeconfig}", "-q", f"--report-dir={workdir}"]
+        argv += [f"--ctx={c}" for c in contexts]
+        argv += [f"--requests={config.requests}"] if config.requests else []
+        with open(workdir / "output.txt", "w") as out:
+            suite = subprocess.Popen([*argv, *extra], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(suite.pid, 0)
+        suite.returncode = os.waitstatus_to_exitcode(status)
+        return (usage.ru_maxrss / 1024 if suite.returncode == 0 else None), suite.returncode
+    finally:
+        lab.terminate()  # serve stops its servers on SIGTERM
+        try:
+            lab.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait()
+
+
+def _served_contexts(lab: subprocess.Popen[str]) -> list[str]:
+    """The contexts `serve` prints, one a line, until its "serving N clusters" line."""
+    assert lab.stdout is not None
+    contexts: list[str] = []
+    deadline = time.monotonic() + SERVE_TIMEOUT
+    for line in lab.stdout:
+        if line.startswith("serving "):
+            return contexts
+        contexts.append(line.strip())
+        if time.monotonic() > deadline:
+            break
+    raise RuntimeError(f"python -m meshconform.lab serve did not start (exit {lab.poll()})")
 
 
 class Driver:
@@ -188,6 +253,10 @@ def _counts(text: str) -> list[int]:
     return values
 
 
+def _scale_counts(text: str) -> list[int]:
+    return [] if text.strip() == "0" else _counts(text)
+
+
 def _milliseconds(text: str) -> float:
     try:
         return parse_milliseconds("--rtt-ms", text)
@@ -213,9 +282,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--rtt-ms",
         type=_milliseconds,
-        default=20.0,
-        help="also run the batched and the naive run with this simulated API round trip (--lab-latency), "
-        "as to a real API server; 0 (or --naive-requests 0) skips them (default: 20).",
+        default=SCALE_RTT_MS,
+        help="the simulated API round trip (--lab-latency) of batched_over_naive's two runs, as to a real "
+        "API server; 0 (or --naive-requests 0) skips them (default: 20).",
+    )
+    add(
+        "--scale",
+        type=_scale_counts,
+        default=[2, 8, 20],
+        help="cluster counts of the fleet figures: a default run of each over 20 ms, of the fewest and "
+        "the most over 0 and 60 ms, and the most once with the lab in a process of its own for the "
+        "suite's peak memory; 0 skips them (default: 2,8,20).",
     )
     add("--default-clusters", type=int, default=2, help="clusters of the default run (default: 2).")
     add("--default-requests", type=int, default=50, help="calls per source of the default run (default: 50).")
@@ -278,14 +355,14 @@ def median(runs: Sequence[Result]) -> Result:
 
 def _progress(step: str, config: Config) -> None:
     print(
-        f"[{step}] {config.clusters} clusters, {config.requests} requests, {config.mode}",
+        f"[{step}] {config.clusters} clusters, {config.requests or 'default'} requests, {config.mode}",
         file=sys.stderr,
         flush=True,
     )
 
 
 def _show_failure(workdir: Path) -> None:
-    for output in sorted(workdir.glob("*/output.txt")):
+    for output in sorted([*workdir.glob("output.txt"), *workdir.glob("*/output.txt")]):
         tail = output.read_text(errors="replace").splitlines()[-15:]
         print(f"  {output}:", *(f"    {line}" for line in tail), sep="\n", file=sys.stderr, flush=True)
 
@@ -293,15 +370,35 @@ def _show_failure(workdir: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     default = Config(args.default_clusters, args.default_requests)
-    configs = plan(args.clusters, args.requests, args.naive_requests, default, args.rtt_ms)
+    configs = plan(args.clusters, args.requests, args.naive_requests, default, args.rtt_ms, args.scale)
     with tempfile.TemporaryDirectory(prefix="meshconform-bench-") as scratch:
-        results = run_all(
-            configs, args.workdir or Path(scratch), args.pytest_args, args.cold, max(1, args.repeat)
-        )
+        base = args.workdir or Path(scratch)
+        results = run_all(configs, base, args.pytest_args, args.cold, max(1, args.repeat))
+        memory_ok = measure_memory(results, args.scale, base, args.pytest_args)
     figs = figures(results, args.clusters, args.requests, args.naive_requests, default)
-    print("targets (issue 6):", *target_lines(figs), sep="\n")
+    print("targets:", *target_lines(figs), sep="\n")
+    kinds = per_pair_requests(results)
+    if kinds:
+        print("requests per extra ordered pair (20 clusters over 2):", *per_pair_lines(kinds), sep="\n")
     print(final_line(figs), flush=True)
-    return 0 if all(r.ok for r in results.values()) else 1
+    return 0 if memory_ok and all(r.ok for r in results.values()) else 1
+
+
+def measure_memory(
+    results: dict[Config, Result], scale: Sequence[int], base: Path, extra: Sequence[str]
+) -> bool:
+    """The suite's peak RSS at the most clusters of `scale`, lab apart (suite_peak_mb); -> it passed."""
+    config = Config(max(scale), 0, 0, SCALE_RTT_MS) if scale else None
+    if config is None or config not in results:
+        return True
+    _progress("memory", config)
+    peak, code = suite_peak_mb(config, base / f"n{config.clusters}-memory", extra)
+    results[config].peak_mb = peak
+    shown = "-" if peak is None else f"{peak:.0f} MB"
+    print(f"suite process peak RSS at {config.clusters} clusters, lab apart: {shown} (exit {code})")
+    if code != 0:
+        _show_failure(base / f"n{config.clusters}-memory")
+    return code == 0
 
 
 if __name__ == "__main__":
