@@ -66,7 +66,6 @@ NAMESPACE = "sample"  # the suite's default --namespace: exec sessions there are
 RUN_TIMEOUT = 900.0  # seconds; the naive run at 1000 requests on 4 clusters stays well inside
 WARM_UP = Config(2, 5)  # pays the imports in the driver; not a figure
 _EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/exec$")
-_NAMED = re.compile(r"^(?P<head>.*/namespaces(?:/[^/]+/[^/]+)?)/[^/]+(?P<tail>/[a-z]+)?$")
 # The suite's clients: the Kubernetes Python client, and the tools some options run. Every other
 # client in the lab's log is the lab's own istiod reading its remote clusters with their secrets.
 SUITE_AGENTS = ("OpenAPI-Generator", "kubectl", "istioctl")
@@ -108,9 +107,18 @@ def request_kind(entry: dict[str, object]) -> str:
     """"CLIENT METHOD PATH" with object names as NAME: suite GET /api/v1/namespaces/sample/pods/NAME/exec."""
     agent = str(entry.get("user_agent", ""))
     client = "suite" if any(a in agent for a in SUITE_AGENTS) else "istiod"
-    match = _NAMED.match(str(entry.get("path", "")))
-    path = f"{match['head']}/NAME{match['tail'] or ''}" if match else str(entry.get("path", ""))
-    return f"{client} {entry.get('method', '')} {path}"
+    return f"{client} {entry.get('method', '')} {_shape(str(entry.get('path', '')))}"
+
+
+def _shape(path: str) -> str:
+    """/api/v1/namespaces/NS/RESOURCE/NAME[/SUB], and a namespace itself, with NAME for the name."""
+    parts = path.split("/")
+    if "namespaces" in parts:
+        i = parts.index("namespaces")
+        named = i + 1 if len(parts) == i + 2 else i + 3
+        if named < len(parts):
+            parts[named] = "NAME"
+    return "/".join(parts)
 
 
 def session_seconds(output: str) -> float | None:
