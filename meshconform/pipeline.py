@@ -450,21 +450,36 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
 def claim_namespace(
     cfg: RunConfig, up: list[Cluster], labels: dict[str, dict[str, str]]
 ) -> tuple[set[str], dict[str, str]]:
-    """Create the namespace cluster by cluster, by cluster name, before any rollout, so that two
-    runs started together with one --namespace meet in the same first cluster and the loser stops
-    there, rather than each winning some cluster and failing the other.
+    """Create the namespace in the first cluster by name, then in all the others at once, before any
+    rollout, so that two runs started together with one --namespace meet in that first cluster and
+    the loser stops there, rather than each winning some cluster and failing the other. (One cluster
+    after another, as before, put N round trips in series: 20 at 20 clusters.) A refusal anywhere
+    refuses that cluster and every later one by name, as the loop did; what was created beyond is
+    this run's and its clean-up removes it.
     -> (clusters where the namespace is ours now, {cluster: why refused})"""
     ordered = sorted(up, key=lambda c: c.name)
+    outcome = [_claim(cfg, c, labels[c.name]) for c in ordered[:1]]
+    if outcome and not isinstance(outcome[0], workloads.Refused):
+        outcome += parallel(lambda c: _claim(cfg, c, labels[c.name]), ordered[1:])
     claimed: set[str] = set()
-    for i, c in enumerate(ordered):
-        try:
-            workloads.create_namespace(c, cfg.namespace, labels[c.name], cfg.run_id)
+    for i, (c, result) in enumerate(zip(ordered, outcome, strict=False)):
+        if isinstance(result, workloads.Refused):
+            return claimed, {later.name: str(result) for later in ordered[i:]}
+        if result is True:
             claimed.add(c.name)
-        except workloads.Refused as exc:
-            return claimed, {later.name: str(exc) for later in ordered[i:]}
-        except EXPECTED:
-            continue  # the rollout meets it again and records it for this cluster
     return claimed, {}
+
+
+def _claim(cfg: RunConfig, c: Cluster, labels: dict[str, str]) -> bool | workloads.Refused:
+    """True when the namespace is ours now; False on another error (the rollout meets it again and
+    records it for this cluster); the refusal when it is not ours to use."""
+    try:
+        workloads.create_namespace(c, cfg.namespace, labels, cfg.run_id)
+        return True
+    except workloads.Refused as exc:
+        return exc
+    except EXPECTED:
+        return False
 
 
 # -- 5. istiod sync -------------------------------------------------------------------------------
