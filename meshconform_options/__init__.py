@@ -150,7 +150,7 @@ def _clusters(group: Any) -> None:
     add("--ctx1", dest="mc_ctx1", metavar="CTX", help="kube context of the cluster already in the mesh.")
     add("--ctx2", dest="mc_ctx2", metavar="CTX", help="kube context of the cluster being added.")
     add("--ctx", dest="mc_ctx", action="append", default=[], metavar="CTX",
-        help="kube context of one more cluster (repeatable, for any number of clusters).")
+        help="kube context of one more cluster (repeatable; 2 to 20 clusters in all).")
     add("--kubeconfig", dest="mc_kubeconfig", metavar="PATH",
         help="kubeconfig file (default: KUBECONFIG, then ~/.kube/config).")
     add("--cluster-name", dest="mc_cluster_name", action="append", default=[], metavar="CTX=NAME",
