@@ -297,6 +297,8 @@ PURPOSES = (  # (client, method, path-shape fragment) -> what the request is for
     ("suite", "POST", "/namespaces/istio-system/secrets", "join: create A's remote secret in B"),
     ("suite", "PATCH", "/namespaces/istio-system/secrets/NAME", "join: mark a concurrent run's secret kept"),
     ("suite", "DELETE", "/namespaces/istio-system/secrets/NAME", "clean-up: delete A's remote secret in B"),
+    ("suite", "POST", "/serviceaccounts/NAME/token", "join: A's reader token for the secret (per source)"),
+    ("suite", "GET", "/configmaps/NAME", "join: A's CA, kube-root-ca.crt (per source)"),
     ("suite", "POST", "selfsubjectrulesreviews", "join: the secret's token may read what istiod needs"),
     ("suite", "POST", "selfsubjectaccessreviews", "join: the secret's token, one need a rule did not show"),
     ("istiod", "GET", "", "not the suite: B's istiod lists A's API server with A's secret (its informers)"),
