@@ -306,7 +306,7 @@ PURPOSES = (  # (client, method, path-shape fragment) -> what the request is for
 
 
 def _purpose(kind: str) -> str:
-    client, method, path = (kind.split(" ", 2) + ["", ""])[:3]
+    client, method, path = [*kind.split(" ", 2), "", ""][:3]
     for who, verb, fragment, purpose in PURPOSES:
         if client == who and method == verb and fragment in path:
             return purpose
