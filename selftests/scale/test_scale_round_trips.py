@@ -1,7 +1,9 @@
 """Per-cluster work runs concurrently across clusters, also before and after the checks: with a
 simulated API round trip (--lab-latency), the lab's request log shows preflight's first request
 and clean-up's namespace deletion in every cluster under way at the same time, where a loop over
-the clusters would start each one only after the previous cluster's requests had come back.
+the clusters would start each one only after the previous cluster's requests had come back. So
+is per-pair work within a cluster (the remote secrets each cluster holds are deleted at once), and
+the namespace is claimed in the first cluster by name, then in all the others at once.
 
 Ordering is asserted, not speed: each request waits LATENCY_MS before the lab handles it, so two
 requests overlap only if the suite sent the second before the first had returned."""
@@ -29,9 +31,9 @@ def _span(entry: dict[str, Any]) -> tuple[float, float]:
     return end - float(entry["ms"]) / 1000, end
 
 
-def _overlap(entries: list[dict[str, Any]], what: str) -> None:
-    spans = {e["cluster"]: _span(e) for e in entries}
-    assert len(spans) == N, f"{what}: expected one per cluster, got {sorted(spans)}"
+def _overlap(entries: list[dict[str, Any]], what: str, key: str = "cluster", count: int = N) -> None:
+    spans = {e[key]: _span(e) for e in entries}
+    assert len(spans) == count, f"{what}: expected {count}, got {sorted(spans)}"
     latest_start = max(start for start, _ in spans.values())
     earliest_end = min(end for _, end in spans.values())
     assert latest_start < earliest_end, (
@@ -59,3 +61,22 @@ def test_preflight_reaches_every_cluster_at_once(slow_network: Run) -> None:
 def test_cleanup_deletes_in_every_cluster_at_once(slow_network: Run) -> None:
     deletes = slow_network.calls("DELETE", "/api/v1/namespaces/sample")
     _overlap(deletes, "clean-up's DELETE namespace sample")
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize("cluster", [f"cluster-{k}" for k in range(1, N + 1)])
+def test_cleanup_deletes_a_clusters_secrets_at_once(slow_network: Run, cluster: str) -> None:
+    deletes = [
+        e
+        for e in slow_network.requests
+        if e["method"] == "DELETE" and e["cluster"] == cluster and "/istio-system/secrets/" in e["path"]
+    ]
+    _overlap(deletes, f"clean-up's DELETE of the remote secrets in {cluster}", "path", N - 1)
+
+
+@pytest.mark.selftest_slow
+def test_namespace_is_claimed_first_in_one_cluster_then_in_the_others_at_once(slow_network: Run) -> None:
+    creates = sorted(slow_network.calls("POST", "/api/v1/namespaces"), key=lambda e: _span(e)[0])
+    assert [e["cluster"] for e in creates[:1]] == ["cluster-1"], f"cluster-1 first: {creates}"
+    assert _span(creates[0])[1] <= min(_span(e)[0] for e in creates[1:]) + 0.01, creates
+    _overlap(creates[1:], "the namespace's POST in the other clusters", count=N - 1)

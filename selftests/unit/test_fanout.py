@@ -1,4 +1,4 @@
-"""meshconform/fanout.py: results in order, a failure stops what has not begun, daemon threads."""
+"""meshconform/fanout.py: results in order, a failure stops what has not begun, daemon threads; Once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from meshconform.fanout import parallel, parallel_or_leave
+from meshconform import errors
+from meshconform.fanout import Once, parallel, parallel_or_leave
 
 
 def test_results_keep_the_order_of_the_items() -> None:
@@ -71,3 +72,34 @@ def test_limit_caps_the_threads() -> None:
     assert parallel(call, range(12), limit=3) == list(range(12))
     assert most[0] <= 3 and sorted(begun) == list(range(12))
     assert threading.active_count() == before
+
+
+def test_once_runs_each_key_once_while_the_others_wait_for_its_answer() -> None:
+    once, calls, gate = Once(), [], threading.Event()
+
+    def slow(key: str) -> str:
+        calls.append(key)
+        gate.wait(5)  # every other caller of the key arrives while this one is still running
+        return key.upper()
+
+    def ask(item: tuple[int, str]) -> str:
+        if item[0] == 19:
+            gate.set()
+        return once(item[1], lambda: slow(item[1]))
+
+    items = [(i, "a" if i % 2 else "b") for i in range(20)]
+    assert parallel(ask, items) == ["B" if i % 2 == 0 else "A" for i in range(20)]
+    assert sorted(calls) == ["a", "b"], f"one call per key, got {calls}"
+
+
+def test_once_hands_its_exception_to_every_caller_of_the_key() -> None:
+    once, calls = Once(), []
+
+    def refused() -> str:
+        calls.append(1)
+        raise errors.Forbidden("CREATE token", "Forbidden", "no")
+
+    for _ in range(3):
+        with pytest.raises(errors.Forbidden):
+            once("token", refused)
+    assert calls == [1]
