@@ -458,9 +458,9 @@ def claim_namespace(
     this run's and its clean-up removes it.
     -> (clusters where the namespace is ours now, {cluster: why refused})"""
     ordered = sorted(up, key=lambda c: c.name)
-    outcome = [_claim(cfg, c, labels[c.name]) for c in ordered[:1]]
+    outcome = [_take_namespace(cfg, c, labels[c.name]) for c in ordered[:1]]
     if outcome and not isinstance(outcome[0], workloads.Refused):
-        outcome += parallel(lambda c: _claim(cfg, c, labels[c.name]), ordered[1:])
+        outcome += parallel(lambda c: _take_namespace(cfg, c, labels[c.name]), ordered[1:])
     claimed: set[str] = set()
     for i, (c, result) in enumerate(zip(ordered, outcome, strict=False)):
         if isinstance(result, workloads.Refused):
@@ -470,7 +470,7 @@ def claim_namespace(
     return claimed, {}
 
 
-def _claim(cfg: RunConfig, c: Cluster, labels: dict[str, str]) -> bool | workloads.Refused:
+def _take_namespace(cfg: RunConfig, c: Cluster, labels: dict[str, str]) -> bool | workloads.Refused:
     """True when the namespace is ours now; False on another error (the rollout meets it again and
     records it for this cluster); the refusal when it is not ours to use."""
     try:
