@@ -45,6 +45,11 @@ SYNCING, SYNCED, TIMEOUT, CLOSED = "syncing", "synced", "timeout", "closed"
 REMOTE_CLUSTER_TIMEOUT = 2.0        # seconds until "timeout" (upstream default 30s)
 REQUEST_TIMEOUT = 1.5               # per HTTPS request; an unreachable API server is a dial timeout
 LIST_TIMEOUT = 15.0                 # a list on loopback: a busy lab answers late, never drops it
+# Remote syncs the whole lab runs at once. Each is a TLS handshake and five lists on the loop that
+# also serves the API servers; 380 at once (a joined 20-cluster lab) starve the suite's own requests
+# on a loaded 2-core machine until they time out. Real istiods sync on their own CPUs; here they
+# take turns, which only delays "synced" (and "timeout" needs a failed list, above).
+SYNCS_AT_ONCE = 32
 INFORMERS = (("namespaces", "Namespace"), ("nodes", "Node"), ("pods", "Pod"), ("services", "Service"),
              ("endpoints", "Endpoints"))
 _REFLECTOR = "k8s.io/client-go@v0.18.6/tools/cache/reflector.go:125"
@@ -258,7 +263,8 @@ class SecretController:
         delay = 0.2
         while not rc.closed:
             try:
-                await self._list_all(rc, kc)
+                async with _syncs():
+                    await self._list_all(rc, kc)
             except SyncError as e:
                 rc.attempts += 1
                 self.log.error(str(e))
@@ -356,6 +362,16 @@ def _hostport(server: str) -> str:
 
 
 _CONTEXTS: dict[str, ssl.SSLContext] = {}
+_SYNCS: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _syncs() -> asyncio.Semaphore:
+    """The running loop's (the lab's) turn-taking for remote syncs, SYNCS_AT_ONCE at a time."""
+    loop = asyncio.get_running_loop()
+    if loop not in _SYNCS:
+        _SYNCS.clear()  # a lab started after another one: the old loop is gone
+        _SYNCS[loop] = asyncio.Semaphore(SYNCS_AT_ONCE)
+    return _SYNCS[loop]
 
 
 def _ssl_context(kc: Kubeconfig) -> ssl.SSLContext | bool:
