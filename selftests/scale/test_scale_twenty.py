@@ -21,7 +21,9 @@ NS = "/api/v1/namespaces"
 @pytest.fixture(scope="module")
 def twenty(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("twenty")
-    args = ("--lab", f"--lab-clusters={N}", "-q")
+    # Its own base temp, where the stages' facts live: the run is long, and the numbered base temps
+    # of pytest-of-USER are shared with every other pytest the machine runs meanwhile.
+    args = ("--lab", f"--lab-clusters={N}", "-q", f"--basetemp={tmp / 'basetemp'}")
     return run_suite(tmp / "reports", *args, quiet=False, request_log=tmp / "requests.jsonl")
 
 
