@@ -338,7 +338,10 @@ class Cluster:
                 or isinstance(error, errors.TLSFailure)
                 or attempt == attempts
             ):  # a call that failed after retries was retried all the same: count it so
-                self.stats.count(retried=f"{label}: attempt {attempt}, gave up" if attempt > 1 else None)
+                # A definite answer after a retry (404, 409, 403) is the retry working; only a
+                # transient error on the last attempt is giving up.
+                ending = ", gave up" if isinstance(error, errors.TRANSIENT) else ""
+                self.stats.count(retried=f"{label}: attempt {attempt}{ending}" if attempt > 1 else None)
                 raise error
             delay = _backoff(attempt, error)
             why = " ".join(str(part) for part in (error.status, error.reason) if part)

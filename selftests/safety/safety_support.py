@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +65,10 @@ def labelled(target: LabEnv, selector: str = MANAGED) -> list[str]:
 
     found = []
     for context in target.contexts:
-        dyn = DynamicClient(target.api(context))
+        # A discovery cache of its own: the client's default one is a file in the temp dir named by
+        # host:port, which an earlier lab on the same port (serving other kinds) may have left.
+        with tempfile.TemporaryDirectory() as cache:
+            dyn = DynamicClient(target.api(context), cache_file=f"{cache}/discovery.json")
         for resource in dyn.resources.search():
             if "list" not in (resource.verbs or []) or "/" in resource.name or not resource.kind:
                 continue

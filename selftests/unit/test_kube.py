@@ -101,6 +101,21 @@ def test_read_gives_up_after_attempts(monkeypatch):
     assert c.stats.notes == [f"GET x on cluster-1: attempt {kube.ATTEMPTS}, gave up"]
 
 
+def test_a_definite_answer_after_a_retry_is_not_giving_up(monkeypatch):
+    """503 then 404: the retry got the API server's answer (the object is not there); the note
+    says which attempt answered, not that the call gave up."""
+    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    answers = iter([api_exception(503, "ServiceUnavailable"), api_exception(404, "NotFound")])
+
+    def fn(**kwargs):
+        raise next(answers)
+
+    c = fake_cluster()
+    with pytest.raises(errors.NotFound):
+        c.read("GET x", fn)
+    assert c.stats.notes == ["GET x on cluster-1: attempt 2"]
+
+
 def test_retry_log_names_the_reason_without_an_empty_status(monkeypatch, caplog):
     monkeypatch.setattr(kube.time, "sleep", lambda s: None)
     calls = []
