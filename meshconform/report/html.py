@@ -296,7 +296,7 @@ def summary_page(
             mesh_table(facts),
             grid.cluster_grid(checks, names),
             grid.pair_matrices(checks, names),
-            matrix_table(tm, requests),
+            matrix_table(tm, None if facts.traffic_plan else requests),  # the plan's line says it
             plan_line(facts),
             chart(tm),
             api_line(facts),
