@@ -157,15 +157,22 @@ def targets_problem(
         )
     if not kc["ca"]:
         return f"{where} has no certificate-authority-data, so istiod cannot verify {source.name}"
-    server_name = kc.get("tls_server_name")
-    question = ("tls", source.server, kc["ca"], server_name)
-    problem = (once or Once())(question, lambda: tls_verify(source.server, kc["ca"], server_name))
+    # The CA is checked against the server the secret names, which istiod dials: the kubeconfig's
+    # may be an authenticating proxy (GKE Connect gateway, Rancher, Teleport) with its own CA.
+    server, server_name = kc["server"], kc.get("tls_server_name")
+    question = ("tls", server, kc["ca"], server_name)
+    problem = (once or Once())(question, lambda: tls_verify(server, kc["ca"], server_name))
     if problem:
         return (
-            f"{where}: its CA does not verify {source.name}'s API server {source.server} ({problem}); "
+            f"{where}: its CA does not verify {source.name}'s API server {server} ({problem}); "
             "the secret is stale: recreate it"
         )
     return None
+
+
+class NotReachableFromHere(Exception):
+    """The server a secret names does not answer this machine (a private endpoint that only the
+    clusters' network reaches): its CA cannot be checked from here, which is no verdict on it."""
 
 
 def tls_verify(
@@ -179,10 +186,11 @@ def tls_verify(
     except (ssl.SSLError, ValueError) as exc:
         return f"unusable CA data: {exc}"
     try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as sock,
-            context.wrap_socket(sock, server_hostname=server_name or host),
-        ):
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise NotReachableFromHere(f"{type(exc).__name__} connecting to {host}:{port}") from None
+    try:
+        with sock, context.wrap_socket(sock, server_hostname=server_name or host):
             return None
     except ssl.SSLCertVerificationError as exc:
         return exc.verify_message or "certificate verify failed"
@@ -332,7 +340,13 @@ def inspect(
         return fact
     fact.server, fact.ca_fingerprint = kc["server"], fingerprint(kc["ca"]) if kc["ca"] else None
     fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
-    fact.targets_problem = reached_problem(reached, kc, where, source, expected_server, once)
+    try:
+        fact.targets_problem = reached_problem(reached, kc, where, source, expected_server, once)
+    except NotReachableFromHere as exc:
+        fact.targets_unverified = (
+            f"{where} names {kc['server']}, which does not answer this machine ({exc}), so its CA "
+            f"cannot be checked from here"
+        )
     if not fact.targets_problem:
         fact.credentials_problem = credentials_problem(kc, where, source, namespace, once)
     return fact

@@ -139,6 +139,8 @@ class RemoteSecret:
     ca_fingerprint: str | None = None
     token_fingerprint: str | None = None
     targets_problem: str | None = None
+    # The secret's server does not answer the runner (a private endpoint): judged by istiod's view.
+    targets_unverified: str | None = None
     credentials_problem: str | None = None
     sync_status: str | None = None
     sync_problem: str | None = None  # istiod reports A, and not as synced (or does not list it)

@@ -145,6 +145,57 @@ def test_tls_verify_names_a_wrong_ca(tls_server):
     assert problem and "unable to get local issuer certificate" in problem
 
 
+def _closed_port() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    return f"https://127.0.0.1:{port}"
+
+
+def test_tls_verify_says_when_the_server_does_not_answer_this_machine():
+    """A closed port is no verdict on the CA: it is told apart from a failed verification."""
+    with pytest.raises(discovery.NotReachableFromHere):
+        discovery.tls_verify(_closed_port(), trustme.CA().cert_pem.bytes())
+
+
+def test_the_ca_is_checked_against_the_server_the_secret_names(tls_server):
+    """Behind an authenticating proxy the user's kubeconfig names the proxy (another CA); the secret
+    names the API server istiod dials (--api-server), and its CA is checked there."""
+    server, ca = tls_server
+    proxy = types.SimpleNamespace(name="cluster-1", server=_closed_port())
+    kc = {"server": server, "ca": ca, "tls_server_name": None}
+    assert discovery.targets_problem(kc, "Secret x in cluster-2", proxy, server) is None
+
+
+def _unverified_facts(status):
+    fact = RemoteSecret(name="istio-remote-secret-cluster-1", present=True, cluster_id="cluster-1")
+    fact.targets_unverified = "Secret x in cluster-2 names https://10.0.0.1, which does not answer"
+    fact.sync_status = status
+    names = ("cluster-1", "cluster-2")
+    clusters = {n: ClusterFacts(name=n, context=n, server="https://" + n) for n in names}
+    facts = MeshFacts(run_id="r", namespace="sample", revision="rev", clusters=clusters)
+    facts.pairs["cluster-1->cluster-2"] = fact
+    return facts
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"), [("synced", "passed"), ("timeout", "failed"), (None, "failed")]
+)
+def test_a_secret_this_machine_cannot_reach_is_judged_by_istiods_view(status, verdict):
+    """Unreachable from the runner (a private endpoint): istiod syncing A through it passes the
+    check; otherwise it cannot be judged, which fails the run with the reason and the remedy."""
+    from meshconform.checks import join as join_checks
+
+    outcome = join_checks.secret_targets.evaluate
+    facts = _unverified_facts(status)
+    if verdict == "passed":
+        assert outcome(facts, "cluster-1->cluster-2") is None
+    else:
+        with pytest.raises(join_checks.verdicts.Inconclusive, match="does not answer"):
+            outcome(facts, "cluster-1->cluster-2")
+
+
 def test_sync_problem_from_clusterz():
     entries = [
         {
