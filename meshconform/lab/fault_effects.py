@@ -6,12 +6,12 @@ makes of that fact, as on a real cluster. Where each is applied:
                                  root-rotation-incomplete, trust-domain-mismatch, multi-network
   join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
   start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
-                                 slow-start
+                                 slow-start, telemetry-off (a Telemetry resource in istio-system)
   kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
                                  never passes its readiness probe)
   run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
-                                 A), hello-errors, hello-localhost, partition, skew
-                                 (traffic/)
+                                 A), hello-errors, hello-localhost, partition, skew,
+                                 sidecar-bypass (traffic/)
   HTTP middleware (lab-api)      api-down, flaky-api
 """
 
@@ -156,3 +156,28 @@ def slow_start(lab: Any, fault: Fault) -> None:
         kubelet.slowdown = max(
             SLOW_START, SLOW_START_MIN / kubelet.ready_delay if kubelet.ready_delay else 1.0
         )
+
+
+def telemetry_off_resource() -> Obj:
+    """What an operator writes to stop request metrics mesh-wide (Istio's "Telemetry API" task,
+    istio.io/latest/docs/tasks/observability/telemetry/: disable metrics with overrides)."""
+    return {
+        "apiVersion": "telemetry.istio.io/v1alpha1",
+        "kind": "Telemetry",
+        "metadata": {"name": "mesh-default", "namespace": rv.ISTIO_NS},
+        "spec": {
+            "metrics": [
+                {
+                    "providers": [{"name": "prometheus"}],
+                    "overrides": [{"match": {"metric": "ALL_METRICS", "mode": "CLIENT_AND_SERVER"},
+                                   "disabled": True}],
+                }
+            ]
+        },
+    }
+
+
+@effect("telemetry-off")
+def telemetry_off(lab: Any, fault: Fault) -> None:
+    """C's root namespace holds a Telemetry that disables every Prometheus metric of its proxies."""
+    try_create(_cluster(lab, fault).store, "telemetries.telemetry.istio.io", telemetry_off_resource())

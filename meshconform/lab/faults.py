@@ -35,6 +35,8 @@ SPECS: dict[str, str] = {
     "stale-injector": "CLUSTER",
     "hello-errors": "CLUSTER",
     "hello-localhost": "CLUSTER",
+    "sidecar-bypass": "CLUSTER",
+    "telemetry-off": "CLUSTER",
     "partition": "TWO",
     "locality-lb": "",
     "skew": "",

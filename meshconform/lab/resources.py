@@ -71,6 +71,7 @@ def _core(kind: str, plural: str, namespaced: bool = True, **kw: object) -> Reso
 _ISTIO_NET = ("v1beta1", "v1alpha3")
 _ISTIO_NET_CATS = ("istio-io", "networking-istio-io")
 _ISTIO_SEC_CATS = ("istio-io", "security-istio-io")
+_ISTIO_TEL_CATS = ("istio-io", "telemetry-istio-io")
 
 RESOURCES: tuple[Resource, ...] = (
     _core(
@@ -309,6 +310,18 @@ RESOURCES: tuple[Resource, ...] = (
         "authorizationpolicies",
         True,
         categories=_ISTIO_SEC_CATS,
+        generation=True,
+        subresources=(STATUS,),
+    ),
+    # The Telemetry API (Istio 1.11+; manifests/charts/base/crds/crd-all.gen.yaml): v1alpha1 served.
+    Resource(
+        "telemetry.istio.io",
+        ("v1alpha1",),
+        "Telemetry",
+        "telemetries",
+        True,
+        short_names=("telemetry",),
+        categories=_ISTIO_TEL_CATS,
         generation=True,
         subresources=(STATUS,),
     ),

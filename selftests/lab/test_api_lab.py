@@ -51,7 +51,8 @@ def test_known_faults_lists_every_pattern():
     assert "flaky-api" in faults and "duplicate-secret:A->B" in faults and "secret-renamed:A->B" in faults
     assert "hello-localhost:CLUSTER" in faults
     assert "root-rotation" in faults and "root-rotation-incomplete" in faults
-    assert len(faults) == 28
+    assert "sidecar-bypass:CLUSTER" in faults and "telemetry-off:CLUSTER" in faults
+    assert len(faults) == 30
 
 
 def test_join_faults_imply_joined():

@@ -23,7 +23,7 @@ from .common import dry_run, int_param, read_body, respond, success_status
 from .routes import RequestInfo
 
 Obj = dict[str, Any]
-_CUSTOM_GROUPS = ("networking.istio.io", "security.istio.io")
+_CUSTOM_GROUPS = ("networking.istio.io", "security.istio.io", "telemetry.istio.io")
 # Deletion answers with the object: pods and namespaces (graceful or finalized deletion), and the
 # registries with ReturnDeletedObject: true (service and serviceaccount storage.go); the official
 # client's typed delete_namespaced_service parses the answer as a V1Service and rejects a Status.

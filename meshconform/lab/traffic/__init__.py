@@ -3,7 +3,8 @@
 `start(lab)` registers two exec handlers per cluster: curl (also `sh -c 'curl ...'` when the shell
 line is a single plain curl command), run by traffic.curl over traffic.session; and `pilot-agent
 request GET clusters[?format=json]` in istio-proxy, which prints the Envoy admin /clusters view that
-`istioctl proxy-config endpoints` reads; and a log provider for the sample containers. Nothing
+`istioctl proxy-config endpoints` reads; `pilot-agent request GET stats/prometheus`, the proxy's
+Istio standard metrics (traffic.stats); and a log provider for the sample containers. Nothing
 sleeps: a thousand calls are computed, not waited for, and each reports the time it would take.
 """
 
@@ -15,7 +16,7 @@ import zlib
 from typing import Any
 
 from ..cluster import ExecRequest, ExecResult
-from . import curl, envoy, logs, net
+from . import curl, envoy, logs, net, stats
 from .session import Session
 
 _SHELL_META = set("|&;<>$`(){}*?!\\\n")
@@ -62,6 +63,9 @@ async def pilot_agent_handler(req: ExecRequest) -> ExecResult | None:
     if method == "GET" and route == "clusters":
         text = envoy.admin_clusters(_caller(req), "format=json" in query)
         return ExecResult(stdout=text.encode())
+    if method == "GET" and route == "stats/prometheus":
+        metrics = envoy.proxy_state(req.cluster, req.pod).metrics
+        return ExecResult(stdout=stats.render(metrics).encode())
     if method == "GET" and route in ("ready", "healthz/ready"):
         ready = net.Caller(req.cluster, req.pod, req.container, random.Random(0)).proxy_ready()
         return ExecResult(stdout=b"LIVE\n" if ready else b"", exit_code=0 if ready else 1)

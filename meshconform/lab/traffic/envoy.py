@@ -24,6 +24,7 @@ from ..controllers.registry import PerCluster
 from ..istio import eds, meshconfig, state
 from ..istio import revisions as rv
 from . import apps, net
+from . import stats as telemetry
 
 Obj = dict[str, Any]
 NUM_RETRIES = 2
@@ -47,6 +48,7 @@ class Response:
 class ProxyState:
     current: dict[str, dict[tuple[str, str, int], float]] = field(default_factory=dict)
     stats: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    metrics: dict[telemetry.Labels, telemetry.Series] = field(default_factory=dict)  # Istio's standard ones
 
 
 PROXIES: PerCluster[dict[str, ProxyState]] = PerCluster(lambda c: {})
@@ -146,7 +148,7 @@ class Envoy:
             tried.add(_key(host))
             stats = self.state.stats.setdefault(cname, {}).setdefault(f"{host.ip}:{host.port}", Counter())
             stats["rq_total"] += 1
-            reply, failure, seconds = self._attempt(host, method, path)
+            reply, failure, seconds = self._attempt(host, method, path, svc)
             elapsed += seconds
             if reply is not None:
                 stats["rq_success" if reply.status < 500 else "rq_error"] += 1
@@ -157,7 +159,9 @@ class Envoy:
         reason = "retried and the latest reset reason: " if NUM_RETRIES else "reset reason: "
         return self._local_reply(503, f"{RESET}{reason}{failure}", elapsed)
 
-    def _attempt(self, host: eds.Endpoint, method: str, path: str) -> tuple[apps.Reply | None, str, float]:
+    def _attempt(
+        self, host: eds.Endpoint, method: str, path: str, svc: Obj
+    ) -> tuple[apps.Reply | None, str, float]:
         rtt = net.rtt(self.cluster, host.cluster)
         if net.partitioned(self.cluster, host.cluster) or not net.routable(self.cluster, host.cluster):
             return None, REFUSED, rtt
@@ -171,7 +175,19 @@ class Envoy:
         reply = apps.serve(host.pod, host.port, method, path, errors, self.caller.rng, local_only, on_lo)
         if reply is None:
             return None, REFUSED, rtt
-        return reply, "", rtt * (3 if host.sidecar else 2) + reply.server_ms / 1000
+        seconds = rtt * (3 if host.sidecar else 2) + reply.server_ms / 1000
+        if host.sidecar:
+            self._count(host, svc, reply.status, seconds * 1000)
+        return reply, "", seconds
+
+    def _count(self, host: eds.Endpoint, svc: Obj, code: int, ms: float) -> None:
+        """Both proxies count the call over mTLS: the client's as source, the server's as destination."""
+        source = telemetry.Peer(self.cluster, self.caller.pod)
+        req = telemetry.Request(source, telemetry.Peer(host.cluster, host.pod), svc, code, True, ms,
+                                trust_domain(host.cluster))
+        server = proxy_state(host.cluster, host.pod).metrics
+        telemetry.record(server, req, "destination", host.cluster, host.pod)
+        telemetry.record(self.state.metrics, req, "source", self.cluster, self.caller.pod)
 
     def _mtls(self, other: LabCluster) -> str | None:
         if other.name not in self._tls:

@@ -17,9 +17,9 @@ from typing import Any
 
 from ..cluster import LabCluster
 from ..istio import template as tmpl
-from . import apps, curlargs, net
+from . import apps, curlargs, net, stats
 from .curl import Transfer
-from .envoy import Envoy, Response
+from .envoy import Envoy, Response, proxy_state, trust_domain
 
 Obj = dict[str, Any]
 _URL = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[^\]]*\]|[^/:?#]*)"
@@ -118,7 +118,26 @@ class Session:
         t.headers = [*DIRECT_HEADERS, ("Date", email.utils.formatdate(usegmt=True)), *reply.headers,
                      ("Content-Length", str(len(reply.body)))]
         t.seconds = rtt * 2 + reply.server_ms / 1000
+        served = svc if svc is not None else _service_of(cluster, pod)
+        if pod is not c.pod and tmpl.injected(pod) and served is not None:
+            _count_plaintext(c, cluster, pod, served, reply.status, t.seconds * 1000)
         return t
+
+
+def _count_plaintext(c: net.Caller, cluster: LabCluster, pod: Obj, svc: Obj, code: int, ms: float) -> None:
+    """A PERMISSIVE server sidecar takes plain text and counts it: no peer identity, no metadata."""
+    req = stats.Request(stats.Peer(c.cluster, None), stats.Peer(cluster, pod), svc, code, False, ms,
+                        trust_domain(cluster))
+    stats.record(proxy_state(cluster, pod).metrics, req, "destination", cluster, pod)
+
+
+def _service_of(cluster: LabCluster, pod: Obj) -> Obj | None:
+    """The Service whose Endpoints hold the pod: the inbound cluster's service, for a pod-IP call."""
+    ns, ip = pod["metadata"]["namespace"], _pod_ip(pod)
+    for ep in cluster.store.iter("endpoints", ns):
+        if any(a.get("ip") == ip for s in ep.get("subsets") or [] for a in s.get("addresses") or []):
+            return cluster.store.find("services", ns, ep["metadata"]["name"])
+    return None
 
 
 def _pod_ip(pod: Obj) -> str:
