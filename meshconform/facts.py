@@ -110,6 +110,7 @@ class PodFact:
     has_proxy: bool
     injected_revision: str | None = None  # from the sidecar.istio.io/status annotation
     deleting: bool = False
+    service_account: str | None = None  # spec.serviceAccountName: the pod's mTLS identity
 
 
 @dataclass
@@ -220,6 +221,30 @@ class TrafficPlan:
 
 
 @dataclass
+class Received:
+    """Calls one server pod's sidecar counted between the readings before and after the traffic
+    step (istio_requests_total, reporter="destination"), per caller as the sidecar saw it."""
+
+    pod: str
+    source_cluster: str  # the caller proxy's cluster ID, "unknown" without metadata exchange
+    source_principal: str  # spiffe://<trust domain>/ns/<ns>/sa/<sa>, "unknown" in plain text
+    security: str  # connection_security_policy: mutual_tls or none
+    response_code: str
+    calls: int
+
+
+@dataclass
+class ServerView:
+    """What a cluster's helloworld sidecars counted during the traffic step, or why it is unknown."""
+
+    pods: list[str] = field(default_factory=list)  # the pods read twice
+    received: list[Received] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # pod -> why its stats could not be read
+    telemetry_off: list[str] = field(default_factory=list)  # Telemetry resources that disable metrics
+    execs: int = 0
+
+
+@dataclass
 class MeshFacts:
     run_id: str
     namespace: str
@@ -230,6 +255,7 @@ class MeshFacts:
     traffic: dict[str, Tally] = field(default_factory=dict)
     traffic_problems: dict[str, str] = field(default_factory=dict)
     traffic_plan: TrafficPlan | None = None
+    server_view: dict[str, ServerView] = field(default_factory=dict)  # by the receiving cluster
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
 

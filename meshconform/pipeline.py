@@ -22,6 +22,7 @@ from meshconform import (
     identity,
     injection,
     join,
+    telemetry,
     traffic,
     verdicts,
     waits,
@@ -351,7 +352,8 @@ def sample_objects(cfg: RunConfig, facts: MeshFacts) -> tuple[dict[str, list[Obj
     hello_docs, sleep_docs = workloads.load_manifest(hello_path), workloads.load_manifest(sleep_path)
     objs = {
         name: workloads.label_objects(
-            workloads.helloworld_objects(hello_docs, workloads.version_for(i)) + sleep_docs,
+            [*workloads.helloworld_objects(hello_docs, workloads.version_for(i)), *sleep_docs,
+             workloads.strict_mtls()],
             cfg.run_id,
         )
         for i, name in enumerate(facts.clusters)
@@ -575,7 +577,9 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         except errors.KubeError as exc:
             facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
 
+    before = telemetry.read_all(up, facts, stop)  # the servers' counters, to tell this run's calls apart
     parallel(send, up, stop)
+    telemetry.record(up, facts, before, telemetry.read_all(up, facts, stop))
 
 
 def take_until_reached(

@@ -198,12 +198,31 @@ def create_namespace(cluster: Cluster, namespace: str, injection: dict[str, str]
 # -- objects --------------------------------------------------------------------------------------
 
 
+def strict_mtls() -> Obj:
+    """A namespace-wide PeerAuthentication in STRICT mode: the run's sidecars refuse plain text, so a
+    call that bypasses the mesh fails instead of passing (istio.io/latest/docs/reference/config/
+    security/peer_authentication/; security.istio.io/v1beta1 is served since Istio 1.5). It lives in
+    the run's namespace and goes with it."""
+    return {
+        "apiVersion": "security.istio.io/v1beta1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default"},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }
+
+
 def _creator(cluster: Cluster, kind: str) -> Callable[..., Any] | None:
+    def peer_authentication(namespace: str, body: Obj, **kwargs: Any) -> Any:
+        return cluster.custom.create_namespaced_custom_object(
+            "security.istio.io", "v1beta1", namespace, "peerauthentications", body, **kwargs
+        )
+
     creators: dict[str, Callable[..., Any]] = {
         "Service": cluster.core.create_namespaced_service,
         "ServiceAccount": cluster.core.create_namespaced_service_account,
         "ConfigMap": cluster.core.create_namespaced_config_map,
         "Deployment": cluster.apps.create_namespaced_deployment,
+        "PeerAuthentication": peer_authentication,
     }
     return creators.get(kind)
 
@@ -266,6 +285,7 @@ def pod_fact(pod: Obj) -> PodFact:
     ready_containers, total_containers = waits.ready_count(pod)  # kubectl's READY column
     annotation = (pod.get("metadata", {}).get("annotations") or {}).get(STATUS_ANNOTATION)
     return PodFact(
+        service_account=str(spec.get("serviceAccountName") or "default"),
         name=pod["metadata"]["name"],
         app=str(labels.get("app", "")),
         version=labels.get("version"),

@@ -1,6 +1,7 @@
 """Cross-cluster load balancing (guide step 6), from each cluster's sleep pod."""
 
 from fixtures.verify import verify
+from meshconform.checks import mtls as mtls_checks
 from meshconform.checks import traffic as checks
 
 
@@ -17,3 +18,9 @@ def test_calls_reach_every_cluster(cluster, mesh_traffic):
 def test_split_follows_replicas(cluster, mesh_traffic):
     """Each version's share fits its replicas' (exact binomial; false alarms < 1e-3 per run)."""
     verify(mesh_traffic, checks.split_follows_replicas, cluster)
+
+
+def test_calls_arrive_over_mtls(pair, mesh_traffic):
+    """A->B: the calls from A that B's version answered, B's sidecars counted as received over
+    mutual TLS from A's sleep identity (istio_requests_total, reporter=destination)."""
+    verify(mesh_traffic, mtls_checks.arrive_over_mtls, pair)

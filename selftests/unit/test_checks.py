@@ -17,7 +17,9 @@ from meshconform.facts import (
     IstiodPod,
     MeshFacts,
     PodFact,
+    Received,
     RemoteSecret,
+    ServerView,
     Tally,
     Webhook,
     Workloads,
@@ -60,7 +62,7 @@ def healthy(n=2) -> MeshFacts:
         )
         pods = [
             PodFact(f"helloworld-v{i + 1}-x", "helloworld", f"v{i + 1}", "Running", True, 2, 2, True, REV),
-            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV),
+            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV, service_account="sleep"),
         ]
         wl = Workloads("sample", {"istio.io/rev": REV}, {}, f"v{i + 1}", 1, pods, "sleep-x", "sleep")
         facts.clusters[name] = ClusterFacts(
@@ -79,6 +81,11 @@ def healthy(n=2) -> MeshFacts:
                 )
         per = 50 // n
         facts.traffic[a] = Tally(a, per * n, {"200": per * n}, {f"v{i + 1}": per for i in range(n)})
+    sleep = "spiffe://cluster.local/ns/sample/sa/sleep"
+    for i, b in enumerate(names):
+        pod = f"helloworld-v{i + 1}-x"
+        received = [Received(pod, a, sleep, "mutual_tls", "200", 50 // n) for a in names]
+        facts.server_view[b] = ServerView([pod], received)
     return facts
 
 

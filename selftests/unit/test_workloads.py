@@ -112,3 +112,16 @@ def test_injected_revision_falls_back_to_the_pod_label():
     bare = pod(["helloworld"])
     bare["metadata"]["labels"]["istio.io/rev"] = "asm-173-3"
     assert workloads.pod_fact(bare).injected_revision is None
+
+
+def test_the_run_deploys_a_strict_peer_authentication_labelled_ours():
+    from meshconform import pipeline
+    from meshconform.config import RunConfig
+    from meshconform.facts import ClusterFacts, MeshFacts
+
+    cfg = RunConfig(contexts=("ctx",), cluster_names=("c1",), run_id="r9")
+    facts = MeshFacts("r9", "sample", {"c1": ClusterFacts("c1", "ctx", "https://x")})
+    objs, _ = pipeline.sample_objects(cfg, facts)
+    (pa,) = [o for o in objs["c1"] if o["kind"] == "PeerAuthentication"]
+    assert pa["apiVersion"] == "security.istio.io/v1beta1" and pa["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert "selector" not in pa["spec"] and pa["metadata"]["labels"][workloads.RUN_ID] == "r9"

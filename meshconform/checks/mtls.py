@@ -1,0 +1,137 @@
+"""The server's side of each cross-cluster call: A's calls that vB answered, B's sidecars counted as
+received from A over mutual TLS, from A's sleep identity.
+
+The caller's curl shows that vB answered; the receiving sidecars' `istio_requests_total`
+(reporter="destination") shows how the call arrived: connection_security_policy="mutual_tls" and
+source_principal `spiffe://<trust domain>/ns/<ns>/sa/<sleep's service account>` prove that it
+went through both sidecars with the workload certificates of the shared root, and source_cluster
+(the caller proxy's cluster ID) that it came from A. The servers count at least what A saw
+answered: retries and failed answers are counted too, and the readings bracket every retake. A
+server view that cannot be read (an exec refused, metrics disabled) cannot decide: the check says
+why and what to change.
+"""
+
+from __future__ import annotations
+
+from meshconform import verdicts
+from meshconform.checks import Need, cf, check
+from meshconform.checks.traffic import hello_ok, premises, reach_every_cluster
+from meshconform.facts import MeshFacts, Received, ServerView, split_pair
+
+MTLS = "mutual_tls"
+STATS = "`kubectl exec POD -c istio-proxy -- pilot-agent request GET stats/prometheus`"
+
+
+def _requires(facts: MeshFacts, pair: str) -> list[Need]:
+    source, target = split_pair(pair)
+    needs = [*premises(facts, source), (reach_every_cluster, source)]
+    if not _answered(facts, source, target):  # the failed calls are the finding, not the servers
+        needs.append((hello_ok, source))
+    return needs
+
+
+def _version(facts: MeshFacts, name: str) -> str:
+    wl = cf(facts, name).workloads
+    return wl.version if wl else ""
+
+
+def _answered(facts: MeshFacts, source: str, target: str) -> int:
+    tally = facts.traffic.get(source)
+    return tally.by_version.get(_version(facts, target), 0) if tally else 0
+
+
+def cluster_ids(facts: MeshFacts, name: str) -> set[str]:
+    """The IDs a cluster's proxies announce (istiod's CLUSTER_ID; the name when istiod gives none)."""
+    control = cf(facts, name).control
+    ids = {p.cluster_id for p in control.istiod if p.cluster_id} if control else set()
+    return ids or {name}
+
+
+def identity(facts: MeshFacts, name: str) -> str | None:
+    """spiffe://<trust domain>/ns/<namespace>/sa/<service account of the calling pod>."""
+    c = cf(facts, name)
+    wl, control = c.workloads, c.control
+    pod = next((p for p in wl.pods if p.name == wl.source_pod), None) if wl else None
+    if pod is None or control is None:
+        return None
+    domain = control.trust_domain or "cluster.local"
+    return f"spiffe://{domain}/ns/{facts.namespace}/sa/{pod.service_account or 'default'}"
+
+
+def _view(facts: MeshFacts, target: str) -> ServerView:
+    view = facts.server_view.get(target)
+    if view is None:
+        raise verdicts.Inconclusive(
+            f"the helloworld sidecars of {target} were not read",
+            "the traffic stage did not run there; see why in its traffic checks",
+        )
+    if view.problems and len(view.problems) == len(view.pods):
+        why = next(iter(view.problems.values()))
+        raise verdicts.Inconclusive(
+            f"cannot read what {target}'s helloworld sidecars received: {why}",
+            f"grant pods/exec on the helloworld pods of {facts.namespace} and check the proxy's admin "
+            f"endpoint answers (try {STATS})",
+        )
+    return view
+
+
+@check("test_calls_arrive_over_mtls", scope="pair", requires=_requires)
+def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
+    source, target = split_pair(pair)
+    answered, version = _answered(facts, source, target), _version(facts, target)
+    if not answered:
+        raise verdicts.NotApplicable(
+            f"no call from {source} was answered by {version} ({target}), so there is nothing to confirm; "
+            f"test_calls_reach_every_cluster[{source}] and test_hello_calls_succeed[{source}] judge that"
+        )
+    view = _view(facts, target)
+    expected = identity(facts, source)
+    ids = cluster_ids(facts, source)
+    from_source = [r for r in view.received if r.source_cluster in ids]
+    confirmed = sum(r.calls for r in from_source if r.security == MTLS and r.source_principal == expected)
+    if confirmed >= answered:
+        return None
+    if not view.received and view.telemetry_off:
+        raise verdicts.Inconclusive(
+            f"{target}'s sidecars count no requests: Telemetry {', '.join(view.telemetry_off)} disables "
+            "Istio's request metrics",
+            "remove its metrics override (or exempt the test namespace) so that the receiving side can "
+            "confirm the calls",
+        )
+    head = (
+        f"{version} ({target}) answered {answered} calls from {source}, but its sidecars confirm "
+        f"{confirmed} received over mTLS from {expected}"
+    )
+    return head + "; " + _why(view, from_source, expected, source, target)
+
+
+def _unread(view: ServerView) -> str:
+    if not view.problems:
+        return ""
+    return f" ({len(view.problems)} of its pods could not be read: {next(iter(view.problems.values()))})"
+
+
+def _why(
+    view: ServerView, from_source: list[Received], expected: str | None, source: str, target: str
+) -> str:
+    """What is missing: plain text, another identity, nothing from the source, or too few."""
+    plain = sum(r.calls for r in view.received if r.security != MTLS)
+    others = sorted(
+        {r.source_principal for r in from_source if r.security == MTLS and r.source_principal != expected}
+    )
+    if plain:
+        return (
+            f"received {plain} in plaintext (connection_security_policy=none): calls bypass a sidecar; "
+            f"check the caller's outbound interception and apply a STRICT PeerAuthentication in {target}"
+        )
+    if others:
+        return (
+            f"received from another identity ({', '.join(others)}): the calls came from a pod of {source} "
+            "other than the run's sleep pod, or under another trust domain"
+        )
+    if not from_source:
+        return (
+            f"received none from {source}{_unread(view)}: the answers came from elsewhere (a cluster of "
+            f"the mesh not under test serving helloworld in this namespace?) or {target}'s metrics are off"
+        )
+    return f"counted fewer than answered{_unread(view)}: some answers came from elsewhere"

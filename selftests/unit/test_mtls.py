@@ -1,0 +1,140 @@
+"""The server's view of the calls: Istio's stats text parsed, the difference of two readings, and
+test_calls_arrive_over_mtls over synthetic facts, one message per way it can be missing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from test_checks import healthy
+
+from meshconform import checks, telemetry
+from meshconform.checks import mtls
+from meshconform.facts import MeshFacts, Received, ServerView, from_json, to_json
+
+SLEEP = "spiffe://cluster.local/ns/sample/sa/sleep"
+PAIR = "cluster-1->cluster-2"
+POD = "helloworld-v2-x"
+
+# The shape a 1.2x proxy prints (labels as on istio.io's standard metrics page; trimmed to the
+# labels the suite reads plus a few, in the proxy's order), with an escaped quote in a label value.
+STATS = """# TYPE envoy_cluster_assignment_stale counter
+envoy_cluster_assignment_stale{cluster_name="xds-grpc"} 0
+# TYPE istio_requests_total counter
+istio_requests_total{response_code="200",reporter="destination",source_workload="sleep",\
+source_principal="spiffe://cluster.local/ns/sample/sa/sleep",source_cluster="cluster-1",\
+destination_cluster="cluster-2",request_protocol="http",response_flags="-",\
+connection_security_policy="mutual_tls"} 7
+istio_requests_total{response_code="500",reporter="destination",source_workload="sleep",\
+source_principal="spiffe://cluster.local/ns/sample/sa/sleep",source_cluster="cluster-1",\
+destination_cluster="cluster-2",request_protocol="http",response_flags="-",\
+connection_security_policy="mutual_tls"} 2
+istio_requests_total{response_code="200",reporter="source",source_workload="sleep",\
+source_principal="spiffe://cluster.local/ns/sample/sa/sleep",source_cluster="cluster-2",\
+destination_cluster="cluster-1",request_protocol="http",response_flags="-",\
+connection_security_policy="unknown"} 40
+istio_requests_total{response_code="200",reporter="destination",source_workload="unknown",\
+source_principal="unknown",source_cluster="unknown",destination_cluster="cluster-2",\
+request_protocol="http",response_flags="-",connection_security_policy="none",note="a \\"q\\""} 3
+# TYPE istio_request_duration_milliseconds histogram
+istio_request_duration_milliseconds_bucket{reporter="destination",le="0.5"} 0
+istio_request_duration_milliseconds_bucket{reporter="destination",le="+Inf"} 9
+istio_request_duration_milliseconds_sum{reporter="destination"} 88.5
+istio_request_duration_milliseconds_count{reporter="destination"} 9
+"""
+
+
+def test_parse_keeps_destination_reports_per_caller_and_outcome():
+    assert telemetry.parse(STATS) == {
+        ("cluster-1", SLEEP, "mutual_tls", "200"): 7.0,
+        ("cluster-1", SLEEP, "mutual_tls", "500"): 2.0,
+        ("unknown", "unknown", "none", "200"): 3.0,
+    }
+
+
+def test_parse_refuses_what_is_not_prometheus_text():
+    with pytest.raises(ValueError):
+        telemetry.parse('istio_requests_total{reporter="destination" 7\n')
+
+
+def test_delta_counts_only_what_grew_during_the_calls():
+    was = {("cluster-1", SLEEP, "mutual_tls", "200"): 5.0}
+    now = {("cluster-1", SLEEP, "mutual_tls", "200"): 12.0, ("cluster-3", SLEEP, "mutual_tls", "200"): 1.0}
+    assert telemetry._delta(POD, was, now) == [
+        Received(POD, "cluster-1", SLEEP, "mutual_tls", "200", 7),
+        Received(POD, "cluster-3", SLEEP, "mutual_tls", "200", 1),
+    ]
+
+
+def judge(facts: MeshFacts) -> checks.Outcome:
+    return checks.judge(facts, mtls.arrive_over_mtls, PAIR)
+
+
+def with_received(*rows: Received, **view: object) -> MeshFacts:
+    facts = healthy()
+    facts.server_view["cluster-2"] = ServerView([POD], list(rows), **view)  # type: ignore[arg-type]
+    return facts
+
+
+def test_healthy_view_passes_and_survives_the_json_round_trip():
+    facts = from_json(MeshFacts, to_json(healthy()))
+    assert judge(facts).status == "passed"
+
+
+def test_received_none_names_where_the_answers_may_have_come_from():
+    out = judge(with_received(Received(POD, "cluster-2", SLEEP, "mutual_tls", "200", 25)))
+    assert out.status == "failed"
+    head = "v2 (cluster-2) answered 25 calls from cluster-1, but its sidecars confirm 0"
+    assert out.message.startswith(head)
+    assert "received none from cluster-1" in out.message and "not under test" in out.message
+
+
+def test_plaintext_is_named_with_the_fix():
+    out = judge(with_received(Received(POD, "unknown", "unknown", "none", "200", 25)))
+    assert out.status == "failed" and "received 25 in plaintext" in out.message
+    assert "STRICT PeerAuthentication in cluster-2" in out.message
+
+
+def test_another_identity_is_named():
+    other = "spiffe://cluster.local/ns/sample/sa/default"
+    out = judge(with_received(Received(POD, "cluster-1", other, "mutual_tls", "200", 25)))
+    assert out.status == "failed" and f"received from another identity ({other})" in out.message
+
+
+def test_fewer_than_answered():
+    out = judge(with_received(Received(POD, "cluster-1", SLEEP, "mutual_tls", "200", 20)))
+    assert out.status == "failed" and "confirm 20 received over mTLS" in out.message
+    assert "counted fewer than answered" in out.message
+
+
+def test_the_callers_cluster_id_is_istiods_not_our_name():
+    facts = with_received(Received(POD, "cl1", SLEEP, "mutual_tls", "200", 25))
+    assert judge(facts).status == "failed"
+    facts.clusters["cluster-1"].control.istiod[0].cluster_id = "cl1"
+    assert judge(facts).status == "passed"
+
+
+def test_metrics_disabled_cannot_decide_and_says_what_to_change():
+    out = judge(with_received(telemetry_off=["istio-system/mesh-default"]))
+    assert out.status == "skipped" and out.inconclusive
+    assert "Telemetry istio-system/mesh-default disables" in out.message and "remove" in out.message
+
+
+def test_stats_unreadable_cannot_decide_and_names_the_permission():
+    out = judge(with_received(problems={POD: "exec into helloworld-v2-x/istio-proxy failed: 403 Forbidden"}))
+    assert out.status == "skipped" and out.inconclusive
+    assert "403 Forbidden" in out.message and "pods/exec" in out.message
+
+
+def test_no_answer_from_the_version_defers_to_the_premises():
+    facts = healthy()
+    facts.traffic["cluster-1"] = dataclasses.replace(
+        facts.traffic["cluster-1"], by_status={"200": 25, "503": 25}, by_version={"v1": 25}
+    )
+    out = judge(facts)  # v2 missing from 50 calls: the reach check's failure
+    assert out.status == "skipped" and "test_calls_reach_every_cluster[cluster-1] failed" in out.message
+    facts.traffic["cluster-1"] = dataclasses.replace(
+        facts.traffic["cluster-1"], by_status={"000": 50}, by_version={}, errors=["curl: (56) reset"]
+    )
+    out = judge(facts)  # nothing answered: reach cannot tell; the failed calls are the finding
+    assert out.status == "skipped" and "test_hello_calls_succeed[cluster-1] failed" in out.message
