@@ -16,8 +16,9 @@ own Python library) reads it, so that label escaping, histograms and `# TYPE` li
 as Prometheus does rather than by a regular expression of ours.
 
 When a reading cannot be had (exec refused, the endpoint answers an error), the pod's problem is
-kept with the command's own words; Telemetry resources that disable Istio's request metrics in
-istio-system or the run's namespace are listed too, so that an empty view can say why.
+kept with the command's own words; where the sidecars counted nothing, the Telemetry resources
+that disable Istio's request metrics in istio-system or the run's namespace are listed (two more
+reads, only then), so that an empty view can say why.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def record(
                 continue
             assert isinstance(now, dict) and isinstance(was, dict)
             view.received += _delta(pod, was, now)
-        view.telemetry_off = metrics_disabled_by(c, facts.namespace)
+        if not view.received and not view.problems:  # counted nothing: were the metrics turned off?
+            view.telemetry_off = metrics_disabled_by(c, facts.namespace)
         facts.server_view[c.name] = view
 
 

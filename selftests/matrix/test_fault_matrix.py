@@ -89,6 +89,13 @@ MATRIX = [
          "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
     case("skew", "replica-weighted",
          "test_split_follows_replicas[cluster-1]", "test_split_follows_replicas[cluster-2]"),
+    # cluster-2's sleep sends in plain text past its sidecar; the run's STRICT PeerAuthentication
+    # makes every server reset it (curl 56), so its hello calls fail (the servers' view of them is
+    # skipped on that premise); without STRICT they would quietly stay in cluster-2.
+    case("sidecar-bypass:cluster-2", "from cluster-2", "test_hello_calls_succeed[cluster-2]"),
+    # cluster-2's proxies count nothing: the servers' view of cluster-1's calls cannot be had, and
+    # the check says which Telemetry resource to change.
+    case("telemetry-off:cluster-2", "cluster-2", f"test_calls_arrive_over_mtls[{PAIR}]"),
     case("flaky-api", ""),
     case("slow-start", ""),
     # Healthy secrets as other tools make them: istiod reads the label and the data keys only.
@@ -135,5 +142,6 @@ def test_clean_lab_passes_every_check(clusters: int, tmp_path: Path) -> None:
     assert out.returncode == 0 and not out.failures and not out.skips, out.tail(3000)
     pairs = clusters * (clusters - 1)
     # per cluster: reach, 3 control plane, 3 trust, 1 name, 3 injection, 3 traffic; per pair: 4 join
+    # and the servers' view of the calls
     passed = sum(c.outcome == "passed" for c in out.cases)
-    assert passed == 14 * clusters + 4 * pairs, f"unexpected number of checks:\n{out.tail(3000)}"
+    assert passed == 14 * clusters + 5 * pairs, f"unexpected number of checks:\n{out.tail(3000)}"
