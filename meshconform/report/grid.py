@@ -156,8 +156,8 @@ def pair_matrices(checks: dict[str, dict[str, Any]], names: Sequence[str]) -> st
     if not scoped or len(names) < 2:
         return ""
     title = (
-        "Endpoint discovery per ordered pair A->B "
-        "(row A, column B: B discovers A; A's remote secret lives in B)"
+        "Checks per ordered pair A->B (row A, column B: B discovers A, A's remote secret lives in B; "
+        "for the calls: A's calls that B answered)"
     )
     figures = "".join(pair_matrix(checks, c, names) for c in scoped)
     return f'<h3>{escape(title)}</h3>{legend(checks)}<div class="mc-pairs">{figures}</div>'

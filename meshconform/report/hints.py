@@ -179,6 +179,17 @@ HINTS: dict[str, Hint] = {
         "keeps calls local",
         (MC_TROUBLESHOOT, LOCALITY),
     ),
+    "test_calls_arrive_over_mtls": Hint(
+        "traffic",
+        "the receiving sidecars did not count the calls as arriving over mutual TLS from the caller's "
+        "sleep identity: in plaintext, a caller bypasses its sidecar (outbound interception); from another "
+        "identity or none at all, the answers came from a pod or cluster not under test; unreadable, "
+        "enable Istio's request metrics (Telemetry API) and grant pods/exec on the helloworld pods",
+        (
+            Doc("Istio: Standard Metrics", f"{ISTIO}/reference/config/metrics/"),
+            Doc("Istio: Mutual TLS Migration", f"{ISTIO}/tasks/security/authentication/mtls-migration/"),
+        ),
+    ),
     "test_split_follows_replicas": Hint(
         "traffic",
         "locality load balancing or unhealthy endpoints skew the split; compare the sidecar's endpoints "

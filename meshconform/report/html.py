@@ -45,6 +45,7 @@ overflow:hidden;text-overflow:ellipsis;padding:0 6px;line-height:18px}
 .mc table.mc-grid td.self{background:repeating-linear-gradient(45deg,#eee 0 3px,#fff 3px 6px)}
 .mc .ix{color:#777;font-size:10px}
 .mc-verdict li{color:#222}.mc .mc-pair-matrix th.row{max-width:16em}
+.mc .mc-server{color:#1e6b30}.mc .mc-server.mc-unconfirmed{color:#a50f15;font-weight:bold}
 .mc .mc-pairs{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
 .mc figure.mc-pair{margin:0}.mc figcaption{font-size:12px;margin:4px 0}.mc .mc-fails{width:0;min-width:100%;
 font-size:11px;color:#a50f15;overflow-wrap:anywhere}.mc-legend{font-size:12px;margin:4px 0}
@@ -203,12 +204,17 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
             cells = f'<td colspan="{len(versions) + 2}" class="failed">{escape(row.problem)}</td>'
         else:
             cells = "".join(
-                _matrix_cell(row.counts.get(v, 0), row.share(v), v in unreached, compact) for v in versions
+                _matrix_cell(row.counts.get(v, 0), row.share(v), v in unreached, compact)
+                .replace("</td>", _server_note(tm, row, v, compact) + "</td>", 1)
+                for v in versions
             )
             err_class = ' class="failed"' if row.errors else ""
             cells += f'<td class="num"{err_class}>{row.errors}</td><td class="num">{row.requests}</td>'
         rows.append(f"<tr><th>from {escape(row.source)}</th>{cells}</tr>")
-    caption = "Traffic matrix: answered hello calls by source cluster and version (count, share of answered)"
+    caption = (
+        "Traffic matrix: answered hello calls by source cluster and version (count, share of answered); "
+        "under each, the calls that version's sidecars received from that source over mTLS"
+    )
     if compact:
         caption += "; column heads: version and its expected share, hover for its cluster"
     table_class = "meshconform-matrix mc-compact" if compact else "meshconform-matrix"
@@ -217,6 +223,22 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
         f"<th>failed</th><th>sent</th></tr>{''.join(rows)}</table>"
         + ("" if requests is None else f"<p>{requests} calls per source were asked for.</p>")
     )
+
+
+def _server_note(tm: TrafficMatrix, row: matrix.Row, version: str, compact: bool) -> str:
+    """The server's view of one cell: calls its sidecars received over mTLS from the source."""
+    if version in tm.server_unknown:
+        why = escape(f"server view unknown: {tm.server_unknown[version]}", quote=True)
+        return f'<br><small class="mc-server" title="{why}">server ?</small>'
+    got = row.confirmed.get(version, 0)
+    tip = escape(
+        f"{version}'s sidecars received {row.received.get(version, 0)} calls from {row.source}, "
+        f"{got} of them over mTLS from its sleep identity",
+        quote=True,
+    )
+    bad = " mc-unconfirmed" if tm.unconfirmed(row, version) else ""
+    text = f"{got}" if compact else f"server: {got} mTLS"
+    return f'<br><small class="mc-server{bad}" title="{tip}">{text}</small>'
 
 
 def _version_head(version: str, owner: str, expected: float, compact: bool) -> str:

@@ -5,6 +5,10 @@ column is also a destination cluster. Each cell keeps the count and its share of
 calls, next to the replica-weighted share the checks expect (checks.traffic.targets). A zero in a
 column that has ready replicas is *unreached*: the one cell a person looks for when "calls always
 answer v1" (istio/istio#41104).
+
+Beside each count, the server's view: how many of the calls from that source the version's own
+sidecars counted as received over mutual TLS from the source's sleep identity (checks.mtls), and
+per destination why that view is missing when it is (stats unreadable, metrics disabled).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshconform.checks.mtls import MTLS, cluster_ids, identity
 from meshconform.checks.traffic import targets
 from meshconform.facts import MeshFacts
 
@@ -32,6 +37,8 @@ class Row:
     errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     problem: str | None = None  # why no calls were sent from here
+    confirmed: dict[str, int] = field(default_factory=dict)  # by version: received over mTLS from us
+    received: dict[str, int] = field(default_factory=dict)  # by version: all its sidecars counted from us
 
     @property
     def answered(self) -> int:
@@ -45,6 +52,12 @@ class Row:
 class TrafficMatrix:
     destinations: list[Destination] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    server_unknown: dict[str, str] = field(default_factory=dict)  # version -> why its view is missing
+
+    def unconfirmed(self, row: Row, version: str) -> bool:
+        """Answered, per the caller, more often than the server confirms (and the server was read)."""
+        known = version not in self.server_unknown
+        return known and row.confirmed.get(version, 0) < row.counts.get(version, 0)
 
     def unreached(self, row: Row) -> list[Destination]:
         """Destinations with ready replicas that this source never reached."""
@@ -88,6 +101,7 @@ class TrafficMatrix:
                 for d in self.destinations
             ],
             "sources": {r.source: self._row_dict(r) for r in self.rows},
+            "server_unknown": dict(self.server_unknown),
         }
 
     def _row_dict(self, row: Row) -> dict[str, Any]:
@@ -99,6 +113,8 @@ class TrafficMatrix:
             "shares": {v: round(row.share(v), 4) for v in sorted(row.counts)},
             "unreached": [d.version for d in self.unreached(row)],
             "problem": row.problem,
+            "confirmed_mtls": dict(sorted(row.confirmed.items())),
+            "received": dict(sorted(row.received.items())),
         }
 
 
@@ -113,4 +129,27 @@ def build(facts: MeshFacts) -> TrafficMatrix:
             continue
         failed = sum(n for code, n in tally.by_status.items() if code != "200") + tally.malformed
         matrix.rows.append(Row(name, tally.requests, failed, dict(tally.by_version)))
+    server_view(facts, matrix)
     return matrix
+
+
+def server_view(facts: MeshFacts, matrix: TrafficMatrix) -> None:
+    """Fill each row's server columns from what the destinations' sidecars counted."""
+    for d in matrix.destinations:
+        view = facts.server_view.get(d.cluster)
+        if view is None:
+            matrix.server_unknown[d.version] = "not read"
+        elif view.problems and len(view.problems) == len(view.pods):
+            matrix.server_unknown[d.version] = next(iter(view.problems.values()))
+        elif not view.received and view.telemetry_off:
+            off = ", ".join(view.telemetry_off)
+            matrix.server_unknown[d.version] = f"metrics disabled by Telemetry {off}"
+        if view is None:
+            continue
+        for row in matrix.rows:
+            ids, sleep = cluster_ids(facts, row.source), identity(facts, row.source)
+            mine = [r for r in view.received if r.source_cluster in ids]
+            row.received[d.version] = sum(r.calls for r in mine)
+            row.confirmed[d.version] = sum(
+                r.calls for r in mine if r.security == MTLS and r.source_principal == sleep
+            )

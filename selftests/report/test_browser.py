@@ -79,7 +79,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _open(driver: Any, run: Run | Path, rows: int = 36) -> None:
+def _open(driver: Any, run: Run | Path, rows: int = 38) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     path = run if isinstance(run, Path) else run.report_dir / "report.html"
@@ -102,7 +102,7 @@ def _screenshot(driver: Any, path: Path) -> None:
 def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     _open(browser, lab_run)
     rows = browser.find_elements("css selector", "#results-table tbody.results-table-row")
-    assert len(rows) == 36 and all("passed" in r.get_attribute("class") for r in rows)
+    assert len(rows) == 38 and all("passed" in r.get_attribute("class") for r in rows)
     matrix = browser.find_element("css selector", "table.meshconform-matrix")
     assert matrix.is_displayed()
     assert [r.text.split()[:2] for r in matrix.find_elements("css selector", "tr")[1:]] == [
@@ -111,7 +111,10 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     ]
     chart = browser.find_element("css selector", "svg.meshconform-chart")
     assert chart.is_displayed() and len(chart.find_elements("css selector", "rect")) >= 4
-    assert "All 36 checks passed" in browser.find_element("css selector", ".mc-verdict").text
+    assert "All 38 checks passed" in browser.find_element("css selector", ".mc-verdict").text
+    server = matrix.find_elements("css selector", "small.mc-server")
+    assert len(server) == 4 and all(s.is_displayed() and "mTLS" in s.text for s in server)
+    assert not matrix.find_elements("css selector", ".mc-unconfirmed")  # every answer confirmed
     environment = browser.find_element("id", "environment").text
     assert "gke_meshconform-lab_us-central1-a_cluster-1" in environment and "asm-1285-9" in environment
     assert _script_errors(browser) == []
@@ -187,7 +190,7 @@ def _row_behind(driver: Any, href: str) -> Any:
 def _assert_fits_and_links(driver: Any, failed: set[str], n: int) -> None:
     assert _overflow(driver) == []
     matrices = driver.find_elements("css selector", "table.mc-pair-matrix")
-    assert len(matrices) == 4 and all(len(m.find_elements("css selector", "td")) == n * n for m in matrices)
+    assert len(matrices) == 5 and all(len(m.find_elements("css selector", "td")) == n * n for m in matrices)
     links = _failing_links(driver)
     assert set(links) == failed
     for check_id, href in links.items():

@@ -15,7 +15,17 @@ from report_support import SCHEMA
 
 from meshconform import errors
 from meshconform.checks import all_checks
-from meshconform.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, PodFact, Tally, Workloads
+from meshconform.facts import (
+    ClusterFacts,
+    ControlPlane,
+    IstiodPod,
+    MeshFacts,
+    PodFact,
+    Received,
+    ServerView,
+    Tally,
+    Workloads,
+)
 from meshconform.redact import kubeconfig_secrets, one_line, redact, redact_known, scrub_file
 from meshconform.report import evidence, html, matrix, sections, summary, svg
 from meshconform.report.gather import Diagnoser
@@ -149,6 +159,37 @@ def test_matrix_marks_the_unreached_version_and_svg_is_well_formed() -> None:
     assert root.tag.endswith("svg") and len(root.findall(".//{http://www.w3.org/2000/svg}rect")) >= 5
     table = html.matrix_table(tm)
     assert table.count('class="num unreached"') == 1
+
+
+def test_matrix_shows_the_servers_view_beside_each_count() -> None:
+    facts = facts_of({"cluster-1": {"v1": 25, "v2": 25}, "cluster-2": {"v1": 25, "v2": 25}})
+    sleep = "spiffe://cluster.local/ns/sample/sa/sleep"
+    for c in facts.clusters.values():
+        c.workloads.pods.append(
+            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV, service_account="sleep")
+        )
+        c.control.trust_domain = "cluster.local"
+    v2 = "helloworld-v2-x"
+    facts.server_view["cluster-2"] = ServerView(
+        [v2],
+        [
+            Received(v2, "cluster-1", sleep, "mutual_tls", "200", 20),
+            Received(v2, "cluster-2", sleep, "mutual_tls", "200", 25),
+        ],
+    )
+    v1 = "helloworld-v1-x"
+    facts.server_view["cluster-1"] = ServerView([v1], problems={v1: "403 Forbidden"})
+    tm = matrix.build(facts)
+    rows = {r.source: r for r in tm.rows}
+    assert rows["cluster-1"].confirmed["v2"] == 20 and rows["cluster-2"].confirmed["v2"] == 25
+    assert tm.unconfirmed(rows["cluster-1"], "v2") and not tm.unconfirmed(rows["cluster-2"], "v2")
+    assert tm.server_unknown == {"v1": "403 Forbidden"} and not tm.unconfirmed(rows["cluster-1"], "v1")
+    table = html.matrix_table(tm)
+    assert table.count("mc-unconfirmed") == 1 and "server: 20 mTLS" in table and "server: 25 mTLS" in table
+    assert table.count("server ?") == 2 and "server view unknown: 403 Forbidden" in table
+    doc = tm.as_dict()
+    assert doc["sources"]["cluster-1"]["confirmed_mtls"] == {"v1": 0, "v2": 20}
+    assert doc["server_unknown"] == {"v1": "403 Forbidden"}
 
 
 def test_evidence_picks_the_target_and_stays_bounded() -> None:
