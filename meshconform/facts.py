@@ -226,7 +226,7 @@ class Received:
     step (istio_requests_total, reporter="destination"), per caller as the sidecar saw it."""
 
     pod: str
-    source_cluster: str  # the caller proxy's cluster ID, "unknown" without metadata exchange
+    source_cluster: str  # the caller proxy's cluster ID; "unknown" without metadata exchange, "" unlabelled
     source_principal: str  # spiffe://<trust domain>/ns/<ns>/sa/<sa>, "unknown" in plain text
     security: str  # connection_security_policy: mutual_tls or none
     response_code: str

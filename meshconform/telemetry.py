@@ -53,7 +53,7 @@ def parse(text: str) -> dict[Key, float]:
                 continue
             lbl = sample.labels
             key = (
-                lbl.get("source_cluster", "unknown"),
+                lbl.get("source_cluster", ""),  # "" when the proxy does not label it at all
                 lbl.get("source_principal", "unknown"),
                 lbl.get("connection_security_policy", "unknown"),
                 lbl.get("response_code", ""),

@@ -9,6 +9,11 @@ went through both sidecars with the workload certificates of the shared root, an
 answered: retries and failed answers are counted too, and the readings bracket every retake. A
 server view that cannot be read (an exec refused, metrics disabled) cannot decide: the check says
 why and what to change.
+
+Istio labels source_cluster in multi-cluster installs since 1.6 (istio/istio#23095, set from
+global.multiCluster.clusterName) and everywhere since 1.9 (istio/istio#30036). A proxy that does
+not label it at all cannot tell the callers apart: then the calls all sources saw vB answer are
+weighed against all that vB's sidecars confirmed from the sleep identity, and the message says so.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
     view = _view(facts, target)
     expected = identity(facts, source)
     ids = cluster_ids(facts, source)
+    pooled = bool(view.received) and all(r.source_cluster == "" for r in view.received)
+    if pooled:  # no source_cluster label: every source's calls to vB against all vB confirmed
+        ids = {""}
+        answered = sum(_answered(facts, s, target) for s in facts.names if s != target)
+        answered += _answered(facts, target, target)
     from_source = [r for r in view.received if r.source_cluster in ids]
     confirmed = sum(r.calls for r in from_source if r.security == MTLS and r.source_principal == expected)
     if confirmed >= answered:
@@ -98,8 +108,9 @@ def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
             "remove its metrics override (or exempt the test namespace) so that the receiving side can "
             "confirm the calls",
         )
+    callers = "all clusters (its proxies do not label source_cluster)" if pooled else source
     head = (
-        f"{version} ({target}) answered {answered} calls from {source}, but its sidecars confirm "
+        f"{version} ({target}) answered {answered} calls from {callers}, but its sidecars confirm "
         f"{confirmed} received over mTLS from {expected}"
     )
     return head + "; " + _why(view, from_source, expected, source, target)

@@ -144,6 +144,9 @@ def server_view(facts: MeshFacts, matrix: TrafficMatrix) -> None:
         elif not view.received and view.telemetry_off:
             off = ", ".join(view.telemetry_off)
             matrix.server_unknown[d.version] = f"metrics disabled by Telemetry {off}"
+        elif view.received and all(r.source_cluster == "" for r in view.received):
+            total = sum(r.calls for r in view.received if r.security == MTLS)
+            matrix.server_unknown[d.version] = f"no source_cluster label: {total} over mTLS from all callers"
         if view is None:
             continue
         for row in matrix.rows:

@@ -138,3 +138,10 @@ def test_no_answer_from_the_version_defers_to_the_premises():
     )
     out = judge(facts)  # nothing answered: reach cannot tell; the failed calls are the finding
     assert out.status == "skipped" and "test_hello_calls_succeed[cluster-1] failed" in out.message
+
+
+def test_without_source_cluster_labels_all_callers_are_weighed_together():
+    rows = [Received(POD, "", SLEEP, "mutual_tls", "200", 50)]  # 25 from each cluster, unlabelled
+    assert judge(with_received(*rows)).status == "passed"
+    out = judge(with_received(Received(POD, "", SLEEP, "mutual_tls", "200", 30)))
+    assert out.status == "failed" and "answered 50 calls from all clusters" in out.message
