@@ -116,13 +116,13 @@ def test_the_callers_cluster_id_is_istiods_not_our_name():
 
 def test_metrics_disabled_cannot_decide_and_says_what_to_change():
     out = judge(with_received(telemetry_off=["istio-system/mesh-default"]))
-    assert out.status == "skipped" and out.inconclusive
+    assert out.status == "failed" and out.inconclusive  # a check that cannot decide fails
     assert "Telemetry istio-system/mesh-default disables" in out.message and "remove" in out.message
 
 
 def test_stats_unreadable_cannot_decide_and_names_the_permission():
     out = judge(with_received(problems={POD: "exec into helloworld-v2-x/istio-proxy failed: 403 Forbidden"}))
-    assert out.status == "skipped" and out.inconclusive
+    assert out.status == "failed" and out.inconclusive
     assert "403 Forbidden" in out.message and "pods/exec" in out.message
 
 
@@ -138,6 +138,16 @@ def test_no_answer_from_the_version_defers_to_the_premises():
     )
     out = judge(facts)  # nothing answered: reach cannot tell; the failed calls are the finding
     assert out.status == "skipped" and "test_hello_calls_succeed[cluster-1] failed" in out.message
+
+
+def test_no_answer_from_the_version_with_calls_that_succeeded_does_not_apply():
+    facts = healthy()
+    facts.traffic["cluster-1"] = dataclasses.replace(facts.traffic["cluster-1"], by_version={"v1": 50})
+    # the reach check could not decide (too few calls): not a broken premise, so the check goes on
+    undecided = {"test_calls_reach_every_cluster[cluster-1]": checks.Outcome("failed", "few", "inconclusive")}
+    out = checks.judge(facts, mtls.arrive_over_mtls, PAIR, undecided)
+    assert out.status == "skipped" and out.undecided == "not-applicable"
+    assert "test_calls_reach_every_cluster[cluster-1]" in out.message
 
 
 def test_without_source_cluster_labels_all_callers_are_weighed_together():
