@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -38,16 +39,25 @@ log = logging.getLogger("meshconform.telemetry")
 STATS_COMMAND = ["pilot-agent", "request", "GET", "stats/prometheus"]
 PROXY = "istio-proxy"
 METRIC = "istio_requests_total"
+TYPE_LINE = f"# TYPE {METRIC} "
 EXEC_TIMEOUT = 30.0  # one admin request to the local Envoy: milliseconds when healthy
 ISTIO_NS = "istio-system"
 Key = tuple[str, str, str, str]  # source_cluster, source_principal, security, response_code
 Reading = dict[str, dict[Key, float] | str]  # pod -> counts, or why it could not be read
 
 
+def only_requests(text: str) -> str:
+    """The counter's own lines: a proxy prints thousands of Envoy stats and a histogram line per
+    bucket around it (megabytes on a busy proxy; 170 kB for 8 callers in the lab), which the parser
+    need not read (it took 0.25 s a pod for the lab's)."""
+    starts = (METRIC + "{", METRIC + " ", TYPE_LINE)
+    return "".join(line for line in text.splitlines(keepends=True) if line.startswith(starts))
+
+
 def parse(text: str) -> dict[Key, float]:
     """Destination-reported istio_requests_total of one proxy, summed per caller and outcome."""
     counts: dict[Key, float] = {}
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(only_requests(text)):
         for sample in family.samples:
             if sample.name != METRIC or sample.labels.get("reporter") != "destination":
                 continue
@@ -90,11 +100,14 @@ def server_pods(facts: MeshFacts, name: str) -> list[str]:
 def read_all(up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> dict[str, Reading]:
     """One reading of every helloworld sidecar, clusters in parallel."""
     readings: dict[str, Reading] = {}
+    started = time.monotonic()
 
     def one(c: Cluster) -> None:
         readings[c.name] = read_cluster(c, facts.namespace, server_pods(facts, c.name))
 
     parallel(one, up, stop)
+    took = time.monotonic() - started
+    log.debug("read %d sidecars' stats in %.2fs", sum(map(len, readings.values())), took)
     return readings
 
 

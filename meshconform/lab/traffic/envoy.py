@@ -80,6 +80,7 @@ class Envoy:
         self.known = eds.known_clusters(caller.cluster, caller.pod)
         self._hosts: dict[tuple[str, str, int], list[eds.Endpoint]] = {}
         self._tls: dict[str, str | None] = {}
+        self._series: dict[tuple[str, int], tuple[telemetry.Labels | None, telemetry.Labels | None]] = {}
 
     # -- endpoint choice -------------------------------------------------------------------------
     def hosts(self, ns: str, name: str, port: int) -> list[eds.Endpoint]:
@@ -181,13 +182,25 @@ class Envoy:
         return reply, "", seconds
 
     def _count(self, host: eds.Endpoint, svc: Obj, code: int, ms: float) -> None:
-        """Both proxies count the call over mTLS: the client's as source, the server's as destination."""
-        source = telemetry.Peer(self.cluster, self.caller.pod)
-        req = telemetry.Request(source, telemetry.Peer(host.cluster, host.pod), svc, code, True, ms,
-                                trust_domain(host.cluster))
-        server = proxy_state(host.cluster, host.pod).metrics
-        telemetry.record(server, req, "destination", host.cluster, host.pod)
-        telemetry.record(self.state.metrics, req, "source", self.cluster, self.caller.pod)
+        """Both proxies count the call over mTLS: the client's as source, the server's as destination.
+        The labels of a (server pod, code) pair are made once per exec: a thousand calls are a loop."""
+        key = (str(host.pod["metadata"]["uid"]), code)
+        if key not in self._series:
+            req = telemetry.Request(
+                telemetry.Peer(self.cluster, self.caller.pod), telemetry.Peer(host.cluster, host.pod), svc,
+                code, True, ms, trust_domain(host.cluster),
+            )
+            server = telemetry.metrics_enabled(host.cluster, host.pod, "SERVER")
+            client = telemetry.metrics_enabled(self.cluster, self.caller.pod, "CLIENT")
+            self._series[key] = (
+                telemetry.labels(req, "destination") if server else None,
+                telemetry.labels(req, "source") if client else None,
+            )
+        server_labels, client_labels = self._series[key]
+        if server_labels is not None:
+            telemetry.observe(proxy_state(host.cluster, host.pod).metrics, server_labels, ms)
+        if client_labels is not None:
+            telemetry.observe(self.state.metrics, client_labels, ms)
 
     def _mtls(self, other: LabCluster) -> str | None:
         if other.name not in self._tls:

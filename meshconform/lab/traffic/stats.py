@@ -135,7 +135,11 @@ def labels(req: Request, reporter: str) -> Labels:
 def record(series: dict[Labels, Series], req: Request, reporter: str, cluster: LabCluster, pod: Obj) -> None:
     """Count one request in a proxy's series, unless the Telemetry API turned its metrics off."""
     if metrics_enabled(cluster, pod, "SERVER" if reporter == "destination" else "CLIENT"):
-        series.setdefault(labels(req, reporter), Series()).observe(req.milliseconds)
+        observe(series, labels(req, reporter), req.milliseconds)
+
+
+def observe(series: dict[Labels, Series], lbls: Labels, ms: float) -> None:
+    series.setdefault(lbls, Series()).observe(ms)
 
 
 def _overrides_off(telemetry: Obj, mode: str) -> bool | None:
