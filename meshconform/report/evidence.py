@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meshconform.checks import reference
+from meshconform.checks.mtls import cluster_ids, identity
 from meshconform.checks.traffic import targets
 from meshconform.facts import ClusterFacts, MeshFacts, split_pair
 from meshconform.redact import redact
@@ -106,6 +107,14 @@ def _injection(facts: MeshFacts, target: str) -> dict[str, Any]:
 
 
 def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
+    if "->" in target:  # A->B: A's calls as A's curl saw them, and what B's sidecars received
+        a, b = split_pair(target)
+        return {
+            "tally": _plain(facts.traffic.get(a)),
+            "server_view": _plain(facts.server_view.get(b)),
+            "caller_identity": identity(facts, a),
+            "caller_cluster_ids": sorted(cluster_ids(facts, a)),
+        }
     c = _cluster(facts, target)
     control = c.control if c else None
     return {

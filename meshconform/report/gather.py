@@ -83,6 +83,9 @@ class Diagnoser:
             return self._secrets(b, name) + self._clusterz(facts, b) + self._istiod_log(facts, b)
         if area == "injection":
             return self._workloads(facts, target)
+        if area == "traffic" and "->" in target:  # the servers' view: the caller's endpoints, B's pods
+            a, b = split_pair(target)
+            return self._endpoints(facts, a) + self._workloads(facts, b, events=False)
         if area == "traffic":
             steps = self._endpoints(facts, target) + self._clusterz(facts, target)
             return steps + self._workloads(facts, target, events=False)

@@ -155,3 +155,11 @@ def test_without_source_cluster_labels_all_callers_are_weighed_together():
     assert judge(with_received(*rows)).status == "passed"
     out = judge(with_received(Received(POD, "", SLEEP, "mutual_tls", "200", 30)))
     assert out.status == "failed" and "answered 50 calls from all clusters" in out.message
+
+
+def test_the_evidence_of_a_pair_holds_the_callers_tally_and_the_servers_view():
+    from meshconform.report.evidence import evidence
+
+    found = evidence(healthy(), "test_calls_arrive_over_mtls", PAIR)
+    assert found["tally"]["source"] == "cluster-1" and found["caller_identity"] == SLEEP
+    assert found["server_view"]["received"][0]["pod"] == POD and found["caller_cluster_ids"] == ["cluster-1"]
