@@ -2,6 +2,7 @@
 
 from fixtures.verify import verify
 from meshconform.checks import mtls as mtls_checks
+from meshconform.checks import origin
 from meshconform.checks import traffic as checks
 
 
@@ -18,6 +19,11 @@ def test_calls_reach_every_cluster(cluster, mesh_traffic):
 def test_split_follows_replicas(cluster, mesh_traffic):
     """Each version's share fits its replicas' (exact binomial; false alarms < 1e-3 per run)."""
     verify(mesh_traffic, checks.split_follows_replicas, cluster)
+
+
+def test_answers_come_from_this_run(cluster, mesh_traffic):
+    """Every answer names (`instance: POD`) a helloworld pod this run deployed, in a cluster under test."""
+    verify(mesh_traffic, origin.answers_from_this_run, cluster)
 
 
 def test_calls_arrive_over_mtls(pair, mesh_traffic):

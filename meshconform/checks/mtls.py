@@ -145,4 +145,7 @@ def _why(
             f"received none from {source}{_unread(view)}: the answers came from elsewhere (a cluster of "
             f"the mesh not under test serving helloworld in this namespace?) or {target}'s metrics are off"
         )
-    return f"counted fewer than answered{_unread(view)}: some answers came from elsewhere"
+    return (
+        f"counted fewer than answered{_unread(view)}: some answers came from elsewhere (a pod serving "
+        "helloworld that this run did not deploy?)"
+    )

@@ -98,6 +98,7 @@ class LabCluster:
     peers: dict[str, LabCluster] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)  # by verb
     exec_sessions: int = 0
+    outside: bool = False  # in the mesh, but not in the kubeconfig (outside-cluster)
 
     def __post_init__(self) -> None:
         self.ca = trustme.CA(organization_name=f"meshconform lab {self.name}", key_type=trustme.KeyType.ECDSA)
@@ -230,6 +231,9 @@ class Clusters(dict[str, LabCluster]):
         for i in range(count):
             name = f"cluster-{i + 1}"
             reg[name] = LabCluster(name, ZONES[i % len(ZONES)], faults)
+        if faults.has("outside-cluster"):  # one more cluster of the mesh, not handed to the suite
+            name = f"cluster-{count + 1}"
+            reg[name] = LabCluster(name, ZONES[count % len(ZONES)], faults, outside=True)
         for c in reg.values():
             c.peers = {n: p for n, p in reg.items() if n != c.name}
         return reg

@@ -6,7 +6,9 @@ makes of that fact, as on a real cluster. Where each is applied:
                                  root-rotation-incomplete, trust-domain-mismatch, multi-network
   join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
   start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
-                                 slow-start, telemetry-off (a Telemetry resource in istio-system)
+                                 slow-start, telemetry-off (a Telemetry resource in istio-system),
+                                 outside-cluster (its workloads; cluster.py adds the cluster,
+                                 istio/join.py joins it)
   kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
                                  never passes its readiness probe)
   run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
@@ -181,3 +183,43 @@ def telemetry_off_resource() -> Obj:
 def telemetry_off(lab: Any, fault: Fault) -> None:
     """C's root namespace holds a Telemetry that disables every Prometheus metric of its proxies."""
     try_create(_cluster(lab, fault).store, "telemetries.telemetry.istio.io", telemetry_off_resource())
+
+
+OUTSIDE_NAMESPACE = "sample"  # the namespace the guide (and the suite by default) uses
+
+
+def outside_workloads(version: str, revision: str) -> list[tuple[str, Obj]]:
+    """helloworld as the guide deploys it, left running in a cluster of the mesh: its Service and a
+    Deployment whose pods say `version` (samples/helloworld/helloworld.yaml)."""
+    labels = {"app": "helloworld", "version": version}
+    ns = OUTSIDE_NAMESPACE
+    return [
+        ("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": ns, "labels": {"istio.io/rev": revision}}}),
+        ("services", {"apiVersion": "v1", "kind": "Service",
+                      "metadata": {"name": "helloworld", "namespace": ns, "labels": {"app": "helloworld"}},
+                      "spec": {"ports": [{"port": 5000, "name": "http"}],
+                               "selector": {"app": "helloworld"}}}),
+        ("deployments.apps", {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"helloworld-{version}", "namespace": ns, "labels": dict(labels)},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": dict(labels)},
+                "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [{
+                    "name": "helloworld", "image": f"docker.io/istio/examples-helloworld-{version}",
+                    "ports": [{"containerPort": 5000}]}]}},
+            },
+        }),
+    ]
+
+
+@effect("outside-cluster")
+def outside_cluster(lab: Any, fault: Fault) -> None:
+    """A cluster of the mesh the suite is not given serves helloworld in the guide's namespace,
+    with the version of the named cluster: a leftover of an earlier test, or another team's."""
+    version = f"v{list(lab.clusters).index(fault.args[0]) + 1}"
+    for c in lab.clusters.values():
+        if c.outside:
+            for res, obj in outside_workloads(version, _revisions(c)[0]):
+                try_create(c.store, res, obj)

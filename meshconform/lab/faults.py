@@ -37,6 +37,7 @@ SPECS: dict[str, str] = {
     "hello-localhost": "CLUSTER",
     "sidecar-bypass": "CLUSTER",
     "telemetry-off": "CLUSTER",
+    "outside-cluster": "CLUSTER",
     "partition": "TWO",
     "locality-lb": "",
     "skew": "",

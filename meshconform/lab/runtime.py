@@ -65,7 +65,7 @@ class Lab:
 
     @property
     def contexts(self) -> list[str]:
-        return [c.context for c in self.clusters.values()]
+        return [c.context for c in self.clusters.values() if not c.outside]
 
     def start(self) -> Lab:
         if self._thread is not None:
@@ -83,7 +83,7 @@ class Lab:
         return self
 
     def write_kubeconfig(self, path: str | Path) -> list[str]:
-        return write_kubeconfig(self.clusters.values(), Path(path))
+        return write_kubeconfig([c for c in self.clusters.values() if not c.outside], Path(path))
 
     def stats(self) -> dict[str, Any]:
         by_cluster = {c.name: sum(c.requests.values()) for c in self.clusters.values()}

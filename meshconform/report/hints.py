@@ -179,6 +179,13 @@ HINTS: dict[str, Hint] = {
         "keeps calls local",
         (MC_TROUBLESHOOT, LOCALITY),
     ),
+    "test_answers_come_from_this_run": Hint(
+        "traffic",
+        "a cluster of the mesh that the run was not given (or a leftover deployment) serves helloworld in "
+        "the test namespace, and istiod merges it with ours; find it in the caller's endpoints (the "
+        "diagnostics), remove it, or run with a --namespace of its own",
+        (MC_TROUBLESHOOT, VERIFY),
+    ),
     "test_calls_arrive_over_mtls": Hint(
         "traffic",
         "the receiving sidecars did not count the calls as arriving over mutual TLS from the caller's "

@@ -110,3 +110,18 @@ def test_sidecar_bypass_sends_plain_text_that_strict_refuses(
         assert all(c.startswith("200 Hello version: v") for c in m.hello(0, 10))  # cluster-1 is fine
     finally:
         m.lab.stop()
+
+
+def test_an_outside_cluster_is_in_the_mesh_but_not_in_the_kubeconfig(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    m = guide_mesh(tmp_path_factory, faults=("outside-cluster:cluster-2",))
+    try:
+        assert len(m.contexts) == 2 and "cluster-3" not in m.kubeconfig.read_text()
+        ours = {p.metadata.name for i in (0, 1) for p in m.pods(i, selector="app=helloworld")}
+        answers = Counter(c.split("instance: ")[1] for c in m.hello(0, 30))
+        foreign = set(answers) - ours
+        assert len(answers) == 3 and len(foreign) == 1 and next(iter(foreign)).startswith("helloworld-v2-")
+        assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 9))
+    finally:
+        m.lab.stop()

@@ -79,7 +79,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _open(driver: Any, run: Run | Path, rows: int = 38) -> None:
+def _open(driver: Any, run: Run | Path, rows: int = 40) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     path = run if isinstance(run, Path) else run.report_dir / "report.html"
@@ -102,7 +102,7 @@ def _screenshot(driver: Any, path: Path) -> None:
 def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     _open(browser, lab_run)
     rows = browser.find_elements("css selector", "#results-table tbody.results-table-row")
-    assert len(rows) == 38 and all("passed" in r.get_attribute("class") for r in rows)
+    assert len(rows) == 40 and all("passed" in r.get_attribute("class") for r in rows)
     matrix = browser.find_element("css selector", "table.meshconform-matrix")
     assert matrix.is_displayed()
     assert [r.text.split()[:2] for r in matrix.find_elements("css selector", "tr")[1:]] == [
@@ -111,7 +111,7 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     ]
     chart = browser.find_element("css selector", "svg.meshconform-chart")
     assert chart.is_displayed() and len(chart.find_elements("css selector", "rect")) >= 4
-    assert "All 38 checks passed" in browser.find_element("css selector", ".mc-verdict").text
+    assert "All 40 checks passed" in browser.find_element("css selector", ".mc-verdict").text
     server = matrix.find_elements("css selector", "small.mc-server")
     assert len(server) == 4 and all(s.is_displayed() and "mTLS" in s.text for s in server)
     assert not matrix.find_elements("css selector", ".mc-unconfirmed")  # every answer confirmed

@@ -18,7 +18,7 @@ from support import LabEnv, Run, eventually, lab_in_process
 
 pytestmark = pytest.mark.selftest_slow
 
-CHECKS = 36  # a clean two-cluster run (selftests/matrix: 14 per cluster + 4 per ordered pair)
+CHECKS = 40  # a clean two-cluster run (selftests/matrix: 15 per cluster + 5 per ordered pair)
 
 
 @pytest.fixture

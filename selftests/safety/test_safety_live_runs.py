@@ -31,7 +31,7 @@ from meshconform.heartbeat import ANNOTATION, STALE_ENV
 
 pytestmark = pytest.mark.selftest_slow
 
-CHECKS = 36  # a clean two-cluster run (selftests/matrix: 14 per cluster + 4 per ordered pair)
+CHECKS = 40  # a clean two-cluster run (selftests/matrix: 15 per cluster + 5 per ordered pair)
 # Pods take this long to become Ready: the live run outlives a --cleanup-only started beside it
 # (~5 s, more on a loaded box) and at least one heartbeat period (10 s).
 READY_DELAY = "20"

@@ -2,7 +2,8 @@
 
 Two workers both need every stage's facts (the checks are spread over them); the lab's request
 log shows what reached the clusters: each Deployment created once per cluster, one namespace,
-one remote secret per ordered pair, one exec into each source pod for all its calls, and one
+one remote secret per ordered pair, one exec into each source pod for all its calls (and two into
+each helloworld pod: its sidecar's stats before and after), and one
 namespace deletion at the end. Three clusters, so that "every ordered pair" means six.
 """
 
@@ -58,8 +59,13 @@ def test_one_exec_per_source_pod(xdist_run: Run) -> None:
         if r["path"].startswith(f"{NS}/sample/pods/") and parts[-1] == "exec" and r["status"] == 101:
             key = (r["cluster"], parts[-2])
             execs[key] = execs.get(key, 0) + 1
-    assert sorted(c for c, _ in execs) == CLUSTERS, f"one source pod per cluster, got {execs}"
-    assert set(execs.values()) == {1}, f"every source pod sends all its calls in one exec, got {execs}"
+    sources = {k: n for k, n in execs.items() if k[1].startswith("sleep-")}
+    servers = {k: n for k, n in execs.items() if k[1].startswith("helloworld-")}
+    assert sorted(c for c, _ in sources) == CLUSTERS, f"one source pod per cluster, got {execs}"
+    assert set(sources.values()) == {1}, f"every source pod sends all its calls in one exec, got {execs}"
+    # the servers' view: one stats reading before and one after the calls, per helloworld pod
+    assert sorted(c for c, _ in servers) == CLUSTERS and set(servers.values()) == {2}, execs
+    assert len(execs) == len(sources) + len(servers), execs
 
 
 @pytest.mark.selftest_slow

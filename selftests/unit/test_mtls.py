@@ -163,3 +163,19 @@ def test_the_evidence_of_a_pair_holds_the_callers_tally_and_the_servers_view():
     found = evidence(healthy(), "test_calls_arrive_over_mtls", PAIR)
     assert found["tally"]["source"] == "cluster-1" and found["caller_identity"] == SLEEP
     assert found["server_view"]["received"][0]["pod"] == POD and found["caller_cluster_ids"] == ["cluster-1"]
+
+
+def test_an_answer_from_a_pod_this_run_did_not_deploy_is_named_with_where_it_runs():
+    from meshconform.checks import origin
+    from meshconform.facts import SecretClaim
+
+    facts = healthy()
+    assert checks.judge(facts, origin.answers_from_this_run, "cluster-1").status == "passed"
+    tally = facts.traffic["cluster-1"]
+    tally.by_pod = {"helloworld-v1-x": 20, "helloworld-v2-x": 15, "helloworld-v2-abc": 15}
+    out = checks.judge(facts, origin.answers_from_this_run, "cluster-1")
+    assert out.status == "failed" and "{helloworld-v2-abc: 15}" in out.message
+    assert "a cluster of the mesh not given to this run" in out.message
+    facts.clusters["cluster-1"].remote_secret_claims = [SecretClaim("istio-remote-secret-c9", "c9")]
+    out = checks.judge(facts, origin.answers_from_this_run, "cluster-1")
+    assert "istiod in cluster-1 also registers c9" in out.message

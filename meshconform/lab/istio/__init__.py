@@ -20,7 +20,7 @@ from ..store import Obj
 from . import access, debug, eastwest, objects, plan, state
 from . import revisions as rv
 from .inject import Injector
-from .join import join
+from .join import join, join_outside
 from .multicluster import SecretController
 from .nsctl import RootCertPublisher
 from .webhooks import Dispatcher, Handler
@@ -110,6 +110,8 @@ async def _join_when_serving(lab: Any) -> None:
 async def serving(lab: Any) -> None:
     """After the API servers listen: join (if the lab starts joined) and let the istiods sync."""
     first = _first(lab)
+    if any(c.outside for c in lab.clusters.values()) and not first.join_done:
+        join_outside(lab)
     if not getattr(lab, "joined", False) or first.join_done:
         return
     first.join_done = True

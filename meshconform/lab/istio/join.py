@@ -168,3 +168,21 @@ def join(lab: Any) -> int:
                 except AlreadyExists:
                     pass
     return made
+
+
+def join_outside(lab: Any) -> int:
+    """outside-cluster: the clusters not in the kubeconfig are already in the mesh; every cluster
+    holds their secrets, and they hold every cluster's (so istiod merges their endpoints)."""
+    made = 0
+    for a in lab.clusters.values():
+        for b in lab.clusters.values():
+            if a is b or not (a.outside or b.outside):
+                continue
+            secret = secret_for(lab, a, b)
+            try:
+                if secret is not None:
+                    b.store.create("secrets", secret)
+                    made += 1
+            except AlreadyExists:
+                pass
+    return made
