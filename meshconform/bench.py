@@ -80,8 +80,9 @@ def read_request_log(path: Path, namespace: str = NAMESPACE) -> LogCounts:
     """API requests, exec sessions, and the traffic step's execs from the lab's request log.
 
     The traffic step is every exec session into a pod of the suite's namespace: counted per
-    source pod, and timed from the first one's start to the last one's end (each line is written
-    when its request ends and carries its duration in ms)."""
+    source pod (a helloworld pod's sessions are its sidecar's stats, read before and after the
+    calls, not calls), and timed from the first one's start to the last one's end (each line is
+    written when its request ends and carries its duration in ms)."""
     counts = LogCounts()
     spans: list[tuple[float, float]] = []
     lines = path.read_text().splitlines() if path.exists() else []
@@ -95,7 +96,8 @@ def read_request_log(path: Path, namespace: str = NAMESPACE) -> LogCounts:
         counts.exec_sessions += 1
         if match.group("ns") == namespace:
             key = f"{entry.get('cluster')}/{match.group('pod')}"
-            counts.source_execs[key] = counts.source_execs.get(key, 0) + 1
+            if not match.group("pod").startswith("helloworld-"):
+                counts.source_execs[key] = counts.source_execs.get(key, 0) + 1
             end = float(entry.get("ts", 0.0))
             spans.append((end - float(entry.get("ms", 0.0)) / 1000, end))
     if spans:

@@ -52,14 +52,15 @@ def test_request_log_counts_sessions_per_source(tmp_path: Path) -> None:
         ("cluster-1", exec_path.format("sample", "sleep-a"), 101, 10.500, 200.0),  # 10.3 .. 10.5
         ("cluster-2", exec_path.format("sample", "sleep-b"), 101, 10.600, 100.0),  # 10.5 .. 10.6
         ("cluster-2", exec_path.format("sample", "sleep-b"), 404, 10.700, 1.0),  # refused: no session
+        ("cluster-2", exec_path.format("sample", "helloworld-v2-c"), 101, 10.650, 10.0),  # stats, no calls
     ]
     log = _log(
         tmp_path, [{"cluster": c, "path": p, "status": s, "ts": t, "ms": ms} for c, p, s, t, ms in rows]
     )
     counts = bench.read_request_log(log)
-    assert (counts.api_requests, counts.exec_sessions) == (5, 3)
+    assert (counts.api_requests, counts.exec_sessions) == (6, 4)
     assert counts.source_execs == {"cluster-1/sleep-a": 1, "cluster-2/sleep-b": 1}
-    assert counts.traffic_s == pytest.approx(0.3)
+    assert counts.traffic_s == pytest.approx(0.35)  # the servers' stats readings are part of the step
     assert bench.read_request_log(tmp_path / "missing.jsonl") == LogCounts()
 
 
