@@ -49,9 +49,10 @@ def test_known_faults_lists_every_pattern():
     faults = known_faults()
     assert "api-down:CLUSTER" in faults and "no-secret:A->B" in faults and "partition:A,B" in faults
     assert "flaky-api" in faults and "duplicate-secret:A->B" in faults and "secret-renamed:A->B" in faults
-    assert len(faults) == 31
+    assert "hello-localhost:CLUSTER" in faults
+    assert "root-rotation" in faults and "root-rotation-incomplete" in faults
     assert "sidecar-bypass:CLUSTER" in faults and "telemetry-off:CLUSTER" in faults
-    assert len(faults) == 30
+    assert "outside-cluster:CLUSTER" in faults and len(faults) == 31
 
 
 def test_join_faults_imply_joined():
