@@ -48,7 +48,11 @@ def test_every_source_reaches_every_version_in_one_exec(twenty: Run) -> None:
         parts = r["path"].split("/")
         if r["path"].startswith(f"{NS}/sample/pods/") and parts[-1] == "exec" and r["status"] == 101:
             execs[(r["cluster"], parts[-2])] = execs.get((r["cluster"], parts[-2]), 0) + 1
-    assert len(execs) == N and set(execs.values()) == {1}, f"one exec per source pod, got {execs}"
+    sources = {k: n for k, n in execs.items() if not k[1].startswith("helloworld-")}
+    servers = {k: n for k, n in execs.items() if k[1].startswith("helloworld-")}
+    assert len(sources) == N and set(sources.values()) == {1}, f"one exec per source pod, got {execs}"
+    # and each helloworld sidecar's stats, read once before and once after the calls
+    assert len(servers) == N and set(servers.values()) == {2}, f"two stats reads per server pod: {execs}"
 
 
 @pytest.mark.selftest_slow
