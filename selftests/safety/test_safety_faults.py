@@ -21,7 +21,7 @@ from support import Run, eventually
 
 pytestmark = pytest.mark.selftest_slow
 
-RETRY_NOTE = re.compile(r"^(CREATE|GET|LIST|DELETE|PATCH|PUT) .+ on cluster-\d: attempt [2-5](, gave up)?$")
+RETRY_NOTE = re.compile(r"^(CREATE|GET|LIST|DELETE|PATCH|PUT) .+ on cluster-\d: attempt [2-5]$")
 
 
 def failures(run: Run) -> dict[str, str]:
