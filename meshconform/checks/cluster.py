@@ -119,8 +119,13 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
         return None
     mine, theirs = c.control, ref.control
     if mine.root_pems and theirs.root_pems:
-        problem = trust.compare(
-            name, mine.root_pems, mine.signing_chain, ref.name, theirs.root_pems, theirs.signing_chain
+        problem = trust.compare_cached(
+            name,
+            tuple(mine.root_pems),
+            tuple(mine.signing_chain),
+            ref.name,
+            tuple(theirs.root_pems),
+            tuple(theirs.signing_chain),
         ).problem
     else:  # fingerprints only: the bundles must still share a root
         ours, others = (set(x.root_cas) | ({x.root_ca} if x.root_ca else set()) for x in (mine, theirs))

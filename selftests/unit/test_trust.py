@@ -135,3 +135,27 @@ def test_root_ca_shared_judges_bundles_and_chains(bundles, chains, fails):
         control.signing_chain, _ = controlplane.signing_chain(_Cluster(bundle, chain))
     outcome = checks.judge(facts, checks.all_checks()["test_root_ca_shared"], "cluster-2")
     assert (outcome.status == "failed") == fails, outcome
+
+
+def test_root_ca_shared_compares_the_same_bundles_once(monkeypatch):
+    """Every pair check has root_ca_shared of its clusters as a premise: at 20 clusters the same
+    comparison was asked 1,159 times (parsing and signature checks: most of the checks' own time).
+    The answer is a function of the PEM text, so it is computed once; a new bundle is asked again."""
+    from test_checks import healthy
+
+    calls: list[str] = []
+    real = trust.compare
+    monkeypatch.setattr(trust, "compare", lambda *a: calls.append(a[0]) or real(*a))
+    trust.compare_cached.cache_clear()
+    facts = healthy()
+    for name in facts.clusters:
+        control = facts.clusters[name].control
+        controlplane.root_ca(_Cluster("root-cert-combined.pem", ALT_CHAIN), control)
+        control.signing_chain, _ = controlplane.signing_chain(_Cluster("root-cert-combined.pem", ALT_CHAIN))
+    check = checks.all_checks()["test_root_ca_shared"]
+    outcomes = [checks.judge(facts, check, "cluster-2").status for _ in range(3)]
+    assert outcomes == ["passed"] * 3 and calls == ["cluster-2"]
+    controlplane.root_ca(_Cluster("root-cert.pem", None), facts.clusters["cluster-2"].control)
+    facts.clusters["cluster-2"].control.signing_chain = []
+    checks.judge(facts, check, "cluster-2")  # cluster-1 signs with a root cluster-2 now lacks
+    assert len(calls) == 2
