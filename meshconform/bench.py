@@ -33,6 +33,7 @@ no batching can remove.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -41,7 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshconform.bench_figures import (
@@ -71,6 +73,7 @@ _EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/
 SUITE_AGENTS = ("OpenAPI-Generator", "kubectl", "istioctl")
 SERVE_TIMEOUT = 120.0  # seconds for `python -m meshconform.lab serve` to print its contexts
 _SESSION_TIME = re.compile(r" in (?P<s>[0-9.]+)s(?: \(|\s*=*$)", re.MULTILINE)
+_TESTS = re.compile(r"(?P<n>\d+) (?:passed|failed|skipped|errors?)\b")
 
 
 # -- runs ---------------------------------------------------------------------------------------------
@@ -129,6 +132,13 @@ def session_seconds(output: str) -> float | None:
     return float(found[-1]) if found else None
 
 
+def tests_run(output: str) -> int | None:
+    """The tests pytest ran, from its closing line ("2 failed, 34 passed in 1.23s" -> 36)."""
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    found = [int(m["n"]) for m in _TESTS.finditer(last)]
+    return sum(found) if found else None
+
+
 def _measured(config: Config, workdir: Path, exit_code: int, wall: float, cpu: float | None) -> Result:
     counts = read_request_log(workdir / "requests.jsonl")
     output = (workdir / "output.txt").read_text(errors="replace")
@@ -143,6 +153,7 @@ def _measured(config: Config, workdir: Path, exit_code: int, wall: float, cpu: f
         counts.source_execs,
         traffic_s=counts.traffic_s,
         kinds=counts.kinds,
+        tests=tests_run(output),
     )
 
 
@@ -170,35 +181,67 @@ def run_cold(config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result
     return _measured(config, workdir, proc.returncode, wall, round(cpu, 2))
 
 
-def suite_peak_mb(config: Config, workdir: Path, extra: Sequence[str] = ()) -> tuple[float | None, int]:
-    """The suite process's RSS high-water at `config` (MB), and its exit code, with the lab apart.
+@dataclass
+class Lab:
+    """A lab in a process of its own: its kubeconfig, its contexts, and (once stopped) its CPU."""
 
-    `--lab` runs the lab inside the suite's process, where its N API servers and istiods would
-    count as the suite's memory. Here the lab is `python -m meshconform.lab serve` in a process of
-    its own and the suite is run as against real clusters (--kubeconfig, one --ctx per cluster);
-    os.wait4 gives that one child's ru_maxrss (kB on Linux)."""
+    kubeconfig: Path
+    contexts: list[str] = field(default_factory=list)
+    cpu_s: float | None = None  # the lab process's CPU, start to stop
+
+    def suite_args(self) -> list[str]:
+        """The suite's arguments as against real clusters: one --ctx per cluster."""
+        return [f"--kubeconfig={self.kubeconfig}", *(f"--ctx={c}" for c in self.contexts)]
+
+
+@contextlib.contextmanager
+def lab_apart(config: Config, workdir: Path, request_log: Path | None = None) -> Iterator[Lab]:
+    """`python -m meshconform.lab serve` for `config` (its clusters and round trip), stopped by its
+    pid on the way out (serve stops its servers on SIGTERM); os.wait4 gives its CPU.
+
+    Why: under `--lab` the N API servers and the N istiods' N x (N-1) remote syncs run in the
+    suite's process, where their CPU and memory count as the suite's. On real clusters they are
+    other machines: apart, the suite's process holds the suite alone."""
     workdir.mkdir(parents=True, exist_ok=True)
-    kubeconfig = workdir / "kubeconfig"
-    serve = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={kubeconfig}"]
+    lab = Lab(workdir / "kubeconfig")
+    serve = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={lab.kubeconfig}"]
     serve += [f"--clusters={config.clusters}", f"--latency-ms={config.rtt_ms:g}"]
-    lab = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    serve += [f"--request-log={request_log}"] if request_log else []
+    proc = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        contexts = _served_contexts(lab)
-        argv = [sys.executable, "-m", "pytest", f"--kubeconfig={kubeconfig}", "-q", f"--report-dir={workdir}"]
-        argv += [f"--ctx={c}" for c in contexts]
+        lab.contexts = _served_contexts(proc)
+        yield lab
+    finally:
+        proc.terminate()
+        lab.cpu_s = _reap(proc)
+
+
+def _reap(proc: subprocess.Popen[str]) -> float | None:
+    """Wait for `proc` (killed after 60 s), and its CPU seconds."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return round(usage.ru_utime + usage.ru_stime, 2)
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return None
+
+
+def suite_peak_mb(config: Config, workdir: Path, extra: Sequence[str] = ()) -> tuple[float | None, int]:
+    """The suite process's RSS high-water at `config` (MB), and its exit code, with the lab apart
+    (lab_apart): the suite runs as a fresh process against its contexts; os.wait4 gives that one
+    child's ru_maxrss (kB on Linux)."""
+    with lab_apart(config, workdir) as lab:
+        argv = [sys.executable, "-m", "pytest", *lab.suite_args(), "-q", f"--report-dir={workdir}"]
         argv += [f"--requests={config.requests}"] if config.requests else []
         with open(workdir / "output.txt", "w") as out:
             suite = subprocess.Popen([*argv, *extra], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(suite.pid, 0)
         suite.returncode = os.waitstatus_to_exitcode(status)
         return (usage.ru_maxrss / 1024 if suite.returncode == 0 else None), suite.returncode
-    finally:
-        lab.terminate()  # serve stops its servers on SIGTERM
-        try:
-            lab.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-            lab.wait()
 
 
 def _served_contexts(lab: subprocess.Popen[str]) -> list[str]:
@@ -215,6 +258,29 @@ def _served_contexts(lab: subprocess.Popen[str]) -> list[str]:
     raise RuntimeError(f"python -m meshconform.lab serve did not start (exit {lab.poll()})")
 
 
+FLOOR_TEST = '''import pytest
+
+
+@pytest.mark.parametrize("i", range({n}))
+def test_nothing(i):
+    """As many tests as the suite ran, each asserting nothing of note."""
+    assert i >= 0
+'''
+
+
+def pytest_floor(driver: Driver, tests: int, workdir: Path) -> float | None:
+    """pytest's own time for `tests` trivial tests, with the reports the suite writes (pytest-html,
+    JUnit XML), warm in the driver: the part of a run's wall time that grows with the checks'
+    count whatever the suite does (measured here: about 1.9 ms a test, 3.4 s for 1,800)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "test_floor.py").write_text(FLOOR_TEST.format(n=tests))
+    args = [str(workdir / "test_floor.py"), "-q", "-p", "no:meshconform_options", "-p", "no:cacheprovider"]
+    args += [f"--rootdir={workdir}", f"--html={workdir / 'report.html'}"]
+    args += [f"--junitxml={workdir / 'junit.xml'}"]
+    result = driver.run(Config(0, 0), workdir, args=args)
+    return result.wall_s if result.exit_code == 0 else None
+
+
 class Driver:
     """The warm runner (meshconform.bench_driver) as a child process: one job at a time."""
 
@@ -227,9 +293,13 @@ class Driver:
             text=True,
         )
 
-    def run(self, config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result:
-        log = _fresh(workdir)
-        args = [*config.pytest_args(), "-q", f"--report-dir={workdir}", *extra]
+    def run(
+        self, config: Config, workdir: Path, extra: Sequence[str] = (), args: Sequence[str] | None = None
+    ) -> Result:
+        """One run of `config` (or of exactly `args`, when given: then the request log is the caller's)."""
+        log = _fresh(workdir) if args is None else workdir / "requests.jsonl"
+        if args is None:
+            args = [*config.pytest_args(), "-q", f"--report-dir={workdir}", *extra]
         job = {"args": args, "output": str(workdir / "output.txt"), "request_log": str(log)}
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(job) + "\n")
@@ -239,6 +309,18 @@ class Driver:
             raise RuntimeError(f"the bench driver exited ({self.proc.wait()}) during {config}")
         answer = json.loads(line)
         return _measured(config, workdir, answer["exit_code"], answer["wall_s"], answer["cpu_s"])
+
+    def run_apart(self, config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result:
+        """`config` with the lab in a process of its own (lab_apart): the driver's CPU is the suite's."""
+        log = _fresh(workdir)
+        with lab_apart(config, workdir, log) as lab:
+            args = [*lab.suite_args(), *config.pytest_args(), "-q", f"--report-dir={workdir / 'reports'}"]
+            result = self.run(config, workdir, args=[*args, *extra])
+        result.lab_cpu_s = lab.cpu_s
+        counts = read_request_log(log)  # the lab writes its last lines as it stops
+        result.api_requests, result.kinds = counts.api_requests, counts.kinds
+        result.exec_sessions, result.source_execs = counts.exec_sessions, counts.source_execs
+        return result
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -336,9 +418,14 @@ def run_all(
         for i, config in enumerate(configs, 1):
             _progress(f"{i}/{len(configs)}", config)
             workdir = base / f"n{config.clusters}-r{config.requests}-{config.mode}"
-            warm = [driver.run(config, workdir / f"warm-{k}", extra) for k in range(1, repeat + 1)]
+            runner = driver.run_apart if config.apart else driver.run
+            warm = [runner(config, workdir / f"warm-{k}", extra) for k in range(1, repeat + 1)]
             result = results[config] = median(warm)
-            if cold == "all" or i == 1:
+            if config.apart and config.rtt_ms == SCALE_RTT_MS and result.tests:
+                floors = [pytest_floor(driver, result.tests, workdir / f"floor-{k}") for k in range(repeat)]
+                measured = sorted(f for f in floors if f is not None)
+                result.floor_s = measured[len(measured) // 2] if measured else None
+            if (cold == "all" and not config.apart) or i == 1:
                 times = repeat if i == 1 else 1  # the default run's cold time is the final line's wall_s
                 result.cold = median(
                     [run_cold(config, workdir / f"cold-{k}", extra) for k in range(1, times + 1)]
@@ -398,7 +485,7 @@ def measure_memory(
     results: dict[Config, Result], scale: Sequence[int], base: Path, extra: Sequence[str]
 ) -> bool:
     """The suite's peak RSS at the most clusters of `scale`, lab apart (suite_peak_mb); -> it passed."""
-    config = Config(max(scale), 0, 0, SCALE_RTT_MS) if scale else None
+    config = Config(max(scale), 0, 0, SCALE_RTT_MS, apart=True) if scale else None
     if config is None or config not in results:
         return True
     _progress("memory", config)
