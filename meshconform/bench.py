@@ -188,6 +188,7 @@ class Lab:
     kubeconfig: Path
     contexts: list[str] = field(default_factory=list)
     cpu_s: float | None = None  # the lab process's CPU, start to stop
+    pid: int | None = None
 
     def suite_args(self) -> list[str]:
         """The suite's arguments as against real clusters: one --ctx per cluster."""
@@ -208,6 +209,7 @@ def lab_apart(config: Config, workdir: Path, request_log: Path | None = None) ->
     serve += [f"--clusters={config.clusters}", f"--latency-ms={config.rtt_ms:g}"]
     serve += [f"--request-log={request_log}"] if request_log else []
     proc = subprocess.Popen(serve, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lab.pid = proc.pid
     try:
         lab.contexts = _served_contexts(proc)
         yield lab

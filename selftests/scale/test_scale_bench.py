@@ -8,6 +8,7 @@ exactly one exec session per source pod.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,7 +35,8 @@ FINAL = re.compile(
     rf"^bench: execs_per_source=(?P<execs>\d+|n/a) r1000_over_r20={NUMBER} n4_over_n2={NUMBER} "
     rf"batched_over_naive={NUMBER} wall_s=(?P<wall>\d+\.\d{{2}}) api_requests=(?P<api>\d+) "
     rf"n8_over_n2={NUMBER} n20_over_n2={NUMBER} peak_mb_n20={NUMBER} api_per_pair={NUMBER} "
-    rf"serial_rtts_n2=(?P<rtts2>{NUMBER}) serial_rtts_n20={NUMBER}$"
+    rf"serial_rtts_n2=(?P<rtts2>{NUMBER}) serial_rtts_n20={NUMBER} n20_over_n2_inproc={NUMBER} "
+    rf"floor_s_n20={NUMBER} n20_over_n2_net={NUMBER}$"
 )
 
 
@@ -98,6 +100,9 @@ def test_figures_are_worst_case_wall_ratios() -> None:
         "api_per_pair": None,
         "serial_rtts_n2": None,
         "serial_rtts_n20": None,
+        "n20_over_n2_inproc": None,
+        "floor_s_n20": None,
+        "n20_over_n2_net": None,
         "traffic_batched_over_naive": None,  # no traffic step timed in these made-up results
         "loopback_batched_over_naive": 0.25,  # beside the targets: it measured the machine's exec cost
         "rtt_ms": None,
@@ -121,33 +126,73 @@ def test_batched_over_naive_is_measured_over_the_round_trip() -> None:
     assert any("batched_over_naive = 0.10 (target <= 0.2): met" in t for t in target_lines(figs))
 
 
-def _scale(n: int, rtt: float = 20) -> Config:
-    return Config(n, 0, 0, rtt)
+def _scale(n: int, rtt: float = 20, apart: bool = True) -> Config:
+    return Config(n, 0, 0, rtt, apart=apart)
 
 
-def test_fleet_figures_compare_default_runs() -> None:
+def test_fleet_figures_compare_default_runs_with_the_lab_apart() -> None:
     default = Config(2, 50)
     configs = plan([2], [50], 0, default, scale=[2, 8, 20])
     fleet = [_scale(2), _scale(8), _scale(20), _scale(2, 0), _scale(2, 60), _scale(20, 0), _scale(20, 60)]
-    assert configs == [default, *fleet]
+    inproc = [_scale(2, apart=False), _scale(20, apart=False)]
+    assert configs == [default, *fleet, *inproc]
     assert not any(a.startswith("--requests") for a in _scale(20).pytest_args()), "the suite's own default"
     walls = {_scale(2): 3.0, _scale(8): 7.5, _scale(20): 12.0, _scale(2, 0): 2.0, _scale(2, 60): 4.4,
-             _scale(20, 0): 6.0, _scale(20, 60): 10.5}  # fmt: skip
+             _scale(20, 0): 6.0, _scale(20, 60): 10.5, inproc[0]: 3.5, inproc[1]: 21.0}  # fmt: skip
     results = {c: _result(c, w, api=100) for c, w in {default: 2.0, **walls}.items()}
     results[_scale(20)].api_requests = 100 + 378 * 3
     results[_scale(20)].peak_mb = 480.0
+    results[_scale(2)].floor_s, results[_scale(20)].floor_s = 0.5, 4.5
     figs = figures(results, [2], [50], 0, default)
     assert figs["n8_over_n2"] == 2.5 and figs["n20_over_n2"] == 4.0 and figs["peak_mb_n20"] == 480.0
     assert figs["api_per_pair"] == 3.0
     assert figs["serial_rtts_n2"] == pytest.approx(40.0) and figs["serial_rtts_n20"] == pytest.approx(75.0)
+    assert figs["n20_over_n2_inproc"] == 6.0, "the in-process runs, kept for comparison"
+    assert figs["n20_over_n2_net"] == 3.0 and figs["floor_s_n20"] == 4.5  # (12 - 4.5) / (3 - 0.5)
     lines = target_lines(figs)
     assert "  n8_over_n2 = 2.50 (target <= 2): MISSED" in lines
     assert "  n20_over_n2 = 4.00 (target <= 4): met" in lines
     assert "  peak_mb_n20 = 480.00 (target <= 500): met" in lines
+    assert "  n20_over_n2_net = 3.00 (target <= 4): met" in lines
     assert "  serial_rtts_n20 = 75.00 (target <= 1.5 x serial_rtts_n2 = 60.00): MISSED" in lines
+    assert any("the lab in the suite's process (--lab): 6.00; not a target" in t for t in lines)
     line = final_line(figs)
     assert FINAL.match(line), line
     assert "api_per_pair=3.00 serial_rtts_n2=40.00 serial_rtts_n20=75.00" in line
+    assert line.endswith("n20_over_n2_inproc=6.00 floor_s_n20=4.50 n20_over_n2_net=3.00")
+
+
+def test_a_run_with_the_lab_apart_names_no_lab_option() -> None:
+    """The bench gives it --kubeconfig and the lab's contexts; --lab would start a second lab."""
+    args = _scale(20, 60).pytest_args()
+    assert not any(a.startswith("--lab") for a in args), args
+    assert _scale(20, 60).mode == "batched@60ms,apart"
+    assert "--lab-latency=60" in _scale(20, 60, apart=False).pytest_args()
+    lab = bench.Lab(Path("/k"), ["ctx-a", "ctx-b"])
+    assert lab.suite_args() == ["--kubeconfig=/k", "--ctx=ctx-a", "--ctx=ctx-b"]
+
+
+def test_net_ratio_needs_both_floors_and_a_run_longer_than_its_floor() -> None:
+    n2, n20 = _result(_scale(2), 3.0), _result(_scale(20), 12.0)
+    assert figures({_scale(2): n2, _scale(20): n20}, [2], [50], 0, Config(2, 50))["n20_over_n2_net"] is None
+    n2.floor_s, n20.floor_s = 3.0, 4.0
+    assert figures({_scale(2): n2, _scale(20): n20}, [2], [50], 0, Config(2, 50))["n20_over_n2_net"] is None
+
+
+def test_tests_run_reads_pytests_closing_line() -> None:
+    assert bench.tests_run("x\n1800 passed, 3 warnings in 25.1s\n") == 1800
+    assert bench.tests_run("== 2 failed, 33 passed, 1 skipped in 1.20s ==") == 36
+    assert bench.tests_run("no tests ran in 0.01s") is None
+
+
+@pytest.mark.selftest_slow
+def test_lab_apart_serves_its_contexts_and_is_stopped_by_pid(tmp_path: Path) -> None:
+    with bench.lab_apart(Config(2, 0, 0, 0, apart=True), tmp_path, tmp_path / "requests.jsonl") as lab:
+        assert len(lab.contexts) == 2 and lab.kubeconfig.exists() and lab.pid is not None
+        os.kill(lab.pid, 0)  # up while inside
+    with pytest.raises(ProcessLookupError):
+        os.kill(lab.pid, 0)  # stopped and reaped on the way out
+    assert lab.cpu_s is not None and lab.cpu_s > 0, "os.wait4 gave the lab's CPU"
 
 
 def test_per_pair_requests_say_what_they_are_for() -> None:
@@ -183,7 +228,7 @@ def test_a_reduced_matrix_says_n_a() -> None:
     assert line == (
         "bench: execs_per_source=1 r1000_over_r20=n/a n4_over_n2=n/a batched_over_naive=n/a "
         "wall_s=3.00 api_requests=100 n8_over_n2=n/a n20_over_n2=n/a peak_mb_n20=n/a api_per_pair=n/a "
-        "serial_rtts_n2=n/a serial_rtts_n20=n/a"
+        "serial_rtts_n2=n/a serial_rtts_n20=n/a n20_over_n2_inproc=n/a floor_s_n20=n/a n20_over_n2_net=n/a"
     )
     assert FINAL.match(line)
 
@@ -209,8 +254,12 @@ def test_tiny_bench_end_to_end(tmp_path: Path) -> None:
     assert naive and naive[0][-2] == "25", f"the naive run opens one exec per call: {naive}"
     slow = [line.split() for line in lines if " naive@20ms " in line]
     assert slow and slow[0][-2] == "25" and slow[0][-1] == "passed", f"the 20 ms round-trip run: {slow}"
-    fleet = [line.split() for line in lines if line.split()[1:3] == ["default", "batched@60ms"]]
+    fleet = [line.split() for line in lines if line.split()[1:3] == ["default", "batched@60ms,apart"]]
     assert len(fleet) == 2 and all(f[-1] == "passed" for f in fleet), f"the 60 ms default runs: {fleet}"
+    apart = next(f for f in fleet if f[0] == "2")
+    assert apart[6] != "-" and int(apart[9]) > 0, f"the lab's CPU and its request log, apart: {apart}"
+    floor = (tmp_path / "n2-r0-batched@20ms,apart" / "floor-0" / "output.txt").read_text()
+    assert "36 passed" in floor, "pytest alone ran as many trivial tests as the 2-cluster run"
     assert final["rtts2"] != "n/a", lines[-1]
     memory = re.compile(r"suite process peak RSS at 3 clusters, lab apart: \d+ MB \(exit 0\)")
     assert any(memory.search(line) for line in lines), proc.stdout
