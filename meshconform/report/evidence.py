@@ -150,3 +150,20 @@ def evidence_text(facts: MeshFacts, check: str, target: str, secrets: tuple[str,
     if len(text) > LIMIT:
         text = text[:LIMIT] + f"\n... ({len(text) - LIMIT} more characters cut)"
     return redact(text, secrets)
+
+
+class Texts:
+    """`evidence_text` once per (facts, area, target): a check's evidence is its area's facts about
+    its target, which every check of that area shares (at 20 clusters 1,800 checks ask for 500
+    distinct texts; building each is JSON with indentation, pure Python, plus the redaction). The
+    facts are kept with their text so that a key's id() is never another object's."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[int, str, str], tuple[MeshFacts, str]] = {}
+
+    def __call__(self, facts: MeshFacts, check: str, target: str, secrets: tuple[str, ...] = ()) -> str:
+        key = (id(facts), area_of(check) or check, target)
+        hit = self._texts.get(key)
+        if hit is None or hit[0] is not facts:
+            hit = self._texts[key] = (facts, evidence_text(facts, check, target, secrets))
+        return hit[1]

@@ -201,6 +201,24 @@ def test_evidence_picks_the_target_and_stays_bounded() -> None:
     assert len(text) < evidence.LIMIT + 100 and "more characters cut" in text
 
 
+def test_evidence_texts_are_built_once_per_area_and_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks of one area judge the same facts about a target: at 20 clusters 1,800 checks
+    need 500 distinct evidence texts, each an indented JSON dump and a redaction."""
+    built: list[tuple[str, str]] = []
+    real = evidence.evidence_text
+    counted = lambda f, c, t, s=(): built.append((c, t)) or real(f, c, t, s)  # noqa: E731
+    monkeypatch.setattr(evidence, "evidence_text", counted)
+    facts = facts_of({"cluster-1": {"v1": 50}})
+    texts = evidence.Texts()
+    first = texts(facts, "test_istiod_ready", "cluster-1")
+    assert texts(facts, "test_revision_everywhere", "cluster-1") == first  # the same area: control
+    assert first == real(facts, "test_revision_everywhere", "cluster-1")
+    assert len(built) == 1
+    texts(facts, "test_istiod_ready", "cluster-2")
+    texts(facts_of({"cluster-1": {"v1": 50}}), "test_istiod_ready", "cluster-1")  # another stage's facts
+    assert len(built) == 3
+
+
 def test_summary_of_synthetic_facts_validates() -> None:
     facts = facts_of({"cluster-1": {"v1": 25, "v2": 25}, "cluster-2": {"v2": 50}})
     checks = {
