@@ -25,6 +25,7 @@ import yaml
 from meshconform import errors
 from meshconform.fanout import Once
 from meshconform.kube import MERGE_PATCH, Cluster, Obj
+from meshconform.yamlload import SAFE_DUMPER
 
 log = logging.getLogger("meshconform.join")
 
@@ -75,7 +76,7 @@ def build_kubeconfig(name: str, server: str, ca_data: bytes, token: str) -> str:
         "preferences": {},
         "users": [{"name": name, "user": {"token": token}}],
     }
-    return str(yaml.safe_dump(doc, sort_keys=True))
+    return str(yaml.dump(doc, Dumper=SAFE_DUMPER, sort_keys=True))
 
 
 def build_remote_secret(
