@@ -289,8 +289,11 @@ def pytest_floor(driver: Driver, tests: int, workdir: Path) -> float | None:
     JUnit XML), warm in the driver: the part of a run's wall time that grows with the checks'
     count whatever the suite does (measured here: about 1.9 ms a test, 3.4 s for 1,800)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "test_floor.py").write_text(FLOOR_TEST.format(n=tests))
-    args = [str(workdir / "test_floor.py"), "-q", "-p", "no:meshconform_options", "-p", "no:cacheprovider"]
+    # One name per count: the driver process keeps what it imported, so a name means one content.
+    test_file = workdir / f"test_floor_{tests}.py"
+    test_file.write_text(FLOOR_TEST.format(n=tests))
+    args = [str(test_file), "-q", "-p", "no:meshconform_options", "-p", "no:cacheprovider"]
+    args += ["--import-mode=importlib"]  # a second workdir's file of the same name is no mismatch
     args += [f"--rootdir={workdir}", f"--html={workdir / 'report.html'}"]
     args += [f"--junitxml={workdir / 'junit.xml'}"]
     result = driver.run(Config(0, 0), workdir, args=args)
