@@ -39,7 +39,7 @@ it) was counted as the suite's and competed with it for one interpreter. On real
 CPU is the API servers' and istiods', not the runner's. The table shows both processes' CPU, and
 the final line keeps the in-process figure beside (n20_over_n2_inproc). pytest's own cost per
 test (collection, reports, pytest-html, JUnit: about 1.9 ms a test on the bench's machine, 3.4 s
-for the 1,800 tests of 20 clusters) grows with the checks whatever the suite does; floor_s_n20
+for 1,800 tests) grows with the checks whatever the suite does; floor_s_n20
 measures it (the same number of trivial tests, with the same reports, warm in the driver), and
 n20_over_n2_net is n20_over_n2 with each run's floor taken off: the suite's own work.
 """
