@@ -40,7 +40,8 @@ ISTIOD_EXEC = re.compile(r"^/api/v1/namespaces/istio-system/pods/istiod-[^/]+/ex
 
 
 def in_namespace(path: str, namespace: str) -> bool:
-    return re.match(rf"^/api(s/[^/]+)?/v1/namespaces/{namespace}(/|$)", path) is not None
+    # /api/v1/namespaces/NS/... or /apis/GROUP/VERSION/namespaces/NS/... (e.g. security.istio.io/v1beta1)
+    return re.match(rf"^/api(/v1|s/[^/]+/[^/]+)/namespaces/{namespace}(/|$)", path) is not None
 
 
 def violations(lines: list[dict[str, Any]], namespace: str) -> list[str]:
@@ -176,5 +177,7 @@ def test_the_classifier_flags_what_create_mode_does() -> None:
         line("POST", f"/apis/apps/v1/namespaces/{FRESH}/deployments"),
         line("DELETE", f"/api/v1/namespaces/{FRESH}"),
         line("GET", "/api/v1/namespaces/istio-system/pods/istiod-asm-173-3-5d-x/exec"),
+        line("POST", f"/apis/security.istio.io/v1beta1/namespaces/{FRESH}/peerauthentications"),
+        line("POST", "/apis/security.istio.io/v1beta1/namespaces/istio-system/peerauthentications"),
     ]
-    assert len(violations(lines, FRESH)) == 5
+    assert len(violations(lines, FRESH)) == 6
