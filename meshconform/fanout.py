@@ -1,7 +1,7 @@
 """One function over many clusters (or pairs) at once, results in their order.
 
 Why threads: the work is round trips to API servers, so N clusters cost about one cluster's
-latency instead of N times it (issue 6: fleets of 3 to 10). Results keep the input order, so
+latency instead of N times it (fleets of up to 20 clusters). Results keep the input order, so
 whatever is reported from them (the first refusal, the clean-up list) reads the same as a serial
 loop's. The threads are daemons: when the user's last Ctrl-C says leave now, a call still waiting
 on a slow API server must not hold the process (ThreadPoolExecutor's workers are joined at exit).

@@ -1,7 +1,7 @@
 """PyYAML's safe loader and dumper, libyaml's when PyYAML was built with it (as its wheels are).
 
 Why: the pure-Python loader spends milliseconds on a kubeconfig's long base64 scalars, and a run
-parses one per remote secret and per pod annotation; profiled for issue 6. Same safety: the C
+parses one per remote secret and per pod annotation; profiled with the benchmark. Same safety: the C
 loader builds only the safe constructor's plain types.
 """
 

@@ -1,4 +1,4 @@
-"""The suite's command-line options (DESIGN.md's names), as a pytest plugin pytest loads early.
+"""The suite's command-line options (the names scripts rely on), as a pytest plugin pytest loads early.
 
 Why a separate, installed plugin: options that only a conftest.py declares are unknown until
 pytest has read its command line once, chosen its rootdir and loaded that conftest, so

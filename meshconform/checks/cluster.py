@@ -1,5 +1,5 @@
 """Checks on one cluster: its API server answers, its control plane is the one the mesh needs,
-and it shares trust and network with the others (DESIGN.md: reach, control plane, trust, network).
+and it shares trust and network with the others (the catalogue's areas: reach, control plane, trust, network).
 """
 
 from __future__ import annotations

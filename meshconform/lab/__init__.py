@@ -1,6 +1,6 @@
 """meshconform.lab: N emulated Kubernetes clusters with simulated Istio, for real clients.
 
-Public API (CONTRACTS.md section 1), used only by pytest wiring and self-tests:
+Public API, used only by pytest wiring and self-tests:
 `Lab`, `LabOptions`, `LabConfigError`, `known_faults`.
 """
 

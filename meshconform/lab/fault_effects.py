@@ -1,4 +1,4 @@
-"""Fault effects: where each fault of DESIGN.md's table bends the simulated mesh, and nothing else.
+"""Fault effects: where each fault of the check catalogue bends the simulated mesh, and nothing else.
 
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:

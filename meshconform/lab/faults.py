@@ -1,4 +1,4 @@
-"""Fault specs: the control surface that bends one fact of a healthy mesh (DESIGN.md's table).
+"""Fault specs: the control surface that bends one fact of a healthy mesh (the check catalogue's faults).
 
 Only this module interprets fault names. It parses and validates `NAME[:ARG]` specs into `Fault`s
 (one-line LabConfigError for anything wrong, naming what is allowed), and keeps the registry of

@@ -2,7 +2,7 @@
 
 The lifecycle is the table `podstatus.STEPS` (scheduled -> initialized -> running -> ready), each
 step applied after its share of the pod's ready delay, so `slow-start` is a bigger delay, not other
-code (STYLE.md pattern 10, moto's managed_state_model). What a container does once started is asked
+code (after moto's managed_state_model). What a container does once started is asked
 of behaviour hooks: the Istio simulation makes istio-proxy NEVER_READY (proxy-not-ready) or istiod's
 discovery container CRASHLOOP (istiod-down). Events are the kubelet's and the scheduler's texts.
 """

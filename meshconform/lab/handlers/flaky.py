@@ -3,7 +3,7 @@
 A failure is a 429 TooManyRequests with Retry-After: 1, a 500 InternalError, or a connection
 dropped before any response. The same path never fails twice in a row, so a client that retries
 named transient errors a bounded number of times always gets through -- the behaviour the suite's
-retry policy (STYLE.md pattern 8) must show it has.
+retry policy must show it has.
 """
 
 from __future__ import annotations
