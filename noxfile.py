@@ -18,7 +18,7 @@ nox.options.sessions = ["lint", "selftest"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
-KIND_TOOLS = ("docker", "kind", "istioctl", "kubectl")  # as meshconform.kindplan.REQUIRED_TOOLS
+KIND_TOOLS = ("docker", "kind", "istioctl", "kubectl")  # as meshconform.kind.plan.REQUIRED_TOOLS
 
 
 @nox.session

@@ -1,8 +1,17 @@
-"""meshconform: prove that a multi-cluster Istio / Anthos Service Mesh works.
+"""meshconform: prove that a multi-cluster Istio / Cloud Service Mesh works.
 
-The library gathers facts through the Kubernetes API (kube, controlplane, join, workloads,
-traffic), judges them (checks, verdicts) and reports (report). pytest wiring lives outside it, in
-conftest.py and fixtures/; the lab emulator in meshconform.lab is independent of everything here.
+The package is layered; each layer imports only the ones below it (import-linter enforces it):
+
+    report/   renders what was gathered and judged: HTML, JUnit properties, summary.json
+    checks/   judges: every verdict and its message, and the statistics behind the traffic ones
+    run/      one run's life cycle: options, preflight, the stage pipeline, heartbeat, clean-up
+    mesh/     the guide's steps and what they observe: control plane, remote secrets, samples,
+              hello calls, the sidecars' metrics; `mesh.facts` is the record they fill in
+    kube/     the Kubernetes API: clients, errors, waits, fan-out, selectors, YAML, redaction
+
+Beside them, standing alone: `lab` (an emulated fleet of clusters), `bench` (the benchmark,
+`python -m meshconform.bench`) and `kind` (a real mesh on kind, `python -m meshconform.kind`).
+pytest wiring lives outside the package, in conftest.py and fixtures/.
 """
 
 __version__ = "0.1.0"

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from meshconform import config as mc
+from meshconform.run import config as mc
 
 from . import coexist, rootdir
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from meshconform import verdicts
-from meshconform.facts import ClusterFacts, MeshFacts
+from meshconform.checks import statistics as verdicts
+from meshconform.mesh.facts import ClusterFacts, MeshFacts
 
 Scope = Literal["cluster", "pair"]
 Need = tuple["Check", str]

@@ -4,11 +4,12 @@ and it shares trust and network with the others (the catalogue's areas: reach, c
 
 from __future__ import annotations
 
-from meshconform import gateways, trust, verdicts
 from meshconform.checks import Need, cf, check, reference
-from meshconform.controlplane import MIN_VERSION, version_tuple
-from meshconform.facts import IstiodPod, MeshFacts
-from meshconform.waits import stable_name
+from meshconform.checks import statistics as verdicts
+from meshconform.kube.waits import stable_name
+from meshconform.mesh import gateways, trust
+from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
+from meshconform.mesh.facts import IstiodPod, MeshFacts
 
 # -- reach and control plane ----------------------------------------------------------------------
 

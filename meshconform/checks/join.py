@@ -6,11 +6,11 @@ and per cluster, no cluster name is claimed twice and no cluster is claimed unde
 
 from __future__ import annotations
 
-from meshconform import verdicts
 from meshconform.checks import cf, check
+from meshconform.checks import statistics as verdicts
 from meshconform.checks.cluster import istiod_ready, reach, rev_pods
-from meshconform.facts import MeshFacts, RemoteSecret, SecretClaim, split_pair
-from meshconform.join import SYNCED, secret_name
+from meshconform.mesh.facts import MeshFacts, RemoteSecret, SecretClaim, split_pair
+from meshconform.mesh.remote_secrets import SYNCED, secret_name
 
 
 def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:

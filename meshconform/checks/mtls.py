@@ -18,10 +18,10 @@ weighed against all that vB's sidecars confirmed from the sleep identity, and th
 
 from __future__ import annotations
 
-from meshconform import verdicts
 from meshconform.checks import Need, cf, check
+from meshconform.checks import statistics as verdicts
 from meshconform.checks.traffic import hello_ok, premises, reach_every_cluster
-from meshconform.facts import MeshFacts, Received, ServerView, split_pair
+from meshconform.mesh.facts import MeshFacts, Received, ServerView, split_pair
 
 MTLS = "mutual_tls"
 STATS = "`kubectl exec POD -c istio-proxy -- pilot-agent request GET stats/prometheus`"

@@ -8,9 +8,9 @@ is whatever its Deployment says. Any other answerer fails, named, with where it 
 from __future__ import annotations
 
 from meshconform.checks import cf, check
+from meshconform.checks.statistics import fmt_counts
 from meshconform.checks.traffic import judged_premises
-from meshconform.facts import MeshFacts, Tally
-from meshconform.verdicts import fmt_counts
+from meshconform.mesh.facts import MeshFacts, Tally
 
 
 def run_pods(facts: MeshFacts) -> dict[str, str]:

@@ -7,17 +7,18 @@ no answered call at all, its failed hello calls are the broken premise of the ot
 failure that test_hello_calls_succeed reports is why nothing shows where calls go.
 
 The budgets (verdicts.py) are per run: the reach and split checks split them over sources x
-versions, the same count the traffic stage planned its calls with (verdicts.plan_calls).
+versions, the same count the traffic stage planned its calls with (sampling.plan_calls).
 """
 
 from __future__ import annotations
 
-from meshconform import verdicts
 from meshconform.checks import Need, cf, check
+from meshconform.checks import statistics as verdicts
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, single_network, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
-from meshconform.facts import DestinationRule, MeshFacts, Tally, pair_id
+from meshconform.mesh import sampling
+from meshconform.mesh.facts import DestinationRule, MeshFacts, Tally, pair_id
 
 
 def premises(facts: MeshFacts, source: str) -> list[Need]:
@@ -36,7 +37,7 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
     return needs
 
 
-targets = verdicts.targets  # one per cluster: its version, weighted by its ready replicas
+targets = sampling.targets  # one per cluster: its version, weighted by its ready replicas
 
 
 def _tally(facts: MeshFacts, source: str) -> Tally:
@@ -122,7 +123,7 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
 
 @check("test_calls_reach_every_cluster", requires=judged_premises)
 def reach_every_cluster(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.reached(targets(facts), verdicts.cells(facts))(_tally(facts, source))
+    problem = verdicts.reached(targets(facts), sampling.cells(facts))(_tally(facts, source))
     if not problem:
         return None
     return problem + (explain_routing(facts, source) or unanswered_everywhere(facts, source))
@@ -155,5 +156,5 @@ def unanswered_everywhere(facts: MeshFacts, source: str) -> str:
     requires=lambda f, s: [*judged_premises(f, s), (reach_every_cluster, s)],
 )
 def split_follows_replicas(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.not_skewed(targets(facts), verdicts.cells(facts))(_tally(facts, source))
+    problem = verdicts.not_skewed(targets(facts), sampling.cells(facts))(_tally(facts, source))
     return problem + explain_routing(facts, source) if problem else None

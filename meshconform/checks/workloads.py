@@ -5,12 +5,13 @@ came from the expected revision.
 
 from __future__ import annotations
 
-from meshconform import selectors, verdicts
 from meshconform.checks import cf, check
+from meshconform.checks import statistics as verdicts
 from meshconform.checks.cluster import istiod_ready, revision_installed
-from meshconform.facts import MeshFacts
-from meshconform.waits import stable_name
-from meshconform.workloads import PROXY
+from meshconform.kube import selectors
+from meshconform.kube.waits import stable_name
+from meshconform.mesh.facts import MeshFacts
+from meshconform.mesh.samples import PROXY
 
 
 def _namespace_labels(facts: MeshFacts, name: str) -> dict[str, str]:

@@ -10,12 +10,12 @@ live progress) is fixtures/reporting.py. Modules:
 - groups: many targets named in a few words (`cluster-3->*`), for the terminal and the verdict.
 - sections, gather: diagnostics read from the clusters when a check fails, bounded.
 - html: the fragments pytest-html shows; summary: summary.json (docs/summary.schema.json).
-- redact (meshconform.redact, a leaf the API layer uses too): the last line of defence against a
+- redact (meshconform.kube.redact, a leaf the API layer uses too): the last line of defence against a
   secret in any output.
 
 Nothing here imports pytest; nothing here ever holds a token (fingerprints stand in).
 """
 
-from meshconform.redact import redact
+from meshconform.kube.redact import redact
 
 __all__ = ["redact"]

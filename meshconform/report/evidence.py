@@ -17,8 +17,8 @@ from typing import Any
 from meshconform.checks import reference
 from meshconform.checks.mtls import cluster_ids, identity
 from meshconform.checks.traffic import targets
-from meshconform.facts import ClusterFacts, MeshFacts, split_pair
-from meshconform.redact import redact
+from meshconform.kube.redact import redact
+from meshconform.mesh.facts import ClusterFacts, MeshFacts, split_pair
 from meshconform.report.hints import Area, area_of
 
 LIMIT = 6000  # characters of JSON per test: a screenful, enough for any single check's facts

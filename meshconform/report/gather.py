@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from meshconform import errors, waits
-from meshconform.facts import MeshFacts, split_pair
-from meshconform.join import secret_name
-from meshconform.kube import Cluster
-from meshconform.redact import redact
+from meshconform.kube import errors, waits
+from meshconform.kube.client import Cluster
+from meshconform.kube.redact import redact
+from meshconform.mesh.facts import MeshFacts, split_pair
+from meshconform.mesh.remote_secrets import secret_name
 from meshconform.report import sections
 from meshconform.report.hints import area_of
 from meshconform.report.sections import Section

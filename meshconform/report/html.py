@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from meshconform.facts import MeshFacts
+from meshconform.mesh.facts import MeshFacts
 from meshconform.report import grid, matrix, svg
 from meshconform.report.groups import FAILING, phrase, split_id
 from meshconform.report.hints import HINTS, Hint

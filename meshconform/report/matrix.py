@@ -18,7 +18,7 @@ from typing import Any
 
 from meshconform.checks.mtls import MTLS, cluster_ids, identity
 from meshconform.checks.traffic import targets
-from meshconform.facts import MeshFacts
+from meshconform.mesh.facts import MeshFacts
 
 HANDFUL = 6  # versions drawn one by one; beyond it the chart groups them and the table is compact
 

@@ -9,7 +9,7 @@ a summary.json with `"verdict": "refused"` and the refusal, and a small self-con
 The JUnit shape is the one pytest's own junitxml writes for an error (a `<testsuites>` root, one
 `<testsuite>` with `errors="1"`, the testcase's `<error message=... type=...>` holding the text), so
 that the same parsers read both: GitHub's and GitLab's JUnit views, junitparser, Jenkins' xunit.
-Every text passes meshconform.redact first (the refusal line was cleaned when it was made; this is
+Every text passes meshconform.kube.redact first (the refusal line was cleaned when it was made; this is
 the same last line of defence every other output has).
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform import __version__
-from meshconform.redact import redact
+from meshconform.kube.redact import redact
 from meshconform.report import summary
 
 CASE_CLASS = "meshconform"

@@ -15,9 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from meshconform import discovery, errors, join
-from meshconform.kube import REQUEST_TIMEOUT, Cluster, Obj
-from meshconform.waits import pod_state
+from meshconform.kube import errors
+from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
+from meshconform.kube.waits import pod_state
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import secret_inspection as discovery
 
 ISTIO_NS = join.ISTIO_NS
 MAX_LINES = 60

@@ -17,11 +17,11 @@ from typing import Any
 
 from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
-from meshconform.facts import ClusterFacts, MeshFacts
-from meshconform.redact import redact
+from meshconform.kube.redact import redact
+from meshconform.mesh.facts import ClusterFacts, MeshFacts
+from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
 from meshconform.report.hints import area_of, hint_for
-from meshconform.verdicts import FALSE_ALARMS
 
 SCHEMA_VERSION = 1
 # pytest's exit codes (pytest.ExitCode) as words, so a reader need not know them.

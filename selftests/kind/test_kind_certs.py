@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from meshconform import certs
+from meshconform.kind import certs
 
 CLUSTERS = ["cluster-1", "cluster-2"]
 

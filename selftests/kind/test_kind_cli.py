@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.kindplan import REPO_ROOT, Command, KindOptions, build_plan
+from meshconform.kind.plan import REPO_ROOT, Command, KindOptions, build_plan
 
 FAST_S = 10.0  # "within seconds": generous for a loaded 2-core machine, far below any real step
 

@@ -15,7 +15,7 @@ import shutil
 import pytest
 import yaml
 
-from meshconform.kindplan import REPO_ROOT, PlanError, load_cluster, validate_clusters
+from meshconform.kind.plan import REPO_ROOT, PlanError, load_cluster, validate_clusters
 
 MANIFESTS = REPO_ROOT / "manifests"
 KIND = [MANIFESTS / "kind" / f"cluster-{i}.yaml" for i in (1, 2)]

@@ -1,4 +1,4 @@
-"""``meshconform.istioctl.create_remote_secret`` with a stub istioctl on PATH.
+"""``meshconform.mesh.istioctl.create_remote_secret`` with a stub istioctl on PATH.
 
 The stub records its arguments and prints what the test tells it to, so the plumbing (flags, the
 ``x`` fallback for istioctl releases that only have ``istioctl x create-remote-secret``, parsing,
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshconform import istioctl
-from meshconform.istioctl import IstioctlError, create_remote_secret
+from meshconform.mesh import istioctl
+from meshconform.mesh.istioctl import IstioctlError, create_remote_secret
 
 DATA = Path(__file__).parent / "data" / "istioctl-remote-secret.yaml"
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6IkFCQyJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6aXN0aW8ifQ.c2lnbmF0dXJl"

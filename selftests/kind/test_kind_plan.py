@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from meshconform import kind
-from meshconform.kindplan import (
+from meshconform.kind import cli as kind
+from meshconform.kind.plan import (
     REPO_ROOT,
     Command,
     KindOptions,

@@ -47,7 +47,7 @@ def test_documented_kubeconfig_layout(documented):
 
 
 def test_the_suite_accepts_the_documented_secret(documented):
-    discovery = pytest.importorskip("meshconform.discovery")  # validation moved out of join.py
+    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")  # validation moved out of join.py
     assert discovery.shape_problem(documented, "cluster-2") is None
     assert discovery.annotation(documented) == f"networking.istio.io/cluster: {NAME}"
     parsed = discovery.parse_kubeconfig(documented["stringData"][NAME])
@@ -60,7 +60,7 @@ def test_the_suite_accepts_the_documented_secret(documented):
 
 
 def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
-    discovery = pytest.importorskip("meshconform.discovery")
+    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")
     unlabelled = {**documented, "metadata": {**documented["metadata"], "labels": {}}}
     assert "lacks label istio/multiCluster=true" in discovery.shape_problem(unlabelled, "cluster-2")
     empty = {**documented, "stringData": {}}
@@ -70,7 +70,7 @@ def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
 def test_the_suite_accepts_what_istioctl_1_6_8_printed():
     """istioctl 1.6 annotated istio.io/clusterContext (the context), not networking.istio.io/cluster,
     and without --name named the cluster after kube-system's UID: istiod reads neither, nor do we."""
-    discovery = pytest.importorskip("meshconform.discovery")
+    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")
     text = (DATA.parent / "istioctl-1.6.8-remote-secret.yaml").read_text()
     (old,) = [d for d in yaml.safe_load_all(text) if d is not None]
     uid = "54643f96-eca0-11e9-bb97-42010a80000a"
@@ -83,7 +83,7 @@ def test_the_suite_accepts_what_istioctl_1_6_8_printed():
 
 
 def test_native_secret_has_the_documented_shape(documented):
-    join = pytest.importorskip("meshconform.join")
+    join = pytest.importorskip("meshconform.mesh.remote_secrets")
     native = join.build_remote_secret(NAME, "server", b"caData", "token")
     assert native["apiVersion"] == documented["apiVersion"] and native["kind"] == documented["kind"]
     for key in ("name", "annotations", "labels"):

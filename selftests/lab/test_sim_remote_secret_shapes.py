@@ -4,7 +4,7 @@ istioctl 1.6 annotated istio.io/clusterContext (options.go at 1.6.8), 1.7+ netwo
 Helm, Terraform and hand-made secrets carry none; istioctl without --name names the cluster after
 kube-system's UID; a secret may name another address of the same API server. Each kube-system
 namespace has its own UID, the same on every read, and reading it through a secret's own server,
-CA and token (meshconform/identity.py) gives the UID of the cluster that secret reaches.
+CA and token (meshconform/mesh/cluster_identity.py) gives the UID of the cluster that secret reaches.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sim_support import Mesh, start
 
-from meshconform import identity
+from meshconform.mesh import cluster_identity as identity
 
 
 def _secret(mesh: Mesh, i: int, name: str) -> Any:

@@ -17,9 +17,9 @@ import pytest
 from kubernetes import client
 from support import LabEnv, lab_in_process, run_suite
 
-from meshconform import gateways
 from meshconform.checks.traffic import applies_to, explain_routing
-from meshconform.facts import (
+from meshconform.mesh import gateways
+from meshconform.mesh.facts import (
     ClusterFacts,
     ControlPlane,
     DestinationRule,

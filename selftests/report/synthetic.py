@@ -22,7 +22,7 @@ from typing import Any
 from support import ROOT, suite_env
 
 from meshconform.checks import all_checks
-from meshconform.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, PodFact, Tally, Workloads
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, PodFact, Tally, Workloads
 from meshconform.report import summary
 
 REV = "asm-1285-9"

@@ -21,8 +21,8 @@ import synthetic
 from synthetic import names
 
 from fixtures import reporting
-from meshconform import facts as mf
-from meshconform.facts import MeshFacts
+from meshconform.mesh import facts as mf
+from meshconform.mesh.facts import MeshFacts
 from meshconform.report import grid, groups, html, matrix, svg
 
 PAIR_CHECKS = (

@@ -13,9 +13,10 @@ import jsonschema
 import pytest
 from report_support import SCHEMA
 
-from meshconform import errors
 from meshconform.checks import all_checks
-from meshconform.facts import (
+from meshconform.kube import errors
+from meshconform.kube.redact import kubeconfig_secrets, one_line, redact, redact_known, scrub_file
+from meshconform.mesh.facts import (
     ClusterFacts,
     ControlPlane,
     IstiodPod,
@@ -26,7 +27,6 @@ from meshconform.facts import (
     Tally,
     Workloads,
 )
-from meshconform.redact import kubeconfig_secrets, one_line, redact, redact_known, scrub_file
 from meshconform.report import evidence, html, matrix, sections, summary, svg
 from meshconform.report.gather import Diagnoser
 from meshconform.report.hints import HINTS, hint_for

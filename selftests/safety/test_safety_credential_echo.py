@@ -102,8 +102,8 @@ def test_an_error_quoting_the_authorization_header_holds_no_token(
 ) -> None:
     from kubernetes import client
 
-    from meshconform import errors
-    from meshconform.kube import Cluster
+    from meshconform.kube import errors
+    from meshconform.kube.client import Cluster
 
     url, codes = echo_server
     codes[0] = code

@@ -27,7 +27,7 @@ from safety_support import (
 )
 from support import ROOT, LabEnv, eventually, lab_in_process
 
-from meshconform.heartbeat import ANNOTATION, STALE_ENV
+from meshconform.run.heartbeat import ANNOTATION, STALE_ENV
 
 pytestmark = pytest.mark.selftest_slow
 

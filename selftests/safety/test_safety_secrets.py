@@ -120,8 +120,8 @@ def test_no_secret_in_debug_outputs(scenario: tuple[LabEnv, list[str], int], tmp
 def test_repr_of_a_failing_call_holds_no_credentials(tmp_path: Path) -> None:
     """The error a call raises (and so any message built from it) carries neither the bearer token
     nor the client key, even when the server refuses the credentials."""
-    from meshconform import errors
-    from meshconform.kube import Cluster
+    from meshconform.kube import errors
+    from meshconform.kube.client import Cluster
 
     with lab_in_process(tmp_path) as lab:
         kubeconfig, secrets = with_client_keys(lab, tmp_path)

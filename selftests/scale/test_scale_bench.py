@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from support import ROOT
 
-from meshconform import bench
-from meshconform.bench_figures import (
+from meshconform.bench import cli as bench
+from meshconform.bench.figures import (
     Config,
     LogCounts,
     Result,

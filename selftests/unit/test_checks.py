@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from meshconform import checks
-from meshconform import facts as mf
-from meshconform.facts import (
+from meshconform.mesh import facts as mf
+from meshconform.mesh.facts import (
     ClusterFacts,
     ControlPlane,
     Injector,

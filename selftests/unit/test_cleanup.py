@@ -1,4 +1,4 @@
-"""Releasing a remote secret two runs share (meshconform/cleanup.py), one interleaving per test.
+"""Releasing a remote secret two runs share (meshconform/run/cleanup.py), one interleaving per test.
 
 Each test sets the lab up as a concurrent run would have left it at the moment the releasing run
 acts (its listing and its view of live runs taken earlier), then releases and checks the end state:
@@ -20,10 +20,13 @@ import pytest
 from kubernetes import client
 from support import LabEnv, lab_in_process, run_suite
 
-from meshconform import cleanup, errors, heartbeat, join, workloads
-from meshconform.config import RunConfig
-from meshconform.kube import Cluster
-from meshconform.pipeline import join_pair
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import samples as workloads
+from meshconform.run import cleanup, heartbeat
+from meshconform.run.config import RunConfig
+from meshconform.run.pipeline import join_pair
 
 NS = "istio-system"
 SECRET = "istio-remote-secret-cluster-2"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meshconform import config as mc
+from meshconform.run import config as mc
 
 UPSTREAM = Path("/work/shared/upstream-samples/samples")
 

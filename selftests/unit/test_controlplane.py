@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import types
 
-from meshconform import controlplane, errors
+from meshconform.kube import errors
+from meshconform.mesh import controlplane
 
 REV = "asm-173-3"
 

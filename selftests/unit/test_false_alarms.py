@@ -21,22 +21,23 @@ from collections import Counter
 
 import pytest
 
-from meshconform import verdicts
-from meshconform.config import REQUESTS_DEFAULT
-from meshconform.facts import Tally
+from meshconform.checks import statistics as verdicts
+from meshconform.mesh import sampling
+from meshconform.mesh.facts import Tally
+from meshconform.run.config import REQUESTS_DEFAULT
 
 RUNS = {2: 3000, 20: 600}  # simulated runs per cluster count: under 10 s together on a loaded 2-core box
 MAGNIFIED = 0.05  # a run-level budget large enough to be measured in a few thousand runs
 
 
-def layout(clusters: int, replicas: list[int] | None = None) -> list[verdicts.Target]:
+def layout(clusters: int, replicas: list[int] | None = None) -> list[sampling.Target]:
     counts = replicas or [1] * clusters
     total = sum(counts)
-    return [verdicts.Target(f"v{i + 1}", f"cluster-{i + 1}", n / total) for i, n in enumerate(counts)]
+    return [sampling.Target(f"v{i + 1}", f"cluster-{i + 1}", n / total) for i, n in enumerate(counts)]
 
 
 def draw(
-    rng: random.Random, source: str, found: list[verdicts.Target], calls: int, silent: set[str]
+    rng: random.Random, source: str, found: list[sampling.Target], calls: int, silent: set[str]
 ) -> Tally:
     """One source's healthy sample; versions in `silent` answer nothing from here (the balancer's
     retries send those calls to the others, as Envoy's default retry policy does)."""
@@ -47,11 +48,11 @@ def draw(
 
 
 def failures(
-    tallies: list[Tally], found: list[verdicts.Target], budget: float = verdicts.FALSE_ALARMS
+    tallies: list[Tally], found: list[sampling.Target], budget: float = sampling.FALSE_ALARMS
 ) -> set[str]:
     """The sources whose reach or split check fails, judged as the checks judge them."""
     cells = len(tallies) * len(found)
-    miss = verdicts.MISS_PROBABILITY * budget / verdicts.FALSE_ALARMS
+    miss = sampling.MISS_PROBABILITY * budget / sampling.FALSE_ALARMS
     reach = verdicts.reached(found, cells, miss)
     split = verdicts.not_skewed(found, cells, budget - miss)
     return {t.source for t in tallies if reach(t) or split(t)}
@@ -61,7 +62,7 @@ def simulate(clusters: int, runs: int, seed: int, replicas: list[int] | None = N
     """(runs, false alarms at the real budget, false alarms at the magnified one)."""
     rng = random.Random(seed)
     found = layout(clusters, replicas)
-    calls = verdicts.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
+    calls = sampling.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
     alarms = magnified = 0
     for _ in range(runs):
         tallies = [draw(rng, f"cluster-{s + 1}", found, calls, set()) for s in range(clusters)]
@@ -88,7 +89,7 @@ def most_consistent(runs: int, rate: float, tail: float = 1e-6) -> int:
 @pytest.mark.parametrize("clusters", [2, 20])
 def test_a_healthy_run_fails_a_statistical_check_at_most_once_in_a_thousand(clusters: int) -> None:
     runs, alarms, magnified = simulate(clusters, RUNS[clusters], seed=clusters)
-    assert alarms <= most_consistent(runs, verdicts.FALSE_ALARMS), (
+    assert alarms <= most_consistent(runs, sampling.FALSE_ALARMS), (
         f"{alarms} of {runs} healthy {clusters}-cluster runs failed a statistical check"
     )
     assert magnified <= most_consistent(runs, MAGNIFIED), (
@@ -98,7 +99,7 @@ def test_a_healthy_run_fails_a_statistical_check_at_most_once_in_a_thousand(clus
 
 def test_an_uneven_replica_layout_keeps_the_bound() -> None:
     runs, alarms, magnified = simulate(5, 600, seed=5, replicas=[1, 1, 2, 3, 9])
-    assert alarms <= most_consistent(runs, verdicts.FALSE_ALARMS)
+    assert alarms <= most_consistent(runs, sampling.FALSE_ALARMS)
     assert magnified <= most_consistent(runs, MAGNIFIED)
 
 
@@ -106,16 +107,16 @@ def test_an_uneven_replica_layout_keeps_the_bound() -> None:
 def test_the_reach_budget_holds_by_construction(clusters: int) -> None:
     """Missing a healthy version anywhere in a run: at most MISS_PROBABILITY, by the union bound."""
     found = layout(clusters)
-    plan = verdicts.plan_calls(found, clusters, REQUESTS_DEFAULT)
-    per_run = clusters * sum(verdicts.miss_probability(t.weight, plan.calls) for t in found)
-    assert per_run < verdicts.MISS_PROBABILITY
+    plan = sampling.plan_calls(found, clusters, REQUESTS_DEFAULT)
+    per_run = clusters * sum(sampling.miss_probability(t.weight, plan.calls) for t in found)
+    assert per_run < sampling.MISS_PROBABILITY
 
 
 @pytest.mark.parametrize("clusters", [2, 20])
 def test_a_version_that_answers_nothing_is_caught_in_every_run(clusters: int) -> None:
     rng = random.Random(clusters)
     found = layout(clusters)
-    calls = verdicts.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
+    calls = sampling.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
     sources = [f"cluster-{s + 1}" for s in range(clusters)]
     for _ in range(50):
         tallies = [draw(rng, s, found, calls, {f"v{clusters}"}) for s in sources]
@@ -126,7 +127,7 @@ def test_a_version_that_answers_nothing_is_caught_in_every_run(clusters: int) ->
 def test_a_partition_of_two_clusters_is_caught_in_every_run(clusters: int) -> None:
     rng = random.Random(clusters)
     found = layout(clusters)
-    calls = verdicts.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
+    calls = sampling.plan_calls(found, clusters, REQUESTS_DEFAULT).calls
     cut = {"cluster-1": {"v2"}, "cluster-2": {"v1"}}
     for _ in range(50):
         sources = [f"cluster-{s + 1}" for s in range(clusters)]

@@ -1,4 +1,4 @@
-"""meshconform/fanout.py: results in order, a failure stops what has not begun, daemon threads; Once."""
+"""meshconform/kube/fanout.py: results in order, a failure stops what has not begun, daemon threads; Once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from meshconform import errors
-from meshconform.fanout import Once, parallel, parallel_or_leave
+from meshconform.kube import errors
+from meshconform.kube.fanout import Once, parallel, parallel_or_leave
 
 
 def test_results_keep_the_order_of_the_items() -> None:

@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from meshconform import checks, discovery, identity, join
+from meshconform import checks
 from meshconform.checks import join as join_checks
-from meshconform.facts import ClusterFacts, MeshFacts, SecretClaim
+from meshconform.mesh import cluster_identity as identity
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import secret_inspection as discovery
+from meshconform.mesh.facts import ClusterFacts, MeshFacts, SecretClaim
 
 DATA = Path(__file__).parents[1] / "kind" / "data"
 UID_1, UID_2, UID_3 = "uid-cluster-1", "uid-cluster-2", "uid-cluster-3"
@@ -197,7 +200,7 @@ def test_a_missing_secret_names_the_secrets_that_could_not_be_identified():
 
 def test_claims_round_trip_through_json():
     """xdist workers read the facts from a file: what each secret reaches must survive it."""
-    from meshconform import facts as mf
+    from meshconform.mesh import facts as mf
 
     facts = mesh(SecretClaim("istio-remote-secret-cluster-1", "cluster-1", "https://x", UID_1, "cluster-1"))
     again = mf.from_json(MeshFacts, mf.to_json(facts))

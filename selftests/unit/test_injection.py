@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform import injection
-from meshconform.facts import Injector, Webhook
+from meshconform.mesh import injection
+from meshconform.mesh.facts import Injector, Webhook
 
 NOT_OFF = {"key": "sidecar.istio.io/inject", "operator": "NotIn", "values": ["false"]}
 

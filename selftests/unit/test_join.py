@@ -13,8 +13,12 @@ import pytest
 import trustme
 import yaml
 
-from meshconform import discovery, errors, join, kube, pipeline
-from meshconform.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, RemoteSecret
+from meshconform.kube import client as kube
+from meshconform.kube import errors
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import secret_inspection as discovery
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, RemoteSecret
+from meshconform.run import pipeline
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
@@ -217,7 +221,7 @@ def test_sync_problem_from_clusterz():
 
 
 def test_istioctl_secret_gets_our_labels(monkeypatch):
-    from meshconform import istioctl
+    from meshconform.mesh import istioctl
 
     seen = {}
 
@@ -241,7 +245,7 @@ def test_istioctl_secret_gets_our_labels(monkeypatch):
 
 
 def test_istioctl_failure_is_one_line(monkeypatch):
-    from meshconform import istioctl
+    from meshconform.mesh import istioctl
 
     def fail(*args):
         raise istioctl.IstioctlError("istioctl is not on PATH; install it or use --join-with native")

@@ -8,7 +8,8 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from meshconform import errors, kube
+from meshconform.kube import client as kube
+from meshconform.kube import errors
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.very-secret-token-value.signature-part"
 
@@ -126,7 +127,7 @@ def test_retry_log_names_the_reason_without_an_empty_status(monkeypatch, caplog)
             raise urllib3.exceptions.ProtocolError("Connection aborted.")
         return FakeResponseOK()
 
-    caplog.set_level("WARNING", logger="meshconform.kube")
+    caplog.set_level("WARNING", logger="meshconform.kube.client")
     fake_cluster().read("GET x", fn)
     assert "attempt 1/5 failed (ProtocolError); will retry" in caplog.text, caplog.text
 

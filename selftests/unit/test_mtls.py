@@ -8,9 +8,10 @@ import dataclasses
 import pytest
 from test_checks import healthy
 
-from meshconform import checks, telemetry
+from meshconform import checks
 from meshconform.checks import mtls
-from meshconform.facts import MeshFacts, Received, ServerView, from_json, to_json
+from meshconform.mesh import telemetry
+from meshconform.mesh.facts import MeshFacts, Received, ServerView, from_json, to_json
 
 SLEEP = "spiffe://cluster.local/ns/sample/sa/sleep"
 PAIR = "cluster-1->cluster-2"
@@ -167,7 +168,7 @@ def test_the_evidence_of_a_pair_holds_the_callers_tally_and_the_servers_view():
 
 def test_an_answer_from_a_pod_this_run_did_not_deploy_is_named_with_where_it_runs():
     from meshconform.checks import origin
-    from meshconform.facts import SecretClaim
+    from meshconform.mesh.facts import SecretClaim
 
     facts = healthy()
     assert checks.judge(facts, origin.answers_from_this_run, "cluster-1").status == "passed"

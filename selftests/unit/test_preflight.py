@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from meshconform import config as mc
-from meshconform import preflight
+from meshconform.run import config as mc
+from meshconform.run import preflight
 
 
 def cfg(kubeconfig, *contexts, **kw):

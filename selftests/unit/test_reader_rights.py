@@ -11,8 +11,9 @@ import pytest
 from kubernetes import client
 from support import LabEnv, lab_in_process
 
-from meshconform import discovery, join
-from meshconform.kube import Cluster
+from meshconform.kube.client import Cluster
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import secret_inspection as discovery
 
 RBAC = "rbac.authorization.k8s.io"
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from meshconform import selectors, workloads
+from meshconform.kube import selectors
+from meshconform.mesh import samples as workloads
 
 HELLO = workloads.load_manifest(Path("/work/shared/upstream-samples/samples/helloworld/helloworld.yaml"))
 

@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
-from meshconform import pipeline, traffic, verdicts
-from meshconform.config import RunConfig
-from meshconform.facts import Tally
+from meshconform.checks import statistics as verdicts
+from meshconform.mesh import hello_calls as traffic
+from meshconform.mesh import sampling
+from meshconform.mesh.facts import Tally
+from meshconform.run import pipeline
+from meshconform.run.config import RunConfig
 
 
 def reply(version, pod, code="200"):
-    return f"Hello version: {version}, instance: {pod}\n\n@@meshconform code={code}@@\n"
+    return f"Hello version: {version}, instance: {pod}\n\nmeshconform code={code}\n"
 
 
 def test_command_is_one_curl_over_a_glob():
@@ -42,8 +45,8 @@ def test_parse_tallies_versions_pods_codes():
 def test_parse_counts_failures_and_keeps_a_few_errors():
     out = (
         reply("v1", "p")
-        + "\n@@meshconform code=000@@\n"
-        + "upstream connect error\n@@meshconform code=503@@\n"
+        + "\nmeshconform code=000\n"
+        + "upstream connect error\nmeshconform code=503\n"
     )
     err = "curl: (28) Operation timed out after 5001 milliseconds with 0 bytes received\n"
     t = traffic.parse("cluster-1", out, err)
@@ -53,12 +56,12 @@ def test_parse_counts_failures_and_keeps_a_few_errors():
 
 
 def test_parse_flags_malformed_200():
-    t = traffic.parse("cluster-1", "<html>proxy page</html>\n@@meshconform code=200@@\n")
+    t = traffic.parse("cluster-1", "<html>proxy page</html>\nmeshconform code=200\n")
     assert t.malformed == 1 and t.by_version == {}
 
 
 def test_parse_copes_with_literal_backslash_n():
-    one = "Hello version: {}, instance: p\\n@@meshconform code=200@@\\n"
+    one = "Hello version: {}, instance: p\\nmeshconform code=200\\n"
     out = one.format("v1") + one.format("v2")
     t = traffic.parse("c", out)
     assert t.by_version == {"v1": 1, "v2": 1}
@@ -66,16 +69,16 @@ def test_parse_copes_with_literal_backslash_n():
 
 def test_error_pages_are_summarised():
     page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Server Error</h1>"
-    t = traffic.parse("c", page + "\n@@meshconform code=500@@\n")
+    t = traffic.parse("c", page + "\nmeshconform code=500\n")
     assert t.errors == ["500: 500 Internal Server Error"]
     t = traffic.parse(
-        "c", "upstream connect error or disconnect/reset before headers\n@@meshconform code=503@@\n"
+        "c", "upstream connect error or disconnect/reset before headers\nmeshconform code=503\n"
     )
     assert t.errors == ["503: upstream connect error or disconnect/reset before headers"]
 
 
 def test_a_retaken_sample_keeps_earlier_failures():
-    first = traffic.parse("c", reply("v1", "p") + "oops\n@@meshconform code=503@@\n")
+    first = traffic.parse("c", reply("v1", "p") + "oops\nmeshconform code=503\n")
     second = traffic.parse("c", reply("v1", "p") + reply("v2", "q"))
     traffic.keep_failures(second, first)
     assert second.by_status == {"200": 2, "503": 1} and second.requests == 3
@@ -101,8 +104,8 @@ def _retaken(monkeypatch: pytest.MonkeyPatch, takes: list[Tally]) -> tuple[Tally
 
     monkeypatch.setattr(pipeline.traffic, "send", send)
     monkeypatch.setattr(pipeline, "TRAFFIC_RETRY_SECONDS", 0.0)
-    found = [verdicts.Target("v1", "cluster-1", 0.5), verdicts.Target("v2", "cluster-2", 0.5)]
-    plan = verdicts.plan_calls(found, 2, floor=50)
+    found = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2", 0.5)]
+    plan = sampling.plan_calls(found, 2, floor=50)
     cfg = RunConfig(contexts=("c1",), cluster_names=("cluster-1",))
     source: Any = SimpleNamespace(name="cluster-1")
     stop = threading.Event()
@@ -121,4 +124,4 @@ def test_a_conclusive_miss_is_asked_again_at_the_same_size_and_judged_on_the_las
     tally, asked = _retaken(monkeypatch, [_take(50, {"v1": 50}) for _ in range(3)])
     assert asked == [50, 50, 50] and tally.takes == [50, 50, 50]
     assert tally.by_version == {"v1": 50}  # the last take's counts: earlier ones saw an older mesh
-    assert verdicts.reached([verdicts.Target("v2", "cluster-2", 0.5)], 4)(tally) is not None
+    assert verdicts.reached([sampling.Target("v2", "cluster-2", 0.5)], 4)(tally) is not None

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from meshconform import checks, controlplane, errors, trust
-from meshconform.facts import ControlPlane
+from meshconform import checks
+from meshconform.kube import errors
+from meshconform.mesh import controlplane, trust
+from meshconform.mesh.facts import ControlPlane
 
 DATA = Path(__file__).parent / "data" / "istio-certs"
 

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from meshconform import verdicts
-from meshconform.facts import Tally
+from meshconform.checks import statistics as verdicts
+from meshconform.mesh import sampling
+from meshconform.mesh.facts import Tally
 
 
 def tally(**by_version: int) -> Tally:
@@ -15,7 +16,7 @@ def tally(**by_version: int) -> Tally:
     return Tally(source="cluster-1", requests=n, by_status={"200": n}, by_version=dict(by_version))
 
 
-TWO = [verdicts.Target("v1", "cluster-1", 0.5), verdicts.Target("v2", "cluster-2", 0.5)]
+TWO = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2", 0.5)]
 
 
 def test_reached_all_passes():
@@ -41,57 +42,57 @@ def test_the_miss_budget_is_split_over_the_cells():
 
 def test_calls_needed_matches_threshold():
     for weight in (0.5, 1 / 3, 0.1):
-        for budget in (verdicts.MISS_PROBABILITY, verdicts.MISS_PROBABILITY / 400):
-            n = verdicts.calls_needed(weight, budget)
-            assert verdicts.miss_probability(weight, n) < budget
-            assert verdicts.miss_probability(weight, n - 1) >= budget
+        for budget in (sampling.MISS_PROBABILITY, sampling.MISS_PROBABILITY / 400):
+            n = sampling.calls_needed(weight, budget)
+            assert sampling.miss_probability(weight, n) < budget
+            assert sampling.miss_probability(weight, n - 1) >= budget
 
 
-def even(n: int) -> list[verdicts.Target]:
-    return [verdicts.Target(f"v{i}", f"cluster-{i}", 1 / n) for i in range(1, n + 1)]
+def even(n: int) -> list[sampling.Target]:
+    return [sampling.Target(f"v{i}", f"cluster-{i}", 1 / n) for i in range(1, n + 1)]
 
 
 @pytest.mark.parametrize(("clusters", "calls"), [(2, 50), (3, 50), (5, 77), (8, 135), (12, 216), (20, 387)])
 def test_plan_derives_the_calls_from_the_smallest_share(clusters, calls):
     """--requests 50 is a floor: from about 5 clusters the shares need more calls per source."""
-    plan = verdicts.plan_calls(even(clusters), clusters, floor=50)
+    plan = sampling.plan_calls(even(clusters), clusters, floor=50)
     assert plan.calls == calls
     assert plan.cells == clusters * clusters
-    assert plan.cells * verdicts.miss_probability(1 / clusters, plan.needed) < verdicts.MISS_PROBABILITY
+    assert plan.cells * sampling.miss_probability(1 / clusters, plan.needed) < sampling.MISS_PROBABILITY
 
 
 def test_plan_says_why_in_one_sentence():
-    plan = verdicts.plan_calls(even(20), 20, floor=50)
+    plan = sampling.plan_calls(even(20), 20, floor=50)
     assert plan.reason == (
         "387 calls per source: the smallest replica share is 1/20 (v1, cluster-1); missing it by chance "
         "in 387 answered calls < 1e-06 per run over 20 sources x 20 versions"
     )
-    small = verdicts.plan_calls(TWO, 2, floor=50)
+    small = sampling.plan_calls(TWO, 2, floor=50)
     assert small.reason.startswith("50 calls per source (--requests 50; 22 would do: the smallest")
 
 
 def test_plan_follows_an_uneven_replica_layout_up_to_a_cap():
-    layout = [verdicts.Target("v1", "cluster-1", 1 / 31), verdicts.Target("v2", "cluster-2", 30 / 31)]
-    plan = verdicts.plan_calls(layout, 2, floor=50)
+    layout = [sampling.Target("v1", "cluster-1", 1 / 31), sampling.Target("v2", "cluster-2", 30 / 31)]
+    plan = sampling.plan_calls(layout, 2, floor=50)
     assert (plan.smallest_version, plan.calls) == ("v1", 464)
     assert "1/31 (v1, cluster-1)" in plan.reason
-    tiny = [verdicts.Target("v1", "cluster-1", 1e-4), verdicts.Target("v2", "cluster-2", 1 - 1e-4)]
-    capped = verdicts.plan_calls(tiny, 2, floor=50)
-    assert capped.capped and capped.calls == verdicts.MAX_CALLS
+    tiny = [sampling.Target("v1", "cluster-1", 1e-4), sampling.Target("v2", "cluster-2", 1 - 1e-4)]
+    capped = sampling.plan_calls(tiny, 2, floor=50)
+    assert capped.capped and capped.calls == sampling.MAX_CALLS
     assert "even out the helloworld replicas" in capped.reason
 
 
 def test_retake_escalates_only_when_failures_left_too_few_answers():
-    plan = verdicts.plan_calls(TWO, 2, floor=50)
+    plan = sampling.plan_calls(TWO, 2, floor=50)
     seen = tally(v1=50)
     seen.takes = [50]
-    assert verdicts.retake_calls(plan, seen) == 50  # a conclusive miss: ask again once converged
+    assert sampling.retake_calls(plan, seen) == 50  # a conclusive miss: ask again once converged
     few = tally(v1=10)
     few.requests, few.by_status, few.takes = 50, {"200": 10, "503": 40}, [50]
-    assert verdicts.retake_calls(plan, few) == 110  # 22 answers needed at 1 in 5
+    assert sampling.retake_calls(plan, few) == 110  # 22 answers needed at 1 in 5
     worse = tally(v1=1)
     worse.requests, worse.by_status, worse.takes = 50, {"200": 1, "503": 49}, [50]
-    assert verdicts.retake_calls(plan, worse) == 50 * verdicts.RETAKE_GROWTH
+    assert sampling.retake_calls(plan, worse) == 50 * sampling.RETAKE_GROWTH
 
 
 def test_binomial_two_sided_known_values():
@@ -146,12 +147,12 @@ def test_a_long_split_names_the_versions_that_differ():
 
 def test_fair_split_is_not_skewed():
     assert verdicts.not_skewed(TWO)(tally(v1=30, v2=20)) is None
-    three = [verdicts.Target(f"v{i}", f"cluster-{i}", 1 / 3) for i in (1, 2, 3)]
+    three = [sampling.Target(f"v{i}", f"cluster-{i}", 1 / 3) for i in (1, 2, 3)]
     assert verdicts.not_skewed(three)(tally(v1=20, v2=15, v3=15)) is None
 
 
 def test_replica_weights_shift_the_expectation():
-    weighted = [verdicts.Target("v1", "cluster-1", 0.75), verdicts.Target("v2", "cluster-2", 0.25)]
+    weighted = [sampling.Target("v1", "cluster-1", 0.75), sampling.Target("v2", "cluster-2", 0.25)]
     assert verdicts.not_skewed(weighted)(tally(v1=38, v2=12)) is None
     assert verdicts.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
 

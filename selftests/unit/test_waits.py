@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshconform import waits
+from meshconform.kube import waits
 
 
 def pod(name, dep, ready, waiting=None):

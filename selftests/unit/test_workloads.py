@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from meshconform import workloads
+from meshconform.mesh import samples as workloads
 
 UPSTREAM = Path("/work/shared/upstream-samples/samples")
 
@@ -115,9 +115,9 @@ def test_injected_revision_falls_back_to_the_pod_label():
 
 
 def test_the_run_deploys_a_strict_peer_authentication_labelled_ours():
-    from meshconform import pipeline
-    from meshconform.config import RunConfig
-    from meshconform.facts import ClusterFacts, MeshFacts
+    from meshconform.mesh.facts import ClusterFacts, MeshFacts
+    from meshconform.run import pipeline
+    from meshconform.run.config import RunConfig
 
     cfg = RunConfig(contexts=("ctx",), cluster_names=("c1",), run_id="r9")
     facts = MeshFacts("r9", "sample", {"c1": ClusterFacts("c1", "ctx", "https://x")})

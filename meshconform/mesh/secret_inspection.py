@@ -25,10 +25,14 @@ from urllib.parse import urlparse
 import yaml
 from kubernetes import client
 
-from meshconform import controlplane, errors
-from meshconform.facts import RemoteSecret
-from meshconform.fanout import Once
-from meshconform.join import (
+from meshconform.kube import errors
+from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
+from meshconform.kube.fanout import Once
+from meshconform.kube.waits import stable_name
+from meshconform.kube.yamlload import SAFE_LOADER
+from meshconform.mesh import controlplane
+from meshconform.mesh.facts import RemoteSecret
+from meshconform.mesh.remote_secrets import (
     CLUSTER_ANNOTATION,
     ISTIO_NS,
     MULTICLUSTER_LABEL,
@@ -39,9 +43,6 @@ from meshconform.join import (
     owned,
     secret_name,
 )
-from meshconform.kube import REQUEST_TIMEOUT, Cluster, Obj
-from meshconform.waits import stable_name
-from meshconform.yamlload import SAFE_LOADER
 
 # What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
 # base chart): informers list and watch these.

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from meshconform import errors
-from meshconform.fanout import parallel_or_leave
-from meshconform.kube import MERGE_PATCH, Cluster, Obj
-from meshconform.workloads import (
+from meshconform.kube import errors
+from meshconform.kube.client import MERGE_PATCH, Cluster, Obj
+from meshconform.kube.fanout import parallel_or_leave
+from meshconform.mesh.samples import (
     HEARTBEAT_ANNOTATION,
     MANAGED_BY,
     OWNER,
@@ -42,7 +42,7 @@ from meshconform.workloads import (
     ours_selector,
 )
 
-log = logging.getLogger("meshconform.heartbeat")
+log = logging.getLogger("meshconform.run.heartbeat")
 
 ANNOTATION = HEARTBEAT_ANNOTATION
 HEARTBEAT_SECONDS = 10.0

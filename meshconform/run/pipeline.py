@@ -15,21 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from meshconform import (
-    controlplane,
-    discovery,
-    errors,
-    identity,
-    injection,
-    join,
-    telemetry,
-    traffic,
-    verdicts,
-    waits,
-    workloads,
-)
-from meshconform.config import RunConfig
-from meshconform.facts import (
+from meshconform.kube import errors, waits
+from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.fanout import Once, parallel
+from meshconform.mesh import cluster_identity as identity
+from meshconform.mesh import controlplane, injection, sampling, telemetry
+from meshconform.mesh import hello_calls as traffic
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import samples as workloads
+from meshconform.mesh import secret_inspection as discovery
+from meshconform.mesh.facts import (
     ClusterFacts,
     IstiodPod,
     MeshFacts,
@@ -39,10 +34,9 @@ from meshconform.facts import (
     TrafficPlan,
     pair_id,
 )
-from meshconform.fanout import Once, parallel
-from meshconform.kube import Cluster, Obj
+from meshconform.run.config import RunConfig
 
-log = logging.getLogger("meshconform.pipeline")
+log = logging.getLogger("meshconform.run.pipeline")
 EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, join.JoinFailed, ValueError)
 # Endpoints of a pod that just became Ready reach the other clusters' proxies within seconds; a
 # tally that misses a version is retaken this many times, this far apart, before it counts.
@@ -558,10 +552,10 @@ def _poll_clusterz(
 
 
 def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
-    """Calls per source as the verdicts need them (verdicts.plan_calls), said once; then per source
+    """Calls per source as the verdicts need them (sampling.plan_calls), said once; then per source
     one take, retaken while it misses a version (take_until_reached)."""
-    found = verdicts.targets(facts)
-    plan = verdicts.plan_calls(found, len(facts.names), cfg.requests)
+    found = sampling.targets(facts)
+    plan = sampling.plan_calls(found, len(facts.names), cfg.requests)
     facts.traffic_plan = plan
     log.info("%s", plan.reason)
     versions = {t.version for t in found}
@@ -595,7 +589,7 @@ def take_until_reached(
     reach the other clusters' proxies within seconds. The counts are the last take's (an earlier
     take describes a mesh that has converged since, and pooled it would bias the split); the failed
     calls of every take are kept; a take whose failures left too few answers to judge a miss is
-    followed by a larger one (verdicts.retake_calls) rather than the same question again."""
+    followed by a larger one (sampling.retake_calls) rather than the same question again."""
     tally: Tally | None = None
     calls = plan.calls
     for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
@@ -606,7 +600,7 @@ def take_until_reached(
             traffic.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
         if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
             break
-        calls = verdicts.retake_calls(plan, tally)
+        calls = sampling.retake_calls(plan, tally)
         log.info(
             "calls from %s reached %s of %s (%d of %d answered); retaking the sample with %d calls in %.0fs "
             "(attempt %d/%d)",

@@ -6,7 +6,7 @@ configuration; timing only that would hide how the suite's own work grows with c
 requests. This process pays the imports once (the bench sends a warm-up run first), then times
 each `pytest.main([...--lab...])` call, lab start and stop included. It is the only library
 module besides the report glue that imports pytest: it *is* a pytest driver, started by
-`meshconform.bench` as a child process, never imported by the library.
+`meshconform.bench.cli` as a child process, never imported by the library.
 
 Protocol: one JSON job per stdin line, {"args": [...], "output": PATH, "request_log": PATH};
 one JSON result per stdout line, {"exit_code": N, "wall_s": S, "cpu_s": S}. pytest's own

@@ -5,7 +5,7 @@ every poll is a round trip, and the guide's manual loop spends one `kubectl exec
 This puts numbers on that, as `nox -s bench` or `python -m meshconform.bench`.
 
 How: every configuration is run warm, with `pytest.main` in one driver process
-(meshconform.bench_driver) that has paid pytest's and the Kubernetes client's imports once, lab
+(meshconform.bench.driver) that has paid pytest's and the Kubernetes client's imports once, lab
 start and stop inside the timed call: these wall times are the figures, because a fresh process
 adds the same ~3 s of interpreter start and imports to every configuration and so hides how the
 suite's own work grows. Each configuration (or only the default one, `--cold default`) is also
@@ -60,7 +60,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshconform.bench_figures import (
+from meshconform.bench.figures import (
     HEADER,
     SCALE_RTT_MS,
     Config,
@@ -74,9 +74,9 @@ from meshconform.bench_figures import (
     row,
     target_lines,
 )
-from meshconform.config import ConfigError, parse_milliseconds
+from meshconform.run.config import ConfigError, parse_milliseconds
 
-ROOT = Path(__file__).resolve().parent.parent  # the project: conftest.py, tests/
+ROOT = Path(__file__).resolve().parents[2]  # the project: conftest.py, tests/
 ENV_REQUEST_LOG = "MESHCONFORM_LAB_REQUEST_LOG"  # read by fixtures/lab.py
 NAMESPACE = "sample"  # the suite's default --namespace: exec sessions there are the traffic step
 RUN_TIMEOUT = 900.0  # seconds; the naive run at 1000 requests on 4 clusters stays well inside
@@ -301,11 +301,11 @@ def pytest_floor(driver: Driver, tests: int, workdir: Path) -> float | None:
 
 
 class Driver:
-    """The warm runner (meshconform.bench_driver) as a child process: one job at a time."""
+    """The warm runner (meshconform.bench.driver) as a child process: one job at a time."""
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshconform.bench_driver"],
+            [sys.executable, "-m", "meshconform.bench.driver"],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from meshconform import errors
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster, Obj
 
-log = logging.getLogger("meshconform.waits")
+log = logging.getLogger("meshconform.kube.waits")
 
 # Between re-lists; also how often a stop request (Ctrl-C) and new Warning events are noticed.
 WATCH_CHUNK_SECONDS = 5.0

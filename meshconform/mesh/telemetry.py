@@ -30,12 +30,12 @@ from collections.abc import Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from meshconform import errors
-from meshconform.facts import MeshFacts, Received, ServerView
-from meshconform.fanout import parallel
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.fanout import parallel
+from meshconform.mesh.facts import MeshFacts, Received, ServerView
 
-log = logging.getLogger("meshconform.telemetry")
+log = logging.getLogger("meshconform.mesh.telemetry")
 STATS_COMMAND = ["pilot-agent", "request", "GET", "stats/prometheus"]
 PROXY = "istio-proxy"
 METRIC = "istio_requests_total"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-log = logging.getLogger("meshconform.fanout")
+log = logging.getLogger("meshconform.kube.fanout")
 
 
 def parallel(

@@ -47,7 +47,7 @@ class Injector:
 
 @dataclass
 class InjectionLabel:
-    """The label the run's namespace carries for injection, and why (meshconform/injection.py)."""
+    """The label the run's namespace carries for injection, and why (meshconform/mesh/injection.py)."""
 
     labels: dict[str, str] = field(default_factory=dict)
     why: str = ""
@@ -207,7 +207,7 @@ class Tally:
 
 @dataclass
 class TrafficPlan:
-    """How many hello calls each source sends, and why (verdicts.plan_calls)."""
+    """How many hello calls each source sends, and why (sampling.plan_calls)."""
 
     calls: int  # per source, in the first take
     floor: int  # --requests

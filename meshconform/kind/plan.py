@@ -30,9 +30,9 @@ from typing import Any
 
 import yaml
 
-from meshconform.certs import CACERTS_FILES
+from meshconform.kind.certs import CACERTS_FILES
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ISTIO_NAMESPACE = "istio-system"
 NETWORK_LABEL = "topology.istio.io/network"
 API_SERVER_PORT = 6443  # kube-apiserver's port inside a kind control-plane container

@@ -14,9 +14,9 @@ failing obscurely later.
 
 from __future__ import annotations
 
-from meshconform import errors
-from meshconform.facts import ControlPlane, NetworkGateway
-from meshconform.kube import Cluster, Obj
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster, Obj
+from meshconform.mesh.facts import ControlPlane, NetworkGateway
 
 ISTIO_NS = "istio-system"
 NETWORK_LABEL = "topology.istio.io/network"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-from meshconform.facts import Tally
-from meshconform.kube import Cluster
+from meshconform.kube.client import Cluster
+from meshconform.mesh.facts import Tally
 
-MARKER = "@@meshconform"
-WRITE_OUT = "\\n" + MARKER + " code=%{http_code}@@\\n"
-_MARKER_RE = re.compile(re.escape(MARKER) + r" code=(\d{3})@@")
+MARKER = "meshconform"
+WRITE_OUT = "\\n" + MARKER + " code=%{http_code}\\n"
+_MARKER_RE = re.compile(re.escape(MARKER) + r" code=(\d{3})")
 _TITLE_RE = re.compile(r"<title>(.*?)</title>", re.I | re.S)
 _TAG_RE = re.compile(r"<[^>]+>")
 _REPLY_RE = re.compile(r"Hello version: (?P<version>\S+?), instance: (?P<pod>\S+)")

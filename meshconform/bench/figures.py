@@ -1,4 +1,4 @@
-"""The bench's matrix, its figures and its printout (see meshconform.bench for what each means).
+"""The bench's matrix, its figures and its printout (see meshconform.bench.cli for what each means).
 
 Kept apart from the running so that the arithmetic and the exact final line can be unit-tested
 without starting a lab.

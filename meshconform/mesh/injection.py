@@ -16,8 +16,8 @@ and its reason are facts, shown in the report and summary.
 
 from __future__ import annotations
 
-from meshconform import selectors
-from meshconform.facts import InjectionLabel, Injector
+from meshconform.kube import selectors
+from meshconform.mesh.facts import InjectionLabel, Injector
 
 REV_LABEL = "istio.io/rev"
 LEGACY_LABEL = ("istio-injection", "enabled")

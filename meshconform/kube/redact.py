@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from meshconform.yamlload import SAFE_LOADER
+from meshconform.kube.yamlload import SAFE_LOADER
 
 REDACTED = "[redacted]"
 # A token's value runs to the next space or quote: base64 ones carry '/', '+' and '='.

@@ -3,7 +3,7 @@
 Contexts are loaded by the official client's own kubeconfig loader, so GKE `exec` auth plugins
 and token refresh keep working. Every call goes through `Cluster.read`/`Cluster.write`, which
 ask for raw JSON (plain dicts are what our facts are made of), translate the client's exceptions
-into `meshconform.errors` once, and retry only the named transient errors (429, 5xx, dropped
+into `meshconform.kube.errors` once, and retry only the named transient errors (429, 5xx, dropped
 connections) on reads and idempotent writes, logging each attempt. The shape follows kopf's
 `_cogs/clients/api.py`; nothing here ever logs a header, a token or a kubeconfig.
 """
@@ -27,10 +27,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import kube_config
 from kubernetes.stream import stream
 
-from meshconform import errors
-from meshconform.redact import redact
+from meshconform.kube import errors
+from meshconform.kube.redact import redact
 
-log = logging.getLogger("meshconform.kube")
+log = logging.getLogger("meshconform.kube.client")
 
 Obj = dict[str, Any]
 

@@ -31,12 +31,12 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from meshconform import errors
-from meshconform.discovery import parse_kubeconfig
-from meshconform.fanout import Once
-from meshconform.join import decode_data, fingerprint, secret_name
-from meshconform.kube import Cluster, Obj
-from meshconform.redact import redact
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.fanout import Once
+from meshconform.kube.redact import redact
+from meshconform.mesh.remote_secrets import decode_data, fingerprint, secret_name
+from meshconform.mesh.secret_inspection import parse_kubeconfig
 
 KUBE_SYSTEM = "kube-system"
 # One GET per data key. An address the runner cannot reach (a private endpoint seen from outside

@@ -3,7 +3,7 @@
 The lab proves the suite; this proves it against real Kubernetes and a real istiod. One command
 creates two kind clusters, plugs in a shared root CA, installs Istio multi-primary on one network,
 runs the suite with ``--api-server`` pointing at each cluster's internal address, and deletes the
-clusters afterwards unless ``--keep``. The steps themselves are data (``meshconform.kindplan``);
+clusters afterwards unless ``--keep``. The steps themselves are data (``meshconform.kind.plan``);
 this module checks the tools, executes the plan step by step, and always runs the teardown.
 
 Usage: ``python -m meshconform.kind [--dry-run] [--keep] [--name-prefix P] [--workdir DIR]
@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshconform import certs
-from meshconform.kindplan import (
+from meshconform.kind import certs
+from meshconform.kind.plan import (
     REQUIRED_TOOLS,
     Action,
     Command,

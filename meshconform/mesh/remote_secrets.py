@@ -22,12 +22,12 @@ import logging
 
 import yaml
 
-from meshconform import errors
-from meshconform.fanout import Once
-from meshconform.kube import MERGE_PATCH, Cluster, Obj
-from meshconform.yamlload import SAFE_DUMPER
+from meshconform.kube import errors
+from meshconform.kube.client import MERGE_PATCH, Cluster, Obj
+from meshconform.kube.fanout import Once
+from meshconform.kube.yamlload import SAFE_DUMPER
 
-log = logging.getLogger("meshconform.join")
+log = logging.getLogger("meshconform.mesh.remote_secrets")
 
 ISTIO_NS = "istio-system"
 READER_SA = "istio-reader-service-account"  # remote_secret.go / constants.DefaultServiceAccountName
@@ -161,7 +161,7 @@ def native_secret(
 def istioctl_secret(
     source: Cluster, server: str | None, kubeconfig: str | None, labels: dict[str, str]
 ) -> Obj:
-    from meshconform import istioctl  # only when --join-with istioctl asks for it
+    from meshconform.mesh import istioctl  # only when --join-with istioctl asks for it
 
     try:
         secret: Obj = istioctl.create_remote_secret(source.context, source.name, kubeconfig, server)

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 import yaml
 from kubernetes.config.config_exception import ConfigException
 
-from meshconform import controlplane, errors, join, workloads
-from meshconform.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
-from meshconform.fanout import parallel_or_leave
-from meshconform.kube import ATTEMPTS, Cluster, list_contexts, load_configuration
-from meshconform.redact import kubeconfig_files_secrets, one_line
+from meshconform.kube import errors
+from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
+from meshconform.kube.fanout import parallel_or_leave
+from meshconform.kube.redact import kubeconfig_files_secrets, one_line
+from meshconform.mesh import controlplane
+from meshconform.mesh import remote_secrets as join
+from meshconform.mesh import samples as workloads
+from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
 def known_contexts(kubeconfig: str | None) -> list[str]:

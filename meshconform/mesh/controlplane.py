@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from meshconform import errors, gateways, trust
-from meshconform.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
-from meshconform.kube import Cluster, Obj
-from meshconform.waits import pod_ready, pod_state
-from meshconform.yamlload import SAFE_LOADER
+from meshconform.kube import errors
+from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.waits import pod_ready, pod_state
+from meshconform.kube.yamlload import SAFE_LOADER
+from meshconform.mesh import gateways, trust
+from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"

@@ -31,7 +31,7 @@ LAB_READY_TIMEOUT_DEFAULT = 30.0
 # A TCP connect to an API server that takes longer than this is a firewall drop, not a slow server.
 CONNECT_TIMEOUT = 5.0
 # The least number of hello calls per source; the traffic stage sends more when the smallest
-# replica share needs more to be judged (verdicts.plan_calls: 387 at 20 clusters of one replica).
+# replica share needs more to be judged (sampling.plan_calls: 387 at 20 clusters of one replica).
 REQUESTS_DEFAULT = 50
 # The mesh sizes the suite is built and measured for (2 to 20: 380 ordered pairs, run on a 2-core
 # runner by the bench); a check over pairs needs two clusters.

@@ -2,7 +2,7 @@
 
 Remote secrets are shared between runs. istiod reads `istio-remote-secret-<cluster>` by name, so two
 runs against the same clusters (two CI jobs, a person and a nightly job) use one secret per pair:
-the first creates it, the other finds it and relies on it (meshconform/join.py marks it as kept,
+the first creates it, the other finds it and relies on it (mesh/remote_secrets.py marks it as kept,
 which changes its resourceVersion). So a run does not simply delete the secrets it made; it
 releases each one, with optimistic concurrency so that no interleaving of two runs loses a
 secret a live run relies on, or leaves one behind when both are done:
@@ -31,10 +31,11 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
-from meshconform import errors, heartbeat
-from meshconform.fanout import parallel
-from meshconform.kube import MERGE_PATCH, Cluster, Obj
-from meshconform.workloads import MANAGED_BY, OWNER, RUN_ID, ours_selector
+from meshconform.kube import errors
+from meshconform.kube.client import MERGE_PATCH, Cluster, Obj
+from meshconform.kube.fanout import parallel
+from meshconform.mesh.samples import MANAGED_BY, OWNER, RUN_ID, ours_selector
+from meshconform.run import heartbeat
 
 # Each conflict means another run wrote the secret in the meantime; more than a handful in a row
 # is not a race any more but a loop, and the secret is reported, not fought over.

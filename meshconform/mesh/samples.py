@@ -20,22 +20,22 @@ from typing import Any
 
 import yaml
 
-from meshconform import errors, selectors, waits
-from meshconform.facts import PodFact, Workloads
-from meshconform.kube import Cluster, Obj
-from meshconform.yamlload import SAFE_LOADER
+from meshconform.kube import errors, selectors, waits
+from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.yamlload import SAFE_LOADER
+from meshconform.mesh.facts import PodFact, Workloads
 
-log = logging.getLogger("meshconform.workloads")
+log = logging.getLogger("meshconform.mesh.samples")
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 RUN_ID = "meshconform.io/run-id"
 OWNER = "meshconform"
-REPO_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+REPO_MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
 PROXY = "istio-proxy"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 # Injectors older than the status annotation's `revision` field still label the pod istio.io/rev.
 REV_LABEL = "istio.io/rev"
-# A live run renews it on its namespace (meshconform/heartbeat.py); set at creation, so that the
+# A live run renews it on its namespace (meshconform/run/heartbeat.py); set at creation, so that the
 # namespace is never without one while the run is alive.
 HEARTBEAT_ANNOTATION = "meshconform.io/heartbeat"
 

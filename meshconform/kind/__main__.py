@@ -1,0 +1,7 @@
+"""``python -m meshconform.kind``."""
+
+import sys
+
+from meshconform.kind.cli import main
+
+sys.exit(main())
