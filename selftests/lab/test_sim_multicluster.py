@@ -14,6 +14,7 @@ import pytest
 import yaml
 from kubernetes import client
 from sim_support import Mesh, start
+from support import eventually
 
 from meshconform.lab.istio.join import dead_server, kubeconfig, remote_secret
 from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
@@ -36,6 +37,14 @@ def test_joined_lab_is_synced_both_ways_with_istioctl_shaped_secrets(
 ) -> None:
     mesh = start(tmp_path_factory, clusters=3, joined=True)
     try:
+        # istiod connects to each peer in the background, as the real controller does: a loaded
+        # machine may still show "syncing" right after start, so wait for the settled state.
+        eventually(
+            lambda: all(set(_statuses(mesh, i).values()) == {"synced"} and len(_statuses(mesh, i)) == 2
+                        for i in range(3)),
+            SETTLE * 4,
+            lambda: f"not all synced: {[_statuses(mesh, i) for i in range(3)]}",
+        )
         for i, me in enumerate(("cluster-1", "cluster-2", "cluster-3")):
             z = mesh.clusterz(i)
             assert z[0] == {"id": me, "secretName": "", "syncStatus": "synced"}
