@@ -15,7 +15,7 @@ API request, through MESHCONFORM_LAB_REQUEST_LOG) gives the API requests, the ex
 the exec sessions into each source pod. This module imports neither pytest nor the lab (the
 architecture's rules): it starts processes and reads files.
 
-The last line is the one the issue quotes:
+The last line carries every figure, to be quoted whole:
 
     bench: execs_per_source=E r1000_over_r20=X n4_over_n2=Y batched_over_naive=Z wall_s=W api_requests=A
         n8_over_n2=B n20_over_n2=C peak_mb_n20=M api_per_pair=P serial_rtts_n2=S serial_rtts_n20=T

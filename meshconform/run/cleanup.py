@@ -21,7 +21,7 @@ secret a live run relies on, or leaves one behind when both are done:
 A run is "live" here through a heartbeat on one of its namespaces (a run that deploys nothing
 holds an empty one for this, pipeline.claim_for_heartbeat). `--join verify` writes nothing, so it
 marks nothing and holds nothing: beside another run ending, its join and sync checks can fail
-because the secret went away; it never causes a secret to be lost or left. The README says so.
+because the secret went away; it never causes a secret to be lost or left. docs/safety.md says so.
 """
 
 from __future__ import annotations
