@@ -23,7 +23,8 @@ import asyncio
 import json
 from typing import Any
 
-from .cluster import LabCluster
+from .apiserver.lab_cluster import LabCluster
+from .apiserver.store import clone
 from .controllers import of as controllers_of
 from .controllers.kit import try_create
 from .controllers.podstatus import CRASHLOOP, NEVER_READY
@@ -31,7 +32,6 @@ from .faults import Fault, effect
 from .istio import revisions as rv
 from .istio import state
 from .istio.objects import MWC, RBAC
-from .store import clone
 
 Obj = dict[str, Any]
 SLOW_START = 12.0        # slow-start: pods take 12x the ready delay (0.3s -> 3.6s): slow, within a timeout
@@ -69,12 +69,13 @@ def proxy_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None
     return None
 
 
-def install_behaviours(lab: Any, cluster: LabCluster) -> None:
-    """Before istiod pods exist: container behaviours for the faults that name this cluster."""
-    kubelet = controllers_of(cluster).kubelet
-    for hook in (istiod_down, proxy_not_ready):
-        if hook not in kubelet.behaviours:
-            kubelet.behaviours.append(hook)
+def install(lab: Any) -> None:
+    """Before istio's install creates istiod pods: the container behaviours of the kubelet faults."""
+    for cluster in lab.clusters.values():
+        kubelet = controllers_of(cluster).kubelet
+        for hook in (istiod_down, proxy_not_ready):
+            if hook not in kubelet.behaviours:
+                kubelet.behaviours.append(hook)
 
 
 # -- start-time effects --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 from labapi_support import Running, start_lab
 
-from meshconform.lab.cluster import ExecRequest, ExecResult
+from meshconform.lab.apiserver.lab_cluster import ExecRequest, ExecResult
 
 
 async def fake_tools(req: ExecRequest) -> ExecResult | None:

@@ -15,9 +15,9 @@ import json
 import math
 from typing import Any
 
-from ..cluster import LabCluster
-from ..errors import AlreadyExists
-from ..store import clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExists
+from ..apiserver.store import clone
 from .kit import Queue, Recorder, controlled_by, fnv32a, now, owner_ref, safe_encode, update_status
 
 Obj = dict[str, Any]

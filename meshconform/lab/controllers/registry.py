@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 
 T = TypeVar("T")
 

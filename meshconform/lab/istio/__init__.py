@@ -14,15 +14,15 @@ import asyncio
 from typing import Any
 
 from .. import controllers
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
-from ..store import Obj
 from . import access, debug, eastwest, objects, plan, state
 from . import revisions as rv
 from .inject import Injector
-from .join import join, join_outside
 from .multicluster import SecretController
 from .nsctl import RootCertPublisher
+from .remote_secret_exchange import join, join_outside
 from .webhooks import Dispatcher, Handler
 
 SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
@@ -69,13 +69,9 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
 
 
 def install(lab: Any) -> None:
-    from ..fault_effects import install_behaviours  # also registers the fault effects
-
     controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
     for index, (name, ist) in enumerate(plan.plan(lab).items()):
-        cluster = lab.clusters[name]
-        install_behaviours(lab, cluster)
-        _install_cluster(cluster, ist, index)
+        _install_cluster(lab.clusters[name], ist, index)
 
 
 def start(lab: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..cluster import ExecRequest, ExecResult, LabCluster
+from ..apiserver.lab_cluster import ExecRequest, ExecResult, LabCluster
 from . import revisions as rv
 from . import state
 

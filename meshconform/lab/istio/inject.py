@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from ..selectors import matches_label_selector
-from ..store import AdmissionRequest, clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.selection import matches_label_selector
+from ..apiserver.store import AdmissionRequest, clone
 from . import meshconfig as mc
 from . import revisions as rv
 from . import template

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from . import meshconfig as mc
 from . import revisions as rv
 from .pki import RootCA

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..controllers.registry import PerCluster
 from . import meshconfig as mc
 from .inject import Injector

@@ -15,7 +15,7 @@ import shlex
 import zlib
 from typing import Any
 
-from ..cluster import ExecRequest, ExecResult
+from ..apiserver.lab_cluster import ExecRequest, ExecResult
 from . import curl, envoy, logs, net, stats
 from .session import Session
 

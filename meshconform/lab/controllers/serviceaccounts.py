@@ -13,8 +13,8 @@ import base64
 import contextlib
 from typing import Any
 
-from .cluster import LabCluster
-from .errors import AlreadyExists, NotFound, StatusError
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExists, NotFound, StatusError
 
 SA_TOKEN = "kubernetes.io/service-account-token"
 SA_NAME = "kubernetes.io/service-account.name"

@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..base import KUBE_VERSION
-from ..errors import PathNotFound
-from ..resources import RESOURCES
+from ..resources import KUBE_VERSION, RESOURCES
+from ..status import PathNotFound
 from .common import respond
 
 PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"

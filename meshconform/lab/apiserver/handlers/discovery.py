@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import KUBE_VERSION
-from ..errors import PathNotFound
-from ..resources import Resource, groups, in_group_version
+from ..resources import KUBE_VERSION, Resource, groups, in_group_version
+from ..status import PathNotFound
 from .routes import RequestInfo
 
 

@@ -33,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from ..cluster import LabCluster
-from ..errors import AlreadyExists
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExists
 from . import revisions as rv
 from . import state
 from .objects import READER_SA

@@ -14,8 +14,9 @@ import time
 
 from aiohttp import web
 
-from ..cluster import LabCluster, User
-from ..errors import Gone
+from ..lab_cluster import LabCluster
+from ..status import Gone
+from ..user import User
 from . import tables
 from .common import JSON, dumps, flag, int_param
 from .crud import present

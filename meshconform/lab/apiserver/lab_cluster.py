@@ -22,9 +22,10 @@ from typing import Any
 
 import trustme
 
-from .errors import NotFound
-from .faults import FaultSet
+from ..faults import FaultSet
+from .status import NotFound
 from .store import Store
+from .user import User
 
 PROJECT = "meshconform-lab"
 ALIAS_HOST = "127.0.0.2"  # a second loopback address (Linux routes all of 127/8 to lo)
@@ -38,17 +39,6 @@ ZONES = (
     "asia-northeast1-c",
     "australia-southeast1-b",
 )
-
-
-@dataclass(frozen=True)
-class User:
-    """An authenticated caller, as user.Info: name, groups, and the service account if it is one."""
-
-    name: str
-    groups: tuple[str, ...]
-    uid: str = ""
-    sa_namespace: str | None = None
-    sa_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from . import defaults, validation
-from .errors import AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound
 from .resources import resource
+from .status import AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound
+from .user import User
 from .watches import Event as Event  # re-exported: lab-sim reads these from store
 from .watches import Watch as Watch
 from .watches import matcher, parse_rv
@@ -30,9 +31,6 @@ NAMESPACE_TERMINATING = (
     "The system is ensuring all content is removed from this namespace.  "
     "Upon completion, this namespace will automatically be purged by the system."
 )
-
-if TYPE_CHECKING:
-    from .cluster import User
 
 Obj = dict[str, Any]
 ObjList = list[Obj]  # Store.list shadows the builtin inside the class body
@@ -228,7 +226,7 @@ class Store:
         resource_version: str | None = None,
     ) -> Watch:
         match = matcher(res, namespace, label_selector, field_selector)
-        w = Watch(self, res, match)
+        w = Watch(res, match, self.resource_version, self.unwatch)
         if resource_version in (None, "", "0"):
             bucket = self._objects.get(res, {})
             for k in sorted(bucket):

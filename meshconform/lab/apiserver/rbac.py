@@ -9,13 +9,11 @@ Aggregated ClusterRoles are not evaluated (nothing the lab serves relies on them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import Forbidden
-
-if TYPE_CHECKING:
-    from .cluster import User
-    from .store import Store
+from .status import Forbidden
+from .store import Store
+from .user import User
 
 RBAC = "rbac.authorization.k8s.io"
 

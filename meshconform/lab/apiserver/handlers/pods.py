@@ -19,8 +19,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..cluster import ExecRequest, ExecResult, LabCluster, User
-from ..errors import BadRequest, StatusError
+from ..lab_cluster import ExecRequest, ExecResult, LabCluster
+from ..status import BadRequest, StatusError
+from ..user import User
 from .common import flag, int_param
 from .routes import RequestInfo
 

@@ -16,9 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from .. import rbac
-from ..cluster import LabCluster, User
-from ..errors import BadRequest, Unauthorized
+from ..lab_cluster import LabCluster
+from ..status import BadRequest, Unauthorized
 from ..store import now_rfc3339
+from ..user import User
 from .common import dry_run, read_body, respond
 from .routes import RequestInfo
 
@@ -146,7 +147,7 @@ async def token_request(
     spec = dict(body.get("spec") or {})
     ttl = int(spec.get("expirationSeconds") or 3600)
     if ttl < 600:
-        from ..errors import Invalid, field_invalid
+        from ..status import Invalid, field_invalid
 
         raise Invalid(
             "TokenRequest",

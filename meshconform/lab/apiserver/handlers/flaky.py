@@ -12,7 +12,7 @@ import random
 
 from aiohttp import web
 
-from ..errors import InternalError, StatusError, TooManyRequests
+from ..status import InternalError, StatusError, TooManyRequests
 
 SHARE = 0.15  # fraction of requests that fail
 

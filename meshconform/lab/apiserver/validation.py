@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import Invalid, field_invalid, field_required
 from .resources import resource
+from .status import Invalid, field_invalid, field_required
 
 Obj = dict[str, Any]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Invalid
+from .status import Invalid
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"

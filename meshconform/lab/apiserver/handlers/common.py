@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..cluster import LabCluster
-from ..errors import BadRequest, StatusError, UnsupportedMediaType
+from ..lab_cluster import LabCluster
 from ..protobuf import ProtobufError, UnknownKind, decode_body
+from ..status import BadRequest, StatusError, UnsupportedMediaType
 
 CLUSTER: web.AppKey[LabCluster] = web.AppKey("cluster", LabCluster)
 LAB: web.AppKey[Any] = web.AppKey("lab", object)

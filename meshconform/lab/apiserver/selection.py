@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadRequest
+from .status import BadRequest
 
 Labels = Mapping[str, str]
 

@@ -14,10 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from .. import patch as patches
-from ..cluster import LabCluster, User
-from ..errors import BadRequest, NotFound, UnsupportedMediaType
+from ..lab_cluster import LabCluster
 from ..resources import Resource
-from ..selectors import parse_label_selector
+from ..selection import parse_label_selector
+from ..status import BadRequest, NotFound, UnsupportedMediaType
+from ..user import User
 from . import tables
 from .common import dry_run, int_param, read_body, respond, success_status
 from .routes import RequestInfo
@@ -296,7 +297,7 @@ def _set_scale(cluster: LabCluster, info: RequestInfo, scale: Obj, user: User, d
         obj["metadata"]["resourceVersion"] = rv
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
-        from ..errors import Invalid, field_invalid
+        from ..status import Invalid, field_invalid
 
         raise Invalid(
             "Scale",

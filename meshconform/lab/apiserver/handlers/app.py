@@ -17,13 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..cluster import LabCluster, User
-from ..errors import MethodNotAllowed, StatusError
+from ..lab_cluster import LabCluster
+from ..status import MethodNotAllowed, StatusError
+from ..user import User
 from . import auth, crud, discovery, openapi, pods
 from .common import CLUSTER, LAB, respond, status_response
 from .flaky import Flaky, drop_connection
 from .routes import RequestInfo, parse
-from .watch import watch
+from .watch_stream import watch
 
 Handler = Callable[[web.Request, LabCluster, RequestInfo, User], Awaitable[web.StreamResponse]]
 
@@ -78,7 +79,7 @@ async def _non_resource(request: web.Request, info: RequestInfo) -> web.StreamRe
         return openapi.serve(request, path)
     doc = discovery.for_path(info)
     if doc is None:
-        from ..errors import PathNotFound
+        from ..status import PathNotFound
 
         raise PathNotFound()
     return respond(doc)
@@ -95,7 +96,7 @@ async def entry(request: web.Request) -> web.StreamResponse:
         cluster.requests[info.verb] += 1
         flaky: Flaky | None = request.app.get(FLAKY)
         if cluster.faults.has("api-down", cluster.name):
-            from ..errors import ServiceUnavailable
+            from ..status import ServiceUnavailable
 
             raise ServiceUnavailable("the server is currently unable to handle the request")
         if flaky is not None:
