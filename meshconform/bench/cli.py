@@ -68,8 +68,8 @@ from meshconform.bench.figures import (
     Result,
     figures,
     final_line,
+    per_pair_api_requests,
     per_pair_lines,
-    per_pair_requests,
     plan,
     row,
     target_lines,
@@ -493,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory_ok = measure_memory(results, args.scale, base, args.pytest_args)
     figs = figures(results, args.clusters, args.requests, args.naive_requests, default)
     print("targets:", *target_lines(figs), sep="\n")
-    kinds = per_pair_requests(results)
+    kinds = per_pair_api_requests(results)
     if kinds:
         print("requests per extra ordered pair (20 clusters over 2):", *per_pair_lines(kinds), sep="\n")
     print(final_line(figs), flush=True)

@@ -83,10 +83,10 @@ class Lab:
         return write_kubeconfig([c for c in self.clusters.values() if not c.outside], Path(path))
 
     def stats(self) -> dict[str, Any]:
-        by_cluster = {c.name: sum(c.requests.values()) for c in self.clusters.values()}
+        by_cluster = {c.name: sum(c.api_requests.values()) for c in self.clusters.values()}
         by_verb: dict[str, int] = {}
         for c in self.clusters.values():
-            for verb, n in c.requests.items():
+            for verb, n in c.api_requests.items():
                 by_verb[verb] = by_verb.get(verb, 0) + n
         return {
             "api_requests": sum(by_cluster.values()),

@@ -23,7 +23,7 @@ from typing import Any
 import trustme
 
 from ..faults import FaultSet
-from .status import NotFound
+from .status import NotFoundError
 from .store import Store
 from .user import User
 
@@ -52,14 +52,14 @@ class ExecRequest:
 
 
 @dataclass(frozen=True)
-class ExecResult:
+class ExecResponse:
     stdout: bytes = b""
     stderr: bytes = b""
     exit_code: int = 0
 
 
 # async (request) -> result, or None when the handler does not own this command
-ExecHandler = Callable[[ExecRequest], Awaitable[ExecResult | None]]
+ExecHandler = Callable[[ExecRequest], Awaitable[ExecResponse | None]]
 # (pod, container, tail_lines) -> log text, or None when not this provider's container
 LogProvider = Callable[[dict[str, Any], str, int | None], str | None]
 
@@ -86,7 +86,7 @@ class LabCluster:
     exec_handlers: list[ExecHandler] = field(default_factory=list)
     log_providers: list[LogProvider] = field(default_factory=list)
     peers: dict[str, LabCluster] = field(default_factory=dict)
-    requests: Counter[str] = field(default_factory=Counter)  # by verb
+    api_requests: Counter[str] = field(default_factory=Counter)  # by verb
     exec_sessions: int = 0
     outside: bool = False  # in the mesh, but not in the kubeconfig (outside-cluster)
 
@@ -197,7 +197,7 @@ class LabCluster:
                 return None
         try:
             sa = self.store.get("serviceaccounts", ns, name)
-        except NotFound:
+        except NotFoundError:
             return None
         if sa["metadata"]["uid"] != uid:
             return None
@@ -207,7 +207,7 @@ class LabCluster:
     def _exists(self, res: str, ns: str, name: str) -> bool:
         try:
             self.store.get(res, ns, name)
-        except NotFound:
+        except NotFoundError:
             return False
         return True
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .status import Forbidden
+from .status import ForbiddenError
 from .store import Store
 from .user import User
 
@@ -133,8 +133,8 @@ def check(store: Store, user: User, a: Attributes) -> None:
         return
     why = forbidden_message(user, a)
     if not a.is_resource:
-        raise Forbidden(f"forbidden: {why}", {})
-    raise Forbidden.for_resource(a.resource, a.group, a.name or None, why)
+        raise ForbiddenError(f"forbidden: {why}", {})
+    raise ForbiddenError.for_resource(a.resource, a.group, a.name or None, why)
 
 
 def rules_review(store: Store, user: User, namespace: str) -> dict[str, Any]:

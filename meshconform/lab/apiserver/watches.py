@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .selection import field_matcher, label_matcher
-from .status import BadRequest
+from .status import BadRequestError
 
 Obj = dict[str, Any]
 
@@ -82,4 +82,4 @@ def parse_rv(rv: str) -> int:
     try:
         return int(rv)
     except ValueError:
-        raise BadRequest(f"invalid resource version: {rv}") from None
+        raise BadRequestError(f"invalid resource version: {rv}") from None

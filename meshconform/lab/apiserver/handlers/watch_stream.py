@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 
 from ..lab_cluster import LabCluster
-from ..status import Gone
+from ..status import GoneError
 from ..user import User
 from . import tables
 from .common import JSON, dumps, flag, int_param
@@ -41,7 +41,7 @@ async def watch(
             fields,
             request.query.get("resourceVersion"),
         )
-    except Gone as e:
+    except GoneError as e:
         await resp.prepare(request)
         await resp.write(dumps({"type": "ERROR", "object": e.to_status()}) + b"\n")
         return resp
