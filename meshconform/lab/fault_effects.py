@@ -2,19 +2,19 @@
 
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:
-  install plan (istio/plan.py)   revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
-                                 root-rotation-incomplete, trust-domain-mismatch, multi-network
-  join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
-  start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
-                                 slow-start, telemetry-off (a Telemetry resource in istio-system),
-                                 outside-cluster (its workloads; cluster.py adds the cluster,
-                                 istio/join.py joins it)
-  kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
-                                 never passes its readiness probe)
-  run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
-                                 A), hello-errors, hello-localhost, partition, skew,
-                                 sidecar-bypass (traffic/)
-  HTTP middleware (lab-api)      api-down, flaky-api
+  install plan (istio/plan.py)        revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
+                                      root-rotation-incomplete, trust-domain-mismatch, multi-network
+  join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name
+  start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
+                                      slow-start, telemetry-off (a Telemetry resource in istio-system),
+                                      outside-cluster (its workloads; apiserver/lab_cluster.py adds
+                                      the cluster, istio/remote_secret_exchange.py joins it)
+  kubelet behaviour (below)           istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
+                                      never passes its readiness probe)
+  run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
+                                      dial A), hello-errors, hello-localhost, partition, skew,
+                                      sidecar-bypass (traffic/)
+  HTTP middleware (apiserver/)        api-down, flaky-api
 """
 
 from __future__ import annotations

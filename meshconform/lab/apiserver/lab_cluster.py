@@ -79,7 +79,7 @@ class LabCluster:
     faults: FaultSet
     store: Store = field(default_factory=Store)
     server_url: str = ""  # set when its server listens
-    # The same API server at a second address (server.py): a private endpoint beside the public
+    # The same API server at a second address (listeners.py): a private endpoint beside the public
     # one, as a remote secret may name it while the user's kubeconfig names the other.
     alias_url: str = ""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))

@@ -32,6 +32,9 @@ class RevisionPlan:
 
 @dataclass(frozen=True)
 class MeshValues:
+    """The chart values that place one cluster in the mesh: multiCluster.clusterName, network,
+    trustDomain and meshID, rendered into its mesh config, injector values and istiod."""
+
     cluster: str
     network: str
     trust_domain: str
