@@ -168,7 +168,7 @@ def test_a_run_with_the_lab_apart_names_no_lab_option() -> None:
     assert not any(a.startswith("--lab") for a in args), args
     assert _scale(20, 60).mode == "batched@60ms,apart"
     assert "--lab-latency=60" in _scale(20, 60, apart=False).pytest_args()
-    lab = bench.Lab(Path("/k"), ["ctx-a", "ctx-b"])
+    lab = bench.LabProcess(Path("/k"), ["ctx-a", "ctx-b"])
     assert lab.suite_args() == ["--kubeconfig=/k", "--ctx=ctx-a", "--ctx=ctx-b"]
 
 
