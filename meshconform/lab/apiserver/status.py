@@ -4,6 +4,9 @@ Clients branch on `code` and `reason` (the Python client's ApiException.status/.
 `Error from server (NotFound): ...`), so the texts follow k8s.io/apimachinery/pkg/api/errors/
 errors.go (NewNotFound, NewAlreadyExists, NewConflict, NewInvalid, NewForbidden, NewGone, ...)
 word for word. Raise them from anywhere on the lab's loop; the HTTP layer renders `to_status()`.
+Class names end in `Error` as PEP 8 names exceptions (NotFoundError for reason NotFound, GoneError
+for 410 Expired), so that they never read like the suite's client-side errors, which the bare
+reason names.
 """
 
 from __future__ import annotations
