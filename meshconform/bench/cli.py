@@ -68,8 +68,8 @@ from meshconform.bench.figures import (
     Result,
     figures,
     final_line,
+    per_pair_api_requests,
     per_pair_lines,
-    per_pair_requests,
     plan,
     row,
     target_lines,
@@ -196,7 +196,7 @@ def run_cold(config: Config, workdir: Path, extra: Sequence[str] = ()) -> Result
 
 
 @dataclass
-class Lab:
+class LabProcess:
     """A lab in a process of its own: its kubeconfig, its contexts, and (once stopped) its CPU."""
 
     kubeconfig: Path
@@ -210,7 +210,7 @@ class Lab:
 
 
 @contextlib.contextmanager
-def lab_apart(config: Config, workdir: Path, request_log: Path | None = None) -> Iterator[Lab]:
+def lab_apart(config: Config, workdir: Path, request_log: Path | None = None) -> Iterator[LabProcess]:
     """`python -m meshconform.lab serve` for `config` (its clusters and round trip), stopped by its
     pid on the way out (serve stops its servers on SIGTERM); os.wait4 gives its CPU.
 
@@ -218,7 +218,7 @@ def lab_apart(config: Config, workdir: Path, request_log: Path | None = None) ->
     suite's process, where their CPU and memory count as the suite's. On real clusters they are
     other machines: apart, the suite's process holds the suite alone."""
     workdir.mkdir(parents=True, exist_ok=True)
-    lab = Lab(workdir / "kubeconfig")
+    lab = LabProcess(workdir / "kubeconfig")
     serve = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={lab.kubeconfig}"]
     serve += [f"--clusters={config.clusters}", f"--latency-ms={config.rtt_ms:g}"]
     serve += [f"--request-log={request_log}"] if request_log else []
@@ -493,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory_ok = measure_memory(results, args.scale, base, args.pytest_args)
     figs = figures(results, args.clusters, args.requests, args.naive_requests, default)
     print("targets:", *target_lines(figs), sep="\n")
-    kinds = per_pair_requests(results)
+    kinds = per_pair_api_requests(results)
     if kinds:
         print("requests per extra ordered pair (20 clusters over 2):", *per_pair_lines(kinds), sep="\n")
     print(final_line(figs), flush=True)

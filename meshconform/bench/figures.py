@@ -235,7 +235,7 @@ def serial_rtts(results: dict[Config, Result], n: int) -> float | None:
     return None if slow is None or fast is None else (slow - fast) * 1000 / SERIAL_RTT_MS
 
 
-def per_pair_requests(results: dict[Config, Result]) -> list[tuple[str, float]]:
+def per_pair_api_requests(results: dict[Config, Result]) -> list[tuple[str, float]]:
     """The kinds of request that grow with the pairs: (kind, requests per extra ordered pair),
     most first, from the 2- and the 20-cluster default runs."""
     n2, n20 = results.get(_scale(2)), results.get(_scale(20))

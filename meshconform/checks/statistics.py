@@ -79,14 +79,14 @@ def ok_status() -> Predicate:
 
     def check(tally: Tally) -> str | None:
         bad = {code: n for code, n in tally.by_status.items() if code != "200"}
-        if not bad and not tally.malformed and tally.requests:
+        if not bad and not tally.malformed and tally.calls:
             return None
-        if not tally.requests:
+        if not tally.calls:
             return f"from {tally.source}: no call was made"
         failed = sum(bad.values()) + tally.malformed
         detail = f"status {fmt_counts(bad)}" if bad else f"{tally.malformed} malformed replies"
         example = f"; e.g. {tally.errors[0]}" if tally.errors else ""
-        return f"from {tally.source}: {failed} of {tally.requests} hello calls failed ({detail}){example}"
+        return f"from {tally.source}: {failed} of {tally.calls} hello calls failed ({detail}){example}"
 
     return check
 
@@ -121,9 +121,9 @@ def reached(targets: list[Target], n_cells: int = 1, budget: float = MISS_PROBAB
 def _too_few(tally: Tally, doubtful: list[Target], cell: float) -> Inconclusive:
     n = tally.answered
     need = max(calls_needed(t.weight, cell) for t in doubtful)
-    sent = sum(tally.takes) or tally.requests  # the failures of every take are in the tally
-    per_take = math.ceil(need * (tally.takes[-1] if tally.takes else tally.requests) / n)
-    failed = tally.requests - n
+    sent = sum(tally.takes) or tally.calls  # the failures of every take are in the tally
+    per_take = math.ceil(need * (tally.takes[-1] if tally.takes else tally.calls) / n)
+    failed = tally.calls - n
     why = f"; {failed} of the {sent} calls sent failed" if failed > 0 else ""
     return Inconclusive(
         f"from {tally.source}: {n} answered calls are too few to tell whether "

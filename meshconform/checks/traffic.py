@@ -101,10 +101,10 @@ def hello_ok(facts: MeshFacts, source: str) -> str | None:
 def _shortfall(facts: MeshFacts, tally: Tally) -> str:
     """Failed calls name no version; the one that answered furthest below its replica-weighted share
     is where they most likely went (the traffic matrix and the sidecar's endpoints show more)."""
-    if tally.answered >= tally.requests:
+    if tally.answered >= tally.calls:
         return ""
     short = sorted(
-        ((t.weight * tally.requests - tally.by_version.get(t.version, 0), t) for t in targets(facts)),
+        ((t.weight * tally.calls - tally.by_version.get(t.version, 0), t) for t in targets(facts)),
         key=lambda item: item[0],
         reverse=True,
     )
@@ -112,11 +112,11 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
         return ""
     (missing, worst), runner_up = short[0], (short[1][0] if len(short) > 1 else 0.0)
     # Blame one version only when it stands out: all calls failing leaves every version short alike.
-    if missing - runner_up < max(1.0, (tally.requests - tally.answered) / 2):
+    if missing - runner_up < max(1.0, (tally.calls - tally.answered) / 2):
         return ""
     got = tally.by_version.get(worst.version, 0)
     return (
-        f"; {worst.version} ({worst.cluster}) answered {got} of the {worst.weight * tally.requests:.0f} "
+        f"; {worst.version} ({worst.cluster}) answered {got} of the {worst.weight * tally.calls:.0f} "
         f"calls its replicas should get: the failures most likely come from {worst.cluster}"
     )
 

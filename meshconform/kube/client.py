@@ -56,7 +56,7 @@ _BY_STATUS: dict[int, type[errors.KubeError]] = {
 class ApiStats:
     """What one cluster's client did; shown in the report so retries are never silent."""
 
-    requests: int = 0
+    api_requests: int = 0
     retries: int = 0
     exec_sessions: int = 0
     notes: list[str] = field(default_factory=list)
@@ -64,7 +64,7 @@ class ApiStats:
 
     def count(self, retried: str | None = None) -> None:
         with self.lock:
-            self.requests += 1
+            self.api_requests += 1
             if retried:
                 self.retries += 1
                 if len(self.notes) < 20:
@@ -72,7 +72,7 @@ class ApiStats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "requests": self.requests,
+            "requests": self.api_requests,
             "retries": self.retries,
             "exec_sessions": self.exec_sessions,
             "notes": list(self.notes),

@@ -2,19 +2,19 @@
 
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:
-  install plan (istio/plan.py)   revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
-                                 root-rotation-incomplete, trust-domain-mismatch, multi-network
-  join (istio/join.py)           no-secret, stale-secret, duplicate-cluster-name
-  start (@effect, below)         webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
-                                 slow-start, telemetry-off (a Telemetry resource in istio-system),
-                                 outside-cluster (its workloads; cluster.py adds the cluster,
-                                 istio/join.py joins it)
-  kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
-                                 never passes its readiness probe)
-  run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
-                                 A), hello-errors, hello-localhost, partition, skew,
-                                 sidecar-bypass (traffic/)
-  HTTP middleware (lab-api)      api-down, flaky-api
+  install plan (istio/plan.py)        revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
+                                      root-rotation-incomplete, trust-domain-mismatch, multi-network
+  join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name
+  start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
+                                      slow-start, telemetry-off (a Telemetry resource in istio-system),
+                                      outside-cluster (its workloads; apiserver/lab_cluster.py adds
+                                      the cluster, istio/remote_secret_exchange.py joins it)
+  kubelet behaviour (below)           istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
+                                      never passes its readiness probe)
+  run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
+                                      dial A), hello-errors, hello-localhost, partition, skew,
+                                      sidecar-bypass (traffic/)
+  HTTP middleware (apiserver/)        api-down, flaky-api
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import asyncio
 import json
 from typing import Any
 
-from .cluster import LabCluster
+from .apiserver.lab_cluster import LabCluster
+from .apiserver.store import clone
 from .controllers import of as controllers_of
 from .controllers.kit import try_create
 from .controllers.podstatus import CRASHLOOP, NEVER_READY
@@ -31,7 +32,6 @@ from .faults import Fault, effect
 from .istio import revisions as rv
 from .istio import state
 from .istio.objects import MWC, RBAC
-from .store import clone
 
 Obj = dict[str, Any]
 SLOW_START = 12.0        # slow-start: pods take 12x the ready delay (0.3s -> 3.6s): slow, within a timeout
@@ -69,12 +69,13 @@ def proxy_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None
     return None
 
 
-def install_behaviours(lab: Any, cluster: LabCluster) -> None:
-    """Before istiod pods exist: container behaviours for the faults that name this cluster."""
-    kubelet = controllers_of(cluster).kubelet
-    for hook in (istiod_down, proxy_not_ready):
-        if hook not in kubelet.behaviours:
-            kubelet.behaviours.append(hook)
+def install(lab: Any) -> None:
+    """Before istio's install creates istiod pods: the container behaviours of the kubelet faults."""
+    for cluster in lab.clusters.values():
+        kubelet = controllers_of(cluster).kubelet
+        for hook in (istiod_down, proxy_not_ready):
+            if hook not in kubelet.behaviours:
+                kubelet.behaviours.append(hook)
 
 
 # -- start-time effects --------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ SPECS: dict[str, str] = {
     "skew": "",
     "flaky-api": "",
     "slow-start": "",
-    # Shape variants: healthy secrets as other tools make them (istio/join.py); they must pass.
+    # Shape variants: healthy secrets as other tools make them (istio/remote_secret_exchange.py);
+    # they must pass.
     "secret-unannotated": "PAIR",
     "secret-renamed": "PAIR",
     "secret-other-address": "PAIR",

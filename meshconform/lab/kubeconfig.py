@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .cluster import LabCluster
+from .apiserver.lab_cluster import LabCluster
 
 
 def kubeconfig(clusters: Iterable[LabCluster]) -> dict[str, Any]:

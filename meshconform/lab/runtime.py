@@ -1,9 +1,10 @@
 """The Lab: N clusters, one event loop in one thread, started and stopped as one unit.
 
-Start order (LAB_INTERNALS.md): create clusters -> base install (ours, then lab-sim's `install`)
--> fault effects -> controllers (`start` hooks) -> HTTPS servers -> ready. Everything after cluster
-creation runs on the loop thread, so the model is only ever touched from one thread.
-lab-sim's packages plug in with `install(lab)`, `start(lab)`, `async serving(lab)` (SIM_PACKAGES).
+Start order (ARCHITECTURE.md): create clusters -> bootstrap (a fresh GKE cluster's state, then
+lab-sim's `install`) -> fault effects -> controllers (`start` hooks) -> HTTPS servers -> ready.
+Everything after cluster creation runs on the loop thread, so the model is only ever touched from
+one thread. lab-sim's modules plug in with `install(lab)`, `start(lab)`, `async serving(lab)`
+(SIM_MODULES).
 """
 
 from __future__ import annotations
@@ -17,29 +18,25 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
-from . import accounts, base
-from .cluster import Clusters, LabCluster
+from . import bootstrap
+from .apiserver.lab_cluster import Clusters, LabCluster
+from .apiserver.listeners import Servers
+from .controllers import serviceaccounts
 from .faults import EFFECTS
 from .istio import revisions as rv
 from .kubeconfig import write_kubeconfig
 from .options import LabOptions
-from .server import Servers
 
 T = TypeVar("T")
-# lab-sim's packages, imported if present; each may define install(lab) and start(lab).
-SIM_PACKAGES = ("controllers", "istio", "traffic")
+# lab-sim's modules, in install order; each may define install(lab), start(lab) and serving(lab).
+# fault_effects comes before istio: its kubelet behaviours must be in place when istiod pods are
+# created, and importing it registers the fault effects that start() applies.
+SIM_MODULES = ("controllers", "fault_effects", "istio", "traffic")
 START_TIMEOUT = 60.0  # seconds; a start that takes longer is a bug, not a slow machine
 
 
 def sim_modules() -> list[ModuleType]:
-    mods = []
-    for name in SIM_PACKAGES:
-        try:
-            mods.append(importlib.import_module(f"{__package__}.{name}"))
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{name}":
-                raise
-    return mods
+    return [importlib.import_module(f"{__package__}.{name}") for name in SIM_MODULES]
 
 
 class Lab:
@@ -86,10 +83,10 @@ class Lab:
         return write_kubeconfig([c for c in self.clusters.values() if not c.outside], Path(path))
 
     def stats(self) -> dict[str, Any]:
-        by_cluster = {c.name: sum(c.requests.values()) for c in self.clusters.values()}
+        by_cluster = {c.name: sum(c.api_requests.values()) for c in self.clusters.values()}
         by_verb: dict[str, int] = {}
         for c in self.clusters.values():
-            for verb, n in c.requests.items():
+            for verb, n in c.api_requests.items():
                 by_verb[verb] = by_verb.get(verb, 0) + n
         return {
             "api_requests": sum(by_cluster.values()),
@@ -146,8 +143,8 @@ class Lab:
     async def _boot(self) -> None:
         mods = sim_modules()
         for c in self.clusters.values():
-            base.install(c)
-            accounts.start(c)
+            bootstrap.install(c)
+            serviceaccounts.start(c)
         for mod in mods:
             if hasattr(mod, "install"):
                 mod.install(self)

@@ -191,7 +191,7 @@ class ClusterFacts:
 @dataclass
 class Tally:
     source: str
-    requests: int = 0
+    calls: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
     by_version: dict[str, int] = field(default_factory=dict)
     by_pod: dict[str, int] = field(default_factory=dict)

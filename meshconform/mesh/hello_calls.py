@@ -44,7 +44,7 @@ def parse(source: str, stdout: str, stderr: str = "", tally: Tally | None = None
     for match in _MARKER_RE.finditer(stdout):
         body, code = stdout[position : match.start()], match.group(1)
         position = match.end()
-        tally.requests += 1
+        tally.calls += 1
         tally.by_status[code] = tally.by_status.get(code, 0) + 1
         reply = _REPLY_RE.search(body)
         if reply:
@@ -79,17 +79,17 @@ def keep_failures(tally: Tally, earlier: Tally) -> None:
     for code, count in earlier.by_status.items():
         if code != "200":
             tally.by_status[code] = tally.by_status.get(code, 0) + count
-            tally.requests += count
+            tally.calls += count
     tally.malformed += earlier.malformed
-    tally.requests += earlier.malformed
+    tally.calls += earlier.malformed
     for error in earlier.errors:
         _note(tally, error)
 
 
-def send(cluster: Cluster, namespace: str, pod: str, container: str, requests: int, batch: int = 0) -> Tally:
+def send(cluster: Cluster, namespace: str, pod: str, container: str, calls: int, batch: int = 0) -> Tally:
     """Run the calls from `pod` and tally them; one exec per batch (one in all by default)."""
     tally = Tally(source=cluster.name)
-    for first, count in batches(requests, batch):
+    for first, count in batches(calls, batch):
         result = cluster.exec_with_retry(
             pod,
             namespace,
@@ -99,9 +99,9 @@ def send(cluster: Cluster, namespace: str, pod: str, container: str, requests: i
         )
         parse(cluster.name, result.stdout, result.stderr, tally)
         tally.exit_codes.append(result.exit_code)
-        missing = count - (tally.requests - (first - 1))
+        missing = count - (tally.calls - (first - 1))
         if missing > 0:
-            tally.requests += missing
+            tally.calls += missing
             tally.by_status["000"] = tally.by_status.get("000", 0) + missing
             _note(tally, f"{missing} calls produced no output (exec exit {result.exit_code})")
     return tally

@@ -186,7 +186,7 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
+def matrix_table(tm: TrafficMatrix, calls_per_source: int | None = None) -> str:
     """Counts and shares per source and version, expected shares in the header, misses in red.
 
     Beyond a handful of versions each cell is a narrow two-line one (count over share) and the
@@ -200,7 +200,7 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
     rows = []
     for row in tm.rows:
         unreached = {d.version for d in tm.unreached(row)}
-        if row.problem and not row.requests:
+        if row.problem and not row.calls:
             cells = f'<td colspan="{len(versions) + 2}" class="failed">{escape(row.problem)}</td>'
         else:
             cells = "".join(
@@ -209,7 +209,7 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
                 for v in versions
             )
             err_class = ' class="failed"' if row.errors else ""
-            cells += f'<td class="num"{err_class}>{row.errors}</td><td class="num">{row.requests}</td>'
+            cells += f'<td class="num"{err_class}>{row.errors}</td><td class="num">{row.calls}</td>'
         rows.append(f"<tr><th>from {escape(row.source)}</th>{cells}</tr>")
     caption = (
         "Traffic matrix: answered hello calls by source cluster and version (count, share of answered); "
@@ -221,7 +221,7 @@ def matrix_table(tm: TrafficMatrix, requests: int | None = None) -> str:
     return (
         f"<h3>{escape(caption)}</h3><table class='{table_class}'><tr><th>source \\ version</th>{head}"
         f"<th>failed</th><th>sent</th></tr>{''.join(rows)}</table>"
-        + ("" if requests is None else f"<p>{requests} calls per source were asked for.</p>")
+        + ("" if calls_per_source is None else f"<p>{calls_per_source} calls per source were asked for.</p>")
     )
 
 
@@ -307,7 +307,10 @@ def diagnostics_extra(found: list[Section], hint: Hint | None) -> str:
 
 
 def summary_page(
-    checks: dict[str, dict[str, Any]], facts: MeshFacts | None, exit_code: int | None, requests: int | None
+    checks: dict[str, dict[str, Any]],
+    facts: MeshFacts | None,
+    exit_code: int | None,
+    calls_per_source: int | None,
 ) -> str:
     """What goes above pytest-html's results table: the verdict, the mesh, the grids, the traffic."""
     names = facts.names if facts is not None else []
@@ -318,7 +321,7 @@ def summary_page(
             mesh_table(facts),
             grid.cluster_grid(checks, names),
             grid.pair_matrices(checks, names),
-            matrix_table(tm, None if facts.traffic_plan else requests),  # the plan's line says it
+            matrix_table(tm, None if facts.traffic_plan else calls_per_source),  # the plan's line says it
             plan_line(facts),
             chart(tm),
             api_line(facts),

@@ -33,7 +33,7 @@ class Destination:
 @dataclass
 class Row:
     source: str
-    requests: int = 0
+    calls: int = 0
     errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     problem: str | None = None  # why no calls were sent from here
@@ -106,7 +106,7 @@ class TrafficMatrix:
 
     def _row_dict(self, row: Row) -> dict[str, Any]:
         return {
-            "requests": row.requests,
+            "requests": row.calls,
             "answered": row.answered,
             "errors": row.errors,
             "counts": dict(sorted(row.counts.items())),
@@ -128,7 +128,7 @@ def build(facts: MeshFacts) -> TrafficMatrix:
                 matrix.rows.append(Row(name, problem=facts.traffic_problems[name]))
             continue
         failed = sum(n for code, n in tally.by_status.items() if code != "200") + tally.malformed
-        matrix.rows.append(Row(name, tally.requests, failed, dict(tally.by_version)))
+        matrix.rows.append(Row(name, tally.calls, failed, dict(tally.by_version)))
     server_view(facts, matrix)
     return matrix
 

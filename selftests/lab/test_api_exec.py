@@ -14,17 +14,17 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 from labapi_support import Running, start_lab
 
-from meshconform.lab.cluster import ExecRequest, ExecResult
+from meshconform.lab.apiserver.lab_cluster import ExecRequest, ExecResponse
 
 
-async def fake_tools(req: ExecRequest) -> ExecResult | None:
+async def fake_tools(req: ExecRequest) -> ExecResponse | None:
     """`lab-echo ARGS` prints ARGS; `lab-exit N` fails with N; `lab-cat` echoes stdin."""
     if req.argv[0] == "lab-echo":
-        return ExecResult(stdout=(" ".join(req.argv[1:]) + "\n").encode(), stderr=b"to stderr\n")
+        return ExecResponse(stdout=(" ".join(req.argv[1:]) + "\n").encode(), stderr=b"to stderr\n")
     if req.argv[0] == "lab-exit":
-        return ExecResult(stderr=b"boom\n", exit_code=int(req.argv[1]))
+        return ExecResponse(stderr=b"boom\n", exit_code=int(req.argv[1]))
     if req.argv[0] == "lab-cat":
-        return ExecResult(stdout=req.stdin or b"")
+        return ExecResponse(stdout=req.stdin or b"")
     return None
 
 

@@ -3,7 +3,7 @@
 kubectl's typed clients (create namespace/secret/configmap/deployment/..., create token, auth
 can-i) send application/vnd.kubernetes.protobuf bodies; each create here is checked three ways:
 kubectl says "created", the object reads back, and the body kubectl logged at -v=9 decodes
-(meshconform/lab/protobuf.py) to exactly the JSON kubectl prints for the same command with
+(meshconform/lab/apiserver/protobuf.py) to exactly the JSON kubectl prints for the same command with
 --dry-run=client -o json. Then the guide's steps on two joined clusters, exec'ing curl over the
 websocket protocol that kubectl >= 1.30 speaks.
 
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from meshconform.lab import Lab, LabOptions
-from meshconform.lab.protobuf import decode_body
+from meshconform.lab.apiserver.protobuf import decode_body
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONED = ROOT / "tools" / "kubectl-modern" / "kubectl"

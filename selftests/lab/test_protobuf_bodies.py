@@ -1,4 +1,4 @@
-"""The lab's protobuf body decoder (meshconform/lab/protobuf.py), from bytes built by hand.
+"""The lab's protobuf body decoder (meshconform/lab/apiserver/protobuf.py), from bytes built by hand.
 
 The encoder below writes the wire format from the .proto field numbers (k8s.io/api core/v1 and
 apps/v1 generated.proto, apimachinery meta/v1 and runtime generated.proto), independently of the
@@ -19,7 +19,14 @@ from collections.abc import Iterator
 import pytest
 
 from meshconform.lab import Lab, LabOptions
-from meshconform.lab.protobuf import MAGIC, ProtobufError, UnknownKind, decode_body, decode_message, fields
+from meshconform.lab.apiserver.protobuf import (
+    MAGIC,
+    ProtobufError,
+    UnknownKind,
+    decode_body,
+    decode_message,
+    fields,
+)
 
 PB = "application/vnd.kubernetes.protobuf"
 

@@ -16,9 +16,9 @@ from kubernetes import client
 from sim_support import Mesh, start
 from support import eventually
 
-from meshconform.lab.istio.join import dead_server, kubeconfig, remote_secret
 from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
 from meshconform.lab.istio.pki import RootCA
+from meshconform.lab.istio.remote_secret_exchange import dead_server, kubeconfig, remote_secret
 
 SETTLE = REMOTE_CLUSTER_TIMEOUT + 1.5
 

@@ -73,7 +73,7 @@ def traffic_facts(by_version: dict[str, int], rule: DestinationRule) -> MeshFact
             control=ControlPlane(destination_rules=[rule]),
             workloads=Workloads(namespace="sample", version=f"v{i + 1}"),
         )
-    facts.traffic["cluster-1"] = Tally(source="cluster-1", requests=50, by_version=by_version)
+    facts.traffic["cluster-1"] = Tally(source="cluster-1", calls=50, by_version=by_version)
     return facts
 
 

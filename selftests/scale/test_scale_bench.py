@@ -24,8 +24,8 @@ from meshconform.bench.figures import (
     Result,
     figures,
     final_line,
+    per_pair_api_requests,
     per_pair_lines,
-    per_pair_requests,
     plan,
     target_lines,
 )
@@ -168,7 +168,7 @@ def test_a_run_with_the_lab_apart_names_no_lab_option() -> None:
     assert not any(a.startswith("--lab") for a in args), args
     assert _scale(20, 60).mode == "batched@60ms,apart"
     assert "--lab-latency=60" in _scale(20, 60, apart=False).pytest_args()
-    lab = bench.Lab(Path("/k"), ["ctx-a", "ctx-b"])
+    lab = bench.LabProcess(Path("/k"), ["ctx-a", "ctx-b"])
     assert lab.suite_args() == ["--kubeconfig=/k", "--ctx=ctx-a", "--ctx=ctx-b"]
 
 
@@ -214,7 +214,7 @@ def test_per_pair_requests_say_what_they_are_for() -> None:
     n2, n20 = _result(_scale(2), 1.0), _result(_scale(20), 2.0)
     n2.kinds = {kinds[0]: 2, kinds[1]: 2, kinds[2]: 10}
     n20.kinds = {kinds[0]: 380, kinds[1]: 380, kinds[2]: 388, kinds[3]: 20}
-    grown = per_pair_requests({_scale(2): n2, _scale(20): n20})
+    grown = per_pair_api_requests({_scale(2): n2, _scale(20): n20})
     assert grown == [(kinds[2], 1.0), (kinds[1], 1.0), (kinds[0], 1.0)], "per-cluster requests are not listed"
     lines = per_pair_lines(grown)
     assert "not the suite: B's istiod lists A's API server" in lines[0]

@@ -216,7 +216,7 @@ def test_no_answered_call_skips_reach_and_split_behind_the_failed_calls():
     evidence because of that failure, are skipped with it as their broken premise."""
     facts = healthy()
     tally = facts.traffic["cluster-1"]
-    tally.by_version, tally.by_status = {}, {"503": tally.requests}
+    tally.by_version, tally.by_status = {}, {"503": tally.calls}
     result = outcomes(facts)
     assert failing(facts) == ["test_hello_calls_succeed[cluster-1]"]
     for name in ("test_calls_reach_every_cluster[cluster-1]", "test_split_follows_replicas[cluster-1]"):
@@ -253,7 +253,7 @@ def _cannot_decide(outcome: checks.Outcome, *remedy: str) -> None:
 def test_too_few_answered_calls_after_retakes_fail_with_the_calls_that_would_decide():
     facts = healthy()
     tally = facts.traffic["cluster-1"]
-    tally.requests, tally.takes = 50, [50]
+    tally.calls, tally.takes = 50, [50]
     tally.by_status, tally.by_version = {"200": 4, "503": 46}, {"v1": 4}  # v2 unseen in 4 answers
     result = outcomes(facts)
     _cannot_decide(
@@ -320,12 +320,12 @@ def test_unknown_injecting_revision_fails_as_undecided_and_skips_nothing():
 def test_failed_calls_are_blamed_on_a_version_only_when_it_stands_out():
     facts = healthy()
     tally = facts.traffic["cluster-1"]
-    per = tally.requests // 2
+    per = tally.calls // 2
     tally.by_status = {"200": per + per // 2, "503": per - per // 2}
     tally.by_version = {"v1": per, "v2": per // 2}  # v2's replicas answered half their share
     message = outcomes(facts)["test_hello_calls_succeed[cluster-1]"].message
     assert "the failures most likely come from cluster-2" in message, message
-    tally.by_status, tally.by_version = {"503": tally.requests}, {}  # all failed: no version stands out
+    tally.by_status, tally.by_version = {"503": tally.calls}, {}  # all failed: no version stands out
     message = outcomes(facts)["test_hello_calls_succeed[cluster-1]"].message
     assert "most likely" not in message and "503" in message, message
 

@@ -81,7 +81,7 @@ def test_read_retries_transient_then_succeeds(monkeypatch, caplog):
 
     c = fake_cluster()
     assert c.read("GET namespace x", fn) == {"kind": "Namespace"}
-    assert c.stats.requests == 1 and c.stats.retries == 1
+    assert c.stats.api_requests == 1 and c.stats.retries == 1
     assert "GET namespace x on cluster-1 attempt 1/5 failed" in caplog.text and "will retry" in caplog.text
 
 
@@ -98,7 +98,7 @@ def test_read_gives_up_after_attempts(monkeypatch):
         c.read("GET x", fn)
     assert len(attempts) == kube.ATTEMPTS
     # One call, retried and given up: the report's API line must not say "0 retried".
-    assert (c.stats.requests, c.stats.retries) == (1, 1), c.stats.as_dict()
+    assert (c.stats.api_requests, c.stats.retries) == (1, 1), c.stats.as_dict()
     assert c.stats.notes == [f"GET x on cluster-1: attempt {kube.ATTEMPTS}, gave up"]
 
 

@@ -36,7 +36,7 @@ def test_batches_cover_all_requests():
 def test_parse_tallies_versions_pods_codes():
     out = reply("v1", "helloworld-v1-a") * 3 + reply("v2", "helloworld-v2-b") * 2
     t = traffic.parse("cluster-1", out)
-    assert t.requests == 5 and t.by_status == {"200": 5}
+    assert t.calls == 5 and t.by_status == {"200": 5}
     assert t.by_version == {"v1": 3, "v2": 2}
     assert t.by_pod == {"helloworld-v1-a": 3, "helloworld-v2-b": 2}
     assert t.malformed == 0 and not t.errors
@@ -50,7 +50,7 @@ def test_parse_counts_failures_and_keeps_a_few_errors():
     )
     err = "curl: (28) Operation timed out after 5001 milliseconds with 0 bytes received\n"
     t = traffic.parse("cluster-1", out, err)
-    assert t.requests == 3 and t.by_status == {"200": 1, "000": 1, "503": 1}
+    assert t.calls == 3 and t.by_status == {"200": 1, "000": 1, "503": 1}
     assert t.by_version == {"v1": 1}
     assert "503: upstream connect error" in t.errors and any("curl: (28)" in e for e in t.errors)
 
@@ -81,7 +81,7 @@ def test_a_retaken_sample_keeps_earlier_failures():
     first = traffic.parse("c", reply("v1", "p") + "oops\nmeshconform code=503\n")
     second = traffic.parse("c", reply("v1", "p") + reply("v2", "q"))
     traffic.keep_failures(second, first)
-    assert second.by_status == {"200": 2, "503": 1} and second.requests == 3
+    assert second.by_status == {"200": 2, "503": 1} and second.calls == 3
     assert second.by_version == {"v1": 1, "v2": 1} and "503: oops" in second.errors
 
 
@@ -117,7 +117,7 @@ def test_a_retake_after_too_few_answers_sends_enough_and_keeps_the_failures(monk
     tally, asked = _retaken(monkeypatch, [first, _take(110, {"v1": 55, "v2": 55})])
     assert asked == [50, 110]  # 22 answers are needed; at 1 answer in 5 that is 110 calls
     assert tally.takes == [50, 110] and tally.by_version == {"v1": 55, "v2": 55}
-    assert tally.by_status == {"200": 110, "503": 40} and tally.requests == 150
+    assert tally.by_status == {"200": 110, "503": 40} and tally.calls == 150
 
 
 def test_a_conclusive_miss_is_asked_again_at_the_same_size_and_judged_on_the_last_take(monkeypatch):

@@ -13,7 +13,7 @@ from meshconform.mesh.facts import Tally
 
 def tally(**by_version: int) -> Tally:
     n = sum(by_version.values())
-    return Tally(source="cluster-1", requests=n, by_status={"200": n}, by_version=dict(by_version))
+    return Tally(source="cluster-1", calls=n, by_status={"200": n}, by_version=dict(by_version))
 
 
 TWO = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2", 0.5)]
@@ -88,10 +88,10 @@ def test_retake_escalates_only_when_failures_left_too_few_answers():
     seen.takes = [50]
     assert sampling.retake_calls(plan, seen) == 50  # a conclusive miss: ask again once converged
     few = tally(v1=10)
-    few.requests, few.by_status, few.takes = 50, {"200": 10, "503": 40}, [50]
+    few.calls, few.by_status, few.takes = 50, {"200": 10, "503": 40}, [50]
     assert sampling.retake_calls(plan, few) == 110  # 22 answers needed at 1 in 5
     worse = tally(v1=1)
-    worse.requests, worse.by_status, worse.takes = 50, {"200": 1, "503": 49}, [50]
+    worse.calls, worse.by_status, worse.takes = 50, {"200": 1, "503": 49}, [50]
     assert sampling.retake_calls(plan, worse) == 50 * sampling.RETAKE_GROWTH
 
 
@@ -159,7 +159,7 @@ def test_replica_weights_shift_the_expectation():
 
 def test_ok_status_counts_failures():
     t = tally(v1=48)
-    t.requests, t.by_status = 50, {"200": 48, "503": 2}
+    t.calls, t.by_status = 50, {"200": 48, "503": 2}
     t.errors = ["503: upstream connect error"]
     message = verdicts.ok_status()(t)
     assert (

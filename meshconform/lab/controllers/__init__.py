@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from .admission import ServiceIPs, pod_admission
 from .deployments import DEPLOY, Deployments
 from .endpoints import Endpoints

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from ..store import AdmissionRequest
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.store import AdmissionRequest
 from .kit import random_suffix
 from .kubelet import cluster_index
 

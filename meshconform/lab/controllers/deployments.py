@@ -15,9 +15,9 @@ import json
 import math
 from typing import Any
 
-from ..cluster import LabCluster
-from ..errors import AlreadyExists
-from ..store import clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExistsError
+from ..apiserver.store import clone
 from .kit import Queue, Recorder, controlled_by, fnv32a, now, owner_ref, safe_encode, update_status
 
 Obj = dict[str, Any]
@@ -123,7 +123,7 @@ class Deployments:
         }
         try:
             made = self.store.create(RS, rs)
-        except AlreadyExists:  # a hash collision with a foreign ReplicaSet: bump collisionCount
+        except AlreadyExistsError:  # a hash collision with a foreign ReplicaSet: bump collisionCount
             status = {
                 **(d.get("status") or {}),
                 "collisionCount": int((d.get("status") or {}).get("collisionCount") or 0) + 1,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from ..selectors import matches_map_selector
-from ..store import clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.selection import matches_map_selector
+from ..apiserver.store import clone
 from .kit import Queue, now, random_suffix, try_create
 from .replicasets import pod_ready
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ..errors import StatusError
-from ..store import Store, now_rfc3339
+from ..apiserver.status import StatusError
+from ..apiserver.store import Store, now_rfc3339
 
 Obj = dict[str, Any]
 log = logging.getLogger("meshconform.lab.controllers")

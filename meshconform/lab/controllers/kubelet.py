@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from . import podstatus as ps
 from .kit import Recorder, now, update_status
 
@@ -65,12 +65,12 @@ class Kubelet:
     def delay_for(self, pod: Obj) -> float:
         return self.ready_delay * self.slowdown
 
-    def _later(self, uid: str, delay: float, pod: Obj, step: ps.Step) -> None:
+    def _later(self, uid: str, delay: float, pod: Obj, step: ps.StartupStep) -> None:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         loop = asyncio.get_running_loop()
         self._timers[uid] = loop.call_later(delay, self._apply, ns, name, uid, step)
 
-    def _apply(self, ns: str, name: str, uid: str, step: ps.Step, chain: bool = True) -> None:
+    def _apply(self, ns: str, name: str, uid: str, step: ps.StartupStep, chain: bool = True) -> None:
         self._timers.pop(uid, None)
         pod = self.store.find("pods", ns, name)
         run = self.runs.get(uid)
@@ -92,7 +92,7 @@ class Kubelet:
             self._after_ready(pod, run)
 
     @staticmethod
-    def _next(step: ps.Step) -> ps.Step | None:
+    def _next(step: ps.StartupStep) -> ps.StartupStep | None:
         i = [s.name for s in ps.STEPS].index(step.name)
         return ps.STEPS[i + 1] if i + 1 < len(ps.STEPS) else None
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..cluster import LabCluster
-from ..resources import RESOURCES
-from ..store import clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.resources import RESOURCES
+from ..apiserver.store import clone
 from .kit import Queue, now, try_create, update_status
 
 Obj = dict[str, Any]

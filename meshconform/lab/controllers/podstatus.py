@@ -21,12 +21,17 @@ SCHEDULED, INITIALIZED, RUNNING, READY = "scheduled", "initialized", "running", 
 
 
 @dataclass(frozen=True)
-class Step:
+class StartupStep:
     name: str
     at: float
 
 
-STEPS = (Step(SCHEDULED, 0.0), Step(INITIALIZED, 0.35), Step(RUNNING, 0.65), Step(READY, 1.0))
+STEPS = (
+    StartupStep(SCHEDULED, 0.0),
+    StartupStep(INITIALIZED, 0.35),
+    StartupStep(RUNNING, 0.65),
+    StartupStep(READY, 1.0),
+)
 
 # What a container does once started (decided by behaviour hooks, e.g. Istio fault effects).
 OK, NEVER_READY, CRASHLOOP = "ok", "never-ready", "crashloop"

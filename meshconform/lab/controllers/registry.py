@@ -1,4 +1,4 @@
-"""Per-cluster simulation state, found from a LabCluster without adding fields to lab-api's class.
+"""Per-cluster simulation state, found from a LabCluster without adding fields to the apiserver's class.
 
 LabCluster is an unhashable dataclass, and selftests start many labs in one process, so a plain
 `id(cluster)` map could hand a new cluster the state of a dead one; the weak reference check
@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 
 T = TypeVar("T")
 

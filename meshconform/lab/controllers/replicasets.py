@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from ..errors import AlreadyExists, StatusError
-from ..selectors import matches_label_selector
-from ..store import clone
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.selection import matches_label_selector
+from ..apiserver.status import AlreadyExistsError, StatusError
+from ..apiserver.store import clone
 from .kit import Queue, Recorder, controlled_by, now, owner_ref, random_suffix, update_status
 
 Obj = dict[str, Any]
@@ -67,7 +67,7 @@ class ReplicaSets:
         for _ in range(n):
             try:
                 made = self.store.create("pods", self._pod(rs))
-            except AlreadyExists:
+            except AlreadyExistsError:
                 self.queue.add(key)         # a name collision: try again with another suffix
                 return None
             except StatusError as e:

@@ -14,15 +14,15 @@ import asyncio
 from typing import Any
 
 from .. import controllers
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
-from ..store import Obj
 from . import access, debug, eastwest, objects, plan, state
 from . import revisions as rv
-from .inject import Injector
-from .join import join, join_outside
+from .inject import SidecarInjector
 from .multicluster import SecretController
 from .nsctl import RootCertPublisher
+from .remote_secret_exchange import join, join_outside
 from .webhooks import Dispatcher, Handler
 
 SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
@@ -38,22 +38,22 @@ def _resolver(ist: state.IstioCluster) -> Any:
 
 
 def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -> None:
-    assert ist.facts is not None and ist.ca is not None and ist.root is not None
+    assert ist.mesh_values is not None and ist.ca is not None and ist.root is not None
     store = cluster.store
-    ist.injector = Injector(cluster)
+    ist.injector = SidecarInjector(cluster)
     store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
-    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.facts.network))]
+    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.mesh_values.network))]
     made += access.reader_account()
     made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
     made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
         made += access.rbac(rp.revision)
-        made += [("configmaps", cm) for cm in objects.configmaps(ist.facts, rp)]
+        made += [("configmaps", cm) for cm in objects.configmaps(ist.mesh_values, rp)]
         made.append((objects.MWC, objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)))
         made.append(("services", objects.service(rp.revision)))
-        made.append(("deployments.apps", objects.deployment(ist.facts, rp)))
+        made.append(("deployments.apps", objects.deployment(ist.mesh_values, rp)))
     if cluster.faults.has("multi-network"):  # a network of its own needs its east-west gateway
-        made += eastwest.objects(ist.facts, ist.revisions[0])
+        made += eastwest.objects(ist.mesh_values, ist.revisions[0])
     with controllers.of(cluster).instantly():
         for res, obj in made:
             store.create(res, obj)
@@ -69,13 +69,9 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
 
 
 def install(lab: Any) -> None:
-    from ..fault_effects import install_behaviours  # also registers the fault effects
-
     controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
     for index, (name, ist) in enumerate(plan.plan(lab).items()):
-        cluster = lab.clusters[name]
-        install_behaviours(lab, cluster)
-        _install_cluster(cluster, ist, index)
+        _install_cluster(lab.clusters[name], ist, index)
 
 
 def start(lab: Any) -> None:

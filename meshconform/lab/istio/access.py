@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ..resources import RESOURCES
+from ..apiserver.resources import RESOURCES
 from . import revisions as rv
 from .objects import RBAC, READER_SA
 from .pki import Intermediate

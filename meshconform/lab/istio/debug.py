@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..cluster import ExecRequest, ExecResult, LabCluster
+from ..apiserver.lab_cluster import ExecRequest, ExecResponse, LabCluster
 from . import revisions as rv
 from . import state
 
@@ -53,12 +53,12 @@ def _running(pod: Obj, container: str) -> bool:
     return False
 
 
-async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
+async def pilot_discovery(req: ExecRequest) -> ExecResponse | None:
     argv = list(req.argv)
     if not argv or argv[0].rsplit("/", 1)[-1] != "pilot-discovery" or not _is_istiod(req.pod):
         return None
     if not _running(req.pod, req.container):
-        return ExecResult(
+        return ExecResponse(
             stderr=b"OCI runtime exec failed: exec failed: cannot exec in a stopped state: unknown\r\n",
             exit_code=126,
         )
@@ -67,14 +67,14 @@ async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
     plan = next((r for r in ist.revisions if r.revision == revision), None)
     tag = plan.pilot_tag if plan else rv.version(revision)
     if argv[1:2] == ["version"]:
-        return ExecResult(
+        return ExecResponse(
             stdout=f"{tag}\n".encode()
             if "short" in argv
             else f'version.BuildInfo{{Version:"{tag}", GitRevision:"", GolangVersion:"go1.14.7", '
             f'BuildStatus:"Clean", GitTag:"{tag}"}}\n'.encode()
         )
     if argv[1:2] != ["request"] or len(argv) < 4:
-        return ExecResult(
+        return ExecResponse(
             stderr=b'Error: unknown command "%s" for "pilot-discovery"\nRun \'pilot-discovery '
             b"--help' for usage.\n" % " ".join(argv[1:2]).encode(),
             exit_code=1,
@@ -85,10 +85,10 @@ async def pilot_discovery(req: ExecRequest) -> ExecResult | None:
     if method == "GET" and path == "/debug/clusterz" and rv.serves_clusterz(tag) and debug:
         ctl = ist.controller(revision)
         body = json.dumps(ctl.debug_info() if ctl else [], indent=2)
-        return ExecResult(stdout=(body + "\n").encode())
+        return ExecResponse(stdout=(body + "\n").encode())
     if method == "GET" and path == "/ready":
-        return ExecResult(stdout=b"\n")
-    return ExecResult(stdout=NOT_FOUND)
+        return ExecResponse(stdout=b"\n")
+    return ExecResponse(stdout=NOT_FOUND)
 
 
 def log_provider(cluster: LabCluster) -> Any:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import meshconfig as mc
+from . import meshconfig
 from . import revisions as rv
 
 Obj = dict[str, Any]
@@ -66,9 +66,9 @@ def ingress_status(svc: Obj, index: int) -> Obj:
     return out
 
 
-def deployment(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> Obj:
+def deployment(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> Obj:
     pod_labels = {
-        **gateway_labels(facts.network),
+        **gateway_labels(mesh_values.network),
         "sidecar.istio.io/inject": "false",
         "service.istio.io/canonical-name": NAME,
     }
@@ -87,9 +87,9 @@ def deployment(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> Obj:
         + [{"containerPort": 15090, "protocol": "TCP", "name": "http-envoy-prom"}],
         "env": [
             {"name": "ISTIO_META_ROUTER_MODE", "value": "sni-dnat"},
-            {"name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": facts.network},
-            {"name": "ISTIO_META_NETWORK", "value": facts.network},
-            {"name": "ISTIO_META_CLUSTER_ID", "value": facts.cluster},
+            {"name": "ISTIO_META_REQUESTED_NETWORK_VIEW", "value": mesh_values.network},
+            {"name": "ISTIO_META_NETWORK", "value": mesh_values.network},
+            {"name": "ISTIO_META_CLUSTER_ID", "value": mesh_values.cluster},
             {"name": "CA_ADDR", "value": f"{rv.istiod(rp.revision)}.{rv.ISTIO_NS}.svc:15012"},
         ],
         "readinessProbe": {
@@ -102,10 +102,12 @@ def deployment(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> Obj:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": NAME, "namespace": rv.ISTIO_NS, "labels": _labels(facts.network, rp.revision)},
+        "metadata": {
+            "name": NAME, "namespace": rv.ISTIO_NS, "labels": _labels(mesh_values.network, rp.revision)
+        },
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": gateway_labels(facts.network)},
+            "selector": {"matchLabels": gateway_labels(mesh_values.network)},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {"sidecar.istio.io/inject": "false"}},
                 "spec": {"serviceAccountName": f"{NAME}-service-account", "containers": [container]},
@@ -141,11 +143,11 @@ def cross_network_gateway() -> Obj:
     }
 
 
-def objects(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> list[tuple[str, Obj]]:
+def objects(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> list[tuple[str, Obj]]:
     """In install order; the Service's address comes after, from `ingress_status`."""
     return [
         ("serviceaccounts", service_account()),
-        ("deployments.apps", deployment(facts, rp)),
-        ("services", service(facts.network, rp.revision)),
+        ("deployments.apps", deployment(mesh_values, rp)),
+        ("services", service(mesh_values.network, rp.revision)),
         (GATEWAY_KIND, cross_network_gateway()),
     ]

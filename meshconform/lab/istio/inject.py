@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from ..selectors import matches_label_selector
-from ..store import AdmissionRequest, clone
-from . import meshconfig as mc
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.selection import matches_label_selector
+from ..apiserver.store import AdmissionRequest, clone
+from . import meshconfig, template
 from . import revisions as rv
-from . import template
 
 Obj = dict[str, Any]
 IGNORED_NAMESPACES = ("kube-system", "kube-public")
@@ -54,7 +53,7 @@ def inject_required(pod: Obj, namespace: str, config: Obj) -> bool:
     return False
 
 
-class Injector:
+class SidecarInjector:
     """One per cluster; `handler(revision)` is what the webhook of istiod-<revision> calls."""
 
     def __init__(self, cluster: LabCluster) -> None:
@@ -73,8 +72,8 @@ class Injector:
 
     def params(self, revision: str) -> tuple[template.Params, Obj]:
         cm = self.store.find("configmaps", rv.ISTIO_NS, rv.injector(revision))
-        values, config = mc.parse_values(cm), mc.parse_config(cm)
-        mesh = mc.parse_mesh(self.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(revision)))
+        values, config = meshconfig.parse_values(cm), meshconfig.parse_config(cm)
+        mesh = meshconfig.parse_mesh(self.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(revision)))
         g = values.get("global") or {}
         p = template.Params(
             revision=str(values.get("revision", revision)),

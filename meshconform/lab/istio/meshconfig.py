@@ -31,21 +31,24 @@ class RevisionPlan:
 
 
 @dataclass(frozen=True)
-class MeshFacts:
+class MeshValues:
+    """The chart values that place one cluster in the mesh: multiCluster.clusterName, network,
+    trustDomain and meshID, rendered into its mesh config, injector values and istiod."""
+
     cluster: str
     network: str
     trust_domain: str
     mesh_id: str
 
 
-def mesh(facts: MeshFacts, revision: str) -> str:
+def mesh(mesh_values: MeshValues, revision: str) -> str:
     doc: Obj = {
         "accessLogEncoding": "TEXT", "accessLogFile": "/dev/stdout", "accessLogFormat": "",
         "defaultConfig": {
             "concurrency": 2, "configPath": "./etc/istio/proxy", "connectTimeout": "10s",
             "controlPlaneAuthPolicy": "NONE",
             "discoveryAddress": f"{rv.istiod(revision)}.{rv.ISTIO_NS}.svc:15012",
-            "drainDuration": "45s", "meshId": facts.mesh_id, "parentShutdownDuration": "1m0s",
+            "drainDuration": "45s", "meshId": mesh_values.mesh_id, "parentShutdownDuration": "1m0s",
             "proxyAdminPort": 15000, "proxyMetadata": {}, "serviceCluster": "istio-proxy",
             "statNameLength": 189, "statusPort": 15020, "terminationDrainDuration": "5s",
             "tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}},
@@ -56,17 +59,17 @@ def mesh(facts: MeshFacts, revision: str) -> str:
         "ingressService": "istio-ingressgateway", "localityLbSetting": {"enabled": True},
         "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}, "protocolDetectionTimeout": "100ms",
         "reportBatchMaxEntries": 100, "reportBatchMaxTime": "1s", "rootNamespace": rv.ISTIO_NS,
-        "sdsUdsPath": "unix:/etc/istio/proxy/SDS", "trustDomain": facts.trust_domain,
+        "sdsUdsPath": "unix:/etc/istio/proxy/SDS", "trustDomain": mesh_values.trust_domain,
         "trustDomainAliases": None,
     }
     return yaml.safe_dump(doc, sort_keys=True)
 
 
-def mesh_networks(facts: MeshFacts) -> str:
+def mesh_networks(mesh_values: MeshValues) -> str:
     return yaml.safe_dump({"networks": {}})
 
 
-def injector_values(facts: MeshFacts, rev: RevisionPlan, values_revision: str | None = None) -> str:
+def injector_values(mesh_values: MeshValues, rev: RevisionPlan, values_revision: str | None = None) -> str:
     tag = rev.proxy_tag
     doc = {
         "global": {
@@ -76,10 +79,10 @@ def injector_values(facts: MeshFacts, rev: RevisionPlan, values_revision: str | 
             "istioNamespace": rv.ISTIO_NS,
             "jwtPolicy": "third-party-jwt",
             "pilotCertProvider": "istiod",
-            "meshID": facts.mesh_id,
-            "network": facts.network,
-            "trustDomain": facts.trust_domain,
-            "multiCluster": {"clusterName": facts.cluster, "enabled": True},
+            "meshID": mesh_values.mesh_id,
+            "network": mesh_values.network,
+            "trustDomain": mesh_values.trust_domain,
+            "multiCluster": {"clusterName": mesh_values.cluster, "enabled": True},
             "proxy": {
                 "image": "proxyv2",
                 "clusterDomain": "cluster.local",

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..controllers.kit import Queue
 from . import revisions as rv
 from .logs import IstiodLog

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.store import clone
 from ..controllers.kit import Queue, try_create
 from ..controllers.replicasets import pod_ready
-from ..store import clone
 from . import revisions as rv
 
 Obj = dict[str, Any]

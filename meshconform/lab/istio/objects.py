@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from . import meshconfig as mc
+from . import meshconfig
 from . import revisions as rv
 
 Obj = dict[str, Any]
@@ -43,7 +43,7 @@ def namespace(network: str) -> Obj:
     }
 
 
-def deployment(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> Obj:
+def deployment(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> Obj:
     rev = rp.revision
     env: list[Obj] = [
         {"name": "REVISION", "value": rv.label(rev)},
@@ -64,7 +64,7 @@ def deployment(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> Obj:
         {"name": "PILOT_ENABLE_PROTOCOL_SNIFFING_FOR_INBOUND", "value": "true"},
         {"name": "ISTIOD_ADDR", "value": f"{rv.istiod(rev)}.{rv.ISTIO_NS}.svc:15012"},
         {"name": "PILOT_ENABLE_ANALYSIS", "value": "false"},
-        {"name": "CLUSTER_ID", "value": facts.cluster},
+        {"name": "CLUSTER_ID", "value": mesh_values.cluster},
     ]
     container = {
         "name": "discovery",
@@ -294,7 +294,7 @@ def webhook(rev: str, ca_bundle: str, tag: str) -> Obj:
     }
 
 
-def configmaps(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> list[Obj]:
+def configmaps(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> list[Obj]:
     rev = rp.revision
     labels = {
         "istio.io/rev": rv.label(rev),
@@ -307,12 +307,18 @@ def configmaps(facts: mc.MeshFacts, rp: mc.RevisionPlan) -> list[Obj]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": rv.mesh_configmap(rev), "namespace": rv.ISTIO_NS, "labels": labels},
-            "data": {"mesh": mc.mesh(facts, rev), "meshNetworks": mc.mesh_networks(facts)},
+            "data": {
+                "mesh": meshconfig.mesh(mesh_values, rev),
+                "meshNetworks": meshconfig.mesh_networks(mesh_values),
+            },
         },
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": rv.injector(rev), "namespace": rv.ISTIO_NS, "labels": labels},
-            "data": {"config": mc.injector_config(), "values": mc.injector_values(facts, rp)},
+            "data": {
+                "config": meshconfig.injector_config(),
+                "values": meshconfig.injector_values(mesh_values, rp),
+            },
         },
     ]

@@ -21,20 +21,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster import LabCluster
-from . import meshconfig as mc
+from ..apiserver.lab_cluster import LabCluster
+from . import meshconfig
 from . import revisions as rv
 from .pki import RootCA
 from .state import IstioCluster
 from .state import of as state_of
 
-MESH_ID = f"proj-{mc.PROJECT_NUMBER}"
+MESH_ID = f"proj-{meshconfig.PROJECT_NUMBER}"
 TRUST_DOMAIN = "cluster.local"
 OTHER_TRUST_DOMAIN = "meshconform-lab.svc.id.goog"
 SECOND = "cluster-2"
 
 
-def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPlan]:
+def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[meshconfig.RevisionPlan]:
     names = list(lab.revisions)
     tags = dict(lab.revision_tags)
     if lab.faults.has("revision-mismatch") and index > 0:
@@ -44,7 +44,7 @@ def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[mc.RevisionPla
     for name in names:
         tag = tags[name]
         pilot = rv.OLD_ISTIOD_VERSION if lab.faults.touches("old-istiod", cluster.name) else tag
-        out.append(mc.RevisionPlan(name, pilot, tag))
+        out.append(meshconfig.RevisionPlan(name, pilot, tag))
     return out
 
 
@@ -73,7 +73,9 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
         td = (
             OTHER_TRUST_DOMAIN if lab.faults.has("trust-domain-mismatch") and name == SECOND else TRUST_DOMAIN
         )
-        ist.facts = mc.MeshFacts(cluster=name, network=network, trust_domain=td, mesh_id=MESH_ID)
+        ist.mesh_values = meshconfig.MeshValues(
+            cluster=name, network=network, trust_domain=td, mesh_id=MESH_ID
+        )
         ist.revisions = _revisions(lab, cluster, index)
         out[name] = ist
     return out

@@ -1,4 +1,4 @@
-"""The Istio simulation's per-cluster state: install facts, injector, istiods' controllers and logs.
+"""The Istio simulation's per-cluster state: install values, injector, istiods' controllers and logs.
 
 An `IstioCluster` is what a cluster's control planes know that the Kubernetes objects do not: the
 CA keys behind `cacerts`, each istiod's remote-secret controller and log. Everything observable is
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..controllers.registry import PerCluster
-from . import meshconfig as mc
-from .inject import Injector
+from . import meshconfig
+from .inject import SidecarInjector
 from .logs import IstiodLog
 from .multicluster import SecretController
 from .pki import Intermediate, RootCA
@@ -21,14 +21,14 @@ from .pki import Intermediate, RootCA
 @dataclass
 class IstioCluster:
     cluster: LabCluster
-    facts: mc.MeshFacts | None = None
-    revisions: list[mc.RevisionPlan] = field(default_factory=list)
+    mesh_values: meshconfig.MeshValues | None = None
+    revisions: list[meshconfig.RevisionPlan] = field(default_factory=list)
     root: RootCA | None = None                                             # the root that signed `ca`
     ca: Intermediate | None = None
     # every root of cacerts root-cert.pem, in file order (istiod publishes this bundle); two during
     # a root rotation (pilot/pkg/bootstrap/istio_ca.go: "root-cert.pem, which may contain multiple roots")
     bundle: list[RootCA] = field(default_factory=list)
-    injector: Injector | None = None
+    injector: SidecarInjector | None = None
     istiods: dict[str, SecretController] = field(default_factory=dict)     # revision -> controller
     logs: dict[str, IstiodLog] = field(default_factory=dict)               # revision -> log
     join_done: bool = False

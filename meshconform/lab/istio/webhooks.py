@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InternalError, StatusError
-from ..resources import BY_KEY
-from ..selectors import matches_label_selector
-from ..store import Admission, AdmissionRequest, Store
+from ..apiserver.resources import BY_KEY
+from ..apiserver.selection import matches_label_selector
+from ..apiserver.status import InternalError, StatusError
+from ..apiserver.store import Admission, AdmissionRequest, Store
 
 Obj = dict[str, Any]
 MWC = "mutatingwebhookconfigurations.admissionregistration.k8s.io"

@@ -15,7 +15,7 @@ import shlex
 import zlib
 from typing import Any
 
-from ..cluster import ExecRequest, ExecResult
+from ..apiserver.lab_cluster import ExecRequest, ExecResponse
 from . import curl, envoy, logs, net, stats
 from .session import Session
 
@@ -43,33 +43,33 @@ def _curl_argv(argv: list[str]) -> list[str] | None:
     return None
 
 
-async def curl_handler(req: ExecRequest) -> ExecResult | None:
+async def curl_handler(req: ExecRequest) -> ExecResponse | None:
     args = _curl_argv(list(req.argv))
     if args is None:
         return None
     session = Session(_caller(req))
     out, err, code = curl.run(args, session.fetch)
-    return ExecResult(stdout=out, stderr=err, exit_code=code)
+    return ExecResponse(stdout=out, stderr=err, exit_code=code)
 
 
-async def pilot_agent_handler(req: ExecRequest) -> ExecResult | None:
+async def pilot_agent_handler(req: ExecRequest) -> ExecResponse | None:
     argv = list(req.argv)
     if not argv or argv[0].rsplit("/", 1)[-1] != "pilot-agent" or req.container != "istio-proxy":
         return None
     if argv[1:2] != ["request"] or len(argv) < 4:
-        return ExecResult(stderr=b'Error: unknown command for "pilot-agent"\n', exit_code=1)
+        return ExecResponse(stderr=b'Error: unknown command for "pilot-agent"\n', exit_code=1)
     method, path = argv[2].upper(), argv[3].lstrip("/")
     route, _, query = path.partition("?")
     if method == "GET" and route == "clusters":
         text = envoy.admin_clusters(_caller(req), "format=json" in query)
-        return ExecResult(stdout=text.encode())
+        return ExecResponse(stdout=text.encode())
     if method == "GET" and route == "stats/prometheus":
         metrics = envoy.proxy_state(req.cluster, req.pod).metrics
-        return ExecResult(stdout=stats.render(metrics).encode())
+        return ExecResponse(stdout=stats.render(metrics).encode())
     if method == "GET" and route in ("ready", "healthz/ready"):
         ready = net.Caller(req.cluster, req.pod, req.container, random.Random(0)).proxy_ready()
-        return ExecResult(stdout=b"LIVE\n" if ready else b"", exit_code=0 if ready else 1)
-    return ExecResult(
+        return ExecResponse(stdout=b"LIVE\n" if ready else b"", exit_code=0 if ready else 1)
+    return ExecResponse(
         stderr=b"Error: received unsuccessful status code 404: invalid path. admin commands are "
         b"listed at /help\n",
         exit_code=1,

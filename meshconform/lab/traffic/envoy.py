@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..controllers.registry import PerCluster
 from ..istio import eds, meshconfig, state
 from ..istio import revisions as rv

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..istio import eds
 from ..istio import template as tmpl
 

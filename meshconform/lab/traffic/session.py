@@ -15,7 +15,7 @@ import email.utils
 import re
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..istio import template as tmpl
 from . import apps, curlargs, net, stats
 from .curl import Transfer

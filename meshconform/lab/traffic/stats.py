@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cluster import LabCluster
+from ..apiserver.lab_cluster import LabCluster
 from ..istio import revisions as rv
 from ..istio import template as tmpl
 

@@ -13,8 +13,8 @@ import base64
 import contextlib
 from typing import Any
 
-from .cluster import LabCluster
-from .errors import AlreadyExists, NotFound, StatusError
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExistsError, NotFoundError, StatusError
 
 SA_TOKEN = "kubernetes.io/service-account-token"
 SA_NAME = "kubernetes.io/service-account.name"
@@ -27,7 +27,7 @@ def _b64(data: bytes | str) -> str:
 
 def ensure_default_sa(cluster: LabCluster, namespace: str) -> None:
     # it may exist already, or its namespace may have gone away meanwhile
-    with contextlib.suppress(AlreadyExists, StatusError):
+    with contextlib.suppress(AlreadyExistsError, StatusError):
         cluster.store.create("serviceaccounts", {"metadata": {"name": "default", "namespace": namespace}})
 
 
@@ -39,7 +39,7 @@ def fill_token_secret(cluster: LabCluster, secret: dict[str, Any]) -> None:
     try:
         sa = cluster.store.get("serviceaccounts", meta["namespace"], sa_name)
         new = cluster.store.get("secrets", meta["namespace"], meta["name"])
-    except NotFound:
+    except NotFoundError:
         return  # the real controller deletes such secrets later; leaving it is harmless here
     new["metadata"].setdefault("annotations", {})[SA_UID] = sa["metadata"]["uid"]
     new["data"] = {

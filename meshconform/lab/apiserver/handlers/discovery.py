@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import KUBE_VERSION
-from ..errors import PathNotFound
-from ..resources import Resource, groups, in_group_version
+from ..resources import KUBE_VERSION, Resource, groups, in_group_version
+from ..status import PathNotFoundError
 from .routes import RequestInfo
 
 
@@ -40,7 +39,7 @@ def api_group(name: str) -> dict[str, Any]:
     for g, vs in groups():
         if g == name:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group(g, vs)}
-    raise PathNotFound()
+    raise PathNotFoundError()
 
 
 def _entries(r: Resource) -> list[dict[str, Any]]:
@@ -73,7 +72,7 @@ def _entries(r: Resource) -> list[dict[str, Any]]:
 def resource_list(group: str, version: str) -> dict[str, Any]:
     rs = in_group_version(group, version)
     if not rs:
-        raise PathNotFound()
+        raise PathNotFoundError()
     doc: dict[str, Any] = {
         "kind": "APIResourceList",
         "groupVersion": f"{group}/{version}" if group else version,

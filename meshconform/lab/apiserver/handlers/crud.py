@@ -14,10 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from .. import patch as patches
-from ..cluster import LabCluster, User
-from ..errors import BadRequest, NotFound, UnsupportedMediaType
+from ..lab_cluster import LabCluster
 from ..resources import Resource
-from ..selectors import parse_label_selector
+from ..selection import parse_label_selector
+from ..status import BadRequestError, NotFoundError, UnsupportedMediaTypeError
+from ..user import User
 from . import tables
 from .common import dry_run, int_param, read_body, respond, success_status
 from .routes import RequestInfo
@@ -57,7 +58,9 @@ def _page(request: web.Request, items: list[Obj], rv: str) -> tuple[list[Obj], O
         try:
             offset = int(json.loads(base64.b64decode(request.query["continue"]))["o"])
         except (ValueError, KeyError, TypeError):
-            raise BadRequest("continue key is not valid: incorrect encoded start resourceVersion") from None
+            raise BadRequestError(
+                "continue key is not valid: incorrect encoded start resourceVersion"
+            ) from None
     limit = int_param(request, "limit") or 0
     if limit and offset + limit < len(items):
         meta["continue"] = base64.b64encode(json.dumps({"o": offset + limit, "rv": rv}).encode()).decode()
@@ -99,17 +102,17 @@ async def list_(
 
 def _body_object(body: Any, info: RequestInfo) -> Obj:
     if not isinstance(body, dict):
-        raise BadRequest("Object 'Kind' is missing in the request body")
+        raise BadRequestError("Object 'Kind' is missing in the request body")
     meta = body.setdefault("metadata", {}) or {}
     body["metadata"] = meta
     if info.res.namespaced:
         if meta.get("namespace") and info.namespace and meta["namespace"] != info.namespace:
-            raise BadRequest(
+            raise BadRequestError(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
         meta["namespace"] = info.namespace or meta.get("namespace")
     if info.name and meta.get("name") and meta["name"] != info.name:
-        raise BadRequest(
+        raise BadRequestError(
             f"the name of the object ({meta['name']}) does not match the name on the URL ({info.name})"
         )
     if info.name:
@@ -122,7 +125,7 @@ async def create(
     request: web.Request, cluster: LabCluster, info: RequestInfo, user: User
 ) -> web.StreamResponse:
     if info.name:
-        raise BadRequest("the server does not allow this method on the requested resource")
+        raise BadRequestError("the server does not allow this method on the requested resource")
     body = await read_body(request)
     obj = cluster.store.create(info.res.key, _body_object(body, info), user=user, dry_run=dry_run(request))
     return render(request, info, obj, 201)
@@ -148,7 +151,7 @@ def _apply_patch(ctype: str, current: Obj, body: Any, res: Resource) -> Obj:
     else:
         out = patches.strategic_merge(current, body, res.kind)
     if not isinstance(out, dict):
-        raise BadRequest("the patch did not produce an object")
+        raise BadRequestError("the patch did not produce an object")
     return out
 
 
@@ -158,7 +161,7 @@ def _patch_type(request: web.Request, res: Resource) -> str:
     if res.group not in _CUSTOM_GROUPS:
         accepted.insert(2, patches.STRATEGIC)
     if ctype not in accepted:
-        raise UnsupportedMediaType(
+        raise UnsupportedMediaTypeError(
             "the body of the request was in an unknown format - accepted media types "
             f"include: {', '.join(accepted)}"
         )
@@ -176,7 +179,7 @@ async def patch(
         return respond(_set_scale(cluster, info, new_scale, user, dry))
     try:
         current = cluster.store.get(info.res.key, _ns(info), info.name)
-    except NotFound:
+    except NotFoundError:
         if ctype != patches.APPLY:
             raise
         obj = cluster.store.create(info.res.key, _body_object(body, info), user=user, dry_run=dry)
@@ -199,7 +202,7 @@ async def _delete_options(request: web.Request) -> Obj:
         opts.setdefault("propagationPolicy", "Orphan")
     policy = opts.get("propagationPolicy")
     if policy not in (None, "Orphan", "Background", "Foreground"):
-        raise BadRequest(
+        raise BadRequestError(
             f'propagationPolicy: Unsupported value: "{policy}": supported values: '
             '"Foreground", "Background", "Orphan"'
         )
@@ -249,7 +252,7 @@ async def delete_collection(
                 propagation=opts.get("propagationPolicy"),
                 dry_run=opts["dryRun"],
             )
-        except NotFound:
+        except NotFoundError:
             continue  # a cascade removed it first
         deleted.append(obj)
     return respond(
@@ -296,9 +299,9 @@ def _set_scale(cluster: LabCluster, info: RequestInfo, scale: Obj, user: User, d
         obj["metadata"]["resourceVersion"] = rv
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or replicas < 0:
-        from ..errors import Invalid, field_invalid
+        from ..status import InvalidError, field_invalid
 
-        raise Invalid(
+        raise InvalidError(
             "Scale",
             info.name,
             "autoscaling",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import PathNotFound
 from ..resources import Resource, lookup
+from ..status import PathNotFoundError
 
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -64,12 +64,12 @@ def _resource_info(
     res = lookup(group, version, rest[0])
     name = rest[1] if len(rest) > 1 else ""
     if res is None or len(rest) > 3 or (namespace and not res.namespaced):
-        raise PathNotFound()
+        raise PathNotFoundError()
     if res.namespaced and name and not namespace:
-        raise PathNotFound()
+        raise PathNotFoundError()
     if res.plural == "namespaces":
         namespace = name
     sub = rest[2] if len(rest) > 2 else ""
     if sub and res.subresource(sub) is None:
-        raise PathNotFound()
+        raise PathNotFoundError()
     return RequestInfo(path, _verb(method, name, watch), True, group, version, res, namespace, name, sub)

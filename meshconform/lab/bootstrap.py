@@ -10,21 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cluster import LabCluster
+from .apiserver.lab_cluster import LabCluster
+from .apiserver.resources import KUBE_VERSION
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 RBAC = "rbac.authorization.k8s.io"
-KUBE_VERSION = {
-    "major": "1",
-    "minor": "20",
-    "gitVersion": "v1.20.15-gke.1000",
-    "gitCommit": "0ba6d2b5ad0e7b6cd3d2a8b1d6c6f1ea0f9ee1f0",
-    "gitTreeState": "clean",
-    "buildDate": "2022-03-04T09:27:21Z",
-    "goVersion": "go1.15.15b5",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 
 
 def _cluster_role(name: str, rules: list[dict[str, Any]], **labels: str) -> dict[str, Any]:

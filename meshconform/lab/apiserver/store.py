@@ -17,11 +17,19 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from . import defaults, validation
-from .errors import AlreadyExists, BadRequest, Conflict, Forbidden, Gone, NotFound
 from .resources import resource
+from .status import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    NotFoundError,
+)
+from .user import User
 from .watches import Event as Event  # re-exported: lab-sim reads these from store
 from .watches import Watch as Watch
 from .watches import matcher, parse_rv
@@ -30,9 +38,6 @@ NAMESPACE_TERMINATING = (
     "The system is ensuring all content is removed from this namespace.  "
     "Upon completion, this namespace will automatically be purged by the system."
 )
-
-if TYPE_CHECKING:
-    from .cluster import User
 
 Obj = dict[str, Any]
 ObjList = list[Obj]  # Store.list shadows the builtin inside the class body
@@ -87,7 +92,7 @@ class Store:
         obj = self._objects.get(res, {}).get((namespace or "", name))
         if obj is None:
             r = resource(res)
-            raise NotFound(r.plural, name, r.group)
+            raise NotFoundError(r.plural, name, r.group)
         return clone(obj)
 
     def find(self, res: str, namespace: str | None, name: str) -> Obj | None:
@@ -122,7 +127,7 @@ class Store:
         validation.validate_create(res, obj)
         key = (ns or "", meta["name"])
         if key in self._objects.get(res, {}):
-            raise AlreadyExists(r.plural, meta["name"], r.group)
+            raise AlreadyExistsError(r.plural, meta["name"], r.group)
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339(self.clock())
@@ -151,10 +156,10 @@ class Store:
         key = (ns or "", meta.get("name", ""))
         old = self._objects.get(res, {}).get(key)
         if old is None:
-            raise NotFound(r.plural, key[1], r.group)
+            raise NotFoundError(r.plural, key[1], r.group)
         rv = meta.get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:
-            raise Conflict(r.plural, key[1], r.group)
+            raise ConflictError(r.plural, key[1], r.group)
         new = self._merge_update(r.has_status, subresource, old, clone(obj))
         defaults.apply(res, new)
         if subresource is None:
@@ -187,7 +192,7 @@ class Store:
         key = (namespace or "", name) if r.namespaced else ("", name)
         old = self._objects.get(res, {}).get(key)
         if old is None:
-            raise NotFound(r.plural, name, r.group)
+            raise NotFoundError(r.plural, name, r.group)
         _check_preconditions(r.plural, r.group, name, old, preconditions or {})
         if dry_run:
             return clone(old), True
@@ -195,7 +200,7 @@ class Store:
             if res == "namespaces" and old.get("spec", {}).get("finalizers"):
                 # pkg/registry/core/namespace/storage/storage.go Delete: a second DELETE of a
                 # namespace still being emptied is refused, not answered with the object.
-                raise Conflict(r.plural, name, r.group, NAMESPACE_TERMINATING)
+                raise ConflictError(r.plural, name, r.group, NAMESPACE_TERMINATING)
             return clone(old), False
         if propagation == "Orphan":
             self._orphan(old["metadata"]["uid"])
@@ -228,7 +233,7 @@ class Store:
         resource_version: str | None = None,
     ) -> Watch:
         match = matcher(res, namespace, label_selector, field_selector)
-        w = Watch(self, res, match)
+        w = Watch(res, match, self.resource_version, self.unwatch)
         if resource_version in (None, "", "0"):
             bucket = self._objects.get(res, {})
             for k in sorted(bucket):
@@ -237,7 +242,7 @@ class Store:
         else:
             start = parse_rv(resource_version)
             if start < self._compacted:
-                raise Gone(start, self._compacted + 1)
+                raise GoneError(start, self._compacted + 1)
             for ev in self._history:
                 if ev.rv > start and ev.res == res:
                     w.offer(ev)
@@ -256,13 +261,13 @@ class Store:
             return None
         ns = meta.get("namespace")
         if not ns:
-            raise BadRequest("the namespace of the object is required")
+            raise BadRequestError("the namespace of the object is required")
         nsobj = self._objects.get("namespaces", {}).get(("", ns))
         if nsobj is None:
-            raise NotFound("namespaces", ns)
+            raise NotFoundError("namespaces", ns)
         if nsobj["metadata"].get("deletionTimestamp"):
             name = meta.get("name") or meta.get("generateName", "")
-            raise Forbidden.for_resource(
+            raise ForbiddenError.for_resource(
                 plural,
                 group,
                 name,
@@ -395,14 +400,14 @@ def _finalized(obj: Obj) -> bool:
 def _check_preconditions(plural: str, group: str, name: str, old: Obj, pre: dict[str, str]) -> None:
     meta = old["metadata"]
     if pre.get("uid") and pre["uid"] != meta["uid"]:
-        raise Conflict(
+        raise ConflictError(
             plural,
             name,
             group,
             f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta['uid']}",
         )
     if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
-        raise Conflict(
+        raise ConflictError(
             plural,
             name,
             group,

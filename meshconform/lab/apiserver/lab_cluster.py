@@ -22,9 +22,10 @@ from typing import Any
 
 import trustme
 
-from .errors import NotFound
-from .faults import FaultSet
+from ..faults import FaultSet
+from .status import NotFoundError
 from .store import Store
+from .user import User
 
 PROJECT = "meshconform-lab"
 ALIAS_HOST = "127.0.0.2"  # a second loopback address (Linux routes all of 127/8 to lo)
@@ -41,17 +42,6 @@ ZONES = (
 
 
 @dataclass(frozen=True)
-class User:
-    """An authenticated caller, as user.Info: name, groups, and the service account if it is one."""
-
-    name: str
-    groups: tuple[str, ...]
-    uid: str = ""
-    sa_namespace: str | None = None
-    sa_name: str | None = None
-
-
-@dataclass(frozen=True)
 class ExecRequest:
     cluster: LabCluster
     pod: dict[str, Any]
@@ -62,14 +52,14 @@ class ExecRequest:
 
 
 @dataclass(frozen=True)
-class ExecResult:
+class ExecResponse:
     stdout: bytes = b""
     stderr: bytes = b""
     exit_code: int = 0
 
 
 # async (request) -> result, or None when the handler does not own this command
-ExecHandler = Callable[[ExecRequest], Awaitable[ExecResult | None]]
+ExecHandler = Callable[[ExecRequest], Awaitable[ExecResponse | None]]
 # (pod, container, tail_lines) -> log text, or None when not this provider's container
 LogProvider = Callable[[dict[str, Any], str, int | None], str | None]
 
@@ -89,14 +79,14 @@ class LabCluster:
     faults: FaultSet
     store: Store = field(default_factory=Store)
     server_url: str = ""  # set when its server listens
-    # The same API server at a second address (server.py): a private endpoint beside the public
+    # The same API server at a second address (listeners.py): a private endpoint beside the public
     # one, as a remote secret may name it while the user's kubeconfig names the other.
     alias_url: str = ""
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     exec_handlers: list[ExecHandler] = field(default_factory=list)
     log_providers: list[LogProvider] = field(default_factory=list)
     peers: dict[str, LabCluster] = field(default_factory=dict)
-    requests: Counter[str] = field(default_factory=Counter)  # by verb
+    api_requests: Counter[str] = field(default_factory=Counter)  # by verb
     exec_sessions: int = 0
     outside: bool = False  # in the mesh, but not in the kubeconfig (outside-cluster)
 
@@ -207,7 +197,7 @@ class LabCluster:
                 return None
         try:
             sa = self.store.get("serviceaccounts", ns, name)
-        except NotFound:
+        except NotFoundError:
             return None
         if sa["metadata"]["uid"] != uid:
             return None
@@ -217,7 +207,7 @@ class LabCluster:
     def _exists(self, res: str, ns: str, name: str) -> bool:
         try:
             self.store.get(res, ns, name)
-        except NotFound:
+        except NotFoundError:
             return False
         return True
 

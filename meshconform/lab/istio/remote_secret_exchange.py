@@ -33,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from ..cluster import LabCluster
-from ..errors import AlreadyExists
+from ..apiserver.lab_cluster import LabCluster
+from ..apiserver.status import AlreadyExistsError
 from . import revisions as rv
 from . import state
 from .objects import READER_SA
@@ -165,7 +165,7 @@ def join(lab: Any) -> int:
                 try:
                     b.store.create("secrets", secret)
                     made += 1
-                except AlreadyExists:
+                except AlreadyExistsError:
                     pass
     return made
 
@@ -183,6 +183,6 @@ def join_outside(lab: Any) -> int:
                 if secret is not None:
                     b.store.create("secrets", secret)
                     made += 1
-            except AlreadyExists:
+            except AlreadyExistsError:
                 pass
     return made

@@ -15,9 +15,9 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from .cluster import ALIAS_HOST
 from .handlers.app import build_app
 from .handlers.flaky import Flaky
+from .lab_cluster import ALIAS_HOST
 
 SHUTDOWN_TIMEOUT = 1.0  # seconds open watches get to finish when the lab stops
 

@@ -3,6 +3,8 @@
 A watch sees an event through its selector the way the apiserver's cacher does: an object that
 stops matching arrives as DELETED, one that starts matching as ADDED
 (k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go).
+A watch knows its store only as the callback that forgets it on close, so this module needs
+nothing from store.py, which builds on it.
 """
 
 from __future__ import annotations
@@ -10,13 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import BadRequest
-from .selectors import field_matcher, label_matcher
-
-if TYPE_CHECKING:
-    from .store import Store
+from .selection import field_matcher, label_matcher
+from .status import BadRequestError
 
 Obj = dict[str, Any]
 
@@ -33,10 +32,12 @@ class Event:
 class Watch:
     """Events for one watch request; `next(timeout)` -> (type, obj) or None when the timeout passes."""
 
-    def __init__(self, store: Store, res: str, match: Callable[[Obj], bool]) -> None:
-        self.store, self.res, self.match = store, res, match
+    def __init__(
+        self, res: str, match: Callable[[Obj], bool], resource_version: str, on_close: Callable[[Watch], None]
+    ) -> None:
+        self.res, self.match, self.on_close = res, match, on_close
         self.queue: asyncio.Queue[tuple[str, Obj]] = asyncio.Queue()
-        self.resource_version = store.resource_version
+        self.resource_version = resource_version
 
     def offer(self, ev: Event) -> None:
         now, before = self.match(ev.obj), ev.old is not None and self.match(ev.old)
@@ -59,7 +60,7 @@ class Watch:
         return kind, obj
 
     def close(self) -> None:
-        self.store.unwatch(self)
+        self.on_close(self)
 
 
 def matcher(
@@ -81,4 +82,4 @@ def parse_rv(rv: str) -> int:
     try:
         return int(rv)
     except ValueError:
-        raise BadRequest(f"invalid resource version: {rv}") from None
+        raise BadRequestError(f"invalid resource version: {rv}") from None

@@ -8,13 +8,15 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..cluster import LabCluster
-from ..errors import BadRequest, StatusError, UnsupportedMediaType
+from ..lab_cluster import LabCluster
 from ..protobuf import ProtobufError, UnknownKind, decode_body
+from ..status import BadRequestError, StatusError, UnsupportedMediaTypeError
 
 CLUSTER: web.AppKey[LabCluster] = web.AppKey("cluster", LabCluster)
 LAB: web.AppKey[Any] = web.AppKey("lab", object)
 JSON = "application/json"
+# a body the apiserver cannot decode (its serializer's wording)
+REJECTED = "the server rejected our request due to an error in our request: {}"
 
 
 def dumps(obj: Any) -> bytes:
@@ -47,14 +49,14 @@ def int_param(request: web.Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise BadRequest(f'invalid value for {name}: "{raw}"') from None
+        raise BadRequestError(f'invalid value for {name}: "{raw}"') from None
 
 
 def dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
     values = request.query.getall("dryRun", []) + list((body or {}).get("dryRun") or [])
     for v in values:
         if v != "All":
-            raise BadRequest(f'Invalid dry run value: "{v}": supported values: "All"')
+            raise BadRequestError(f'Invalid dry run value: "{v}": supported values: "All"')
     return bool(values)
 
 
@@ -66,7 +68,7 @@ async def read_body(request: web.Request) -> Any:
     if ctype == "application/vnd.kubernetes.protobuf":
         return _protobuf(raw)
     if "protobuf" in ctype:
-        raise UnsupportedMediaType(
+        raise UnsupportedMediaTypeError(
             "the body of the request was in an unknown format - accepted media types "
             "include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
         )
@@ -75,7 +77,7 @@ async def read_body(request: web.Request) -> Any:
             return yaml.safe_load(raw)
         return json.loads(raw)
     except ValueError as e:
-        raise BadRequest(f"the server rejected our request due to an error in our request: {e}") from None
+        raise BadRequestError(REJECTED.format(e)) from None
 
 
 def _protobuf(raw: bytes) -> Any:
@@ -83,6 +85,6 @@ def _protobuf(raw: bytes) -> Any:
     try:
         return decode_body(raw)
     except UnknownKind as e:
-        raise UnsupportedMediaType(str(e)) from None
+        raise UnsupportedMediaTypeError(str(e)) from None
     except ProtobufError as e:
-        raise BadRequest(f"the server rejected our request due to an error in our request: {e}") from None
+        raise BadRequestError(REJECTED.format(e)) from None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .errors import Invalid, field_invalid, field_required
 from .resources import resource
+from .status import InvalidError, field_invalid, field_required
 
 Obj = dict[str, Any]
 
@@ -93,7 +93,7 @@ def _required(res: str, obj: Obj) -> list[dict[str, str]]:
 def _raise(res: str, obj: Obj, causes: list[dict[str, str]]) -> None:
     if causes:
         r = resource(res)
-        raise Invalid(r.kind, obj.get("metadata", {}).get("name", ""), r.group, causes)
+        raise InvalidError(r.kind, obj.get("metadata", {}).get("name", ""), r.group, causes)
 
 
 def validate_create(res: str, obj: Obj) -> None:

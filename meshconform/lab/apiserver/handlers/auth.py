@@ -16,9 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from .. import rbac
-from ..cluster import LabCluster, User
-from ..errors import BadRequest, Unauthorized
+from ..lab_cluster import LabCluster
+from ..status import BadRequestError, UnauthorizedError
 from ..store import now_rfc3339
+from ..user import User
 from .common import dry_run, read_body, respond
 from .routes import RequestInfo
 
@@ -30,7 +31,7 @@ def authenticate(cluster: LabCluster, request: web.Request) -> User:
     scheme, _, token = header.partition(" ")
     user = cluster.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     if user is None:
-        raise Unauthorized()
+        raise UnauthorizedError()
     return user
 
 
@@ -71,7 +72,7 @@ def _access(cluster: LabCluster, user: User, spec: Obj) -> Obj:
     elif nra:
         attrs = rbac.Attributes(nra.get("verb", ""), path=nra.get("path", ""))
     else:
-        raise BadRequest(
+        raise BadRequestError(
             "spec.resourceAttributes: Required value: exactly one of nonResourceAttributes or "
             "resourceAttributes must be specified"
         )
@@ -146,9 +147,9 @@ async def token_request(
     spec = dict(body.get("spec") or {})
     ttl = int(spec.get("expirationSeconds") or 3600)
     if ttl < 600:
-        from ..errors import Invalid, field_invalid
+        from ..status import InvalidError, field_invalid
 
-        raise Invalid(
+        raise InvalidError(
             "TokenRequest",
             info.name,
             "authentication.k8s.io",

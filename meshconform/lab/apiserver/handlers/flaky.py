@@ -12,7 +12,7 @@ import random
 
 from aiohttp import web
 
-from ..errors import InternalError, StatusError, TooManyRequests
+from ..status import InternalError, StatusError, TooManyRequestsError
 
 SHARE = 0.15  # fraction of requests that fail
 
@@ -36,7 +36,7 @@ class Flaky:
         self.failures += 1
         pick = self.rng.random()
         if pick < 0.4:
-            return TooManyRequests(1)
+            return TooManyRequestsError(1)
         if pick < 0.7:
             return InternalError("etcdserver: leader changed")
         return "drop"

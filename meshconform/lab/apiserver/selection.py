@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadRequest
+from .status import BadRequestError
 
 Labels = Mapping[str, str]
 
 
 @dataclass(frozen=True)
-class Requirement:
+class LabelRequirement:
     key: str
     op: str  # "=", "!=", "in", "notin", "exists", "!"
     values: tuple[str, ...] = ()
@@ -48,11 +48,11 @@ def _tokens(text: str) -> list[str]:
         out.append(m.group(1))
         pos = m.end()
     if text[pos:].strip():
-        raise BadRequest(f"unable to parse requirement: found '{text[pos:]}', expected: identifier")
+        raise BadRequestError(f"unable to parse requirement: found '{text[pos:]}', expected: identifier")
     return out
 
 
-def parse_label_selector(text: str) -> tuple[Requirement, ...]:
+def parse_label_selector(text: str) -> tuple[LabelRequirement, ...]:
     """`a=b,c in (d,e),!f` -> requirements; '' selects everything."""
     toks, reqs, i = _tokens(text or ""), [], 0
     while i < len(toks):
@@ -60,37 +60,38 @@ def parse_label_selector(text: str) -> tuple[Requirement, ...]:
         reqs.append(req)
         if i < len(toks):
             if toks[i] != ",":
-                raise BadRequest(f"unable to parse requirement: found '{toks[i]}', expected: ','")
+                raise BadRequestError(f"unable to parse requirement: found '{toks[i]}', expected: ','")
             i += 1
     return tuple(reqs)
 
 
-def _requirement(toks: list[str], i: int) -> tuple[Requirement, int]:
+def _requirement(toks: list[str], i: int) -> tuple[LabelRequirement, int]:
     if toks[i] == "!":
-        return Requirement(_key(toks, i + 1), "!"), i + 2
+        return LabelRequirement(_key(toks, i + 1), "!"), i + 2
     key = _key(toks, i)
     if i + 1 >= len(toks) or toks[i + 1] == ",":
-        return Requirement(key, "exists"), i + 1
+        return LabelRequirement(key, "exists"), i + 1
     op = toks[i + 1]
     if op in ("=", "==", "!="):
         value = toks[i + 2] if i + 2 < len(toks) and toks[i + 2] not in (",", ")") else ""
         step = 3 if value else 2
-        return Requirement(key, "!=" if op == "!=" else "=", (value,)), i + step
+        return LabelRequirement(key, "!=" if op == "!=" else "=", (value,)), i + step
     if op in ("in", "notin"):
         values, j = _value_set(toks, i + 2)
-        return Requirement(key, op, values), j
-    raise BadRequest(f"unable to parse requirement: found '{op}', expected: in, notin, =, ==, !=, gt, lt")
+        return LabelRequirement(key, op, values), j
+    expected = "in, notin, =, ==, !=, gt, lt"
+    raise BadRequestError(f"unable to parse requirement: found '{op}', expected: {expected}")
 
 
 def _key(toks: list[str], i: int) -> str:
     if i >= len(toks) or toks[i] in ("!", ",", "(", ")", "=", "==", "!="):
-        raise BadRequest("unable to parse requirement: found '', expected: identifier")
+        raise BadRequestError("unable to parse requirement: found '', expected: identifier")
     return toks[i]
 
 
 def _value_set(toks: list[str], i: int) -> tuple[tuple[str, ...], int]:
     if i >= len(toks) or toks[i] != "(":
-        raise BadRequest("unable to parse requirement: found '', expected: '('")
+        raise BadRequestError("unable to parse requirement: found '', expected: '('")
     values: list[str] = []
     i += 1
     while i < len(toks) and toks[i] != ")":
@@ -98,7 +99,7 @@ def _value_set(toks: list[str], i: int) -> tuple[tuple[str, ...], int]:
             values.append(toks[i])
         i += 1
     if i >= len(toks):
-        raise BadRequest("unable to parse requirement: found '', expected: ')'")
+        raise BadRequestError("unable to parse requirement: found '', expected: ')'")
     return tuple(values), i + 1
 
 
@@ -119,8 +120,8 @@ def matches_label_selector(selector: Mapping[str, Any] | None, labels: Labels) -
             expr.get("operator", "")
         )
         if op is None:
-            raise BadRequest(f"{expr.get('operator')!r} is not a valid pod selector operator")
-        if not Requirement(expr["key"], op, tuple(expr.get("values") or ())).matches(labels):
+            raise BadRequestError(f"{expr.get('operator')!r} is not a valid pod selector operator")
+        if not LabelRequirement(expr["key"], op, tuple(expr.get("values") or ())).matches(labels):
             return False
     return True
 
@@ -176,10 +177,10 @@ def parse_field_selector(text: str, res: str) -> tuple[FieldRequirement, ...]:
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         m = re.fullmatch(r"([^=!]+?)\s*(==|!=|=)\s*(.*)", part)
         if m is None:
-            raise BadRequest(f"invalid selector: '{text}'; can't understand '{part}'")
+            raise BadRequestError(f"invalid selector: '{text}'; can't understand '{part}'")
         field, op, value = m.group(1), m.group(2), m.group(3)
         if field not in allowed:
-            raise BadRequest(f"field label not supported: {field}")
+            raise BadRequestError(f"field label not supported: {field}")
         out.append(FieldRequirement(field, "!=" if op == "!=" else "=", value))
     return tuple(out)
 

@@ -17,13 +17,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..cluster import LabCluster, User
-from ..errors import MethodNotAllowed, StatusError
+from ..lab_cluster import LabCluster
+from ..status import MethodNotAllowedError, StatusError
+from ..user import User
 from . import auth, crud, discovery, openapi, pods
 from .common import CLUSTER, LAB, respond, status_response
 from .flaky import Flaky, drop_connection
 from .routes import RequestInfo, parse
-from .watch import watch
+from .watch_stream import watch
 
 Handler = Callable[[web.Request, LabCluster, RequestInfo, User], Awaitable[web.StreamResponse]]
 
@@ -60,17 +61,17 @@ def route(info: RequestInfo) -> Handler:
     spec = res.subresource(sub) if sub else None
     verbs = spec.verbs if spec is not None else res.verbs
     if info.verb not in verbs and sub not in ("exec", "attach"):
-        raise MethodNotAllowed()
+        raise MethodNotAllowedError()
     for key, s, verb, handler in ROUTES:
         sub_ok = s == sub or (s == "*" and sub in _PLAIN_SUBS)
         if key in ("*", res.key) and sub_ok and verb in ("*", info.verb):
             return handler
-    raise MethodNotAllowed()
+    raise MethodNotAllowedError()
 
 
 async def _non_resource(request: web.Request, info: RequestInfo) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
-        raise MethodNotAllowed()
+        raise MethodNotAllowedError()
     path = info.path.rstrip("/")
     if path in ("/healthz", "/livez", "/readyz"):
         return web.Response(text="ok")
@@ -78,9 +79,9 @@ async def _non_resource(request: web.Request, info: RequestInfo) -> web.StreamRe
         return openapi.serve(request, path)
     doc = discovery.for_path(info)
     if doc is None:
-        from ..errors import PathNotFound
+        from ..status import PathNotFoundError
 
-        raise PathNotFound()
+        raise PathNotFoundError()
     return respond(doc)
 
 
@@ -92,12 +93,12 @@ async def entry(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(latency)  # the network round trip loopback lacks (LabOptions.latency)
     try:
         info = parse(request.method, request.path, request.query.get("watch", "").lower() in ("true", "1"))
-        cluster.requests[info.verb] += 1
+        cluster.api_requests[info.verb] += 1
         flaky: Flaky | None = request.app.get(FLAKY)
         if cluster.faults.has("api-down", cluster.name):
-            from ..errors import ServiceUnavailable
+            from ..status import ServiceUnavailableError
 
-            raise ServiceUnavailable("the server is currently unable to handle the request")
+            raise ServiceUnavailableError("the server is currently unable to handle the request")
         if flaky is not None:
             if (failure := flaky.decide(request.method, request.path)) == "drop":
                 status = -1
@@ -113,7 +114,7 @@ async def entry(request: web.Request) -> web.StreamResponse:
         )
     except StatusError as e:
         if info is None:
-            cluster.requests[request.method.lower()] += 1
+            cluster.api_requests[request.method.lower()] += 1
         resp = status_response(e)
     status = status or resp.status
     _log(request, cluster, info, user, status, started)

@@ -19,8 +19,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..cluster import ExecRequest, ExecResult, LabCluster, User
-from ..errors import BadRequest, StatusError
+from ..lab_cluster import ExecRequest, ExecResponse, LabCluster
+from ..status import BadRequestError, StatusError
+from ..user import User
 from .common import flag, int_param
 from .routes import RequestInfo
 
@@ -52,12 +53,12 @@ def _container(pod: Obj, name: str, what: str) -> str:
         if len(names) == 1:
             return str(names[0])
         extra = f" or one of the init containers: [{' '.join(inits)}]" if inits else ""
-        raise BadRequest(
+        raise BadRequestError(
             f"a container name must be specified for pod {pod['metadata']['name']}, "
             f"choose one of: [{' '.join(names)}]{extra}"
         )
     if name not in names + inits:
-        raise BadRequest(f"container {name} is not valid for pod {pod['metadata']['name']}")
+        raise BadRequestError(f"container {name} is not valid for pod {pod['metadata']['name']}")
     return name
 
 
@@ -75,15 +76,15 @@ def _exec_target(
     pod = cluster.store.get("pods", info.namespace, info.name)
     argv = tuple(request.query.getall("command", []))
     if not argv:
-        raise BadRequest("you must specify at least 1 command")
+        raise BadRequestError("you must specify at least 1 command")
     if not any(flag(request, s) for s in ("stdin", "stdout", "stderr")):
-        raise BadRequest("you must specify at least one of stdin, stdout or stderr")
+        raise BadRequestError("you must specify at least one of stdin, stdout or stderr")
     container = _container(pod, request.query.get("container", ""), "exec")
     phase = pod.get("status", {}).get("phase")
     if phase in ("Succeeded", "Failed"):
-        raise BadRequest(f"cannot exec into a container in a completed pod; current phase is {phase}")
+        raise BadRequestError(f"cannot exec into a container in a completed pod; current phase is {phase}")
     if not pod.get("spec", {}).get("nodeName"):
-        raise BadRequest(f"pod {info.name} does not have a host assigned")
+        raise BadRequestError(f"pod {info.name} does not have a host assigned")
     if not _running(pod, container):
         raise StatusError(f'container not found ("{container}")')  # the kubelet's answer, a 500
     return pod, container, argv
@@ -123,7 +124,7 @@ class Channels:
         return b"".join(chunks)
 
 
-def exit_status(result: ExecResult, argv: tuple[str, ...]) -> Obj:
+def exit_status(result: ExecResponse, argv: tuple[str, ...]) -> Obj:
     if result.exit_code == 0:
         return {"metadata": {}, "status": "Success"}
     detail = (
@@ -138,7 +139,7 @@ def exit_status(result: ExecResult, argv: tuple[str, ...]) -> Obj:
     }
 
 
-async def run_handlers(cluster: LabCluster, req: ExecRequest) -> ExecResult:
+async def run_handlers(cluster: LabCluster, req: ExecRequest) -> ExecResponse:
     for handler in cluster.exec_handlers:
         result = await handler(req)
         if result is not None:
@@ -148,7 +149,7 @@ async def run_handlers(cluster: LabCluster, req: ExecRequest) -> ExecResult:
         f"OCI runtime exec failed: exec failed: container_linux.go:370: starting container process caused: "
         f'exec: "{req.argv[0]}": executable file not found in $PATH: unknown\r\n'
     )
-    return ExecResult(stdout=msg.encode(), exit_code=126)
+    return ExecResponse(stdout=msg.encode(), exit_code=126)
 
 
 async def exec_(
@@ -156,10 +157,10 @@ async def exec_(
 ) -> web.StreamResponse:
     pod, container, argv = _exec_target(cluster, info, request)
     if "spdy" in request.headers.get("Upgrade", "").lower():
-        raise BadRequest(SPDY_REFUSAL)
+        raise BadRequestError(SPDY_REFUSAL)
     ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True)
     if not ws.can_prepare(request).ok:
-        raise BadRequest("Upgrade request required")
+        raise BadRequestError("Upgrade request required")
     await ws.prepare(request)
     cluster.exec_sessions += 1
     ch = Channels(ws)
@@ -184,7 +185,7 @@ async def logs(
     pod = cluster.store.get("pods", info.namespace, info.name)
     container = _container(pod, request.query.get("container", ""), "logs")
     if not _running(pod, container) and pod.get("status", {}).get("phase") in (None, "Pending"):
-        raise BadRequest(
+        raise BadRequestError(
             f'container "{container}" in pod "{info.name}" is waiting to start: ContainerCreating'
         )
     tail = int_param(request, "tailLines")

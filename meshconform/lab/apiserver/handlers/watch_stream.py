@@ -14,8 +14,9 @@ import time
 
 from aiohttp import web
 
-from ..cluster import LabCluster, User
-from ..errors import Gone
+from ..lab_cluster import LabCluster
+from ..status import GoneError
+from ..user import User
 from . import tables
 from .common import JSON, dumps, flag, int_param
 from .crud import present
@@ -40,7 +41,7 @@ async def watch(
             fields,
             request.query.get("resourceVersion"),
         )
-    except Gone as e:
+    except GoneError as e:
         await resp.prepare(request)
         await resp.write(dumps({"type": "ERROR", "object": e.to_status()}) + b"\n")
         return resp

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Invalid
+from .status import InvalidError
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -156,8 +156,8 @@ def _tokens(pointer: str) -> list[str]:
     return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
 
 
-def _invalid(msg: str) -> Invalid:
-    err = Invalid("", "", "", [{"reason": "FieldValueInvalid", "message": msg, "field": ""}])
+def _invalid(msg: str) -> InvalidError:
+    err = InvalidError("", "", "", [{"reason": "FieldValueInvalid", "message": msg, "field": ""}])
     err.message = msg
     return err
 

@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..base import KUBE_VERSION
-from ..errors import PathNotFound
-from ..resources import RESOURCES
+from ..resources import KUBE_VERSION, RESOURCES
+from ..status import PathNotFoundError
 from .common import respond
 
 PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
@@ -193,7 +192,7 @@ def encoded() -> bytes:
 
 def serve(request: web.Request, path: str) -> web.StreamResponse:
     if path != "/openapi/v2":
-        raise PathNotFound()
+        raise PathNotFoundError()
     if "protobuf" in request.headers.get("Accept", ""):
         return web.Response(
             body=encoded(), content_type="application/octet-stream"

@@ -4,6 +4,9 @@ Clients branch on `code` and `reason` (the Python client's ApiException.status/.
 `Error from server (NotFound): ...`), so the texts follow k8s.io/apimachinery/pkg/api/errors/
 errors.go (NewNotFound, NewAlreadyExists, NewConflict, NewInvalid, NewForbidden, NewGone, ...)
 word for word. Raise them from anywhere on the lab's loop; the HTTP layer renders `to_status()`.
+Class names end in `Error` as PEP 8 names exceptions (NotFoundError for reason NotFound, GoneError
+for 410 Expired), so that they never read like the suite's client-side errors, which the bare
+reason names.
 """
 
 from __future__ import annotations
@@ -56,35 +59,35 @@ def _details(resource: str, group: str, name: str | None) -> dict[str, Any]:
     return details
 
 
-class BadRequest(StatusError):
+class BadRequestError(StatusError):
     code, reason = 400, "BadRequest"
 
 
-class Unauthorized(StatusError):
+class UnauthorizedError(StatusError):
     code, reason = 401, "Unauthorized"
 
     def __init__(self, message: str = "Unauthorized") -> None:
         super().__init__(message)
 
 
-class Forbidden(StatusError):
+class ForbiddenError(StatusError):
     code, reason = 403, "Forbidden"
 
     @classmethod
-    def for_resource(cls, resource: str, group: str, name: str | None, why: str) -> Forbidden:
+    def for_resource(cls, resource: str, group: str, name: str | None, why: str) -> ForbiddenError:
         what = qualified(resource, group)
         subject = f'{what} "{name}"' if name else what
         return cls(f"{subject} is forbidden: {why}", _details(resource, group, name))
 
 
-class NotFound(StatusError):
+class NotFoundError(StatusError):
     code, reason = 404, "NotFound"
 
     def __init__(self, resource: str, name: str, group: str = "") -> None:
         super().__init__(f'{qualified(resource, group)} "{name}" not found', _details(resource, group, name))
 
 
-class PathNotFound(StatusError):
+class PathNotFoundError(StatusError):
     """404 for a URL no route serves (the apiserver's plain 'the server could not find ...')."""
 
     code, reason = 404, "NotFound"
@@ -93,7 +96,7 @@ class PathNotFound(StatusError):
         super().__init__("the server could not find the requested resource", {})
 
 
-class MethodNotAllowed(StatusError):
+class MethodNotAllowedError(StatusError):
     code, reason = 405, "MethodNotAllowed"
 
     def __init__(
@@ -102,11 +105,7 @@ class MethodNotAllowed(StatusError):
         super().__init__(message)
 
 
-class NotAcceptable(StatusError):
-    code, reason = 406, "NotAcceptable"
-
-
-class AlreadyExists(StatusError):
+class AlreadyExistsError(StatusError):
     code, reason = 409, "AlreadyExists"
 
     def __init__(self, resource: str, name: str, group: str = "") -> None:
@@ -115,7 +114,7 @@ class AlreadyExists(StatusError):
         )
 
 
-class Conflict(StatusError):
+class ConflictError(StatusError):
     code, reason = 409, "Conflict"
 
     OPTIMISTIC = "the object has been modified; please apply your changes to the latest version and try again"
@@ -127,7 +126,7 @@ class Conflict(StatusError):
         )
 
 
-class Gone(StatusError):
+class GoneError(StatusError):
     """410 with reason Expired: a watch or list continued from a compacted resourceVersion."""
 
     code, reason = 410, "Expired"
@@ -136,11 +135,11 @@ class Gone(StatusError):
         super().__init__(f"too old resource version: {requested} ({oldest})")
 
 
-class UnsupportedMediaType(StatusError):
+class UnsupportedMediaTypeError(StatusError):
     code, reason = 415, "UnsupportedMediaType"
 
 
-class Invalid(StatusError):
+class InvalidError(StatusError):
     """422: `Pod "X" is invalid: metadata.name: Invalid value: "X": ...` with one cause per field."""
 
     code, reason = 422, "Invalid"
@@ -168,7 +167,7 @@ def field_required(field: str, detail: str = "") -> dict[str, str]:
     }
 
 
-class TooManyRequests(StatusError):
+class TooManyRequestsError(StatusError):
     code, reason = 429, "TooManyRequests"
 
     def __init__(self, retry_after: int = 1) -> None:
@@ -186,12 +185,8 @@ class InternalError(StatusError):
         super().__init__(f"Internal error occurred: {why}", {"causes": [{"message": why}]})
 
 
-class ServiceUnavailable(StatusError):
+class ServiceUnavailableError(StatusError):
     code, reason = 503, "ServiceUnavailable"
 
     def __init__(self, message: str = "service unavailable") -> None:
         super().__init__(message)
-
-
-class Timeout(StatusError):
-    code, reason = 504, "Timeout"

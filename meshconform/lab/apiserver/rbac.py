@@ -9,13 +9,11 @@ Aggregated ClusterRoles are not evaluated (nothing the lab serves relies on them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import Forbidden
-
-if TYPE_CHECKING:
-    from .cluster import User
-    from .store import Store
+from .status import ForbiddenError
+from .store import Store
+from .user import User
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -135,8 +133,8 @@ def check(store: Store, user: User, a: Attributes) -> None:
         return
     why = forbidden_message(user, a)
     if not a.is_resource:
-        raise Forbidden(f"forbidden: {why}", {})
-    raise Forbidden.for_resource(a.resource, a.group, a.name or None, why)
+        raise ForbiddenError(f"forbidden: {why}", {})
+    raise ForbiddenError.for_resource(a.resource, a.group, a.name or None, why)
 
 
 def rules_review(store: Store, user: User, namespace: str) -> dict[str, Any]:
