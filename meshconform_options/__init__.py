@@ -34,7 +34,7 @@ import pytest
 
 from meshconform.run import config as mc
 
-from . import coexist, rootdir
+from . import coexist, refusals, rootdir
 
 GROUP = "meshconform"
 VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
@@ -70,8 +70,9 @@ def _revisions(option: str, value: str) -> tuple[str, ...]:
     return revs
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     coexist.yield_later(parser, DECLARED, VALUE_OPTIONS.discard)
+    refusals.watch(parser, pluginmanager)
     group = parser.getgroup(GROUP, "multi-cluster mesh conformance")
     _clusters(group)
     _run(group)
@@ -131,7 +132,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
-    rootdir.repair(early_config, parser, args, VALUE_OPTIONS)
+    try:
+        rootdir.repair(early_config, parser, args, VALUE_OPTIONS)
+    except pytest.UsageError as exc:  # about one of our options: the suite's run, refused
+        refusals.write(early_config, str(exc))
+        raise
 
 
 def _adder(group: Any) -> Callable[..., None]:
