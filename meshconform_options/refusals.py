@@ -46,7 +46,7 @@ HTML = ("--html",)  # pytest-html
 def watch(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """Let the suite's runs report an argparse refusal of pytest's parser as a refusal of theirs."""
     optparser = getattr(parser, "optparser", None)
-    if not isinstance(optparser, argparse.ArgumentParser) or getattr(optparser, "_meshconform_reports", 0):
+    if not isinstance(optparser, argparse.ArgumentParser) or hasattr(optparser, "_meshconform_reports"):
         return
     pytest_error: Callable[[str], Any] = optparser.error
 
