@@ -82,10 +82,12 @@ def _secrets_made(lab: LabEnv) -> list[dict[str, Any]]:
 
 
 def _assert_passed(run: Run) -> None:
+    """Every check passed, and no request had to be retried: the proxy is transparent."""
     __tracebackhide__ = True
     assert run.returncode == 0, run.tail()
     outcomes = run.outcomes
     assert outcomes and set(outcomes.values()) == {"passed"}, run.failures or run.skips
+    assert "will retry" not in run.output, run.tail()
 
 
 def test_a_run_through_a_forwarding_proxy_passes_and_its_secrets_name_the_cluster(
