@@ -15,7 +15,8 @@ authenticating are modelled:
   answered 401, as the gateway does.
 
 Requests are forwarded one by one over one upstream TLS connection per client connection, the
-response streamed (a watch is a long chunked response). A request that asks for a protocol
+response streamed (a watch is a long chunked response); a request body is read by its
+Content-Length, as the official client and kubectl send it. A request that asks for a protocol
 upgrade (pods/exec: WebSocket, or SPDY from older clients) is tunnelled the way Kubernetes' own
 proxy does it (k8s.io/apimachinery/pkg/util/proxy/upgradeaware.go, tryUpgrade, at v0.30: write
 the request to the backend, then copy bytes both ways until either side closes). Standard
@@ -115,6 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.request.do_handshake()
         self.request.settimeout(None)
         super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        if self.upstream is not None:
+            self.upstream.close()
 
     @property
     def proxy(self) -> AuthProxy:
