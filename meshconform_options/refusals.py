@@ -11,7 +11,7 @@ other refusal (fixtures/plugin.py):
   it is part of Config.parse, inside pytest_cmdline_parse, which began before this plugin was
   loaded. This plugin *is* loaded by then (the pytest11 entry points are loaded at
   _pytest/config/__init__.py:1769 in Config.parse, and parsed with at 1777; the last, strict parse
-  follows at 1807), so `watch` gives that parser instance an `error` of its own (argparse's
+  follows at 1806), so `watch` gives that parser instance an `error` of its own (argparse's
   documented way to change how errors are reported): in the suite's own runs it writes the three
   reports and raises the UsageError with one line, as every other refusal shows;
 - the rootdir repair's refusal (rootdir.py), raised in our own pytest_load_initial_conftests.
