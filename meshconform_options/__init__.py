@@ -14,7 +14,8 @@ nothing else, and each option also answers to `--mc-NAME`: a plain name that ano
 conftest declares too is theirs, in any order of loading (coexist.py), so installing the suite
 never breaks another pytest run. No fixtures, no lab, no checks of how options combine (fixtures/
 does all that, in the suite's own runs). `rootdir.repair` acts only when one of these options is
-written apart from its value (`--report-dir DIR`).
+written apart from its value (`--report-dir DIR`); `refusals` only when pytest's parser refuses
+the command line of a run of the suite's own tests, which then still leaves its three reports.
 
 Every value option has a `type=` that turns a value the library's parsers refuse (ConfigError) into
 an `Invalid` holding the one line that names the option, the value and what is allowed; the run
