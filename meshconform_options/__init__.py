@@ -14,7 +14,8 @@ nothing else, and each option also answers to `--mc-NAME`: a plain name that ano
 conftest declares too is theirs, in any order of loading (coexist.py), so installing the suite
 never breaks another pytest run. No fixtures, no lab, no checks of how options combine (fixtures/
 does all that, in the suite's own runs). `rootdir.repair` acts only when one of these options is
-written apart from its value (`--report-dir DIR`).
+written apart from its value (`--report-dir DIR`); `refusals` only when pytest's parser refuses
+the command line of a run of the suite's own tests, which then still leaves its three reports.
 
 Every value option has a `type=` that turns a value the library's parsers refuse (ConfigError) into
 an `Invalid` holding the one line that names the option, the value and what is allowed; the run
@@ -34,7 +35,7 @@ import pytest
 
 from meshconform.run import config as mc
 
-from . import coexist, rootdir
+from . import coexist, refusals, rootdir
 
 GROUP = "meshconform"
 VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
@@ -70,8 +71,9 @@ def _revisions(option: str, value: str) -> tuple[str, ...]:
     return revs
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     coexist.yield_later(parser, DECLARED, VALUE_OPTIONS.discard)
+    refusals.watch(parser, pluginmanager)
     group = parser.getgroup(GROUP, "multi-cluster mesh conformance")
     _clusters(group)
     _run(group)
@@ -131,7 +133,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
-    rootdir.repair(early_config, parser, args, VALUE_OPTIONS)
+    try:
+        rootdir.repair(early_config, parser, args, VALUE_OPTIONS)
+    except pytest.UsageError as exc:  # about one of our options: the suite's run, refused
+        refusals.write(early_config, str(exc))
+        raise
 
 
 def _adder(group: Any) -> Callable[..., None]:

@@ -142,20 +142,28 @@ def secret_targets(facts: MeshFacts, pair: str) -> str | None:
     fact = _pair(facts, pair)
     if fact.targets_problem or not fact.targets_unverified:
         return fact.targets_problem
-    # What this machine cannot reach, B's istiod may: its sync status is the evidence then.
+    return _by_istiods_view(fact, pair, fact.targets_unverified)
+
+
+@check("test_remote_secret_credentials", "pair", requires=lambda f, p: [(secret_targets, p)])
+def secret_credentials(facts: MeshFacts, pair: str) -> str | None:
+    fact = _pair(facts, pair)
+    if fact.credentials_problem or not fact.credentials_unverified:
+        return fact.credentials_problem
+    return _by_istiods_view(fact, pair, fact.credentials_unverified)
+
+
+def _by_istiods_view(fact: RemoteSecret, pair: str, unverified: str) -> str | None:
+    """What this machine cannot reach, B's istiod may: A synced through the secret is the evidence
+    then (istiod's informers listed A with its server, CA and token); else no verdict."""
     if fact.sync_status == SYNCED:
         return None
     a, b = split_pair(pair)
     seen = f"istiod in {b} reports {a} {fact.sync_status}" if fact.sync_status else "no sync status"
     raise verdicts.Inconclusive(
-        f"{fact.targets_unverified}, and {seen}",
+        f"{unverified}, and {seen}",
         f"run from a machine that reaches that address, or see test_istiod_synced[{pair}]",
     )
-
-
-@check("test_remote_secret_credentials", "pair", requires=lambda f, p: [(secret_targets, p)])
-def secret_credentials(facts: MeshFacts, pair: str) -> str | None:
-    return _pair(facts, pair).credentials_problem
 
 
 @check(

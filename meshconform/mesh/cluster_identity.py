@@ -24,12 +24,10 @@ unknown and the join checks fall back to the name and server match, saying so.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from kubernetes import client
 
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster, Obj
@@ -37,6 +35,7 @@ from meshconform.kube.fanout import Once
 from meshconform.kube.redact import redact
 from meshconform.mesh.remote_secrets import decode_data, fingerprint, secret_name
 from meshconform.mesh.secret_inspection import parse_kubeconfig
+from meshconform.mesh.secret_server import secret_server
 
 KUBE_SYSTEM = "kube-system"
 # One GET per data key. An address the runner cannot reach (a private endpoint seen from outside
@@ -117,27 +116,11 @@ def read_identity(entry: Entry, once: Once | None = None) -> None:
 
 def _identity(kc: dict[str, Any]) -> tuple[str | None, str | None]:
     """(kube-system's uid, None) as the kubeconfig reaches it, or (None, why not)."""
-    with tempfile.NamedTemporaryFile(prefix="meshconform-ca-", suffix=".pem") as ca:
-        ca.write(kc["ca"])
-        ca.flush()
-        reach = Cluster("remote secret", kc["server"], _configuration(kc, ca.name))
-        reach.attempts = 1
+    with secret_server(kc) as reach:
         try:
             return kube_system_uid(reach, " with the secret's token"), None
         except errors.KubeError as exc:
             return None, _why(exc, kc["token"])
-        finally:
-            reach.api_client.close()  # type: ignore[no-untyped-call]
-
-
-def _configuration(kc: dict[str, Any], ca_path: str) -> client.Configuration:
-    cfg = client.Configuration()
-    cfg.host = kc["server"]
-    cfg.ssl_ca_cert = ca_path
-    cfg.tls_server_name = kc.get("tls_server_name")
-    cfg.api_key = {"authorization": "Bearer " + str(kc["token"])}
-    cfg.retries = False
-    return cfg
 
 
 def _why(exc: errors.KubeError, token: str) -> str:

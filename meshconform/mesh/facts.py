@@ -143,6 +143,9 @@ class RemoteSecret:
     # The secret's server does not answer the runner (a private endpoint): judged by istiod's view.
     targets_unverified: str | None = None
     credentials_problem: str | None = None
+    # The user's server (a proxy) refused the secret's token and the secret's own server does not
+    # answer the runner: judged by istiod's view, as targets_unverified.
+    credentials_unverified: str | None = None
     sync_status: str | None = None
     sync_problem: str | None = None  # istiod reports A, and not as synced (or does not list it)
     # /debug/clusterz answered 404 (exit 0, "404 page not found") on an istiod whose version

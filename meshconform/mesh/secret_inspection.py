@@ -43,6 +43,7 @@ from meshconform.mesh.remote_secrets import (
     owned,
     secret_name,
 )
+from meshconform.mesh.secret_server import secret_server
 
 # What istiod's reader role must allow on the remote cluster (istio-reader-clusterrole in Istio's
 # base chart): informers list and watch these.
@@ -202,21 +203,18 @@ def tls_verify(
 def credentials_problem(
     kc: dict[str, Any], where: str, source: Cluster, namespace: str, once: Once | None = None
 ) -> str | None:
-    """The secret's token authenticates to A and may list/watch what istiod's informers need.
-
-    Asked once per distinct token with a shared `once`: A's N-1 secrets carry one token (join.py),
-    and the same question to the same server with the same token has the same answer."""
+    """The secret's token authenticates to A and may list/watch what istiod's informers need
+    (reader_denied); raises NotReachableFromHere when that cannot be asked from this machine."""
     if kc["auth"] != "token":
         return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
-    token = str(kc["token"])
-    question = ("credentials", source.server, fingerprint(token.encode()), namespace)
-    denied = (once or Once())(question, lambda: _reader_denied(source, token, namespace))
+    denied = reader_denied(kc, source, namespace, once)
     who = f"the token in {where}"
     if denied is None:
         return None
-    if denied == UNAUTHENTICATED:
+    if denied in REFUSED:
+        answer = "401 Unauthorized" if denied == UNAUTHENTICATED else "403 Forbidden to its own access review"
         return (
-            f"{who} does not authenticate to {source.name} (401 Unauthorized); the token is "
+            f"{who} does not authenticate to {source.name} ({answer}); the token is "
             f"stale or revoked: recreate the secret"
         )
     return (
@@ -226,10 +224,46 @@ def credentials_problem(
 
 
 UNAUTHENTICATED = "401"
+# A SelfSubjectAccessReview answered 403: an API server lets every authenticated user create one
+# (the system:basic-user ClusterRole bound to system:authenticated, kubernetes plugin/pkg/auth/
+# authorizer/rbac/bootstrappolicy/policy.go), so something in front of it refused the token.
+NOT_LET_THROUGH = "403"
+REFUSED = (UNAUTHENTICATED, NOT_LET_THROUGH)
+
+
+def reader_denied(
+    kc: dict[str, Any], source: Cluster, namespace: str, once: Once | None = None
+) -> str | None:
+    """What of READER_NEEDS the secret's token may not do in A (see _reader_denied), asked through
+    the user's context first: the runner reaches it, where the server a private endpoint secret
+    names may not answer. When the user's server refuses the token and the secret names another
+    address, the user's may be an authenticating proxy that takes only credentials it issued
+    (GKE's Connect gateway answers a service-account token 401 or 403), which says nothing of the
+    token: it is asked again at the server the secret names, as istiod uses it. Raises
+    NotReachableFromHere when that server does not answer this machine.
+
+    Asked once per distinct server and token with a shared `once`: A's N-1 secrets carry one token
+    (join.py), and the same question to the same server with the same token has the same answer."""
+    token, asked = str(kc["token"]), once or Once()
+    question = ("credentials", source.server, fingerprint(token.encode()), namespace)
+    denied: str | None = asked(question, lambda: _reader_denied(source, token, namespace))
+    if denied not in REFUSED or kc["server"].rstrip("/") == source.server.rstrip("/"):
+        return denied
+    question = ("credentials", kc["server"], fingerprint(token.encode()), namespace)
+    answer: str | None = asked(question, lambda: _denied_where_the_secret_points(kc, namespace))
+    return answer
+
+
+def _denied_where_the_secret_points(kc: dict[str, Any], namespace: str) -> str | None:
+    with secret_server(kc) as reach:
+        try:
+            return _reader_denied(reach, str(kc["token"]), namespace)
+        except errors.Unreachable as exc:
+            raise NotReachableFromHere(exc.reason or type(exc).__name__) from None
 
 
 def _reader_denied(source: Cluster, token: str, namespace: str) -> str | None:
-    """None when `token` may do all of READER_NEEDS on A; else UNAUTHENTICATED or "VERB RESOURCE".
+    """None when `token` may do all of READER_NEEDS on A; else a REFUSED code or "VERB RESOURCE".
 
     One SelfSubjectRulesReview first: "because authorization rules are additive, if a rule appears
     in a list it's safe to assume the subject has that permission, even if that list is incomplete"
@@ -262,6 +296,8 @@ def _reader_denied(source: Cluster, token: str, namespace: str) -> str | None:
             )
         except errors.Unauthorized:
             return UNAUTHENTICATED
+        except errors.Forbidden:
+            return NOT_LET_THROUGH
         if not (review.get("status") or {}).get("allowed"):
             return f"{verb} {resource}.{group}" if group else f"{verb} {resource}"
     return None
@@ -349,7 +385,15 @@ def inspect(
             f"cannot be checked from here"
         )
     if not fact.targets_problem:
-        fact.credentials_problem = credentials_problem(kc, where, source, namespace, once)
+        try:
+            fact.credentials_problem = credentials_problem(kc, where, source, namespace, once)
+        except NotReachableFromHere as exc:
+            fact.credentials_unverified = (
+                f"{source.name}'s API server as this run reaches it ({source.server}) refused the "
+                f"token in {where} (as an authenticating proxy refuses credentials it did not issue), "
+                f"and the server the secret names, {kc['server']}, does not answer this machine "
+                f"({exc}), so the token cannot be checked from here"
+            )
     return fact
 
 

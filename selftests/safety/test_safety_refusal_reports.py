@@ -12,6 +12,7 @@ report.html that shows the line. No file holds a traceback or a credential.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,39 @@ def _bad_option(lab: LabEnv, tmp: Path) -> list[str]:
     return [*lab.args(), "--requests=-5"]
 
 
+def _no_value(lab: LabEnv, tmp: Path) -> list[str]:
+    return [*lab.args(), "--ctx1"]  # argparse: expected one argument
+
+
+def _unknown_option(lab: LabEnv, tmp: Path) -> list[str]:
+    return [*lab.args(), "--no-such-option"]
+
+
+def _xdist_refuses(lab: LabEnv, tmp: Path) -> list[str]:
+    return [*lab.args(), "-n", "many"]  # another plugin's type= refuses the value
+
+
+def _path_in_another_project(lab: LabEnv, tmp: Path) -> list[str]:
+    """`--samples-dir DIR` under another pytest project: pytest took that project's config file."""
+    other = tmp / "other"
+    for name in ("helloworld", "sleep"):
+        (other / "samples" / name).mkdir(parents=True)
+        shutil.copy(ROOT / "manifests" / f"{name}.yaml", other / "samples" / name / f"{name}.yaml")
+    (other / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    return [*lab.args(), "--samples-dir", str(other / "samples")]
+
+
 CASES: dict[str, tuple[Callable[[LabEnv, Path], list[str]], str]] = {
     "unknown-context": (_unknown_context, "is not in the kubeconfig"),
     "expired-credentials-401": (_expired_token, "401 Unauthorized"),
     "closed-port": (_closed, "refused"),
     "malformed-kubeconfig": (_malformed, "cannot read"),
     "bad-option-value": (_bad_option, "--requests '-5'"),
+    # Refused by pytest's own parser or before the suite's plugin runs (meshconform_options).
+    "option-without-its-value": (_no_value, "argument --ctx1/--mc-ctx1: expected one argument"),
+    "unknown-option": (_unknown_option, "unrecognized arguments: --no-such-option"),
+    "another-plugins-value": (_xdist_refuses, "argument -n/--numprocesses"),
+    "path-in-another-project": (_path_in_another_project, "took this path for a test path"),
 }
 
 
@@ -141,6 +169,17 @@ def test_refused_report_dir_writes_nothing_and_says_one_line(tmp_path: Path) -> 
     run = run_suite(tmp_path / "unused", "--lab", f"--report-dir={target}/reports", timeout=REFUSAL_SECONDS)
     assert_refused(run, "--report-dir")
     assert not (tmp_path / "unused").exists()
+
+
+def test_only_the_suites_runs_report_a_refusal_of_pytests_parser(lab: LabEnv, tmp_path: Path) -> None:
+    """A run of other tests (here the self-tests) keeps pytest's own usage error and gets no reports."""
+    other = run_suite(tmp_path / "other", "selftests/unit/test_config.py", "--no-such-option",
+                      timeout=REFUSAL_SECONDS)
+    assert other.returncode == 4 and "usage:" in other.output, other.tail()
+    assert not (tmp_path / "other").exists()
+    ours = run_suite(tmp_path / "ours", *_unknown_option(lab, tmp_path), timeout=REFUSAL_SECONDS)
+    line = assert_refused(ours, "--no-such-option").removeprefix("ERROR: ")
+    _junit_is_one_error(tmp_path / "ours" / "junit.xml", line)
 
 
 def test_user_chosen_junit_path_gets_the_error(lab: LabEnv, tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_separate_path_under_another_pytest_project_is_refused(tmp_path):
     other = tmp_path / "other"
     samples = _samples(other / "samples")
     (other / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
-    run = _run("--co", "--lab", "--samples-dir", str(samples))
+    run = _run("--co", "--lab", "--samples-dir", str(samples), f"--report-dir={tmp_path / 'reports'}")
     assert run.returncode == 4, run.stdout[-3000:] + run.stderr[-3000:]
     [line] = _error_lines(run)
     assert line.endswith(f"write --samples-dir={samples}"), line
