@@ -55,7 +55,8 @@ def applied(policies: list[PeerAuthn], labels: dict[str, str]) -> PeerAuthn | No
     workload = [p for p in policies if p.selector and all(labels.get(k) == v for k, v in p.selector.items())]
     namespace = [p for p in policies if not p.selector]
     for level in (workload, namespace):
-        oldest = min(level, key=lambda p: p.created, default=None)  # ties: the first listed, as istiod
+        # istiod sorts by creation time, then name (pilot/pkg/model sortConfigByCreationTime)
+        oldest = min(level, key=lambda p: (p.created, p.name), default=None)
         if oldest is not None and oldest.mode != "UNSET":
             return oldest
     return None

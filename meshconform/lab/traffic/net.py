@@ -143,8 +143,9 @@ def strict_mtls(cluster: LabCluster, pod: Obj) -> bool:
     return mode == "STRICT"
 
 
-def _created(obj: Obj) -> str:
-    return str(obj["metadata"].get("creationTimestamp", ""))
+def _created(obj: Obj) -> tuple[str, str]:
+    """istiod sorts policies by creation time, then name (pilot/pkg/model sortConfigByCreationTime)."""
+    return str(obj["metadata"].get("creationTimestamp", "")), str(obj["metadata"].get("name", ""))
 
 
 def partitioned(a: LabCluster, b: LabCluster) -> bool:
