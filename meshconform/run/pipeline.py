@@ -497,7 +497,7 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         ready = [p for p in istiods if p.revision == facts.revision and p.ready]
         pods = [p.name for p in ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
-        if not pods:
+        if not pods or not sources:  # nothing to wait for; its remote secrets still name its clusters
             return
         # istiod lists a remote cluster by its secret's data key, which need not be our name for it
         ids = {s: facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources}
@@ -552,7 +552,7 @@ def _poll_clusterz(
         status = {} if isinstance(result, str) else {e.get("id"): e.get("syncStatus") for e in result}
         return all(status.get(s) in SETTLED for s in sources)
 
-    what = f"istiod {pod} in {target.name} to sync {', '.join(sources) or 'its remote clusters'}"
+    what = f"istiod {pod} in {target.name} to sync {', '.join(sources)}"
     result: Polled = waits.poll(what, attempt, settled, cfg.ready_timeout, stop=stop)
     return result
 
