@@ -25,6 +25,7 @@ from meshconform.mesh import membership
 from meshconform.mesh.facts import MeshFacts, Received, ServerView, split_pair
 
 MTLS = "mutual_tls"
+ISTIO_NS = "istio-system"
 STATS = "`kubectl exec POD -c istio-proxy -- pilot-agent request GET stats/prometheus`"
 
 
@@ -141,9 +142,8 @@ def _why(
             facts, source, target
         )
     if others:
-        return (
-            f"received from another identity ({', '.join(others)}): the calls came from a pod of {source} "
-            "other than the run's sleep pod, or under another trust domain"
+        return f"received from another identity ({', '.join(others)}): " + _other_identity(
+            facts, others, expected, source
         )
     if not from_source:
         return (
@@ -194,4 +194,33 @@ def _taken(facts: MeshFacts, target: str) -> str:
     return (
         f"and {target}'s sidecars accept it: PeerAuthentication {ns}/{applied.name} ({applied.mode}, "
         f"{owner}) {scope}, and istiod applies it; remove it, or stop whatever adds it to new namespaces"
+    )
+
+
+def _split(principal: str) -> tuple[str, str]:
+    """spiffe://<trust domain>/ns/<ns>/sa/<sa> -> (trust domain, /ns/<ns>/sa/<sa>)."""
+    rest = principal.removeprefix("spiffe://")
+    domain, _, path = rest.partition("/")
+    return domain, "/" + path
+
+
+def _other_identity(facts: MeshFacts, others: list[str], expected: str | None, source: str) -> str:
+    """The sleep pod's own identity under an older trust domain, or another workload's."""
+    want_domain, want_path = _split(expected or "")
+    split = [_split(p) for p in others]
+    stale = sorted({domain for domain, path in split if path == want_path and domain != want_domain})
+    if stale:
+        control = cf(facts, source).control
+        config = f"{ISTIO_NS}/{control.mesh_config}" if control and control.mesh_config else "the mesh config"
+        istiods = ", ".join(sorted(control.deployments)) if control and control.deployments else "istiod"
+        return (
+            f"the run's sleep pod in {source} carries a certificate of trust domain {', '.join(stale)}, "
+            f"while {config} in {source} says {want_domain}: an istiod before Istio 1.11 signs with the "
+            f"trust domain it started with, so the mesh config changed after; restart {istiods} in "
+            f"{ISTIO_NS} of {source}, then the workloads (istio.io's trust domain migration task)"
+        )
+    return (
+        f"a proxy between {source}'s sleep pod and the server (a gateway re-originating mTLS with its own "
+        f"certificate) or a pod of {source} other than the run's sleep pod made these calls; see the "
+        f"route with istioctl proxy-config routes on {source}'s sleep pod"
     )

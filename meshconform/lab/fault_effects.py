@@ -9,7 +9,8 @@ makes of that fact, as on a real cluster. Where each is applied:
                                  slow-start, telemetry-off (a Telemetry resource in istio-system),
                                  outside-cluster (its workloads; cluster.py adds the cluster,
                                  istio/join.py joins it), version-mislabel (an admission hook),
-                                 tls-disabled, permissive-default (Istio objects)
+                                 tls-disabled, permissive-default (Istio objects),
+                                 trust-domain-migration (mesh configs edited after istiod started)
   kubelet behaviour (below)      istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
                                  never passes its readiness probe)
   run time                       api-unreachable-from (istio/multicluster.py: B's istiod cannot dial
@@ -23,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+
+import yaml
 
 from .cluster import LabCluster
 from .controllers import of as controllers_of
@@ -302,3 +305,27 @@ def permissive_default(lab: Any, fault: Fault) -> None:
             asyncio.get_running_loop().call_soon(add, obj["metadata"]["name"])
 
     store.subscribe(on_event)
+
+
+NEW_TRUST_DOMAIN = "new-td.example.com"
+
+
+@effect("trust-domain-migration")
+def trust_domain_migration(lab: Any, fault: Fault) -> None:
+    """Step one of Istio's trust domain migration (istio.io/latest/docs/tasks/security/authorization/
+    authz-td-migration/) done in every cluster, the istiods not restarted: each mesh config says the
+    new trustDomain, with the old one as an alias. An istiod before 1.11 goes on signing the old one
+    (traffic/envoy.signing_domain), so new pods carry identities of a trust domain the mesh config no
+    longer names; the aliases keep the calls working."""
+    for cluster in lab.clusters.values():
+        for rev in _revisions(cluster):
+            cm = cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev))
+            if cm is None:
+                continue
+            new = clone(cm)
+            mesh = yaml.safe_load(new["data"]["mesh"]) or {}
+            old = mesh.get("trustDomain") or "cluster.local"
+            mesh["trustDomain"], mesh["trustDomainAliases"] = NEW_TRUST_DOMAIN, [old]
+            new["data"]["mesh"] = yaml.safe_dump(mesh, sort_keys=True)
+            new["metadata"].pop("resourceVersion", None)
+            cluster.store.update("configmaps", new)

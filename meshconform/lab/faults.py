@@ -41,6 +41,7 @@ SPECS: dict[str, str] = {
     "version-mislabel": "CLUSTER",
     "tls-disabled": "CLUSTER",
     "permissive-default": "CLUSTER",
+    "trust-domain-migration": "",
     "partition": "TWO",
     "locality-lb": "",
     "skew": "",

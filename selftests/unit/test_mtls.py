@@ -120,6 +120,18 @@ def test_another_identity_is_named():
     other = "spiffe://cluster.local/ns/sample/sa/default"
     out = judge(with_received(Received(POD, "cluster-1", other, "mutual_tls", "200", 25)))
     assert out.status == "failed" and f"received from another identity ({other})" in out.message
+    assert "a gateway re-originating mTLS" in out.message
+
+
+def test_the_sleep_identity_under_an_older_trust_domain_points_at_istiod_not_restarted():
+    facts = with_received(Received(POD, "cluster-1", SLEEP, "mutual_tls", "200", 25))
+    for c in facts.clusters.values():  # every mesh config moved on; the certificates did not
+        assert c.control is not None
+        c.control.trust_domain, c.control.deployments = "new-td.example.com", {"istiod-asm-173-3": "r"}
+    out = judge(facts)
+    assert out.status == "failed" and f"received from another identity ({SLEEP})" in out.message
+    said = "carries a certificate of trust domain cluster.local, while istio-system/istio-asm-173-3"
+    assert said in out.message and "restart istiod-asm-173-3 in istio-system of cluster-1" in out.message
 
 
 def test_fewer_than_answered():

@@ -220,7 +220,7 @@ class Envoy:
         if key not in self._series:
             req = telemetry.Request(
                 telemetry.Peer(self.cluster, self.caller.pod), telemetry.Peer(host.cluster, host.pod), svc,
-                code, mtls, ms, trust_domain(host.cluster),
+                code, mtls, ms, signing_domain(host.cluster), signing_domain(self.cluster),
             )
             server = telemetry.metrics_enabled(host.cluster, host.pod, "SERVER")
             client = telemetry.metrics_enabled(self.cluster, self.caller.pod, "CLIENT")
@@ -244,7 +244,7 @@ class Envoy:
         sa, sb = state.of(a), state.of(b)
         if not (sa.trusts(sb.root) and sb.trusts(sa.root)):  # each side validates the other's chain
             return False
-        return trust_domain(a) == trust_domain(b)
+        return signing_domain(a) in accepted_domains(b) and signing_domain(b) in accepted_domains(a)
 
     @staticmethod
     def _local_reply(status: int, body: str, seconds: float) -> Response:
@@ -268,11 +268,37 @@ class Envoy:
         return Response(reply.status, reply.body, headers, seconds)
 
 
-def trust_domain(cluster: LabCluster) -> str:
+def _mesh(cluster: LabCluster) -> Obj:
     ist = state.of(cluster)
     rev = ist.revision_names[0] if ist.revision_names else "default"
-    mesh = meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
-    return str(mesh.get("trustDomain") or "cluster.local")
+    return meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
+
+
+def trust_domain(cluster: LabCluster) -> str:
+    """The mesh config's trustDomain: what the proxies validate their peers against."""
+    return str(_mesh(cluster).get("trustDomain") or "cluster.local")
+
+
+def accepted_domains(cluster: LabCluster) -> set[str]:
+    """Peers' trust domains a sidecar accepts: the mesh's and its trustDomainAliases."""
+    return {trust_domain(cluster), *(str(a) for a in _mesh(cluster).get("trustDomainAliases") or [])}
+
+
+DYNAMIC_CA_DOMAIN_SINCE = (1, 11)  # istio/istio#32706 (fixes #28756): the CA follows mesh config
+
+
+def signing_domain(cluster: LabCluster) -> str:
+    """The trust domain of the SPIFFE IDs istiod's CA signs. Before Istio 1.11 its Kubernetes JWT
+    authenticator took the trust domain once, when istiod started (security/pkg/server/ca/
+    authenticate/kube_jwt.go, `trustDomain` set by NewKubeJWTAuthenticator; istio/istio#28756), so a
+    trustDomain changed in the mesh config signs nothing new until istiod restarts; from 1.11 it
+    reads the mesh config on each request (#32706)."""
+    ist = state.of(cluster)
+    plan = ist.revisions[0] if ist.revisions else None
+    frozen = plan is not None and not rv.at_least(plan.pilot_tag, DYNAMIC_CA_DOMAIN_SINCE)
+    if frozen and ist.facts is not None:
+        return ist.facts.trust_domain  # the install's: what istiod started with
+    return trust_domain(cluster)
 
 
 def _date() -> str:
