@@ -156,3 +156,20 @@ def test_a_destination_rule_that_disables_tls_sends_plain_text_that_only_permiss
         assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 10))  # cluster-2 sends mTLS
     finally:
         m.lab.stop()
+
+
+@pytest.mark.parametrize(
+    ("revisions", "signed"), [(("asm-1285-9",), "new-td.example.com"), (("asm-173-3",), "cluster.local")]
+)
+def test_a_trust_domain_changed_in_the_mesh_config_is_signed_only_by_an_istiod_from_1_11(
+    tmp_path_factory: pytest.TempPathFactory, revisions: tuple[str, ...], signed: str
+) -> None:
+    """trust-domain-migration: every mesh config says new-td.example.com (cluster.local an alias);
+    the calls work either way, and the principal is what the istiod signs."""
+    m = guide_mesh(tmp_path_factory, faults=("trust-domain-migration",), revisions=revisions)
+    try:
+        assert all(c.startswith("200 Hello version: v") for c in m.hello(0, 10))
+        principals = {s["source_principal"] for s in received(m, 1) if s["source_cluster"] == "cluster-1"}
+        assert principals == {f"spiffe://{signed}/ns/sample/sa/sleep"}
+    finally:
+        m.lab.stop()
