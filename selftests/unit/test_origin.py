@@ -139,3 +139,16 @@ def test_a_more_specific_rule_with_istio_mutual_overrides_the_mesh_wide_disable(
     ]
     assert traffic.plaintext_rule(facts, "cluster-2") is None
     assert traffic.plaintext_rule(facts, "cluster-1") is None
+
+
+def test_the_report_and_summary_say_how_many_clusters_the_mesh_has():
+    from meshconform.report import html, summary
+
+    facts = healthy()
+    facts.outside = {"cluster-3": ["cluster-1", "cluster-2"]}
+    entry = summary.mesh_entry(facts)
+    assert entry["clusters"] == 3 and entry["under_test"] == 2
+    outside = {"cluster_id": "cluster-3", "registered_by": ["cluster-1", "cluster-2"]}
+    assert entry["not_under_test"] == [outside]
+    assert "The mesh has 3 clusters; 2 under test; not under test: cluster-3" in html.mesh_table(facts)
+    assert summary.mesh_entry(healthy())["line"] is None and "mc-outside" not in html.mesh_table(healthy())
