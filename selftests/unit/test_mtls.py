@@ -196,6 +196,8 @@ def test_the_evidence_of_a_pair_holds_the_callers_tally_and_the_servers_view():
     found = evidence(healthy(), "test_calls_arrive_over_mtls", PAIR)
     assert found["tally"]["source"] == "cluster-1" and found["caller_identity"] == SLEEP
     assert found["server_view"]["received"][0]["pod"] == POD and found["caller_cluster_ids"] == ["cluster-1"]
+    assert found["caller_plaintext_rule"] is None and found["server_peer_authentication"] is None
+    assert found["mesh_beyond_the_run"] == {}
 
 
 def test_an_answer_from_a_pod_this_run_did_not_deploy_is_named_with_where_it_runs():
