@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from meshconform.checks import Need, cf, check
 from meshconform.checks import statistics as verdicts
-from meshconform.checks.traffic import hello_ok, premises, reach_every_cluster
+from meshconform.checks.traffic import hello_ok, plaintext_rule, premises, reach_every_cluster
+from meshconform.mesh import membership
 from meshconform.mesh.facts import MeshFacts, Received, ServerView, split_pair
 
 MTLS = "mutual_tls"
+ISTIO_NS = "istio-system"
 STATS = "`kubectl exec POD -c istio-proxy -- pilot-agent request GET stats/prometheus`"
 
 
@@ -113,7 +115,7 @@ def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
         f"{version} ({target}) answered {answered} calls from {callers}, but its sidecars confirm "
         f"{confirmed} received over mTLS from {expected}"
     )
-    return head + "; " + _why(view, from_source, expected, source, target)
+    return head + "; " + _why(facts, view, from_source, expected, source, target)
 
 
 def _unread(view: ServerView) -> str:
@@ -123,7 +125,12 @@ def _unread(view: ServerView) -> str:
 
 
 def _why(
-    view: ServerView, from_source: list[Received], expected: str | None, source: str, target: str
+    facts: MeshFacts,
+    view: ServerView,
+    from_source: list[Received],
+    expected: str | None,
+    source: str,
+    target: str,
 ) -> str:
     """What is missing: plain text, another identity, nothing from the source, or too few."""
     plain = sum(r.calls for r in view.received if r.security != MTLS)
@@ -131,21 +138,89 @@ def _why(
         {r.source_principal for r in from_source if r.security == MTLS and r.source_principal != expected}
     )
     if plain:
-        return (
-            f"received {plain} in plaintext (connection_security_policy=none): calls bypass a sidecar; "
-            f"check the caller's outbound interception and apply a STRICT PeerAuthentication in {target}"
+        return f"received {plain} in plaintext (connection_security_policy=none): " + _plaintext(
+            facts, source, target
         )
     if others:
-        return (
-            f"received from another identity ({', '.join(others)}): the calls came from a pod of {source} "
-            "other than the run's sleep pod, or under another trust domain"
+        return f"received from another identity ({', '.join(others)}): " + _other_identity(
+            facts, others, expected, source
         )
     if not from_source:
         return (
             f"received none from {source}{_unread(view)}: the answers came from elsewhere (a cluster of "
             f"the mesh not under test serving helloworld in this namespace?) or {target}'s metrics are off"
         )
+    others = membership.registered_by(facts, source)
+    where = (
+        f": a cluster of the mesh not under test ({membership.count_line(facts)}; istiod in {source} also "
+        f"registers {', '.join(others)}), whose pods test_answers_come_from_this_run[{source}] names"
+        if others
+        else " (a pod serving helloworld that this run did not deploy?)"
+    )
+    return f"counted fewer than answered{_unread(view)}: some answers came from elsewhere{where}"
+
+
+def _plaintext(facts: MeshFacts, source: str, target: str) -> str:
+    """Who sent plain text, and why the servers took it: both halves, each with its object."""
+    rule = plaintext_rule(facts, source)
+    sent = (
+        f"DestinationRule {rule.namespace}/{rule.name} (host {rule.host}) in {source} sets tls.mode DISABLE, "
+        f"so {source}'s sidecars send it (delete it or set tls.mode ISTIO_MUTUAL)"
+        if rule
+        else "calls bypass a sidecar (check the caller's outbound interception: istio-init or istio-cni)"
+    )
+    return f"{sent}; {_taken(facts, target)}"
+
+
+def _taken(facts: MeshFacts, target: str) -> str:
+    """Why target's sidecars accept plain text although the run asked for STRICT."""
+    wl = cf(facts, target).workloads
+    ns = facts.namespace
+    applied = wl.server_mtls if wl else None
+    if wl is None or wl.peer_authns is None:
+        return f"and {target}'s sidecars accept it: make the PeerAuthentication for helloworld in {ns} STRICT"
+    if applied is None:
+        return (
+            f"and {target}'s sidecars accept it: no PeerAuthentication in {ns} sets a mode (the run's STRICT "
+            f"`default` is missing there); apply one with mode STRICT"
+        )
+    if applied.mode == "STRICT":
+        return (
+            f"yet {target}'s sidecars took it although PeerAuthentication {ns}/{applied.name} is STRICT: "
+            f"see what its proxies enforce with istioctl x describe pod on a helloworld pod of {target}"
+        )
+    owner = "this run's" if applied.ours else "not this run's: it was there first"
+    scope = "selects helloworld" if applied.selector else "is the oldest namespace-wide policy"
     return (
-        f"counted fewer than answered{_unread(view)}: some answers came from elsewhere (a pod serving "
-        "helloworld that this run did not deploy?)"
+        f"and {target}'s sidecars accept it: PeerAuthentication {ns}/{applied.name} ({applied.mode}, "
+        f"{owner}) {scope}, and istiod applies it; remove it, or stop whatever adds it to new namespaces"
+    )
+
+
+def _split(principal: str) -> tuple[str, str]:
+    """spiffe://<trust domain>/ns/<ns>/sa/<sa> -> (trust domain, /ns/<ns>/sa/<sa>)."""
+    rest = principal.removeprefix("spiffe://")
+    domain, _, path = rest.partition("/")
+    return domain, "/" + path
+
+
+def _other_identity(facts: MeshFacts, others: list[str], expected: str | None, source: str) -> str:
+    """The sleep pod's own identity under an older trust domain, or another workload's."""
+    want_domain, want_path = _split(expected or "")
+    split = [_split(p) for p in others]
+    stale = sorted({domain for domain, path in split if path == want_path and domain != want_domain})
+    if stale:
+        control = cf(facts, source).control
+        config = f"{ISTIO_NS}/{control.mesh_config}" if control and control.mesh_config else "the mesh config"
+        istiods = ", ".join(sorted(control.deployments)) if control and control.deployments else "istiod"
+        return (
+            f"the run's sleep pod in {source} carries a certificate of trust domain {', '.join(stale)}, "
+            f"while {config} in {source} says {want_domain}: an istiod before Istio 1.11 signs with the "
+            f"trust domain it started with, so the mesh config changed after; restart {istiods} in "
+            f"{ISTIO_NS} of {source}, then the workloads (istio.io's trust domain migration task)"
+        )
+    return (
+        f"a proxy between {source}'s sleep pod and the server (a gateway re-originating mTLS with its own "
+        f"certificate) or a pod of {source} other than the run's sleep pod made these calls; see the "
+        f"route with istioctl proxy-config routes on {source}'s sleep pod"
     )

@@ -89,13 +89,37 @@ def explain_routing(facts: MeshFacts, source: str) -> str:
     )
 
 
+def plaintext_rule(facts: MeshFacts, source: str) -> DestinationRule | None:
+    """The DestinationRule that sets how the source's sidecars call helloworld, when it sends them
+    in plain text (tls.mode DISABLE): of the rules whose host covers it, the most specific host."""
+    c = cf(facts, source)
+    host = f"helloworld.{facts.namespace}.svc.cluster.local"
+    rules = [r for r in (c.control.destination_rules if c.control else []) if applies_to(r, host)]
+    rule = max(rules, key=lambda r: (not r.host.startswith("*"), len(r.host)), default=None)
+    return rule if rule is not None and rule.tls_mode == "DISABLE" else None
+
+
+def explain_plaintext(facts: MeshFacts, source: str) -> str:
+    """Plain text from the source's sidecars meets the run's STRICT servers, which close the
+    connection: each such call fails with 503 (connection termination)."""
+    r = plaintext_rule(facts, source)
+    if r is None:
+        return ""
+    return (
+        f"; DestinationRule {r.namespace}/{r.name} (host {r.host}) in {source} sets tls.mode DISABLE, so "
+        f"{source}'s sidecars call helloworld in plain text and the run's STRICT servers close those "
+        "connections (503, reset reason: connection termination); delete it or set its tls.mode to "
+        "ISTIO_MUTUAL"
+    )
+
+
 @check("test_hello_calls_succeed", requires=premises)
 def hello_ok(facts: MeshFacts, source: str) -> str | None:
     if source not in facts.traffic:
         return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
     tally = _tally(facts, source)
     problem = verdicts.ok_status()(tally)
-    return problem + _shortfall(facts, tally) if problem else None
+    return problem + (explain_plaintext(facts, source) or _shortfall(facts, tally)) if problem else None
 
 
 def _shortfall(facts: MeshFacts, tally: Tally) -> str:
@@ -144,11 +168,23 @@ def unanswered_everywhere(facts: MeshFacts, source: str) -> str:
     if not silent:
         return ""
     t = silent[0]
+    ours = _pods_of(facts, t.cluster)
+    answered_as_other = [pod for tally in answered for pod in tally.by_pod if pod in ours]
+    if answered_as_other:
+        return (
+            f"; no cluster's calls reached {t.version}, yet {answered_as_other[0]} in {t.cluster} answered: "
+            "as another version (test_answers_come_from_this_run names the pod and what it answered)"
+        )
     return (
         f"; no cluster's calls reached {t.version}, not even {t.cluster}'s own: its helloworld pods are "
         "Ready yet answer nothing, so look at them, not at the paths (an app that listens on 127.0.0.1 "
         "only is not reached through the sidecar since Istio 1.10: istioctl analyze reports IST0143)"
     )
+
+
+def _pods_of(facts: MeshFacts, name: str) -> set[str]:
+    wl = cf(facts, name).workloads
+    return {p.name for p in wl.pods if p.app == "helloworld"} if wl else set()
 
 
 @check(

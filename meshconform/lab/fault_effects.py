@@ -8,7 +8,10 @@ makes of that fact, as on a real cluster. Where each is applied:
   start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
                                       slow-start, telemetry-off (a Telemetry resource in istio-system),
                                       outside-cluster (its workloads; apiserver/lab_cluster.py adds
-                                      the cluster, istio/remote_secret_exchange.py joins it)
+                                      the cluster, istio/remote_secret_exchange.py joins it),
+                                      version-mislabel (an admission hook), tls-disabled,
+                                      permissive-default (Istio objects), trust-domain-migration
+                                      (mesh configs edited after istiod started)
   kubelet behaviour (below)           istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
                                       never passes its readiness probe)
   run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
@@ -23,8 +26,10 @@ import asyncio
 import json
 from typing import Any
 
+import yaml
+
 from .apiserver.lab_cluster import LabCluster
-from .apiserver.store import clone
+from .apiserver.store import AdmissionRequest, clone
 from .controllers import of as controllers_of
 from .controllers.kit import try_create
 from .controllers.podstatus import CRASHLOOP, NEVER_READY
@@ -224,3 +229,105 @@ def outside_cluster(lab: Any, fault: Fault) -> None:
         if c.outside:
             for res, obj in outside_workloads(version, _revisions(c)[0]):
                 try_create(c.store, res, obj)
+
+
+@effect("version-mislabel")
+def version_mislabel(lab: Any, fault: Fault) -> None:
+    """A mutating admission policy left in C (a Kyverno mutate rule of another team's test, say) pins
+    SERVICE_VERSION of every app=helloworld container to the version of the next cluster: C's pods
+    keep their version label and answer as another cluster's version (samples/helloworld/src/app.py
+    reports SERVICE_VERSION). The suite sees it only in the answers and the pods."""
+    cluster = _cluster(lab, fault)
+    names = [n for n, c in lab.clusters.items() if not c.outside]
+    lie = f"v{(names.index(cluster.name) + 1) % len(names) + 1}"
+
+    def admit(req: AdmissionRequest) -> Obj | None:
+        labels = (req.obj.get("metadata") or {}).get("labels") or {}
+        if req.res != "pods" or req.operation != "CREATE" or labels.get("app") != "helloworld":
+            return None
+        pod = clone(req.obj)
+        for c in pod["spec"].get("containers") or []:
+            if c.get("name") == "helloworld":
+                env = [e for e in c.get("env") or [] if e.get("name") != "SERVICE_VERSION"]
+                c["env"] = [*env, {"name": "SERVICE_VERSION", "value": lie}]
+        return pod
+
+    cluster.store.admission.append(admit)
+
+
+def mtls_off_rule() -> Obj:
+    """How Istio 1.4 and earlier turned mutual TLS off mesh-wide ("Mutual TLS Migration" and the
+    `values.global.mtls.enabled=false` install, istio.io/v1.4/docs/tasks/security/authentication/):
+    a DestinationRule `default` in the root namespace for every host, tls mode DISABLE. Left in
+    place through upgrades, it makes every sidecar of the cluster send plain text."""
+    return {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "default", "namespace": rv.ISTIO_NS},
+        "spec": {"host": "*.local", "trafficPolicy": {"tls": {"mode": "DISABLE"}}},
+    }
+
+
+@effect("tls-disabled")
+def tls_disabled(lab: Any, fault: Fault) -> None:
+    """C's istio-system keeps the pre-1.5 mesh-wide DestinationRule that disables mTLS: C's sidecars
+    send plain text to every other sidecar (traffic/envoy.py decides what the servers make of it)."""
+    try_create(_cluster(lab, fault).store, "destinationrules.networking.istio.io", mtls_off_rule())
+
+
+PEER_AUTHN = "peerauthentications.security.istio.io"
+
+
+def permissive_policy(namespace: str) -> Obj:
+    """The namespace-wide PeerAuthentication a platform's namespace provisioning adds to every new
+    namespace (a Kyverno generate rule, say): PERMISSIVE, named `default` as Istio's docs name theirs."""
+    return {
+        "apiVersion": "security.istio.io/v1beta1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "namespace-provisioner"}},
+        "spec": {"mtls": {"mode": "PERMISSIVE"}},
+    }
+
+
+@effect("permissive-default")
+def permissive_default(lab: Any, fault: Fault) -> None:
+    """Every namespace created in C gets a PERMISSIVE `default` PeerAuthentication at once. A later
+    `default` (the run's STRICT one) is refused as AlreadyExists; one under another name is younger,
+    and Istio applies the oldest namespace-wide policy (pilot/pkg/security/authn
+    ComposePeerAuthentication)."""
+    store = _cluster(lab, fault).store
+
+    def add(ns: str) -> None:
+        if ns not in SYSTEM_NAMESPACES and store.find(PEER_AUTHN, ns, "default") is None:
+            try_create(store, PEER_AUTHN, permissive_policy(ns))
+
+    def on_event(kind: str, res: str, obj: Obj, old: Obj | None) -> None:
+        if res == "namespaces" and kind == "ADDED":  # after the event, not inside it
+            asyncio.get_running_loop().call_soon(add, obj["metadata"]["name"])
+
+    store.subscribe(on_event)
+
+
+NEW_TRUST_DOMAIN = "new-td.example.com"
+
+
+@effect("trust-domain-migration")
+def trust_domain_migration(lab: Any, fault: Fault) -> None:
+    """Step one of Istio's trust domain migration (istio.io/latest/docs/tasks/security/authorization/
+    authz-td-migration/) done in every cluster, the istiods not restarted: each mesh config says the
+    new trustDomain, with the old one as an alias. An istiod before 1.11 goes on signing the old one
+    (traffic/envoy.signing_domain), so new pods carry identities of a trust domain the mesh config no
+    longer names; the aliases keep the calls working."""
+    for cluster in lab.clusters.values():
+        for rev in _revisions(cluster):
+            cm = cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev))
+            if cm is None:
+                continue
+            new = clone(cm)
+            mesh = yaml.safe_load(new["data"]["mesh"]) or {}
+            old = mesh.get("trustDomain") or "cluster.local"
+            mesh["trustDomain"], mesh["trustDomainAliases"] = NEW_TRUST_DOMAIN, [old]
+            new["data"]["mesh"] = yaml.safe_dump(mesh, sort_keys=True)
+            new["metadata"].pop("resourceVersion", None)
+            cluster.store.update("configmaps", new)

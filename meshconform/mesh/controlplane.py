@@ -288,4 +288,5 @@ def _destination_rule(item: dict[str, Any]) -> DestinationRule:
         locality_lb="localityLbSetting" in lb,
         outlier_detection="outlierDetection" in policy,
         locality_disabled=(lb.get("localityLbSetting") or {}).get("enabled") is False,
+        tls_mode=(policy.get("tls") or {}).get("mode"),
     )

@@ -61,6 +61,18 @@ class DestinationRule:
     locality_lb: bool = False
     outlier_detection: bool = False
     locality_disabled: bool = False  # localityLbSetting.enabled: false
+    tls_mode: str | None = None  # trafficPolicy.tls.mode: DISABLE makes the callers send plain text
+
+
+@dataclass
+class PeerAuthn:
+    """A PeerAuthentication in the run's namespace, as istiod weighs it (mesh/peer_authn.py)."""
+
+    name: str
+    mode: str  # spec.mtls.mode; UNSET when absent
+    selector: dict[str, str] = field(default_factory=dict)  # spec.selector.matchLabels
+    created: str = ""  # metadata.creationTimestamp: the oldest of a level wins
+    ours: bool = False  # labelled with this run's id
 
 
 @dataclass
@@ -124,6 +136,8 @@ class Workloads:
     source_pod: str | None = None
     source_container: str | None = None
     problem: str | None = None  # rollout did not complete: why
+    peer_authns: list[PeerAuthn] | None = None  # in the namespace; None: could not be listed
+    server_mtls: PeerAuthn | None = None  # the policy istiod applies to helloworld; None: none (PERMISSIVE)
 
 
 @dataclass
@@ -184,6 +198,9 @@ class ClusterFacts:
     control: ControlPlane | None = None
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
     remote_secret_claims: list[SecretClaim] = field(default_factory=list)
+    # The remote clusters istiod lists in /debug/clusterz (entries with a secret), by cluster ID;
+    # None where it was not read (no ready istiod of the revision, or no such endpoint).
+    istiod_remotes: list[str] | None = None
     uid: str | None = None  # kube-system's UID through the context: the cluster's identity
     injection: InjectionLabel | None = None  # chosen from the revision's webhooks before deploying
     workloads: Workloads | None = None
@@ -198,6 +215,7 @@ class Tally:
     by_status: dict[str, int] = field(default_factory=dict)
     by_version: dict[str, int] = field(default_factory=dict)
     by_pod: dict[str, int] = field(default_factory=dict)
+    pod_versions: dict[str, list[str]] = field(default_factory=dict)  # the versions each pod answered
     malformed: int = 0
     errors: list[str] = field(default_factory=list)
     exit_codes: list[int | None] = field(default_factory=list)
@@ -259,6 +277,9 @@ class MeshFacts:
     traffic_problems: dict[str, str] = field(default_factory=dict)
     traffic_plan: TrafficPlan | None = None
     server_view: dict[str, ServerView] = field(default_factory=dict)  # by the receiving cluster
+    # Clusters of the mesh the run was not given: cluster ID -> the clusters under test whose istiod
+    # registers it (/debug/clusterz or a remote secret); mesh/membership.py.
+    outside: dict[str, list[str]] = field(default_factory=dict)
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
 

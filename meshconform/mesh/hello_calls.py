@@ -51,6 +51,8 @@ def parse(source: str, stdout: str, stderr: str = "", tally: Tally | None = None
             version, pod = reply.group("version"), reply.group("pod")
             tally.by_version[version] = tally.by_version.get(version, 0) + 1
             tally.by_pod[pod] = tally.by_pod.get(pod, 0) + 1
+            if version not in tally.pod_versions.setdefault(pod, []):
+                tally.pod_versions[pod].append(version)
         elif code == "200":
             tally.malformed += 1
             _note(tally, f"200 with unexpected body: {body.strip()[:80]!r}")

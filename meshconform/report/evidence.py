@@ -16,7 +16,7 @@ from typing import Any
 
 from meshconform.checks import reference
 from meshconform.checks.mtls import cluster_ids, identity
-from meshconform.checks.traffic import targets
+from meshconform.checks.traffic import plaintext_rule, targets
 from meshconform.kube.redact import redact
 from meshconform.mesh.facts import ClusterFacts, MeshFacts, split_pair
 from meshconform.report.hints import Area, area_of
@@ -114,6 +114,9 @@ def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
             "server_view": _plain(facts.server_view.get(b)),
             "caller_identity": identity(facts, a),
             "caller_cluster_ids": sorted(cluster_ids(facts, a)),
+            "caller_plaintext_rule": _plain(plaintext_rule(facts, a)),
+            "server_peer_authentication": _plain(_server_policy(facts, b)),
+            "mesh_beyond_the_run": facts.outside,
         }
     c = _cluster(facts, target)
     control = c.control if c else None
@@ -122,7 +125,14 @@ def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
         "problem": facts.traffic_problems.get(target),
         "expected": [_plain(t) for t in targets(facts)],
         "destination_rules": [_plain(r) for r in control.destination_rules] if control else None,
+        "mesh_beyond_the_run": facts.outside,
     }
+
+
+def _server_policy(facts: MeshFacts, name: str) -> Any:
+    """The PeerAuthentication istiod applies to the helloworld pods of `name`, if read."""
+    c = _cluster(facts, name)
+    return c.workloads.server_mtls if c and c.workloads else None
 
 
 PICKERS: dict[Area, Callable[[MeshFacts, str], dict[str, Any]]] = {

@@ -183,13 +183,16 @@ HINTS: dict[str, Hint] = {
         "traffic",
         "a cluster of the mesh that the run was not given (or a leftover deployment) serves helloworld in "
         "the test namespace, and istiod merges it with ours; find it in the caller's endpoints (the "
-        "diagnostics), remove it, or run with a --namespace of its own",
+        "diagnostics), remove it, or run with a --namespace of its own; a pod of the run that answers as "
+        "another version has its SERVICE_VERSION or image rewritten: compare the pod with its Deployment",
         (MC_TROUBLESHOOT, VERIFY),
     ),
     "test_calls_arrive_over_mtls": Hint(
         "traffic",
         "the receiving sidecars did not count the calls as arriving over mutual TLS from the caller's "
-        "sleep identity: in plaintext, a caller bypasses its sidecar (outbound interception); from another "
+        "sleep identity: in plaintext, a caller bypasses its sidecar (outbound interception) or a "
+        "DestinationRule sets tls.mode DISABLE, and a PeerAuthentication other than the run's STRICT one "
+        "lets it in; from another "
         "identity or none at all, the answers came from a pod or cluster not under test; unreadable, "
         "enable Istio's request metrics (Telemetry API) and grant pods/exec on the helloworld pods",
         (

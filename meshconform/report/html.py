@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from meshconform.mesh import membership
 from meshconform.mesh.facts import MeshFacts
 from meshconform.report import grid, matrix, svg
 from meshconform.report.groups import FAILING, phrase, split_id
@@ -160,7 +161,9 @@ def mesh_table(facts: MeshFacts) -> str:
     rev = escape(facts.revision or "not determined") + (
         f" ({escape(facts.revision_problem)})" if facts.revision_problem else ""
     )
-    return f"<h3>Mesh under test (revision {rev})</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+    table = f"<h3>Mesh under test (revision {rev})</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+    beyond = membership.mesh_line(facts)
+    return table + (f'<p class="mc-outside">{escape(beyond[:1].upper() + beyond[1:])}.</p>' if beyond else "")
 
 
 def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
 from meshconform.kube.redact import redact
+from meshconform.mesh import membership
 from meshconform.mesh.facts import ClusterFacts, MeshFacts
 from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
@@ -82,6 +83,18 @@ def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
     }
 
 
+def mesh_entry(facts: MeshFacts) -> dict[str, Any]:
+    """The mesh beyond the run: how many clusters its istiods know, and those not under test."""
+    return {
+        "clusters": len(facts.names) + len(facts.outside),
+        "under_test": len(facts.names),
+        "not_under_test": [
+            {"cluster_id": cid, "registered_by": where} for cid, where in facts.outside.items()
+        ],
+        "line": membership.mesh_line(facts) or None,
+    }
+
+
 def verdicts_entry(
     facts: MeshFacts | None, checks: dict[str, dict[str, Any]], allow_inconclusive: bool
 ) -> dict[str, Any]:
@@ -133,6 +146,7 @@ def build(
                 "namespace": facts.namespace,
                 "revision": facts.revision,
                 "clusters": {n: cluster_entry(c, facts.revision) for n, c in facts.clusters.items()},
+                "mesh": mesh_entry(facts),
                 "traffic_matrix": matrix.build(facts).as_dict(),
                 "api": {n: {k: v for k, v in s.items() if k != "notes"} for n, s in facts.api.items()},
                 "retries": [note for s in facts.api.values() for note in s.get("notes", [])],

@@ -19,7 +19,7 @@ from meshconform.kube import errors, waits
 from meshconform.kube.client import Cluster, Obj
 from meshconform.kube.fanout import Once, parallel
 from meshconform.mesh import cluster_identity as identity
-from meshconform.mesh import controlplane, injection, sampling, telemetry
+from meshconform.mesh import controlplane, injection, membership, peer_authn, sampling, telemetry
 from meshconform.mesh import hello_calls as traffic
 from meshconform.mesh import remote_secrets as join
 from meshconform.mesh import samples as workloads
@@ -438,6 +438,9 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
         version = workloads.version_for(list(facts.clusters).index(c.name))
         wl = workloads.describe(cfg.namespace, labels, objs[c.name], version, pods, source)
         wl.problem = problem
+        wl.peer_authns = peer_authn.list_policies(c, cfg.namespace, cfg.run_id)
+        hello = {"app": "helloworld", "version": version}
+        wl.server_mtls = peer_authn.applied(wl.peer_authns, hello) if wl.peer_authns else None
         fact.workloads = wl
 
     parallel(ready, up, stop)
@@ -494,11 +497,14 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         ready = [p for p in istiods if p.revision == facts.revision and p.ready]
         pods = [p.name for p in ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
-        if not pods or not sources:
+        if not pods or not sources:  # nothing to wait for; its remote secrets still name its clusters
             return
         # istiod lists a remote cluster by its secret's data key, which need not be our name for it
         ids = {s: facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources}
         result = _poll_clusterz(cfg, target, pods[0], list(ids.values()), stop)
+        if isinstance(result, list):  # every cluster it registers, under test or not (membership.py)
+            remotes = [str(e.get("id")) for e in result if e.get("secretName") and e.get("id")]
+            facts.clusters[target.name].istiod_remotes = remotes
         for s in sources:
             fact = facts.pairs[pair_id(s, target.name)]
             if isinstance(result, discovery.ClusterzMissing):
@@ -514,6 +520,9 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
                 )
 
     parallel(sync, up, stop)
+    facts.outside = membership.outside_clusters(facts)
+    if facts.outside:
+        log.info("%s", membership.mesh_line(facts))
 
 
 def _present(facts: MeshFacts, source: str, target: str) -> bool:

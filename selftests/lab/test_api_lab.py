@@ -52,7 +52,9 @@ def test_known_faults_lists_every_pattern():
     assert "hello-localhost:CLUSTER" in faults
     assert "root-rotation" in faults and "root-rotation-incomplete" in faults
     assert "sidecar-bypass:CLUSTER" in faults and "telemetry-off:CLUSTER" in faults
-    assert "outside-cluster:CLUSTER" in faults and len(faults) == 31
+    assert "outside-cluster:CLUSTER" in faults and "version-mislabel:CLUSTER" in faults
+    assert "tls-disabled:CLUSTER" in faults and "permissive-default:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 35
 
 
 def test_join_faults_imply_joined():

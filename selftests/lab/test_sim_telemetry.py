@@ -5,6 +5,7 @@ PeerAuthentication refuses."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -123,5 +124,52 @@ def test_an_outside_cluster_is_in_the_mesh_but_not_in_the_kubeconfig(
         foreign = set(answers) - ours
         assert len(answers) == 3 and len(foreign) == 1 and next(iter(foreign)).startswith("helloworld-v2-")
         assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 9))
+    finally:
+        m.lab.stop()
+
+
+def test_a_destination_rule_that_disables_tls_sends_plain_text_that_only_permissive_servers_take(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """tls-disabled:cluster-1 (Istio 1.4's mesh-wide DISABLE rule) and permissive-default:cluster-2 (a
+    PERMISSIVE `default` in every new namespace): cluster-1's sidecars call in plain text, with their
+    metadata; a STRICT server closes it (503, not retried), the oldest namespace-wide policy wins."""
+    m = guide_mesh(tmp_path_factory, faults=("tls-disabled:cluster-1", "permissive-default:cluster-2"))
+    try:
+        assert all(c.startswith("200 Hello version: v") for c in m.hello(0, 10))
+        plain = [s for s in received(m, 1) if s["source_cluster"] == "cluster-1"]
+        assert plain and {(s["connection_security_policy"], s["source_principal"]) for s in plain} == {
+            ("none", "unknown")
+        }
+        assert {s["source_workload"] for s in plain} == {"sleep"}  # the metadata headers still go
+        where = ("security.istio.io", "v1beta1", "sample", "peerauthentications")
+        strict = {"apiVersion": "security.istio.io/v1beta1", "kind": "PeerAuthentication",
+                  "metadata": {"name": "strict"}, "spec": {"mtls": {"mode": "STRICT"}}}
+        m.custom(0).create_namespaced_custom_object(*where, strict)
+        time.sleep(1.1)  # creationTimestamp has seconds: younger by a tick than the provisioned one,
+        early = {**strict, "metadata": {"name": "a-strict"}}  # and listed before it by name
+        m.custom(1).create_namespaced_custom_object(*where, early)
+        answers = m.hello(0, 20)  # v1 (STRICT, in cluster-1) closes the plain text; v2 takes it
+        assert 0 < len(answers) < 20 and all(c.startswith("200 Hello version: v2") for c in answers)
+        out, _, _ = m.curl(0, "-s", "http://helloworld.sample:5000/hello?[1-6]")
+        assert "reset reason: connection termination" in out
+        assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 10))  # cluster-2 sends mTLS
+    finally:
+        m.lab.stop()
+
+
+@pytest.mark.parametrize(
+    ("revisions", "signed"), [(("asm-1285-9",), "new-td.example.com"), (("asm-173-3",), "cluster.local")]
+)
+def test_a_trust_domain_changed_in_the_mesh_config_is_signed_only_by_an_istiod_from_1_11(
+    tmp_path_factory: pytest.TempPathFactory, revisions: tuple[str, ...], signed: str
+) -> None:
+    """trust-domain-migration: every mesh config says new-td.example.com (cluster.local an alias);
+    the calls work either way, and the principal is what the istiod signs."""
+    m = guide_mesh(tmp_path_factory, faults=("trust-domain-migration",), revisions=revisions)
+    try:
+        assert all(c.startswith("200 Hello version: v") for c in m.hello(0, 10))
+        principals = {s["source_principal"] for s in received(m, 1) if s["source_cluster"] == "cluster-1"}
+        assert principals == {f"spiffe://{signed}/ns/sample/sa/sleep"}
     finally:
         m.lab.stop()

@@ -97,9 +97,33 @@ MATRIX = [
     # the check says which Telemetry resource to change.
     case("telemetry-off:cluster-2", "cluster-2", f"test_calls_arrive_over_mtls[{PAIR}]"),
     # A third cluster of the mesh, not given to the suite, serves helloworld-v2 in `sample`: its pod
-    # answers both sources (named), and cluster-2's sidecars confirm only their share of v2's answers.
-    case("outside-cluster:cluster-2", "helloworld", "test_answers_come_from_this_run[cluster-1]",
+    # answers both sources (named), and cluster-2's sidecars confirm only their share of v2's answers;
+    # every message names cluster-3, which the istiods register (the mesh has 3 clusters; 2 under test).
+    case("outside-cluster:cluster-2", "cluster-3", "test_answers_come_from_this_run[cluster-1]",
          "test_answers_come_from_this_run[cluster-2]", f"test_calls_arrive_over_mtls[{PAIR}]"),
+    # A pod of the run answers as another cluster's version (an admission policy rewrites cluster-2's
+    # SERVICE_VERSION to v1): no call counts for v2, and the answer's pod says where the lie is.
+    case("version-mislabel:cluster-2", "cluster-2",
+         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]",
+         "test_answers_come_from_this_run[cluster-1]", "test_answers_come_from_this_run[cluster-2]"),
+    # cluster-2 keeps Istio 1.4's mesh-wide DestinationRule with tls DISABLE: its sidecars call in plain
+    # text and the run's STRICT servers close it (503); the message names the rule and the fix.
+    case("tls-disabled:cluster-2", "cluster-2", "test_hello_calls_succeed[cluster-2]"),
+    # ... and where every new namespace gets a PERMISSIVE `default` first (the run's STRICT `default`
+    # then meets AlreadyExists), the plain text is taken: only the servers' view shows it, naming the
+    # rule that sends it and the policy that lets it in.
+    case("tls-disabled:cluster-1", "cluster-1", f"test_calls_arrive_over_mtls[{PAIR}]",
+         extra=("--lab-fault=permissive-default:cluster-1", "--lab-fault=permissive-default:cluster-2"),
+         variant="permissive"),
+    # A PERMISSIVE policy alone changes nothing a healthy mesh does: every call still goes over mTLS.
+    case("permissive-default:cluster-2", ""),
+    # Every mesh config moved to a new trust domain (the old one an alias), istiod not restarted: a
+    # 1.28 istiod signs the new one and all passes; the guide's 1.7 istiod still signs the old one,
+    # so the servers see the sleep identity under it, and the message says to restart istiod.
+    case("trust-domain-migration", ""),
+    case("trust-domain-migration", "trust domain",
+         f"test_calls_arrive_over_mtls[{PAIR}]", "test_calls_arrive_over_mtls[cluster-2->cluster-1]",
+         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
     case("flaky-api", ""),
     case("slow-start", ""),
     # Healthy secrets as other tools make them: istiod reads the label and the data keys only.

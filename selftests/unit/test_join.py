@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import ssl
 import threading
@@ -339,6 +340,23 @@ def test_a_404_from_clusterz_is_excused_only_for_an_istiod_before_1_11(version, 
         assert fact.sync_unknown is None, fact
         assert f"runs {version} yet answers /debug/clusterz with 404" in (fact.sync_unreadable or ""), fact
         assert "ENABLE_DEBUG_ON_HTTP" in (fact.sync_unreadable or ""), fact
+
+
+def test_the_sync_stage_keeps_every_cluster_istiod_registers_and_names_those_not_under_test():
+    """clusterz lists the config cluster (no secret) and each remote one; a cluster of the mesh
+    the run was not given is kept as outside, with the istiod that registers it."""
+    facts = _sync_facts("1.28.5-asm.9")
+    listed = [
+        {"id": "cluster-2", "secretName": "", "syncStatus": "synced"},
+        {"id": "cluster-1", "secretName": "istio-remote-secret-cluster-1", "syncStatus": "synced"},
+        {"id": "cluster-9", "secretName": "istio-remote-secret-cluster-9", "syncStatus": "synced"},
+    ]
+    target = _Istiod(json.dumps(listed, indent=2) + "\n")
+    cfg = types.SimpleNamespace(ready_timeout=30.0)
+    pipeline.gather_sync(cfg, [types.SimpleNamespace(name="cluster-1"), target], facts, threading.Event())
+    assert facts.clusters["cluster-2"].istiod_remotes == ["cluster-1", "cluster-9"]
+    assert facts.outside == {"cluster-9": ["cluster-2"]}
+    assert facts.pairs["cluster-1->cluster-2"].sync_status == "synced"
 
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")

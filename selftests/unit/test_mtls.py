@@ -10,7 +10,7 @@ from test_checks import healthy
 
 from meshconform import checks
 from meshconform.checks import mtls
-from meshconform.mesh import telemetry
+from meshconform.mesh import membership, telemetry
 from meshconform.mesh.facts import MeshFacts, Received, ServerView, from_json, to_json
 
 SLEEP = "spiffe://cluster.local/ns/sample/sa/sleep"
@@ -93,13 +93,45 @@ def test_received_none_names_where_the_answers_may_have_come_from():
 def test_plaintext_is_named_with_the_fix():
     out = judge(with_received(Received(POD, "unknown", "unknown", "none", "200", 25)))
     assert out.status == "failed" and "received 25 in plaintext" in out.message
-    assert "STRICT PeerAuthentication in cluster-2" in out.message
+    assert "calls bypass a sidecar" in out.message
+    assert "make the PeerAuthentication for helloworld in sample STRICT" in out.message
+
+
+def test_plaintext_names_the_rule_that_sends_it_and_the_policy_that_takes_it():
+    from meshconform.mesh.facts import DestinationRule, PeerAuthn
+
+    facts = with_received(Received(POD, "cluster-1", "unknown", "none", "200", 25))
+    control = facts.clusters["cluster-1"].control
+    assert control is not None
+    control.destination_rules = [DestinationRule("istio-system", "default", "*.local", tls_mode="DISABLE")]
+    wl = facts.clusters["cluster-2"].workloads
+    assert wl is not None
+    wl.server_mtls = PeerAuthn("default", "PERMISSIVE", created="2026-01-01T00:00:00Z")
+    wl.peer_authns = [wl.server_mtls]
+    out = judge(facts)
+    assert out.status == "failed" and "received 25 in plaintext" in out.message
+    rule = "DestinationRule istio-system/default (host *.local) in cluster-1 sets tls.mode DISABLE"
+    assert rule in out.message
+    assert "PeerAuthentication sample/default (PERMISSIVE, not this run's" in out.message
+    assert "cluster-2's sidecars accept it" in out.message
 
 
 def test_another_identity_is_named():
     other = "spiffe://cluster.local/ns/sample/sa/default"
     out = judge(with_received(Received(POD, "cluster-1", other, "mutual_tls", "200", 25)))
     assert out.status == "failed" and f"received from another identity ({other})" in out.message
+    assert "a gateway re-originating mTLS" in out.message
+
+
+def test_the_sleep_identity_under_an_older_trust_domain_points_at_istiod_not_restarted():
+    facts = with_received(Received(POD, "cluster-1", SLEEP, "mutual_tls", "200", 25))
+    for c in facts.clusters.values():  # every mesh config moved on; the certificates did not
+        assert c.control is not None
+        c.control.trust_domain, c.control.deployments = "new-td.example.com", {"istiod-asm-173-3": "r"}
+    out = judge(facts)
+    assert out.status == "failed" and f"received from another identity ({SLEEP})" in out.message
+    said = "carries a certificate of trust domain cluster.local, while istio-system/istio-asm-173-3"
+    assert said in out.message and "restart istiod-asm-173-3 in istio-system of cluster-1" in out.message
 
 
 def test_fewer_than_answered():
@@ -164,6 +196,8 @@ def test_the_evidence_of_a_pair_holds_the_callers_tally_and_the_servers_view():
     found = evidence(healthy(), "test_calls_arrive_over_mtls", PAIR)
     assert found["tally"]["source"] == "cluster-1" and found["caller_identity"] == SLEEP
     assert found["server_view"]["received"][0]["pod"] == POD and found["caller_cluster_ids"] == ["cluster-1"]
+    assert found["caller_plaintext_rule"] is None and found["server_peer_authentication"] is None
+    assert found["mesh_beyond_the_run"] == {}
 
 
 def test_an_answer_from_a_pod_this_run_did_not_deploy_is_named_with_where_it_runs():
@@ -178,5 +212,6 @@ def test_an_answer_from_a_pod_this_run_did_not_deploy_is_named_with_where_it_run
     assert out.status == "failed" and "{helloworld-v2-abc: 15}" in out.message
     assert "a cluster of the mesh not given to this run" in out.message
     facts.clusters["cluster-1"].remote_secret_claims = [SecretClaim("istio-remote-secret-c9", "c9")]
+    facts.outside = membership.outside_clusters(facts)
     out = checks.judge(facts, origin.answers_from_this_run, "cluster-1")
-    assert "istiod in cluster-1 also registers c9" in out.message
+    assert "the mesh has 3 clusters; 2 under test; istiod in cluster-1 also registers c9" in out.message

@@ -10,6 +10,18 @@ pilot/pkg/networking/core/v1alpha3/route/retry/retry.go DefaultPolicy: 2 retries
 connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes (503), with the
 previous_hosts predicate (5 host selection attempts). mTLS to a sidecar endpoint needs the same
 root CA and trust domain on both sides, else the handshake fails as Envoy reports it.
+
+The caller's sidecar originates Istio mTLS to a sidecar endpoint unless the DestinationRule that
+applies to the host (same lookup as above) sets trafficPolicy.tls.mode DISABLE: then it sends plain
+text. A server whose effective PeerAuthentication is STRICT has no plain-text filter chain and
+closes the connection: the caller answers 503 "upstream connect error or disconnect/reset before
+headers. reset reason: connection termination" (response flag UC; not a connect failure, so the
+default retry policy does not retry it), the conflict istioctl analyze called IST0113 and Istio's
+"Traffic Management Problems" page lists ("503 errors after setting destination rule"). A
+PERMISSIVE server takes the plain text and counts it with connection_security_policy="none" and
+no principal, but with the caller's metadata (source_cluster, source_workload): a sidecar sends
+its metadata in the X-Envoy-Peer-Metadata headers on every outbound HTTP request, with or without
+TLS (istio/api mesh/v1alpha1/proxy.proto, proxyHeaders.metadataExchangeHeaders, istio/api#2910).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ DR = "destinationrules.networking.istio.io"
 TLS_FAILED = "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED"
 REFUSED = "remote connection failure, transport failure reason: delayed connect error: 111"
 RESET = "upstream connect error or disconnect/reset before headers. "
+TERMINATED = "connection termination"  # plain text at a STRICT sidecar: closed, not retried
 
 
 @dataclass
@@ -80,6 +93,7 @@ class Envoy:
         self.known = eds.known_clusters(caller.cluster, caller.pod)
         self._hosts: dict[tuple[str, str, int], list[eds.Endpoint]] = {}
         self._tls: dict[str, str | None] = {}
+        self._plain: dict[tuple[str, str], bool] = {}
         self._series: dict[tuple[str, int], tuple[telemetry.Labels | None, telemetry.Labels | None]] = {}
 
     # -- endpoint choice -------------------------------------------------------------------------
@@ -98,16 +112,28 @@ class Envoy:
             return 0 if e.zone == self.zone else 1
         return 2
 
-    def _locality_lb(self, ns: str, name: str) -> bool:
+    def _policy(self, ns: str, name: str) -> Obj:
+        """trafficPolicy of the DestinationRule for the host: caller's namespace, the service's, root."""
         host = f"{name}.{ns}.{eds.SUFFIX}"
         for dr_ns in dict.fromkeys((self.caller.namespace, ns, rv.ISTIO_NS)):
             for dr in self.cluster.store.iter(DR, dr_ns):
                 spec = dr.get("spec") or {}
                 if _host_matches(str(spec.get("host", "")), dr_ns, host):
-                    tp = spec.get("trafficPolicy") or {}
-                    lb = (tp.get("loadBalancer") or {}).get("localityLbSetting") or {}
-                    return bool(tp.get("outlierDetection")) and lb.get("enabled", True) is not False
-        return False
+                    return dict(spec.get("trafficPolicy") or {})
+        return {}
+
+    def _locality_lb(self, ns: str, name: str) -> bool:
+        tp = self._policy(ns, name)
+        lb = (tp.get("loadBalancer") or {}).get("localityLbSetting") or {}
+        return bool(tp.get("outlierDetection")) and lb.get("enabled", True) is not False
+
+    def _plaintext(self, svc: Obj) -> bool:
+        """The rule's tls.mode DISABLE: this sidecar sends plain text to the host's sidecars."""
+        key = (str(svc["metadata"]["namespace"]), str(svc["metadata"]["name"]))
+        if key not in self._plain:
+            tls = self._policy(*key).get("tls") or {}
+            self._plain[key] = str(tls.get("mode")) == "DISABLE"
+        return self._plain[key]
 
     def _weights(self, eps: list[eds.Endpoint]) -> list[float]:
         if not self.cluster.faults.has("skew"):
@@ -155,6 +181,9 @@ class Envoy:
                 stats["rq_success" if reply.status < 500 else "rq_error"] += 1
                 if reply.status != 503 or attempt == NUM_RETRIES:
                     return self._upstream_reply(reply, elapsed)
+            elif failure == TERMINATED:  # reset after connect: outside the default retry_on
+                stats["rq_error"] += 1
+                return self._local_reply(503, f"{RESET}reset reason: {failure}", elapsed)
             else:
                 stats["cx_connect_fail"] += 1
         reason = "retried and the latest reset reason: " if NUM_RETRIES else "reset reason: "
@@ -166,7 +195,10 @@ class Envoy:
         rtt = net.rtt(self.cluster, host.cluster)
         if net.partitioned(self.cluster, host.cluster) or not net.routable(self.cluster, host.cluster):
             return None, REFUSED, rtt
-        if host.sidecar:
+        plain = host.sidecar and self._plaintext(svc)
+        if plain and net.strict_mtls(host.cluster, host.pod):
+            return None, TERMINATED, rtt * 2
+        if host.sidecar and not plain:
             why = self._mtls(host.cluster)
             if why is not None:
                 return None, f"connection failure, transport failure reason: {why}", rtt * 2
@@ -178,17 +210,17 @@ class Envoy:
             return None, REFUSED, rtt
         seconds = rtt * (3 if host.sidecar else 2) + reply.server_ms / 1000
         if host.sidecar:
-            self._count(host, svc, reply.status, seconds * 1000)
+            self._count(host, svc, reply.status, seconds * 1000, not plain)
         return reply, "", seconds
 
-    def _count(self, host: eds.Endpoint, svc: Obj, code: int, ms: float) -> None:
-        """Both proxies count the call over mTLS: the client's as source, the server's as destination.
+    def _count(self, host: eds.Endpoint, svc: Obj, code: int, ms: float, mtls: bool = True) -> None:
+        """Both proxies count the call: the client's as source, the server's as destination.
         The labels of a (server pod, code) pair are made once per exec: a thousand calls are a loop."""
         key = (str(host.pod["metadata"]["uid"]), code)
         if key not in self._series:
             req = telemetry.Request(
                 telemetry.Peer(self.cluster, self.caller.pod), telemetry.Peer(host.cluster, host.pod), svc,
-                code, True, ms, trust_domain(host.cluster),
+                code, mtls, ms, signing_domain(host.cluster), signing_domain(self.cluster),
             )
             server = telemetry.metrics_enabled(host.cluster, host.pod, "SERVER")
             client = telemetry.metrics_enabled(self.cluster, self.caller.pod, "CLIENT")
@@ -212,7 +244,7 @@ class Envoy:
         sa, sb = state.of(a), state.of(b)
         if not (sa.trusts(sb.root) and sb.trusts(sa.root)):  # each side validates the other's chain
             return False
-        return trust_domain(a) == trust_domain(b)
+        return signing_domain(a) in accepted_domains(b) and signing_domain(b) in accepted_domains(a)
 
     @staticmethod
     def _local_reply(status: int, body: str, seconds: float) -> Response:
@@ -236,11 +268,37 @@ class Envoy:
         return Response(reply.status, reply.body, headers, seconds)
 
 
-def trust_domain(cluster: LabCluster) -> str:
+def _mesh(cluster: LabCluster) -> Obj:
     ist = state.of(cluster)
     rev = ist.revision_names[0] if ist.revision_names else "default"
-    mesh = meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
-    return str(mesh.get("trustDomain") or "cluster.local")
+    return meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
+
+
+def trust_domain(cluster: LabCluster) -> str:
+    """The mesh config's trustDomain: what the proxies validate their peers against."""
+    return str(_mesh(cluster).get("trustDomain") or "cluster.local")
+
+
+def accepted_domains(cluster: LabCluster) -> set[str]:
+    """Peers' trust domains a sidecar accepts: the mesh's and its trustDomainAliases."""
+    return {trust_domain(cluster), *(str(a) for a in _mesh(cluster).get("trustDomainAliases") or [])}
+
+
+DYNAMIC_CA_DOMAIN_SINCE = (1, 11)  # istio/istio#32706 (fixes #28756): the CA follows mesh config
+
+
+def signing_domain(cluster: LabCluster) -> str:
+    """The trust domain of the SPIFFE IDs istiod's CA signs. Before Istio 1.11 its Kubernetes JWT
+    authenticator took the trust domain once, when istiod started (security/pkg/server/ca/
+    authenticate/kube_jwt.go, `trustDomain` set by NewKubeJWTAuthenticator; istio/istio#28756), so a
+    trustDomain changed in the mesh config signs nothing new until istiod restarts; from 1.11 it
+    reads the mesh config on each request (#32706)."""
+    ist = state.of(cluster)
+    plan = ist.revisions[0] if ist.revisions else None
+    frozen = plan is not None and not rv.at_least(plan.pilot_tag, DYNAMIC_CA_DOMAIN_SINCE)
+    if frozen and ist.facts is not None:
+        return ist.facts.trust_domain  # the install's: what istiod started with
+    return trust_domain(cluster)
 
 
 def _date() -> str:

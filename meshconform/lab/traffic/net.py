@@ -121,18 +121,31 @@ def _server(pod: Obj) -> bool:
 
 
 def strict_mtls(cluster: LabCluster, pod: Obj) -> bool:
-    """A PeerAuthentication for the pod (workload, then namespace, then mesh-wide) says STRICT."""
+    """The pod's effective PeerAuthentication mode is STRICT, composed as istiod does
+    (pilot/pkg/security/authn ComposePeerAuthentication): per level the OLDEST policy (mesh: root
+    namespace without selector; namespace: without selector; workload: with a matching selector,
+    not in the root namespace), then mesh < namespace < workload, an UNSET mode inheriting, and
+    PERMISSIVE when none is set."""
     labels = pod["metadata"].get("labels") or {}
-    found: dict[int, str] = {}
-    for ns in (pod["metadata"]["namespace"], "istio-system"):
+    chosen: dict[int, Obj] = {}
+    for ns in dict.fromkeys((pod["metadata"]["namespace"], "istio-system")):
         for pa in cluster.store.iter("peerauthentications.security.istio.io", ns):
-            spec = pa.get("spec") or {}
-            sel = (spec.get("selector") or {}).get("matchLabels")
-            if sel and not all(labels.get(k) == v for k, v in sel.items()):
+            sel = ((pa.get("spec") or {}).get("selector") or {}).get("matchLabels")
+            if sel and (ns == "istio-system" or not all(labels.get(k) == v for k, v in sel.items())):
                 continue
-            rank = (0 if sel else 1) if ns != "istio-system" else 2
-            found.setdefault(rank, str((spec.get("mtls") or {}).get("mode", "PERMISSIVE")))
-    return found[min(found)] == "STRICT" if found else False
+            level = 0 if ns == "istio-system" else (2 if sel else 1)
+            if level not in chosen or _created(pa) < _created(chosen[level]):
+                chosen[level] = pa
+    mode = "PERMISSIVE"
+    for level in sorted(chosen):
+        set_to = str(((chosen[level].get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET")
+        mode = mode if set_to == "UNSET" else set_to
+    return mode == "STRICT"
+
+
+def _created(obj: Obj) -> tuple[str, str]:
+    """istiod sorts policies by creation time, then name (pilot/pkg/model sortConfigByCreationTime)."""
+    return str(obj["metadata"].get("creationTimestamp", "")), str(obj["metadata"].get("name", ""))
 
 
 def partitioned(a: LabCluster, b: LabCluster) -> bool:

@@ -19,7 +19,7 @@ from ..apiserver.lab_cluster import LabCluster
 from ..istio import template as tmpl
 from . import apps, curlargs, net, stats
 from .curl import Transfer
-from .envoy import Envoy, Response, proxy_state, trust_domain
+from .envoy import Envoy, Response, proxy_state, signing_domain
 
 Obj = dict[str, Any]
 _URL = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[^\]]*\]|[^/:?#]*)"
@@ -127,7 +127,7 @@ class Session:
 def _count_plaintext(c: net.Caller, cluster: LabCluster, pod: Obj, svc: Obj, code: int, ms: float) -> None:
     """A PERMISSIVE server sidecar takes plain text and counts it: no peer identity, no metadata."""
     req = stats.Request(stats.Peer(c.cluster, None), stats.Peer(cluster, pod), svc, code, False, ms,
-                        trust_domain(cluster))
+                        signing_domain(cluster))
     stats.record(proxy_state(cluster, pod).metrics, req, "destination", cluster, pod)
 
 

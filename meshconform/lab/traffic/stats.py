@@ -105,13 +105,14 @@ class Request:
     code: int
     mtls: bool
     milliseconds: float
-    trust_domain: str
+    trust_domain: str  # the destination's certificate's; the source's below when it differs
+    source_domain: str = ""
 
 
 def labels(req: Request, reporter: str) -> Labels:
     meta = req.service["metadata"]
     host = f"{meta['name']}.{meta['namespace']}.svc.cluster.local"
-    src = req.source.labels("source", req.trust_domain)
+    src = req.source.labels("source", req.source_domain or req.trust_domain)
     dst = req.destination.labels("destination", req.trust_domain)
     principal_src = src[2] if req.mtls else ("source_principal", "unknown")
     return (
