@@ -209,6 +209,10 @@ def _lab(group: Any) -> None:
     add("--lab-clusters", dest="mc_lab_clusters", default=2, metavar="N",
         type=_usage(mc.parse_cluster_count, "--lab-clusters"),
         help=f"number of lab clusters, {mc.MIN_CLUSTERS} to {mc.MAX_CLUSTERS} (default: 2).")
+    add("--lab-networks", dest="mc_lab_networks", default=1, metavar="N",
+        type=_usage(mc.parse_network_count, "--lab-networks"),
+        help="Istio networks the lab clusters are dealt onto round-robin, each with its east-west "
+        "gateway (default: 1).")
     add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
         help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
     add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",

@@ -1,7 +1,8 @@
-"""Trust and network: one root CA, one trust domain and mesh ID, one network."""
+"""Trust and networks: one root CA, one trust domain and mesh ID; each network reachable."""
 
 from fixtures.verify import verify
 from meshconform.checks import cluster as checks
+from meshconform.checks import networks
 
 
 def test_root_ca_shared(cluster, mesh_control):
@@ -14,6 +15,16 @@ def test_trust_domain_and_mesh_id(cluster, mesh_control):
     verify(mesh_control, checks.trust_domain, cluster)
 
 
-def test_single_network(cluster, mesh_control):
-    """istio-system's topology.istio.io/network matches the first cluster's (the guide's model)."""
-    verify(mesh_control, checks.single_network, cluster)
+def test_network_declared(cluster, mesh_control):
+    """istio-system's topology.istio.io/network agrees with the install's and its east-west gateway's."""
+    verify(mesh_control, networks.network_declared, cluster)
+
+
+def test_east_west_gateway(cluster, mesh_control):
+    """On several networks: the network has an east-west gateway with an address, its ports, Ready."""
+    verify(mesh_control, networks.east_west_gateway, cluster)
+
+
+def test_cross_network_gateway(cluster, mesh_control):
+    """On several networks: a Gateway passes *.local through (AUTO_PASSTHROUGH) on the gateway's 15443."""
+    verify(mesh_control, networks.cross_network_gateway, cluster)

@@ -2,8 +2,13 @@
 
 from fixtures.verify import verify
 from meshconform.checks import mtls as mtls_checks
-from meshconform.checks import origin
+from meshconform.checks import networks, origin
 from meshconform.checks import traffic as checks
+
+
+def test_sidecar_routes_networks_through_gateways(cluster, mesh_traffic):
+    """On several networks: the sleep sidecar holds other networks' gateways for helloworld, not pod IPs."""
+    verify(mesh_traffic, networks.through_gateways, cluster)
 
 
 def test_hello_calls_succeed(cluster, mesh_traffic):

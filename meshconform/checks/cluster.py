@@ -1,5 +1,6 @@
 """Checks on one cluster: its API server answers, its control plane is the one the mesh needs,
-and it shares trust and network with the others (the catalogue's areas: reach, control plane, trust, network).
+and it shares trust with the others (the catalogue's areas: reach, control plane, trust; networks
+are checks/networks.py).
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from meshconform.checks import Need, cf, check, reference
 from meshconform.checks import statistics as verdicts
 from meshconform.kube.waits import stable_name
-from meshconform.mesh import gateways, trust
+from meshconform.mesh import trust
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
 from meshconform.mesh.facts import IstiodPod, MeshFacts
 
@@ -28,6 +29,14 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
     if facts.revision in c.control.revisions:
         return None
+    if c.control.control_plane_clusters and not c.control.istiod:
+        return (
+            f"{name} is a remote cluster: no istiod, and istio-system is annotated "
+            f"topology.istio.io/controlPlaneClusters={c.control.control_plane_clusters} (Istio's "
+            "primary-remote model, whose remotes this suite does not judge yet); run it on the primary "
+            "clusters only, "
+            f"or install istiod of revision {facts.revision} in {name} (multi-primary)"
+        )
     found = ", ".join(c.control.revisions) or "none"
     common = _revisions_everywhere(facts)
     other = (
@@ -96,7 +105,7 @@ def istiod_version(facts: MeshFacts, name: str) -> str | None:
     return None
 
 
-# -- trust and network ----------------------------------------------------------------------------
+# -- trust ------------------------------------------------------------------------------------
 
 
 def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
@@ -158,34 +167,4 @@ def trust_domain(facts: MeshFacts, name: str) -> str | None:
         f"{name} has trustDomain={mine[0]} meshId={mine[1]} (ConfigMap istio-system/"
         f"{c.control.mesh_config}), but {ref.name} has trustDomain={theirs[0]} meshId={theirs[1]}; install "
         "every cluster with the same values"
-    )
-
-
-@check("test_single_network", requires=lambda f, t: [(reach, t)])
-def single_network(facts: MeshFacts, name: str) -> str | None:
-    c = cf(facts, name)
-    ref = reference(facts, lambda x: x.control is not None)
-    if c.control is None or ref is None or ref.control is None or ref.name == name:
-        return None
-    if c.control.network == ref.control.network:
-        return None
-    lacking = [n for n, x in facts.clusters.items() if x.control and gateways.problem(x.control)]
-    if lacking:
-        advice = (
-            f"east-west gateway missing or not usable in {', '.join(lacking)}: install one per network "
-            f"({gateways.HOW}), or, if pods of every cluster reach each other directly, give istio-system "
-            "the same network label everywhere"
-        )
-    else:
-        advice = (
-            "every network has its east-west gateway: a multi-network mesh, which this suite does not test "
-            "(its traffic checks assume the guide's one network); run it on a single-network mesh"
-        )
-    up = [(n, x.control) for n, x in facts.clusters.items() if not x.reach_problem]
-    seen = "; ".join(gateways.describe(n, control) for n, control in up)
-    return (
-        f"{name} is on network {c.control.network or '(unset)'} but {ref.name} is on "
-        f"{ref.control.network or '(unset)'} (label topology.istio.io/network on istio-system, else "
-        f"the injector's values.global.network); the guide's model is one network; {advice}\n"
-        f"east-west gateways: {seen}"
     )

@@ -1,10 +1,11 @@
 """Checks on cross-cluster load balancing (the guide's step 6), per source cluster: hello calls
 succeed, reach every version (vK lives only in cluster K, so a version is a cluster), and split
 as the replicas say. They presuppose a mesh that should carry traffic: every cluster's sample pods
-injected and ready, one root of trust, one network, and every other cluster synced into the
-source's istiod; otherwise they are skipped with the first broken premise. Where a source has
-no answered call at all, its failed hello calls are the broken premise of the other two: the
-failure that test_hello_calls_succeed reports is why nothing shows where calls go.
+injected and ready, one root of trust, every network reachable (through its east-west gateway
+where there are several), and every other cluster synced into the source's istiod; otherwise they
+are skipped with the first broken premise. Where a source has no answered call at all, its failed
+hello calls are the broken premise of the other two: the failure that test_hello_calls_succeed
+reports is why nothing shows where calls go.
 
 The budgets (verdicts.py) are per run: the reach and split checks split them over sources x
 versions, the same count the traffic stage planned its calls with (sampling.plan_calls).
@@ -12,9 +13,9 @@ versions, the same count the traffic stage planned its calls with (sampling.plan
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check
+from meshconform.checks import Need, cf, check, networks
 from meshconform.checks import statistics as verdicts
-from meshconform.checks.cluster import istiod_ready, root_ca_shared, single_network, trust_domain
+from meshconform.checks.cluster import istiod_ready, root_ca_shared, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
 from meshconform.mesh import sampling
@@ -31,10 +32,9 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
             (istiod_ready, name),
             (root_ca_shared, name),
             (trust_domain, name),
-            (single_network, name),
         ]
     needs += [(istiod_synced, pair_id(other, source)) for other in facts.names if other != source]
-    return needs
+    return [*needs, *networks.premises(facts, source)]
 
 
 targets = sampling.targets  # one per cluster: its version, weighted by its ready replicas
@@ -119,7 +119,8 @@ def hello_ok(facts: MeshFacts, source: str) -> str | None:
         return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
     tally = _tally(facts, source)
     problem = verdicts.ok_status()(tally)
-    return problem + (explain_plaintext(facts, source) or _shortfall(facts, tally)) if problem else None
+    explained = explain_plaintext(facts, source) or _shortfall(facts, tally)
+    return problem + explained + networks.failed_gateways(facts, source) if problem else None
 
 
 def _shortfall(facts: MeshFacts, tally: Tally) -> str:

@@ -54,6 +54,13 @@ def parser() -> _Parser:
         "--clusters", type=int, default=2, help=f"number of clusters, 1 to {MAX_CLUSTERS} (default 2)"
     )
     s.add_argument(
+        "--networks",
+        type=int,
+        default=1,
+        help="Istio networks the clusters are dealt onto round-robin, each with its east-west gateway "
+        "(default 1)",
+    )
+    s.add_argument(
         "--revisions",
         default=DEFAULT_REVISION,
         help=f"comma-separated Istio revisions, REV or REV@VERSION (default {DEFAULT_REVISION}; the guide's "
@@ -82,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = LabOptions(
         clusters=args.clusters,
+        networks=args.networks,
         revisions=tuple(r for r in args.revisions.split(",") if r),
         joined=args.joined,
         faults=tuple(args.fault),

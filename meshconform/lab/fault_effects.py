@@ -3,7 +3,9 @@
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:
   install plan (istio/plan.py)        revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
-                                      root-rotation-incomplete, trust-domain-mismatch, multi-network
+                                      root-rotation-incomplete, trust-domain-mismatch, multi-network,
+                                      wrong-network, proxy-network-unset, ew-gateway-pending and
+                                      no-cross-network-gateway (istio/eastwest.py)
   join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name
   start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
                                       slow-start, telemetry-off (a Telemetry resource in istio-system),
@@ -16,6 +18,7 @@ makes of that fact, as on a real cluster. Where each is applied:
                                       never passes its readiness probe)
   run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
                                       dial A), hello-errors, hello-localhost, partition, skew,
+                                      port-15443-closed,
                                       sidecar-bypass (traffic/)
   HTTP middleware (apiserver/)        api-down, flaky-api
 """

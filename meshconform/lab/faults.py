@@ -24,6 +24,12 @@ SPECS: dict[str, str] = {
     "root-rotation-incomplete": "",
     "trust-domain-mismatch": "",
     "multi-network": "",
+    # Multi-network (--lab-networks N, N > 1): what keeps one network from reaching another.
+    "ew-gateway-pending": "CLUSTER",
+    "no-cross-network-gateway": "CLUSTER",
+    "port-15443-closed": "",
+    "wrong-network": "CLUSTER",
+    "proxy-network-unset": "CLUSTER",
     "no-secret": "PAIR",
     "stale-secret": "PAIR",
     "reader-rbac-missing": "CLUSTER",
@@ -66,6 +72,10 @@ JOIN_FAULTS = frozenset(
         "secret-renamed",
         "secret-other-address",
     }
+)
+# These bend what several networks have (east-west gateways): they need more than one network.
+NETWORK_FAULTS = frozenset(
+    {"ew-gateway-pending", "no-cross-network-gateway", "port-15443-closed", "proxy-network-unset"}
 )
 _NEEDS = {
     "CLUSTER": ("a cluster", "cluster-2"),

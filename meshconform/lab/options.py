@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .faults import FaultSet, LabConfigError
+from .faults import NETWORK_FAULTS, FaultSet, LabConfigError
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
 MAX_CLUSTERS = 20  # 380 ordered pairs; a one-cluster lab serves API fidelity tests
@@ -28,6 +28,10 @@ class LabOptions:
     # (a regional GKE endpoint is ~20-50 ms away), which loopback does not have. 0 by default.
     latency: float = 0.0
     seed: int = 0  # makes flaky-api's choices repeatable
+    # Istio networks the clusters are dealt onto, round-robin (cluster-1 on network1, cluster-2 on
+    # network2, ...): with more than one, each cluster gets the east-west gateway of Istio's
+    # "Install Multi-Primary on different networks".
+    networks: int = 1
 
     @property
     def cluster_names(self) -> list[str]:
@@ -58,4 +62,14 @@ class LabOptions:
             raise LabConfigError(f"lab ready delay must be >= 0 seconds, got {self.ready_delay}")
         if not 0 <= self.latency <= MAX_LATENCY:
             raise LabConfigError(f"lab latency must be 0 to {MAX_LATENCY:g} seconds, got {self.latency}")
-        return FaultSet.parse(self.faults, self.cluster_names)
+        if not isinstance(self.networks, int) or not 1 <= self.networks <= max(1, self.clusters):
+            raise LabConfigError(
+                f"lab networks must be 1 to the number of clusters ({self.clusters}), got {self.networks!r}"
+            )
+        faults = FaultSet.parse(self.faults, self.cluster_names)
+        bends = [f for f in faults if f.name in NETWORK_FAULTS]
+        if bends and self.networks < 2:
+            raise LabConfigError(
+                f"lab fault {bends[0]} needs two networks or more (networks 2), got {self.networks}"
+            )
+        return faults

@@ -29,6 +29,7 @@ ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
 REV_LABEL = "istio.io/rev"
 NETWORK_LABEL = "topology.istio.io/network"
+CONTROL_PLANE_CLUSTERS = "topology.istio.io/controlPlaneClusters"  # a remote's primaries (primary-remote)
 DEFAULT_REVISION = "default"
 MIN_VERSION = (1, 6, 8)  # the guide's prerequisite: ASM 1.6.8 or later
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -124,12 +125,15 @@ def gather(
 ) -> ControlPlane:
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
     facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
-    facts.network = network(cluster, revision)
+    facts.network_label, facts.control_plane_clusters = istio_namespace(cluster)
+    facts.install_network = injector_network(cluster, revision)
+    facts.network = facts.network_label or facts.install_network
     root_ca(cluster, facts)
     facts.signing_chain, facts.signing_chain_note = signing_chain(cluster)
     facts.injectors = injectors(cluster)
     facts.destination_rules = destination_rules(cluster)
     facts.gateways = gateways.find(cluster)
+    facts.cross_network_gateways = gateways.cross_network(cluster)
     return facts
 
 
@@ -165,13 +169,27 @@ def _first_configmap(cluster: Cluster, names: list[str]) -> tuple[str, dict[str,
 
 
 def network(cluster: Cluster, revision: str) -> str | None:
+    """The network istiod puts this cluster on: istio-system's label, else the install's."""
+    return network_label(cluster) or injector_network(cluster, revision)
+
+
+def istio_namespace(cluster: Cluster) -> tuple[str | None, str | None]:
+    """(network label, controlPlaneClusters annotation) of istio-system, in one GET."""
+    ns = cluster.read(f"GET namespace {ISTIO_NS}", cluster.core.read_namespace, ISTIO_NS)
+    meta = ns.get("metadata", {})
+    label = (meta.get("labels") or {}).get(NETWORK_LABEL)
+    primaries = (meta.get("annotations") or {}).get(CONTROL_PLANE_CLUSTERS)
+    return (str(label) if label else None), (str(primaries) if primaries else None)
+
+
+def network_label(cluster: Cluster) -> str | None:
     """The istio-system label istiod reads (pilot/pkg/serviceregistry/kube/controller/network.go
-    setNetworkFromNamespace); without it, the injector's values.global.network, the network its
-    sidecars declare (pkg/kube/inject extractClusterAndNetwork), which is how Istio before 1.10
-    (the guide's ASM 1.6.8 and 1.7) put clusters on networks."""
+    setNetworkFromNamespace); the network then falls back to the injector's values.global.network,
+    the network its sidecars declare (pkg/kube/inject extractClusterAndNetwork), which is how Istio
+    before 1.10 (the guide's ASM 1.6.8 and 1.7) put clusters on networks."""
     ns = cluster.read(f"GET namespace {ISTIO_NS}", cluster.core.read_namespace, ISTIO_NS)
     labelled = (ns.get("metadata", {}).get("labels") or {}).get(NETWORK_LABEL)
-    return str(labelled) if labelled else injector_network(cluster, revision)
+    return str(labelled) if labelled else None
 
 
 def injector_network(cluster: Cluster, revision: str) -> str | None:

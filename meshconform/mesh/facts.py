@@ -87,6 +87,25 @@ class NetworkGateway:
     ports: list[int] = field(default_factory=list)
     ready_endpoints: int = 0
     traffic_port: int = 15443  # where other networks' calls enter (networking.istio.io/gatewayPort)
+    selector: dict[str, str] = field(default_factory=dict)  # the Service's spec.selector: its pods' labels
+
+
+@dataclass
+class GatewayServer:
+    port: int
+    protocol: str = ""
+    tls_mode: str = ""
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CrossNetworkGateway:
+    """A networking.istio.io Gateway in istio-system: how an east-west gateway is told to pass
+    other networks' mTLS through to its pods (samples/multicluster/expose-services.yaml)."""
+
+    name: str
+    selector: dict[str, str] = field(default_factory=dict)
+    servers: list[GatewayServer] = field(default_factory=list)
 
 
 @dataclass
@@ -97,7 +116,12 @@ class ControlPlane:
     mesh_config: str | None = None  # ConfigMap name it came from
     trust_domain: str | None = None
     mesh_id: str | None = None
-    network: str | None = None
+    network: str | None = None  # the one istiod uses: istio-system's label, else the install's
+    network_label: str | None = None  # istio-system's topology.istio.io/network
+    install_network: str | None = None  # the injector's values.global.network: what sidecars declare
+    # istio-system's topology.istio.io/controlPlaneClusters annotation: a remote cluster names the
+    # primaries whose istiod controls it (Istio's "Install Primary-Remote")
+    control_plane_clusters: str | None = None
     root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert's first root
     root_ca_problem: str | None = None
     root_cas: list[str] = field(default_factory=list)  # every root of root-cert.pem, file order
@@ -108,6 +132,8 @@ class ControlPlane:
     injectors: list[Injector] = field(default_factory=list)
     destination_rules: list[DestinationRule] = field(default_factory=list)
     gateways: list[NetworkGateway] = field(default_factory=list)
+    # None: the API refused to list them
+    cross_network_gateways: list[CrossNetworkGateway] | None = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +149,7 @@ class PodFact:
     injected_revision: str | None = None  # from the sidecar.istio.io/status annotation
     deleting: bool = False
     service_account: str | None = None  # spec.serviceAccountName: the pod's mTLS identity
+    ip: str | None = None  # status.podIP
 
 
 @dataclass
@@ -266,6 +293,25 @@ class ServerView:
 
 
 @dataclass
+class ProxyHost:
+    address: str
+    port: int
+    weight: int = 1
+    connect_failures: int = 0  # Envoy's cx_connect_fail for this host since the proxy started
+
+
+@dataclass
+class ProxyView:
+    """The hosts a source sidecar's Envoy holds for helloworld (`pilot-agent request GET clusters`),
+    or why they could not be read."""
+
+    pod: str
+    cluster_name: str  # outbound|5000||helloworld.NS.svc.cluster.local
+    hosts: list[ProxyHost] = field(default_factory=list)
+    problem: str | None = None
+
+
+@dataclass
 class MeshFacts:
     run_id: str
     namespace: str
@@ -280,6 +326,7 @@ class MeshFacts:
     # Clusters of the mesh the run was not given: cluster ID -> the clusters under test whose istiod
     # registers it (/debug/clusterz or a remote secret); mesh/membership.py.
     outside: dict[str, list[str]] = field(default_factory=dict)
+    proxy_views: dict[str, ProxyView] = field(default_factory=dict)  # by source cluster; multi-network only
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
 

@@ -7,16 +7,16 @@ Service in istio-system carrying the same label (pilot/pkg/serviceregistry/kube/
 network.go). Istio's multi-network guide installs it as `istio-eastwestgateway`
 (samples/multicluster/gen-eastwest-gateway.sh): type LoadBalancer, so it has an address the other
 network can reach, status port 15021 (the gateway's /healthz/ready), mTLS port 15443 where
-cross-network traffic enters. The suite does not send cross-network calls; it says, per cluster,
-whether that gateway is there, so a multi-network mesh is reported for what it is rather than
-failing obscurely later.
+cross-network traffic enters; then `samples/multicluster/expose-services.yaml`, a Gateway that
+opens 15443 in AUTO_PASSTHROUGH mode for `*.local` on the pods labelled istio=eastwestgateway. This
+module reads both; checks/networks.py judges them.
 """
 
 from __future__ import annotations
 
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster, Obj
-from meshconform.mesh.facts import ControlPlane, NetworkGateway
+from meshconform.mesh.facts import CrossNetworkGateway, GatewayServer, NetworkGateway
 
 ISTIO_NS = "istio-system"
 NETWORK_LABEL = "topology.istio.io/network"
@@ -52,6 +52,7 @@ def _gateway(cluster: Cluster, svc: Obj) -> NetworkGateway:
         ports=[int(p["port"]) for p in spec.get("ports") or [] if p.get("port")],
         ready_endpoints=_ready_endpoints(cluster, meta["name"]),
         traffic_port=int(override) if override.isdigit() else MTLS_PORT,
+        selector={str(k): str(v) for k, v in (spec.get("selector") or {}).items()},
     )
 
 
@@ -65,32 +66,37 @@ def _ready_endpoints(cluster: Cluster, name: str) -> int:
     return sum(len(s.get("addresses") or []) for s in ep.get("subsets") or [])
 
 
-def problem(control: ControlPlane) -> str | None:
-    """What keeps this cluster's network from being reached by the others, or None."""
-    mine = [g for g in control.gateways if g.network == control.network]
-    if not mine:
-        return (
-            f"no east-west gateway (no Service in {ISTIO_NS} labelled {NETWORK_LABEL}="
-            f"{control.network or '(unset)'})"
+def cross_network(cluster: Cluster) -> list[CrossNetworkGateway] | None:
+    """Gateways (networking.istio.io) in istio-system; None when the API refuses to list them (the
+    check then cannot tell, and says which permission is missing)."""
+    try:
+        listing = cluster.read(
+            f"LIST gateways {ISTIO_NS}",
+            cluster.custom.list_namespaced_custom_object,
+            "networking.istio.io",
+            "v1beta1",
+            ISTIO_NS,
+            "gateways",
         )
-    g = mine[0]
-    if not g.address:
-        return f"{g.name} has no external address ({g.service_type}, status.loadBalancer.ingress is empty)"
-    if STATUS_PORT not in g.ports:
-        return f"{g.name} at {g.address} does not expose status port {STATUS_PORT}"
-    if g.traffic_port not in g.ports:
-        return f"{g.name} at {g.address} does not expose port {g.traffic_port} (cross-network calls)"
-    if not g.ready_endpoints:
-        return f"{g.name} at {g.address} has no ready endpoints (its gateway pods are not Ready)"
-    return None
+    except errors.NotFound:  # no Istio networking CRDs: no Gateway can exist
+        return []
+    except errors.Forbidden:
+        return None
+    return [_cross_network(item) for item in listing.get("items") or []]
 
 
-def describe(name: str, control: ControlPlane | None) -> str:
-    """`cluster-1: istio-eastwestgateway at 203.0.113.10:15021, 1 ready` or what is missing."""
-    if control is None:
-        return f"{name}: control plane not read"
-    missing = problem(control)
-    if missing:
-        return f"{name}: {missing}"
-    g = next(g for g in control.gateways if g.network == control.network)
-    return f"{name}: {g.name} at {g.address}:{STATUS_PORT}, {g.ready_endpoints} ready"
+def _cross_network(item: Obj) -> CrossNetworkGateway:
+    spec = item.get("spec") or {}
+    servers = []
+    for server in spec.get("servers") or []:
+        port = server.get("port") or {}
+        servers.append(
+            GatewayServer(
+                port=int(port.get("number") or 0),
+                protocol=str(port.get("protocol") or ""),
+                tls_mode=str((server.get("tls") or {}).get("mode") or ""),
+                hosts=[str(h) for h in server.get("hosts") or []],
+            )
+        )
+    selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
+    return CrossNetworkGateway(name=item["metadata"]["name"], selector=selector, servers=servers)

@@ -296,6 +296,7 @@ def pod_fact(pod: Obj) -> PodFact:
         has_proxy=PROXY in names,
         injected_revision=injected_revision(annotation) or _rev_label(labels, names),
         deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")),
+        ip=status.get("podIP"),
     )
 
 

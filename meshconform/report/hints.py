@@ -108,11 +108,32 @@ HINTS: dict[str, Hint] = {
         "use the same meshConfig.trustDomain and values.global.meshID in every cluster",
         (MULTI_PRIMARY, BEFORE),
     ),
-    "test_single_network": Hint(
+    "test_network_declared": Hint(
         "trust",
-        "label istio-system with the same topology.istio.io/network everywhere; clusters on separate "
-        "networks need east-west gateways, which the guide's single-network model does not set up",
+        "istiod puts a cluster's endpoints on the network of istio-system's topology.istio.io/network label, "
+        "its sidecars on the install's values.global.network: give both, and the east-west gateway, the "
+        "network the cluster's pods are really on",
         (MULTI_NETWORK, MULTI_PRIMARY),
+    ),
+    "test_east_west_gateway": Hint(
+        "trust",
+        "clusters on other networks reach this one only through an east-west gateway of its network: "
+        "install it with samples/multicluster/gen-eastwest-gateway.sh --network NET and wait for the load "
+        "balancer's address (kubectl -n istio-system get service istio-eastwestgateway)",
+        (MULTI_NETWORK, MC_TROUBLESHOOT),
+    ),
+    "test_cross_network_gateway": Hint(
+        "trust",
+        "the east-west gateway opens port 15443 only for a Gateway in AUTO_PASSTHROUGH mode: apply "
+        "samples/multicluster/expose-services.yaml in istio-system",
+        (MULTI_NETWORK, MC_TROUBLESHOOT),
+    ),
+    "test_sidecar_routes_networks_through_gateways": Hint(
+        "traffic",
+        "istiod sends a sidecar another network's endpoints as that network's gateway address: compare "
+        "istioctl proxy-config endpoints of the sleep pod with the gateways' addresses, and check istiod's "
+        "meshNetworks and the gateways' topology.istio.io/network labels",
+        (MULTI_NETWORK, PROXY_CMD),
     ),
     "test_cluster_names_unique": Hint(
         "names",

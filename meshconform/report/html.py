@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from meshconform.mesh import membership
-from meshconform.mesh.facts import MeshFacts
+from meshconform.mesh import membership, topology
+from meshconform.mesh.facts import ControlPlane, MeshFacts
 from meshconform.report import grid, matrix, svg
 from meshconform.report.groups import FAILING, phrase, split_id
 from meshconform.report.hints import HINTS, Hint
@@ -140,7 +140,8 @@ def _consequences(ids: list[str], checks: dict[str, dict[str, Any]], names: Sequ
 
 
 def mesh_table(facts: MeshFacts) -> str:
-    """The clusters as the run found them: context, API server, istiod, trust and network."""
+    """The clusters as the run found them: the model, then per cluster context, API server, role,
+    istiod, trust, network and its east-west gateway."""
     head = "".join(
         f"<th>{h}</th>"
         for h in (
@@ -149,10 +150,11 @@ def mesh_table(facts: MeshFacts) -> str:
             "context",
             "API server",
             "Kubernetes",
+            "role",
             "istiod (revision, version, ready)",
             "trust domain",
             "mesh ID",
-            "network",
+            "network (east-west gateway)",
             "root CA",
             "helloworld",
         )
@@ -161,12 +163,25 @@ def mesh_table(facts: MeshFacts) -> str:
     rev = escape(facts.revision or "not determined") + (
         f" ({escape(facts.revision_problem)})" if facts.revision_problem else ""
     )
-    table = f"<h3>Mesh under test (revision {rev})</h3><table><tr>{head}</tr>{''.join(rows)}</table>"
+    model = escape(topology.model(facts))
+    table = (
+        f"<h3>Mesh under test (revision {rev}; {model})</h3>"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    )
     beyond = membership.mesh_line(facts)
     return table + (f'<p class="mc-outside">{escape(beyond[:1].upper() + beyond[1:])}.</p>' if beyond else "")
 
 
+def _network_cell(ctl: ControlPlane | None) -> str:
+    if ctl is None:
+        return ""
+    g = next((g for g in ctl.gateways if g.network == ctl.network), None)
+    where = f" ({g.name} at {g.address or 'no address'})" if g is not None else ""
+    return f"{ctl.network or '(unset)'}{where}"
+
+
 def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
+    roles = {m.cluster: m.role for m in topology.members(facts)}
     c = facts.clusters[name]
     ctl = c.control
     istiod = "<br>".join(
@@ -179,10 +194,11 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
         escape(c.context),
         escape(c.server),
         escape(c.server_version or "?"),
+        escape(roles.get(name, "")),
         istiod,
         escape(str(ctl.trust_domain if ctl else "")),
         escape(str(ctl.mesh_id if ctl else "")),
-        escape(str(ctl.network if ctl else "")),
+        escape(_network_cell(ctl)),
         f"<code>{escape((ctl.root_ca or '')[:23] if ctl else '')}</code>",
         escape(c.workloads.version if c.workloads else ""),
     ]

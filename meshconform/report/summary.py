@@ -18,8 +18,8 @@ from typing import Any
 from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
 from meshconform.kube.redact import redact
-from meshconform.mesh import membership
-from meshconform.mesh.facts import ClusterFacts, MeshFacts
+from meshconform.mesh import membership, topology
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
 from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
 from meshconform.report.hints import area_of, hint_for
@@ -60,9 +60,17 @@ def counts(checks: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
+def _gateway(control: ControlPlane | None) -> dict[str, Any] | None:
+    g = next((g for g in control.gateways if g.network == control.network), None) if control else None
+    if g is None:
+        return None
+    return {"name": g.name, "address": g.address, "port": g.traffic_port, "ready": g.ready_endpoints}
+
+
+def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict[str, Any]:
     control = c.control
     return {
+        "role": role,
         "context": c.context,
         "server": c.server,
         "kubernetes_version": c.server_version,
@@ -75,6 +83,7 @@ def cluster_entry(c: ClusterFacts, revision: str | None) -> dict[str, Any]:
         "trust_domain": control.trust_domain if control else None,
         "mesh_id": control.mesh_id if control else None,
         "network": control.network if control else None,
+        "east_west_gateway": _gateway(control),
         "root_ca": control.root_ca if control else None,
         "root_cas": control.root_cas if control else [],
         "root_note": control.root_note if control else None,
@@ -140,12 +149,16 @@ def build(
         **extra,
     }
     if facts is not None:
+        roles = {m.cluster: m.role for m in topology.members(facts)}
         doc.update(
             {
                 "run_id": facts.run_id,
                 "namespace": facts.namespace,
                 "revision": facts.revision,
-                "clusters": {n: cluster_entry(c, facts.revision) for n, c in facts.clusters.items()},
+                "model": topology.model(facts),
+                "clusters": {
+                    n: cluster_entry(c, facts.revision, roles.get(n, "")) for n, c in facts.clusters.items()
+                },
                 "mesh": mesh_entry(facts),
                 "traffic_matrix": matrix.build(facts).as_dict(),
                 "api": {n: {k: v for k, v in s.items() if k != "notes"} for n, s in facts.api.items()},

@@ -108,6 +108,17 @@ def parse_cluster_count(option: str, value: str) -> int:
     return number
 
 
+def parse_network_count(option: str, value: str) -> int:
+    """--lab-networks: 1 to MAX_CLUSTERS (no more networks than clusters is the lab's to say)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a number; pass 1 to {MAX_CLUSTERS}") from None
+    if not 1 <= number <= MAX_CLUSTERS:
+        raise ConfigError(f"{option} {value!r} must be 1 to {MAX_CLUSTERS} networks")
+    return number
+
+
 def check_context_count(contexts: Sequence[str], cleanup_only: bool) -> None:
     """2 to 20 contexts; --cleanup-only may clean a single one."""
     low = 1 if cleanup_only else MIN_CLUSTERS

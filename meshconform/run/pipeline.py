@@ -19,7 +19,16 @@ from meshconform.kube import errors, waits
 from meshconform.kube.client import Cluster, Obj
 from meshconform.kube.fanout import Once, parallel
 from meshconform.mesh import cluster_identity as identity
-from meshconform.mesh import controlplane, injection, membership, peer_authn, sampling, telemetry
+from meshconform.mesh import (
+    controlplane,
+    injection,
+    membership,
+    peer_authn,
+    proxy_view,
+    sampling,
+    telemetry,
+    topology,
+)
 from meshconform.mesh import hello_calls as traffic
 from meshconform.mesh import remote_secrets as join
 from meshconform.mesh import samples as workloads
@@ -568,6 +577,7 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     facts.traffic_plan = plan
     log.info("%s", plan.reason)
     versions = {t.version for t in found}
+    several_networks = topology.multi_network(facts)
 
     def send(c: Cluster) -> None:
         wl = facts.clusters[c.name].workloads
@@ -579,6 +589,8 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
             facts.traffic[c.name] = take_until_reached(cfg, c, pod, container, plan, versions, stop)
         except errors.KubeError as exc:
             facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
+        if several_networks:  # what its istiod sent for the other networks: one more exec per source
+            facts.proxy_views[c.name] = proxy_view.read(c, cfg.namespace, wl.source_pod)
 
     before = telemetry.read_all(up, facts, stop)  # the servers' counters, to tell this run's calls apart
     parallel(send, up, stop)

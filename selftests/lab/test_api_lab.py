@@ -34,6 +34,9 @@ from meshconform.lab import Lab, LabConfigError, LabOptions, known_faults
         ({"faults": ("partition:cluster-1,cluster-1",)}, "needs two different clusters"),
         ({"clusters": 0}, "lab clusters must be 1 to 20, got 0"),
         ({"clusters": 21}, "lab clusters must be 1 to 20, got 21"),
+        ({"networks": 3}, "lab networks must be 1 to the number of clusters (2), got 3"),
+        ({"networks": 0}, "lab networks must be 1 to the number of clusters (2), got 0"),
+        ({"faults": ("ew-gateway-pending:cluster-2",)}, "needs two networks or more (networks 2), got 1"),
         ({"revisions": ("Bad_Rev",)}, "lab revision 'Bad_Rev' is not a valid revision name"),
         ({"revisions": ("default@1.7",)}, "lab revision 'default@1.7': '1.7' is not an Istio version"),
         ({"revisions": ("default@1.7.3", "default@1.28.5")}, "lab revisions repeat"),
@@ -54,7 +57,10 @@ def test_known_faults_lists_every_pattern():
     assert "sidecar-bypass:CLUSTER" in faults and "telemetry-off:CLUSTER" in faults
     assert "outside-cluster:CLUSTER" in faults and "version-mislabel:CLUSTER" in faults
     assert "tls-disabled:CLUSTER" in faults and "permissive-default:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 35
+    assert "wrong-network:CLUSTER" in faults and "port-15443-closed" in faults
+    assert "ew-gateway-pending:CLUSTER" in faults and "no-cross-network-gateway:CLUSTER" in faults
+    assert "proxy-network-unset:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 40
 
 
 def test_join_faults_imply_joined():

@@ -213,3 +213,55 @@ def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
             assert set(versions(m.hello(i, N))) == {"v1", "v2"}
     finally:
         m.lab.stop()
+
+
+def proxy_hosts(mesh: Mesh, i: int) -> dict[str, int]:
+    """`address:port` -> weight of helloworld's Envoy cluster in cluster i's sleep sidecar."""
+    admin = ["pilot-agent", "request", "GET", "clusters?format=json"]
+    out, err, code = mesh.exec(i, mesh.sleep_pod(i), "istio-proxy", admin, "sample")
+    assert code == 0, err
+    for status in json.loads(out)["cluster_statuses"]:
+        if status["name"] == "outbound|5000||helloworld.sample.svc.cluster.local":
+            return {
+                f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
+                h["weight"]
+                for h in status["host_statuses"]
+            }
+    return {}
+
+
+def test_other_networks_are_reached_through_their_gateways(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Three clusters on two networks (cluster-1 and cluster-3 on network1): each sidecar holds its own
+    network's pod IPs and, per other-network cluster, that cluster's gateway (ep_filters.go prefers the
+    endpoint's own cluster's gateway), weighted as istiod scales them (lcm of gateways per network: 2)."""
+    m = start(tmp_path_factory, clusters=3, networks=2, joined=True)
+    try:
+        for i, version in enumerate(("v1", "v2", "v1")):  # the samples have two versions
+            m.namespace(i)
+            m.deploy(i, (version,))
+        for i in range(3):
+            m.wait_ready(i, count=2)
+        gateway = {i: f"203.0.113.{10 + i}:15443" for i in range(3)}
+        two = proxy_hosts(m, 1)
+        assert {gateway[0], gateway[2]} <= set(two) and len(two) == 3, two
+        assert set(two.values()) == {2}, two
+        one = proxy_hosts(m, 0)
+        assert gateway[1] in one and gateway[0] not in one and gateway[2] not in one, one
+        assert sum(1 for h in one if h.endswith(":5000")) == 2, one  # v1 and v3, both on network1
+        for i in range(3):  # three endpoints (or gateways) of equal weight: v1 twice, v2 once
+            assert versions(m.hello(i, 60)) == {"v1": 40, "v2": 20}
+    finally:
+        m.lab.stop()
+
+
+def test_a_closed_port_15443_times_calls_out(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """port-15443-closed: the gateway's connections from the other network are dropped; Envoy's
+    connect timeout (10 s) outlasts curl's -m 5, and every call that tries the gateway first fails."""
+    m = guide_mesh(tmp_path_factory, networks=2, faults=("port-15443-closed",))
+    try:
+        got = versions(m.hello(0, 20))
+        assert got["000"] >= 19 and set(got) <= {"000", "v1"}, got
+    finally:
+        m.lab.stop()

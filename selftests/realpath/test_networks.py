@@ -5,33 +5,42 @@ clusters are on different networks.
   stay in the caller's zone. The traffic check must say so and say what to do; doing what it says
   (localityLbSetting.enabled: false, through the official client) must make the run pass.
 - Networks: a multi-network install has an east-west gateway per network (Istio's
-  gen-eastwest-gateway.sh). The lab installs one with multi-network, as that script would; the
-  suite must find it through the API, and say which cluster lacks one or has an unusable one.
+  gen-eastwest-gateway.sh) and a Gateway passing *.local through on 15443 (expose-services.yaml).
+  The lab installs both with --lab-networks 2, as those would; the suite must find them through the
+  API, say which cluster lacks one or has an unusable one, and see that istiod sends the sidecars
+  the other network's gateway, not its pod IPs.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 from support import LabEnv, lab_in_process, run_suite
 
+from meshconform.checks import networks
 from meshconform.checks.traffic import applies_to, explain_routing
-from meshconform.mesh import gateways
+from meshconform.mesh import proxy_view
 from meshconform.mesh.facts import (
     ClusterFacts,
     ControlPlane,
+    CrossNetworkGateway,
     DestinationRule,
+    GatewayServer,
     MeshFacts,
     NetworkGateway,
+    PodFact,
+    ProxyHost,
+    ProxyView,
     Tally,
     Workloads,
 )
 
 GATEWAY = "istio-eastwestgateway"
 REACH = "test_calls_reach_every_cluster"
-NETWORK = "test_single_network[cluster-2]"
+EAST_WEST = "test_east_west_gateway"
 DR_API = ("networking.istio.io", "v1beta1", "istio-system", "destinationrules")
 
 
@@ -118,8 +127,8 @@ def test_destination_rule_hosts_match_as_istio_resolves_them(host: str, namespac
 # -- networks -------------------------------------------------------------------------------------
 
 
-def test_lab_installs_an_east_west_gateway_only_with_multi_network(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, faults=("multi-network",)) as env:
+def test_lab_installs_an_east_west_gateway_only_on_several_networks(tmp_path: Path) -> None:
+    with lab_in_process(tmp_path, networks=2) as env:
         for i in range(2):
             core = env.core(i)
             svc = core.read_namespaced_service(GATEWAY, "istio-system")
@@ -142,19 +151,8 @@ def test_lab_installs_an_east_west_gateway_only_with_multi_network(tmp_path: Pat
 
 
 @pytest.mark.selftest_slow
-def test_multi_network_with_gateways_is_reported_as_such(tmp_path: Path) -> None:
-    run = run_suite(tmp_path, "--lab", "--lab-fault", "multi-network")
-    failed = {k for k, v in run.outcomes.items() if v == "failed"}
-    assert failed == {NETWORK}, run.tail()
-    message = (run.report_dir / "junit.xml").read_text()
-    assert "every network has its east-west gateway" in message
-    assert "cluster-1: istio-eastwestgateway at 203.0.113.10:15021, 1 ready" in message
-    assert "cluster-2: istio-eastwestgateway at 203.0.113.11:15021, 1 ready" in message
-
-
-@pytest.mark.selftest_slow
 def test_missing_and_unusable_gateways_are_named(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, faults=("multi-network",)) as env:
+    with lab_in_process(tmp_path, networks=2) as env:
         env.core(1).delete_namespaced_service(GATEWAY, "istio-system")
         core = env.core(0)
         svc = core.read_namespaced_service_status(GATEWAY, "istio-system")
@@ -162,12 +160,11 @@ def test_missing_and_unusable_gateways_are_named(tmp_path: Path) -> None:
         core.replace_namespaced_service_status(GATEWAY, "istio-system", svc)
         run = run_suite(tmp_path / "reports", *env.args())
     failed = {k for k, v in run.outcomes.items() if v == "failed"}
-    assert failed == {NETWORK}, run.tail()
+    assert failed == {f"{EAST_WEST}[cluster-1]", f"{EAST_WEST}[cluster-2]"}, run.tail()
     text = (run.report_dir / "junit.xml").read_text()
-    assert "east-west gateway missing or not usable in cluster-1, cluster-2" in text
-    assert "cluster-1: istio-eastwestgateway has no external address (LoadBalancer" in text
+    assert "cluster-1 (network network1): istio-eastwestgateway has no external address (LoadBalancer" in text
     missing = "no Service in istio-system labelled topology.istio.io/network=network2"
-    assert f"cluster-2: no east-west gateway ({missing})" in text
+    assert f"cluster-2 (network network2): no east-west gateway for network network2 ({missing}" in text
 
 
 def control(network: str, *gws: NetworkGateway) -> ControlPlane:
@@ -182,6 +179,7 @@ def gw(**kw: object) -> NetworkGateway:
         "address": "203.0.113.11",
         "ports": [15021, 15443, 15012, 15017],
         "ready_endpoints": 1,
+        "selector": {"istio": "eastwestgateway", "app": GATEWAY},
     }
     return NetworkGateway(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -190,7 +188,6 @@ def gw(**kw: object) -> NetworkGateway:
     ("gateway", "says"),
     [
         (gw(), None),
-        (gw(network="network1"), "no east-west gateway"),
         (gw(address=None, service_type="NodePort"), "has no external address (NodePort"),
         (gw(ports=[15443]), "does not expose status port 15021"),
         (gw(ports=[15021]), "does not expose port 15443"),
@@ -199,5 +196,146 @@ def gw(**kw: object) -> NetworkGateway:
     ],
 )
 def test_gateway_problems(gateway: NetworkGateway, says: str | None) -> None:
-    problem = gateways.problem(control("network2", gateway))
+    problem = networks.gateway_problem(gateway)
     assert (problem is None) if says is None else (says in str(problem)), problem
+
+
+def two_networks(
+    *gws: NetworkGateway, label: str | None = "network2", installed: str = "network2"
+) -> MeshFacts:
+    """cluster-1 on network1 with a usable gateway; cluster-2 as given."""
+    facts = MeshFacts(run_id="r1", namespace="sample", revision="r")
+    one = ControlPlane(
+        revisions=["r"], network="network1", network_label="network1", install_network="network1",
+        gateways=[gw(network="network1", address="203.0.113.10")], cross_network_gateways=[passthrough()],
+    )
+    two = ControlPlane(
+        revisions=["r"], network=label or installed, network_label=label, install_network=installed,
+        gateways=list(gws), cross_network_gateways=[passthrough()],
+    )
+    for name, ctl in (("cluster-1", one), ("cluster-2", two)):
+        facts.clusters[name] = ClusterFacts(name=name, context=name, server="https://x", control=ctl)
+    return facts
+
+
+def verdict(check: object, facts: MeshFacts, name: str = "cluster-2") -> str | None:
+    from meshconform.checks import judge
+
+    outcome = judge(facts, check, name)  # type: ignore[arg-type]
+    return None if outcome.status == "passed" else f"{outcome.status}: {outcome.message}"
+
+
+def test_a_network_label_that_disagrees_with_the_install_is_named() -> None:
+    assert verdict(networks.network_declared, two_networks(gw())) is None
+    said = verdict(networks.network_declared, two_networks(gw(), label="network1"))
+    assert said and "topology.istio.io/network=network1, but its install says network network2" in said
+    facts = two_networks(gw(network="network3"), label="network3", installed="")
+    said = verdict(networks.network_declared, facts)
+    assert said is None  # no install network to compare: the label and its own gateway agree
+    facts = two_networks(gw(network="network1"), label="network2", installed="")
+    said = verdict(networks.network_declared, facts)
+    assert said and "its east-west gateway istio-eastwestgateway is labelled network1" in said
+
+
+def test_a_network_reached_through_another_clusters_gateway_passes() -> None:
+    facts = two_networks()  # cluster-2 has no gateway of its own...
+    assert "no east-west gateway for network network2" in str(verdict(networks.east_west_gateway, facts))
+    facts.clusters["cluster-3"] = ClusterFacts(
+        name="cluster-3", context="c3", server="https://y",
+        control=ControlPlane(revisions=["r"], network="network2", network_label="network2", gateways=[gw()]),
+    )
+    assert verdict(networks.east_west_gateway, facts) is None  # ... cluster-3's serves network2
+    assert "skipped: does not apply" in str(verdict(networks.cross_network_gateway, facts))
+
+
+def test_one_network_needs_no_gateway() -> None:
+    facts = two_networks(label="network1", installed="network1")
+    said = verdict(networks.east_west_gateway, facts)
+    assert said and said.startswith("skipped: does not apply: every cluster is on network network1")
+
+
+def passthrough(port: int = 15443, mode: str = "AUTO_PASSTHROUGH", hosts: tuple[str, ...] = ("*.local",),
+                selector: dict[str, str] | None = None) -> CrossNetworkGateway:
+    return CrossNetworkGateway(
+        name="cross-network-gateway",
+        selector={"istio": "eastwestgateway"} if selector is None else selector,
+        servers=[GatewayServer(port=port, protocol="TLS", tls_mode=mode, hosts=list(hosts))],
+    )
+
+
+@pytest.mark.parametrize(
+    ("gateway", "passes"),
+    [
+        (passthrough(), True),
+        (passthrough(hosts=("*/*.local",)), True),
+        (passthrough(hosts=("*",)), True),
+        (passthrough(mode="ISTIO_MUTUAL"), False),
+        (passthrough(port=443), False),
+        (passthrough(hosts=("helloworld.sample.svc.cluster.local",)), False),
+        (passthrough(selector={"istio": "ingressgateway"}), False),
+        (None, False),
+    ],
+)
+def test_cross_network_gateway_must_pass_local_through(
+    gateway: CrossNetworkGateway | None, passes: bool
+) -> None:
+    facts = two_networks(gw())
+    ctl = facts.clusters["cluster-2"].control
+    assert ctl is not None
+    ctl.cross_network_gateways = [gateway] if gateway else []
+    said = verdict(networks.cross_network_gateway, facts)
+    assert (said is None) is passes, said
+    if not passes:
+        assert "apply the cross-network Gateway" in str(said)
+
+
+def with_view(*hosts: tuple[str, int]) -> MeshFacts:
+    facts = two_networks(gw())
+    for name, ip in (("cluster-1", "10.1.0.5"), ("cluster-2", "10.2.0.5")):
+        pod = PodFact(name=f"helloworld-{name}", app="helloworld", version="v1", phase="Running", ready=True,
+                      ready_containers=2, total_containers=2, has_proxy=True, ip=ip)
+        facts.clusters[name].workloads = Workloads(namespace="sample", pods=[pod])
+    name = "outbound|5000||helloworld.sample.svc.cluster.local"
+    facts.proxy_views["cluster-1"] = ProxyView("sleep-x", name, [ProxyHost(a, p) for a, p in hosts])
+    return facts
+
+
+def test_sidecar_must_hold_the_other_networks_gateway_not_its_pods() -> None:
+    ok = with_view(("10.1.0.5", 5000), ("203.0.113.11", 15443))
+    assert verdict(networks.through_gateways, ok, "cluster-1") is None
+    pods = with_view(("10.1.0.5", 5000), ("10.2.0.5", 5000))
+    leaked = verdict(networks.through_gateways, pods, "cluster-1")
+    assert leaked and "pod IPs of network network2 (10.2.0.5)" in leaked
+    assert "no endpoint at network network2's east-west gateway (203.0.113.11:15443)" in leaked
+    unread = with_view()
+    unread.proxy_views["cluster-1"].problem = "exec into sleep-x/istio-proxy failed: boom"
+    said = verdict(networks.through_gateways, unread, "cluster-1")
+    assert said and said.startswith("failed: cannot be judged: exec into sleep-x")
+
+
+def test_failed_calls_name_the_gateway_that_did_not_connect() -> None:
+    facts = with_view(("10.1.0.5", 5000), ("203.0.113.11", 15443))
+    assert networks.failed_gateways(facts, "cluster-1") == ""
+    facts.proxy_views["cluster-1"].hosts[1].connect_failures = 7
+    said = networks.failed_gateways(facts, "cluster-1")
+    assert "east-west gateway of network2 at 203.0.113.11:15443" in said
+    assert "check that port 15443 is open from network1" in said
+
+
+def test_the_sidecar_hosts_are_read_from_envoys_admin_json() -> None:
+    admin = {
+        "cluster_statuses": [
+            {"name": "outbound|9080||other.sample.svc.cluster.local", "host_statuses": []},
+            {
+                "name": "outbound|5000||helloworld.sample.svc.cluster.local",
+                "host_statuses": [
+                    {"address": {"socket_address": {"address": "10.1.0.5", "port_value": 5000}},
+                     "stats": [{"name": "cx_connect_fail"}, {"name": "rq_total", "value": "3"}]},
+                    {"address": {"socket_address": {"address": "203.0.113.11", "port_value": 15443}},
+                     "weight": 2, "stats": [{"name": "cx_connect_fail", "value": "4"}]},
+                ],
+            },
+        ]
+    }
+    hosts = proxy_view.hosts(json.dumps(admin), proxy_view.envoy_cluster("sample"))
+    assert hosts == [ProxyHost("10.1.0.5", 5000, 1, 0), ProxyHost("203.0.113.11", 15443, 2, 4)]

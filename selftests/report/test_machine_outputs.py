@@ -40,7 +40,15 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
     assert (doc["outcome"], doc["verdict"]) == ("passed", "pass")
     assert "refusal" not in doc
     assert doc["counts"]["failed"] == doc["counts"]["error"] == 0
-    assert all(c["outcome"] == "passed" and c["hint"] is None for c in doc["checks"].values())
+    assert all(c["outcome"] in ("passed", "skipped") and not c["hint"] for c in doc["checks"].values())
+    skipped = {k for k, c in doc["checks"].items() if c["outcome"] == "skipped"}
+    assert {k.partition("[")[0] for k in skipped} == {  # one network: no east-west gateway is needed
+        "test_east_west_gateway",
+        "test_cross_network_gateway",
+        "test_sidecar_routes_networks_through_gateways",
+    }
+    assert doc["model"] == "multi-primary, one network"
+    assert {c["role"] for c in doc["clusters"].values()} == {"primary"}
     sources = doc["traffic_matrix"]["sources"]
     assert set(sources) == {"cluster-1", "cluster-2"}
     assert all(s["unreached"] == [] and s["errors"] == 0 for s in sources.values())

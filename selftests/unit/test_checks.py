@@ -102,9 +102,19 @@ def failing(facts):
     return sorted(k for k, o in outcomes(facts).items() if o.status == "failed")
 
 
+# One network: the east-west checks do not apply (skipped, saying so); everything else passes.
+EAST_WEST = (
+    "test_east_west_gateway", "test_cross_network_gateway", "test_sidecar_routes_networks_through_gateways"
+)
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_healthy_mesh_passes_everything(n):
-    assert {o.status for o in outcomes(healthy(n)).values()} == {"passed"}
+    results = outcomes(healthy(n))
+    assert {k for k, o in results.items() if o.status != "passed"} == {
+        f"{check}[cluster-{i + 1}]" for check in EAST_WEST for i in range(n)
+    }
+    assert all(results[f"{c}[cluster-1]"].undecided == "not-applicable" for c in EAST_WEST)
 
 
 def test_down_cluster_fails_once_and_skips_dependants():
@@ -202,7 +212,7 @@ def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
     result = outcomes(facts)
     assert {k for k, o in result.items() if o.status == "skipped"} == {
         "test_istiod_synced[cluster-1->cluster-2]", "test_istiod_synced[cluster-2->cluster-1]"
-    }
+    } | {f"{check}[cluster-{i}]" for check in EAST_WEST for i in (1, 2)}
     assert failing(facts) == []
     tally = facts.traffic["cluster-2"]
     tally.by_version = {"v2": tally.answered}  # cluster-2's istiod never read cluster-1's endpoints
@@ -340,3 +350,19 @@ def test_revision_offered_instead_only_when_every_cluster_was_read():
     facts.clusters["cluster-3"].control = None
     message = outcomes(facts)["test_revision_everywhere[cluster-2]"].message
     assert "--revision cannot help" in message, message
+
+
+def test_a_remote_cluster_is_named_as_such():
+    """Primary-remote: a cluster without istiod whose istio-system names its primaries is a remote;
+    the model and the revision check say so rather than report a missing istiod."""
+    from meshconform.mesh import topology
+
+    facts = healthy()
+    control = facts.clusters["cluster-2"].control
+    control.istiod, control.revisions, control.deployments = [], [], {}
+    control.control_plane_clusters = "cluster-1"
+    assert topology.model(facts) == "primary-remote, one network"
+    assert [m.role for m in topology.members(facts)] == ["primary", "remote"]
+    outcome = checks.judge(facts, checks.all_checks()["test_revision_everywhere"], "cluster-2")
+    assert outcome.status == "failed" and outcome.message.startswith("cluster-2 is a remote cluster")
+    assert "topology.istio.io/controlPlaneClusters=cluster-1" in outcome.message

@@ -11,6 +11,7 @@ remote-secret controller per istiod, the `pilot-discovery` exec handler and isti
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from .. import controllers
@@ -42,23 +43,26 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     store = cluster.store
     ist.injector = SidecarInjector(cluster)
     store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
-    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(ist.mesh_values.network))]
+    label = ist.labelled_network or ist.mesh_values.network
+    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(label))]
     made += access.reader_account()
     made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
     made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
         made += access.rbac(rp.revision)
-        made += [("configmaps", cm) for cm in objects.configmaps(ist.mesh_values, rp)]
+        values = replace(ist.mesh_values, network="") if ist.sidecars_without_network else ist.mesh_values
+        made += [("configmaps", cm) for cm in objects.configmaps(values, rp)]
         made.append((objects.MWC, objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)))
         made.append(("services", objects.service(rp.revision)))
         made.append(("deployments.apps", objects.deployment(ist.mesh_values, rp)))
-    if cluster.faults.has("multi-network"):  # a network of its own needs its east-west gateway
-        made += eastwest.objects(ist.mesh_values, ist.revisions[0])
+    if ist.east_west:
+        bare = cluster.faults.touches("no-cross-network-gateway", cluster.name)
+        made += eastwest.objects(ist.mesh_values, ist.revisions[0], bare)
     with controllers.of(cluster).instantly():
         for res, obj in made:
             store.create(res, obj)
     gateway = store.find("services", rv.ISTIO_NS, eastwest.NAME)
-    if gateway is not None:
+    if gateway is not None and not cluster.faults.touches("ew-gateway-pending", cluster.name):
         store.update("services", eastwest.ingress_status(gateway, index), subresource="status")
     for rp in ist.revisions:
         log = ist.log(rp.revision)

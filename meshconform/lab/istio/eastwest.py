@@ -1,4 +1,4 @@
-"""The east-west gateway a multi-network install adds to each cluster (installed with multi-network).
+"""The east-west gateway a multi-network install adds to each cluster (`--lab-networks N`, N > 1).
 
 Istio's multi-network guide installs it with `samples/multicluster/gen-eastwest-gateway.sh
 --network NET | istioctl install -f -`: an ingressGateways component `istio-eastwestgateway`
@@ -13,9 +13,12 @@ operator's labels; its selector is the gateway labels.
 
 The Service is type LoadBalancer; the cloud's load-balancer controller fills
 status.loadBalancer.ingress later, which `ingress_status` stands in for, with an address from
-TEST-NET-3 (203.0.113.0/24, RFC 5737), never routable. The lab does not carry traffic through the
-gateway: cross-network endpoints stay dropped (istio/eds.py), and the suite does not send
-cross-network calls.
+TEST-NET-3 (203.0.113.0/24, RFC 5737), never routable outside the lab. istiod publishes that
+address as the remote network's endpoint (istio/eds.py), and the gateway's SNI routing carries the
+call on to a pod of its network (traffic/envoy.py).
+
+Faults: ew-gateway-pending:C (the load balancer never gets an address: no status written),
+no-cross-network-gateway:C (expose-services.yaml was never applied in C).
 """
 
 from __future__ import annotations
@@ -143,11 +146,30 @@ def cross_network_gateway() -> Obj:
     }
 
 
-def objects(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> list[tuple[str, Obj]]:
+def objects(
+    mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan, without_gateway: bool = False
+) -> list[tuple[str, Obj]]:
     """In install order; the Service's address comes after, from `ingress_status`."""
-    return [
+    made: list[tuple[str, Obj]] = [
         ("serviceaccounts", service_account()),
         ("deployments.apps", deployment(mesh_values, rp)),
         ("services", service(mesh_values.network, rp.revision)),
-        (GATEWAY_KIND, cross_network_gateway()),
     ]
+    return made if without_gateway else [*made, (GATEWAY_KIND, cross_network_gateway())]
+
+
+def passes_through(cluster_gateways: list[Obj]) -> bool:
+    """Whether a Gateway selecting istio=eastwestgateway opens 15443 in AUTO_PASSTHROUGH for *.local
+    hosts: without it the gateway's Envoy has no listener there (sni-dnat builds its listeners from
+    Gateways only), and calls from other networks are refused."""
+    for gw in cluster_gateways:
+        spec = gw.get("spec") or {}
+        if (spec.get("selector") or {}).get("istio") != "eastwestgateway":
+            continue
+        for server in spec.get("servers") or []:
+            port = int((server.get("port") or {}).get("number", 0))
+            mode = (server.get("tls") or {}).get("mode")
+            hosts = server.get("hosts") or []
+            if port == 15443 and mode == "AUTO_PASSTHROUGH" and any(h in ("*", "*.local") for h in hosts):
+                return True
+    return False

@@ -13,8 +13,18 @@ the install itself are decided here, each changing only its own fact:
   root-rotation-incomplete  the same, but cluster-2..N were not given the new root yet: they
                          trust the old one only and reject cluster-1's workloads
   trust-domain-mismatch  cluster-2's mesh config has another trust domain
-  multi-network          each cluster is its own network (network1, network2, ...), with the
-                         east-west gateway a multi-network install adds (istio/eastwest.py)
+  multi-network          each cluster is its own network (network1, network2, ...), labelled so,
+                         but no east-west gateway was installed: nothing carries calls between
+                         networks
+  wrong-network:C        C's istio-system is labelled with another network than the one C's
+                         install (values.global.network, its east-west gateway) and its pods are on
+  proxy-network-unset:C  C was installed without values.global.network (istio-system is labelled):
+                         its sidecars declare no network, and istiod sends them every endpoint as
+                         if it were on their network (pilot/pkg/model/context.go `InNetwork`)
+
+Networks: `--lab-networks N` deals the clusters round-robin onto network1..networkN (cluster-1 on
+network1, cluster-2 on network2, ...); with N > 1 every cluster gets the east-west gateway of
+Istio's "Install Multi-Primary on different networks" (istio/eastwest.py).
 """
 
 from __future__ import annotations
@@ -57,6 +67,18 @@ def _rotation(lab: Any, index: int, old: RootCA, new: RootCA) -> tuple[RootCA, l
     return old, [old, new]
 
 
+def _network(lab: Any, index: int) -> str:
+    if lab.faults.has("multi-network"):
+        return f"network{index + 1}"
+    return f"network{index % lab.options.networks + 1}"
+
+
+def _wrong_network(lab: Any, network: str) -> str:
+    """Another network of the lab (the next one), or network2 in a one-network lab."""
+    count = max(2, lab.options.networks)
+    return f"network{int(network.removeprefix('network')) % count + 1}"
+
+
 def plan(lab: Any) -> dict[str, IstioCluster]:
     shared = RootCA()
     rotating = lab.faults.has("root-rotation") or lab.faults.has("root-rotation-incomplete")
@@ -69,7 +91,11 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
         if rotated is not None:
             ist.root, ist.bundle = _rotation(lab, index, shared, rotated)
         ist.ca = ist.root.intermediate(name)
-        network = f"network{index + 1}" if lab.faults.has("multi-network") else "network1"
+        network = _network(lab, index)
+        ist.east_west = lab.options.networks > 1 and not lab.faults.has("multi-network")
+        if lab.faults.touches("wrong-network", name):
+            ist.labelled_network = _wrong_network(lab, network)
+        ist.sidecars_without_network = lab.faults.touches("proxy-network-unset", name)
         td = (
             OTHER_TRUST_DOMAIN if lab.faults.has("trust-domain-mismatch") and name == SECOND else TRUST_DOMAIN
         )

@@ -32,6 +32,11 @@ class IstioCluster:
     istiods: dict[str, SecretController] = field(default_factory=dict)     # revision -> controller
     logs: dict[str, IstiodLog] = field(default_factory=dict)               # revision -> log
     join_done: bool = False
+    # Multi-network: this cluster has the east-west gateway (istio/eastwest.py); istio-system's
+    # topology.istio.io/network label when it differs from the install's network (wrong-network).
+    east_west: bool = False
+    labelled_network: str | None = None
+    sidecars_without_network: bool = False  # proxy-network-unset: values.global.network left empty
 
     @property
     def bundle_pem(self) -> str:

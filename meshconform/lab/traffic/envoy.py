@@ -22,6 +22,13 @@ PERMISSIVE server takes the plain text and counts it with connection_security_po
 no principal, but with the caller's metadata (source_cluster, source_workload): a sidecar sends
 its metadata in the X-Envoy-Peer-Metadata headers on every outbound HTTP request, with or without
 TLS (istio/api mesh/v1alpha1/proxy.proto, proxyHeaders.metadataExchangeHeaders, istio/api#2910).
+
+Across networks (istio/eds.py) the proxy's network is its ISTIO_META_NETWORK, and a host may be a
+network gateway's address standing for the pods of its network, weighted by their count. The call
+goes to that gateway (`connectTimeout` 10 s of the mesh config when port-15443-closed drops it
+between networks; refused when the gateway has no ready pod or, without a Gateway passing *.local
+through on 15443, no listener there), whose sni-dnat listener picks one of its network's endpoints
+of the service (the SNI names it: outbound_.PORT_._.HOST); mTLS stays end to end, caller to pod.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
 from ..controllers.registry import PerCluster
-from ..istio import eds, meshconfig, state
+from ..istio import eastwest, eds, meshconfig, state
 from ..istio import revisions as rv
 from . import apps, net
 from . import stats as telemetry
@@ -46,7 +53,10 @@ DR = "destinationrules.networking.istio.io"
 TLS_FAILED = "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED"
 REFUSED = "remote connection failure, transport failure reason: delayed connect error: 111"
 RESET = "upstream connect error or disconnect/reset before headers. "
+CONNECT_TIMEOUT = 10.0  # the mesh config's connectTimeout (istio/meshconfig.py)
+TIMED_OUT = "connection timeout"
 TERMINATED = "connection termination"  # plain text at a STRICT sidecar: closed, not retried
+GATEWAYS = "gateways.networking.istio.io"
 
 
 @dataclass
@@ -91,6 +101,8 @@ class Envoy:
         self.state = proxy_state(caller.cluster, caller.pod)
         self.region, self.zone = eds.locality(caller.cluster, caller.pod)
         self.known = eds.known_clusters(caller.cluster, caller.pod)
+        self.network = _proxy_network(caller.pod)  # unset: istiod treats the proxy as in every network
+        self.gateways = eds.gateways(self.known)
         self._hosts: dict[tuple[str, str, int], list[eds.Endpoint]] = {}
         self._tls: dict[str, str | None] = {}
         self._plain: dict[tuple[str, str], bool] = {}
@@ -100,7 +112,8 @@ class Envoy:
     def hosts(self, ns: str, name: str, port: int) -> list[eds.Endpoint]:
         key = (ns, name, port)
         if key not in self._hosts:
-            eps = sorted(eds.endpoints(self.known, ns, name, port), key=_key)
+            eps = eds.split_horizon(eds.endpoints(self.known, ns, name, port), self.network, self.gateways)
+            eps = sorted(eps, key=_key)
             if eps and self._locality_lb(ns, name):
                 best = min(self._priority(e) for e in eps)
                 eps = [e for e in eps if self._priority(e) == best]
@@ -136,14 +149,15 @@ class Envoy:
         return self._plain[key]
 
     def _weights(self, eps: list[eds.Endpoint]) -> list[float]:
+        weights = [float(e.weight) for e in eps]
         if not self.cluster.faults.has("skew"):
-            return [1.0] * len(eps)
+            return weights
         local = sum(1 for e in eps if e.cluster is self.cluster)
         if local in (0, len(eps)):
-            return [1.0] * len(eps)
+            return weights
         far = len(eps) - local
-        return [SKEW_LOCAL_SHARE / local if e.cluster is self.cluster else (1 - SKEW_LOCAL_SHARE) / far
-                for e in eps]
+        return [w * (SKEW_LOCAL_SHARE / local if e.cluster is self.cluster else (1 - SKEW_LOCAL_SHARE) / far)
+                for e, w in zip(eps, weights, strict=True)]
 
     def pick(self, cname: str, eps: list[eds.Endpoint], tried: set[tuple[str, str, int]]) -> eds.Endpoint:
         """Smooth weighted round robin; the previous_hosts predicate skips hosts already tried."""
@@ -175,7 +189,7 @@ class Envoy:
             tried.add(_key(host))
             stats = self.state.stats.setdefault(cname, {}).setdefault(f"{host.ip}:{host.port}", Counter())
             stats["rq_total"] += 1
-            reply, failure, seconds = self._attempt(host, method, path, svc)
+            reply, failure, seconds = self._attempt(host, method, path, svc, port)
             elapsed += seconds
             if reply is not None:
                 stats["rq_success" if reply.status < 500 else "rq_error"] += 1
@@ -190,10 +204,38 @@ class Envoy:
         return self._local_reply(503, f"{RESET}{reason}{failure}", elapsed)
 
     def _attempt(
-        self, host: eds.Endpoint, method: str, path: str, svc: Obj
+        self, host: eds.Endpoint, method: str, path: str, svc: Obj, port: int
     ) -> tuple[apps.Reply | None, str, float]:
         rtt = net.rtt(self.cluster, host.cluster)
-        if net.partitioned(self.cluster, host.cluster) or not net.routable(self.cluster, host.cluster):
+        if host.gateway is None:
+            return self._deliver(host, method, path, svc, rtt, self.cluster)
+        inner, why, spent = self._through_gateway(host.gateway, svc, port)
+        if inner is None:
+            return None, why, rtt + spent
+        rtt += net.rtt(host.cluster, inner.cluster)
+        return self._deliver(inner, method, path, svc, rtt, host.cluster)
+
+    def _through_gateway(
+        self, gw: eds.Gateway, svc: Obj, port: int
+    ) -> tuple[eds.Endpoint | None, str, float]:
+        """The east-west gateway's part: accept the connection, pick a pod of its network."""
+        if self.cluster.faults.has("port-15443-closed") and not net.same_network(self.cluster, gw.cluster):
+            return None, TIMED_OUT, CONNECT_TIMEOUT
+        if not _has_ready_pod(gw.cluster, gw.name):
+            return None, REFUSED, 0.0
+        if not eastwest.passes_through(list(gw.cluster.store.iter(GATEWAYS, rv.ISTIO_NS))):
+            return None, REFUSED, 0.0
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        choices = eds.network_endpoints(gw, ns, name, port)
+        if not choices:
+            return None, TERMINATED, 0.0
+        return self.caller.rng.choice(choices), "", 0.0
+
+    def _deliver(
+        self, host: eds.Endpoint, method: str, path: str, svc: Obj, rtt: float, origin: LabCluster
+    ) -> tuple[apps.Reply | None, str, float]:
+        """The last hop, from `origin` (the caller's cluster, or the gateway's) to the pod."""
+        if net.partitioned(self.cluster, host.cluster) or not net.routable(origin, host.cluster):
             return None, REFUSED, rtt
         plain = host.sidecar and self._plaintext(svc)
         if plain and net.strict_mtls(host.cluster, host.pod):
@@ -268,6 +310,21 @@ class Envoy:
         return Response(reply.status, reply.body, headers, seconds)
 
 
+def _proxy_network(pod: Obj) -> str:
+    """The network the proxy says it is on (ISTIO_META_NETWORK, from values.global.network)."""
+    for c in pod["spec"].get("containers") or []:
+        if c.get("name") == "istio-proxy":
+            for env in c.get("env") or []:
+                if env.get("name") == "ISTIO_META_NETWORK":
+                    return str(env.get("value") or "")
+    return ""
+
+
+def _has_ready_pod(cluster: LabCluster, service: str) -> bool:
+    ep = cluster.store.find("endpoints", rv.ISTIO_NS, service)
+    return any(s.get("addresses") for s in (ep or {}).get("subsets") or [])
+
+
 def _mesh(cluster: LabCluster) -> Obj:
     ist = state.of(cluster)
     rev = ist.revision_names[0] if ist.revision_names else "default"
@@ -296,8 +353,8 @@ def signing_domain(cluster: LabCluster) -> str:
     ist = state.of(cluster)
     plan = ist.revisions[0] if ist.revisions else None
     frozen = plan is not None and not rv.at_least(plan.pilot_tag, DYNAMIC_CA_DOMAIN_SINCE)
-    if frozen and ist.facts is not None:
-        return ist.facts.trust_domain  # the install's: what istiod started with
+    if frozen and ist.mesh_values is not None:
+        return ist.mesh_values.trust_domain  # the install's: what istiod started with
     return trust_domain(cluster)
 
 
@@ -359,7 +416,7 @@ def _clusters_text(statuses: list[tuple[str, list[tuple[eds.Endpoint, int, Count
             lines += [
                 f"{hp}::hostname::",
                 f"{hp}::health_flags::healthy",
-                f"{hp}::weight::1",
+                f"{hp}::weight::{h.weight}",
                 f"{hp}::region::{h.region}",
                 f"{hp}::zone::{h.zone}",
                 f"{hp}::sub_zone::",
@@ -388,7 +445,7 @@ def _clusters_json(statuses: list[tuple[str, list[tuple[eds.Endpoint, int, Count
                     for k in _COUNTERS
                 ],
                 "health_status": {"eds_health_status": "HEALTHY"},
-                "weight": 1,
+                "weight": h.weight,
                 "locality": {"region": h.region, "zone": h.zone},
                 **({"priority": prio} if prio else {}),
             }

@@ -5,8 +5,9 @@ DNS is the caller's own cluster's: `<svc>`, `<svc>.<ns>`, `<svc>.<ns>.svc[.clust
 Service exists *in the caller's cluster*; a headless Service resolves to a ready pod. A ClusterIP
 reached without a sidecar goes through kube-proxy to a random ready endpoint of the local
 Endpoints only (none: the REJECT rule, connection refused). Pods of all clusters share one flat
-network (the guide's shared VPC) unless the clusters are on different Istio networks (then a pod
-IP of another cluster does not route) or `partition:A,B` cuts A from B (connections refused).
+network (the guide's shared VPC) unless the clusters are installed on different Istio networks
+(then a pod IP of another cluster does not route; its east-west gateway's address does) or
+`partition:A,B` cuts A from B (connections refused).
 PeerAuthentication (workload over namespace over istio-system) decides whether a sidecar takes plain
 text.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
 from ..istio import eds
+from ..istio import state as ist_state
 from ..istio import template as tmpl
 
 Obj = dict[str, Any]
@@ -153,8 +155,19 @@ def partitioned(a: LabCluster, b: LabCluster) -> bool:
 
 
 def routable(a: LabCluster, b: LabCluster) -> bool:
-    """Pod IPs of b reach from a: same cluster, or same Istio network (flat VPC)."""
-    return a is b or eds.network(a) == eds.network(b)
+    """Pod IPs of b reach from a: same cluster, or same network (flat VPC)."""
+    return a is b or same_network(a, b)
+
+
+def same_network(a: LabCluster, b: LabCluster) -> bool:
+    """Whether a and b really share a network: the install's, not istio-system's label (which
+    wrong-network bends); pod IPs route between them, and port 15443 is never filtered."""
+    return _physical(a) == _physical(b)
+
+
+def _physical(c: LabCluster) -> str:
+    values = ist_state.of(c).mesh_values
+    return values.network if values is not None else eds.network(c)
 
 
 def rtt(a: LabCluster, b: LabCluster) -> float:

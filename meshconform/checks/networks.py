@@ -1,0 +1,265 @@
+"""Checks on the clusters' networks: each cluster declares one network consistently, and where
+the clusters are on several, each network is reachable through its east-west gateway.
+
+Istio's "Install Multi-Primary on different networks" (istio.io/latest/docs/setup/install/
+multicluster/multi-primary_multi-network/) gives each cluster a network (values.global.network at
+install, the same in istio-system's topology.istio.io/network label), an east-west gateway
+(samples/multicluster/gen-eastwest-gateway.sh: a LoadBalancer Service labelled with the network,
+status port 15021, mTLS port 15443) and a Gateway passing `*.local` through on 15443
+(expose-services.yaml). istiod then sends a sidecar its own network's pod IPs and, for another
+network, that network's gateway address (split-horizon EDS). On one network none of this is
+needed, and the gateway checks do not apply (skipped, saying so).
+"""
+
+from __future__ import annotations
+
+from meshconform.checks import Need, cf, check
+from meshconform.checks import statistics as verdicts
+from meshconform.checks.cluster import revision_installed
+from meshconform.kube.waits import stable_name
+from meshconform.mesh import gateways, proxy_view, topology
+from meshconform.mesh.facts import ControlPlane, CrossNetworkGateway, MeshFacts, NetworkGateway
+
+GUIDE = "istio.io/latest/docs/setup/install/multicluster/multi-primary_multi-network/"
+GEN = "samples/multicluster/gen-eastwest-gateway.sh --network {net} | istioctl install -y -f -"
+EXPOSE = "kubectl apply -n istio-system -f samples/multicluster/expose-services.yaml"
+
+
+def _control(facts: MeshFacts, name: str) -> ControlPlane:
+    control = cf(facts, name).control
+    if control is None:
+        raise verdicts.Inconclusive(
+            cf(facts, name).problems.get("control", f"the control plane of {name} could not be read"),
+            "make istio-system readable with the run's credentials",
+        )
+    return control
+
+
+def _one_network(facts: MeshFacts) -> None:
+    if not topology.multi_network(facts):
+        nets = ", ".join(sorted(topology.networks(facts))) or "(unset)"
+        raise verdicts.NotApplicable(
+            f"every cluster is on network {nets}: pods reach each other directly, no east-west gateway "
+            "is needed (test_network_declared covers the networks)"
+        )
+
+
+# -- each cluster's network -----------------------------------------------------------------------
+
+
+@check("test_network_declared", requires=lambda f, t: [(revision_installed, t)])
+def network_declared(facts: MeshFacts, name: str) -> str | None:
+    control = _control(facts, name)
+    label, installed = control.network_label, control.install_network
+    where = f"{name}'s istio-system is labelled topology.istio.io/network={label}"
+    if label and installed and label != installed:
+        return (
+            f"{where}, but its install says network {installed} (values.global.network of the "
+            f"revision's sidecar injector), which its sidecars declare; label istio-system with the "
+            f"network {name}'s pods are on: kubectl label namespace istio-system "
+            f"topology.istio.io/network={installed} --overwrite (or reinstall with that network)"
+        )
+    own = [g for g in control.gateways if g.name == gateways.EAST_WEST and g.network]
+    if label and own and own[0].network != label:
+        return (
+            f"{where}, but its east-west gateway {own[0].name} is labelled {own[0].network}; a cluster and "
+            f"its gateway must be on one network: relabel istio-system or regenerate the gateway "
+            f"({GEN.format(net=label)})"
+        )
+    return None
+
+
+# -- east-west gateways ---------------------------------------------------------------------------
+
+
+def _own_gateway(control: ControlPlane) -> NetworkGateway | None:
+    """This cluster's gateway for its network (the east-west one first), if it has one."""
+    return next((g for g in control.gateways if g.network == control.network), None)
+
+
+def gateway_problem(g: NetworkGateway) -> str | None:
+    """What keeps this gateway from taking other networks' calls, or None."""
+    if not g.address:
+        return f"{g.name} has no external address ({g.service_type}, status.loadBalancer.ingress is empty)"
+    if gateways.STATUS_PORT not in g.ports:
+        return f"{g.name} at {g.address} does not expose status port {gateways.STATUS_PORT}"
+    if g.traffic_port not in g.ports:
+        return f"{g.name} at {g.address} does not expose port {g.traffic_port} (cross-network calls)"
+    if not g.ready_endpoints:
+        return f"{g.name} at {g.address} has no ready endpoints (its gateway pods are not Ready)"
+    return None
+
+
+def describe(name: str, control: ControlPlane | None) -> str:
+    """`cluster-1: istio-eastwestgateway at 203.0.113.10:15443, 1 ready` or what is missing."""
+    if control is None:
+        return f"{name}: control plane not read"
+    g = _own_gateway(control)
+    if g is None:
+        return f"{name}: no gateway for {control.network or '(unset)'}"
+    fine = f"{g.name} at {g.address}:{g.traffic_port}, {g.ready_endpoints} ready"
+    return f"{name}: {gateway_problem(g) or fine}"
+
+
+def _usable_elsewhere(facts: MeshFacts, name: str, network: str) -> str | None:
+    """Another cluster of the network whose gateway is usable (istiod takes any of the network's)."""
+    for other in topology.networks(facts).get(network, []):
+        control = cf(facts, other).control
+        g = _own_gateway(control) if control and other != name else None
+        if g is not None and gateway_problem(g) is None:
+            return other
+    return None
+
+
+@check("test_east_west_gateway", requires=lambda f, t: [(network_declared, t)])
+def east_west_gateway(facts: MeshFacts, name: str) -> str | None:
+    _one_network(facts)
+    control = _control(facts, name)
+    net = control.network or "(unset)"
+    g = _own_gateway(control)
+    if g is not None:
+        problem = gateway_problem(g)
+        if problem is None:
+            return None
+        return (
+            f"{name} (network {net}): {problem}; other networks reach {name}'s pods only through it: "
+            f"see kubectl -n istio-system describe service {g.name} ({GUIDE})"
+        )
+    if _usable_elsewhere(facts, name, control.network or "") is not None:
+        return None
+    seen = "; ".join(describe(n, cf(facts, n).control) for n in facts.names if not cf(facts, n).reach_problem)
+    return (
+        f"{name} (network {net}): no east-west gateway for network {net} (no Service in istio-system "
+        f"labelled topology.istio.io/network={net} with an address, in {name} or another cluster of "
+        f"{net}): install one ({GEN.format(net=net)}), or, if pods of every cluster reach each other "
+        f"directly, label istio-system with one network everywhere\neast-west gateways: {seen}"
+    )
+
+
+# -- the Gateway that opens 15443 -----------------------------------------------------------------
+
+
+def _passes_through(gw: CrossNetworkGateway, ew: NetworkGateway) -> bool:
+    if not gw.selector or not all(ew.selector.get(k) == v for k, v in gw.selector.items()):
+        return False
+    return any(
+        s.port == ew.traffic_port
+        and s.tls_mode == "AUTO_PASSTHROUGH"
+        and any(h.rpartition("/")[2] in ("*", "*.local") for h in s.hosts)
+        for s in gw.servers
+    )
+
+
+@check("test_cross_network_gateway", requires=lambda f, t: [(east_west_gateway, t)])
+def cross_network_gateway(facts: MeshFacts, name: str) -> str | None:
+    _one_network(facts)
+    control = _control(facts, name)
+    ew = _own_gateway(control)
+    if ew is None:
+        raise verdicts.NotApplicable(
+            f"{name} has no east-west gateway of its own (network {control.network} is reached through "
+            "another cluster's, whose test_cross_network_gateway covers it)"
+        )
+    if control.cross_network_gateways is None:
+        raise verdicts.Inconclusive(
+            f"the Gateways in {name}'s istio-system could not be listed (forbidden)",
+            "grant the run get and list on gateways.networking.istio.io (ci/rbac)",
+        )
+    if any(_passes_through(gw, ew) for gw in control.cross_network_gateways):
+        return None
+    found = ", ".join(
+        f"{gw.name} ({', '.join(f'{s.port}/{s.tls_mode or s.protocol}' for s in gw.servers) or 'no servers'})"
+        for gw in control.cross_network_gateways
+    ) or "none"
+    return (
+        f"{name}: no Gateway in istio-system passes *.local through on port {ew.traffic_port} "
+        f"(tls mode AUTO_PASSTHROUGH) of {ew.name}, so other networks' calls into {name} are refused; "
+        f"apply the cross-network Gateway: {EXPOSE} --context CTX (found: {found})"
+    )
+
+
+# -- what the source's sidecar holds --------------------------------------------------------------
+
+
+def _network_premises(facts: MeshFacts, name: str) -> list[Need]:
+    return [(cross_network_gateway, n) for n in facts.names]
+
+
+def premises(facts: MeshFacts, name: str) -> list[Need]:
+    """What traffic from `name` presupposes about networks: every cluster's network declared and
+    reachable; on several networks, `name`'s sidecar routing other networks through gateways."""
+    return [*_network_premises(facts, name), (through_gateways, name)]
+
+
+def _gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
+    out = set()
+    for n in topology.networks(facts).get(network, []):
+        control = cf(facts, n).control
+        for g in control.gateways if control else []:
+            if g.network == network and g.address:
+                out.add((g.address, g.traffic_port))
+    return out
+
+
+def _pod_ips(facts: MeshFacts, name: str) -> set[str]:
+    wl = cf(facts, name).workloads
+    return {p.ip for p in wl.pods if p.ip and p.app == proxy_view.SERVICE} if wl else set()
+
+
+def failed_gateways(facts: MeshFacts, source: str) -> str:
+    """Where hello calls failed on several networks: the other networks' gateways the source's
+    sidecar could not connect to, which nothing in the API shows (a firewall, a load balancer that
+    does not forward 15443); "" when none."""
+    view = facts.proxy_views.get(source)
+    if view is None or not topology.multi_network(facts):
+        return ""
+    home = topology.network_of(facts, source)
+    owners = {
+        a: net for net in topology.networks(facts) if net != home for a in _gateway_addresses(facts, net)
+    }
+    failed = [
+        (h, owners[(h.address, h.port)])
+        for h in view.hosts
+        if h.connect_failures and (h.address, h.port) in owners
+    ]
+    if not failed:
+        return ""
+    said = ", ".join(f"{net} at {h.address}:{h.port}" for h, net in failed)
+    return (
+        f"; the sidecar could not connect to the east-west gateway of {said}: check that port "
+        f"{failed[0][0].port} is open from {home} to that address (firewall rules, the load balancer's ports)"
+    )
+
+
+@check("test_sidecar_routes_networks_through_gateways", requires=_network_premises)
+def through_gateways(facts: MeshFacts, name: str) -> str | None:
+    _one_network(facts)
+    view = facts.proxy_views.get(name)
+    if view is None or view.problem:
+        raise verdicts.Inconclusive(
+            (view.problem if view else None) or f"the sidecar of {name}'s sleep pod was not read",
+            "see kubectl exec POD -c istio-proxy -- pilot-agent request GET clusters?format=json",
+        )
+    home = topology.network_of(facts, name)
+    held = {(h.address, h.port) for h in view.hosts}
+    problems = []
+    for net, members in topology.networks(facts).items():
+        if net == home or not any(_pod_ips(facts, m) for m in members):
+            continue
+        leaked = sorted(ip for m in members for ip in _pod_ips(facts, m) if any(a == ip for a, _ in held))
+        if leaked:
+            problems.append(f"pod IPs of network {net} ({', '.join(leaked)}), which {home} cannot reach")
+        addresses = _gateway_addresses(facts, net)
+        if not held & addresses:
+            wanted = ", ".join(f"{a}:{p}" for a, p in sorted(addresses)) or "none known"
+            problems.append(f"no endpoint at network {net}'s east-west gateway ({wanted})")
+    if not problems:
+        return None
+    hosts = ", ".join(f"{h.address}:{h.port} (weight {h.weight})" for h in view.hosts[:8]) or "none"
+    return (
+        f"the sidecar of {stable_name(view.pod)} in {name} (network {home}) holds {'; '.join(problems)} "
+        f"for {view.cluster_name}: istiod in {name} does not send other networks' calls through their "
+        "gateways; check that the sidecars declare their network (ISTIO_META_NETWORK, from "
+        "values.global.network: set it and restart the pods) and the gateways' topology.istio.io/network "
+        f"label\nendpoints: {hosts}"
+    )
