@@ -205,7 +205,7 @@ def test_api_down_answers_503_over_working_tls(tmp_path_factory, spec):
         assert code == 503 and body["reason"] == "ServiceUnavailable"
         assert env.json("GET", "/version", i=0)[0] == 200
     finally:
-        env.lab.stop()
+        env.stop()
 
 
 def test_flaky_api_fails_some_requests_but_never_twice_in_a_row(tmp_path_factory):
@@ -229,4 +229,4 @@ def test_flaky_api_fails_some_requests_but_never_twice_in_a_row(tmp_path_factory
         assert 0 < retries_needed < 30
         assert {429, 500} & set(outcomes)
     finally:
-        env.lab.stop()
+        env.stop()

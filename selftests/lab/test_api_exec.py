@@ -70,7 +70,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
     core.create_namespaced_pod("ex", pod)
     _until_running(core)
     yield running
-    running.lab.stop()
+    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
     kubectl_path()
     running = start_lab(tmp_path_factory, clusters=2, ready_delay=0.1, revisions=(REV,))  # the guide's
     yield running
-    running.lab.stop()
+    running.stop()
 
 
 def k(env: Running, ctx: int, *args: str, **kw):

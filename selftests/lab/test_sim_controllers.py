@@ -22,7 +22,7 @@ HASH = f"[{ALPHANUMS}]{{6,10}}"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, ready_delay=DELAY)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_deployment_makes_a_hashed_replicaset_and_named_pods(mesh: Mesh) -> None:

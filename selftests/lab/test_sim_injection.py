@@ -56,7 +56,7 @@ def test_system_namespaces_and_host_network_are_never_injected() -> None:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, clusters=1, revisions=(REV, CANARY))
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def _pod(
@@ -204,7 +204,7 @@ def test_webhook_selectors_follow_the_version(tmp_path_factory: TempFactory, spe
         assert _selectors(mwc) == want
         assert mwc.metadata.labels["istio.io/rev"] == spec.partition("@")[0]
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
@@ -228,7 +228,7 @@ def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
         bare = m.wait_ready(0, "by-rev", count=1)[0]
         assert [c.name for c in bare.spec.containers] == ["helloworld"]
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_injected_deployment_comes_up_2_of_2(mesh: Mesh) -> None:
@@ -262,7 +262,7 @@ def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.Te
         assert all(len(p.spec.containers) == 1 for p in m.wait_ready(1, count=2))
         assert all(len(p.spec.containers) == 2 for p in m.wait_ready(0, count=2))
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -277,7 +277,7 @@ def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPa
         proxy = next(c for c in m.pods(1)[0].spec.containers if c.name == "istio-proxy")
         assert proxy.image.endswith(":1.6.8-asm.9")
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
@@ -301,7 +301,7 @@ def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
         assert ep.subsets[0].not_ready_addresses and not ep.subsets[0].addresses
         assert len(pods) == 2
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -324,7 +324,7 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
         logs = m.core(1).read_namespaced_pod_log(istiod.metadata.name, "istio-system", container="discovery")
         assert "Error: failed to create discovery service" in logs
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_an_injector_before_1_11_stamps_the_revision_as_a_label(tmp_path_factory: TempFactory) -> None:
@@ -344,7 +344,7 @@ def test_an_injector_before_1_11_stamps_the_revision_as_a_label(tmp_path_factory
         assert new.metadata.annotations["istio.io/rev"] == REV
         assert "istio.io/rev" not in (new.metadata.labels or {})
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def _status(pod: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def root(m: Mesh, i: int, ns: str = "istio-system") -> str:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, clusters=2, revisions=(REV, "asm-181-1"))
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_istiod_per_revision_with_asm_labels_and_images(mesh: Mesh) -> None:
@@ -119,7 +119,7 @@ def test_install_faults_change_only_their_fact(tmp_path_factory: pytest.TempPath
         if check == "image":
             assert images[1].endswith(":1.6.5-asm.7") and two.metadata.labels["istio.io/rev"] == REV
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_slow_start_takes_seconds_not_minutes(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -132,4 +132,4 @@ def test_slow_start_takes_seconds_not_minutes(tmp_path_factory: pytest.TempPathF
         elapsed = time.monotonic() - t0
         assert 2.5 < elapsed < 8, elapsed
     finally:
-        m.lab.stop()
+        m.stop()

@@ -23,7 +23,7 @@ def versions(calls: list[str]) -> Counter[str]:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = guide_mesh(tmp_path_factory)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_replies_have_the_guide_shape_and_alternate(mesh: Mesh) -> None:
@@ -104,7 +104,7 @@ def test_traffic_faults(tmp_path_factory: pytest.TempPathFactory, fault: str, wa
             else:
                 assert 0 < got["500"] < N // 2 and set(got) == {"v1", "v2", "500"}, (fault, i, got)
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -120,7 +120,7 @@ def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFa
         tp = hosts["helloworld.sample.svc.cluster.local"]
         assert tp["loadBalancer"]["localityLbSetting"]["enabled"] and tp["outlierDetection"]
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
@@ -141,7 +141,7 @@ def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
         )
         assert "CERTIFICATE_VERIFY_FAILED" in body
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_sample_container_logs(mesh: Mesh) -> None:
@@ -180,7 +180,7 @@ def test_an_app_on_localhost_is_reached_through_the_sidecar_only_before_istio_1_
             got = versions(m.hello(i, N))
             assert set(got) == reached and sum(got.values()) == N, (revision, i, got)
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
@@ -212,4 +212,4 @@ def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
         for i in (0, 1):
             assert set(versions(m.hello(i, N))) == {"v1", "v2"}
     finally:
-        m.lab.stop()
+        m.stop()
