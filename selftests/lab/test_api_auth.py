@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from labapi_support import Running, lab_fixture, start_lab
+from support import until
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -149,12 +149,9 @@ def test_token_secret_is_filled_like_the_token_controller(env):
             type="kubernetes.io/service-account-token",
         ),
     )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        secret = core.read_namespaced_secret("reader-token", "auth")
-        if secret.data and "token" in secret.data:
-            break
-        time.sleep(0.05)
+    secret = until(lambda: core.read_namespaced_secret("reader-token", "auth"),
+                   lambda secret: "token" in (secret.data or {}), 5,
+                   "the token controller to fill secret auth/reader-token")
     assert set(secret.data) == {"token", "ca.crt", "namespace"}
     assert base64.b64decode(secret.data["namespace"]) == b"auth"
     assert base64.b64decode(secret.data["ca.crt"]) == env.cluster().ca_pem

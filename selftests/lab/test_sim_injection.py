@@ -4,16 +4,17 @@ and the injection faults (webhook-missing, stale-injector, proxy-not-ready, isti
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from sim_support import Mesh, start
+from support import until
 
 from meshconform.lab.istio.inject import inject_required
 
 REV, CANARY = "asm-1285-9", "asm-1215-34"  # both inject the 1.11+ way; GUIDE (ASM 1.7) the old way
 GUIDE = "asm-173-3"
+FOLLOW_SECONDS = 5.0  # an event or endpoints update following a pod change, on a loaded machine
 TempFactory = pytest.TempPathFactory
 
 
@@ -287,18 +288,22 @@ def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
     try:
         m.wait_ready(1, count=2)
         pods = m.wait_ready(0, count=2, containers=1)
-        time.sleep(0.3)
         for p in m.pods(0):
             ready = {s.name: s.ready for s in p.status.container_statuses}
             assert ready["istio-proxy"] is False and sum(ready.values()) == 1
             cond = {c.type: c for c in p.status.conditions}
             assert cond["Ready"].status == "False" and "istio-proxy" in cond["Ready"].message
-        events = m.core(0).list_namespaced_event("sample").items
+        # The probe's failure and the endpoints controller follow the pods: wait for each.
+        events = until(lambda: m.core(0).list_namespaced_event("sample").items,
+                       lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
+                       "an Unhealthy event in cluster-1/sample")
         unhealthy = [e for e in events if e.reason == "Unhealthy"]
-        assert unhealthy and "Readiness probe failed" in unhealthy[0].message
+        assert "Readiness probe failed" in unhealthy[0].message
         assert unhealthy[0].involved_object.field_path == "spec.containers{istio-proxy}"
-        ep = m.core(0).read_namespaced_endpoints("helloworld", "sample")
-        assert ep.subsets[0].not_ready_addresses and not ep.subsets[0].addresses
+        ep = until(lambda: m.core(0).read_namespaced_endpoints("helloworld", "sample"),
+                   lambda ep: bool(ep.subsets and ep.subsets[0].not_ready_addresses), FOLLOW_SECONDS,
+                   "helloworld's endpoints in cluster-1 to list the pods as not ready")
+        assert not ep.subsets[0].addresses
         assert len(pods) == 2
     finally:
         m.stop()
@@ -311,13 +316,11 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
         st = istiod.status.container_statuses[0]
         assert st.state.waiting.reason == "CrashLoopBackOff" and not st.ready and st.restart_count >= 1
         assert m.istiod(0).status.container_statuses[0].ready
-        deadline = time.monotonic() + 5
-        failed = []
-        while not failed and time.monotonic() < deadline:
-            failed = [
-                e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"
-            ]
-            time.sleep(0.05)
+        events = m.core(1).list_namespaced_event
+        failed = until(
+            lambda: [e for e in events("sample").items if e.reason == "FailedCreate"],
+            bool, FOLLOW_SECONDS, "a FailedCreate event in cluster-2/sample",
+        )
         hook = "rev.namespace.sidecar-injector.istio.io"  # the 1.10+ chart's name for the namespace webhook
         assert failed and f'failed calling webhook "{hook}"' in failed[0].message
         assert 'no endpoints available for service "istiod-asm-1285-9"' in failed[0].message

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sim_support import Mesh, guide_mesh, start
+from support import until
 
 N = 50
 
@@ -111,16 +113,21 @@ def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFa
     m = start(tmp_path_factory, faults=("locality-lb",))
     try:
         m.namespace(0, "other")
-        time.sleep(0.1)
-        drs = m.custom(0).list_namespaced_custom_object(
-            "networking.istio.io", "v1beta1", "istio-system", "destinationrules"
-        )["items"]
-        hosts = {d["spec"]["host"]: d["spec"]["trafficPolicy"] for d in drs}
-        assert set(hosts) == {"helloworld.sample.svc.cluster.local", "helloworld.other.svc.cluster.local"}
+        want = {"helloworld.sample.svc.cluster.local", "helloworld.other.svc.cluster.local"}
+        hosts = until(lambda: _rule_hosts(m), lambda hosts: set(hosts) == want, 3,
+                      "a locality DestinationRule for the new namespace too")
         tp = hosts["helloworld.sample.svc.cluster.local"]
         assert tp["loadBalancer"]["localityLbSetting"]["enabled"] and tp["outlierDetection"]
     finally:
         m.stop()
+
+
+def _rule_hosts(m: Mesh) -> dict[str, Any]:
+    """host -> trafficPolicy of each DestinationRule in cluster-1's istio-system."""
+    drs = m.custom(0).list_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", "istio-system", "destinationrules"
+    )["items"]
+    return {d["spec"]["host"]: d["spec"]["trafficPolicy"] for d in drs}
 
 
 def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(

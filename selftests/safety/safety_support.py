@@ -92,6 +92,8 @@ class DelayProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.delay = 0.0
+        self.held = 0  # chunks delayed so far: a request is being held once this moves
+        self._count = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self._open: list[socket.socket] = []
@@ -113,7 +115,9 @@ class DelayProxy:
         try:
             while chunk := source.recv(65536):
                 if slow and self.delay:
-                    time.sleep(self.delay)
+                    with self._count:
+                        self.held += 1
+                    time.sleep(self.delay)  # the slowness itself
                 sink.sendall(chunk)
         except OSError:
             pass

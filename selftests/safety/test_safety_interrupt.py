@@ -323,9 +323,13 @@ def test_third_ctrl_c_before_cleanup_began_leaves_at_once(tmp_path: Path) -> Non
     with namespace_made(tmp_path) as (_, suite, proxies, log):
         for proxy in proxies:
             proxy.delay = 10.0
-        time.sleep(0.5)  # the join's first requests are now held
+        eventually(lambda: all(proxy.held for proxy in proxies), 30,
+                   lambda: f"no request held by every proxy: {[proxy.held for proxy in proxies]}")
         pressed = time.time()
         os.killpg(suite.proc.pid, signal.SIGINT)
+        # Not a wait on a state: the first press prints nothing and its requests are held, so no
+        # sign says its handler has run. Half a second lets it run, so that the second press is
+        # not coalesced with the first (CPython runs a handler once for two pending signals).
         time.sleep(0.5)
         second_press(suite)
         waited, run = third_press(suite)
