@@ -22,6 +22,7 @@ SAMPLES = Path("/work/shared/upstream-samples/samples")
 READY_TIMEOUT = 15.0  # seconds; pods take ready_delay (0.3s, x12 under slow-start)
 # seconds: "synced" or "timeout" after REMOTE_CLUSTER_TIMEOUT (2 s), with room for a loaded machine
 SYNC_TIMEOUT = 4 * (REMOTE_CLUSTER_TIMEOUT + 1.5)
+MULTICLUSTER = "istio/multiCluster=true"  # the label of the remote secrets istiod reads
 
 
 def samples_dir() -> Path:
@@ -126,6 +127,20 @@ class Mesh(LabEnv):
         assert code == 0, err
         return list(json.loads(out))
 
+    def wait_joined(self, i: int, timeout: float = SYNC_TIMEOUT) -> None:
+        """Until every istiod of cluster i has settled each remote cluster its secrets name:
+        synced, or failed to sync. Calls cross only to clusters istiod has synced, and it syncs in
+        the background after start, so traffic is asserted after this. Its log says which, in
+        every version (/debug/clusterz came with 1.11); a secret naming the cluster itself is
+        ignored by istiod, so it is not awaited."""
+        secrets = self.core(i).list_namespaced_secret("istio-system", label_selector=MULTICLUSTER).items
+        remote = {key for s in secrets for key in s.data or {}} - {self.cluster(i).name}
+        for pod in self.pods(i, "istio-system", "app=istiod"):
+            until(lambda pod=pod: self.core(i).read_namespaced_pod_log(
+                      pod.metadata.name, "istio-system", container="discovery"),
+                  lambda log: all(_settled(log, name) for name in remote), timeout,
+                  f"{pod.metadata.name} in {self.contexts[i]} to settle remote clusters {sorted(remote)}")
+
     def sync_statuses(self, i: int) -> dict[str, str]:
         """Cluster i's istiod: remote cluster id -> syncStatus, as /debug/clusterz lists them."""
         return {e["id"]: e["syncStatus"] for e in self.clusterz(i) if e["secretName"]}
@@ -141,6 +156,12 @@ def _ready(pod: Any, containers: int | None) -> bool:
     statuses = pod.status.container_statuses or []
     n = sum(1 for s in statuses if s.ready)
     return bool(statuses) and (n == len(statuses) if containers is None else n >= containers)
+
+
+def _settled(log: str, remote: str) -> bool:
+    """istiod's log says the remote cluster synced or failed to (multicluster.py's two lines)."""
+    said = (f"remote cluster {remote} informers synced", f"remote cluster {remote} failed to sync")
+    return any(line in log for line in said)
 
 
 def _calls(out: str) -> list[str]:
@@ -167,12 +188,18 @@ def guide_mesh(
     containers: int | None = None,
     **options: Any,
 ) -> Mesh:
-    """The guide's setup: v1 in cluster-1, v2 in cluster-2 (vN in cluster-N), sleep everywhere, all ready."""
+    """The guide's setup: v1 in cluster-1, v2 in cluster-2 (vN in cluster-N), sleep everywhere, all
+    ready, and (joined, by default) every istiod done with its remote clusters."""
     options.setdefault("joined", True)
     mesh = start(tmp_path_factory, **options)
-    for i in range(len(mesh.contexts)):
-        mesh.namespace(i)
-        mesh.deploy(i, (f"v{i + 1}",), sleep=sleep)
-    for i in range(len(mesh.contexts)):
-        mesh.wait_ready(i, count=2 if sleep else 1, containers=containers)
+    try:
+        for i in range(len(mesh.contexts)):
+            mesh.namespace(i)
+            mesh.deploy(i, (f"v{i + 1}",), sleep=sleep)
+        for i in range(len(mesh.contexts)):
+            mesh.wait_ready(i, count=2 if sleep else 1, containers=containers)
+            mesh.wait_joined(i)
+    except BaseException:
+        mesh.stop()
+        raise
     return mesh
