@@ -3,9 +3,13 @@
 The suite is proven from the outside: `python -m pytest ...` in a subprocess from the repository
 root, so that its exit code, its terminal output, its signal handling and the files it writes
 (junit.xml, summary.json, report.html) are what a CI job sees. A lab is either started by the
-suite (`--lab`) or here, in this process, through its public API, so that a test can prepare the
-clusters before a run and inspect them after it with the official client. Either way the lab's
-request log (one JSON line per API request) is the witness of what reached the clusters.
+suite (`--lab`) or here, by LabEnv (in this process through its public API, or as `python -m
+meshconform.lab serve`), so that a test can prepare the clusters before a run and inspect them
+after it with the official client. Either way the lab's request log (one JSON line per API
+request) is the witness of what reached the clusters.
+
+Asynchronous states (a pod Ready, istiod synced, an event written) are awaited with `until` or
+`eventually`, which fail with the state seen last, never with a fixed sleep before an assertion.
 
 Imported as `support`: pytest puts this directory on sys.path when it loads selftests/conftest.py
 (rootdir-relative "prepend" imports, no __init__.py), for `pytest selftests` and for one file.
@@ -23,7 +27,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 import pytest
 from kubernetes import client, config
@@ -279,6 +283,7 @@ def until(
 
 SERVE_SECONDS = 60.0  # `python -m meshconform.lab serve` up: imports (~3 s on a loaded 2-core box) + start
 LAB_DIR = "lab"  # the temp directory a lab fixture's kubeconfig goes in
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 @dataclass
@@ -371,11 +376,13 @@ class LabEnv:
         return [f"--kubeconfig={self.kubeconfig}", *(f"--ctx={c}" for c in chosen)]
 
 
-def lab_fixture(kind: type[LabEnv] = LabEnv, scope: str = "module", name: str = "env", **options: Any) -> Any:
+def lab_fixture(
+    kind: type[LabEnv] = LabEnv, scope: Scope = "module", name: str = "env", **options: Any
+) -> Any:
     """A fixture `name` of one `kind.start(**options)` lab for a scope's tests, stopped after them:
     `env = lab_fixture(clusters=1)` in a test module."""
 
-    @pytest.fixture(scope=scope, name=name)  # type: ignore[call-overload]
+    @pytest.fixture(scope=scope, name=name)
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
         with kind.start(tmp_path_factory.mktemp(LAB_DIR), **options) as running:
             yield running
