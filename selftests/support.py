@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE_SECONDS = 300.0  # a hang guard: the longest run here takes ~35 s on a loaded 2-core box
 REQUEST_LOG_ENV = "MESHCONFORM_LAB_REQUEST_LOG"  # where `--lab` writes its lab's request log
 T = TypeVar("T")
+SHOWN = 2000  # characters of the last state a timed-out wait shows
 
 
 # -- a finished run and what it wrote --------------------------------------------------------------
@@ -257,11 +258,12 @@ def until(
     what: str,
     pause: float = 0.05,
     ignoring: tuple[type[Exception], ...] = (),
+    show: Callable[[T], object] = repr,
 ) -> T:
     """observe() until ok(seen) holds, and return what was seen last: a wait on an asynchronous
     state instead of a fixed sleep before an assertion. After `seconds`, fail naming `what` was
-    awaited and the state (or one of the `ignoring` errors, e.g. 404 before an object exists) seen
-    last, as an assertion on it would have."""
+    awaited and the state seen last, through `show` (e.g. the pods' names and phases rather than
+    whole objects), or the last of the `ignoring` errors (a 404 before an object exists)."""
     last: list[Any] = [None]
 
     def holds() -> bool:
@@ -273,10 +275,26 @@ def until(
         return ok(last[0])
 
     def why() -> str:
-        return f"timed out after {seconds:g}s waiting for {what}; last seen: {last[0]!r}"
+        text = repr(last[0]) if isinstance(last[0], ignoring) else str(show(last[0]))
+        return f"timed out after {seconds:g}s waiting for {what}; last seen: {text[:SHOWN]}"
 
     eventually(holds, seconds, why, pause)
     return cast(T, last[0])
+
+
+def pod_states(pods: list[Any]) -> list[str]:
+    """`name phase ready/containers` of each pod: what a wait on pods shows, as kubectl get pod."""
+    out = []
+    for pod in pods:
+        statuses = pod.status.container_statuses or []
+        ready = sum(1 for s in statuses if s.ready)
+        out.append(f"{pod.metadata.name} {pod.status.phase} {ready}/{len(statuses)}")
+    return out
+
+
+def tail(text: str, chars: int = 600) -> str:
+    """The end of a log, where a wait on it looks for its line."""
+    return text[-chars:]
 
 
 # -- a lab -----------------------------------------------------------------------------------------

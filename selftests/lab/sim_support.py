@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes.stream import stream
 from kubernetes.utils import create_from_dict
-from support import LAB_DIR, LabEnv, until
+from support import LAB_DIR, LabEnv, pod_states, tail, until
 
 from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
 
@@ -70,6 +70,7 @@ class Mesh(LabEnv):
             lambda pods: sum(_ready(p, containers) for p in pods) >= count,
             timeout,
             f"{count} ready pods in {self.contexts[i]}/{ns}",
+            show=pod_states,
         )
         return pods
 
@@ -139,7 +140,8 @@ class Mesh(LabEnv):
             until(lambda pod=pod: self.core(i).read_namespaced_pod_log(
                       pod.metadata.name, "istio-system", container="discovery"),
                   lambda log: all(_settled(log, name) for name in remote), timeout,
-                  f"{pod.metadata.name} in {self.contexts[i]} to settle remote clusters {sorted(remote)}")
+                  f"{pod.metadata.name} in {self.contexts[i]} to settle remote clusters {sorted(remote)}",
+                  show=tail)
 
     def sync_statuses(self, i: int) -> dict[str, str]:
         """Cluster i's istiod: remote cluster id -> syncStatus, as /debug/clusterz lists them."""

@@ -151,7 +151,8 @@ def test_token_secret_is_filled_like_the_token_controller(env):
     )
     secret = until(lambda: core.read_namespaced_secret("reader-token", "auth"),
                    lambda secret: "token" in (secret.data or {}), 5,
-                   "the token controller to fill secret auth/reader-token")
+                   "the token controller to fill secret auth/reader-token",
+                   show=lambda secret: sorted(secret.data or {}))  # the keys, never the token
     assert set(secret.data) == {"token", "ca.crt", "namespace"}
     assert base64.b64decode(secret.data["namespace"]) == b"auth"
     assert base64.b64decode(secret.data["ca.crt"]) == env.cluster().ca_pem

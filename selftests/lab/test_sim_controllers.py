@@ -81,7 +81,7 @@ def test_pods_walk_pending_to_ready_over_the_ready_delay(mesh: Mesh) -> None:
     assert cs.ready and cs.started and cs.state.running.started_at and cs.container_id.startswith("containerd://")
     d = until(lambda: mesh.apps(0).read_namespaced_deployment("helloworld-v2", "timing"),
               lambda d: (d.status.available_replicas or 0) >= 1, FOLLOW_SECONDS,
-              "deployment timing/helloworld-v2 to count its ready pod available")
+              "deployment timing/helloworld-v2 to count its ready pod available", show=lambda d: d.status)
     s = d.status
     assert (s.replicas, s.ready_replicas, s.available_replicas, s.updated_replicas) == (1, 1, 1, 1)
     assert s.observed_generation == d.metadata.generation

@@ -296,13 +296,14 @@ def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
         # The probe's failure and the endpoints controller follow the pods: wait for each.
         events = until(lambda: m.core(0).list_namespaced_event("sample").items,
                        lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
-                       "an Unhealthy event in cluster-1/sample")
+                       "an Unhealthy event in cluster-1/sample", show=lambda items: [e.reason for e in items])
         unhealthy = [e for e in events if e.reason == "Unhealthy"]
         assert "Readiness probe failed" in unhealthy[0].message
         assert unhealthy[0].involved_object.field_path == "spec.containers{istio-proxy}"
         ep = until(lambda: m.core(0).read_namespaced_endpoints("helloworld", "sample"),
                    lambda ep: bool(ep.subsets and ep.subsets[0].not_ready_addresses), FOLLOW_SECONDS,
-                   "helloworld's endpoints in cluster-1 to list the pods as not ready")
+                   "helloworld's endpoints in cluster-1 to list the pods as not ready",
+                   show=lambda ep: ep.subsets)
         assert not ep.subsets[0].addresses
         assert len(pods) == 2
     finally:
@@ -318,7 +319,8 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
     m = _faulted(tmp_path_factory, "istiod-down:cluster-2")
     try:
         istiod = until(lambda: m.istiod(1), _crash_looping, FOLLOW_SECONDS,
-                       "cluster-2's istiod in CrashLoopBackOff")
+                       "cluster-2's istiod in CrashLoopBackOff",
+                       show=lambda pod: [c.state for c in pod.status.container_statuses or []])
         st = istiod.status.container_statuses[0]
         assert not st.ready and st.restart_count >= 1
         assert m.istiod(0).status.container_statuses[0].ready
@@ -326,6 +328,7 @@ def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.
         failed = until(
             lambda: [e for e in events("sample").items if e.reason == "FailedCreate"],
             bool, FOLLOW_SECONDS, "a FailedCreate event in cluster-2/sample",
+            show=len,
         )
         hook = "rev.namespace.sidecar-injector.istio.io"  # the 1.10+ chart's name for the namespace webhook
         assert failed and f'failed calling webhook "{hook}"' in failed[0].message

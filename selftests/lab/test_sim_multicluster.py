@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 from sim_support import SYNC_TIMEOUT, Mesh, start
-from support import until
+from support import pod_states, tail, until
 
 from meshconform.lab.istio.pki import RootCA
 from meshconform.lab.istio.remote_secret_exchange import dead_server, kubeconfig, remote_secret
@@ -122,7 +123,7 @@ def test_kubeconfig_that_does_not_parse_is_not_added(tmp_path_factory: pytest.Te
         # absence from clusterz show that it was not added.
         refusal = "context was not found for specified context: nowhere"
         until(lambda: _log(mesh, 1), lambda log: refusal in log, SYNC_TIMEOUT,
-              "istiod's refusal of the kubeconfig that does not parse")
+              "istiod's refusal of the kubeconfig that does not parse", show=tail)
         assert "broken" not in mesh.sync_statuses(1)
     finally:
         mesh.stop()
@@ -164,7 +165,7 @@ def test_duplicate_cluster_name(tmp_path_factory: pytest.TempPathFactory) -> Non
         assert kc["clusters"][0]["cluster"]["server"] == mesh.cluster(0).server_url  # cluster-1's API
         mesh.wait_statuses(0, {"cluster-2": "synced"})
         until(lambda: _log(mesh, 1), lambda log: "as it would overwrite the local cluster" in log,
-              SYNC_TIMEOUT, "cluster-2's istiod to refuse the secret that names its own cluster")
+              SYNC_TIMEOUT, "cluster-2's istiod to refuse the secret that names its own cluster", show=tail)
         assert mesh.sync_statuses(1) == {}
     finally:
         mesh.stop()
@@ -202,11 +203,14 @@ def test_debug_endpoints_off_answer_clusterz_404_on_a_current_istiod(
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "discovery", "env": env}]}}}}
         apps = client.AppsV1Api(mesh.api(0))
         apps.patch_namespaced_deployment("istiod-asm-1285-9", "istio-system", patch)
-        ready = until(
-            lambda: [p for p in mesh.pods(0, "istio-system", "app=istiod")
-                     if p.metadata.name != old and any(c.ready for c in p.status.container_statuses or [])],
-            bool, ISTIOD_SECONDS, "a new istiod pod, Ready, after the env change",
-        )
+
+        def rolled(pods: list[Any]) -> list[Any]:
+            new = [p for p in pods if p.metadata.name != old]
+            return [p for p in new if any(c.ready for c in p.status.container_statuses or [])]
+
+        pods = until(lambda: mesh.pods(0, "istio-system", "app=istiod"), lambda pods: bool(rolled(pods)),
+                     ISTIOD_SECONDS, "a new istiod pod, Ready, after the env change", show=pod_states)
+        ready = rolled(pods)
         argv = ["pilot-discovery", "request", "GET", "/debug/clusterz"]
         out, err, code = mesh.exec(0, ready[0].metadata.name, "discovery", argv, "istio-system")
         assert (out, err, code) == ("404 page not found\n\n", "", 0), (out, err, code)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from sim_support import SYNC_TIMEOUT, Mesh, start
-from support import until
+from support import tail, until
 
 from meshconform.mesh import cluster_identity as identity
 
@@ -95,7 +95,7 @@ def test_istioctl_1_6_shape_when_the_lab_runs_asm_1_6(tmp_path_factory: pytest.T
         until(
             lambda: mesh.core(1).read_namespaced_pod_log(istiod, "istio-system", container="discovery"),
             lambda log: "remote cluster cluster-1 informers synced" in log,
-            SYNC_TIMEOUT, "cluster-2's istiod 1.6 to log that cluster-1 synced",
+            SYNC_TIMEOUT, "cluster-2's istiod 1.6 to log that cluster-1 synced", show=tail,
         )
     finally:
         mesh.stop()

@@ -48,3 +48,12 @@ def test_eventually_calls_why_only_on_timeout() -> None:
     eventually(lambda: True, 1, lambda: pytest.fail("why() called although ok() held"))
     with pytest.raises(AssertionError, match=r"^late$"):
         eventually(lambda: False, 0.05, lambda: "late", pause=0.01)
+
+
+def test_until_shows_the_last_state_through_show_and_bounded() -> None:
+    with pytest.raises(AssertionError, match=r"last seen: \['pod-a Pending'\]$"):
+        until(lambda: [("pod-a", "Pending")], lambda pods: False, 0.05, "pods", pause=0.01,
+              show=lambda pods: [" ".join(p) for p in pods])
+    with pytest.raises(AssertionError) as failed:
+        until(lambda: "x" * 10_000, lambda text: False, 0.05, "a short text", pause=0.01)
+    assert len(str(failed.value)) < 2200
