@@ -2,7 +2,8 @@
 
 Arguments after ``--`` go to the underlying command unchanged, e.g.
 ``nox -s lab -- -k traffic``, ``nox -s conformance -- --ctx1 A --ctx2 B``,
-``nox -s kind -- --dry-run``. Plain ``nox`` runs lint and the self-tests, as CI does.
+``nox -s kind -- --dry-run``. Plain ``nox`` runs lint and the self-tests, as CI does;
+``nox -s selftest_fast`` the self-tests that do not run the whole suite, for a quick check.
 Every tool a session runs is installed into its own virtualenv (``error_on_external_run``
 catches one that is not); the kind path's docker, kind, istioctl and kubectl are checked up front,
 before anything is installed, so a machine without them is refused in seconds.
@@ -44,6 +45,13 @@ def selftest(session: nox.Session) -> None:
     """Run the project's own tests: unit, lab fidelity, fault matrix, kind plan."""
     session.install("-e", ".[dev]")
     session.run("pytest", "selftests", *session.posargs)
+
+
+@nox.session
+def selftest_fast(session: nox.Session) -> None:
+    """Run the fast self-tests (all but those that run the whole suite), two workers: ~2 min."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "selftests", "-m", "not selftest_slow", "-n", "2", *session.posargs)
 
 
 @nox.session

@@ -3,9 +3,13 @@
 The suite is proven from the outside: `python -m pytest ...` in a subprocess from the repository
 root, so that its exit code, its terminal output, its signal handling and the files it writes
 (junit.xml, summary.json, report.html) are what a CI job sees. A lab is either started by the
-suite (`--lab`) or here, in this process, through its public API, so that a test can prepare the
-clusters before a run and inspect them after it with the official client. Either way the lab's
-request log (one JSON line per API request) is the witness of what reached the clusters.
+suite (`--lab`) or here, by LabEnv (in this process through its public API, or as `python -m
+meshconform.lab serve`), so that a test can prepare the clusters before a run and inspect them
+after it with the official client. Either way the lab's request log (one JSON line per API
+request) is the witness of what reached the clusters.
+
+Asynchronous states (a pod Ready, istiod synced, an event written) are awaited with `until` or
+`eventually`, which fail with the state seen last, never with a fixed sleep before an assertion.
 
 Imported as `support`: pytest puts this directory on sys.path when it loads selftests/conftest.py
 (rootdir-relative "prepend" imports, no __init__.py), for `pytest selftests` and for one file.
@@ -15,16 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self, TypeVar, cast
 
+import pytest
 from kubernetes import client, config
 
 from meshconform.lab import Lab, LabOptions
@@ -32,6 +37,8 @@ from meshconform.lab import Lab, LabOptions
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_SECONDS = 300.0  # a hang guard: the longest run here takes ~35 s on a loaded 2-core box
 REQUEST_LOG_ENV = "MESHCONFORM_LAB_REQUEST_LOG"  # where `--lab` writes its lab's request log
+T = TypeVar("T")
+SHOWN = 2000  # characters of the last state a timed-out wait shows
 
 
 # -- a finished run and what it wrote --------------------------------------------------------------
@@ -244,22 +251,77 @@ def eventually(
         time.sleep(pause)
 
 
-# -- a lab in this process -------------------------------------------------------------------------
+def until(
+    observe: Callable[[], T],
+    ok: Callable[[T], bool],
+    seconds: float,
+    what: str,
+    pause: float = 0.05,
+    ignoring: tuple[type[Exception], ...] = (),
+    show: Callable[[T], object] = repr,
+) -> T:
+    """observe() until ok(seen) holds, and return what was seen last: a wait on an asynchronous
+    state instead of a fixed sleep before an assertion. After `seconds`, fail naming `what` was
+    awaited and the state seen last, through `show` (e.g. the pods' names and phases rather than
+    whole objects), or the last of the `ignoring` errors (a 404 before an object exists)."""
+    last: list[Any] = [None]
+
+    def holds() -> bool:
+        try:
+            last[0] = observe()
+        except ignoring as error:
+            last[0] = error
+            return False
+        return ok(last[0])
+
+    def why() -> str:
+        text = repr(last[0]) if isinstance(last[0], ignoring) else str(show(last[0]))
+        return f"timed out after {seconds:g}s waiting for {what}; last seen: {text[:SHOWN]}"
+
+    eventually(holds, seconds, why, pause)
+    return cast(T, last[0])
+
+
+def pod_states(pods: list[Any]) -> list[str]:
+    """`name phase ready/containers` of each pod: what a wait on pods shows, as kubectl get pod."""
+    out = []
+    for pod in pods:
+        statuses = pod.status.container_statuses or []
+        ready = sum(1 for s in statuses if s.ready)
+        out.append(f"{pod.metadata.name} {pod.status.phase} {ready}/{len(statuses)}")
+    return out
+
+
+def tail(text: str, chars: int = 600) -> str:
+    """The end of a log, where a wait on it looks for its line."""
+    return text[-chars:]
+
+
+# -- a lab -----------------------------------------------------------------------------------------
+
+SERVE_SECONDS = 60.0  # `python -m meshconform.lab serve` up: imports (~3 s on a loaded 2-core box) + start
+LAB_DIR = "lab"  # the temp directory a lab fixture's kubeconfig goes in
+Scope = Literal["session", "package", "module", "class", "function"]
 
 
 @dataclass
 class LabEnv:
     """A lab's kubeconfig and contexts, clients for them as a user's script makes them, and the
-    suite arguments that point at them. A cluster is named by index or by context."""
+    suite arguments that point at them. A cluster is named by index or by context.
+
+    The one way a self-test starts a lab: `LabEnv.start` runs it in this process (so a test can
+    reach into the model), `LabEnv.serve` as `python -m meshconform.lab serve` in a process of its
+    own (so it outlives a suite that dies); both return a LabEnv to `stop()` or use in `with`.
+    Helpers that need more (the guide's workloads, raw HTTPS requests) subclass it."""
 
     kubeconfig: Path
     contexts: list[str]
     lab: Any = None  # the meshconform.lab.Lab, when this process runs it
-    process: Any = None  # the `python -m meshconform.lab serve` process, when that runs it
+    process: subprocess.Popen[bytes] | None = None  # the `python -m meshconform.lab serve`, when that runs it
 
     @classmethod
     def start(cls, directory: Path, **options: Any) -> Self:
-        """A lab of `LabOptions(**options)`, started, its kubeconfig in directory; stop() it."""
+        """A lab of `LabOptions(**options)` in this process, its kubeconfig in directory."""
         lab = Lab(LabOptions(**options)).start()
         path = directory / "kubeconfig"
         try:
@@ -269,9 +331,43 @@ class LabEnv:
             raise
         return cls(path, contexts, lab)
 
+    @classmethod
+    def serve(cls, directory: Path, *args: str) -> Self:
+        """`python -m meshconform.lab serve --kubeconfig PATH ARGS` in its own process, once it
+        says it is serving (its contexts are the lines before that one)."""
+        kubeconfig, log = directory / "served-kubeconfig", directory / "serve.out"
+        cmd = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={kubeconfig}", *args]
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=suite_env())
+        served = cls(kubeconfig, [], process=proc)
+        try:
+            eventually(lambda: "serving" in log.read_text() or proc.poll() is not None, SERVE_SECONDS,
+                       lambda: f"lab did not start in {SERVE_SECONDS:g}s: {log.read_text()}")
+            if proc.poll() is not None:
+                raise AssertionError(f"lab exited {proc.returncode}: {log.read_text()}")
+        except BaseException:
+            served.stop()
+            raise
+        served.contexts = [line for line in log.read_text().splitlines() if line.startswith("gke_")]
+        return served
+
     def stop(self) -> None:
+        """Stop the lab this LabEnv started (none for a view of another's lab); idempotent."""
         if self.lab is not None:
             self.lab.stop()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # as Ctrl-C: the lab stops its servers, exits 0
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def context(self, which: int | str) -> str:
         return self.contexts[which] if isinstance(which, int) else which
@@ -298,11 +394,15 @@ class LabEnv:
         return [f"--kubeconfig={self.kubeconfig}", *(f"--ctx={c}" for c in chosen)]
 
 
-@contextmanager
-def lab_in_process(directory: Path, **options: Any) -> Iterator[LabEnv]:
-    """A lab of `LabOptions(**options)` with its kubeconfig in directory, stopped on exit."""
-    env = LabEnv.start(directory, **options)
-    try:
-        yield env
-    finally:
-        env.stop()
+def lab_fixture(
+    kind: type[LabEnv] = LabEnv, scope: Scope = "module", name: str = "env", **options: Any
+) -> Any:
+    """A fixture `name` of one `kind.start(**options)` lab for a scope's tests, stopped after them:
+    `env = lab_fixture(clusters=1)` in a test module."""
+
+    @pytest.fixture(scope=scope, name=name)
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
+        with kind.start(tmp_path_factory.mktemp(LAB_DIR), **options) as running:
+            yield running
+
+    return fixture

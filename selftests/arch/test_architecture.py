@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "meshconform"
 LAB = PACKAGE / "lab"
 # Modules that drive or decorate pytest by nature: the bench's warm runner calls pytest.main.
 PYTEST_ALLOWED = {"bench/driver.py"}
+PYTEST_PACKAGES = {"pytest", "_pytest", "xdist", "pytest_html"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -57,12 +58,27 @@ def test_suite_never_imports_the_lab(path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("path", _suite_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def _pytest_imports(path: Path) -> set[str]:
+    return {m for m in _imports(path) if m.split(".")[0] in PYTEST_PACKAGES}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _suite_modules() if str(p.relative_to(PACKAGE)) not in PYTEST_ALLOWED],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_library_knows_nothing_of_pytest(path: Path) -> None:
-    if str(path.relative_to(PACKAGE)) in PYTEST_ALLOWED:
-        pytest.skip(f"{path.name} drives pytest itself")
-    bad = {m for m in _imports(path) if m.split(".")[0] in {"pytest", "_pytest", "xdist", "pytest_html"}}
+    bad = _pytest_imports(path)
     assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}: fixtures wire the library"
+
+
+def test_the_pytest_exceptions_are_exactly_the_modules_that_drive_pytest() -> None:
+    """Each allowed module exists and does import pytest, and no other does: an entry left behind
+    by a move or a rename would otherwise let the next module of that name import it unseen."""
+    driving = {str(p.relative_to(PACKAGE)) for p in _suite_modules() if _pytest_imports(p)}
+    assert driving == PYTEST_ALLOWED, (
+        f"modules importing pytest: {sorted(driving)}; allowed: {sorted(PYTEST_ALLOWED)}"
+    )
 
 
 ROOT = PACKAGE.parent

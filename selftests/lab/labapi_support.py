@@ -1,5 +1,5 @@
-"""Shared helpers for the lab API self-tests: a Lab per module (support.LabEnv) with raw HTTPS
-requests and clients for any token on top, and the real kubectl."""
+"""Shared helpers for the lab API self-tests: a lab (support.LabEnv.start) with raw HTTPS requests
+and clients for any token on top, one per module or per test, and the real kubectl."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import support
 from kubernetes import client
-from support import ROOT, LabEnv
+from support import LAB_DIR, ROOT, LabEnv
 
 KUBECTL_DEB = ROOT / "tools" / "kubectl-deb" / "usr" / "bin" / "kubectl"
 
 
 class Running(LabEnv):
-    """A lab started for a module of API tests; stop() it (or its .lab) when done."""
+    """A lab for API tests, with raw requests and clients for any token; stop() it when done."""
 
     def api_as(self, token: str, i: int = 0) -> client.ApiClient:
         """A client for cluster i that authenticates with `token` (e.g. a service account's)."""
@@ -66,19 +66,13 @@ class Running(LabEnv):
 
 
 def start_lab(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Running:
-    return Running.start(tmp_path_factory.mktemp("lab"), **options)
+    """A Running lab of `LabOptions(**options)` for one test; stop() it."""
+    return Running.start(tmp_path_factory.mktemp(LAB_DIR), **options)
 
 
 def lab_fixture(**options: Any) -> Any:
-    """A module's `env` fixture (`env = lab_fixture(clusters=1)`): one lab for the module's tests."""
-
-    @pytest.fixture(scope="module")
-    def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-        running = start_lab(tmp_path_factory, **options)
-        yield running
-        running.stop()
-
-    return env
+    """A module's `env` fixture (`env = lab_fixture(clusters=1)`): one Running lab for its tests."""
+    return support.lab_fixture(Running, **options)
 
 
 def kubectl_path() -> Path:

@@ -7,7 +7,6 @@ observes a fault exactly where the suite would have to find it.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,15 @@ import pytest
 import yaml
 from kubernetes.stream import stream
 from kubernetes.utils import create_from_dict
-from support import LabEnv
+from support import LAB_DIR, LabEnv, pod_states, tail, until
+
+from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
 
 SAMPLES = Path("/work/shared/upstream-samples/samples")
 READY_TIMEOUT = 15.0  # seconds; pods take ready_delay (0.3s, x12 under slow-start)
+# seconds: "synced" or "timeout" after REMOTE_CLUSTER_TIMEOUT (2 s), with room for a loaded machine
+SYNC_TIMEOUT = 4 * (REMOTE_CLUSTER_TIMEOUT + 1.5)
+MULTICLUSTER = "istio/multiCluster=true"  # the label of the remote secrets istiod reads
 
 
 def samples_dir() -> Path:
@@ -33,7 +37,7 @@ def docs(name: str) -> list[dict[str, Any]]:
 
 
 class Mesh(LabEnv):
-    """A started lab with the guide's workloads on top; stop() it (or its .lab) when done."""
+    """A started lab with the guide's workloads on top; stop() it when done."""
 
     # -- workloads -------------------------------------------------------------------------------
     def namespace(self, i: int, name: str = "sample", labels: dict[str, str] | None = None) -> None:
@@ -61,18 +65,14 @@ class Mesh(LabEnv):
         containers: int | None = None,
     ) -> list[Any]:
         """Until `count` pods in ns are Ready (all containers ready, or `containers` of them)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pods = self.pods(i, ns)
-            done = [p for p in pods if _ready(p, containers)]
-            if len(done) >= count:
-                return pods
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"pods in {self.contexts[i]}/{ns} not ready after {timeout}s: "
-                    f"{[(p.metadata.name, p.status.phase) for p in pods]}"
-                )
-            time.sleep(0.05)
+        pods = until(
+            lambda: self.pods(i, ns),
+            lambda pods: sum(_ready(p, containers) for p in pods) >= count,
+            timeout,
+            f"{count} ready pods in {self.contexts[i]}/{ns}",
+            show=pod_states,
+        )
+        return pods
 
     def sleep_pod(self, i: int, ns: str = "sample") -> str:
         return str(self.pods(i, ns, "app=sleep")[0].metadata.name)
@@ -128,21 +128,42 @@ class Mesh(LabEnv):
         assert code == 0, err
         return list(json.loads(out))
 
-    def wait_clusterz(self, i: int, want: dict[str, str], timeout: float = 6.0) -> list[dict[str, Any]]:
-        """Until clusterz of cluster i shows each id in `want` with that syncStatus."""
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.clusterz(i)
-            seen = {e["id"]: e["syncStatus"] for e in got if e["secretName"]}
-            if all(seen.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
-                return got
-            time.sleep(0.1)
+    def wait_joined(self, i: int, timeout: float = SYNC_TIMEOUT) -> None:
+        """Until every istiod of cluster i has settled each remote cluster its secrets name:
+        synced, or failed to sync. Calls cross only to clusters istiod has synced, and it syncs in
+        the background after start, so traffic is asserted after this. Its log says which, in
+        every version (/debug/clusterz came with 1.11); a secret naming the cluster itself is
+        ignored by istiod, so it is not awaited."""
+        secrets = self.core(i).list_namespaced_secret("istio-system", label_selector=MULTICLUSTER).items
+        remote = {key for s in secrets for key in s.data or {}} - {self.cluster(i).name}
+        for pod in self.pods(i, "istio-system", "app=istiod"):
+            until(lambda pod=pod: self.core(i).read_namespaced_pod_log(
+                      pod.metadata.name, "istio-system", container="discovery"),
+                  lambda log: all(_settled(log, name) for name in remote), timeout,
+                  f"{pod.metadata.name} in {self.contexts[i]} to settle remote clusters {sorted(remote)}",
+                  show=tail)
+
+    def sync_statuses(self, i: int) -> dict[str, str]:
+        """Cluster i's istiod: remote cluster id -> syncStatus, as /debug/clusterz lists them."""
+        return {e["id"]: e["syncStatus"] for e in self.clusterz(i) if e["secretName"]}
+
+    def wait_statuses(self, i: int, want: dict[str, str], timeout: float = SYNC_TIMEOUT) -> None:
+        """Until cluster i's istiod lists exactly these remote clusters with these syncStatuses:
+        istiod reaches its peers in the background, so a state is asserted once it has settled."""
+        until(lambda: self.sync_statuses(i), lambda seen: seen == want, timeout,
+              f"clusterz of {self.contexts[i]} to be {want}")
 
 
 def _ready(pod: Any, containers: int | None) -> bool:
     statuses = pod.status.container_statuses or []
     n = sum(1 for s in statuses if s.ready)
     return bool(statuses) and (n == len(statuses) if containers is None else n >= containers)
+
+
+def _settled(log: str, remote: str) -> bool:
+    """istiod's log says the remote cluster synced or failed to (multicluster.py's two lines)."""
+    said = (f"remote cluster {remote} informers synced", f"remote cluster {remote} failed to sync")
+    return any(line in log for line in said)
 
 
 def _calls(out: str) -> list[str]:
@@ -158,8 +179,9 @@ def _calls(out: str) -> list[str]:
 
 
 def start(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Mesh:
+    """A Mesh lab of `LabOptions(**options)` (pods Ready after 0.1 s unless told); stop() it."""
     options.setdefault("ready_delay", 0.1)
-    return Mesh.start(tmp_path_factory.mktemp("lab"), **options)
+    return Mesh.start(tmp_path_factory.mktemp(LAB_DIR), **options)
 
 
 def guide_mesh(
@@ -168,12 +190,18 @@ def guide_mesh(
     containers: int | None = None,
     **options: Any,
 ) -> Mesh:
-    """The guide's setup: v1 in cluster-1, v2 in cluster-2 (vN in cluster-N), sleep everywhere, all ready."""
+    """The guide's setup: v1 in cluster-1, v2 in cluster-2 (vN in cluster-N), sleep everywhere, all
+    ready, and (joined, by default) every istiod done with its remote clusters."""
     options.setdefault("joined", True)
     mesh = start(tmp_path_factory, **options)
-    for i in range(len(mesh.contexts)):
-        mesh.namespace(i)
-        mesh.deploy(i, (f"v{i + 1}",), sleep=sleep)
-    for i in range(len(mesh.contexts)):
-        mesh.wait_ready(i, count=2 if sleep else 1, containers=containers)
+    try:
+        for i in range(len(mesh.contexts)):
+            mesh.namespace(i)
+            mesh.deploy(i, (f"v{i + 1}",), sleep=sleep)
+        for i in range(len(mesh.contexts)):
+            mesh.wait_ready(i, count=2 if sleep else 1, containers=containers)
+            mesh.wait_joined(i)
+    except BaseException:
+        mesh.stop()
+        raise
     return mesh

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from labapi_support import Running, lab_fixture, start_lab
+from support import until
 
 RBAC = "rbac.authorization.k8s.io"
 
@@ -149,12 +149,10 @@ def test_token_secret_is_filled_like_the_token_controller(env):
             type="kubernetes.io/service-account-token",
         ),
     )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        secret = core.read_namespaced_secret("reader-token", "auth")
-        if secret.data and "token" in secret.data:
-            break
-        time.sleep(0.05)
+    secret = until(lambda: core.read_namespaced_secret("reader-token", "auth"),
+                   lambda secret: "token" in (secret.data or {}), 5,
+                   "the token controller to fill secret auth/reader-token",
+                   show=lambda secret: sorted(secret.data or {}))  # the keys, never the token
     assert set(secret.data) == {"token", "ca.crt", "namespace"}
     assert base64.b64decode(secret.data["namespace"]) == b"auth"
     assert base64.b64decode(secret.data["ca.crt"]) == env.cluster().ca_pem
@@ -205,7 +203,7 @@ def test_api_down_answers_503_over_working_tls(tmp_path_factory, spec):
         assert code == 503 and body["reason"] == "ServiceUnavailable"
         assert env.json("GET", "/version", i=0)[0] == 200
     finally:
-        env.lab.stop()
+        env.stop()
 
 
 def test_flaky_api_fails_some_requests_but_never_twice_in_a_row(tmp_path_factory):
@@ -229,4 +227,4 @@ def test_flaky_api_fails_some_requests_but_never_twice_in_a_row(tmp_path_factory
         assert 0 < retries_needed < 30
         assert {429, 500} & set(outcomes)
     finally:
-        env.lab.stop()
+        env.stop()

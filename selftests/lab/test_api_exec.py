@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import time
 
 import pytest
 import websocket
@@ -13,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 from labapi_support import Running, start_lab
+from support import until
 
 from meshconform.lab.apiserver.lab_cluster import ExecRequest, ExecResponse
 
@@ -33,26 +33,9 @@ def fake_logs(pod: dict, container: str, tail: int | None) -> str | None:
 
 
 def _until_running(core: client.CoreV1Api) -> None:
-    """The lab's kubelet makes the pod Running; without it (lab-sim absent) say so ourselves."""
-    deadline = time.monotonic() + 3
-    while core.read_namespaced_pod("box", "ex").status.phase != "Running" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if core.read_namespaced_pod("box", "ex").status.phase != "Running":
-        state = {"running": {"startedAt": "2024-01-01T00:00:00Z"}}
-        statuses = [
-            {
-                "name": n,
-                "ready": True,
-                "restartCount": 0,
-                "image": "busybox:1.32",
-                "imageID": "",
-                "state": state,
-            }
-            for n in ("app", "side")
-        ]
-        core.patch_namespaced_pod_status(
-            "box", "ex", {"status": {"phase": "Running", "containerStatuses": statuses}}
-        )
+    """The lab's kubelet makes the pod Running (exec into a Pending pod is refused)."""
+    until(lambda: core.read_namespaced_pod("box", "ex").status.phase, lambda phase: phase == "Running", 3,
+          "pod ex/box to be Running")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +53,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
     core.create_namespaced_pod("ex", pod)
     _until_running(core)
     yield running
-    running.lab.stop()
+    running.stop()
 
 
 @pytest.fixture(scope="module")

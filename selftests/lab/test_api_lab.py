@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -76,8 +75,8 @@ def test_two_labs_at_once_never_collide(tmp_path_factory):
         assert a.json("GET", "/version")[0] == b.json("GET", "/version")[0] == 200
         assert a.json("GET", "/version", token=b.cluster().admin_token)[0] == 401
     finally:
-        a.lab.stop()
-        b.lab.stop()
+        a.stop()
+        b.stop()
 
 
 def test_kubeconfig_is_gke_style(tmp_path_factory):
@@ -98,7 +97,7 @@ def test_kubeconfig_is_gke_style(tmp_path_factory):
         cas = {c["cluster"]["certificate-authority-data"] for c in cfg["clusters"]}
         assert len(cas) == 3
     finally:
-        env.lab.stop()
+        env.stop()
 
 
 def test_stats_and_request_log_without_tokens(tmp_path_factory, tmp_path):
@@ -113,7 +112,7 @@ def test_stats_and_request_log_without_tokens(tmp_path_factory, tmp_path):
         assert stats["by_verb"]["list"] >= 2 and stats["exec_sessions"] == 0
         tokens = [c.admin_token for c in env.lab.clusters.values()]
     finally:
-        env.lab.stop()
+        env.stop()
     text = log.read_text()
     lines = request_log(log)
     assert {"cluster", "verb", "path", "status", "user_agent"} <= set(lines[0])
@@ -159,8 +158,7 @@ def test_cli_serves_until_sigterm_and_exits_0(tmp_path):
         first = proc.stdout.readline().strip()
         assert first == "gke_meshconform-lab_us-central1-a_cluster-1"
         assert kc.exists()
-    finally:
-        time.sleep(0.1)
+    finally:  # the first line comes after `serve` set its SIGTERM handler: no wait needed
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0

@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 from labapi_support import Running, lab_fixture
+from support import until
 
 env = lab_fixture(clusters=1)
 
@@ -48,7 +49,13 @@ def test_watch_without_rv_starts_with_synthetic_adds(core):
     assert ("ADDED", "existing") in seen
 
 
-def test_watch_follows_live_events(core):
+def _watching(env: Running) -> int:
+    """How many watches the lab's store serves: one more once a watch request has been taken."""
+    store = env.cluster().store
+    return env.lab.call(lambda: len(store._watches))
+
+
+def test_watch_follows_live_events(env, core):
     w = watch.Watch()
     got: list[tuple[str, str]] = []
 
@@ -58,9 +65,11 @@ def test_watch_follows_live_events(core):
             if len(got) == 3:
                 w.stop()
 
+    before = _watching(env)
     t = threading.Thread(target=consume)
     t.start()
-    time.sleep(0.3)
+    # A live watch sees only what happens after it is taken (no resourceVersion): wait for that.
+    until(lambda: _watching(env), lambda n: n > before, 5, "the lab to take the watch request")
     core.create_namespaced_config_map("w", _cm("live", {"live": "yes"}))
     core.patch_namespaced_config_map("live", "w", {"metadata": {"labels": {"live": "no"}}})  # leaves selector
     core.patch_namespaced_config_map("live", "w", {"metadata": {"labels": {"live": "yes"}}})  # re-enters

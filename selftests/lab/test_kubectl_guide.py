@@ -7,11 +7,11 @@ Python client uses), so step 6 is covered by test_api_exec.py instead.
 from __future__ import annotations
 
 import importlib
-import time
 from pathlib import Path
 
 import pytest
 from labapi_support import Running, kubectl, kubectl_path, start_lab
+from support import until
 
 SAMPLES = Path("/work/shared/upstream-samples/samples")
 HELLO = SAMPLES / "helloworld" / "helloworld.yaml"
@@ -24,7 +24,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Running:
     kubectl_path()
     running = start_lab(tmp_path_factory, clusters=2, ready_delay=0.1, revisions=(REV,))  # the guide's
     yield running
-    running.lab.stop()
+    running.stop()
 
 
 def k(env: Running, ctx: int, *args: str, **kw):
@@ -101,14 +101,11 @@ def _pod_rows(env: Running, ctx: int, *args: str) -> list[list[str]]:
 
 def test_guide_pods_become_ready(env):
     want = "2/2" if _istio_simulated() else "1/1"
-    deadline = time.monotonic() + 30
-    rows: list[list[str]] = []
-    while time.monotonic() < deadline:
-        rows = _pod_rows(env, 0)
-        if rows and all(r[1] == want and r[2] == "Running" for r in rows):
-            break
-        time.sleep(0.3)
-    assert rows and all(r[1] == want and r[2] == "Running" for r in rows), rows
+    rows = until(
+        lambda: _pod_rows(env, 0),
+        lambda rows: bool(rows) and all(r[1] == want and r[2] == "Running" for r in rows),
+        30, f"kubectl get pod to show every pod {want} Running", pause=0.3,
+    )
     assert {r[0].rsplit("-", 2)[0] for r in rows} == {"helloworld-v1", "helloworld-v2"}
     k(env, 0, "wait", "--for=condition=Ready", "pod", "-l", "app=helloworld", "-n", "sample", "--timeout=30s")
 

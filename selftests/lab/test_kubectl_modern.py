@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import LabEnv
 
-from meshconform.lab import Lab, LabOptions
 from meshconform.lab.apiserver.protobuf import decode_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,12 +93,8 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     kubectl = modern_kubectl()
     tmp = tmp_path_factory.mktemp("kubectl-modern")
-    lab = Lab(LabOptions(clusters=2, revisions=(REV,), joined=True, ready_delay=0.1)).start()  # the guide's
-    try:
-        contexts = lab.write_kubeconfig(tmp / "kubeconfig")
-        yield Env(kubectl, tmp / "kubeconfig", tmp / "cache", contexts)
-    finally:
-        lab.stop()
+    with LabEnv.start(tmp, clusters=2, revisions=(REV,), joined=True, ready_delay=0.1) as lab:  # the guide's
+        yield Env(kubectl, lab.kubeconfig, tmp / "cache", lab.contexts)
 
 
 # -- protobuf bodies --------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from support import LAB_DIR, LabEnv
 
-from meshconform.lab import Lab, LabOptions
+from meshconform.lab import Lab
 from meshconform.lab.apiserver.protobuf import (
     MAGIC,
     ProtobufError,
@@ -205,10 +206,9 @@ def test_kinds_without_a_table_and_encoded_bodies_are_unknown():
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    running = Lab(LabOptions(clusters=1, ready_delay=0.05)).start()
-    yield running
-    running.stop()
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with LabEnv.start(tmp_path_factory.mktemp(LAB_DIR), clusters=1, ready_delay=0.05) as env:
+        yield env.lab
 
 
 def post(lab: Lab, path: str, body: bytes, ctype: str = PB) -> tuple[int, dict]:

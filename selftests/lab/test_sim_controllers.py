@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from sim_support import Mesh, start
+from support import until
 
 from meshconform.lab.controllers.deployments import template_hash
 from meshconform.lab.controllers.kit import ALPHANUMS
 
 DELAY = 0.4
+FOLLOW_SECONDS = 3.0  # a controller following a change (deployment status, endpoints, deletion)
 HASH = f"[{ALPHANUMS}]{{6,10}}"
 
 
@@ -22,7 +25,7 @@ HASH = f"[{ALPHANUMS}]{{6,10}}"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, ready_delay=DELAY)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_deployment_makes_a_hashed_replicaset_and_named_pods(mesh: Mesh) -> None:
@@ -55,6 +58,8 @@ def test_pods_walk_pending_to_ready_over_the_ready_delay(mesh: Mesh) -> None:
     t0 = time.monotonic()
     mesh.deploy(0, ("v2",), ns="timing", sleep=False)
     seen = set()
+    # Sampling, not waiting: the pod's states are recorded every 20 ms so that Pending is seen
+    # to pass before Ready, and the time to Ready measured.
     while time.monotonic() - t0 < 5:
         for p in mesh.pods(0, "timing"):
             ready = any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
@@ -74,11 +79,9 @@ def test_pods_walk_pending_to_ready_over_the_ready_delay(mesh: Mesh) -> None:
     assert [c.type for c in st.conditions] == ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
     cs = st.container_statuses[0]
     assert cs.ready and cs.started and cs.state.running.started_at and cs.container_id.startswith("containerd://")
-    d = mesh.apps(0).read_namespaced_deployment("helloworld-v2", "timing")
-    deadline = time.monotonic() + 3
-    while (d.status.available_replicas or 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-        d = mesh.apps(0).read_namespaced_deployment("helloworld-v2", "timing")
+    d = until(lambda: mesh.apps(0).read_namespaced_deployment("helloworld-v2", "timing"),
+              lambda d: (d.status.available_replicas or 0) >= 1, FOLLOW_SECONDS,
+              "deployment timing/helloworld-v2 to count its ready pod available", show=lambda d: d.status)
     s = d.status
     assert (s.replicas, s.ready_replicas, s.available_replicas, s.updated_replicas) == (1, 1, 1, 1)
     assert s.observed_generation == d.metadata.generation
@@ -110,19 +113,18 @@ def test_endpoints_follow_ready_pods_and_scaling(mesh: Mesh) -> None:
     assert all(e.conditions.ready and e.zone == "us-central1-a" for e in mine[0].endpoints)
     mesh.apps(0).patch_namespaced_deployment_scale("helloworld-v2", "eps", {"spec": {"replicas": 3}})
     mesh.wait_ready(0, "eps", count=4)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        ep = mesh.core(0).read_namespaced_endpoints("helloworld", "eps")
-        if len(ep.subsets[0].addresses or []) == 4:
-            break
-        time.sleep(0.05)
-    assert len(ep.subsets[0].addresses) == 4
+    until(lambda: _addresses(mesh, "eps"), lambda n: n == 4, FOLLOW_SECONDS,
+          "4 ready addresses in eps/helloworld's endpoints after scaling v2 to 3")
     mesh.apps(0).delete_namespaced_deployment("helloworld-v2", "eps")
-    deadline = time.monotonic() + 3
-    while len(mesh.pods(0, "eps")) != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    ep = mesh.core(0).read_namespaced_endpoints("helloworld", "eps")
-    assert len(ep.subsets[0].addresses) == 1
+    until(lambda: len(mesh.pods(0, "eps")), lambda n: n == 1, FOLLOW_SECONDS,
+          "v2's pods in eps to go with their deployment")
+    until(lambda: _addresses(mesh, "eps"), lambda n: n == 1, FOLLOW_SECONDS,
+          "eps/helloworld's endpoints to keep only v1's address")
+
+
+def _addresses(mesh: Mesh, ns: str) -> int:
+    ep = mesh.core(0).read_namespaced_endpoints("helloworld", ns)
+    return len(ep.subsets[0].addresses or []) if ep.subsets else 0
 
 
 def test_namespace_terminates_then_disappears(mesh: Mesh) -> None:
@@ -139,14 +141,16 @@ def test_namespace_terminates_then_disappears(mesh: Mesh) -> None:
     with pytest.raises(ApiException) as e:
         core.create_namespaced_config_map("doomed", {"metadata": {"name": "late"}})
     assert e.value.status == 403
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            core.read_namespace("doomed")
-        except ApiException as gone:
-            assert gone.status == 404
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("namespace doomed never went away")
+    code = until(lambda: _read_code(lambda: core.read_namespace("doomed")), lambda code: code != 200, 5,
+                 "namespace doomed to go away")
+    assert code == 404
     assert mesh.pods(0, "doomed") == []
+
+
+def _read_code(read: Callable[[], object]) -> int:
+    """The HTTP status of a read: 200, or the API's error status."""
+    try:
+        read()
+    except ApiException as e:
+        return int(e.status)
+    return 200

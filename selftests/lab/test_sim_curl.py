@@ -113,7 +113,7 @@ def test_progress_meter_goes_to_stderr_unless_silent() -> None:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = guide_mesh(tmp_path_factory, clusters=2)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_exec_curl_dns_needs_the_service_in_the_callers_cluster(mesh: Mesh) -> None:

@@ -4,16 +4,17 @@ and the injection faults (webhook-missing, stale-injector, proxy-not-ready, isti
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from sim_support import Mesh, start
+from support import until
 
 from meshconform.lab.istio.inject import inject_required
 
 REV, CANARY = "asm-1285-9", "asm-1215-34"  # both inject the 1.11+ way; GUIDE (ASM 1.7) the old way
 GUIDE = "asm-173-3"
+FOLLOW_SECONDS = 5.0  # an event or endpoints update following a pod change, on a loaded machine
 TempFactory = pytest.TempPathFactory
 
 
@@ -56,7 +57,7 @@ def test_system_namespaces_and_host_network_are_never_injected() -> None:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, clusters=1, revisions=(REV, CANARY))
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def _pod(
@@ -204,7 +205,7 @@ def test_webhook_selectors_follow_the_version(tmp_path_factory: TempFactory, spe
         assert _selectors(mwc) == want
         assert mwc.metadata.labels["istio.io/rev"] == spec.partition("@")[0]
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
@@ -228,7 +229,7 @@ def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
         bare = m.wait_ready(0, "by-rev", count=1)[0]
         assert [c.name for c in bare.spec.containers] == ["helloworld"]
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_injected_deployment_comes_up_2_of_2(mesh: Mesh) -> None:
@@ -262,7 +263,7 @@ def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.Te
         assert all(len(p.spec.containers) == 1 for p in m.wait_ready(1, count=2))
         assert all(len(p.spec.containers) == 2 for p in m.wait_ready(0, count=2))
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -277,7 +278,7 @@ def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPa
         proxy = next(c for c in m.pods(1)[0].spec.containers if c.name == "istio-proxy")
         assert proxy.image.endswith(":1.6.8-asm.9")
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
@@ -287,44 +288,55 @@ def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
     try:
         m.wait_ready(1, count=2)
         pods = m.wait_ready(0, count=2, containers=1)
-        time.sleep(0.3)
         for p in m.pods(0):
             ready = {s.name: s.ready for s in p.status.container_statuses}
             assert ready["istio-proxy"] is False and sum(ready.values()) == 1
             cond = {c.type: c for c in p.status.conditions}
             assert cond["Ready"].status == "False" and "istio-proxy" in cond["Ready"].message
-        events = m.core(0).list_namespaced_event("sample").items
+        # The probe's failure and the endpoints controller follow the pods: wait for each.
+        events = until(lambda: m.core(0).list_namespaced_event("sample").items,
+                       lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
+                       "an Unhealthy event in cluster-1/sample", show=lambda items: [e.reason for e in items])
         unhealthy = [e for e in events if e.reason == "Unhealthy"]
-        assert unhealthy and "Readiness probe failed" in unhealthy[0].message
+        assert "Readiness probe failed" in unhealthy[0].message
         assert unhealthy[0].involved_object.field_path == "spec.containers{istio-proxy}"
-        ep = m.core(0).read_namespaced_endpoints("helloworld", "sample")
-        assert ep.subsets[0].not_ready_addresses and not ep.subsets[0].addresses
+        ep = until(lambda: m.core(0).read_namespaced_endpoints("helloworld", "sample"),
+                   lambda ep: bool(ep.subsets and ep.subsets[0].not_ready_addresses), FOLLOW_SECONDS,
+                   "helloworld's endpoints in cluster-1 to list the pods as not ready",
+                   show=lambda ep: ep.subsets)
+        assert not ep.subsets[0].addresses
         assert len(pods) == 2
     finally:
-        m.lab.stop()
+        m.stop()
+
+
+def _crash_looping(pod: Any) -> bool:
+    waiting = [c.state.waiting for c in pod.status.container_statuses or [] if c.state.waiting]
+    return any(w.reason == "CrashLoopBackOff" for w in waiting)
 
 
 def test_istiod_down_crash_loops_and_refuses_injection(tmp_path_factory: pytest.TempPathFactory) -> None:
     m = _faulted(tmp_path_factory, "istiod-down:cluster-2")
     try:
-        istiod = m.istiod(1)
+        istiod = until(lambda: m.istiod(1), _crash_looping, FOLLOW_SECONDS,
+                       "cluster-2's istiod in CrashLoopBackOff",
+                       show=lambda pod: [c.state for c in pod.status.container_statuses or []])
         st = istiod.status.container_statuses[0]
-        assert st.state.waiting.reason == "CrashLoopBackOff" and not st.ready and st.restart_count >= 1
+        assert not st.ready and st.restart_count >= 1
         assert m.istiod(0).status.container_statuses[0].ready
-        deadline = time.monotonic() + 5
-        failed = []
-        while not failed and time.monotonic() < deadline:
-            failed = [
-                e for e in m.core(1).list_namespaced_event("sample").items if e.reason == "FailedCreate"
-            ]
-            time.sleep(0.05)
+        events = m.core(1).list_namespaced_event
+        failed = until(
+            lambda: [e for e in events("sample").items if e.reason == "FailedCreate"],
+            bool, FOLLOW_SECONDS, "a FailedCreate event in cluster-2/sample",
+            show=len,
+        )
         hook = "rev.namespace.sidecar-injector.istio.io"  # the 1.10+ chart's name for the namespace webhook
         assert failed and f'failed calling webhook "{hook}"' in failed[0].message
         assert 'no endpoints available for service "istiod-asm-1285-9"' in failed[0].message
         logs = m.core(1).read_namespaced_pod_log(istiod.metadata.name, "istio-system", container="discovery")
         assert "Error: failed to create discovery service" in logs
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_an_injector_before_1_11_stamps_the_revision_as_a_label(tmp_path_factory: TempFactory) -> None:
@@ -344,7 +356,7 @@ def test_an_injector_before_1_11_stamps_the_revision_as_a_label(tmp_path_factory
         assert new.metadata.annotations["istio.io/rev"] == REV
         assert "istio.io/rev" not in (new.metadata.labels or {})
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def _status(pod: Any) -> dict[str, Any]:

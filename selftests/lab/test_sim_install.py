@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from sim_support import Mesh, start
+from support import until
 
 REV = "asm-1285-9"
 
@@ -33,7 +34,7 @@ def root(m: Mesh, i: int, ns: str = "istio-system") -> str:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = start(tmp_path_factory, clusters=2, revisions=(REV, "asm-181-1"))
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_istiod_per_revision_with_asm_labels_and_images(mesh: Mesh) -> None:
@@ -61,15 +62,9 @@ def test_mesh_config_network_and_shared_root(mesh: Mesh) -> None:
         assert ns.metadata.labels["topology.istio.io/network"] == "network1"
     assert root(mesh, 0) == root(mesh, 1)
     mesh.namespace(0, "fresh", labels={})
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        try:
-            assert root(mesh, 0, "fresh") == root(mesh, 0)
-            break
-        except client.ApiException:
-            time.sleep(0.05)
-    else:
-        raise AssertionError("no istio-ca-root-cert in a new namespace")
+    fresh = until(lambda: root(mesh, 0, "fresh"), bool, 3, "istio-ca-root-cert in a new namespace",
+                  ignoring=(client.ApiException,))  # 404 until istiod's namespace controller writes it
+    assert fresh == root(mesh, 0)
 
 
 def test_reader_account_role_and_binding(mesh: Mesh) -> None:
@@ -119,7 +114,7 @@ def test_install_faults_change_only_their_fact(tmp_path_factory: pytest.TempPath
         if check == "image":
             assert images[1].endswith(":1.6.5-asm.7") and two.metadata.labels["istio.io/rev"] == REV
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_slow_start_takes_seconds_not_minutes(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -132,4 +127,4 @@ def test_slow_start_takes_seconds_not_minutes(tmp_path_factory: pytest.TempPathF
         elapsed = time.monotonic() - t0
         assert 2.5 < elapsed < 8, elapsed
     finally:
-        m.lab.stop()
+        m.stop()

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from sim_support import Mesh, start
+from sim_support import SYNC_TIMEOUT, Mesh, start
+from support import tail, until
 
 from meshconform.mesh import cluster_identity as identity
 
@@ -30,10 +31,6 @@ def _kubeconfig(secret: Any, key: str) -> dict[str, Any]:
 
 def _uid(mesh: Mesh, i: int) -> str:
     return str(mesh.core(i).read_namespace("kube-system").metadata.uid)
-
-
-def _synced(mesh: Mesh, i: int) -> dict[str, str]:
-    return {e["id"]: e["syncStatus"] for e in mesh.clusterz(i) if e["secretName"]}
 
 
 def _entries(mesh: Mesh, i: int, name: str) -> list[identity.Entry]:
@@ -51,7 +48,7 @@ def test_kube_system_uids_exist_differ_and_stay(tmp_path_factory: pytest.TempPat
         assert all(first) and len(set(first)) == 3
         assert [_uid(mesh, i) for i in range(3)] == first
     finally:
-        mesh.lab.stop()
+        mesh.stop()
 
 
 def test_each_healthy_shape_is_served_and_synced(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -75,13 +72,13 @@ def test_each_healthy_shape_is_served_and_synced(tmp_path_factory: pytest.TempPa
         assert {"istio-remote-secret-cluster-3", f"istio-remote-secret-{uid3}"} <= {
             s.metadata.name for s in mesh.core(0).list_namespaced_secret("istio-system").items
         }
-        assert _synced(mesh, 0) == {uid2: "synced", "cluster-3": "synced", uid3: "synced"}
-        assert _synced(mesh, 1) == {"cluster-1": "synced", "cluster-3": "synced"}
-        assert _synced(mesh, 2) == {"cluster-1": "synced", "cluster-2": "synced"}
+        mesh.wait_statuses(0, {uid2: "synced", "cluster-3": "synced", uid3: "synced"})
+        mesh.wait_statuses(1, {"cluster-1": "synced", "cluster-3": "synced"})
+        mesh.wait_statuses(2, {"cluster-1": "synced", "cluster-2": "synced"})
         (through_alias,) = _entries(mesh, 2, "istio-remote-secret-cluster-1")
         assert (through_alias.uid, through_alias.unknown) == (uid1, None)
     finally:
-        mesh.lab.stop()
+        mesh.stop()
 
 
 def test_istioctl_1_6_shape_when_the_lab_runs_asm_1_6(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -95,10 +92,13 @@ def test_istioctl_1_6_shape_when_the_lab_runs_asm_1_6(tmp_path_factory: pytest.T
         kc = _kubeconfig(s, "cluster-1")
         assert kc["current-context"] == context and kc["clusters"][0]["name"] == context
         istiod = mesh.istiod(1).metadata.name  # 1.6 has no /debug/clusterz: its log says it
-        log = mesh.core(1).read_namespaced_pod_log(istiod, "istio-system", container="discovery")
-        assert "remote cluster cluster-1 informers synced" in log
+        until(
+            lambda: mesh.core(1).read_namespaced_pod_log(istiod, "istio-system", container="discovery"),
+            lambda log: "remote cluster cluster-1 informers synced" in log,
+            SYNC_TIMEOUT, "cluster-2's istiod 1.6 to log that cluster-1 synced", show=tail,
+        )
     finally:
-        mesh.lab.stop()
+        mesh.stop()
 
 
 def test_identity_is_read_with_the_secrets_own_token(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -112,4 +112,4 @@ def test_identity_is_read_with_the_secrets_own_token(tmp_path_factory: pytest.Te
         assert refused.uid is None
         assert refused.unknown == "its token may not get namespace kube-system (403 Forbidden)"
     finally:
-        mesh.lab.stop()
+        mesh.stop()

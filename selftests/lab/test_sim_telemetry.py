@@ -34,7 +34,7 @@ def received(mesh: Mesh, i: int, ns: str = "sample") -> list[dict[str, str]]:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = guide_mesh(tmp_path_factory)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_each_call_is_counted_by_the_receiving_sidecar_per_source_over_mtls(mesh: Mesh) -> None:
@@ -110,7 +110,7 @@ def test_sidecar_bypass_sends_plain_text_that_strict_refuses(
         assert code == 56 and "Connection reset by peer" in err
         assert all(c.startswith("200 Hello version: v") for c in m.hello(0, 10))  # cluster-1 is fine
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_an_outside_cluster_is_in_the_mesh_but_not_in_the_kubeconfig(
@@ -125,7 +125,7 @@ def test_an_outside_cluster_is_in_the_mesh_but_not_in_the_kubeconfig(
         assert len(answers) == 3 and len(foreign) == 1 and next(iter(foreign)).startswith("helloworld-v2-")
         assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 9))
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_a_destination_rule_that_disables_tls_sends_plain_text_that_only_permissive_servers_take(
@@ -155,7 +155,7 @@ def test_a_destination_rule_that_disables_tls_sends_plain_text_that_only_permiss
         assert "reset reason: connection termination" in out
         assert all(c.startswith("200 Hello version: v") for c in m.hello(1, 10))  # cluster-2 sends mTLS
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 @pytest.mark.parametrize(
@@ -172,4 +172,4 @@ def test_a_trust_domain_changed_in_the_mesh_config_is_signed_only_by_an_istiod_f
         principals = {s["source_principal"] for s in received(m, 1) if s["source_cluster"] == "cluster-1"}
         assert principals == {f"spiffe://{signed}/ns/sample/sa/sleep"}
     finally:
-        m.lab.stop()
+        m.stop()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from sim_support import Mesh, guide_mesh, start
+from support import until
 
 N = 50
 
@@ -23,7 +25,7 @@ def versions(calls: list[str]) -> Counter[str]:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     m = guide_mesh(tmp_path_factory)
     yield m
-    m.lab.stop()
+    m.stop()
 
 
 def test_replies_have_the_guide_shape_and_alternate(mesh: Mesh) -> None:
@@ -104,23 +106,28 @@ def test_traffic_faults(tmp_path_factory: pytest.TempPathFactory, fault: str, wa
             else:
                 assert 0 < got["500"] < N // 2 and set(got) == {"v1", "v2", "500"}, (fault, i, got)
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_locality_rule_is_visible_to_clients(tmp_path_factory: pytest.TempPathFactory) -> None:
     m = start(tmp_path_factory, faults=("locality-lb",))
     try:
         m.namespace(0, "other")
-        time.sleep(0.1)
-        drs = m.custom(0).list_namespaced_custom_object(
-            "networking.istio.io", "v1beta1", "istio-system", "destinationrules"
-        )["items"]
-        hosts = {d["spec"]["host"]: d["spec"]["trafficPolicy"] for d in drs}
-        assert set(hosts) == {"helloworld.sample.svc.cluster.local", "helloworld.other.svc.cluster.local"}
+        want = {"helloworld.sample.svc.cluster.local", "helloworld.other.svc.cluster.local"}
+        hosts = until(lambda: _rule_hosts(m), lambda hosts: set(hosts) == want, 3,
+                      "a locality DestinationRule for the new namespace too")
         tp = hosts["helloworld.sample.svc.cluster.local"]
         assert tp["loadBalancer"]["localityLbSetting"]["enabled"] and tp["outlierDetection"]
     finally:
-        m.lab.stop()
+        m.stop()
+
+
+def _rule_hosts(m: Mesh) -> dict[str, Any]:
+    """host -> trafficPolicy of each DestinationRule in cluster-1's istio-system."""
+    drs = m.custom(0).list_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", "istio-system", "destinationrules"
+    )["items"]
+    return {d["spec"]["host"]: d["spec"]["trafficPolicy"] for d in drs}
 
 
 def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
@@ -141,7 +148,7 @@ def test_cross_cluster_tls_failure_reads_like_envoy_when_no_local_endpoint(
         )
         assert "CERTIFICATE_VERIFY_FAILED" in body
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_sample_container_logs(mesh: Mesh) -> None:
@@ -180,7 +187,7 @@ def test_an_app_on_localhost_is_reached_through_the_sidecar_only_before_istio_1_
             got = versions(m.hello(i, N))
             assert set(got) == reached and sum(got.values()) == N, (revision, i, got)
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
@@ -212,7 +219,7 @@ def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
         for i in (0, 1):
             assert set(versions(m.hello(i, N))) == {"v1", "v2"}
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def proxy_hosts(mesh: Mesh, i: int) -> dict[str, int]:
@@ -253,7 +260,7 @@ def test_other_networks_are_reached_through_their_gateways(
         for i in range(3):  # three endpoints (or gateways) of equal weight: v1 twice, v2 once
             assert versions(m.hello(i, 60)) == {"v1": 40, "v2": 20}
     finally:
-        m.lab.stop()
+        m.stop()
 
 
 def test_a_closed_port_15443_times_calls_out(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -264,4 +271,4 @@ def test_a_closed_port_15443_times_calls_out(tmp_path_factory: pytest.TempPathFa
         got = versions(m.hello(0, 20))
         assert got["000"] >= 19 and set(got) <= {"000", "v1"}, got
     finally:
-        m.lab.stop()
+        m.stop()

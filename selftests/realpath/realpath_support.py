@@ -3,7 +3,7 @@
 
 The suite's own `--lab` starts and stops its lab inside the run, so nothing can be prepared before
 it (a workload on an old revision) or inspected after it (`--keep`). Starting the lab in the test
-process through its public API (support.lab_in_process) and pointing the suite at its kubeconfig
+process through its public API (support.LabEnv.start) and pointing the suite at its kubeconfig
 is the real-cluster path, with the official client on both sides. What is particular to these
 tests is here: where Istio's samples are, what counts as a write, and snapshots to compare.
 """

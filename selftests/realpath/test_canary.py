@@ -20,7 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 from realpath_support import WRITE_METHODS, pods_ready, snapshot
-from support import ROOT, LabEnv, eventually, lab_in_process, request_log, run_suite
+from support import ROOT, LabEnv, eventually, request_log, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 OLD, NEW = "asm-1215-34", "asm-1285-9"  # Cloud Service Mesh 1.21 -> 1.28, both with clusterz
@@ -65,7 +65,7 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One canary run (kept, read back, then cleaned up), with the old workload's before/after."""
     tmp = tmp_path_factory.mktemp("canary")
     log = tmp / "requests.jsonl"
-    with lab_in_process(tmp, revisions=(OLD, NEW), request_log=log) as env:
+    with LabEnv.start(tmp, revisions=(OLD, NEW), request_log=log) as env:
         for i in range(2):
             seed_old_workload(env, i)
         before = [snapshot(env.core(i), env.apps(i), LEGACY) for i in range(2)]

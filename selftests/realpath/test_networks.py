@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from support import LabEnv, lab_in_process, run_suite
+from support import LabEnv, run_suite
 
 from meshconform.checks import networks
 from meshconform.checks.traffic import applies_to, explain_routing
@@ -49,7 +49,7 @@ DR_API = ("networking.istio.io", "v1beta1", "istio-system", "destinationrules")
 
 @pytest.mark.selftest_slow
 def test_locality_rule_is_explained_and_the_advice_works(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, faults=("locality-lb",)) as env:
+    with LabEnv.start(tmp_path, faults=("locality-lb",)) as env:
         first = run_suite(tmp_path / "first", *env.args())
         failed = {k for k, v in first.outcomes.items() if v == "failed"}
         assert failed == {f"{REACH}[cluster-1]", f"{REACH}[cluster-2]"}, first.tail()
@@ -128,7 +128,7 @@ def test_destination_rule_hosts_match_as_istio_resolves_them(host: str, namespac
 
 
 def test_lab_installs_an_east_west_gateway_only_on_several_networks(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, networks=2) as env:
+    with LabEnv.start(tmp_path, networks=2) as env:
         for i in range(2):
             core = env.core(i)
             svc = core.read_namespaced_service(GATEWAY, "istio-system")
@@ -143,7 +143,7 @@ def test_lab_installs_an_east_west_gateway_only_on_several_networks(tmp_path: Pa
                 "networking.istio.io", "v1beta1", "istio-system", "gateways", "cross-network-gateway"
             )
             assert gw["spec"]["servers"][0]["tls"]["mode"] == "AUTO_PASSTHROUGH"
-    with lab_in_process(tmp_path / "single") as env:
+    with LabEnv.start(tmp_path / "single") as env:
         labelled = env.core(0).list_namespaced_service(
             "istio-system", label_selector="topology.istio.io/network"
         )
@@ -152,7 +152,7 @@ def test_lab_installs_an_east_west_gateway_only_on_several_networks(tmp_path: Pa
 
 @pytest.mark.selftest_slow
 def test_missing_and_unusable_gateways_are_named(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, networks=2) as env:
+    with LabEnv.start(tmp_path, networks=2) as env:
         env.core(1).delete_namespaced_service(GATEWAY, "istio-system")
         core = env.core(0)
         svc = core.read_namespaced_service_status(GATEWAY, "istio-system")

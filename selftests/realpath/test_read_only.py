@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from realpath_support import WRITE_METHODS
-from support import LabEnv, lab_in_process, request_log, run_suite
+from support import LabEnv, request_log, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 FRESH = "audit-7f3k"
@@ -114,7 +114,7 @@ def istio_state(env: LabEnv, i: int) -> dict[str, tuple[str, str]]:
 def verify_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("read-only")
     log = tmp / "requests.jsonl"
-    with lab_in_process(tmp, joined=True, request_log=log) as env:
+    with LabEnv.start(tmp, joined=True, request_log=log) as env:
         before = [istio_state(env, i) for i in range(2)]
         start = len(request_log(log))
         witnesses = [NamespaceWitness(env.core(i)) for i in range(2)]

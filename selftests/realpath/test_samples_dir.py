@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from realpath_support import UPSTREAM_SAMPLES
-from support import LabEnv, lab_in_process, run_suite
+from support import LabEnv, run_suite
 
 pytestmark = [
     pytest.mark.selftest_slow,
@@ -55,7 +55,7 @@ def injected_revisions(env: LabEnv, i: int) -> set[str]:
 @pytest.mark.parametrize("source", ["curl", "sleep"])
 def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Path) -> None:
     samples = samples_copy(tmp_path, source)
-    with lab_in_process(tmp_path) as env:
+    with LabEnv.start(tmp_path) as env:
         run = run_suite(tmp_path / "reports", *env.args(), f"--samples-dir={samples}", "--keep")
         assert run.returncode == 0, run.tail()
         assert set(run.outcomes.values()) == {"passed"}, run.messages
@@ -73,7 +73,7 @@ def test_release_layout_passes_and_deploys_that_source(source: str, tmp_path: Pa
 
 
 def test_upstream_samples_for_three_clusters(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, clusters=3) as env:
+    with LabEnv.start(tmp_path, clusters=3) as env:
         run = run_suite(tmp_path / "reports", *env.args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep")
         assert run.returncode == 0, run.tail()
         outcomes = run.outcomes

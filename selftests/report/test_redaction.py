@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import Run, lab_in_process, run_suite
+from support import LabEnv, Run, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -29,7 +29,7 @@ KEY_MARKERS = ("PRIVATE KEY-----", "BEGIN RSA PRIVATE", "BEGIN EC PRIVATE")
 @pytest.fixture(params=["create", "verify"], ids=["join-create", "join-verify-rbac-fault"])
 def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Path, list[str], str]]:
     faults = ("reader-rbac-missing:cluster-1",) if request.param == "verify" else ()
-    with lab_in_process(tmp_path, clusters=2, faults=faults) as env:
+    with LabEnv.start(tmp_path, clusters=2, faults=faults) as env:
         yield env.lab, env.kubeconfig, env.contexts, request.param
 
 

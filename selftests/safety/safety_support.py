@@ -1,20 +1,17 @@
-"""What the safety self-tests need beyond selftests/support.py: a lab that outlives the suite in its
-own process, a look at everything the suite left behind, and a network that can be made slow.
+"""What the safety self-tests need beyond selftests/support.py: a look at everything the suite left
+behind, and a network that can be made slow.
 
 The suite always runs in a subprocess (support.run_suite / start_suite), so that its exit code,
 its terminal output and its signal handling are what a CI job sees. The lab runs either in this
-process (support.lab_in_process, started per test: ~0.1 s) or as `python -m meshconform.lab
-serve` in its own process; either way it survives the suite's death, so that what the suite left
-behind can be inspected afterwards through the official Python client, as a user would with
-kubectl.
+process (support.LabEnv.start, started per test: ~0.1 s) or as `python -m meshconform.lab
+serve` in its own process (support.LabEnv.serve); either way it survives the suite's death, so
+that what the suite left behind can be inspected afterwards through the official Python client, as
+a user would with kubectl.
 """
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import support
-from support import ROOT, LabEnv, eventually, suite_env
+from support import LabEnv, eventually
 
 MANAGED = "app.kubernetes.io/managed-by=meshconform"
 # A refused run stops in pytest_configure: imports (~3 s on a loaded 2-core box) plus preflight.
@@ -33,27 +30,6 @@ REFUSAL_SECONDS = 60.0
 SUITE_SECONDS = 240.0  # this package's bound on a whole run, where a test gives none
 run_suite = partial(support.run_suite, timeout=SUITE_SECONDS)
 start_suite = partial(support.start_suite, timeout=SUITE_SECONDS)
-
-
-@contextmanager
-def lab_served(tmp_path: Path, *args: str) -> Iterator[LabEnv]:
-    """`python -m meshconform.lab serve --kubeconfig PATH ARGS` in its own process."""
-    kubeconfig = tmp_path / "served-kubeconfig"
-    log = tmp_path / "serve.out"
-    cmd = [sys.executable, "-m", "meshconform.lab", "serve", f"--kubeconfig={kubeconfig}", *args]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, env=suite_env())
-    try:
-        eventually(lambda: "serving" in log.read_text(), 60, lambda: f"lab did not start: {log.read_text()}")
-        contexts = [line for line in log.read_text().splitlines() if line.startswith("gke_")]
-        yield LabEnv(kubeconfig, contexts, process=proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- what is in the clusters ----------------------------------------------------------------------
@@ -116,6 +92,8 @@ class DelayProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.delay = 0.0
+        self.held = 0  # chunks delayed so far: a request is being held once this moves
+        self._count = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self._open: list[socket.socket] = []
@@ -137,7 +115,9 @@ class DelayProxy:
         try:
             while chunk := source.recv(65536):
                 if slow and self.delay:
-                    time.sleep(self.delay)
+                    with self._count:
+                        self.held += 1
+                    time.sleep(self.delay)  # the slowness itself
                 sink.sendall(chunk)
         except OSError:
             pass

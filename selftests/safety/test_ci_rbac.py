@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from safety_support import assert_nothing_labelled, run_suite
-from support import ROOT, LabEnv, lab_in_process
+from support import ROOT, LabEnv
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -66,13 +66,13 @@ def _runner_kubeconfig(lab: LabEnv, path: Path, docs: list[dict[str, Any]]) -> P
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path / "lab") as target:
+    with LabEnv.start(tmp_path / "lab") as target:
         yield target
 
 
 @pytest.fixture
 def joined_lab(tmp_path: Path) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path / "lab", joined=True) as target:
+    with LabEnv.start(tmp_path / "lab", joined=True) as target:
         yield target
 
 

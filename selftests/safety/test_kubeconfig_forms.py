@@ -25,14 +25,14 @@ from pathlib import Path
 import pytest
 import yaml
 from safety_support import run_suite
-from support import LabEnv, Run, lab_in_process
+from support import LabEnv, Run
 
 pytestmark = pytest.mark.selftest_slow
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("kubeconfig-forms")) as target:
+    with LabEnv.start(tmp_path_factory.mktemp("kubeconfig-forms")) as target:
         yield target
 
 

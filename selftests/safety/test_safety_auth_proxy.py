@@ -26,14 +26,14 @@ import pytest
 import yaml
 from auth_proxy import AuthProxy, Mode
 from safety_support import run_suite
-from support import LabEnv, Run, lab_in_process
+from support import LabEnv, Run
 
 pytestmark = pytest.mark.selftest_slow
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path / "lab") as target:
+    with LabEnv.start(tmp_path / "lab") as target:
         yield target
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 from safety_support import REFUSAL_SECONDS, assert_nothing_labelled, run_suite
-from support import ROOT, LabEnv, Run, eventually, lab_in_process
+from support import ROOT, LabEnv, Run, eventually
 
 USAGE_ERROR = 4
 # kube.py logs each retried attempt (STYLE.md pattern 8); preflight gives a silent server two.
@@ -37,7 +37,7 @@ RETRY_NOTE = re.compile(r" attempt \d+/\d+ failed \(.*\); will retry in [0-9.]+s
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("bad-input")) as target:
+    with LabEnv.start(tmp_path_factory.mktemp("bad-input")) as target:
         yield target
 
 
@@ -408,7 +408,7 @@ def _remove_istiod(lab: LabEnv, context: str) -> None:
 
 
 def test_no_istiod_anywhere_is_one_line(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path) as lab:
+    with LabEnv.start(tmp_path) as lab:
         for context in lab.contexts:
             _remove_istiod(lab, context)
         run = run_suite(tmp_path / "reports", *lab.args(), timeout=REFUSAL_SECONDS)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from safety_support import MANAGED, assert_nothing_labelled, start_suite
-from support import LabEnv, Run, eventually, lab_in_process
+from support import LabEnv, Run, eventually
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -24,7 +24,7 @@ CHECKS = 40  # a clean two-cluster run (selftests/matrix: 15 per cluster + 5 per
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabEnv]:
     """Pods take 3 s to become Ready, so that two runs overlap for seconds."""
-    with lab_in_process(tmp_path, ready_delay=3.0) as target:
+    with LabEnv.start(tmp_path, ready_delay=3.0) as target:
         yield target
 
 
@@ -52,7 +52,7 @@ def test_two_namespaces_at_once_both_pass(lab: LabEnv, tmp_path: Path) -> None:
 @pytest.fixture
 def slow_lab(tmp_path: Path) -> Iterator[LabEnv]:
     """Pods take 8 s to become Ready: the second run's start (~3 s, more on a loaded box) fits."""
-    with lab_in_process(tmp_path, ready_delay=8.0) as target:
+    with LabEnv.start(tmp_path, ready_delay=8.0) as target:
         yield target
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from safety_support import REFUSAL_SECONDS, run_suite
-from support import LabEnv, lab_in_process
+from support import LabEnv
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -43,7 +43,7 @@ def shown(texts: dict[str, str], secrets: set[str]) -> list[tuple[str, str]]:
 
 
 def test_token_file_ending_in_a_newline_works_and_never_shows(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path) as lab:
+    with LabEnv.start(tmp_path) as lab:
         doc = yaml.safe_load(lab.kubeconfig.read_text())
         tokens = set()
         for i, user in enumerate(doc["users"]):
@@ -124,7 +124,7 @@ def test_an_error_quoting_the_authorization_header_holds_no_token(
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("plugin")) as target:
+    with LabEnv.start(tmp_path_factory.mktemp("plugin")) as target:
         yield target
 
 

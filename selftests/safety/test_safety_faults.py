@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from safety_support import MANAGED, lab_served, run_suite, start_suite
-from support import Run, eventually
+from safety_support import MANAGED, run_suite, start_suite
+from support import LabEnv, Run, eventually
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -95,7 +95,7 @@ def test_wait_ends_at_the_deadline_with_last_state_and_events(
 def test_clusters_gone_mid_run_end_the_run_in_bounded_time(tmp_path: Path) -> None:
     """The API servers die during the rollout: waits end at their deadline, clean-up gives up after
     its bounded retries, says what it could not do and how to finish it later; no traceback."""
-    with lab_served(tmp_path, "--ready-delay=4") as lab:
+    with LabEnv.serve(tmp_path, "--ready-delay=4") as lab:
         suite = start_suite(tmp_path / "reports", *lab.args(), "--ready-timeout=10", "--requests=5")
         try:
             eventually(

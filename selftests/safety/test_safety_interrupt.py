@@ -23,14 +23,13 @@ import pytest
 from safety_support import (
     MANAGED,
     assert_nothing_labelled,
-    lab_served,
     labelled,
     run_suite,
     snapshot,
     start_suite,
     through_proxies,
 )
-from support import LabEnv, Run, eventually, lab_in_process, request_log
+from support import LabEnv, Run, eventually, request_log
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -42,7 +41,7 @@ LEAVE_SECONDS = 5.0  # "at once", with room for interpreter exit and the reports
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_served(tmp_path_factory.mktemp("served"), f"--ready-delay={READY_DELAY}") as lab:
+    with LabEnv.serve(tmp_path_factory.mktemp("served"), f"--ready-delay={READY_DELAY}") as lab:
         yield lab
 
 
@@ -96,7 +95,7 @@ def test_signal_mid_run_removes_what_the_run_created(
 
 
 def test_cleanup_only_removes_leftovers_on_every_given_context(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, clusters=3) as lab:
+    with LabEnv.start(tmp_path, clusters=3) as lab:
         kept = run_suite(tmp_path / "keep", *lab.args(), "--keep", "--requests=5")
         assert kept.returncode == 0, kept.tail()
         assert "--keep: kept namespace sample" in kept.output, kept.tail()
@@ -207,7 +206,7 @@ def namespace_made(tmp_path: Path) -> Iterator[tuple[LabEnv, Any, list[Any], Pat
     """A run through delaying proxies (none yet): yields (lab, suite, proxies, request log) once
     the run's namespace exists in every cluster; the run is stopped on exit."""
     log = tmp_path / "requests.jsonl"
-    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
+    with LabEnv.serve(tmp_path, f"--ready-delay={READY_DELAY}", f"--request-log={log}") as lab, \
             through_proxies(lab, tmp_path) as (proxied, proxies):
         # faulthandler: a run that does not leave when told can be made to show where it waits.
         suite = start_suite(
@@ -299,7 +298,7 @@ def test_ctrl_c_during_preflight_leaves_at_once(tmp_path: Path) -> None:
     API server (5 s a request here) ends the run now, not when the slowest cluster answers, and
     says that nothing was created."""
     log = tmp_path / "requests.jsonl"
-    with lab_served(tmp_path, "--latency-ms=5000", f"--request-log={log}") as lab:
+    with LabEnv.serve(tmp_path, "--latency-ms=5000", f"--request-log={log}") as lab:
         suite = start_suite(tmp_path / "reports", *lab.args())
         try:
             eventually(lambda: bool(request_log(log)) or suite.proc.poll() is not None, 120,
@@ -324,9 +323,13 @@ def test_third_ctrl_c_before_cleanup_began_leaves_at_once(tmp_path: Path) -> Non
     with namespace_made(tmp_path) as (_, suite, proxies, log):
         for proxy in proxies:
             proxy.delay = 10.0
-        time.sleep(0.5)  # the join's first requests are now held
+        eventually(lambda: all(proxy.held for proxy in proxies), 30,
+                   lambda: f"no request held by every proxy: {[proxy.held for proxy in proxies]}")
         pressed = time.time()
         os.killpg(suite.proc.pid, signal.SIGINT)
+        # Not a wait on a state: the first press prints nothing and its requests are held, so no
+        # sign says its handler has run. Half a second lets it run, so that the second press is
+        # not coalesced with the first (CPython runs a handler once for two pending signals).
         time.sleep(0.5)
         second_press(suite)
         waited, run = third_press(suite)

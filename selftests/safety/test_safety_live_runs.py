@@ -21,11 +21,10 @@ from safety_support import (
     MANAGED,
     REFUSAL_SECONDS,
     assert_nothing_labelled,
-    lab_served,
     run_suite,
     start_suite,
 )
-from support import ROOT, LabEnv, eventually, lab_in_process
+from support import ROOT, LabEnv, eventually
 
 from meshconform.run.heartbeat import ANNOTATION, STALE_ENV
 
@@ -67,7 +66,7 @@ def heartbeats(lab: LabEnv, namespace: str = "sample") -> list[str | None]:
 
 
 def test_cleanup_only_spares_a_live_run_which_then_passes(tmp_path: Path) -> None:
-    with lab_served(tmp_path, f"--ready-delay={READY_DELAY}") as lab:
+    with LabEnv.serve(tmp_path, f"--ready-delay={READY_DELAY}") as lab:
         live = start_suite(tmp_path / "live", *lab.args(), "--requests=5", "--ready-timeout=120")
         try:
             eventually(
@@ -116,7 +115,7 @@ def test_cleanup_only_spares_a_live_run_which_then_passes(tmp_path: Path) -> Non
 
 
 def test_kept_and_long_dead_runs_are_removed(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path) as lab:
+    with LabEnv.start(tmp_path) as lab:
         kept = run_suite(tmp_path / "keep", *lab.args(), "--keep", "--requests=5")
         assert kept.returncode == 0, kept.tail()
         assert heartbeats(lab) == [None, None], "--keep left a heartbeat: its leftovers would look alive"
@@ -135,7 +134,7 @@ def test_kept_and_long_dead_runs_are_removed(tmp_path: Path) -> None:
 
 
 def test_a_killed_run_is_spared_until_its_heartbeat_is_stale(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, ready_delay=float(READY_DELAY)) as lab:
+    with LabEnv.start(tmp_path, ready_delay=float(READY_DELAY)) as lab:
         doomed = start_suite(tmp_path / "doomed", *lab.args(), "--ready-timeout=120")
         try:
             eventually(
@@ -166,7 +165,7 @@ def test_a_killed_run_is_spared_until_its_heartbeat_is_stale(tmp_path: Path) -> 
 def test_a_dead_runs_namespace_does_not_keep_a_later_runs_secrets(tmp_path: Path) -> None:
     """A run hands its remote secrets over to another run only while that run is alive: a crashed
     run's namespace (stale heartbeat) left them behind, relabelled to it, after every later run."""
-    with lab_in_process(tmp_path) as lab:
+    with LabEnv.start(tmp_path) as lab:
         dead = {MANAGED.split("=")[0]: "meshconform", "meshconform.io/run-id": "r0dead000"}
         stale = {ANNOTATION: "2020-01-01T00:00:00Z"}
         lab.core(0).create_namespace({"metadata": {"name": "crashed", "labels": dead, "annotations": stale}})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from safety_support import REFUSAL_SECONDS, assert_nothing_labelled, labelled, run_suite, snapshot
-from support import LabEnv, Run, eventually, lab_in_process
+from support import LabEnv, Run, eventually
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -43,7 +43,7 @@ def assert_passed(run: Run) -> None:
 def team_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabEnv, dict[str, tuple]]]:
     """A lab whose cluster-2 already has the team's `sample` namespace with a ConfigMap, and a
     `half-ours` namespace that carries only our managed-by label (no run id: not provably ours)."""
-    with lab_in_process(tmp_path_factory.mktemp("team")) as lab:
+    with LabEnv.start(tmp_path_factory.mktemp("team")) as lab:
         ctx = lab.contexts[1]
         core = lab.core(ctx)
         core.create_namespace({"metadata": {"name": "sample", "labels": TEAM}})
@@ -116,7 +116,7 @@ def assert_nothing_labelled_but_half_ours(lab: LabEnv) -> None:
 @pytest.fixture(scope="module")
 def joined_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabEnv, dict[str, tuple]]]:
     """A lab joined before the suite came: its remote secrets are the installer's, not ours."""
-    with lab_in_process(tmp_path_factory.mktemp("joined"), joined=True) as lab:
+    with LabEnv.start(tmp_path_factory.mktemp("joined"), joined=True) as lab:
         yield lab, secret_state(lab)
 
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from junitparser import Error, JUnitXml
 from safety_support import REFUSAL_SECONDS, run_suite
-from support import ROOT, LabEnv, lab_in_process
+from support import ROOT, LabEnv
 from test_safety_bad_input import _closed_port, assert_refused, kubeconfig_doc, write_doc
 
 SCHEMA = json.loads((ROOT / "docs" / "summary.schema.json").read_text())
@@ -30,7 +30,7 @@ SCHEMA = json.loads((ROOT / "docs" / "summary.schema.json").read_text())
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("refusal-reports")) as target:
+    with LabEnv.start(tmp_path_factory.mktemp("refusal-reports")) as target:
         yield target
 
 

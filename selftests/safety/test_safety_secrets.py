@@ -24,7 +24,7 @@ import pytest
 import trustme
 import yaml
 from safety_support import run_suite
-from support import LabEnv, Run, lab_in_process
+from support import LabEnv, Run
 
 pytestmark = pytest.mark.selftest_slow
 
@@ -88,10 +88,10 @@ def leaks(texts: dict[str, str], secrets: set[str]) -> list[tuple[str, str]]:
 @pytest.fixture(params=["create-xdist", "verify-stale-secret"])
 def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LabEnv, list[str], int]]:
     if request.param == "create-xdist":
-        with lab_in_process(tmp_path) as lab:
+        with LabEnv.start(tmp_path) as lab:
             yield lab, ["--join=create", "--keep", "-n", "2"], 0
     else:
-        with lab_in_process(tmp_path, faults=("stale-secret:cluster-1->cluster-2",)) as lab:
+        with LabEnv.start(tmp_path, faults=("stale-secret:cluster-1->cluster-2",)) as lab:
             yield lab, ["--join=verify"], 1
 
 
@@ -123,7 +123,7 @@ def test_repr_of_a_failing_call_holds_no_credentials(tmp_path: Path) -> None:
     from meshconform.kube import errors
     from meshconform.kube.client import Cluster
 
-    with lab_in_process(tmp_path) as lab:
+    with LabEnv.start(tmp_path) as lab:
         kubeconfig, secrets = with_client_keys(lab, tmp_path)
         doc: dict[str, Any] = yaml.safe_load(kubeconfig.read_text())
         doc["users"][0]["user"]["token"] = wrong = "revoked-" + "x" * 40

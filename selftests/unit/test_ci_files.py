@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from junitparser import Error, JUnitXml
-from support import lab_in_process
+from support import LabEnv
 
 ROOT = Path(__file__).resolve().parents[2]
 CI = ROOT / "ci"
@@ -135,7 +135,7 @@ print(f"Fetching cluster endpoint and auth data.\\nkubeconfig entry generated fo
 
 @pytest.fixture(scope="module")
 def joined_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with lab_in_process(tmp_path_factory.mktemp("nightly"), joined=True) as lab:
+    with LabEnv.start(tmp_path_factory.mktemp("nightly"), joined=True) as lab:
         yield lab
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from support import LabEnv, lab_in_process, run_suite
+from support import LabEnv, run_suite
 
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster
@@ -34,7 +34,7 @@ SECRET = "istio-remote-secret-cluster-2"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("release"), clusters=2) as env:
+    with LabEnv.start(tmp_path_factory.mktemp("release"), clusters=2) as env:
         yield env
 
 

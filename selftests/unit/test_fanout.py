@@ -13,7 +13,7 @@ from meshconform.kube.fanout import Once, parallel, parallel_or_leave
 
 def test_results_keep_the_order_of_the_items() -> None:
     def slow_first(n: int) -> int:
-        time.sleep(0.05 if n == 0 else 0)
+        time.sleep(0.05 if n == 0 else 0)  # the first item finishes last: order must not follow time
         return n * 10
 
     assert parallel(slow_first, range(5)) == [0, 10, 20, 30, 40]
@@ -40,7 +40,7 @@ def test_clean_up_runs_every_call_beside_a_failure() -> None:
     def call(n: int) -> None:
         if n == 0:
             raise RuntimeError("cluster-1 failed")
-        time.sleep(0.02)
+        time.sleep(0.02)  # still running when the failure arrives: they must be let finish
         done.append(n)
 
     with pytest.raises(RuntimeError, match="cluster-1"):
@@ -63,7 +63,7 @@ def test_limit_caps_the_threads() -> None:
             begun.append(n)
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.01)
+        time.sleep(0.01)  # long enough for the calls to overlap, so that the cap is what limits them
         with lock:
             running[0] -= 1
         return n

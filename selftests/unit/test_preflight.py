@@ -23,20 +23,20 @@ def test_malformed_kubeconfig_is_one_line(tmp_path):
         preflight.known_contexts(str(bad))
 
 
-def test_unknown_context_lists_the_known_ones(lab_kubeconfig):
-    path, contexts, _ = lab_kubeconfig
+def test_unknown_context_lists_the_known_ones(two_cluster_lab):
+    path, contexts = two_cluster_lab.kubeconfig, two_cluster_lab.contexts
     with pytest.raises(mc.ConfigError, match=r"context 'nope' is not in the kubeconfig; known: gke_"):
         preflight.run(cfg(path, contexts[0], "nope"))
 
 
-def test_lab_contexts_pass_preflight(lab_kubeconfig):
-    path, contexts, _ = lab_kubeconfig
+def test_lab_contexts_pass_preflight(two_cluster_lab):
+    path, contexts = two_cluster_lab.kubeconfig, two_cluster_lab.contexts
     clusters = preflight.run(cfg(path, *contexts))
     assert list(clusters) == ["cluster-1", "cluster-2"]
 
 
-def test_one_cluster_under_two_names_is_refused(lab_kubeconfig, tmp_path):
-    path, _, _ = lab_kubeconfig
+def test_one_cluster_under_two_names_is_refused(two_cluster_lab, tmp_path):
+    path = two_cluster_lab.kubeconfig
     kc = yaml.safe_load(path.read_text())
     alias = {"name": "alias", "cluster": dict(kc["clusters"][0]["cluster"])}
     alias["cluster"]["server"] = alias["cluster"]["server"].replace("127.0.0.1", "localhost")
@@ -49,8 +49,8 @@ def test_one_cluster_under_two_names_is_refused(lab_kubeconfig, tmp_path):
         preflight.run(cfg(other, first, "alias"))
 
 
-def test_foreign_namespace_is_refused(lab_kubeconfig):
-    path, contexts, _ = lab_kubeconfig
+def test_foreign_namespace_is_refused(two_cluster_lab):
+    path, contexts = two_cluster_lab.kubeconfig, two_cluster_lab.contexts
     clusters = preflight.connect(cfg(path, *contexts))
     core = clusters["cluster-1"].core
     core.create_namespace({"metadata": {"name": "theirs"}})
@@ -61,8 +61,8 @@ def test_foreign_namespace_is_refused(lab_kubeconfig):
         core.delete_namespace("theirs")
 
 
-def test_rejected_credentials_are_bad_input(lab_kubeconfig, tmp_path):
-    path, contexts, _ = lab_kubeconfig
+def test_rejected_credentials_are_bad_input(two_cluster_lab, tmp_path):
+    path, contexts = two_cluster_lab.kubeconfig, two_cluster_lab.contexts
     kc = yaml.safe_load(path.read_text())
     for user in kc["users"]:
         user["user"]["token"] = "expired-" + "x" * 24

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 from kubernetes import client
-from support import LabEnv, lab_in_process
+from support import LabEnv
 
 from meshconform.checks import join as join_checks
 from meshconform.kube import errors
@@ -33,7 +33,7 @@ PAIR = "cluster-1->cluster-2"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
-    with lab_in_process(tmp_path_factory.mktemp("proxied"), clusters=2) as env:
+    with LabEnv.start(tmp_path_factory.mktemp("proxied"), clusters=2) as env:
         yield env
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from support import LabEnv, lab_in_process
+from support import LabEnv
 
 from meshconform.kube.client import Cluster
 from meshconform.mesh import remote_secrets as join
@@ -20,7 +20,7 @@ RBAC = "rbac.authorization.k8s.io"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with lab_in_process(tmp_path_factory.mktemp("rights"), clusters=2) as env:
+    with LabEnv.start(tmp_path_factory.mktemp("rights"), clusters=2) as env:
         yield env
 
 
