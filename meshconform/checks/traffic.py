@@ -7,14 +7,13 @@ are skipped with the first broken premise. Where a source has no answered call a
 hello calls are the broken premise of the other two: the failure that test_hello_calls_succeed
 reports is why nothing shows where calls go.
 
-The budgets (verdicts.py) are per run: the reach and split checks split them over sources x
+The budgets (statistics.py) are per run: the reach and split checks split them over sources x
 versions, the same count the traffic stage planned its calls with (sampling.plan_calls).
 """
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, networks
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import Need, cf, check, networks, statistics
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
@@ -118,7 +117,7 @@ def hello_ok(facts: MeshFacts, source: str) -> str | None:
     if source not in facts.traffic:
         return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
     tally = _tally(facts, source)
-    problem = verdicts.ok_status()(tally)
+    problem = statistics.ok_status()(tally)
     explained = explain_plaintext(facts, source) or _shortfall(facts, tally)
     return problem + explained + networks.failed_gateways(facts, source) if problem else None
 
@@ -148,7 +147,7 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
 
 @check("test_calls_reach_every_cluster", requires=judged_premises)
 def reach_every_cluster(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.reached(targets(facts), sampling.cells(facts))(_tally(facts, source))
+    problem = statistics.reached(targets(facts), sampling.cells(facts))(_tally(facts, source))
     if not problem:
         return None
     return problem + (explain_routing(facts, source) or unanswered_everywhere(facts, source))
@@ -193,5 +192,5 @@ def _pods_of(facts: MeshFacts, name: str) -> set[str]:
     requires=lambda f, s: [*judged_premises(f, s), (reach_every_cluster, s)],
 )
 def split_follows_replicas(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.not_skewed(targets(facts), sampling.cells(facts))(_tally(facts, source))
+    problem = statistics.not_skewed(targets(facts), sampling.cells(facts))(_tally(facts, source))
     return problem + explain_routing(facts, source) if problem else None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meshconform.checks import reference
+from meshconform.checks.join import secret_identity
 from meshconform.checks.mtls import cluster_ids, identity
 from meshconform.checks.traffic import plaintext_rule, targets
 from meshconform.kube.redact import redact
@@ -36,7 +37,9 @@ def _reach(facts: MeshFacts, target: str) -> dict[str, Any]:
     c = _cluster(facts, target)
     if c is None:
         return {}
-    return {"context": c.context, "server": c.server, "version": c.server_version, "problem": c.reach_problem}
+    seen: dict[str, Any] = {"version": c.server_version, "error": c.api_error}
+    seen |= {"unauthorized": c.api_unauthorized, "may_list_istio_system_pods": not c.api_denied}
+    return {"context": c.context, "server": c.server, **seen}
 
 
 def _control(facts: MeshFacts, target: str) -> dict[str, Any]:
@@ -86,11 +89,13 @@ def _names(facts: MeshFacts, target: str) -> dict[str, Any]:
 
 
 def _join(facts: MeshFacts, target: str) -> dict[str, Any]:
-    _, b = split_pair(target)
-    c = _cluster(facts, b)
+    a, b = split_pair(target)
+    c, secret = _cluster(facts, b), facts.pairs.get(target)
     return {
-        "secret": _plain(facts.pairs.get(target)),
+        "secret": _plain(secret),
+        "identity": secret_identity(secret, a) if secret and secret.present else None,
         f"remote secrets in {b}": c.remote_secret_ids if c else None,
+        f"istiod's remote clusters in {b}": _plain(c.istiod_sync) if c else None,
     }
 
 

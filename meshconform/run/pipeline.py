@@ -36,6 +36,7 @@ from meshconform.mesh import secret_inspection as discovery
 from meshconform.mesh.facts import (
     ClusterFacts,
     IstiodPod,
+    IstiodSync,
     MeshFacts,
     RemoteSecret,
     SecretClaim,
@@ -86,9 +87,9 @@ def run_stage(
     facts = copy.deepcopy(previous) if previous is not None else new_facts(cfg, clusters)
     started = time.monotonic()
     before = {c.name: c.stats.as_dict() for c in clusters.values()}
-    up = [c for c in clusters.values() if not facts.clusters[c.name].reach_problem]
+    up = [c for c in clusters.values() if facts.clusters[c.name].usable]
     if stage == "clusters":
-        parallel(lambda c: check_reach(c, facts.clusters[c.name]), clusters.values(), stop)
+        parallel(lambda c: probe_api(c, facts.clusters[c.name]), clusters.values(), stop)
     elif stage == "control":
         gather_control(cfg, up, facts, stop)
     elif facts.revision:
@@ -114,8 +115,9 @@ def gather(cfg: RunConfig, clusters: dict[str, Cluster], stop: threading.Event) 
 # -- 1. clusters ----------------------------------------------------------------------------------
 
 
-def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
-    """GET /version and a SelfSubjectAccessReview with the context's own credentials."""
+def probe_api(cluster: Cluster, facts: ClusterFacts) -> None:
+    """GET /version and a SelfSubjectAccessReview with the context's own credentials: whether the
+    API server answers them and lets them list istio-system's pods (checks/cluster.py judges)."""
     try:
         version = cluster.read("GET /version", cluster.version_api.get_code)
         facts.server_version = str(version.get("gitVersion", ""))
@@ -131,23 +133,12 @@ def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
             idempotent=True,
         )
     except errors.Unauthorized:
-        facts.reach_problem = (
-            f"the API server of {cluster.name} ({cluster.server}) rejects the credentials of "
-            f"context {cluster.context} (401 Unauthorized); refresh them, e.g. gcloud container "
-            "clusters get-credentials"
-        )
+        facts.api_unauthorized = True
         return
     except errors.KubeError as exc:
-        facts.reach_problem = (
-            f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
-            f"check the cluster's control plane; try kubectl --context {cluster.context} get --raw /version"
-        )
+        facts.api_error = str(exc)
         return
-    if not (review.get("status") or {}).get("allowed"):
-        facts.reach_problem = (
-            f"context {cluster.context} may not list pods in istio-system of {cluster.name}; "
-            "the suite needs cluster-admin-like rights"
-        )
+    facts.api_denied = not (review.get("status") or {}).get("allowed")
 
 
 # -- 2. control plane -----------------------------------------------------------------------------
@@ -260,7 +251,7 @@ def join_pair(
         key = match.entry.key if match.entry else None
         expected = cfg.api_server_for(source.name) or source.server
         reached = _reached(match, uid, uids)
-        fact = discovery.inspect(current, key, reached, source, target, expected, cfg.namespace, once)
+        fact = discovery.inspect(current, key, reached, source, expected, cfg.namespace, once)
     except EXPECTED as exc:
         fact = RemoteSecret(
             name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
@@ -504,29 +495,23 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         control = facts.clusters[target.name].control
         istiods = control.istiod if control else []
         ready = [p for p in istiods if p.revision == facts.revision and p.ready]
-        pods = [p.name for p in ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
-        if not pods or not sources:  # nothing to wait for; its remote secrets still name its clusters
+        if not ready or not sources:  # nothing to wait for; its remote secrets still name its clusters
             return
         # istiod lists a remote cluster by its secret's data key, which need not be our name for it
-        ids = {s: facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources}
-        result = _poll_clusterz(cfg, target, pods[0], list(ids.values()), stop)
-        if isinstance(result, list):  # every cluster it registers, under test or not (membership.py)
+        ids = [facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources]
+        result = _poll_clusterz(cfg, target, ready[0].name, ids, stop)
+        seen = IstiodSync(pod=ready[0].name, version=ready[0].version)
+        if isinstance(result, discovery.ClusterzMissing):
+            seen.missing = True
+        elif isinstance(result, str):
+            seen.error = result
+        else:
+            seen.entries = result
+            # every cluster it registers, under test or not (membership.py)
             remotes = [str(e.get("id")) for e in result if e.get("secretName") and e.get("id")]
             facts.clusters[target.name].istiod_remotes = remotes
-        for s in sources:
-            fact = facts.pairs[pair_id(s, target.name)]
-            if isinstance(result, discovery.ClusterzMissing):
-                if discovery.predates_clusterz(ready[0].version):
-                    fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
-                else:
-                    fact.sync_unreadable = discovery.clusterz_refused(target.name, pods[0], ready[0].version)
-            elif isinstance(result, str):
-                fact.sync_unreadable = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
-            else:
-                fact.sync_status, fact.sync_problem = discovery.sync_problem(
-                    result, ids[s], target.name, pods[0], fact.name
-                )
+        facts.clusters[target.name].istiod_sync = seen
 
     parallel(sync, up, stop)
     facts.outside = membership.outside_clusters(facts)
