@@ -361,6 +361,7 @@ class MeshFacts:
     proxy_views: dict[str, ProxyView] = field(default_factory=dict)  # by source cluster; multi-network only
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    stages: list[str] = field(default_factory=list)  # the stages that gathered these facts, in order
 
     def cluster(self, name: str) -> ClusterFacts:
         return self.clusters[name]

@@ -102,7 +102,7 @@ def _retaken(monkeypatch: pytest.MonkeyPatch, takes: list[Tally]) -> tuple[Tally
         asked.append(calls)
         return takes[len(asked) - 1]
 
-    monkeypatch.setattr(pipeline.traffic, "send", send)
+    monkeypatch.setattr(pipeline.hello_calls, "send", send)
     monkeypatch.setattr(pipeline, "TRAFFIC_RETRY_SECONDS", 0.0)
     found = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2", 0.5)]
     plan = sampling.plan_calls(found, 2, floor=50)
