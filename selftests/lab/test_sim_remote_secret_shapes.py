@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sim_support import Mesh, start
 
-from meshconform.mesh import cluster_identity as identity
+from meshconform.mesh import cluster_identity
 
 
 def _secret(mesh: Mesh, i: int, name: str) -> Any:
@@ -36,11 +36,11 @@ def _synced(mesh: Mesh, i: int) -> dict[str, str]:
     return {e["id"]: e["syncStatus"] for e in mesh.clusterz(i) if e["secretName"]}
 
 
-def _entries(mesh: Mesh, i: int, name: str) -> list[identity.Entry]:
+def _entries(mesh: Mesh, i: int, name: str) -> list[cluster_identity.Entry]:
     raw = mesh.core(i).read_namespaced_secret(name, "istio-system")
-    found = identity.entries({"metadata": {"name": name}, "data": raw.data})
+    found = cluster_identity.entries({"metadata": {"name": name}, "data": raw.data})
     for e in found:
-        identity.read_identity(e)
+        cluster_identity.read_identity(e)
     return found
 
 
