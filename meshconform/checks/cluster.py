@@ -9,7 +9,7 @@ from meshconform.checks import Need, cf, check, reference, statistics
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import trust
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
-from meshconform.mesh.facts import ClusterFacts, IstiodPod, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts
 
 # -- reach and control plane ----------------------------------------------------------------------
 
@@ -132,7 +132,7 @@ def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
     """istiod publishes istio-ca-root-cert: where none is found and istiod is not ready, the
     missing root is that failure (test_istiod_ready), not a second one."""
     control = cf(facts, name).control
-    unpublished = control is not None and (control.root_ca_problem or control.root_ca is None)
+    unpublished = control is not None and control.root_ca is None
     idle = unpublished and not any(p.ready for p in rev_pods(facts, name))
     return [(reach, name), *([(istiod_ready, name)] if idle else [])]
 
@@ -142,8 +142,8 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     if c.control is None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
-    if c.control.root_ca_problem or c.control.root_ca is None:
-        return c.control.root_ca_problem or f"no root CA found in {name}"
+    if c.control.root_ca is None:
+        return _no_root_ca(c.control, name)
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
     if ref is None or ref.name == name or ref.control is None:
         return None
@@ -167,6 +167,15 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
         "all clusters need a common root (same Mesh CA, or cacerts from one root; during a rotation "
         "every cluster's root-cert.pem holds old and new root)"
     )
+
+
+def _no_root_ca(control: ControlPlane, name: str) -> str:
+    """Why no root CA was read: istio-ca-root-cert missing, or holding no PEM certificate."""
+    if control.root_ca_configmap is False:
+        return f"ConfigMap istio-system/istio-ca-root-cert is missing in {name} (istiod publishes it)"
+    if control.root_ca_configmap:
+        return f"ConfigMap istio-system/istio-ca-root-cert in {name} holds no PEM certificate"
+    return f"no root CA found in {name}"
 
 
 @check("test_trust_domain_and_mesh_id", requires=lambda f, t: [(revision_installed, t)])

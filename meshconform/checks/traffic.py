@@ -115,11 +115,27 @@ def explain_plaintext(facts: MeshFacts, source: str) -> str:
 @check("test_hello_calls_succeed", requires=premises)
 def hello_ok(facts: MeshFacts, source: str) -> str | None:
     if source not in facts.traffic:
-        return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
+        return calls_not_sent(facts, source) or f"no hello calls were sent from {source}"
     tally = _tally(facts, source)
     problem = statistics.ok_status()(tally)
     explained = explain_plaintext(facts, source) or _shortfall(facts, tally)
     return problem + explained + networks.failed_gateways(facts, source) if problem else None
+
+
+def calls_not_sent(facts: MeshFacts, source: str) -> str | None:
+    """Why the traffic stage sent no hello call from `source`: its curl could not run, or it has no
+    Ready sleep pod to call from; None when it sent some, or the stage did not run there."""
+    if source in facts.traffic:
+        return None
+    c = cf(facts, source)
+    wl = c.workloads
+    if source in facts.curl_errors:
+        pod = wl.source_pod if wl else None
+        return f"could not run curl in {pod} ({source}): {facts.curl_errors[source]}"
+    ran = facts.traffic_plan is not None and c.usable
+    if ran and (wl is None or not wl.source_pod or not wl.source_container):
+        return f"no Ready sleep pod in {facts.namespace} of {source} to call from"
+    return None
 
 
 def _shortfall(facts: MeshFacts, tally: Tally) -> str:

@@ -123,7 +123,9 @@ class ControlPlane:
     # primaries whose istiod controls it (Istio's "Install Primary-Remote")
     control_plane_clusters: str | None = None
     root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert's first root
-    root_ca_problem: str | None = None
+    # istio-ca-root-cert as read: True found (root_ca None then: it holds no PEM certificate),
+    # False not found (istiod publishes it), None not read
+    root_ca_configmap: bool | None = None
     root_cas: list[str] = field(default_factory=list)  # every root of root-cert.pem, file order
     root_pems: list[str] = field(default_factory=list)  # those roots (public certificates)
     root_note: str | None = None  # several roots: a rotation in progress
@@ -352,7 +354,7 @@ class MeshFacts:
     revision_problem: str | None = None
     pairs: dict[str, RemoteSecret] = field(default_factory=dict)  # "A->B"
     traffic: dict[str, Tally] = field(default_factory=dict)
-    traffic_problems: dict[str, str] = field(default_factory=dict)
+    curl_errors: dict[str, str] = field(default_factory=dict)  # source -> why its curl could not run
     traffic_plan: TrafficPlan | None = None
     server_view: dict[str, ServerView] = field(default_factory=dict)  # by the receiving cluster
     # Clusters of the mesh the run was not given: cluster ID -> the clusters under test whose istiod

@@ -60,7 +60,7 @@ def _trust_of(c: ClusterFacts | None) -> dict[str, Any]:
     if control is None:
         return {"control": None}
     keys = (
-        "root_cas", "root_note", "root_ca_problem", "signing_chain_note",
+        "root_cas", "root_note", "root_ca_configmap", "signing_chain_note",
         "trust_domain", "mesh_id", "network", "mesh_config",
     )  # fmt: skip
     return {k: getattr(control, k) for k in keys}
@@ -127,7 +127,7 @@ def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
     control = c.control if c else None
     return {
         "tally": _plain(facts.traffic.get(target)),
-        "problem": facts.traffic_problems.get(target),
+        "curl_error": facts.curl_errors.get(target),
         "expected": [_plain(t) for t in targets(facts)],
         "destination_rules": [_plain(r) for r in control.destination_rules] if control else None,
         "mesh_beyond_the_run": facts.outside,

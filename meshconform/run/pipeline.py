@@ -591,13 +591,12 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     def send(c: Cluster) -> None:
         wl = facts.clusters[c.name].workloads
         if wl is None or not wl.source_pod or not wl.source_container:
-            facts.traffic_problems[c.name] = f"no Ready sleep pod in {cfg.namespace} of {c.name} to call from"
-            return
+            return  # no Ready sleep pod to call from (checks/traffic.py says so)
         try:
             pod, container = wl.source_pod, wl.source_container
             facts.traffic[c.name] = take_until_reached(cfg, c, pod, container, plan, versions, stop)
         except errors.KubeError as exc:
-            facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
+            facts.curl_errors[c.name] = str(exc)
         if several_networks:  # what its istiod sent for the other networks: one more exec per source
             facts.proxy_views[c.name] = proxy_view.read(c, cfg.namespace, wl.source_pod)
 

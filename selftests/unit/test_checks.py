@@ -22,6 +22,7 @@ from meshconform.mesh.facts import (
     RemoteSecret,
     ServerView,
     Tally,
+    TrafficPlan,
     Webhook,
     Workloads,
     pair_id,
@@ -163,6 +164,21 @@ def test_the_reach_check_words_what_the_probe_saw(seen, message):
     assert outcomes(facts)["test_api_server_answers[cluster-2]"].message == message
 
 
+@pytest.mark.parametrize(
+    ("configmap", "message"),
+    [
+        (False, "ConfigMap istio-system/istio-ca-root-cert is missing in cluster-2 (istiod publishes it)"),
+        (True, "ConfigMap istio-system/istio-ca-root-cert in cluster-2 holds no PEM certificate"),
+        (None, "no root CA found in cluster-2"),
+    ],
+)
+def test_the_root_ca_check_words_what_was_read_of_istio_ca_root_cert(configmap, message):
+    facts = healthy()
+    control = facts.clusters["cluster-2"].control
+    control.root_ca, control.root_ca_configmap = None, configmap
+    assert outcomes(facts)["test_root_ca_shared[cluster-2]"].message == message
+
+
 def test_missing_secret_skips_only_its_dependants():
     facts = healthy()
     facts.pairs["cluster-1->cluster-2"] = RemoteSecret("istio-remote-secret-cluster-1")
@@ -277,11 +293,17 @@ def test_no_answered_call_skips_reach_and_split_behind_the_failed_calls():
 def test_no_tally_at_all_fails_the_hello_check_and_skips_the_others():
     facts = healthy()
     del facts.traffic["cluster-2"]
-    facts.traffic_problems["cluster-2"] = "no Ready sleep pod in sample of cluster-2 to call from"
+    facts.traffic_plan = TrafficPlan(calls=50, floor=50, needed=10)  # the traffic stage ran
+    facts.clusters["cluster-2"].workloads.source_pod = None
     result = outcomes(facts)
     assert failing(facts) == ["test_hello_calls_succeed[cluster-2]"]
-    assert result["test_hello_calls_succeed[cluster-2]"].message.startswith("no Ready sleep pod")
+    said = "no Ready sleep pod in sample of cluster-2 to call from"
+    assert result["test_hello_calls_succeed[cluster-2]"].message == said
     assert result["test_calls_reach_every_cluster[cluster-2]"].status == "skipped"
+    facts.clusters["cluster-2"].workloads.source_pod = "sleep-x"
+    facts.curl_errors["cluster-2"] = "(Forbidden) pods/exec is forbidden"
+    said = "could not run curl in sleep-x (cluster-2): (Forbidden) pods/exec is forbidden"
+    assert outcomes(facts)["test_hello_calls_succeed[cluster-2]"].message == said
 
 
 # -- "cannot decide" fails unless --allow-inconclusive; each place where the suite could not tell --
