@@ -1,19 +1,19 @@
-"""Control plane (guide step 2): istiod of one revision runs everywhere, recent enough."""
+"""Control plane (the guide's step 2): istiod of one revision runs everywhere, recent enough."""
 
 from fixtures.verify import verify
-from meshconform.checks import cluster as checks
+from meshconform.checks.cluster import istiod_ready, istiod_version, revision_installed
 
 
 def test_revision_everywhere(cluster, mesh_control):
     """The revision (--revision, or the first cluster's istio.io/rev) is installed in this cluster."""
-    verify(mesh_control, checks.revision_installed, cluster)
+    verify(mesh_control, revision_installed, cluster)
 
 
 def test_istiod_ready(cluster, mesh_control):
     """An istiod pod of the revision is running and Ready."""
-    verify(mesh_control, checks.istiod_ready, cluster)
+    verify(mesh_control, istiod_ready, cluster)
 
 
 def test_istiod_version(cluster, mesh_control):
     """istiod is at least 1.6.8, the guide's prerequisite."""
-    verify(mesh_control, checks.istiod_version, cluster)
+    verify(mesh_control, istiod_version, cluster)

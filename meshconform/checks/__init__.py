@@ -8,9 +8,9 @@ every xdist worker. The tests in tests/ are one line each over this table.
 
 No verdict, no green: a skip is green in every CI system, so a check is skipped for two reasons
 only. Its premise failed (that failure already makes the run red), or it does not apply to the
-mesh under test (verdicts.NotApplicable: an istiod too old to serve /debug/clusterz), saying which
+mesh under test (statistics.NotApplicable: an istiod too old to serve /debug/clusterz), saying which
 check covers what it would have proven. A check whose own facts cannot decide
-(verdicts.Inconclusive) FAILS with the reason and the remedy, unless the user passed
+(statistics.Inconclusive) FAILS with the reason and the remedy, unless the user passed
 --allow-inconclusive (`settle`). Neither kind of premise skips its dependants: the traffic checks
 still run against the guide's ASM 1.7, whose istiod has no /debug/clusterz, and find there what
 that check cannot.
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import statistics
 from meshconform.mesh.facts import ClusterFacts, MeshFacts
 
 Scope = Literal["cluster", "pair"]
@@ -89,9 +89,9 @@ def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) 
             return Outcome("skipped", prefix + why, "premise")
     try:
         problem = chk.evaluate(facts, target)
-    except verdicts.NotApplicable as exc:
+    except statistics.NotApplicable as exc:
         return Outcome("skipped", f"does not apply: {exc}", "not-applicable")
-    except verdicts.Inconclusive as exc:
+    except statistics.Inconclusive as exc:
         return Outcome("failed", f"cannot be judged: {exc}{ALLOW_HINT}", "inconclusive")
     return Outcome("failed", problem) if problem else Outcome("passed")
 
@@ -111,7 +111,7 @@ def cf(facts: MeshFacts, name: str) -> ClusterFacts:
 
 def reference(facts: MeshFacts, has: Callable[[ClusterFacts], bool]) -> ClusterFacts | None:
     """The first cluster (in --ctx order: the one already in the mesh) that has the fact."""
-    return next((c for c in facts.clusters.values() if not c.reach_problem and has(c)), None)
+    return next((c for c in facts.clusters.values() if c.usable and has(c)), None)
 
 
 def all_checks() -> dict[str, Check]:

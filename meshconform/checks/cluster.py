@@ -5,19 +5,39 @@ are checks/networks.py).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, reference
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import Need, cf, check, reference, statistics
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import trust
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
-from meshconform.mesh.facts import IstiodPod, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts
 
 # -- reach and control plane ----------------------------------------------------------------------
 
 
 @check("test_api_server_answers")
 def reach(facts: MeshFacts, name: str) -> str | None:
-    return cf(facts, name).reach_problem
+    return reach_problem(cf(facts, name))
+
+
+def reach_problem(c: ClusterFacts) -> str | None:
+    """What GET /version and the SelfSubjectAccessReview with the context's credentials showed."""
+    if c.api_unauthorized:
+        return (
+            f"the API server of {c.name} ({c.server}) rejects the credentials of "
+            f"context {c.context} (401 Unauthorized); refresh them, e.g. gcloud container "
+            "clusters get-credentials"
+        )
+    if c.api_error:
+        return (
+            f"the API server of {c.name} ({c.server}) does not answer: {c.api_error}; "
+            f"check the cluster's control plane; try kubectl --context {c.context} get --raw /version"
+        )
+    if c.api_denied:
+        return (
+            f"context {c.context} may not list pods in istio-system of {c.name}; "
+            "the suite needs cluster-admin-like rights"
+        )
+    return None
 
 
 @check("test_revision_everywhere", requires=lambda f, t: [(reach, t)])
@@ -53,7 +73,7 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
 def _revisions_everywhere(facts: MeshFacts) -> list[str]:
     """The revisions every cluster has, the ones --revision could name instead; none when a
     cluster's control plane could not be read (nobody can say what it has)."""
-    controls = [c.control for c in facts.clusters.values() if not c.reach_problem]
+    controls = [c.control for c in facts.clusters.values() if c.usable]
     if not controls or any(c is None for c in controls):
         return []
     return sorted(set.intersection(*(set(c.revisions) for c in controls if c is not None)))
@@ -89,7 +109,7 @@ def istiod_version(facts: MeshFacts, name: str) -> str | None:
         # A digest-pinned or custom-tagged image names no version: nothing here can tell whether
         # it meets the guide's minimum, and a pass would vouch for what was never seen.
         images = ", ".join(sorted({p.image for p in rev_pods(facts, name)}))
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"the istiod image in {name} names no version ({images})",
             f"check it with istioctl version --context {cf(facts, name).context}, or deploy istiod "
             "from a version-tagged image",
@@ -112,7 +132,7 @@ def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
     """istiod publishes istio-ca-root-cert: where none is found and istiod is not ready, the
     missing root is that failure (test_istiod_ready), not a second one."""
     control = cf(facts, name).control
-    unpublished = control is not None and (control.root_ca_problem or control.root_ca is None)
+    unpublished = control is not None and control.root_ca is None
     idle = unpublished and not any(p.ready for p in rev_pods(facts, name))
     return [(reach, name), *([(istiod_ready, name)] if idle else [])]
 
@@ -122,8 +142,8 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     if c.control is None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
-    if c.control.root_ca_problem or c.control.root_ca is None:
-        return c.control.root_ca_problem or f"no root CA found in {name}"
+    if c.control.root_ca is None:
+        return _no_root_ca(c.control, name)
     ref = reference(facts, lambda x: bool(x.control and x.control.root_ca))
     if ref is None or ref.name == name or ref.control is None:
         return None
@@ -147,6 +167,15 @@ def root_ca_shared(facts: MeshFacts, name: str) -> str | None:
         "all clusters need a common root (same Mesh CA, or cacerts from one root; during a rotation "
         "every cluster's root-cert.pem holds old and new root)"
     )
+
+
+def _no_root_ca(control: ControlPlane, name: str) -> str:
+    """Why no root CA was read: istio-ca-root-cert missing, or holding no PEM certificate."""
+    if control.root_ca_configmap is False:
+        return f"ConfigMap istio-system/istio-ca-root-cert is missing in {name} (istiod publishes it)"
+    if control.root_ca_configmap:
+        return f"ConfigMap istio-system/istio-ca-root-cert in {name} holds no PEM certificate"
+    return f"no root CA found in {name}"
 
 
 @check("test_trust_domain_and_mesh_id", requires=lambda f, t: [(revision_installed, t)])

@@ -2,15 +2,22 @@
 B holds A's remote secret (the one whose kubeconfig reaches A, whatever its name or annotation),
 labelled as istiod reads it, reaching A, with working credentials, and B's istiod reports A synced;
 and per cluster, no cluster name is claimed twice and no cluster is claimed under two names.
+
+They judge what mesh/secret_inspection.py saw (RemoteSecret) and what B's istiod listed
+(IstiodSync); the wording of each verdict is here, next to the decision.
 """
 
 from __future__ import annotations
 
-from meshconform.checks import cf, check
-from meshconform.checks import statistics as verdicts
+from typing import Any
+
+from meshconform.checks import cf, check, statistics
 from meshconform.checks.cluster import istiod_ready, reach, rev_pods
-from meshconform.mesh.facts import MeshFacts, RemoteSecret, SecretClaim, split_pair
-from meshconform.mesh.remote_secrets import SYNCED, secret_name
+from meshconform.kube.waits import stable_name
+from meshconform.mesh.controlplane import version_tuple
+from meshconform.mesh.facts import IstiodSync, MeshFacts, RemoteSecret, SecretClaim, split_pair
+from meshconform.mesh.remote_secrets import ISTIO_NS, MULTICLUSTER_LABEL, READER_SA, SYNCED, secret_name
+from meshconform.mesh.secret_inspection import REFUSED, UNAUTHENTICATED
 
 
 def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:
@@ -48,7 +55,7 @@ def names_unique(facts: MeshFacts, name: str) -> str | None:
     others = [
         o
         for o in facts.names
-        if o != name and not cf(facts, o).reach_problem and own_cluster_id(facts, o) == own and own != o
+        if o != name and cf(facts, o).usable and own_cluster_id(facts, o) == own and own != o
     ]
     if others:
         return (
@@ -125,7 +132,7 @@ def secret_present(facts: MeshFacts, pair: str) -> str | None:
             f"--context={cf(facts, a).context} --name={a} | kubectl apply -f - "
             f"--context={cf(facts, b).context} (or run --join create)"
         )
-    return fact.shape_problem
+    return shape_problem(fact, b)
 
 
 def _unidentified(facts: MeshFacts, b: str) -> str:
@@ -139,28 +146,33 @@ def _unidentified(facts: MeshFacts, b: str) -> str:
 
 @check("test_remote_secret_targets_cluster", "pair", requires=lambda f, p: [(secret_present, p)])
 def secret_targets(facts: MeshFacts, pair: str) -> str | None:
-    fact = _pair(facts, pair)
-    if fact.targets_problem or not fact.targets_unverified:
-        return fact.targets_problem
-    return _by_istiods_view(fact, pair, fact.targets_unverified)
+    fact, (a, b) = _pair(facts, pair), split_pair(pair)
+    problem = targets_problem(fact, a, b, cf(facts, a).context)
+    unverified = targets_unverified(fact, b)
+    if problem or not unverified:
+        return problem
+    return _by_istiods_view(facts, pair, unverified)
 
 
 @check("test_remote_secret_credentials", "pair", requires=lambda f, p: [(secret_targets, p)])
 def secret_credentials(facts: MeshFacts, pair: str) -> str | None:
-    fact = _pair(facts, pair)
-    if fact.credentials_problem or not fact.credentials_unverified:
-        return fact.credentials_problem
-    return _by_istiods_view(fact, pair, fact.credentials_unverified)
+    fact, (a, b) = _pair(facts, pair), split_pair(pair)
+    problem = credentials_problem(fact, a, b)
+    unverified = credentials_unverified(fact, a, b, cf(facts, a).server)
+    if problem or not unverified:
+        return problem
+    return _by_istiods_view(facts, pair, unverified)
 
 
-def _by_istiods_view(fact: RemoteSecret, pair: str, unverified: str) -> str | None:
+def _by_istiods_view(facts: MeshFacts, pair: str, unverified: str) -> str | None:
     """What this machine cannot reach, B's istiod may: A synced through the secret is the evidence
     then (istiod's informers listed A with its server, CA and token); else no verdict."""
-    if fact.sync_status == SYNCED:
+    status = sync_status(facts, pair)
+    if status == SYNCED:
         return None
     a, b = split_pair(pair)
-    seen = f"istiod in {b} reports {a} {fact.sync_status}" if fact.sync_status else "no sync status"
-    raise verdicts.Inconclusive(
+    seen = f"istiod in {b} reports {a} {status}" if status else "no sync status"
+    raise statistics.Inconclusive(
         f"{unverified}, and {seen}",
         f"run from a machine that reaches that address, or see test_istiod_synced[{pair}]",
     )
@@ -176,21 +188,224 @@ def _by_istiods_view(fact: RemoteSecret, pair: str, unverified: str) -> str | No
     ],
 )
 def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
-    fact = _pair(facts, pair)
-    if fact.sync_problem:
-        return fact.sync_problem
-    if fact.sync_unreadable:  # an istiod that should answer and did not: no verdict, no green
-        raise verdicts.Inconclusive(
-            fact.sync_unreadable,
+    a, b = split_pair(pair)
+    seen = cf(facts, b).istiod_sync
+    if seen is None:
+        return f"the sync status of {a} in {b}'s istiod could not be read"
+    if seen.missing and predates_clusterz(seen.version):  # no sync report; the calls are the evidence
+        raise statistics.NotApplicable(
+            f"{no_clusterz_note(b, seen.pod, seen.version)} (test_calls_reach_every_cluster[{b}]: do "
+            f"{b}'s calls reach {a}?)"
+        )
+    if seen.missing or seen.error is not None:  # an istiod that should answer and did not: no green
+        unreadable = (
+            clusterz_refused(b, seen.pod, seen.version)
+            if seen.missing
+            else f"could not read istiod's /debug/clusterz in {b}: {seen.error}"
+        )
+        raise statistics.Inconclusive(
+            unreadable,
             "the traffic checks still judge reach; pass --allow-inconclusive to accept a run "
             "without the sync report",
         )
-    if fact.sync_unknown:  # an istiod before 1.11 has no sync report; the calls are the evidence
-        a, b = split_pair(pair)
-        raise verdicts.NotApplicable(
-            f"{fact.sync_unknown} (test_calls_reach_every_cluster[{b}]: do {b}'s calls reach {a}?)"
-        )
-    if fact.sync_status is None:
-        a, b = split_pair(pair)
-        return f"the sync status of {a} in {b}'s istiod could not be read"
+    return sync_problem(seen, _listed_as(facts, pair), b, _pair(facts, pair).name)
+
+
+# -- the remote secret as seen: is it what istiod reads, does it lead to A ------------------------
+
+
+def shape_problem(fact: RemoteSecret, target: str) -> str | None:
+    """What istiod needs of the secret itself: the label its informer selects on, and a data key to
+    register as a cluster ID (pkg/kube/multicluster/secretcontroller.go); the annotation is not its
+    business. (The kubeconfig under the key is judged by targets_problem.)"""
+    where = f"Secret {ISTIO_NS}/{fact.name} in {target}"
+    if not fact.labelled:
+        return f"{where} lacks label {MULTICLUSTER_LABEL}=true, so istiod ignores it"
+    if not fact.cluster_ids:
+        return f"{where} has no data key; istiod registers one remote cluster per key, so it registers none"
     return None
+
+
+def reaches_source(fact: RemoteSecret) -> bool:
+    """Its kubeconfig read A's kube-system UID through its own server, CA and token."""
+    return bool(fact.reached_uid) and fact.reached_uid == fact.expected_uid
+
+
+def targets_problem(fact: RemoteSecret, source: str, target: str, context: str) -> str | None:
+    """None when the kubeconfig reaches A (read through its own server and CA, whatever address it
+    names); a problem when it reaches another cluster; else the name and server match of old."""
+    where = f"Secret {ISTIO_NS}/{fact.name} in {target}"
+    if fact.kubeconfig_error is not None:
+        return f"{where} holds no usable kubeconfig under key {fact.cluster_id!r}: {fact.kubeconfig_error}"
+    if reaches_source(fact):
+        return None
+    if fact.reached_uid and fact.expected_uid:
+        other = fact.reached_other or "a cluster outside this run"
+        return (
+            f"{where} reaches {other} (kube-system uid {fact.reached_uid}) at {fact.server}, not "
+            f"{source} (uid {fact.expected_uid}): it was made for another cluster, or before "
+            f"{source} was re-created; recreate it (istioctl x create-remote-secret --name "
+            f"{source}) or run --join replace"
+        )
+    problem = _server_and_ca(fact, where, source)
+    if not problem:
+        return None
+    why = fact.reached_unknown or f"{source}'s kube-system uid could not be read"
+    if not _names_expected_server(fact):  # e.g. a private endpoint that B's istiod reaches and we do not
+        why += (
+            f"; if {fact.server} is another address of {source}'s API server, pass "
+            f"--api-server {context}={fact.server}"
+        )
+    return f"{problem} (its cluster identity could not be read through it: {why})"
+
+
+def _names_expected_server(fact: RemoteSecret) -> bool:
+    return (fact.server or "").rstrip("/") == (fact.expected_server or "").rstrip("/")
+
+
+def _server_and_ca(fact: RemoteSecret, where: str, source: str) -> str | None:
+    """The kubeconfig names A's API server, and its CA verifies the certificate A serves."""
+    if not _names_expected_server(fact):
+        return (
+            f"{where} points at {fact.server}, not {source}'s API server {fact.expected_server}; "
+            f"recreate it (istioctl x create-remote-secret --name {source}) or run --join replace"
+        )
+    if not fact.ca_fingerprint:
+        return f"{where} has no certificate-authority-data, so istiod cannot verify {source}"
+    if fact.ca_error:
+        return (
+            f"{where}: its CA does not verify {source}'s API server {fact.server} ({fact.ca_error}); "
+            "the secret is stale: recreate it"
+        )
+    return None
+
+
+def targets_unverified(fact: RemoteSecret, target: str) -> str | None:
+    """The server the secret names does not answer this machine (a private endpoint): its CA is
+    no verdict either way, and B's istiod's sync status is the evidence instead."""
+    if fact.server_unreachable is None:
+        return None
+    return (
+        f"Secret {ISTIO_NS}/{fact.name} in {target} names {fact.server}, which does not answer this "
+        f"machine ({fact.server_unreachable}), so its CA cannot be checked from here"
+    )
+
+
+def credentials_problem(fact: RemoteSecret, source: str, target: str) -> str | None:
+    """The secret's token authenticates to A and may list/watch what istiod's informers need."""
+    where = f"Secret {ISTIO_NS}/{fact.name} in {target}"
+    if fact.auth != "token":
+        return None if fact.auth != "none" else f"{where} carries no credentials for {source}"
+    who = f"the token in {where}"
+    if fact.reader_denied is None:
+        return None
+    if fact.reader_denied in REFUSED:
+        unauthorized = fact.reader_denied == UNAUTHENTICATED
+        answer = "401 Unauthorized" if unauthorized else "403 Forbidden to its own access review"
+        return (
+            f"{who} does not authenticate to {source} ({answer}); the token is "
+            f"stale or revoked: recreate the secret"
+        )
+    return (
+        f"{who} may not {fact.reader_denied} in {source}: {READER_SA} lacks its ClusterRoleBinding "
+        f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source}"
+    )
+
+
+def credentials_unverified(fact: RemoteSecret, source: str, target: str, server: str) -> str | None:
+    """The user's server (`server`, an authenticating proxy) refused the token and the server the
+    secret names does not answer this machine: the token is no verdict either way from here."""
+    if fact.reader_unreachable is None:
+        return None
+    return (
+        f"{source}'s API server as this run reaches it ({server}) refused the token in Secret "
+        f"{ISTIO_NS}/{fact.name} in {target} (as an authenticating proxy refuses credentials it did not "
+        f"issue), and the server the secret names, {fact.server}, does not answer this machine "
+        f"({fact.reader_unreachable}), so the token cannot be checked from here"
+    )
+
+
+def secret_identity(fact: RemoteSecret, source: str) -> str:
+    """How the secret is known to be A's: by kube-system UID, or by name and server."""
+    if reaches_source(fact):
+        return (
+            f"{source}: its server, CA and token reach kube-system uid {fact.reached_uid}, "
+            f"{source}'s through the user's context"
+        )
+    if fact.reached_uid and fact.expected_uid:
+        other = fact.reached_other or "no cluster of this run"
+        return f"not {source}: it reaches kube-system uid {fact.reached_uid} ({other})"
+    why = fact.reached_unknown or f"{source}'s own kube-system uid could not be read"
+    return f"not confirmed ({why}); taken as {source}'s by its name and server"
+
+
+# -- istiod's own view: /debug/clusterz -----------------------------------------------------------
+
+# An istiod answers /debug/clusterz with 404 when it predates the endpoint (Istio 1.11 added it,
+# istio/istio#33799, #34086) or, from 1.10 on, when ENABLE_DEBUG_ON_HTTP=false leaves every debug
+# handler unregistered (pilot/pkg/xds/debug.go AddDebugHandlers): only the first is excused.
+CLUSTERZ_SINCE = (1, 11, 0)
+
+
+def _listed_as(facts: MeshFacts, pair: str) -> str:
+    """istiod lists a remote cluster by its secret's data key, which need not be our name for it."""
+    return _pair(facts, pair).cluster_id or split_pair(pair)[0]
+
+
+def _entry(seen: IstiodSync | None, cluster_id: str) -> dict[str, Any] | None:
+    return next((e for e in (seen.entries if seen else []) if e.get("id") == cluster_id), None)
+
+
+def sync_status(facts: MeshFacts, pair: str) -> str | None:
+    """A's syncStatus as B's istiod lists it, or None when it does not list A (or was not read)."""
+    entry = _entry(cf(facts, split_pair(pair)[1]).istiod_sync, _listed_as(facts, pair))
+    return None if entry is None else str(entry.get("syncStatus", ""))
+
+
+def sync_problem(seen: IstiodSync, source: str, target: str, secret: str | None = None) -> str | None:
+    """A as B's istiod lists it: `source` is A's cluster ID there (the data key of `secret`, A's
+    remote secret in B)."""
+    secret, pod = secret or secret_name(source), stable_name(seen.pod)
+    entry = _entry(seen, source)
+    if entry is None:
+        listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in seen.entries) or "none"
+        return (
+            f"istiod {pod} in {target} does not list cluster {source} in /debug/clusterz "
+            f"(lists: {listed}); it has not loaded {secret}"
+        )
+    status = str(entry.get("syncStatus", ""))
+    if status != SYNCED:
+        return (
+            f"istiod {pod} in {target} reports {source} as {status!r}, not synced: it cannot "
+            f"read {source}'s API server from inside {target}; check the server address in "
+            f"{secret} (--api-server) and the network path"
+        )
+    return None
+
+
+def predates_clusterz(version: str | None) -> bool:
+    """An istiod that answers 404 is excused only when its version says it has no clusterz: a
+    1.11+ one (or one of unknown version) with the debug endpoints turned off is a failure."""
+    try:
+        return version is not None and version_tuple(version) < CLUSTERZ_SINCE
+    except ValueError:
+        return False
+
+
+def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
+    """Why the sync check cannot be judged against an istiod older than 1.11."""
+    runs = f" runs {version}, which" if version else ""
+    return (
+        f"istiod {stable_name(pod)} in {target}{runs} has no /debug/clusterz (Istio 1.11 added it), so "
+        "it cannot report which remote clusters it synced; the traffic checks show whether it reads them"
+    )
+
+
+def clusterz_refused(target: str, pod: str, version: str | None) -> str:
+    """A 404 from an istiod that should serve /debug/clusterz: its sync status cannot be read."""
+    return (
+        f"istiod {stable_name(pod)} in {target} runs {version or 'an unknown version'} yet answers "
+        "/debug/clusterz with 404 (Istio 1.11 and later serve it unless ENABLE_DEBUG_ON_HTTP=false), "
+        "so it cannot show which remote clusters it synced; turn istiod's debug endpoints on "
+        "(env ENABLE_DEBUG_ON_HTTP=true on the discovery container)"
+    )

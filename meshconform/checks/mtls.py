@@ -18,8 +18,7 @@ weighed against all that vB's sidecars confirmed from the sleep identity, and th
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import Need, cf, check, statistics
 from meshconform.checks.traffic import hello_ok, plaintext_rule, premises, reach_every_cluster
 from meshconform.mesh import membership
 from meshconform.mesh.facts import MeshFacts, Received, ServerView, split_pair
@@ -68,13 +67,13 @@ def identity(facts: MeshFacts, name: str) -> str | None:
 def _view(facts: MeshFacts, target: str) -> ServerView:
     view = facts.server_view.get(target)
     if view is None:
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"the helloworld sidecars of {target} were not read",
             "the traffic stage did not run there; see why in its traffic checks",
         )
     if view.problems and len(view.problems) == len(view.pods):
         why = next(iter(view.problems.values()))
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"cannot read what {target}'s helloworld sidecars received: {why}",
             f"grant pods/exec on the helloworld pods of {facts.namespace} and check the proxy's admin "
             f"endpoint answers (try {STATS})",
@@ -87,7 +86,7 @@ def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
     source, target = split_pair(pair)
     answered, version = _answered(facts, source, target), _version(facts, target)
     if not answered:
-        raise verdicts.NotApplicable(
+        raise statistics.NotApplicable(
             f"no call from {source} was answered by {version} ({target}), so there is nothing to confirm; "
             f"test_calls_reach_every_cluster[{source}] and test_hello_calls_succeed[{source}] judge that"
         )
@@ -104,7 +103,7 @@ def arrive_over_mtls(facts: MeshFacts, pair: str) -> str | None:
     if confirmed >= answered:
         return None
     if not view.received and view.telemetry_off:
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"{target}'s sidecars count no requests: Telemetry {', '.join(view.telemetry_off)} disables "
             "Istio's request metrics",
             "remove its metrics override (or exempt the test namespace) so that the receiving side can "

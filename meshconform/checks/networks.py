@@ -13,8 +13,7 @@ needed, and the gateway checks do not apply (skipped, saying so).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import Need, cf, check, statistics
 from meshconform.checks.cluster import revision_installed
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import gateways, proxy_view, topology
@@ -28,7 +27,7 @@ EXPOSE = "kubectl apply -n istio-system -f samples/multicluster/expose-services.
 def _control(facts: MeshFacts, name: str) -> ControlPlane:
     control = cf(facts, name).control
     if control is None:
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             cf(facts, name).problems.get("control", f"the control plane of {name} could not be read"),
             "make istio-system readable with the run's credentials",
         )
@@ -38,7 +37,7 @@ def _control(facts: MeshFacts, name: str) -> ControlPlane:
 def _one_network(facts: MeshFacts) -> None:
     if not topology.multi_network(facts):
         nets = ", ".join(sorted(topology.networks(facts))) or "(unset)"
-        raise verdicts.NotApplicable(
+        raise statistics.NotApplicable(
             f"every cluster is on network {nets}: pods reach each other directly, no east-west gateway "
             "is needed (test_network_declared covers the networks)"
         )
@@ -127,7 +126,7 @@ def east_west_gateway(facts: MeshFacts, name: str) -> str | None:
         )
     if _usable_elsewhere(facts, name, control.network or "") is not None:
         return None
-    seen = "; ".join(describe(n, cf(facts, n).control) for n in facts.names if not cf(facts, n).reach_problem)
+    seen = "; ".join(describe(n, cf(facts, n).control) for n in facts.names if cf(facts, n).usable)
     return (
         f"{name} (network {net}): no east-west gateway for network {net} (no Service in istio-system "
         f"labelled topology.istio.io/network={net} with an address, in {name} or another cluster of "
@@ -156,12 +155,12 @@ def cross_network_gateway(facts: MeshFacts, name: str) -> str | None:
     control = _control(facts, name)
     ew = _own_gateway(control)
     if ew is None:
-        raise verdicts.NotApplicable(
+        raise statistics.NotApplicable(
             f"{name} has no east-west gateway of its own (network {control.network} is reached through "
             "another cluster's, whose test_cross_network_gateway covers it)"
         )
     if control.cross_network_gateways is None:
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"the Gateways in {name}'s istio-system could not be listed (forbidden)",
             "grant the run get and list on gateways.networking.istio.io (ci/rbac)",
         )
@@ -236,7 +235,7 @@ def through_gateways(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
     view = facts.proxy_views.get(name)
     if view is None or view.problem:
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             (view.problem if view else None) or f"the sidecar of {name}'s sleep pod was not read",
             "see kubectl exec POD -c istio-proxy -- pilot-agent request GET clusters?format=json",
         )

@@ -7,14 +7,13 @@ are skipped with the first broken premise. Where a source has no answered call a
 hello calls are the broken premise of the other two: the failure that test_hello_calls_succeed
 reports is why nothing shows where calls go.
 
-The budgets (verdicts.py) are per run: the reach and split checks split them over sources x
+The budgets (statistics.py) are per run: the reach and split checks split them over sources x
 versions, the same count the traffic stage planned its calls with (sampling.plan_calls).
 """
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, networks
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import Need, cf, check, networks, statistics
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
@@ -116,11 +115,27 @@ def explain_plaintext(facts: MeshFacts, source: str) -> str:
 @check("test_hello_calls_succeed", requires=premises)
 def hello_ok(facts: MeshFacts, source: str) -> str | None:
     if source not in facts.traffic:
-        return facts.traffic_problems.get(source, f"no hello calls were sent from {source}")
+        return calls_not_sent(facts, source) or f"no hello calls were sent from {source}"
     tally = _tally(facts, source)
-    problem = verdicts.ok_status()(tally)
+    problem = statistics.ok_status()(tally)
     explained = explain_plaintext(facts, source) or _shortfall(facts, tally)
     return problem + explained + networks.failed_gateways(facts, source) if problem else None
+
+
+def calls_not_sent(facts: MeshFacts, source: str) -> str | None:
+    """Why the traffic stage sent no hello call from `source`: its curl could not run, or it has no
+    Ready sleep pod to call from; None when it sent some, or the stage did not run there."""
+    if source in facts.traffic:
+        return None
+    c = cf(facts, source)
+    wl = c.workloads
+    if source in facts.curl_errors:
+        pod = wl.source_pod if wl else None
+        return f"could not run curl in {pod} ({source}): {facts.curl_errors[source]}"
+    ran = facts.traffic_plan is not None and c.usable
+    if ran and (wl is None or not wl.source_pod or not wl.source_container):
+        return f"no Ready sleep pod in {facts.namespace} of {source} to call from"
+    return None
 
 
 def _shortfall(facts: MeshFacts, tally: Tally) -> str:
@@ -148,7 +163,7 @@ def _shortfall(facts: MeshFacts, tally: Tally) -> str:
 
 @check("test_calls_reach_every_cluster", requires=judged_premises)
 def reach_every_cluster(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.reached(targets(facts), sampling.cells(facts))(_tally(facts, source))
+    problem = statistics.reached(targets(facts), sampling.cells(facts))(_tally(facts, source))
     if not problem:
         return None
     return problem + (explain_routing(facts, source) or unanswered_everywhere(facts, source))
@@ -193,5 +208,5 @@ def _pods_of(facts: MeshFacts, name: str) -> set[str]:
     requires=lambda f, s: [*judged_premises(f, s), (reach_every_cluster, s)],
 )
 def split_follows_replicas(facts: MeshFacts, source: str) -> str | None:
-    problem = verdicts.not_skewed(targets(facts), sampling.cells(facts))(_tally(facts, source))
+    problem = statistics.not_skewed(targets(facts), sampling.cells(facts))(_tally(facts, source))
     return problem + explain_routing(facts, source) if problem else None

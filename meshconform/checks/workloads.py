@@ -5,8 +5,7 @@ came from the expected revision.
 
 from __future__ import annotations
 
-from meshconform.checks import cf, check
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import cf, check, statistics
 from meshconform.checks.cluster import istiod_ready, revision_installed
 from meshconform.kube import selectors
 from meshconform.kube.waits import stable_name
@@ -90,7 +89,7 @@ def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
     wl = cf(facts, name).workloads
     unknown = [stable_name(p.name) for p in (wl.pods if wl else []) if p.injected_revision is None]
     if unknown:  # a pass would vouch for an injector nobody identified
-        raise verdicts.Inconclusive(
+        raise statistics.Inconclusive(
             f"pod {unknown[0]} in {name} names no injecting revision (neither sidecar.istio.io/status "
             "nor an istio.io/rev label)",
             f"see which injector mutated it: kubectl --context {cf(facts, name).context} -n "

@@ -216,16 +216,12 @@ def root_ca(cluster: Cluster, facts: ControlPlane) -> None:
             ISTIO_NS,
         )
     except errors.NotFound:
-        facts.root_ca_problem = (
-            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert is missing in {cluster.name} (istiod publishes it)"
-        )
+        facts.root_ca_configmap = False
         return
+    facts.root_ca_configmap = True
     try:
         roots = trust.certs((cm.get("data") or {}).get("root-cert.pem") or "")
-    except ValueError:
-        facts.root_ca_problem = (
-            f"ConfigMap {ISTIO_NS}/istio-ca-root-cert in {cluster.name} holds no PEM certificate"
-        )
+    except ValueError:  # no PEM certificate in it: root_ca stays None
         return
     facts.root_cas = [trust.fingerprint(r) for r in roots]
     facts.root_pems = [r.public_bytes(serialization.Encoding.PEM).decode() for r in roots]

@@ -123,7 +123,9 @@ class ControlPlane:
     # primaries whose istiod controls it (Istio's "Install Primary-Remote")
     control_plane_clusters: str | None = None
     root_ca: str | None = None  # sha256 fingerprint of istio-ca-root-cert's first root
-    root_ca_problem: str | None = None
+    # istio-ca-root-cert as read: True found (root_ca None then: it holds no PEM certificate),
+    # False not found (istiod publishes it), None not read
+    root_ca_configmap: bool | None = None
     root_cas: list[str] = field(default_factory=list)  # every root of root-cert.pem, file order
     root_pems: list[str] = field(default_factory=list)  # those roots (public certificates)
     root_note: str | None = None  # several roots: a rotation in progress
@@ -169,36 +171,57 @@ class Workloads:
 
 @dataclass
 class RemoteSecret:
-    """One remote secret as found in B's istio-system, already validated against A."""
+    """One remote secret as found in B's istio-system, and what was seen of it against A: its
+    labels and keys, what its kubeconfig reached, the TLS handshake with the server it names, what
+    its token may do in A. Gathering (mesh/secret_inspection.py) stops asking at the first thing
+    seen that makes the next question moot; checks/join.py judges what was seen."""
 
     name: str
     cluster_ids: list[str] = field(default_factory=list)  # data keys
     present: bool = False
     ours: bool = False
     created_now: bool = False
-    shape_problem: str | None = None
+    labelled: bool = False  # carries istio/multiCluster=true, the label istiod's informer selects on
     server: str | None = None
     ca_fingerprint: str | None = None
     token_fingerprint: str | None = None
-    targets_problem: str | None = None
-    # The secret's server does not answer the runner (a private endpoint): judged by istiod's view.
-    targets_unverified: str | None = None
-    credentials_problem: str | None = None
-    # The user's server (a proxy) refused the secret's token and the secret's own server does not
-    # answer the runner: judged by istiod's view, as targets_unverified.
-    credentials_unverified: str | None = None
-    sync_status: str | None = None
-    sync_problem: str | None = None  # istiod reports A, and not as synced (or does not list it)
-    # /debug/clusterz answered 404 (exit 0, "404 page not found") on an istiod whose version
-    # predates the endpoint (< 1.11): the sync check does not apply to it.
-    sync_unknown: str | None = None
-    # istiod's sync status could not be read where it should be: a 1.11+ istiod answering 404
-    # (its debug endpoints off), or the exec failing.
-    sync_unreadable: str | None = None
+    expected_server: str | None = None  # A's API server as the run knows it (--api-server, else context)
+    kubeconfig_error: str | None = None  # why the kubeconfig under `cluster_id` could not be parsed
+    # What the kubeconfig reached (cluster_identity.py): kube-system's UID read through its own
+    # server, CA and token, or why it could not be read; A's UID through the user's context; the
+    # run's cluster with that UID when it is not A.
+    reached_uid: str | None = None
+    reached_unknown: str | None = None
+    expected_uid: str | None = None
+    reached_other: str | None = None
+    # A handshake with `server` trusting only the secret's CA, made where the UID did not settle it:
+    # verified or not (None: not made) and the TLS error; or why the server did not answer here.
+    ca_verified: bool | None = None
+    ca_error: str | None = None
+    server_unreachable: str | None = None  # a private endpoint: its CA cannot be checked from here
+    auth: str | None = None  # how the kubeconfig authenticates: token, exec, auth-provider or none
+    # What the token may do in A, asked where the kubeconfig was seen to lead to A: None when all
+    # that istiod's informers need, "401" when A rejects it, else the first "VERB RESOURCE" denied.
+    reader_denied: str | None = None
+    # The user's server (an authenticating proxy) refused the token and the server the secret
+    # names did not answer this machine either: why.
+    reader_unreachable: str | None = None
     note: str | None = None
     cluster_id: str | None = None  # the data key whose kubeconfig is A's: the ID istiod gives A
     annotation: str | None = None  # the cluster annotation the tool that made it wrote, or "none"
-    identity: str | None = None  # how it is known to be A's: by kube-system UID, or by name and server
+
+
+@dataclass
+class IstiodSync:
+    """What one ready istiod of B said of the remote clusters it reads: `pilot-discovery request
+    GET /debug/clusterz` (pilot/pkg/xds/debug.go -> ListRemoteClusters, entries of
+    pkg/cluster/debug.go DebugInfo {id, secretName, syncStatus}), polled until they settled."""
+
+    pod: str
+    version: str | None = None  # the istiod's, which says whether it should serve the endpoint
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    missing: bool = False  # answered 404 (printed with exit 0): it has no such endpoint
+    error: str | None = None  # the exec failed, or what it printed was not the JSON list
 
 
 @dataclass
@@ -220,7 +243,11 @@ class ClusterFacts:
     name: str
     context: str
     server: str
-    reach_problem: str | None = None
+    # What GET /version and a SelfSubjectAccessReview (list pods in istio-system) with the
+    # context's own credentials showed (checks/cluster.py judges it):
+    api_error: str | None = None  # the error that stopped them: the API server did not answer
+    api_unauthorized: bool = False  # it answered 401 Unauthorized to the context's credentials
+    api_denied: bool = False  # the review said the context may not list those pods
     server_version: str | None = None
     control: ControlPlane | None = None
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
@@ -229,10 +256,17 @@ class ClusterFacts:
     # None where it was not read (no ready istiod of the revision, or no such endpoint).
     istiod_remotes: list[str] | None = None
     uid: str | None = None  # kube-system's UID through the context: the cluster's identity
+    istiod_sync: IstiodSync | None = None  # istiod's own view of its remote clusters (the sync stage)
     injection: InjectionLabel | None = None  # chosen from the revision's webhooks before deploying
     workloads: Workloads | None = None
     deployed: bool = False  # the deploy stage created the namespace and objects
     problems: dict[str, str] = field(default_factory=dict)  # stage -> error that stopped it
+
+    @property
+    def usable(self) -> bool:
+        """Its API server answered the context's credentials and lets them read istio-system: the
+        later stages gather here (and the checks judge why not where it did not)."""
+        return not (self.api_error or self.api_unauthorized or self.api_denied)
 
 
 @dataclass
@@ -320,7 +354,7 @@ class MeshFacts:
     revision_problem: str | None = None
     pairs: dict[str, RemoteSecret] = field(default_factory=dict)  # "A->B"
     traffic: dict[str, Tally] = field(default_factory=dict)
-    traffic_problems: dict[str, str] = field(default_factory=dict)
+    curl_errors: dict[str, str] = field(default_factory=dict)  # source -> why its curl could not run
     traffic_plan: TrafficPlan | None = None
     server_view: dict[str, ServerView] = field(default_factory=dict)  # by the receiving cluster
     # Clusters of the mesh the run was not given: cluster ID -> the clusters under test whose istiod
@@ -329,6 +363,7 @@ class MeshFacts:
     proxy_views: dict[str, ProxyView] = field(default_factory=dict)  # by source cluster; multi-network only
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    stages: list[str] = field(default_factory=list)  # the stages that gathered these facts, in order
 
     def cluster(self, name: str) -> ClusterFacts:
         return self.clusters[name]

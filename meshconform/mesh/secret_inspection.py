@@ -1,15 +1,15 @@
-"""Validating remote secrets and istiod's view of them: the join checks' evidence.
+"""Observing remote secrets and istiod's view of them: the join checks' evidence.
 
-Given A's secret as found in B (identity.py finds it by what it reaches), each function answers one
-question of the join checks and returns a problem line or None: is it shaped as istiod reads it
-(the label and a data key; the annotation is reported, not judged); does its kubeconfig reach A
-(kube-system's UID read through its own server, CA and token; where that cannot be read, does it
-name A's API server and does its CA verify the certificate A serves, a real TLS handshake); does its token
-authenticate to A and may it list and watch what istiod's informers read (SelfSubjectAccessReview
-sent with that token); and does B's istiod report A synced (`pilot-discovery request GET
-/debug/clusterz`, pilot/pkg/xds/debug.go -> ListRemoteClusters, whose entries are
-pkg/cluster/debug.go DebugInfo {id, secretName, syncStatus}). No token leaves this module: the
-facts get fingerprints.
+Given A's secret as found in B (cluster_identity.py finds it by what it reaches), this module
+records what is seen of it, for checks/join.py to judge: its label and data keys (what istiod
+reads; the annotation is reported, never judged); what its kubeconfig reaches (kube-system's UID
+read through its own server, CA and token); where that cannot be read, the server it names and a
+real TLS handshake with it trusting only its CA; what its token may do in A (the list and watch
+rights istiod's informers need, asked with that token); and what B's istiod lists as synced
+(`pilot-discovery request GET /debug/clusterz`, pilot/pkg/xds/debug.go -> ListRemoteClusters, whose
+entries are pkg/cluster/debug.go DebugInfo {id, secretName, syncStatus}). It asks no further than
+the first thing seen that makes the next question moot (a secret istiod ignores is not dialled).
+No token leaves this module: the facts get fingerprints.
 """
 
 from __future__ import annotations
@@ -28,16 +28,12 @@ from kubernetes import client
 from meshconform.kube import errors
 from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.fanout import Once
-from meshconform.kube.waits import stable_name
 from meshconform.kube.yamlload import SAFE_LOADER
-from meshconform.mesh import controlplane
 from meshconform.mesh.facts import RemoteSecret
 from meshconform.mesh.remote_secrets import (
     CLUSTER_ANNOTATION,
     ISTIO_NS,
     MULTICLUSTER_LABEL,
-    READER_SA,
-    SYNCED,
     decode_data,
     fingerprint,
     owned,
@@ -69,17 +65,9 @@ READER_NEEDS: tuple[tuple[str, str, str], ...] = (
 ANNOTATIONS = (CLUSTER_ANNOTATION, "istio.io/clusterContext")
 
 
-def shape_problem(secret: Obj, target: str) -> str | None:
-    """What istiod needs of the secret itself: the label its informer selects on, and a data key to
-    register as a cluster ID; None when it has both. (The kubeconfig under the key is judged by
-    targets_problem.)"""
-    meta = secret.get("metadata") or {}
-    where = f"Secret {ISTIO_NS}/{meta.get('name')} in {target}"
-    if (meta.get("labels") or {}).get(MULTICLUSTER_LABEL) != "true":
-        return f"{where} lacks label {MULTICLUSTER_LABEL}=true, so istiod ignores it"
-    if not decode_data(secret):
-        return f"{where} has no data key; istiod registers one remote cluster per key, so it registers none"
-    return None
+def labelled(secret: Obj) -> bool:
+    """It carries the label istiod's informer selects on (istio/multiCluster=true)."""
+    return ((secret.get("metadata") or {}).get("labels") or {}).get(MULTICLUSTER_LABEL) == "true"
 
 
 def annotation(secret: Obj) -> str:
@@ -101,18 +89,6 @@ class Reached:
     @property
     def confirmed(self) -> bool:
         return bool(self.uid) and self.uid == self.expected
-
-    def describe(self, source: str) -> str:
-        if self.confirmed:
-            return (
-                f"{source}: its server, CA and token reach kube-system uid {self.uid}, "
-                f"{source}'s through the user's context"
-            )
-        if self.uid and self.expected:
-            other = self.other or "no cluster of this run"
-            return f"not {source}: it reaches kube-system uid {self.uid} ({other})"
-        why = self.unknown or f"{source}'s own kube-system uid could not be read"
-        return f"not confirmed ({why}); taken as {source}'s by its name and server"
 
 
 def parse_kubeconfig(text: str) -> dict[str, Any]:
@@ -147,29 +123,16 @@ def parse_kubeconfig(text: str) -> dict[str, Any]:
     }
 
 
-def targets_problem(
-    kc: dict[str, Any], where: str, source: Cluster, expected_server: str, once: Once | None = None
-) -> str | None:
-    """The kubeconfig names A's API server, and its CA verifies the certificate A serves (one
-    handshake per distinct server and CA with a shared `once`: A's N-1 secrets carry the same)."""
-    if kc["server"].rstrip("/") != expected_server.rstrip("/"):
-        return (
-            f"{where} points at {kc['server']}, not {source.name}'s API server {expected_server}; "
-            f"recreate it (istioctl x create-remote-secret --name {source.name}) or run --join replace"
-        )
-    if not kc["ca"]:
-        return f"{where} has no certificate-authority-data, so istiod cannot verify {source.name}"
-    # The CA is checked against the server the secret names, which istiod dials: the kubeconfig's
-    # may be an authenticating proxy (GKE Connect gateway, Rancher, Teleport) with its own CA.
+def check_ca(kc: dict[str, Any], once: Once | None = None) -> str | None:
+    """The TLS error of a handshake with the server the kubeconfig names trusting only its CA, or
+    None when the CA verifies it (one handshake per distinct server and CA with a shared `once`: A's
+    N-1 secrets carry the same). Raises NotReachableFromHere when that server does not answer.
+    The CA is checked against the server the secret names, which istiod dials: the user's
+    kubeconfig may name an authenticating proxy (GKE Connect gateway, Rancher, Teleport) with its
+    own CA."""
     server, server_name = kc["server"], kc.get("tls_server_name")
     question = ("tls", server, kc["ca"], server_name)
-    problem = (once or Once())(question, lambda: tls_verify(server, kc["ca"], server_name))
-    if problem:
-        return (
-            f"{where}: its CA does not verify {source.name}'s API server {server} ({problem}); "
-            "the secret is stale: recreate it"
-        )
-    return None
+    return (once or Once())(question, lambda: tls_verify(server, kc["ca"], server_name))
 
 
 class NotReachableFromHere(Exception):
@@ -198,29 +161,6 @@ def tls_verify(
         return exc.verify_message or "certificate verify failed"
     except (OSError, ssl.SSLError) as exc:
         return f"TLS handshake failed: {type(exc).__name__}"
-
-
-def credentials_problem(
-    kc: dict[str, Any], where: str, source: Cluster, namespace: str, once: Once | None = None
-) -> str | None:
-    """The secret's token authenticates to A and may list/watch what istiod's informers need
-    (reader_denied); raises NotReachableFromHere when that cannot be asked from this machine."""
-    if kc["auth"] != "token":
-        return None if kc["auth"] != "none" else f"{where} carries no credentials for {source.name}"
-    denied = reader_denied(kc, source, namespace, once)
-    who = f"the token in {where}"
-    if denied is None:
-        return None
-    if denied in REFUSED:
-        answer = "401 Unauthorized" if denied == UNAUTHENTICATED else "403 Forbidden to its own access review"
-        return (
-            f"{who} does not authenticate to {source.name} ({answer}); the token is "
-            f"stale or revoked: recreate the secret"
-        )
-    return (
-        f"{who} may not {denied} in {source.name}: {READER_SA} lacks its ClusterRoleBinding "
-        f"(istio-reader-clusterrole); reinstall Istio's base RBAC in {source.name}"
-    )
 
 
 UNAUTHENTICATED = "401"
@@ -349,85 +289,59 @@ def inspect(
     key: str | None,
     reached: Reached,
     source: Cluster,
-    target: Cluster,
     expected_server: str,
     namespace: str,
     once: Once | None = None,
 ) -> RemoteSecret:
-    """Every fact about A's secret in B that the join checks need; no token leaves this function.
-    `key` is the data key that is A's, `reached` what it reaches; `namespace` is the run's own
-    (see credentials_problem); `once`, shared by one join stage's pairs, asks each network question
-    once however many secrets pose it."""
+    """What is seen of A's secret in B; no token leaves this function. `key` is the data key that
+    is A's, `reached` what it reaches; `namespace` is the run's own (see _reader_denied); `once`,
+    shared by one join stage's pairs, asks each network question once however many secrets pose it."""
     fact = RemoteSecret(name=secret_name(source.name))
     if secret is None:
         return fact
     fact.name, fact.present, fact.ours = str(secret["metadata"]["name"]), True, owned(secret)
     data = decode_data(secret)
-    fact.cluster_ids, fact.annotation = sorted(data), annotation(secret)
-    fact.shape_problem = shape_problem(secret, target.name)
-    if fact.shape_problem:
+    fact.cluster_ids, fact.annotation, fact.labelled = sorted(data), annotation(secret), labelled(secret)
+    if not fact.labelled or not data:  # istiod reads nothing of it: nothing more to ask
         return fact
     fact.cluster_id = key if key in data else (source.name if source.name in data else sorted(data)[0])
-    fact.identity = reached.describe(source.name)
-    where = f"Secret {ISTIO_NS}/{fact.name} in {target.name}"
+    fact.reached_uid, fact.reached_unknown = reached.uid, reached.unknown
+    fact.expected_uid, fact.reached_other = reached.expected, reached.other
+    fact.expected_server = expected_server
     try:
         kc = parse_kubeconfig(data[fact.cluster_id])
     except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
-        fact.targets_problem = f"{where} holds no usable kubeconfig under key {fact.cluster_id!r}: {exc}"
+        fact.kubeconfig_error = str(exc)
         return fact
     fact.server, fact.ca_fingerprint = kc["server"], fingerprint(kc["ca"]) if kc["ca"] else None
     fact.token_fingerprint = fingerprint(kc["token"]) if kc["token"] else None
-    try:
-        fact.targets_problem = reached_problem(reached, kc, where, source, expected_server, once)
-    except NotReachableFromHere as exc:
-        fact.targets_unverified = (
-            f"{where} names {kc['server']}, which does not answer this machine ({exc}), so its CA "
-            f"cannot be checked from here"
-        )
-    if not fact.targets_problem:
+    fact.auth = kc["auth"]
+    if _leads_to(fact, reached, kc, once) and kc["auth"] == "token":
         try:
-            fact.credentials_problem = credentials_problem(kc, where, source, namespace, once)
-        except NotReachableFromHere as exc:
-            fact.credentials_unverified = (
-                f"{source.name}'s API server as this run reaches it ({source.server}) refused the "
-                f"token in {where} (as an authenticating proxy refuses credentials it did not issue), "
-                f"and the server the secret names, {kc['server']}, does not answer this machine "
-                f"({exc}), so the token cannot be checked from here"
-            )
+            fact.reader_denied = reader_denied(kc, source, namespace, once)
+        except NotReachableFromHere as exc:  # refused by the user's server, unanswered at the secret's
+            fact.reader_unreachable = str(exc)
     return fact
 
 
-def reached_problem(
-    reached: Reached,
-    kc: dict[str, Any],
-    where: str,
-    source: Cluster,
-    expected_server: str,
-    once: Once | None = None,
-) -> str | None:
-    """None when the kubeconfig reaches A (read through its own server and CA, whatever address it
-    names); a problem when it reaches another cluster; else the name and server match of old."""
+def _leads_to(fact: RemoteSecret, reached: Reached, kc: dict[str, Any], once: Once | None) -> bool:
+    """Whether the kubeconfig may lead to A, so that its token is worth asking A about: its UID is
+    A's; or, where no UID could be read, it names A's server and its CA verifies what that serves
+    (the handshake is made here, and only here), or that server does not answer this machine."""
     if reached.confirmed:
-        return None
-    if reached.uid and reached.expected:
-        other = reached.other or "a cluster outside this run"
-        return (
-            f"{where} reaches {other} (kube-system uid {reached.uid}) at {kc['server']}, not "
-            f"{source.name} (uid {reached.expected}): it was made for another cluster, or before "
-            f"{source.name} was re-created; recreate it (istioctl x create-remote-secret --name "
-            f"{source.name}) or run --join replace"
-        )
-    problem = targets_problem(kc, where, source, expected_server, once)
-    if not problem:
-        return None
-    why = reached.unknown or f"{source.name}'s kube-system uid could not be read"
-    if kc["server"].rstrip("/") != expected_server.rstrip("/"):
-        # e.g. a private endpoint that B's istiod reaches and this machine does not
-        why += (
-            f"; if {kc['server']} is another address of {source.name}'s API server, pass "
-            f"--api-server {source.context}={kc['server']}"
-        )
-    return f"{problem} (its cluster identity could not be read through it: {why})"
+        return True
+    if reached.uid and reached.expected:  # it reaches another cluster
+        return False
+    expected = fact.expected_server or ""
+    if kc["server"].rstrip("/") != expected.rstrip("/") or not kc["ca"]:
+        return False
+    try:
+        fact.ca_error = check_ca(kc, once)
+    except NotReachableFromHere as exc:
+        fact.server_unreachable = str(exc)
+        return True
+    fact.ca_verified = fact.ca_error is None
+    return fact.ca_verified
 
 
 # -- istiod's own view ----------------------------------------------------------------------------
@@ -442,40 +356,11 @@ def reached_problem(
 # (pilot/pkg/xds/debug.go AddDebugHandlers). Any other status above 399 still exits 1 with
 # "Error: received unsuccessful status code N: BODY".
 NOT_FOUND_BODY = "404 page not found"
-CLUSTERZ_SINCE = (1, 11, 0)
 
 
 class ClusterzMissing(errors.ExecFailed):
-    """istiod answered /debug/clusterz with 404: it has no such endpoint (predates_clusterz tells
-    why: too old for it, or its debug endpoints are off)."""
-
-
-def predates_clusterz(version: str | None) -> bool:
-    """An istiod that answers 404 is excused only when its version says it has no clusterz: a
-    1.11+ one (or one of unknown version) with the debug endpoints turned off is a failure."""
-    try:
-        return version is not None and controlplane.version_tuple(version) < CLUSTERZ_SINCE
-    except ValueError:
-        return False
-
-
-def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
-    """Why the sync check cannot be judged against an istiod older than 1.11."""
-    runs = f" runs {version}, which" if version else ""
-    return (
-        f"istiod {stable_name(pod)} in {target}{runs} has no /debug/clusterz (Istio 1.11 added it), so "
-        "it cannot report which remote clusters it synced; the traffic checks show whether it reads them"
-    )
-
-
-def clusterz_refused(target: str, pod: str, version: str | None) -> str:
-    """A 404 from an istiod that should serve /debug/clusterz: its sync status cannot be read."""
-    return (
-        f"istiod {stable_name(pod)} in {target} runs {version or 'an unknown version'} yet answers "
-        "/debug/clusterz with 404 (Istio 1.11 and later serve it unless ENABLE_DEBUG_ON_HTTP=false), "
-        "so it cannot show which remote clusters it synced; turn istiod's debug endpoints on "
-        "(env ENABLE_DEBUG_ON_HTTP=true on the discovery container)"
-    )
+    """istiod answered /debug/clusterz with 404: it has no such endpoint (too old for it, or its
+    debug endpoints are off: checks/join.py tells which by its version)."""
 
 
 def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
@@ -497,26 +382,3 @@ def clusterz(target: Cluster, istiod_pod: str) -> list[dict[str, Any]]:
         raise ClusterzMissing(what, "NotFound", f"exit 0, printed {text!r}")
     entries = json.loads(text) if text else []
     return [e for e in entries or [] if isinstance(e, dict)]
-
-
-def sync_problem(
-    entries: list[dict[str, Any]], source: str, target: str, pod: str, secret: str | None = None
-) -> tuple[str | None, str | None]:
-    """(status, problem) for A as B's istiod lists it: `source` is A's cluster ID there (the data
-    key of `secret`, A's remote secret in B)."""
-    secret = secret or secret_name(source)
-    entry = next((e for e in entries if e.get("id") == source), None)
-    if entry is None:
-        listed = ", ".join(f"{e.get('id')}={e.get('syncStatus')}" for e in entries) or "none"
-        return None, (
-            f"istiod {stable_name(pod)} in {target} does not list cluster {source} in /debug/clusterz "
-            f"(lists: {listed}); it has not loaded {secret}"
-        )
-    status = str(entry.get("syncStatus", ""))
-    if status != SYNCED:
-        return status, (
-            f"istiod {stable_name(pod)} in {target} reports {source} as {status!r}, not synced: it cannot "
-            f"read {source}'s API server from inside {target}; check the server address in "
-            f"{secret} (--api-server) and the network path"
-        )
-    return status, None

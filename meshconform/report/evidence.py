@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from meshconform.checks import reference
+from meshconform.checks.join import secret_identity
 from meshconform.checks.mtls import cluster_ids, identity
 from meshconform.checks.traffic import plaintext_rule, targets
 from meshconform.kube.redact import redact
@@ -36,7 +37,9 @@ def _reach(facts: MeshFacts, target: str) -> dict[str, Any]:
     c = _cluster(facts, target)
     if c is None:
         return {}
-    return {"context": c.context, "server": c.server, "version": c.server_version, "problem": c.reach_problem}
+    seen: dict[str, Any] = {"version": c.server_version, "error": c.api_error}
+    seen |= {"unauthorized": c.api_unauthorized, "may_list_istio_system_pods": not c.api_denied}
+    return {"context": c.context, "server": c.server, **seen}
 
 
 def _control(facts: MeshFacts, target: str) -> dict[str, Any]:
@@ -57,7 +60,7 @@ def _trust_of(c: ClusterFacts | None) -> dict[str, Any]:
     if control is None:
         return {"control": None}
     keys = (
-        "root_cas", "root_note", "root_ca_problem", "signing_chain_note",
+        "root_cas", "root_note", "root_ca_configmap", "signing_chain_note",
         "trust_domain", "mesh_id", "network", "mesh_config",
     )  # fmt: skip
     return {k: getattr(control, k) for k in keys}
@@ -86,11 +89,13 @@ def _names(facts: MeshFacts, target: str) -> dict[str, Any]:
 
 
 def _join(facts: MeshFacts, target: str) -> dict[str, Any]:
-    _, b = split_pair(target)
-    c = _cluster(facts, b)
+    a, b = split_pair(target)
+    c, secret = _cluster(facts, b), facts.pairs.get(target)
     return {
-        "secret": _plain(facts.pairs.get(target)),
+        "secret": _plain(secret),
+        "identity": secret_identity(secret, a) if secret and secret.present else None,
         f"remote secrets in {b}": c.remote_secret_ids if c else None,
+        f"istiod's remote clusters in {b}": _plain(c.istiod_sync) if c else None,
     }
 
 
@@ -122,7 +127,7 @@ def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
     control = c.control if c else None
     return {
         "tally": _plain(facts.traffic.get(target)),
-        "problem": facts.traffic_problems.get(target),
+        "curl_error": facts.curl_errors.get(target),
         "expected": [_plain(t) for t in targets(facts)],
         "destination_rules": [_plain(r) for r in control.destination_rules] if control else None,
         "mesh_beyond_the_run": facts.outside,

@@ -4,7 +4,7 @@ A failure message says what is wrong and where; the hint adds the likely fix in 
 the documentation page a person would open next, as `istioctl analyze` gives a doc link per
 message code and Linkerd's `check` a hint per failure. Each check also has an *area*, which says
 which facts it judged (evidence.py) and which diagnostics are worth gathering when it fails
-(gather.py). Every URL is a published page of istio.io or cloud.google.com.
+(mesh/diagnostics.py). Every URL is a published page of istio.io or cloud.google.com.
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from html import escape
 from typing import Any
 
 from meshconform.mesh import membership, topology
+from meshconform.mesh.diagnostics import Section
 from meshconform.mesh.facts import ControlPlane, MeshFacts
 from meshconform.report import grid, matrix, svg
 from meshconform.report.groups import FAILING, phrase, split_id
 from meshconform.report.hints import HINTS, Hint
 from meshconform.report.matrix import TrafficMatrix
-from meshconform.report.sections import Section
 
 # The page reads top-down as a person asks: the verdict first, then each test, then what ran where
 # (pytest-html puts its Environment table above the summary; a flex order moves it to the end).
@@ -187,7 +187,7 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
     istiod = "<br>".join(
         escape(f"{p.name}: {p.revision}, {p.version or '?'}, {'ready' if p.ready else 'NOT READY'}")
         for p in (ctl.istiod if ctl else [])
-    ) or ('<span class="failed">unreachable</span>' if c.reach_problem else "none found")
+    ) or ('<span class="failed">unreachable</span>' if not c.usable else "none found")
     cells = [
         str(index),
         escape(name),

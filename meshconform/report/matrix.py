@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshconform.checks.mtls import MTLS, cluster_ids, identity
-from meshconform.checks.traffic import targets
+from meshconform.checks.traffic import calls_not_sent, targets
 from meshconform.mesh.facts import MeshFacts
 
 HANDFUL = 6  # versions drawn one by one; beyond it the chart groups them and the table is compact
@@ -124,8 +124,9 @@ def build(facts: MeshFacts) -> TrafficMatrix:
     for name in facts.names:
         tally = facts.traffic.get(name)
         if tally is None:
-            if name in facts.traffic_problems:
-                matrix.rows.append(Row(name, problem=facts.traffic_problems[name]))
+            problem = calls_not_sent(facts, name)
+            if problem:
+                matrix.rows.append(Row(name, problem=problem))
             continue
         failed = sum(n for code, n in tally.by_status.items() if code != "200") + tally.malformed
         matrix.rows.append(Row(name, tally.calls, failed, dict(tally.by_version)))

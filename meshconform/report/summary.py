@@ -17,6 +17,7 @@ from typing import Any
 
 from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
+from meshconform.checks.cluster import reach_problem
 from meshconform.kube.redact import redact
 from meshconform.mesh import membership, topology
 from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
@@ -74,7 +75,7 @@ def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict
         "context": c.context,
         "server": c.server,
         "kubernetes_version": c.server_version,
-        "reach_problem": c.reach_problem,
+        "reach_problem": reach_problem(c),
         "revisions": control.revisions if control else [],
         "istiod": [
             {"pod": p.name, "revision": p.revision, "version": p.version, "ready": p.ready}

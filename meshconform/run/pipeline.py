@@ -1,4 +1,9 @@
-"""Gather every fact in the guide's order: clusters -> control plane -> join -> workloads -> traffic.
+"""Gather every fact, stage by stage: clusters -> control plane -> join -> sync -> workloads -> traffic.
+
+STAGES, at the end, is the one table of them: each stage's name, its gather function, the guide's
+step it observes, whether it may create objects, what it needs, the fixture that hands its facts to
+the checks and the line that says what it is doing. fixtures/mesh.py runs `plan`'s stages through
+it, once per run; a library user runs `gather`. The sections below are headed by the guide's step.
 
 Per-cluster work runs concurrently across clusters (threads; the work is network-bound). A stage
 that fails in one cluster records why in that cluster's facts and the run goes on, so one broken
@@ -13,29 +18,31 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from meshconform.kube import errors, waits
 from meshconform.kube.client import Cluster, Obj
 from meshconform.kube.fanout import Once, parallel
-from meshconform.mesh import cluster_identity as identity
 from meshconform.mesh import (
+    cluster_identity,
     controlplane,
+    hello_calls,
     injection,
     membership,
     peer_authn,
     proxy_view,
+    remote_secrets,
+    samples,
     sampling,
+    secret_inspection,
     telemetry,
     topology,
 )
-from meshconform.mesh import hello_calls as traffic
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import samples as workloads
-from meshconform.mesh import secret_inspection as discovery
 from meshconform.mesh.facts import (
     ClusterFacts,
     IstiodPod,
+    IstiodSync,
     MeshFacts,
     RemoteSecret,
     SecretClaim,
@@ -46,7 +53,7 @@ from meshconform.mesh.facts import (
 from meshconform.run.config import RunConfig
 
 log = logging.getLogger("meshconform.run.pipeline")
-EXPECTED = (errors.KubeError, waits.WaitFailed, workloads.Refused, join.JoinFailed, ValueError)
+EXPECTED = (errors.KubeError, waits.WaitFailed, samples.Refused, remote_secrets.JoinFailed, ValueError)
 # Endpoints of a pod that just became Ready reach the other clusters' proxies within seconds; a
 # tally that misses a version is retaken this many times, this far apart, before it counts.
 TRAFFIC_ATTEMPTS = 3
@@ -59,13 +66,6 @@ TRAFFIC_RETRY_SECONDS = 2.0
 # server then sees at most 2 x (N-1) of the suite's requests at a time, what one kubectl per pair
 # in a shell loop over `&` would send.
 PAIR_WORKERS = 0  # no bound
-
-
-# "deploy" is optional: it creates the sample workloads without waiting, so that their pods start
-# while the join is made and istiod syncs (minutes of image pulls on a real cluster); "workloads"
-# then only waits for them. A run that needs no workload never deploys (fixtures/mesh.py decides);
-# when it makes or keeps remote secrets it "claim"s its namespace instead, empty, for its heartbeat.
-STAGES = ("clusters", "control", "deploy", "claim", "join", "sync", "workloads", "traffic")
 
 
 def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
@@ -82,17 +82,16 @@ def run_stage(
     previous: MeshFacts | None,
     stop: threading.Event,
 ) -> MeshFacts:
-    """One stage over a copy of the previous stage's facts; API use is added to the facts."""
+    """One stage over a copy of the previous stage's facts, in the clusters that answered (every
+    one, before the first stage); API use is added to the facts."""
     facts = copy.deepcopy(previous) if previous is not None else new_facts(cfg, clusters)
     started = time.monotonic()
     before = {c.name: c.stats.as_dict() for c in clusters.values()}
-    up = [c for c in clusters.values() if not facts.clusters[c.name].reach_problem]
-    if stage == "clusters":
-        parallel(lambda c: check_reach(c, facts.clusters[c.name]), clusters.values(), stop)
-    elif stage == "control":
-        gather_control(cfg, up, facts, stop)
-    elif facts.revision:
-        GATHERERS[stage](cfg, up, facts, stop)
+    up = [c for c in clusters.values() if facts.clusters[c.name].usable]
+    step = STAGE[stage]
+    if facts.revision or not step.needs_revision:
+        step.gather(cfg, up, facts, stop)
+    facts.stages.append(stage)
     for c in clusters.values():
         now, was, total = c.stats.as_dict(), before[c.name], facts.api.setdefault(c.name, {})
         for key in ("requests", "retries", "exec_sessions"):
@@ -105,17 +104,31 @@ def run_stage(
 def gather(cfg: RunConfig, clusters: dict[str, Cluster], stop: threading.Event) -> MeshFacts:
     """Every stage in order: what a library user (or a single process) runs."""
     facts: MeshFacts | None = None
-    for stage in STAGES:
-        facts = run_stage(stage, cfg, clusters, facts, stop)
+    for stage in plan(cfg, STAGES[-1].name):
+        facts = run_stage(stage.name, cfg, clusters, facts, stop)
     assert facts is not None
     return facts
 
 
-# -- 1. clusters ----------------------------------------------------------------------------------
+def plan(cfg: RunConfig, *needed: str) -> list[Stage]:
+    """The stages a run that needs the facts of the `needed` stages runs, in order: every stage up
+    to the furthest of them, and of the optional ones those whose `when` holds for that chain."""
+    last = max(STAGES.index(STAGE[name]) for name in needed)
+    chain = list(STAGES[: last + 1])
+    wanted = {s.name for s in chain if s.when is None}
+    return [s for s in chain if s.when is None or s.when(wanted, cfg)]
 
 
-def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
-    """GET /version and a SelfSubjectAccessReview with the context's own credentials."""
+# -- step 0 (the guide's prerequisites): clusters -------------------------------------------------
+
+
+def probe_clusters(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
+    parallel(lambda c: probe_api(c, facts.clusters[c.name]), up, stop)
+
+
+def probe_api(cluster: Cluster, facts: ClusterFacts) -> None:
+    """GET /version and a SelfSubjectAccessReview with the context's own credentials: whether the
+    API server answers them and lets them list istio-system's pods (checks/cluster.py judges)."""
     try:
         version = cluster.read("GET /version", cluster.version_api.get_code)
         facts.server_version = str(version.get("gitVersion", ""))
@@ -131,26 +144,15 @@ def check_reach(cluster: Cluster, facts: ClusterFacts) -> None:
             idempotent=True,
         )
     except errors.Unauthorized:
-        facts.reach_problem = (
-            f"the API server of {cluster.name} ({cluster.server}) rejects the credentials of "
-            f"context {cluster.context} (401 Unauthorized); refresh them, e.g. gcloud container "
-            "clusters get-credentials"
-        )
+        facts.api_unauthorized = True
         return
     except errors.KubeError as exc:
-        facts.reach_problem = (
-            f"the API server of {cluster.name} ({cluster.server}) does not answer: {exc}; "
-            f"check the cluster's control plane; try kubectl --context {cluster.context} get --raw /version"
-        )
+        facts.api_error = str(exc)
         return
-    if not (review.get("status") or {}).get("allowed"):
-        facts.reach_problem = (
-            f"context {cluster.context} may not list pods in istio-system of {cluster.name}; "
-            "the suite needs cluster-admin-like rights"
-        )
+    facts.api_denied = not (review.get("status") or {}).get("allowed")
 
 
-# -- 2. control plane -----------------------------------------------------------------------------
+# -- step 2: the istiod revision, and the control plane around it ---------------------------------
 
 
 def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
@@ -181,13 +183,13 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     parallel(control, up, stop)
 
 
-# -- 3. join --------------------------------------------------------------------------------------
+# -- step 1: endpoint discovery (remote secrets) ---------------------------------------------------
 
 
 def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
     """Every ordered pair at once (each costs a dozen round trips on a real cluster, and they are
     independent), after one listing of the remote secrets already in each target and one read of
-    what each of their kubeconfigs reaches (identity.py): A's secret in B is the one that reaches A.
+    what each of their kubeconfigs reaches (cluster_identity.py): A's secret in B is the one that reaches A.
     What is A's, whatever the target (its CA, its reader token, a TLS handshake with it, a read or
     review with a token it issued), is asked once per cluster through one Once, not once per pair."""
     existing: dict[str, dict[str, Obj]] = {}
@@ -195,18 +197,19 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
 
     def listing(target: Cluster) -> None:
         try:
-            existing[target.name] = join.remote_secrets(target)
+            existing[target.name] = remote_secrets.remote_secrets(target)
         except errors.KubeError as exc:
             facts.clusters[target.name].problems["join"] = str(exc)
         try:
-            facts.clusters[target.name].uid = identity.kube_system_uid(target)
+            facts.clusters[target.name].uid = cluster_identity.kube_system_uid(target)
         except errors.KubeError as exc:  # the secrets are then matched by name and server
             log.warning("%s: no cluster identity (%s); remote secrets are matched by name", target.name, exc)
 
     parallel(listing, up, stop)
     uids = {name: c.uid for name, c in facts.clusters.items() if c.uid}
-    found = {n: [e for s in secrets.values() for e in identity.entries(s)] for n, secrets in existing.items()}
-    parallel(lambda e: identity.read_identity(e, once), [e for es in found.values() for e in es], stop)
+    found = {n: _entries(secrets) for n, secrets in existing.items()}
+    entries = [e for es in found.values() for e in es]
+    parallel(lambda e: cluster_identity.read_identity(e, once), entries, stop)
     pairs = [(s, t) for t in up if t.name in existing for s in up if s is not t]
 
     def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
@@ -220,11 +223,17 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
             facts.pairs[pair_id(source.name, target.name)] = secret
     names = {uid: name for name, uid in uids.items()}
     for name, secrets in existing.items():
-        facts.clusters[name].remote_secret_ids = {n: sorted(join.decode_data(s)) for n, s in secrets.items()}
+        ids = {n: sorted(remote_secrets.decode_data(s)) for n, s in secrets.items()}
+        facts.clusters[name].remote_secret_ids = ids
         facts.clusters[name].remote_secret_claims = [_claim(e, names) for e in found[name]]
 
 
-def _claim(entry: identity.Entry, names: dict[str, str]) -> SecretClaim:
+def _entries(secrets: dict[str, Obj]) -> list[cluster_identity.Entry]:
+    """One entry per data key of every remote secret in a cluster (cluster_identity.py)."""
+    return [e for s in secrets.values() for e in cluster_identity.entries(s)]
+
+
+def _claim(entry: cluster_identity.Entry, names: dict[str, str]) -> SecretClaim:
     server = entry.kubeconfig["server"] if entry.kubeconfig else None
     reaches = names.get(entry.uid) if entry.uid else None
     return SecretClaim(entry.name, entry.key, server, entry.uid, reaches, entry.unknown)
@@ -235,22 +244,22 @@ def join_pair(
     source: Cluster,
     target: Cluster,
     existing: dict[str, Obj],
-    found: list[identity.Entry] | None = None,
+    found: list[cluster_identity.Entry] | None = None,
     uids: dict[str, str] | None = None,
     once: Once | None = None,
 ) -> RemoteSecret:
     """Find A's secret in B by what it reaches (else by name), make it when missing (--join create)
     and none reaches A under another name, and inspect it. `found`: the entries of `existing` with
     what each reaches (read here when not given); `uids`: each cluster's kube-system UID."""
-    name, uids = join.secret_name(source.name), uids or {}
+    name, uids = remote_secrets.secret_name(source.name), uids or {}
     uid = uids.get(source.name)
     if found is None:
-        found = [e for s in existing.values() for e in identity.entries(s)]
+        found = [e for s in existing.values() for e in cluster_identity.entries(s)]
         for entry in found:
-            identity.read_identity(entry, once)
+            cluster_identity.read_identity(entry, once)
     try:
-        match = identity.match(found, source.name, uid)
-        current = match.entry.secret if match.entry else join.get_secret(target, name)
+        match = cluster_identity.match(found, source.name, uid)
+        current = match.entry.secret if match.entry else remote_secrets.get_secret(target, name)
         note, current, match = _settle(cfg, source, target, current, match, found, uid, once)
         if current is not None and _labelled(current):
             existing[current["metadata"]["name"]] = current
@@ -260,7 +269,7 @@ def join_pair(
         key = match.entry.key if match.entry else None
         expected = cfg.api_server_for(source.name) or source.server
         reached = _reached(match, uid, uids)
-        fact = discovery.inspect(current, key, reached, source, target, expected, cfg.namespace, once)
+        fact = secret_inspection.inspect(current, key, reached, source, expected, cfg.namespace, once)
     except EXPECTED as exc:
         fact = RemoteSecret(
             name=name, note=f"could not {'read' if cfg.join == 'verify' else 'create'} it: {exc}"
@@ -276,27 +285,27 @@ def _settle(
     source: Cluster,
     target: Cluster,
     current: Obj | None,
-    match: identity.Match,
-    found: list[identity.Entry],
+    match: cluster_identity.Match,
+    found: list[cluster_identity.Entry],
     uid: str | None,
     once: Once | None = None,
-) -> tuple[str | None, Obj | None, identity.Match]:
+) -> tuple[str | None, Obj | None, cluster_identity.Match]:
     """Make the secret per --join, and mark one a concurrent run made as relied on by this run."""
     note = None
     for _ in range(2):  # a second time when a concurrent run deleted the secret it had made
-        if cfg.join != "verify" and _to_make(cfg, current, join.secret_name(source.name)):
+        if cfg.join != "verify" and _to_make(cfg, current, remote_secrets.secret_name(source.name)):
             note, current = _make_secret(cfg, source, target, current, once)
             match = _identify(current, found, source.name, uid, once)
         if cfg.join == "verify" or current is None or not _made_by_another_run(current, cfg.run_id):
             break
-        current = join.mark_kept(target, current, cfg.run_id)
+        current = remote_secrets.mark_kept(target, current, cfg.run_id)
         if current is not None:
             break
     return note, current, match
 
 
 def _labelled(secret: Obj) -> bool:
-    return (secret["metadata"].get("labels") or {}).get(join.MULTICLUSTER_LABEL) == "true"
+    return (secret["metadata"].get("labels") or {}).get(remote_secrets.MULTICLUSTER_LABEL) == "true"
 
 
 _FOUND = threading.Lock()
@@ -308,60 +317,66 @@ def _to_make(cfg: RunConfig, current: Obj | None, name: str) -> bool:
 
 
 def _identify(
-    secret: Obj | None, found: list[identity.Entry], source: str, uid: str | None, once: Once | None = None
-) -> identity.Match:
+    secret: Obj | None,
+    found: list[cluster_identity.Entry],
+    source: str,
+    uid: str | None,
+    once: Once | None = None,
+) -> cluster_identity.Match:
     """What a secret just made reaches; its entries join B's (for the names check)."""
-    made = identity.entries(secret) if secret is not None else []
+    made = cluster_identity.entries(secret) if secret is not None else []
     for entry in made:
-        identity.read_identity(entry, once)
+        cluster_identity.read_identity(entry, once)
     with _FOUND:  # B's list is shared by the pairs that target B, which run at once
         found[:] = [e for e in found if secret is None or e.name != secret["metadata"]["name"]] + made
-    return identity.match(made, source, uid)
+    return cluster_identity.match(made, source, uid)
 
 
-def _reached(match: identity.Match, uid: str | None, uids: dict[str, str]) -> discovery.Reached:
+def _reached(
+    match: cluster_identity.Match, uid: str | None, uids: dict[str, str]
+) -> secret_inspection.Reached:
     entry = match.entry
     if entry is None:
-        return discovery.Reached(expected=uid)
+        return secret_inspection.Reached(expected=uid)
     other = next((n for n, u in uids.items() if entry.uid and u == entry.uid), None)
-    return discovery.Reached(entry.uid, entry.unknown, uid, other)
+    return secret_inspection.Reached(entry.uid, entry.unknown, uid, other)
 
 
 def _make_secret(
     cfg: RunConfig, source: Cluster, target: Cluster, current: Obj | None, once: Once | None = None
 ) -> tuple[str, Obj | None]:
     override = cfg.api_server_for(source.name)
-    labels = workloads.ownership(cfg.run_id)
+    labels = samples.ownership(cfg.run_id)
     secret = (
-        join.istioctl_secret(source, override, cfg.kubeconfig, labels)
+        remote_secrets.istioctl_secret(source, override, cfg.kubeconfig, labels)
         if cfg.join_with == "istioctl"
-        else join.native_secret(source, override, labels, once)
+        else remote_secrets.native_secret(source, override, labels, once)
     )
-    note, stored = join.apply_secret(target, secret, current, cfg.join, cfg.run_id)
-    return note, stored or join.get_secret(target, secret["metadata"]["name"])
+    note, stored = remote_secrets.apply_secret(target, secret, current, cfg.join, cfg.run_id)
+    return note, stored or remote_secrets.get_secret(target, secret["metadata"]["name"])
 
 
 def _made_by_another_run(secret: Obj, run_id: str) -> bool:
     """A remote secret a concurrent meshconform run made: this run relies on it from now on."""
-    return join.owned(secret) and not join.owned(secret, run_id)
+    return remote_secrets.owned(secret) and not remote_secrets.owned(secret, run_id)
 
 
-# -- 4. workloads ---------------------------------------------------------------------------------
+# -- steps 3-5: helloworld and sleep in every cluster ---------------------------------------------
 
 
 def sample_objects(cfg: RunConfig, facts: MeshFacts) -> tuple[dict[str, list[Obj]], tuple[str, str]]:
     """helloworld vK for cluster K plus sleep, labelled as this run's, per cluster; the source app."""
-    hello_path, sleep_path = workloads.sample_files(cfg.samples_dir)
-    hello_docs, sleep_docs = workloads.load_manifest(hello_path), workloads.load_manifest(sleep_path)
+    hello_path, sleep_path = samples.sample_files(cfg.samples_dir)
+    hello_docs, sleep_docs = samples.load_manifest(hello_path), samples.load_manifest(sleep_path)
     objs = {
-        name: workloads.label_objects(
-            [*workloads.helloworld_objects(hello_docs, workloads.version_for(i)), *sleep_docs,
-             workloads.strict_mtls()],
+        name: samples.label_objects(
+            [*samples.helloworld_objects(hello_docs, samples.version_for(i)), *sleep_docs,
+             samples.strict_mtls()],
             cfg.run_id,
         )
         for i, name in enumerate(facts.clusters)
     }
-    return objs, workloads.source_app(sleep_docs)
+    return objs, samples.source_app(sleep_docs)
 
 
 def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
@@ -377,7 +392,7 @@ def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
         fact = facts.clusters[c.name]
         try:
             if c.name in refused:
-                raise workloads.Refused(refused[c.name])
+                raise samples.Refused(refused[c.name])
             deploy_into(cfg, c, labels[c.name], objs[c.name], c.name in claimed)
             fact.deployed = True
         except EXPECTED as exc:
@@ -395,19 +410,19 @@ def injection_labels(facts: MeshFacts) -> dict[str, dict[str, str]]:
 
 def deploy_into(cfg: RunConfig, c: Cluster, labels: dict[str, str], objs: list[Obj], claimed: bool) -> None:
     if not claimed:  # claim_namespace met an error here: try once more, and let it raise this time
-        workloads.create_namespace(c, cfg.namespace, labels, cfg.run_id)
-    workloads.create_objects(c, cfg.namespace, objs, cfg.run_id)
+        samples.create_namespace(c, cfg.namespace, labels, cfg.run_id)
+    samples.create_objects(c, cfg.namespace, objs, cfg.run_id)
 
 
 def claim_for_heartbeat(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
     """A run that deploys nothing still relies on the remote secrets it keeps while it lives, and a
     concurrent run's clean-up tells that from a heartbeat on a namespace of this run (cleanup.py):
     an empty one of its own name. Without it the run goes on, unprotected, and says so."""
-    name = workloads.holder_namespace(cfg.run_id)
+    name = samples.holder_namespace(cfg.run_id)
 
     def claim(c: Cluster) -> None:
         try:
-            workloads.create_namespace(c, name, {}, cfg.run_id)
+            samples.create_namespace(c, name, {}, cfg.run_id)
         except EXPECTED as exc:
             log.warning(
                 "%s: no heartbeat for this run there (%s): a concurrent run that ends first may "
@@ -434,18 +449,18 @@ def gather_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
             if problem is None and not fact.deployed:
                 deploy_into(cfg, c, wanted[c.name], objs[c.name], c.name in claimed)
             if problem is None:
-                workloads.wait_ready(c, cfg.namespace, cfg.run_id, objs[c.name], cfg.ready_timeout, stop)
+                samples.wait_ready(c, cfg.namespace, cfg.run_id, objs[c.name], cfg.ready_timeout, stop)
         except EXPECTED as exc:
             problem = str(exc)
         try:
             ns = c.read(f"GET namespace {cfg.namespace}", c.core.read_namespace, cfg.namespace)
-            pods = workloads.list_pods(c, cfg.namespace, cfg.run_id)
+            pods = samples.list_pods(c, cfg.namespace, cfg.run_id)
         except errors.KubeError as exc:
             fact.problems["workloads"] = problem or str(exc)
             return
         labels = ns.get("metadata", {}).get("labels") or {}
-        version = workloads.version_for(list(facts.clusters).index(c.name))
-        wl = workloads.describe(cfg.namespace, labels, objs[c.name], version, pods, source)
+        version = samples.version_for(list(facts.clusters).index(c.name))
+        wl = samples.describe(cfg.namespace, labels, objs[c.name], version, pods, source)
         wl.problem = problem
         wl.peer_authns = peer_authn.list_policies(c, cfg.namespace, cfg.run_id)
         hello = {"app": "helloworld", "version": version}
@@ -467,34 +482,34 @@ def claim_namespace(
     -> (clusters where the namespace is ours now, {cluster: why refused})"""
     ordered = sorted(up, key=lambda c: c.name)
     outcome = [_take_namespace(cfg, c, labels[c.name]) for c in ordered[:1]]
-    if outcome and not isinstance(outcome[0], workloads.Refused):
+    if outcome and not isinstance(outcome[0], samples.Refused):
         outcome += parallel(lambda c: _take_namespace(cfg, c, labels[c.name]), ordered[1:])
     claimed: set[str] = set()
     for i, (c, result) in enumerate(zip(ordered, outcome, strict=False)):
-        if isinstance(result, workloads.Refused):
+        if isinstance(result, samples.Refused):
             return claimed, {later.name: str(result) for later in ordered[i:]}
         if result is True:
             claimed.add(c.name)
     return claimed, {}
 
 
-def _take_namespace(cfg: RunConfig, c: Cluster, labels: dict[str, str]) -> bool | workloads.Refused:
+def _take_namespace(cfg: RunConfig, c: Cluster, labels: dict[str, str]) -> bool | samples.Refused:
     """True when the namespace is ours now; False on another error (the rollout meets it again and
     records it for this cluster); the refusal when it is not ours to use."""
     try:
-        workloads.create_namespace(c, cfg.namespace, labels, cfg.run_id)
+        samples.create_namespace(c, cfg.namespace, labels, cfg.run_id)
         return True
-    except workloads.Refused as exc:
+    except samples.Refused as exc:
         return exc
     except EXPECTED:
         return False
 
 
-# -- 5. istiod sync -------------------------------------------------------------------------------
+# -- step 1, as istiod sees it: /debug/clusterz ----------------------------------------------------
 
 
 Clusterz = list[dict[str, Any]]
-SETTLED = (join.SYNCED, "timeout", "closed")  # istiod's sync states that will not change by waiting
+SETTLED = (remote_secrets.SYNCED, "timeout", "closed")  # istiod's sync states that will not change by waiting
 
 
 def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
@@ -504,29 +519,23 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         control = facts.clusters[target.name].control
         istiods = control.istiod if control else []
         ready = [p for p in istiods if p.revision == facts.revision and p.ready]
-        pods = [p.name for p in ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
-        if not pods or not sources:  # nothing to wait for; its remote secrets still name its clusters
+        if not ready or not sources:  # nothing to wait for; its remote secrets still name its clusters
             return
         # istiod lists a remote cluster by its secret's data key, which need not be our name for it
-        ids = {s: facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources}
-        result = _poll_clusterz(cfg, target, pods[0], list(ids.values()), stop)
-        if isinstance(result, list):  # every cluster it registers, under test or not (membership.py)
+        ids = [facts.pairs[pair_id(s, target.name)].cluster_id or s for s in sources]
+        result = _poll_clusterz(cfg, target, ready[0].name, ids, stop)
+        seen = IstiodSync(pod=ready[0].name, version=ready[0].version)
+        if isinstance(result, secret_inspection.ClusterzMissing):
+            seen.missing = True
+        elif isinstance(result, str):
+            seen.error = result
+        else:
+            seen.entries = result
+            # every cluster it registers, under test or not (membership.py)
             remotes = [str(e.get("id")) for e in result if e.get("secretName") and e.get("id")]
             facts.clusters[target.name].istiod_remotes = remotes
-        for s in sources:
-            fact = facts.pairs[pair_id(s, target.name)]
-            if isinstance(result, discovery.ClusterzMissing):
-                if discovery.predates_clusterz(ready[0].version):
-                    fact.sync_unknown = discovery.no_clusterz_note(target.name, pods[0], ready[0].version)
-                else:
-                    fact.sync_unreadable = discovery.clusterz_refused(target.name, pods[0], ready[0].version)
-            elif isinstance(result, str):
-                fact.sync_unreadable = f"could not read istiod's /debug/clusterz in {target.name}: {result}"
-            else:
-                fact.sync_status, fact.sync_problem = discovery.sync_problem(
-                    result, ids[s], target.name, pods[0], fact.name
-                )
+        facts.clusters[target.name].istiod_sync = seen
 
     parallel(sync, up, stop)
     facts.outside = membership.outside_clusters(facts)
@@ -539,7 +548,7 @@ def _present(facts: MeshFacts, source: str, target: str) -> bool:
     return bool(fact and fact.present)
 
 
-Polled = Clusterz | str | discovery.ClusterzMissing
+Polled = Clusterz | str | secret_inspection.ClusterzMissing
 
 
 def _poll_clusterz(
@@ -549,14 +558,14 @@ def _poll_clusterz(
 
     def attempt() -> Polled:
         try:
-            return discovery.clusterz(target, pod)
-        except discovery.ClusterzMissing as exc:
+            return secret_inspection.clusterz(target, pod)
+        except secret_inspection.ClusterzMissing as exc:
             return exc
         except (errors.KubeError, ValueError) as exc:
             return str(exc)
 
     def settled(result: Polled) -> bool:
-        if isinstance(result, discovery.ClusterzMissing):
+        if isinstance(result, secret_inspection.ClusterzMissing):
             return True
         status = {} if isinstance(result, str) else {e.get("id"): e.get("syncStatus") for e in result}
         return all(status.get(s) in SETTLED for s in sources)
@@ -566,7 +575,7 @@ def _poll_clusterz(
     return result
 
 
-# -- 6. traffic -----------------------------------------------------------------------------------
+# -- step 6: cross-cluster load balancing ----------------------------------------------------------
 
 
 def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
@@ -582,13 +591,12 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     def send(c: Cluster) -> None:
         wl = facts.clusters[c.name].workloads
         if wl is None or not wl.source_pod or not wl.source_container:
-            facts.traffic_problems[c.name] = f"no Ready sleep pod in {cfg.namespace} of {c.name} to call from"
-            return
+            return  # no Ready sleep pod to call from (checks/traffic.py says so)
         try:
             pod, container = wl.source_pod, wl.source_container
             facts.traffic[c.name] = take_until_reached(cfg, c, pod, container, plan, versions, stop)
         except errors.KubeError as exc:
-            facts.traffic_problems[c.name] = f"could not run curl in {wl.source_pod} ({c.name}): {exc}"
+            facts.curl_errors[c.name] = str(exc)
         if several_networks:  # what its istiod sent for the other networks: one more exec per source
             facts.proxy_views[c.name] = proxy_view.read(c, cfg.namespace, wl.source_pod)
 
@@ -615,10 +623,10 @@ def take_until_reached(
     calls = plan.calls
     for attempt in range(1, TRAFFIC_ATTEMPTS + 1):
         earlier = tally
-        tally = traffic.send(c, cfg.namespace, pod, container, calls, cfg.curl_batch)
+        tally = hello_calls.send(c, cfg.namespace, pod, container, calls, cfg.curl_batch)
         tally.takes = [*(earlier.takes if earlier else []), calls]
         if earlier is not None:
-            traffic.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
+            hello_calls.keep_failures(tally, earlier)  # a retake shows convergence, it hides no error
         if set(tally.by_version) >= versions or attempt == TRAFFIC_ATTEMPTS or stop.is_set():
             break
         calls = sampling.retake_calls(plan, tally)
@@ -641,11 +649,62 @@ def take_until_reached(
     return tally
 
 
-GATHERERS: dict[str, Callable[[RunConfig, list[Cluster], MeshFacts, threading.Event], None]] = {
-    "deploy": deploy_workloads,
-    "claim": claim_for_heartbeat,
-    "join": gather_join,
-    "sync": gather_sync,
-    "workloads": gather_workloads,
-    "traffic": gather_traffic,
-}
+# -- the stages, as one table ----------------------------------------------------------------------
+
+Gather = Callable[[RunConfig, list[Cluster], MeshFacts, threading.Event], None]
+When = Callable[[set[str], RunConfig], bool]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    gather: Gather
+    step: str  # the guide's step it observes or makes ("0": its prerequisites), as tests/ number it
+    creates: bool  # may create objects in the clusters: from its start on, the clean-up has work
+    needs_revision: bool  # gathers nothing until the control stage found the istiod revision
+    fixture: str | None  # the session fixture that hands its facts to the checks (fixtures/mesh.py)
+    doing: str  # the progress line's words while it runs
+    # An optional stage runs only when this holds for the names of the chain's other stages.
+    when: When | None = None
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "clusters", probe_clusters, "0", False, False, "mesh_clusters",
+        "asking each API server for /version and a SelfSubjectAccessReview",
+    ),
+    Stage(
+        "control", gather_control, "2", False, False, "mesh_control",
+        "reading istiod pods, revisions, mesh config and root CA per cluster",
+    ),
+    # Created without waiting, so that the pods start while the join is made and istiod syncs
+    # (minutes of image pulls on a real cluster); "workloads" then only waits for them.
+    Stage(
+        "deploy", deploy_workloads, "3-5", True, True, None,
+        "creating the sample workloads", when=lambda chain, cfg: "workloads" in chain,
+    ),
+    # A run that deploys nothing, yet makes or keeps remote secrets, holds an empty namespace of its
+    # own for its heartbeat instead (cleanup.py tells a live run by it).
+    Stage(
+        "claim", claim_for_heartbeat, "1", True, True, None,
+        "claiming an empty namespace for this run's heartbeat",
+        when=lambda chain, cfg: "workloads" not in chain and cfg.join != "verify",
+    ),
+    Stage(
+        "join", gather_join, "1", True, True, "mesh_joined",
+        "making and validating a remote secret for each ordered pair",
+    ),
+    Stage(
+        "sync", gather_sync, "1", False, True, "mesh_synced",
+        "waiting for each istiod to list its remote clusters as synced",
+    ),
+    Stage(
+        "workloads", gather_workloads, "3-5", True, True, "mesh_workloads",
+        "deploying helloworld and sleep, waiting for 2/2 Ready pods",
+    ),
+    Stage(
+        "traffic", gather_traffic, "6", False, True, "mesh_traffic",
+        "one curl batch from each cluster's sleep pod",
+    ),
+)  # fmt: skip
+STAGE = {s.name: s for s in STAGES}

@@ -20,9 +20,7 @@ from meshconform.kube import errors
 from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
 from meshconform.kube.fanout import parallel_or_leave
 from meshconform.kube.redact import kubeconfig_files_secrets, one_line
-from meshconform.mesh import controlplane
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import samples as workloads
+from meshconform.mesh import controlplane, remote_secrets, samples
 from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
@@ -209,8 +207,8 @@ def check_identity(findings: list[Finding]) -> None:
 
 def check_namespace(cluster: Cluster, cfg: RunConfig) -> None:
     try:
-        workloads.check_namespace(cluster, cfg.namespace, cfg.run_id)
-    except workloads.Refused as exc:
+        samples.check_namespace(cluster, cfg.namespace, cfg.run_id)
+    except samples.Refused as exc:
         raise ConfigError(str(exc)) from None
     except errors.KubeError:
         pass  # an API server that answers errors is the reach check's to report
@@ -246,14 +244,15 @@ def check_replace(target: Cluster, cfg: RunConfig, names: list[str]) -> None:
     for source in names:
         if source == target.name:
             continue
-        name = join.secret_name(source)
+        name = remote_secrets.secret_name(source)
         try:
-            secret = join.get_secret(target, name)
+            secret = remote_secrets.get_secret(target, name)
         except errors.KubeError:
             continue  # the reach and join checks report a server that answers errors
-        if secret is not None and not join.owned(secret):
+        if secret is not None and not remote_secrets.owned(secret):
             raise ConfigError(
-                f"--join replace would overwrite remote secret {join.ISTIO_NS}/{name} in {target.name}, "
+                f"--join replace would overwrite remote secret {remote_secrets.ISTIO_NS}/{name} in "
+                f"{target.name}, "
                 "which meshconform did not create, and meshconform never modifies it: delete it "
                 "yourself if it is stale, or use --join create (keeps it) or --join verify"
             )
@@ -299,15 +298,15 @@ def check_samples(cfg: RunConfig) -> None:
     v1 Deployment, a sleep/curl Deployment): refused here, not as an error in every later test."""
     if cfg.samples_dir is None:
         return
-    for path in workloads.sample_files(cfg.samples_dir):
+    for path in samples.sample_files(cfg.samples_dir):
         try:
-            docs = workloads.load_manifest(path)
+            docs = samples.load_manifest(path)
             if path.parent.name == "helloworld":
-                objs = workloads.helloworld_objects(docs, workloads.version_for(0))
+                objs = samples.helloworld_objects(docs, samples.version_for(0))
                 if not any(o["kind"] == "Service" for o in objs):
                     raise ValueError("it has no Service labelled app=helloworld")
             else:
-                workloads.source_app(docs)
+                samples.source_app(docs)
         except _UNUSABLE as exc:
             why = " ".join(str(exc).split())[:200]
             if isinstance(exc, KeyError | TypeError | AttributeError | StopIteration):

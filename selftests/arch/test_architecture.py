@@ -4,6 +4,8 @@
   upstream sources on its own, so one misreading cannot hide itself on both sides.
 - The library knows nothing of pytest; only the report glue may touch it.
 - The suite never interprets fault names: outside the lab they are only handed over.
+- One module, one name: the package and tests/ import no module of meshconform under an alias
+  (a reader who sees `verdicts.x` should find a verdicts module).
 
 `nox -s lint` checks the import rules again with import-linter (pyproject.toml); this test keeps
 them in the README's self-test command too, where every change runs it.
@@ -109,3 +111,36 @@ def test_suite_never_interprets_fault_names(path: Path) -> None:
     names = _fault_names()
     seen = {s for s in _string_constants(path) if s in names or s.split(":")[0] in names}
     assert not seen, f"{path.relative_to(ROOT)} mentions lab fault names {sorted(seen)}"
+
+
+def _renamed_modules(path: Path) -> set[str]:
+    """`import meshconform.x.y as z` / `from meshconform.x import y as z` where y is a module and z
+    is not its name: one module, one name, wherever it is read."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("meshconform"):
+            for alias in node.names:
+                module = f"{node.module}.{alias.name}"
+                is_module = (PACKAGE.parent / (module.replace(".", "/") + ".py")).exists() or (
+                    PACKAGE.parent / module.replace(".", "/")
+                ).is_dir()
+                if alias.asname and alias.asname != alias.name and is_module:
+                    found.add(f"{module} as {alias.asname}")
+        elif isinstance(node, ast.Import):
+            found.update(
+                f"{a.name} as {a.asname}"
+                for a in node.names
+                if a.name.startswith("meshconform") and a.asname and a.asname != a.name.rsplit(".", 1)[-1]
+            )
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*_suite_modules(), *sorted((ROOT / "tests").rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_modules_are_read_by_their_own_names(path: Path) -> None:
+    renamed = _renamed_modules(path)
+    assert not renamed, f"{path.relative_to(ROOT)} renames {sorted(renamed)}: import each module by its name"

@@ -11,12 +11,26 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import yaml
 
+from meshconform.checks import join
+from meshconform.mesh import remote_secrets, secret_inspection
+
 DATA = Path(__file__).parent / "data" / "istioctl-remote-secret.yaml"
 NAME = "primary"
+
+
+def shape_problem(secret: dict[str, Any]) -> str | None:
+    """The suite's shape verdict on `secret` as cluster-2's istio-system would hold it: what the
+    inspection saw, judged (no network: the server it names is not the one expected)."""
+    source = SimpleNamespace(name="cluster-1", server="https://not-asked")
+    reached = secret_inspection.Reached()
+    seen = secret_inspection.inspect(secret, None, reached, source, "https://not-asked", "sample")  # type: ignore[arg-type]
+    return join.shape_problem(seen, "cluster-2")
 
 
 @pytest.fixture
@@ -47,10 +61,9 @@ def test_documented_kubeconfig_layout(documented):
 
 
 def test_the_suite_accepts_the_documented_secret(documented):
-    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")  # validation moved out of join.py
-    assert discovery.shape_problem(documented, "cluster-2") is None
-    assert discovery.annotation(documented) == f"networking.istio.io/cluster: {NAME}"
-    parsed = discovery.parse_kubeconfig(documented["stringData"][NAME])
+    assert shape_problem(documented) is None
+    assert secret_inspection.annotation(documented) == f"networking.istio.io/cluster: {NAME}"
+    parsed = secret_inspection.parse_kubeconfig(documented["stringData"][NAME])
     assert (parsed["server"], parsed["ca"], parsed["token"], parsed["auth"]) == (
         "server",
         b"caData",
@@ -60,31 +73,28 @@ def test_the_suite_accepts_the_documented_secret(documented):
 
 
 def test_the_suite_rejects_a_secret_istiod_would_ignore(documented):
-    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")
     unlabelled = {**documented, "metadata": {**documented["metadata"], "labels": {}}}
-    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(unlabelled, "cluster-2")
+    assert "lacks label istio/multiCluster=true" in shape_problem(unlabelled)
     empty = {**documented, "stringData": {}}
-    assert "has no data key" in discovery.shape_problem(empty, "cluster-2")
+    assert "has no data key" in shape_problem(empty)
 
 
 def test_the_suite_accepts_what_istioctl_1_6_8_printed():
     """istioctl 1.6 annotated istio.io/clusterContext (the context), not networking.istio.io/cluster,
     and without --name named the cluster after kube-system's UID: istiod reads neither, nor do we."""
-    discovery = pytest.importorskip("meshconform.mesh.secret_inspection")
     text = (DATA.parent / "istioctl-1.6.8-remote-secret.yaml").read_text()
     (old,) = [d for d in yaml.safe_load_all(text) if d is not None]
     uid = "54643f96-eca0-11e9-bb97-42010a80000a"
     assert old["metadata"]["annotations"] == {"istio.io/clusterContext": "test-context"}
     assert old["metadata"]["name"] == f"istio-remote-secret-{uid}" and list(old["stringData"]) == [uid]
-    assert discovery.shape_problem(old, "cluster-2") is None
-    assert discovery.annotation(old) == "istio.io/clusterContext: test-context"
-    parsed = discovery.parse_kubeconfig(old["stringData"][uid])
+    assert shape_problem(old) is None
+    assert secret_inspection.annotation(old) == "istio.io/clusterContext: test-context"
+    parsed = secret_inspection.parse_kubeconfig(old["stringData"][uid])
     assert (parsed["server"], parsed["ca"], parsed["token"]) == ("server", b"caData", "token")
 
 
 def test_native_secret_has_the_documented_shape(documented):
-    join = pytest.importorskip("meshconform.mesh.remote_secrets")
-    native = join.build_remote_secret(NAME, "server", b"caData", "token")
+    native = remote_secrets.build_remote_secret(NAME, "server", b"caData", "token")
     assert native["apiVersion"] == documented["apiVersion"] and native["kind"] == documented["kind"]
     for key in ("name", "annotations", "labels"):
         assert native["metadata"][key] == documented["metadata"][key], key

@@ -18,7 +18,7 @@ import yaml
 from sim_support import SYNC_TIMEOUT, Mesh, start
 from support import tail, until
 
-from meshconform.mesh import cluster_identity as identity
+from meshconform.mesh import cluster_identity
 
 
 def _secret(mesh: Mesh, i: int, name: str) -> Any:
@@ -33,11 +33,11 @@ def _uid(mesh: Mesh, i: int) -> str:
     return str(mesh.core(i).read_namespace("kube-system").metadata.uid)
 
 
-def _entries(mesh: Mesh, i: int, name: str) -> list[identity.Entry]:
+def _entries(mesh: Mesh, i: int, name: str) -> list[cluster_identity.Entry]:
     raw = mesh.core(i).read_namespaced_secret(name, "istio-system")
-    found = identity.entries({"metadata": {"name": name}, "data": raw.data})
+    found = cluster_identity.entries({"metadata": {"name": name}, "data": raw.data})
     for e in found:
-        identity.read_identity(e)
+        cluster_identity.read_identity(e)
     return found
 
 

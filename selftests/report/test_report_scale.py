@@ -160,7 +160,7 @@ def test_pair_matrices_have_a_cell_per_pair_and_link_every_failure() -> None:
     failing = {"test_remote_secret_credentials": {f"cluster-3->{b}" for b in names(n) if b != "cluster-3"}}
     found = synthetic.outcomes(n, failing)
     for cid in found:
-        found[cid]["anchor"] = f"tests/test_4_join.py::{cid}"
+        found[cid]["anchor"] = f"tests/test_1_join.py::{cid}"
     parser = Cells()
     parser.feed(grid.pair_matrices(found, names(n)))
     assert {c["check"] for c in parser.cells} == set(PAIR_CHECKS)
@@ -170,9 +170,9 @@ def test_pair_matrices_have_a_cell_per_pair_and_link_every_failure() -> None:
     assert len(failed) == n - 1 and all(c["check"] == "test_remote_secret_credentials" for c in failed)
     for cell in failed:
         label = cell["title"].split(": ", 1)[0]
-        assert cell["href"] == grid.href(f"tests/test_4_join.py::{label}")
+        assert cell["href"] == grid.href(f"tests/test_1_join.py::{label}")
         assert re.fullmatch(
-            r"#tests/test_4_join\.py::test_remote_secret_credentials\[cluster-3->cluster-\d+\]",
+            r"#tests/test_1_join\.py::test_remote_secret_credentials\[cluster-3->cluster-\d+\]",
             unquote(cell["href"]),
         )
     assert all(c["href"] is None for c in parser.cells if c["class"] != "failed")
@@ -253,8 +253,8 @@ def _report(nodeid: str, when: str, outcome: str, longrepr: Any = None) -> pytes
 def test_record_keeps_the_results_row_each_check_links_to() -> None:
     """pytest-html 4 names a call's row by the node id and a set-up error's by `nodeid::setup`."""
     results: dict[str, dict[str, Any]] = {}
-    call = "tests/test_4_join.py::test_istiod_synced[cluster-1->cluster-2]"
-    setup = "tests/test_4_join.py::test_istiod_synced[cluster-2->cluster-1]"
+    call = "tests/test_1_join.py::test_istiod_synced[cluster-1->cluster-2]"
+    setup = "tests/test_1_join.py::test_istiod_synced[cluster-2->cluster-1]"
     for rep in (
         _report(call, "setup", "passed"),
         _report(call, "call", "failed", "E   istiod in cluster-2 does not list cluster-1"),

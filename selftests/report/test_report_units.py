@@ -16,6 +16,7 @@ from report_support import SCHEMA
 from meshconform.checks import all_checks
 from meshconform.kube import errors
 from meshconform.kube.redact import kubeconfig_secrets, one_line, redact, redact_known, scrub_file
+from meshconform.mesh import diagnostics
 from meshconform.mesh.facts import (
     ClusterFacts,
     ControlPlane,
@@ -27,9 +28,9 @@ from meshconform.mesh.facts import (
     Tally,
     Workloads,
 )
-from meshconform.report import evidence, html, matrix, sections, summary, svg
-from meshconform.report.gather import Diagnoser
-from meshconform.report.hints import HINTS, hint_for
+from meshconform.report import evidence, html, matrix, summary, svg
+from meshconform.report.hints import HINTS, area_of, hint_for
+from meshconform.run.diagnose import Diagnoser
 
 REV = "asm-173-3"
 
@@ -112,11 +113,11 @@ def test_kubeconfig_secrets_survive_a_malformed_kubeconfig(tmp_path: Any) -> Non
 
 def test_bounded_keeps_head_or_tail_and_says_what_was_cut() -> None:
     text = "\n".join(f"line {i}" for i in range(100))
-    head = sections.bounded(text, lines=10)
+    head = diagnostics.bounded(text, lines=10)
     assert head.startswith("line 0") and "90 more lines not shown" in head
-    tail = sections.bounded(text, keep="tail", lines=10)
+    tail = diagnostics.bounded(text, keep="tail", lines=10)
     assert tail.endswith("line 99") and "90 more lines" in tail.splitlines()[0]
-    assert len(sections.bounded("x" * 50_000, chars=1000)) < 1100
+    assert len(diagnostics.bounded("x" * 50_000, chars=1000)) < 1100
 
 
 def test_endpoint_table_reads_envoy_clusters_json() -> None:
@@ -138,13 +139,14 @@ def test_endpoint_table_reads_envoy_clusters_json() -> None:
             {"name": "outbound|80||other", "host_statuses": [host("10.9.9.9")]},
         ]
     }
-    table = sections.endpoint_table(json.dumps(doc), "helloworld", {"10.4.0.4": "cluster-1/helloworld-v1-x"})
+    owners = {"10.4.0.4": "cluster-1/helloworld-v1-x"}
+    table = diagnostics.endpoint_table(json.dumps(doc), "helloworld", owners)
     assert "10.4.0.4:5000" in table and "FAILED" in table and "cluster-1/helloworld-v1-x" in table
     assert "10.9.9.9" not in table
     camel = [{"name": name, "hostStatuses": [host("10.8.0.5", camel=True)]}]
-    assert "10.8.0.5:5000" in sections.endpoint_table(json.dumps(camel), "helloworld", {})
+    assert "10.8.0.5:5000" in diagnostics.endpoint_table(json.dumps(camel), "helloworld", {})
     empty = {"cluster_statuses": [{"name": "outbound|80||other", "host_statuses": []}]}
-    assert "knows no endpoint" in sections.endpoint_table(json.dumps(empty), "helloworld", {})
+    assert "knows no endpoint" in diagnostics.endpoint_table(json.dumps(empty), "helloworld", {})
 
 
 def test_matrix_marks_the_unreached_version_and_svg_is_well_formed() -> None:
@@ -255,10 +257,10 @@ class DownCluster:
 def test_diagnostics_report_failures_to_read_and_skip_down_clusters(check: str) -> None:
     facts = facts_of({})
     diagnoser = Diagnoser({"cluster-2": DownCluster()}, ())  # type: ignore[dict-item]
-    found = diagnoser.diagnose(facts, check, "cluster-2")
+    found = diagnoser.diagnose(facts, area_of(check), "cluster-2")
     assert found and all("could not read it" in s.text or s.command for s in found)
     assert diagnoser.clusters["cluster-2"].attempts == 1
-    facts.clusters["cluster-2"].reach_problem = "down"
+    facts.clusters["cluster-2"].api_error = "down"
     fresh = Diagnoser({"cluster-2": DownCluster()}, ())  # type: ignore[dict-item]
-    assert all("did not answer" in s.text for s in fresh.diagnose(facts, check, "cluster-2"))
-    assert fresh.diagnose(facts, "test_api_server_answers", "cluster-2") == []
+    assert all("did not answer" in s.text for s in fresh.diagnose(facts, area_of(check), "cluster-2"))
+    assert fresh.diagnose(facts, area_of("test_api_server_answers"), "cluster-2") == []

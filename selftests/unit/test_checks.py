@@ -15,12 +15,14 @@ from meshconform.mesh.facts import (
     ControlPlane,
     Injector,
     IstiodPod,
+    IstiodSync,
     MeshFacts,
     PodFact,
     Received,
     RemoteSecret,
     ServerView,
     Tally,
+    TrafficPlan,
     Webhook,
     Workloads,
     pair_id,
@@ -72,12 +74,17 @@ def healthy(n=2) -> MeshFacts:
             control=control,
             workloads=wl,
             remote_secret_ids={f"istio-remote-secret-{o}": [o] for o in names if o != name},
+            istiod_sync=IstiodSync(
+                f"istiod-{REV}-{i}",
+                "1.7.3-asm.6",
+                [{"id": o, "syncStatus": "synced"} for o in names if o != name],
+            ),
         )
     for a in names:
         for b in names:
             if a != b:
                 facts.pairs[pair_id(a, b)] = RemoteSecret(
-                    f"istio-remote-secret-{a}", [a], True, sync_status="synced"
+                    f"istio-remote-secret-{a}", [a], True, labelled=True, reached_uid=a, expected_uid=a
                 )
         per = 50 // n
         facts.traffic[a] = Tally(a, per * n, {"200": per * n}, {f"v{i + 1}": per for i in range(n)})
@@ -119,10 +126,57 @@ def test_healthy_mesh_passes_everything(n):
 
 def test_down_cluster_fails_once_and_skips_dependants():
     facts = healthy()
-    facts.clusters["cluster-2"].reach_problem = "the API server of cluster-2 does not answer"
+    facts.clusters["cluster-2"].api_error = "(Connection) connection refused"
     assert failing(facts) == ["test_api_server_answers[cluster-2]"]
     skipped = outcomes(facts)["test_calls_reach_every_cluster[cluster-1]"]
     assert skipped.status == "skipped" and "cluster-2" in skipped.message
+
+
+@pytest.mark.parametrize(
+    ("seen", "message"),
+    [
+        (
+            {"api_unauthorized": True},
+            "the API server of cluster-2 (https://x) rejects the credentials of context gke_p_z_cluster-2 "
+            "(401 Unauthorized); refresh them, e.g. gcloud container clusters get-credentials",
+        ),
+        (
+            {"api_error": "GET /version: (Connection) connection refused"},
+            "the API server of cluster-2 (https://x) does not answer: GET /version: (Connection) connection "
+            "refused; check the cluster's control plane; try kubectl --context gke_p_z_cluster-2 get --raw "
+            "/version",
+        ),
+        (
+            {"api_denied": True},
+            "context gke_p_z_cluster-2 may not list pods in istio-system of cluster-2; the suite needs "
+            "cluster-admin-like rights",
+        ),
+    ],
+    ids=["401", "no-answer", "denied"],
+)
+def test_the_reach_check_words_what_the_probe_saw(seen, message):
+    """The probe records what the API server said; the check words the verdict, naming the cluster,
+    its server and context, and the fix."""
+    facts = healthy()
+    for key, value in seen.items():
+        setattr(facts.clusters["cluster-2"], key, value)
+    assert not facts.clusters["cluster-2"].usable
+    assert outcomes(facts)["test_api_server_answers[cluster-2]"].message == message
+
+
+@pytest.mark.parametrize(
+    ("configmap", "message"),
+    [
+        (False, "ConfigMap istio-system/istio-ca-root-cert is missing in cluster-2 (istiod publishes it)"),
+        (True, "ConfigMap istio-system/istio-ca-root-cert in cluster-2 holds no PEM certificate"),
+        (None, "no root CA found in cluster-2"),
+    ],
+)
+def test_the_root_ca_check_words_what_was_read_of_istio_ca_root_cert(configmap, message):
+    facts = healthy()
+    control = facts.clusters["cluster-2"].control
+    control.root_ca, control.root_ca_configmap = None, configmap
+    assert outcomes(facts)["test_root_ca_shared[cluster-2]"].message == message
 
 
 def test_missing_secret_skips_only_its_dependants():
@@ -190,13 +244,14 @@ def test_sync_unknown_does_not_apply_and_names_the_check_that_covers_it():
     """An istiod without /debug/clusterz (before Istio 1.11) cannot be asked: the check does not
     apply (skipped, not failed, even without --allow-inconclusive), and says which check covers it."""
     facts = healthy()
-    fact = facts.pairs["cluster-1->cluster-2"]
-    fact.sync_status, fact.sync_unknown = None, "istiod x in cluster-2 has no /debug/clusterz"
+    seen = facts.clusters["cluster-2"].istiod_sync
+    seen.pod, seen.missing, seen.entries = "istiod-x", True, []
     result = outcomes(facts)
     assert failing(facts) == []
     synced = result["test_istiod_synced[cluster-1->cluster-2]"]
     assert (synced.status, synced.undecided) == ("skipped", "not-applicable")
-    assert synced.message.startswith("does not apply: istiod x in cluster-2 has no /debug/clusterz")
+    said = "does not apply: istiod istiod-x in cluster-2 runs 1.7.3-asm.6, which has no /debug/clusterz"
+    assert synced.message.startswith(said)
     assert "test_calls_reach_every_cluster[cluster-2]" in synced.message
     assert checks.settle(synced, allow_inconclusive=False) == synced
     assert result["test_istiod_synced[cluster-2->cluster-1]"].status == "passed"
@@ -207,8 +262,8 @@ def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
     evidence of discovery, so the traffic checks must still run, and fail when calls from a
     cluster miss a version (its istiod does not read the other cluster)."""
     facts = healthy()
-    for fact in facts.pairs.values():
-        fact.sync_status, fact.sync_unknown = None, "istiod x has no /debug/clusterz"
+    for c in facts.clusters.values():
+        c.istiod_sync.missing, c.istiod_sync.entries = True, []
     result = outcomes(facts)
     assert {k for k, o in result.items() if o.status == "skipped"} == {
         "test_istiod_synced[cluster-1->cluster-2]", "test_istiod_synced[cluster-2->cluster-1]"
@@ -238,11 +293,17 @@ def test_no_answered_call_skips_reach_and_split_behind_the_failed_calls():
 def test_no_tally_at_all_fails_the_hello_check_and_skips_the_others():
     facts = healthy()
     del facts.traffic["cluster-2"]
-    facts.traffic_problems["cluster-2"] = "no Ready sleep pod in sample of cluster-2 to call from"
+    facts.traffic_plan = TrafficPlan(calls=50, floor=50, needed=10)  # the traffic stage ran
+    facts.clusters["cluster-2"].workloads.source_pod = None
     result = outcomes(facts)
     assert failing(facts) == ["test_hello_calls_succeed[cluster-2]"]
-    assert result["test_hello_calls_succeed[cluster-2]"].message.startswith("no Ready sleep pod")
+    said = "no Ready sleep pod in sample of cluster-2 to call from"
+    assert result["test_hello_calls_succeed[cluster-2]"].message == said
     assert result["test_calls_reach_every_cluster[cluster-2]"].status == "skipped"
+    facts.clusters["cluster-2"].workloads.source_pod = "sleep-x"
+    facts.curl_errors["cluster-2"] = "(Forbidden) pods/exec is forbidden"
+    said = "could not run curl in sleep-x (cluster-2): (Forbidden) pods/exec is forbidden"
+    assert outcomes(facts)["test_hello_calls_succeed[cluster-2]"].message == said
 
 
 # -- "cannot decide" fails unless --allow-inconclusive; each place where the suite could not tell --

@@ -22,8 +22,7 @@ from support import LabEnv, run_suite
 
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import samples as workloads
+from meshconform.mesh import remote_secrets, samples
 from meshconform.run import cleanup, heartbeat
 from meshconform.run.config import RunConfig
 from meshconform.run.pipeline import join_pair
@@ -117,7 +116,7 @@ def test_a_run_that_kept_it_since_the_listing_gets_it(core: client.CoreV1Api, cl
     marked it kept. ra's delete, conditioned on the version it listed, fails, and ra looks again."""
     listed = made_by(core, "ra")
     live_namespace(core, "rb")
-    assert join.mark_kept(cluster, listed, "rb") is not None
+    assert remote_secrets.mark_kept(cluster, listed, "rb") is not None
     assert cleanup.release(cluster, listed, NS, alive_seen=set()) == " (handed over to run rb)"
     assert holder(core) == "rb"
 
@@ -150,7 +149,7 @@ def test_join_marks_a_secret_another_run_made_as_kept(lab: LabEnv, core: client.
     fact = join_pair(cfg, source, target, {})
     assert fact.note is None  # kept, not created
     stored = core.read_namespaced_secret(SECRET, NS)
-    assert stored.metadata.annotations[join.KEPT_BY] == "rb"
+    assert stored.metadata.annotations[remote_secrets.KEPT_BY] == "rb"
     assert stored.metadata.resource_version != listed["metadata"]["resourceVersion"]
     assert stored.metadata.labels["meshconform.io/run-id"] == "ra"  # still the maker's to release
 
@@ -217,7 +216,7 @@ def test_the_heartbeat_beats_on_the_namespace_a_run_that_deploys_nothing_holds(
     old = {"meshconform.io/heartbeat": "2020-01-01T00:00:00Z"}
     theirs = f"team-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": theirs, "labels": labels("rk"), "annotations": old}})
-    holder_ns = workloads.holder_namespace("rj")
+    holder_ns = samples.holder_namespace("rj")
     core.create_namespace({"metadata": {"name": holder_ns, "labels": labels("rj"), "annotations": old}})
     assert heartbeat.alive_in(cluster) == set()
     assert heartbeat.Heartbeat([cluster], (theirs, holder_ns), "rj").beat(cluster)

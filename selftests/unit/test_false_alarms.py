@@ -21,7 +21,7 @@ from collections import Counter
 
 import pytest
 
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import statistics
 from meshconform.mesh import sampling
 from meshconform.mesh.facts import Tally
 from meshconform.run.config import REQUESTS_DEFAULT
@@ -53,8 +53,8 @@ def failures(
     """The sources whose reach or split check fails, judged as the checks judge them."""
     cells = len(tallies) * len(found)
     miss = sampling.MISS_PROBABILITY * budget / sampling.FALSE_ALARMS
-    reach = verdicts.reached(found, cells, miss)
-    split = verdicts.not_skewed(found, cells, budget - miss)
+    reach = statistics.reached(found, cells, miss)
+    split = statistics.not_skewed(found, cells, budget - miss)
     return {t.source for t in tallies if reach(t) or split(t)}
 
 

@@ -14,18 +14,17 @@ import pytest
 import trustme
 import yaml
 
-from meshconform.kube import client as kube
-from meshconform.kube import errors
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import secret_inspection as discovery
-from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, RemoteSecret
+from meshconform.checks import join, statistics
+from meshconform.kube import client, errors
+from meshconform.mesh import remote_secrets, secret_inspection
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, IstiodSync, MeshFacts, RemoteSecret
 from meshconform.run import pipeline
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
 
 def secret(name="cluster-1", server="https://10.0.0.1", ca=b"CA", token=TOKEN):
-    return join.build_remote_secret(
+    return remote_secrets.build_remote_secret(
         name, server, ca, token, labels={"app.kubernetes.io/managed-by": "meshconform"}
     )
 
@@ -53,7 +52,7 @@ def test_shape_is_what_istioctl_emits():
 
 
 def test_parse_kubeconfig_round_trip():
-    kc = discovery.parse_kubeconfig(secret()["stringData"]["cluster-1"])
+    kc = secret_inspection.parse_kubeconfig(secret()["stringData"]["cluster-1"])
     assert (
         kc["server"] == "https://10.0.0.1"
         and kc["ca"] == b"CA"
@@ -64,37 +63,45 @@ def test_parse_kubeconfig_round_trip():
 
 def test_parse_kubeconfig_rejects_garbage():
     with pytest.raises(ValueError):
-        discovery.parse_kubeconfig("just text")
+        secret_inspection.parse_kubeconfig("just text")
 
 
-def test_shape_problems_are_what_istiod_reads():
+def shape_problem(s):
+    """The shape verdict on what inspection saw of `s` (nothing past the shape is asked)."""
+    source = types.SimpleNamespace(name="cluster-1", server="https://10.0.0.1")
+    seen = secret_inspection.inspect(s, None, secret_inspection.Reached(), source, "", "sample")
+    return join.shape_problem(seen, "cluster-2")
+
+
+def test_shape_problems_are_what_istiod_reads(monkeypatch):
     """istiod selects on the label and registers each data key (secretcontroller.go): the
     annotation and the key's name are not its business, so they are no problem here."""
+    monkeypatch.setattr(secret_inspection, "_leads_to", lambda *a: False)  # no network here
     s = secret()
-    assert discovery.shape_problem(s, "cluster-2") is None
+    assert shape_problem(s) is None
     s["metadata"]["labels"].pop("istio/multiCluster")
-    assert "lacks label istio/multiCluster=true" in discovery.shape_problem(s, "cluster-2")
+    assert "lacks label istio/multiCluster=true" in shape_problem(s)
     s = secret()
     s["metadata"]["annotations"]["networking.istio.io/cluster"] = "other"
-    assert discovery.shape_problem(s, "cluster-2") is None
+    assert shape_problem(s) is None
     s["stringData"] = {"cluster-9": "x"}
-    assert discovery.shape_problem(s, "cluster-2") is None
+    assert shape_problem(s) is None
     s["stringData"] = {}
-    assert "has no data key" in discovery.shape_problem(s, "cluster-2")
+    assert "has no data key" in shape_problem(s)
 
 
 def test_decode_data_reads_base64_data_and_string_data():
     s = {"data": {"a": base64.b64encode(b"one").decode()}, "stringData": {"b": "two"}}
-    assert join.decode_data(s) == {"a": "one", "b": "two"}
+    assert remote_secrets.decode_data(s) == {"a": "one", "b": "two"}
 
 
 def test_fingerprint_hides_the_value():
-    fp = join.fingerprint(TOKEN)
+    fp = remote_secrets.fingerprint(TOKEN)
     assert fp.startswith("sha256:") and TOKEN not in fp and len(fp) == 23
 
 
 def test_ownership():
-    assert join.owned(
+    assert remote_secrets.owned(
         {
             "metadata": {
                 "labels": {"app.kubernetes.io/managed-by": "meshconform", "meshconform.io/run-id": "r1"}
@@ -102,8 +109,8 @@ def test_ownership():
         },
         "r1",
     )
-    assert not join.owned({"metadata": {"labels": {"app.kubernetes.io/managed-by": "meshconform"}}})
-    assert not join.owned({"metadata": {}})
+    assert not remote_secrets.owned({"metadata": {"labels": {"app.kubernetes.io/managed-by": "meshconform"}}})
+    assert not remote_secrets.owned({"metadata": {}})
 
 
 @pytest.fixture(scope="module")
@@ -141,12 +148,12 @@ def tls_server():
 
 def test_tls_verify_accepts_the_right_ca(tls_server):
     server, ca = tls_server
-    assert discovery.tls_verify(server, ca) is None
+    assert secret_inspection.tls_verify(server, ca) is None
 
 
 def test_tls_verify_names_a_wrong_ca(tls_server):
     server, _ = tls_server
-    problem = discovery.tls_verify(server, trustme.CA().cert_pem.bytes())
+    problem = secret_inspection.tls_verify(server, trustme.CA().cert_pem.bytes())
     assert problem and "unable to get local issuer certificate" in problem
 
 
@@ -160,25 +167,47 @@ def _closed_port() -> str:
 
 def test_tls_verify_says_when_the_server_does_not_answer_this_machine():
     """A closed port is no verdict on the CA: it is told apart from a failed verification."""
-    with pytest.raises(discovery.NotReachableFromHere):
-        discovery.tls_verify(_closed_port(), trustme.CA().cert_pem.bytes())
+    with pytest.raises(secret_inspection.NotReachableFromHere):
+        secret_inspection.tls_verify(_closed_port(), trustme.CA().cert_pem.bytes())
 
 
-def test_the_ca_is_checked_against_the_server_the_secret_names(tls_server):
+def test_the_ca_is_checked_against_the_server_the_secret_names(tls_server, monkeypatch):
     """Behind an authenticating proxy the user's kubeconfig names the proxy (another CA); the secret
     names the API server istiod dials (--api-server), and its CA is checked there."""
     server, ca = tls_server
+    monkeypatch.setattr(secret_inspection, "reader_denied", lambda *a: None)
     proxy = types.SimpleNamespace(name="cluster-1", server=_closed_port())
-    kc = {"server": server, "ca": ca, "tls_server_name": None}
-    assert discovery.targets_problem(kc, "Secret x in cluster-2", proxy, server) is None
+    s = remote_secrets.build_remote_secret("cluster-1", server, ca, TOKEN)
+    seen = secret_inspection.inspect(s, "cluster-1", secret_inspection.Reached(), proxy, server, "sample")
+    assert seen.ca_verified is True and seen.ca_error is None and seen.server_unreachable is None, seen
+    assert join.targets_problem(seen, "cluster-1", "cluster-2", "ctx") is None
+
+
+def test_a_wrong_ca_is_seen_and_judged_stale(tls_server, monkeypatch):
+    """The handshake's own error is the evidence; the verdict names the secret and says recreate it."""
+    server, _ = tls_server
+    monkeypatch.setattr(secret_inspection, "reader_denied", lambda *a: pytest.fail("token asked"))
+    source = types.SimpleNamespace(name="cluster-1", server=server)
+    s = remote_secrets.build_remote_secret("cluster-1", server, trustme.CA().cert_pem.bytes(), TOKEN)
+    seen = secret_inspection.inspect(s, "cluster-1", secret_inspection.Reached(), source, server, "sample")
+    assert seen.ca_verified is False and "unable to get local issuer certificate" in (seen.ca_error or "")
+    problem = join.targets_problem(seen, "cluster-1", "cluster-2", "ctx") or ""
+    assert problem.startswith(
+        f"Secret istio-system/istio-remote-secret-cluster-1 in cluster-2: its CA does not verify "
+        f"cluster-1's API server {server} (unable to get local issuer certificate"
+    ), problem
+    assert "the secret is stale: recreate it (its cluster identity could not be read through it" in problem
 
 
 def _unverified_facts(status):
     fact = RemoteSecret(name="istio-remote-secret-cluster-1", present=True, cluster_id="cluster-1")
-    fact.targets_unverified = "Secret x in cluster-2 names https://10.0.0.1, which does not answer"
-    fact.sync_status = status
+    fact.server = fact.expected_server = "https://10.0.0.1"
+    fact.ca_fingerprint = "sha256:x"
+    fact.server_unreachable = "ConnectionRefusedError connecting to 10.0.0.1:443"
     names = ("cluster-1", "cluster-2")
     clusters = {n: ClusterFacts(name=n, context=n, server="https://" + n) for n in names}
+    entries = [{"id": "cluster-1", "syncStatus": status}] if status else []
+    clusters["cluster-2"].istiod_sync = IstiodSync("istiod-x", "1.28.5", entries)
     facts = MeshFacts(run_id="r", namespace="sample", revision="rev", clusters=clusters)
     facts.pairs["cluster-1->cluster-2"] = fact
     return facts
@@ -190,14 +219,12 @@ def _unverified_facts(status):
 def test_a_secret_this_machine_cannot_reach_is_judged_by_istiods_view(status, verdict):
     """Unreachable from the runner (a private endpoint): istiod syncing A through it passes the
     check; otherwise it cannot be judged, which fails the run with the reason and the remedy."""
-    from meshconform.checks import join as join_checks
-
-    outcome = join_checks.secret_targets.evaluate
+    outcome = join.secret_targets.evaluate
     facts = _unverified_facts(status)
     if verdict == "passed":
         assert outcome(facts, "cluster-1->cluster-2") is None
     else:
-        with pytest.raises(join_checks.verdicts.Inconclusive, match="does not answer"):
+        with pytest.raises(statistics.Inconclusive, match="which does not answer this machine"):
             outcome(facts, "cluster-1->cluster-2")
 
 
@@ -214,11 +241,14 @@ def test_sync_problem_from_clusterz():
             "syncStatus": "timeout",
         },
     ]
-    assert discovery.sync_problem(entries, "cluster-1", "cluster-2", "istiod-x") == ("synced", None)
-    status, problem = discovery.sync_problem(entries, "cluster-3", "cluster-2", "istiod-x")
-    assert status == "timeout" and "reports cluster-3 as 'timeout', not synced" in problem
-    status, problem = discovery.sync_problem(entries, "cluster-4", "cluster-2", "istiod-x")
-    assert status is None and "does not list cluster cluster-4" in problem
+    seen = IstiodSync("istiod-x", "1.28.5", entries)
+    assert join.sync_problem(seen, "cluster-1", "cluster-2") is None
+    problem = join.sync_problem(seen, "cluster-3", "cluster-2") or ""
+    assert "reports cluster-3 as 'timeout', not synced" in problem
+    problem = join.sync_problem(seen, "cluster-4", "cluster-2") or ""
+    assert "does not list cluster cluster-4" in problem
+    listed = "(lists: cluster-1=synced, cluster-3=timeout); it has not loaded istio-remote-secret-cluster-4"
+    assert listed in problem
 
 
 def test_istioctl_secret_gets_our_labels(monkeypatch):
@@ -234,7 +264,7 @@ def test_istioctl_secret_gets_our_labels(monkeypatch):
         context, name = "gke_p_z_cluster-1", "cluster-1"
 
     monkeypatch.setattr(istioctl, "create_remote_secret", fake)
-    s = join.istioctl_secret(Source(), "https://1.2.3.4", "/kc", {"meshconform.io/run-id": "r1"})
+    s = remote_secrets.istioctl_secret(Source(), "https://1.2.3.4", "/kc", {"meshconform.io/run-id": "r1"})
     assert seen == {
         "context": "gke_p_z_cluster-1",
         "name": "cluster-1",
@@ -255,8 +285,8 @@ def test_istioctl_failure_is_one_line(monkeypatch):
         context, name = "ctx", "cluster-1"
 
     monkeypatch.setattr(istioctl, "create_remote_secret", fail)
-    with pytest.raises(join.JoinFailed, match="istioctl is not on PATH"):
-        join.istioctl_secret(Source(), None, None, {})
+    with pytest.raises(remote_secrets.JoinFailed, match="istioctl is not on PATH"):
+        remote_secrets.istioctl_secret(Source(), None, None, {})
 
 
 class _Istiod:
@@ -265,7 +295,7 @@ class _Istiod:
     name = "cluster-2"
 
     def __init__(self, stdout: str, stderr: str = "", exit_code: int = 0) -> None:
-        self.result = kube.ExecResult(stdout, stderr, exit_code)
+        self.result = client.ExecResult(stdout, stderr, exit_code)
         self.calls = 0
 
     def exec_with_retry(self, *args, **kwargs):
@@ -284,31 +314,31 @@ def test_clusterz_of_an_istiod_older_than_1_11_is_not_served():
     exits 0. The suite must not poll it for the whole ready timeout nor fail the sync check on it:
     it says the status cannot be known."""
     old = _Istiod(NOT_FOUND_PRINTED)
-    with pytest.raises(discovery.ClusterzMissing):
-        discovery.clusterz(old, "istiod-asm-173-3-abc")
+    with pytest.raises(secret_inspection.ClusterzMissing):
+        secret_inspection.clusterz(old, "istiod-asm-173-3-abc")
     cfg, old.calls = types.SimpleNamespace(ready_timeout=30.0), 0
     started = time.monotonic()
     result = pipeline._poll_clusterz(cfg, old, "istiod-x", ["cluster-1"], threading.Event())
-    assert isinstance(result, discovery.ClusterzMissing) and old.calls == 1
+    assert isinstance(result, secret_inspection.ClusterzMissing) and old.calls == 1
     assert time.monotonic() - started < 5
-    note = discovery.no_clusterz_note("cluster-2", "istiod-asm-173-3-5d4f8c7b9-x2x7q", "1.7.3-asm.6")
+    note = join.no_clusterz_note("cluster-2", "istiod-asm-173-3-5d4f8c7b9-x2x7q", "1.7.3-asm.6")
     assert "runs 1.7.3-asm.6, which has no /debug/clusterz (Istio 1.11 added it)" in note
 
 
 def test_clusterz_body_without_remote_clusters_is_json_null():
     """writeJSON of a nil []cluster.DebugInfo (1.11-1.13 ListRemoteClusters, no secrets yet) is `null`."""
-    assert discovery.clusterz(_Istiod("null\n"), "istiod-x") == []
+    assert secret_inspection.clusterz(_Istiod("null\n"), "istiod-x") == []
     for status in (400, 403, 503):  # every error status but 404 exits 1 with the status in stderr
         other = _Istiod("", f"Error: received unsuccessful status code {status}: \n", 1)
         with pytest.raises(errors.ExecFailed) as caught:
-            discovery.clusterz(other, "istiod-x")
-        assert not isinstance(caught.value, discovery.ClusterzMissing)
+            secret_inspection.clusterz(other, "istiod-x")
+        assert not isinstance(caught.value, secret_inspection.ClusterzMissing)
 
 
 def test_a_body_that_merely_mentions_404_is_not_the_not_found_page():
     """Only http.NotFound's exact body is the missing endpoint; anything else non-JSON is an error."""
     with pytest.raises(ValueError):
-        discovery.clusterz(_Istiod("<html>404 page not found, try /debug</html>\n"), "istiod-x")
+        secret_inspection.clusterz(_Istiod("<html>404 page not found, try /debug</html>\n"), "istiod-x")
 
 
 def _sync_facts(version: str) -> MeshFacts:
@@ -332,14 +362,16 @@ def test_a_404_from_clusterz_is_excused_only_for_an_istiod_before_1_11(version, 
     source = types.SimpleNamespace(name="cluster-1")
     cfg = types.SimpleNamespace(ready_timeout=30.0)
     pipeline.gather_sync(cfg, [source, target], facts, threading.Event())
-    fact = facts.pairs["cluster-1->cluster-2"]
-    assert fact.sync_problem is None, fact  # istiod reported nothing wrong: it reported nothing
+    seen = facts.clusters["cluster-2"].istiod_sync
+    assert seen is not None and seen.missing and seen.entries == [] and seen.version == version, seen
     if skipped:  # the endpoint is absent on an istiod < 1.11: the check does not apply
-        assert fact.sync_unreadable is None and "has no /debug/clusterz" in (fact.sync_unknown or ""), fact
+        with pytest.raises(statistics.NotApplicable, match="has no /debug/clusterz"):
+            join.istiod_synced.evaluate(facts, "cluster-1->cluster-2")
     else:  # absent on 1.11+: its debug endpoints are off, the sync status cannot be read
-        assert fact.sync_unknown is None, fact
-        assert f"runs {version} yet answers /debug/clusterz with 404" in (fact.sync_unreadable or ""), fact
-        assert "ENABLE_DEBUG_ON_HTTP" in (fact.sync_unreadable or ""), fact
+        with pytest.raises(statistics.Inconclusive) as caught:
+            join.istiod_synced.evaluate(facts, "cluster-1->cluster-2")
+        assert f"runs {version} yet answers /debug/clusterz with 404" in str(caught.value)
+        assert "ENABLE_DEBUG_ON_HTTP" in str(caught.value)
 
 
 def test_the_sync_stage_keeps_every_cluster_istiod_registers_and_names_those_not_under_test():
@@ -356,7 +388,7 @@ def test_the_sync_stage_keeps_every_cluster_istiod_registers_and_names_those_not
     pipeline.gather_sync(cfg, [types.SimpleNamespace(name="cluster-1"), target], facts, threading.Event())
     assert facts.clusters["cluster-2"].istiod_remotes == ["cluster-1", "cluster-9"]
     assert facts.outside == {"cluster-9": ["cluster-2"]}
-    assert facts.pairs["cluster-1->cluster-2"].sync_status == "synced"
+    assert join.sync_status(facts, "cluster-1->cluster-2") == "synced"
 
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
@@ -365,7 +397,10 @@ def test_a_remote_secrets_kubeconfig_is_written_by_libyaml_the_same_as_by_pyyaml
     CPU at 20 clusters); libyaml's writes the same text."""
     ca, token = bytes(range(256)) * 5, "eyJ" + "x" * 900
     expected = yaml.safe_dump(
-        yaml.load(join.build_kubeconfig("cluster-1", "https://10.0.0.1", ca, token), Loader=yaml.CSafeLoader),
+        yaml.load(
+            remote_secrets.build_kubeconfig("cluster-1", "https://10.0.0.1", ca, token),
+            Loader=yaml.CSafeLoader,
+        ),
         sort_keys=True,
     )
 
@@ -373,4 +408,4 @@ def test_a_remote_secrets_kubeconfig_is_written_by_libyaml_the_same_as_by_pyyaml
         raise AssertionError("the pure-Python emitter was used")
 
     monkeypatch.setattr(yaml.emitter.Emitter, "emit", pure_python)
-    assert join.build_kubeconfig("cluster-1", "https://10.0.0.1", ca, token) == expected
+    assert remote_secrets.build_kubeconfig("cluster-1", "https://10.0.0.1", ca, token) == expected

@@ -1,4 +1,4 @@
-"""kube.py: errors translated once, never carrying headers or tokens; retries only transient errors."""
+"""client.py: errors translated once, never carrying headers or tokens; retries only transient errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from meshconform.kube import client as kube
-from meshconform.kube import errors
+from meshconform.kube import client, errors
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.very-secret-token-value.signature-part"
 
@@ -46,16 +45,16 @@ def api_exception(status, reason="", message="", headers=None):
     ],
 )
 def test_translation_by_status(status, cls):
-    err = kube.translate(api_exception(status, "SomeReason", "some message"), "GET pods on c1")
+    err = client.translate(api_exception(status, "SomeReason", "some message"), "GET pods on c1")
     assert type(err) is cls
     assert str(err) == f"GET pods on c1 failed: {status} SomeReason: some message"
     assert TOKEN not in repr(err) and TOKEN not in str(err) and "Authorization" not in repr(err)
 
 
 def test_connection_errors_become_unreachable():
-    err = kube.translate(urllib3.exceptions.NewConnectionError(None, "refused"), "GET /version on c1")
+    err = client.translate(urllib3.exceptions.NewConnectionError(None, "refused"), "GET /version on c1")
     assert isinstance(err, errors.Unreachable)
-    tls = kube.translate(urllib3.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"), "GET /version on c1")
+    tls = client.translate(urllib3.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED"), "GET /version on c1")
     assert isinstance(tls, errors.TLSFailure)
 
 
@@ -64,13 +63,13 @@ class FakeResponseOK:
 
 
 def fake_cluster():
-    cfg = kube.client.Configuration()
+    cfg = client.client.Configuration()
     cfg.host = "https://127.0.0.1:1"
-    return kube.Cluster("ctx", "cluster-1", cfg)
+    return client.Cluster("ctx", "cluster-1", cfg)
 
 
 def test_read_retries_transient_then_succeeds(monkeypatch, caplog):
-    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
     calls = iter([api_exception(503, "ServiceUnavailable"), api_exception(429, "TooManyRequests"), None])
 
     def fn(**kwargs):
@@ -86,7 +85,7 @@ def test_read_retries_transient_then_succeeds(monkeypatch, caplog):
 
 
 def test_read_gives_up_after_attempts(monkeypatch):
-    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
     attempts = []
 
     def fn(**kwargs):
@@ -96,16 +95,16 @@ def test_read_gives_up_after_attempts(monkeypatch):
     c = fake_cluster()
     with pytest.raises(errors.ServerError):
         c.read("GET x", fn)
-    assert len(attempts) == kube.ATTEMPTS
+    assert len(attempts) == client.ATTEMPTS
     # One call, retried and given up: the report's API line must not say "0 retried".
     assert (c.stats.api_requests, c.stats.retries) == (1, 1), c.stats.as_dict()
-    assert c.stats.notes == [f"GET x on cluster-1: attempt {kube.ATTEMPTS}, gave up"]
+    assert c.stats.notes == [f"GET x on cluster-1: attempt {client.ATTEMPTS}, gave up"]
 
 
 def test_a_definite_answer_after_a_retry_is_not_giving_up(monkeypatch):
     """503 then 404: the retry got the API server's answer (the object is not there); the note
     says which attempt answered, not that the call gave up."""
-    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
     answers = iter([api_exception(503, "ServiceUnavailable"), api_exception(404, "NotFound")])
 
     def fn(**kwargs):
@@ -118,7 +117,7 @@ def test_a_definite_answer_after_a_retry_is_not_giving_up(monkeypatch):
 
 
 def test_retry_log_names_the_reason_without_an_empty_status(monkeypatch, caplog):
-    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
     calls = []
 
     def fn(**kwargs):
@@ -133,7 +132,7 @@ def test_retry_log_names_the_reason_without_an_empty_status(monkeypatch, caplog)
 
 
 def test_real_failures_and_non_idempotent_writes_are_not_retried(monkeypatch):
-    monkeypatch.setattr(kube.time, "sleep", lambda s: None)
+    monkeypatch.setattr(client.time, "sleep", lambda s: None)
     attempts = []
 
     def fn(*args, **kwargs):
@@ -154,8 +153,8 @@ def test_real_failures_and_non_idempotent_writes_are_not_retried(monkeypatch):
 
 
 def test_retry_after_is_honoured():
-    err = kube.translate(api_exception(429, "TooManyRequests", headers={"Retry-After": "3"}), "GET x")
-    assert isinstance(err, errors.TooManyRequests) and kube._backoff(1, err) == 3.0
+    err = client.translate(api_exception(429, "TooManyRequests", headers={"Retry-After": "3"}), "GET x")
+    assert isinstance(err, errors.TooManyRequests) and client._backoff(1, err) == 3.0
 
 
 @pytest.mark.parametrize(
@@ -171,4 +170,4 @@ def test_retry_after_is_honoured():
     ],
 )
 def test_exec_exit_code_from_status_channel(text, code):
-    assert kube._exit_code(text) == code
+    assert client._exit_code(text) == code

@@ -20,14 +20,12 @@ import trustme
 from kubernetes import client
 from support import LabEnv
 
-from meshconform.checks import join as join_checks
+from meshconform.checks import join, statistics
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import secret_inspection as discovery
-from meshconform.mesh.facts import ClusterFacts, MeshFacts, RemoteSecret
+from meshconform.mesh import remote_secrets, secret_inspection
+from meshconform.mesh.facts import ClusterFacts, IstiodSync, MeshFacts, RemoteSecret
 
-WHERE = "Secret istio-system/istio-remote-secret-cluster-1 in cluster-2"
 PAIR = "cluster-1->cluster-2"
 
 
@@ -55,9 +53,15 @@ def secret_kubeconfig(lab: LabEnv, token: str | None = None) -> dict[str, Any]:
     """A remote secret's kubeconfig for cluster-1 with the lab's own address, CA and a reader token."""
     source = Cluster.connect(lab.contexts[0], "cluster-1", str(lab.kubeconfig))
     cluster = lab.cluster(0)
-    token = token or join.reader_token(source)
+    token = token or remote_secrets.reader_token(source)
     return {"server": cluster.server_url, "ca": cluster.ca_pem, "token": token, "auth": "token",
             "tls_server_name": None}
+
+
+def credentials(denied: str | None) -> str | None:
+    """The check's verdict on a token of which `denied` was seen."""
+    seen = RemoteSecret("istio-remote-secret-cluster-1", present=True, auth="token", reader_denied=denied)
+    return join.credentials_problem(seen, "cluster-1", "cluster-2")
 
 
 def _closed_port() -> str:
@@ -72,10 +76,12 @@ def _closed_port() -> str:
 def test_a_token_the_proxy_refuses_is_judged_where_the_secret_points(lab: LabEnv, refusal: Any) -> None:
     """A reader token passes there; a stale one still fails there, as stale."""
     proxy = refusing_proxy(refusal)
-    assert discovery.credentials_problem(secret_kubeconfig(lab), WHERE, proxy, "sample") is None
+    assert secret_inspection.reader_denied(secret_kubeconfig(lab), proxy, "sample") is None
     assert proxy.asked, "the user's context was asked first"
     stale = secret_kubeconfig(lab, token="stale-" + "x" * 40)
-    problem = discovery.credentials_problem(stale, WHERE, refusing_proxy(refusal), "sample")
+    denied = secret_inspection.reader_denied(stale, refusing_proxy(refusal), "sample")
+    assert denied == secret_inspection.UNAUTHENTICATED
+    problem = credentials(denied)
     assert problem and "does not authenticate to cluster-1 (401 Unauthorized)" in problem
 
 
@@ -83,19 +89,22 @@ def test_a_secret_server_this_machine_cannot_reach_leaves_the_token_unverified()
     """Unless the secret names the very server the user reaches: then its 401 is the verdict."""
     ca = trustme.CA().cert_pem.bytes()
     kc = {"server": _closed_port(), "ca": ca, "token": "t" * 40, "auth": "token"}
-    with pytest.raises(discovery.NotReachableFromHere):
-        discovery.credentials_problem(kc, WHERE, refusing_proxy(errors.Unauthorized), "sample")
+    with pytest.raises(secret_inspection.NotReachableFromHere):
+        secret_inspection.reader_denied(kc, refusing_proxy(errors.Unauthorized), "sample")
     direct = refusing_proxy(errors.Unauthorized, server=kc["server"])
-    problem = discovery.credentials_problem(kc, WHERE, direct, "sample")
+    problem = credentials(secret_inspection.reader_denied(kc, direct, "sample"))
     assert problem and "401 Unauthorized" in problem
+    assert "403 Forbidden to its own access review" in (credentials(secret_inspection.NOT_LET_THROUGH) or "")
 
 
 def _unverified_facts(status: str | None) -> MeshFacts:
     fact = RemoteSecret(name="istio-remote-secret-cluster-1", present=True, cluster_id="cluster-1")
-    fact.credentials_unverified = "the proxy refused its token, and https://10.0.0.1 does not answer"
-    fact.sync_status = status
+    fact.server, fact.auth = "https://10.0.0.1", "token"
+    fact.reader_unreachable = "ConnectionRefusedError connecting to 10.0.0.1:443"
     names = ("cluster-1", "cluster-2")
     clusters = {n: ClusterFacts(name=n, context=n, server="https://" + n) for n in names}
+    entries = [{"id": "cluster-1", "syncStatus": status}] if status else []
+    clusters["cluster-2"].istiod_sync = IstiodSync("istiod-x", "1.28.5", entries)
     facts = MeshFacts(run_id="r", namespace="sample", revision="rev", clusters=clusters)
     facts.pairs[PAIR] = fact
     return facts
@@ -103,8 +112,12 @@ def _unverified_facts(status: str | None) -> MeshFacts:
 
 def test_an_unverified_token_is_judged_by_istiods_view() -> None:
     """istiod in B synced A through the secret: its token works. Otherwise no verdict, no green."""
-    evaluate = join_checks.secret_credentials.evaluate
+    evaluate = join.secret_credentials.evaluate
     assert evaluate(_unverified_facts("synced"), PAIR) is None
+    said = (
+        r"cluster-1's API server as this run reaches it \(https://cluster-1\) refused the token in Secret "
+        r"istio-system/istio-remote-secret-cluster-1 in cluster-2 .* https://10.0.0.1, does not answer"
+    )
     for status in ("timeout", None):
-        with pytest.raises(join_checks.verdicts.Inconclusive, match="does not answer"):
+        with pytest.raises(statistics.Inconclusive, match=said):
             evaluate(_unverified_facts(status), PAIR)

@@ -23,8 +23,8 @@ def test_an_option_without_its_value_has_none():
 
 
 def test_test_paths_leave_out_options_and_their_separate_values():
-    args = ["--ctx1", "a", "tests/test_4_join.py", "-k", "cluster-1", "-q", "--report-dir=r", "sel/x.py"]
-    assert refusals.test_paths(args, TAKE_VALUES) == ["tests/test_4_join.py", "sel/x.py"]
+    args = ["--ctx1", "a", "tests/test_1_join.py", "-k", "cluster-1", "-q", "--report-dir=r", "sel/x.py"]
+    assert refusals.test_paths(args, TAKE_VALUES) == ["tests/test_1_join.py", "sel/x.py"]
 
 
 def test_flags_are_long_options_by_name_as_the_summary_schema_names_them():

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from meshconform.kube import selectors
-from meshconform.mesh import samples as workloads
+from meshconform.mesh import samples
 
-HELLO = workloads.load_manifest(Path("/work/shared/upstream-samples/samples/helloworld/helloworld.yaml"))
+HELLO = samples.load_manifest(Path("/work/shared/upstream-samples/samples/helloworld/helloworld.yaml"))
 
 
 def names(objs):

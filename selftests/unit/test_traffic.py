@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from meshconform.checks import statistics as verdicts
-from meshconform.mesh import hello_calls as traffic
-from meshconform.mesh import sampling
+from meshconform.checks import statistics
+from meshconform.mesh import hello_calls, sampling
 from meshconform.mesh.facts import Tally
 from meshconform.run import pipeline
 from meshconform.run.config import RunConfig
@@ -22,20 +21,20 @@ def reply(version, pod, code="200"):
 
 
 def test_command_is_one_curl_over_a_glob():
-    cmd = traffic.curl_command("sample", 50)
+    cmd = hello_calls.curl_command("sample", 50)
     assert cmd[0] == "curl" and cmd[-1] == "http://helloworld.sample:5000/hello?[1-50]"
     assert "-w" in cmd and "%{http_code}" in cmd[cmd.index("-w") + 1]
-    assert cmd[cmd.index("-m") + 1] == str(traffic.CALL_TIMEOUT)
+    assert cmd[cmd.index("-m") + 1] == str(hello_calls.CALL_TIMEOUT)
 
 
 def test_batches_cover_all_requests():
-    assert traffic.batches(50, 0) == [(1, 50)]
-    assert traffic.batches(50, 20) == [(1, 20), (21, 20), (41, 10)]
+    assert hello_calls.batches(50, 0) == [(1, 50)]
+    assert hello_calls.batches(50, 20) == [(1, 20), (21, 20), (41, 10)]
 
 
 def test_parse_tallies_versions_pods_codes():
     out = reply("v1", "helloworld-v1-a") * 3 + reply("v2", "helloworld-v2-b") * 2
-    t = traffic.parse("cluster-1", out)
+    t = hello_calls.parse("cluster-1", out)
     assert t.calls == 5 and t.by_status == {"200": 5}
     assert t.by_version == {"v1": 3, "v2": 2}
     assert t.by_pod == {"helloworld-v1-a": 3, "helloworld-v2-b": 2}
@@ -49,38 +48,38 @@ def test_parse_counts_failures_and_keeps_a_few_errors():
         + "upstream connect error\nmeshconform code=503\n"
     )
     err = "curl: (28) Operation timed out after 5001 milliseconds with 0 bytes received\n"
-    t = traffic.parse("cluster-1", out, err)
+    t = hello_calls.parse("cluster-1", out, err)
     assert t.calls == 3 and t.by_status == {"200": 1, "000": 1, "503": 1}
     assert t.by_version == {"v1": 1}
     assert "503: upstream connect error" in t.errors and any("curl: (28)" in e for e in t.errors)
 
 
 def test_parse_flags_malformed_200():
-    t = traffic.parse("cluster-1", "<html>proxy page</html>\nmeshconform code=200\n")
+    t = hello_calls.parse("cluster-1", "<html>proxy page</html>\nmeshconform code=200\n")
     assert t.malformed == 1 and t.by_version == {}
 
 
 def test_parse_copes_with_literal_backslash_n():
     one = "Hello version: {}, instance: p\\nmeshconform code=200\\n"
     out = one.format("v1") + one.format("v2")
-    t = traffic.parse("c", out)
+    t = hello_calls.parse("c", out)
     assert t.by_version == {"v1": 1, "v2": 1}
 
 
 def test_error_pages_are_summarised():
     page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Server Error</h1>"
-    t = traffic.parse("c", page + "\nmeshconform code=500\n")
+    t = hello_calls.parse("c", page + "\nmeshconform code=500\n")
     assert t.errors == ["500: 500 Internal Server Error"]
-    t = traffic.parse(
+    t = hello_calls.parse(
         "c", "upstream connect error or disconnect/reset before headers\nmeshconform code=503\n"
     )
     assert t.errors == ["503: upstream connect error or disconnect/reset before headers"]
 
 
 def test_a_retaken_sample_keeps_earlier_failures():
-    first = traffic.parse("c", reply("v1", "p") + "oops\nmeshconform code=503\n")
-    second = traffic.parse("c", reply("v1", "p") + reply("v2", "q"))
-    traffic.keep_failures(second, first)
+    first = hello_calls.parse("c", reply("v1", "p") + "oops\nmeshconform code=503\n")
+    second = hello_calls.parse("c", reply("v1", "p") + reply("v2", "q"))
+    hello_calls.keep_failures(second, first)
     assert second.by_status == {"200": 2, "503": 1} and second.calls == 3
     assert second.by_version == {"v1": 1, "v2": 1} and "503: oops" in second.errors
 
@@ -102,7 +101,7 @@ def _retaken(monkeypatch: pytest.MonkeyPatch, takes: list[Tally]) -> tuple[Tally
         asked.append(calls)
         return takes[len(asked) - 1]
 
-    monkeypatch.setattr(pipeline.traffic, "send", send)
+    monkeypatch.setattr(pipeline.hello_calls, "send", send)
     monkeypatch.setattr(pipeline, "TRAFFIC_RETRY_SECONDS", 0.0)
     found = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2", 0.5)]
     plan = sampling.plan_calls(found, 2, floor=50)
@@ -124,4 +123,4 @@ def test_a_conclusive_miss_is_asked_again_at_the_same_size_and_judged_on_the_las
     tally, asked = _retaken(monkeypatch, [_take(50, {"v1": 50}) for _ in range(3)])
     assert asked == [50, 50, 50] and tally.takes == [50, 50, 50]
     assert tally.by_version == {"v1": 50}  # the last take's counts: earlier ones saw an older mesh
-    assert verdicts.reached([sampling.Target("v2", "cluster-2", 0.5)], 4)(tally) is not None
+    assert statistics.reached([sampling.Target("v2", "cluster-2", 0.5)], 4)(tally) is not None

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from meshconform.checks import statistics as verdicts
+from meshconform.checks import statistics
 from meshconform.mesh import sampling
 from meshconform.mesh.facts import Tally
 
@@ -20,24 +20,24 @@ TWO = [sampling.Target("v1", "cluster-1", 0.5), sampling.Target("v2", "cluster-2
 
 
 def test_reached_all_passes():
-    assert verdicts.reached(TWO)(tally(v1=26, v2=24)) is None
+    assert statistics.reached(TWO)(tally(v1=26, v2=24)) is None
 
 
 def test_missing_version_fails_with_expected_vs_observed():
-    message = verdicts.reached(TWO)(tally(v1=50))
+    message = statistics.reached(TWO)(tally(v1=50))
     assert message == "from cluster-1: did not reach v2 (cluster-2); got {v1: 50}"
 
 
 def test_missing_version_with_too_few_calls_is_inconclusive():
-    with pytest.raises(verdicts.Inconclusive, match="pass --requests 20 or more"):
-        verdicts.reached(TWO)(tally(v1=5))
+    with pytest.raises(statistics.Inconclusive, match="pass --requests 20 or more"):
+        statistics.reached(TWO)(tally(v1=5))
 
 
 def test_the_miss_budget_is_split_over_the_cells():
     """20 answered calls settle a miss of one half alone (0.5^20 < 1e-6), not among 4 cells."""
-    assert verdicts.reached(TWO)(tally(v1=20)) is not None
-    with pytest.raises(verdicts.Inconclusive, match="pass --requests 22 or more"):
-        verdicts.reached(TWO, n_cells=4)(tally(v1=20))
+    assert statistics.reached(TWO)(tally(v1=20)) is not None
+    with pytest.raises(statistics.Inconclusive, match="pass --requests 22 or more"):
+        statistics.reached(TWO, n_cells=4)(tally(v1=20))
 
 
 def test_calls_needed_matches_threshold():
@@ -97,9 +97,9 @@ def test_retake_escalates_only_when_failures_left_too_few_answers():
 
 def test_binomial_two_sided_known_values():
     # Symmetric case: P(X <= 20 or X >= 30) for Bin(50, 0.5) = 0.2026...
-    assert verdicts.binomial_two_sided(20, 50, 0.5) == pytest.approx(0.20263, rel=1e-3)
-    assert verdicts.binomial_two_sided(25, 50, 0.5) == pytest.approx(1.0)
-    assert verdicts.binomial_two_sided(45, 50, 0.5) < 1e-8
+    assert statistics.binomial_two_sided(20, 50, 0.5) == pytest.approx(0.20263, rel=1e-3)
+    assert statistics.binomial_two_sided(25, 50, 0.5) == pytest.approx(1.0)
+    assert statistics.binomial_two_sided(45, 50, 0.5) < 1e-8
 
 
 def test_against_scipy_when_available():
@@ -107,7 +107,7 @@ def test_against_scipy_when_available():
     cases = [(3, 40, 0.25), (17, 30, 0.4), (0, 10, 0.5), (60, 100, 0.5), (2, 387, 0.05), (40, 387, 0.05)]
     for k, n, p in cases:
         expected = stats.binomtest(k, n, p).pvalue
-        assert verdicts.binomial_two_sided(k, n, p) == pytest.approx(expected, rel=1e-6)
+        assert statistics.binomial_two_sided(k, n, p) == pytest.approx(expected, rel=1e-6)
 
 
 def test_binomial_tail_matches_a_direct_sum():
@@ -116,11 +116,11 @@ def test_binomial_tail_matches_a_direct_sum():
     pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
     for k in (0, 5, 19, 30, 60):
         direct = sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7))
-        assert verdicts.binomial_two_sided(k, n, p) == pytest.approx(min(1.0, direct), rel=1e-9)
+        assert statistics.binomial_two_sided(k, n, p) == pytest.approx(min(1.0, direct), rel=1e-9)
 
 
 def test_skew_detected_and_explained():
-    message = verdicts.not_skewed(TWO)(tally(v1=45, v2=5))
+    message = statistics.not_skewed(TWO)(tally(v1=45, v2=5))
     assert message is not None
     assert message.startswith(
         "from cluster-1: split {v1: 45, v2: 5} differs from the replica-weighted {v1: 25, v2: 25}"
@@ -130,14 +130,14 @@ def test_skew_detected_and_explained():
 
 def test_skew_budget_is_split_over_the_cells():
     """38/12 of two even versions (p = 3.2e-4) is skew for one cell alone, not among 4 cells."""
-    assert verdicts.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
-    assert verdicts.not_skewed(TWO, n_cells=4)(tally(v1=38, v2=12)) is None
+    assert statistics.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
+    assert statistics.not_skewed(TWO, n_cells=4)(tally(v1=38, v2=12)) is None
 
 
 def test_a_long_split_names_the_versions_that_differ():
     counts = {f"v{i}": 19 for i in range(1, 21)}
     counts["v1"], counts["v2"] = 60, 0
-    message = verdicts.not_skewed(even(20), n_cells=400)(tally(**counts))
+    message = statistics.not_skewed(even(20), n_cells=400)(tally(**counts))
     assert message is not None
     assert message.startswith(
         "from cluster-1: split {v1: 60, v2: 0} differs from the replica-weighted {v1: 20.1, v2: 20.1}"
@@ -146,22 +146,22 @@ def test_a_long_split_names_the_versions_that_differ():
 
 
 def test_fair_split_is_not_skewed():
-    assert verdicts.not_skewed(TWO)(tally(v1=30, v2=20)) is None
+    assert statistics.not_skewed(TWO)(tally(v1=30, v2=20)) is None
     three = [sampling.Target(f"v{i}", f"cluster-{i}", 1 / 3) for i in (1, 2, 3)]
-    assert verdicts.not_skewed(three)(tally(v1=20, v2=15, v3=15)) is None
+    assert statistics.not_skewed(three)(tally(v1=20, v2=15, v3=15)) is None
 
 
 def test_replica_weights_shift_the_expectation():
     weighted = [sampling.Target("v1", "cluster-1", 0.75), sampling.Target("v2", "cluster-2", 0.25)]
-    assert verdicts.not_skewed(weighted)(tally(v1=38, v2=12)) is None
-    assert verdicts.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
+    assert statistics.not_skewed(weighted)(tally(v1=38, v2=12)) is None
+    assert statistics.not_skewed(TWO)(tally(v1=38, v2=12)) is not None
 
 
 def test_ok_status_counts_failures():
     t = tally(v1=48)
     t.calls, t.by_status = 50, {"200": 48, "503": 2}
     t.errors = ["503: upstream connect error"]
-    message = verdicts.ok_status()(t)
+    message = statistics.ok_status()(t)
     assert (
         message
         == "from cluster-1: 2 of 50 hello calls failed (status {503: 2}); e.g. 503: upstream connect error"
@@ -169,6 +169,6 @@ def test_ok_status_counts_failures():
 
 
 def test_all_of_joins_problems():
-    both = verdicts.all_of(verdicts.ok_status(), verdicts.reached(TWO))
+    both = statistics.all_of(statistics.ok_status(), statistics.reached(TWO))
     assert both(tally(v1=25, v2=25)) is None
     assert "did not reach v2" in (both(tally(v1=50)) or "")

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from meshconform.mesh import samples as workloads
+from meshconform.mesh import samples
 
 UPSTREAM = Path("/work/shared/upstream-samples/samples")
 
 
-def docs(samples=None):
-    hello, sleep = workloads.sample_files(samples)
-    return workloads.load_manifest(hello), workloads.load_manifest(sleep)
+def docs(samples_dir=None):
+    hello, sleep = samples.sample_files(samples_dir)
+    return samples.load_manifest(hello), samples.load_manifest(sleep)
 
 
 def test_our_manifests_and_upstream_have_the_same_selection():
-    for samples in (None, UPSTREAM):
-        hello, _ = docs(samples)
-        objs = workloads.helloworld_objects(hello, "v2")
+    for samples_dir in (None, UPSTREAM):
+        hello, _ = docs(samples_dir)
+        objs = samples.helloworld_objects(hello, "v2")
         assert [(o["kind"], o["metadata"]["name"]) for o in objs] == [
             ("Service", "helloworld"),
             ("Deployment", "helloworld-v2"),
@@ -27,7 +27,7 @@ def test_our_manifests_and_upstream_have_the_same_selection():
 
 def test_v3_is_cloned_from_v1():
     hello, _ = docs(UPSTREAM)
-    dep = workloads.helloworld_objects(hello, "v3")[1]
+    dep = samples.helloworld_objects(hello, "v3")[1]
     assert dep["metadata"]["name"] == "helloworld-v3"
     assert dep["metadata"]["labels"]["version"] == "v3"
     assert dep["spec"]["selector"]["matchLabels"] == {"app": "helloworld", "version": "v3"}
@@ -36,33 +36,33 @@ def test_v3_is_cloned_from_v1():
         "env"
     ]
     assert (
-        workloads.helloworld_objects(hello, "v1")[1]["metadata"]["labels"]["version"] == "v1"
+        samples.helloworld_objects(hello, "v1")[1]["metadata"]["labels"]["version"] == "v1"
     )  # source unchanged
 
 
 def test_every_object_and_pod_template_is_labelled_ours():
     hello, sleep = docs()
-    objs = workloads.label_objects(workloads.helloworld_objects(hello, "v1") + sleep, "r123")
+    objs = samples.label_objects(samples.helloworld_objects(hello, "v1") + sleep, "r123")
     for obj in objs:
-        assert obj["metadata"]["labels"][workloads.MANAGED_BY] == "meshconform"
-        assert obj["metadata"]["labels"][workloads.RUN_ID] == "r123"
+        assert obj["metadata"]["labels"][samples.MANAGED_BY] == "meshconform"
+        assert obj["metadata"]["labels"][samples.RUN_ID] == "r123"
         if obj["kind"] == "Deployment":
-            assert obj["spec"]["template"]["metadata"]["labels"][workloads.RUN_ID] == "r123"
-    assert workloads.MANAGED_BY not in (hello[0]["metadata"].get("labels") or {})  # input not mutated
+            assert obj["spec"]["template"]["metadata"]["labels"][samples.RUN_ID] == "r123"
+    assert samples.MANAGED_BY not in (hello[0]["metadata"].get("labels") or {})  # input not mutated
 
 
 def test_source_app_sleep_or_curl(tmp_path):
     _, sleep = docs(UPSTREAM)
-    assert workloads.source_app(sleep) == ("sleep", "sleep")
-    curl = workloads.load_manifest(UPSTREAM / "curl" / "curl.yaml")
-    assert workloads.source_app(curl) == ("curl", "curl")
+    assert samples.source_app(sleep) == ("sleep", "sleep")
+    curl = samples.load_manifest(UPSTREAM / "curl" / "curl.yaml")
+    assert samples.source_app(curl) == ("curl", "curl")
 
 
 def test_selectors_of_ours():
     assert (
-        workloads.ours_selector("r1") == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id=r1"
+        samples.ours_selector("r1") == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id=r1"
     )
-    assert workloads.ours_selector() == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id"
+    assert samples.ours_selector() == "app.kubernetes.io/managed-by=meshconform,meshconform.io/run-id"
 
 
 def pod(containers, ready=True, annotation=None, init=()):
@@ -85,10 +85,10 @@ def test_pod_fact_reads_injection():
     status = json.dumps(
         {"initContainers": ["istio-init"], "containers": ["istio-proxy"], "revision": "asm-173-3"}
     )
-    fact = workloads.pod_fact(pod(["helloworld", "istio-proxy"], annotation=status))
+    fact = samples.pod_fact(pod(["helloworld", "istio-proxy"], annotation=status))
     assert fact.has_proxy and fact.ready and fact.ready_containers == 2 and fact.total_containers == 2
     assert fact.injected_revision == "asm-173-3" and fact.version == "v1"
-    bare = workloads.pod_fact(pod(["helloworld"]))
+    bare = samples.pod_fact(pod(["helloworld"]))
     assert not bare.has_proxy and bare.injected_revision is None
 
 
@@ -97,21 +97,21 @@ def test_pod_fact_native_sidecar():
     p["status"]["initContainerStatuses"] = [
         {"name": "istio-proxy", "ready": True, "started": True, "state": {"running": {}}}
     ]
-    fact = workloads.pod_fact(p)
+    fact = samples.pod_fact(p)
     assert fact.has_proxy and fact.total_containers == 2 and fact.ready_containers == 2
 
 
 def test_version_for_cluster_index():
-    assert [workloads.version_for(i) for i in range(3)] == ["v1", "v2", "v3"]
+    assert [samples.version_for(i) for i in range(3)] == ["v1", "v2", "v3"]
 
 
 def test_injected_revision_falls_back_to_the_pod_label():
     p = pod(["helloworld", "istio-proxy"], annotation='{"containers": ["istio-proxy"]}')
     p["metadata"]["labels"]["istio.io/rev"] = "asm-173-3"
-    assert workloads.pod_fact(p).injected_revision == "asm-173-3"
+    assert samples.pod_fact(p).injected_revision == "asm-173-3"
     bare = pod(["helloworld"])
     bare["metadata"]["labels"]["istio.io/rev"] = "asm-173-3"
-    assert workloads.pod_fact(bare).injected_revision is None
+    assert samples.pod_fact(bare).injected_revision is None
 
 
 def test_the_run_deploys_a_strict_peer_authentication_labelled_ours():
@@ -124,4 +124,4 @@ def test_the_run_deploys_a_strict_peer_authentication_labelled_ours():
     objs, _ = pipeline.sample_objects(cfg, facts)
     (pa,) = [o for o in objs["c1"] if o["kind"] == "PeerAuthentication"]
     assert pa["apiVersion"] == "security.istio.io/v1beta1" and pa["spec"] == {"mtls": {"mode": "STRICT"}}
-    assert "selector" not in pa["spec"] and pa["metadata"]["labels"][workloads.RUN_ID] == "r9"
+    assert "selector" not in pa["spec"] and pa["metadata"]["labels"][samples.RUN_ID] == "r9"

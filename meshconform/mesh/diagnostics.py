@@ -1,27 +1,33 @@
-"""Readers for failure diagnostics: what a person would run by hand next, read through the API.
+"""Diagnostics for a failed check: what a person would run by hand next, read through the API.
 
-Each reader returns a titled block of text shaped like the command it stands for, with that
-command shown, so the report can be compared with a terminal: `kubectl get pods` + events,
-`kubectl logs` tails, `istioctl remote-clusters` (istiod's /debug/clusterz, pilot/pkg/xds/debug.go),
-`istioctl proxy-config endpoints` (Envoy's admin /clusters?format=json read through
-`pilot-agent request`, as istioctl/pkg/writer/envoy/clusters/clusters.go prints it) and the
-remote secrets decoded the way istiod's secret controller reads them. No reader shows a token:
-a remote secret's token appears only as a SHA-256 fingerprint. Every block is bounded.
+Which blocks are worth reading depends on what failed (its area): a join failure wants B's
+remote secrets decoded, istiod's /debug/clusterz and its log; a traffic failure the caller's
+sidecar view of helloworld's endpoints; an injection failure the pods, events and istio-proxy
+logs (`plan`). Each reader returns a titled block of text shaped like the command it stands for,
+with that command shown, so the report can be compared with a terminal: `kubectl get pods` +
+events, `kubectl logs` tails, `istioctl remote-clusters` (istiod's /debug/clusterz,
+pilot/pkg/xds/debug.go), `istioctl proxy-config endpoints` (Envoy's admin /clusters?format=json
+read through `pilot-agent request`, as istioctl/pkg/writer/envoy/clusters/clusters.go prints it)
+and the remote secrets decoded the way istiod's secret controller reads them. No reader shows a
+token: a remote secret's token appears only as a SHA-256 fingerprint. Every block is bounded.
+The run reads them once per failure (run/diagnose.py); the report only shows them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from meshconform.kube import errors
 from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.waits import pod_state
-from meshconform.mesh import remote_secrets as join
-from meshconform.mesh import secret_inspection as discovery
+from meshconform.mesh import remote_secrets, secret_inspection
+from meshconform.mesh.facts import MeshFacts, split_pair
 
-ISTIO_NS = join.ISTIO_NS
+ISTIO_NS = remote_secrets.ISTIO_NS
+SERVICE = "helloworld"
 MAX_LINES = 60
 MAX_CHARS = 6000
 LOG_TAIL = 40  # lines of a container log: the last start-up or the last errors
@@ -33,6 +39,10 @@ class Section:
     title: str
     command: str  # the equivalent command a person would type
     text: str
+
+
+Clusters = dict[str, Cluster]
+Step = tuple[str, str, Callable[[], Section]]  # (cache key, cluster, reader)
 
 
 def bounded(text: str, keep: str = "head", lines: int = MAX_LINES, chars: int = MAX_CHARS) -> str:
@@ -107,7 +117,7 @@ def log_tail(cluster: Cluster, namespace: str, pod: str, container: str) -> Sect
 
 
 def clusterz(cluster: Cluster, istiod_pod: str) -> Section:
-    entries = discovery.clusterz(cluster, istiod_pod)
+    entries = secret_inspection.clusterz(cluster, istiod_pod)
     rows = [f"{'NAME':<20} {'SECRET':<48} {'STATUS':<10} ISTIOD"]
     rows += [
         f"{e.get('id', ''):<20} {e.get('secretName', ''):<48} {e.get('syncStatus', ''):<10} {istiod_pod}"
@@ -121,37 +131,37 @@ def clusterz(cluster: Cluster, istiod_pod: str) -> Section:
     )
 
 
-def remote_secrets(cluster: Cluster, expected: str | None = None) -> Section:
+def remote_secret_listing(cluster: Cluster, expected: str | None = None) -> Section:
     """Every secret istiod in `cluster` reads, decoded; `expected` is the one a pair needs."""
-    found = join.remote_secrets(cluster)
+    found = remote_secrets.remote_secrets(cluster)
     rows: list[str] = []
     if expected and expected not in found:
-        missing = join.get_secret(cluster, expected) is None
+        missing = remote_secrets.get_secret(cluster, expected) is None
         state = "NOT FOUND" if missing else "present but not labelled istio/multiCluster=true"
         rows.append(f"{ISTIO_NS}/{expected}: {state}")
     for name, secret in sorted(found.items()):
         rows += describe_secret(name, secret)
     return Section(
         f"remote secrets in {cluster.name} (decoded; tokens as fingerprints only)",
-        f"kubectl get secrets -n {ISTIO_NS} -l {join.MULTICLUSTER_LABEL}=true",
+        f"kubectl get secrets -n {ISTIO_NS} -l {remote_secrets.MULTICLUSTER_LABEL}=true",
         bounded("\n".join(rows) or "(no secret labelled istio/multiCluster=true)"),
     )
 
 
 def describe_secret(name: str, secret: Obj) -> list[str]:
-    rows = [f"{ISTIO_NS}/{name}: annotation {discovery.annotation(secret)}"]
-    for key, value in sorted(join.decode_data(secret).items()):
+    rows = [f"{ISTIO_NS}/{name}: annotation {secret_inspection.annotation(secret)}"]
+    for key, value in sorted(remote_secrets.decode_data(secret).items()):
         rows.append(f"  key {key!r}: {_kubeconfig_facts(value)}")
     return rows
 
 
 def _kubeconfig_facts(text: str) -> str:
     try:
-        kc = discovery.parse_kubeconfig(text)
+        kc = secret_inspection.parse_kubeconfig(text)
     except Exception as exc:  # a YAML error quotes the offending text, which may be a token: type only
         return f"not a usable kubeconfig ({type(exc).__name__})"
-    ca = join.fingerprint(kc["ca"]) if kc["ca"] else "none"
-    token = join.fingerprint(kc["token"]) if kc["token"] else "none"
+    ca = remote_secrets.fingerprint(kc["ca"]) if kc["ca"] else "none"
+    token = remote_secrets.fingerprint(kc["token"]) if kc["token"] else "none"
     return f"server {kc['server']}, CA {ca}, auth {kc['auth']}, token {token}"
 
 
@@ -214,3 +224,104 @@ def pod_ips(cluster: Cluster, namespace: str) -> dict[str, str]:
         if ip:
             out[str(ip)] = f"{cluster.name}/{pod['metadata']['name']}"
     return out
+
+
+# -- what to read for which area ------------------------------------------------------------------
+
+
+def plan(clusters: Clusters, facts: MeshFacts, area: str | None, target: str) -> list[Step]:
+    """What to read when a check of `area` fails for `target`, each block with its cache key."""
+    if area in ("control", "trust"):
+        return _istiod(clusters, facts, target)
+    if area == "names":
+        return _secrets(clusters, target, None) + _clusterz(clusters, facts, target)
+    if area == "join":
+        a, b = split_pair(target)
+        found = facts.pairs.get(target)  # A's secret may have another name (it reaches A)
+        name = found.name if found and found.present else remote_secrets.secret_name(a)
+        steps = _secrets(clusters, b, name) + _clusterz(clusters, facts, b)
+        return steps + _istiod_log(clusters, facts, b)
+    if area == "injection":
+        return _workloads(clusters, facts, target)
+    if area == "traffic" and "->" in target:  # the servers' view: the caller's endpoints, B's pods
+        a, b = split_pair(target)
+        return _endpoints(clusters, facts, a) + _workloads(clusters, facts, b, with_events=False)
+    if area == "traffic":
+        steps = _endpoints(clusters, facts, target) + _clusterz(clusters, facts, target)
+        return steps + _workloads(clusters, facts, target, with_events=False)
+    return []
+
+
+def _istiod_pod(facts: MeshFacts, name: str) -> str | None:
+    c = facts.clusters.get(name)
+    pods = [p for p in (c.control.istiod if c and c.control else []) if p.revision == facts.revision]
+    pods.sort(key=lambda p: not p.ready)
+    return pods[0].name if pods else None
+
+
+def _istiod(clusters: Clusters, facts: MeshFacts, name: str) -> list[Step]:
+    cl = clusters.get(name)
+    if cl is None:
+        return []
+    ns = ISTIO_NS
+    steps: list[Step] = [
+        (f"istiod pods {name}", name, lambda: pods(cl, ns, "app=istiod")),
+        (f"events {ns} {name}", name, lambda: events(cl, ns)),
+    ]
+    return steps + _istiod_log(clusters, facts, name)
+
+
+def _istiod_log(clusters: Clusters, facts: MeshFacts, name: str) -> list[Step]:
+    cl, pod = clusters.get(name), _istiod_pod(facts, name)
+    if cl is None or pod is None:
+        return []
+    ns = ISTIO_NS
+    return [(f"istiod log {name}", name, lambda: log_tail(cl, ns, pod, "discovery"))]
+
+
+def _clusterz(clusters: Clusters, facts: MeshFacts, name: str) -> list[Step]:
+    cl, pod = clusters.get(name), _istiod_pod(facts, name)
+    if cl is None or pod is None:
+        return []
+    return [(f"clusterz {name}", name, lambda: clusterz(cl, pod))]
+
+
+def _secrets(clusters: Clusters, name: str, expected: str | None) -> list[Step]:
+    cl = clusters.get(name)
+    if cl is None:
+        return []
+    return [(f"secrets {name} {expected}", name, lambda: remote_secret_listing(cl, expected))]
+
+
+def _workloads(clusters: Clusters, facts: MeshFacts, name: str, with_events: bool = True) -> list[Step]:
+    cl = clusters.get(name)
+    if cl is None:
+        return []
+    ns = facts.namespace
+    steps: list[Step] = [(f"pods {ns} {name}", name, lambda: pods(cl, ns))]
+    if with_events:
+        steps.append((f"events {ns} {name}", name, lambda: events(cl, ns)))
+    wl = facts.clusters[name].workloads if name in facts.clusters else None
+    unready = [p.name for p in (wl.pods if wl else []) if p.has_proxy and not p.ready]
+    pod = unready[0] if unready else (wl.source_pod if wl else None)
+    if pod:
+        key = f"proxy log {name} {pod}"
+        steps.append((key, name, lambda: log_tail(cl, ns, pod, "istio-proxy")))
+    return steps
+
+
+def _endpoints(clusters: Clusters, facts: MeshFacts, name: str) -> list[Step]:
+    cl = clusters.get(name)
+    wl = facts.clusters[name].workloads if name in facts.clusters else None
+    if cl is None or wl is None or not wl.source_pod:
+        return []
+    pod, ns = wl.source_pod, facts.namespace
+
+    def read() -> Section:
+        owners: dict[str, str] = {}
+        for other in clusters.values():
+            if not facts.clusters.get(other.name) or facts.clusters[other.name].usable:
+                owners.update(pod_ips(other, ns))
+        return endpoints(cl, ns, pod, SERVICE, owners)
+
+    return [(f"endpoints {name} {pod}", name, read)]
