@@ -128,6 +128,22 @@ class Run:
         return {c.name: c.message for c in self.cases if c.outcome == "skipped"}
 
     @property
+    def skips_that_apply(self) -> dict[str, str]:
+        """The skips of checks that apply to this mesh: a failed premise or an undecided check."""
+        return {name: why for name, why in self.skips.items() if "does not apply" not in why}
+
+    @property
+    def healthy(self) -> bool:
+        """Every check passed, or was skipped because it does not apply to this mesh (the network
+        checks on one network): what a healthy mesh's run looks like. A skip for any other reason,
+        a failure, or no result at all is not healthy."""
+        cases = self.cases
+        return bool(cases) and all(
+            c.outcome == "passed" or (c.outcome == "skipped" and "does not apply" in c.message)
+            for c in cases
+        )
+
+    @property
     def requests(self) -> list[dict[str, Any]]:
         """The lab's request log, one dict per API request ([] without one)."""
         return request_log(self.request_log) if self.request_log else []

@@ -44,7 +44,7 @@ def _overlap(entries: list[dict[str, Any]], what: str, key: str = "cluster", cou
 @pytest.mark.selftest_slow
 def test_the_run_passes_over_a_slow_network(slow_network: Run) -> None:
     assert slow_network.returncode == 0, slow_network.tail()
-    assert set(slow_network.outcomes.values()) == {"passed"}, slow_network.outcomes
+    assert slow_network.healthy, slow_network.outcomes
     assert min(float(e["ms"]) for e in slow_network.requests) >= LATENCY_MS * 0.9
 
 
