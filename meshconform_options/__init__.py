@@ -64,11 +64,24 @@ def _usage(parse: Callable[..., Any], option: str, *extra: Any) -> Callable[[str
     return convert
 
 
-def _revisions(option: str, value: str) -> tuple[str, ...]:
-    revs = tuple(r.strip() for r in value.split(",") if r.strip())
-    if not revs:
-        raise mc.ConfigError(f"{option} {value!r} names no revision; e.g. {option} asm-173-3,asm-181-5")
-    return revs
+def _revisions(option: str, value: str) -> str:
+    """REV[,REV] or CLUSTER=REV[,REV], kept as typed (the lab parses it, and names what is wrong)."""
+    cluster, sep, specs = value.rpartition("=")
+    if (sep and not cluster) or not any(r.strip() for r in specs.split(",")):
+        raise mc.ConfigError(
+            f"{option} {value!r} names no revision; e.g. {option} asm-173-3,asm-181-5 or "
+            f"{option} cluster-1=asm-1285-9"
+        )
+    return value
+
+
+def _tag(option: str, value: str) -> str:
+    tag, sep, rev = value.partition("=")
+    if not (sep and tag and rev):
+        raise mc.ConfigError(
+            f"{option} {value!r} must look like TAG=REV[:CLUSTER], e.g. {option} prod-stable=asm-1285-9"
+        )
+    return value
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -165,8 +178,10 @@ def _clusters(group: Any) -> None:
     add("--api-server", dest="mc_api_server", action="append", default=[], metavar="CTX=URL",
         type=_usage(mc.parse_api_server, "--api-server"),
         help="API server URL to write into remote secrets for a context (default: the kubeconfig's).")
-    add("--revision", dest="mc_revision", metavar="REV",
-        help="istiod revision to check (default: the istio.io/rev label of the first cluster's istiod).")
+    add("--revision", dest="mc_revision", action="append", default=[], metavar="[CTX=]REV",
+        type=_usage(mc.parse_revision, "--revision"),
+        help="istiod revision or revision tag to check, in every cluster or (CTX=REV, repeatable) in one "
+        "(default: the one each cluster runs).")
 
 
 def _run(group: Any) -> None:
@@ -195,6 +210,10 @@ def _run(group: Any) -> None:
     add("--report-dir", dest="mc_report_dir", default="reports", metavar="DIR",
         type=_usage(mc.parse_report_dir, "--report-dir"),
         help="where report.html, junit.xml and summary.json go (default: reports/).")
+    add("--baseline", dest="mc_baseline", metavar="PATH",
+        type=_usage(mc.parse_baseline, "--baseline"),
+        help="a previous run's summary.json: say which checks changed outcome (regressions first), what "
+        "moved and whether the traffic split drifted.")
     add("--allow-inconclusive", dest="mc_allow_inconclusive", action="store_true",
         help="skip, instead of failing, a check whose facts cannot decide (and say so).")
     add("--keep", dest="mc_keep", action="store_true", help="keep what the run created, and say so.")
@@ -215,10 +234,15 @@ def _lab(group: Any) -> None:
         "gateway (default: 1).")
     add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
         help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
-    add("--lab-revisions", dest="mc_lab_revisions", metavar="REV[,REV]",
-        type=_usage(_revisions, "--lab-revisions"),
-        help="istiod revisions the lab installs, REV or REV@VERSION (default: asm-1285-9; the guide's "
-        "ASM 1.7: asm-173-3; a default-revision Istio 1.7: default@1.7.3).")
+    add("--lab-revisions", dest="mc_lab_revisions", action="append", default=[],
+        metavar="[CLUSTER=]REV[,REV]", type=_usage(_revisions, "--lab-revisions"),
+        help="istiod revisions the lab installs, REV or REV@VERSION, in every cluster or (CLUSTER=, "
+        "repeatable) in one (default: asm-1285-9; the guide's ASM 1.7: asm-173-3; a default-revision "
+        "Istio 1.7: default@1.7.3).")
+    add("--lab-tags", dest="mc_lab_tags", action="append", default=[], metavar="TAG=REV[:CLUSTER]",
+        type=_usage(_tag, "--lab-tags"),
+        help="revision tag the lab sets, as istioctl tag set TAG --revision REV, in CLUSTER or in every "
+        "cluster that runs REV (repeatable).")
     add("--lab-joined", dest="mc_lab_joined", action="store_true",
         help="start the lab with remote secrets in place.")
     add("--lab-latency", dest="mc_lab_latency", default=0.0, metavar="MS",

@@ -5,7 +5,7 @@ from meshconform.checks.workloads import injected_by_revision, injector_selects,
 
 
 def test_injector_selects_namespace(cluster, mesh_workloads):
-    """A webhook of the revision's injector selects the namespace labelled istio.io/rev=REV."""
+    """A webhook of the revision's injector selects the namespace labelled istio.io/rev=REV (or =TAG)."""
     verify(mesh_workloads, injector_selects, cluster)
 
 
@@ -15,5 +15,5 @@ def test_sample_pods_injected_and_ready(cluster, mesh_workloads):
 
 
 def test_injected_by_revision(cluster, mesh_workloads):
-    """Each proxy's sidecar.istio.io/status names the expected revision."""
+    """Each proxy's sidecar.istio.io/status names the cluster's revision."""
     verify(mesh_workloads, injected_by_revision, cluster)

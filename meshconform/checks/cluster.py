@@ -43,31 +43,74 @@ def reach_problem(c: ClusterFacts) -> str | None:
 @check("test_revision_everywhere", requires=lambda f, t: [(reach, t)])
 def revision_installed(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
-    if facts.revision is None:
-        return facts.revision_problem or "no istiod revision could be determined"
+    if c.revision_problem:
+        return c.revision_problem
     if c.control is None:
         return c.problems.get("control", f"the control plane of {name} could not be read")
-    if facts.revision in c.control.revisions:
-        return None
+    revision = facts.revision_of(name)
+    if revision is None:
+        return facts.revision_problem or "no istiod revision could be determined"
+    if revision in c.control.revisions:
+        return _skew(facts, name)
     if c.control.control_plane_clusters and not c.control.istiod:
         return (
             f"{name} is a remote cluster: no istiod, and istio-system is annotated "
             f"topology.istio.io/controlPlaneClusters={c.control.control_plane_clusters} (Istio's "
             "primary-remote model, whose remotes this suite does not judge yet); run it on the primary "
             "clusters only, "
-            f"or install istiod of revision {facts.revision} in {name} (multi-primary)"
+            f"or install istiod of revision {revision} in {name} (multi-primary)"
         )
-    found = ", ".join(c.control.revisions) or "none"
+    return _not_installed(facts, name, revision)
+
+
+def _not_installed(facts: MeshFacts, name: str, revision: str) -> str:
+    c = cf(facts, name)
+    found = ", ".join(c.control.revisions if c.control else []) or "none"
+    if c.tag:
+        return (
+            f"revision tag {c.tag} in {name} points at revision {revision}, which has no istiod there "
+            f"(found: {found}); move the tag to a running revision: istioctl tag set {c.tag} --revision "
+            f"REV --overwrite --context {c.context}"
+        )
     common = _revisions_everywhere(facts)
     other = (
         f" or pass --revision {' or '.join(common)} (installed in every cluster)"
         if common
-        else " (no revision is installed in every cluster, so --revision cannot help)"
+        else " (no revision is installed in every cluster, so --revision cannot help; "
+        f"--revision {c.context}=REV names this cluster's own)"
     )
     return (
-        f"{name} has no istiod of revision {facts.revision} (found: {found}); install that revision in "
+        f"{name} has no istiod of revision {revision} (found: {found}); install that revision in "
         f"{name}{other}"
     )
+
+
+def _skew(facts: MeshFacts, name: str) -> str | None:
+    """Clusters mid-upgrade run different revisions: their control planes may be one minor
+    apart, the step Istio upgrades by and the skew it supports (istio.io supported releases,
+    "Control Plane/Data Plane Skew"); a cluster further from the first one is not a rollout."""
+    ref = reference(facts, lambda x: x.control is not None and facts.revision_of(x.name) is not None)
+    revision = facts.revision_of(name)
+    if ref is None or ref.name == name or facts.revision_of(ref.name) == revision:
+        return None
+    mine, theirs = _minor(facts, name), _minor(facts, ref.name)
+    if mine is None or theirs is None or abs(mine[1] - theirs[1]) <= 1:
+        return None
+    return (
+        f"{name} runs revision {revision} (istiod {mine[0]}) and {ref.name} {facts.revision_of(ref.name)} "
+        f"(istiod {theirs[0]}): more than one minor version apart, a skew Istio does not support "
+        f"between the control planes of one mesh; upgrade one minor at a time, or pass --revision "
+        f"{cf(facts, name).context}=REV if {name} runs another revision for this mesh"
+    )
+
+
+def _minor(facts: MeshFacts, name: str) -> tuple[str, int] | None:
+    """(version, minor) of the judged revision's istiod in `name`, when its image names one."""
+    version = next((p.version for p in rev_pods(facts, name) if p.version), None)
+    if version is None:
+        return None
+    major, minor, _ = version_tuple(version)
+    return version, major * 1000 + minor
 
 
 def _revisions_everywhere(facts: MeshFacts) -> list[str]:
@@ -80,8 +123,10 @@ def _revisions_everywhere(facts: MeshFacts) -> list[str]:
 
 
 def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:
+    """istiod pods of the revision `name` is judged against."""
     control = cf(facts, name).control
-    return [p for p in (control.istiod if control else []) if p.revision == facts.revision]
+    revision = facts.revision_of(name)
+    return [p for p in (control.istiod if control else []) if p.revision == revision]
 
 
 @check("test_istiod_ready", requires=lambda f, t: [(revision_installed, t)])
@@ -90,9 +135,10 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     if any(p.ready for p in pods):
         return None
     seen = "; ".join(p.state or f"{stable_name(p.name)} {p.phase}" for p in pods) or "no pods"
+    revision = facts.revision_of(name)
     return (
-        f"istiod of revision {facts.revision} is not ready in {name} ({seen}); "
-        f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={facts.revision}"
+        f"istiod of revision {revision} is not ready in {name} ({seen}); "
+        f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={revision}"
     )
 
 
@@ -182,7 +228,7 @@ def _no_root_ca(control: ControlPlane, name: str) -> str:
 def trust_domain(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     if c.control is None or c.control.mesh_config is None:
-        return f"no mesh ConfigMap (istio-{facts.revision} or istio) in istio-system of {name}"
+        return f"no mesh ConfigMap (istio-{facts.revision_of(name)} or istio) in istio-system of {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.mesh_config))
     if ref is None or ref.control is None or ref.name == name:
         return None

@@ -18,18 +18,24 @@ def _namespace_labels(facts: MeshFacts, name: str) -> dict[str, str]:
     c = cf(facts, name)
     if c.workloads and c.workloads.namespace_labels:
         return c.workloads.namespace_labels
-    labels = c.injection.labels if c.injection else {"istio.io/rev": facts.revision or ""}
+    labels = c.injection.labels if c.injection else {"istio.io/rev": c.tag or facts.revision_of(name) or ""}
     return {**labels, "kubernetes.io/metadata.name": facts.namespace}
+
+
+def _via(facts: MeshFacts, name: str) -> str:
+    tag = cf(facts, name).tag
+    return f" (tag {tag})" if tag else ""
 
 
 @check("test_injector_selects_namespace", requires=lambda f, t: [(revision_installed, t)])
 def injector_selects(facts: MeshFacts, name: str) -> str | None:
     control = cf(facts, name).control
-    mine = [i for i in (control.injectors if control else []) if i.revision == facts.revision]
+    revision = facts.revision_of(name)
+    mine = [i for i in (control.injectors if control else []) if i.revision == revision]
     if not mine:
         return (
-            f"no sidecar injector (MutatingWebhookConfiguration labelled istio.io/rev={facts.revision}) in "
-            f"{name}, so pods in {facts.namespace} get no istio-proxy; reinstall revision {facts.revision}"
+            f"no sidecar injector (MutatingWebhookConfiguration labelled istio.io/rev={revision}) in "
+            f"{name}, so pods in {facts.namespace} get no istio-proxy; reinstall revision {revision}"
         )
     ns_labels = _namespace_labels(facts, name)
     wl = cf(facts, name).workloads
@@ -50,7 +56,8 @@ def injector_selects(facts: MeshFacts, name: str) -> str | None:
             )
     shown = ", ".join(f"{k}={v}" for k, v in sorted(ns_labels.items()))
     return (
-        f"the revision {facts.revision} injector in {name} does not select namespace {facts.namespace} "
+        f"the revision {revision}{_via(facts, name)} injector in {name} does not select namespace "
+        f"{facts.namespace} "
         f"({shown}): {reasons[0] if reasons else 'it has no webhooks'}"
     )
 
@@ -95,12 +102,35 @@ def injected_by_revision(facts: MeshFacts, name: str) -> str | None:
             f"see which injector mutated it: kubectl --context {cf(facts, name).context} -n "
             f"{facts.namespace} get pods -o yaml (the istio-proxy image and annotations of {unknown[0]})",
         )
-    wrong = [p for p in (wl.pods if wl else []) if p.injected_revision != facts.revision]
+    revision = facts.revision_of(name)
+    wrong = [p for p in (wl.pods if wl else []) if p.injected_revision != revision]
     if not wrong:
         return None
     p = wrong[0]
-    return (
+    said = (
         f"pod {stable_name(p.name)} in {name} was injected by revision {p.injected_revision}, not "
-        f"{facts.revision} (annotation sidecar.istio.io/status); an old injector webhook still matches: "
-        f"remove it, then restart the pods"
+        f"{revision}{_via(facts, name)} (annotation sidecar.istio.io/status)"
     )
+    old = "an old injector webhook still matches: remove it, then restart the pods"
+    return f"{said}; {_miscalled(facts, name) or old}"
+
+
+def _miscalled(facts: MeshFacts, name: str) -> str | None:
+    """A tag's webhook labelled with one revision but calling another's istiod: moved by hand
+    (kubectl label) rather than by istioctl tag set, which renders the webhook anew."""
+    c = cf(facts, name)
+    hooks = [(i, h) for i in (c.control.injectors if c.control else []) if i.tag and i.tag == c.tag
+             for h in i.webhooks]
+    for injector, hook in hooks:
+        if hook.service and hook.service != _istiod(injector.revision):
+            return (
+                f"its webhook {injector.name} is labelled istio.io/rev={injector.revision} but calls "
+                f"{hook.service} (moved by hand?): set it with istioctl tag set {c.tag} --revision REV "
+                f"--overwrite --context {c.context}, which renders the webhook anew, then restart the pods"
+            )
+    return None
+
+
+def _istiod(revision: str) -> str:
+    """The istiod Service a revision's webhooks call (istio-discovery chart: istiod[-REV])."""
+    return "istiod" if revision == "default" else f"istiod-{revision}"

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from . import Lab, LabConfigError, LabOptions, known_faults
 from .istio.revisions import DEFAULT_REVISION
-from .options import MAX_CLUSTERS
+from .options import MAX_CLUSTERS, parse_revisions, parse_tag
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,9 +62,20 @@ def parser() -> _Parser:
     )
     s.add_argument(
         "--revisions",
-        default=DEFAULT_REVISION,
-        help=f"comma-separated Istio revisions, REV or REV@VERSION (default {DEFAULT_REVISION}; the guide's "
-        "ASM 1.7: asm-173-3; a default-revision Istio 1.7 install: default@1.7.3)",
+        action="append",
+        default=[],
+        metavar="[CLUSTER=]REV[,REV]",
+        help=f"comma-separated Istio revisions, REV or REV@VERSION, in every cluster or (CLUSTER=, "
+        f"repeatable) in one (default {DEFAULT_REVISION}; the guide's ASM 1.7: asm-173-3; a "
+        "default-revision Istio 1.7 install: default@1.7.3)",
+    )
+    s.add_argument(
+        "--tags",
+        action="append",
+        default=[],
+        metavar="TAG=REV[:CLUSTER]",
+        help="revision tag to set, as istioctl tag set TAG --revision REV, in CLUSTER or in every cluster "
+        "that runs REV (repeatable)",
     )
     s.add_argument("--joined", action="store_true", help="create remote secrets in every direction")
     s.add_argument(
@@ -85,19 +96,34 @@ def parser() -> _Parser:
     return p
 
 
+def _revisions(given: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """--revisions entries -> (every cluster's, (cluster, its own)...)."""
+    every: tuple[str, ...] = (DEFAULT_REVISION,)
+    own = []
+    for cluster, specs in (parse_revisions(g) for g in given):
+        if cluster is None:
+            every = specs
+        else:
+            own.append((cluster, specs))
+    return every, tuple(own)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    options = LabOptions(
-        clusters=args.clusters,
-        networks=args.networks,
-        revisions=tuple(r for r in args.revisions.split(",") if r),
-        joined=args.joined,
-        faults=tuple(args.fault),
-        ready_delay=args.ready_delay,
-        request_log=args.request_log,
-        latency=args.latency_ms / 1000,
-    )
     try:
+        every, own = _revisions(args.revisions)
+        options = LabOptions(
+            clusters=args.clusters,
+            networks=args.networks,
+            revisions=every,
+            cluster_revisions=own,
+            tags=tuple(parse_tag(t) for t in args.tags),
+            joined=args.joined,
+            faults=tuple(args.fault),
+            ready_delay=args.ready_delay,
+            request_log=args.request_log,
+            latency=args.latency_ms / 1000,
+        )
         lab = Lab(options)
     except LabConfigError as e:
         print(f"python -m meshconform.lab: error: {e}", file=sys.stderr)

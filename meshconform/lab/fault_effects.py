@@ -123,6 +123,21 @@ def stale_injector(lab: Any, fault: Fault) -> None:
     cluster.store.update("configmaps", new)
 
 
+@effect("tag-relabelled")
+def relabel_tag(lab: Any, fault: Fault) -> None:
+    """C's revision tags were moved by hand (`kubectl label mutatingwebhookconfiguration
+    istio-revision-tag-TAG istio.io/rev=OTHER --overwrite`) instead of `istioctl tag set TAG
+    --revision OTHER --overwrite`: the label names another revision than the istiod its webhooks
+    still call, so pods get the revision the label does not say."""
+    cluster = _cluster(lab, fault)
+    for tag, rev in state.of(cluster).tags.items():
+        other = next(r for r in _revisions(cluster) if r != rev)
+        hook = clone(cluster.store.get(MWC, None, rv.tag_webhook(tag)))
+        hook["metadata"]["labels"]["istio.io/rev"] = rv.label(other)
+        hook["metadata"].pop("resourceVersion", None)
+        cluster.store.update(MWC, hook)
+
+
 def locality_rule(namespace: str) -> Obj:
     """Istio's locality-failover DestinationRule (localityLbSetting needs outlierDetection to act)."""
     return {

@@ -39,6 +39,7 @@ SPECS: dict[str, str] = {
     "webhook-missing": "CLUSTER",
     "proxy-not-ready": "CLUSTER",
     "stale-injector": "CLUSTER",
+    "tag-relabelled": "CLUSTER",
     "hello-errors": "CLUSTER",
     "hello-localhost": "CLUSTER",
     "sidecar-bypass": "CLUSTER",

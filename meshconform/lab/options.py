@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .faults import NETWORK_FAULTS, FaultSet, LabConfigError
+from .istio import revisions as rv
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
 MAX_CLUSTERS = 20  # 380 ordered pairs; a one-cluster lab serves API fidelity tests
@@ -19,7 +20,12 @@ MAX_LATENCY = 5.0  # seconds: beyond this every wait of the suite is a timeout, 
 @dataclass(frozen=True)
 class LabOptions:
     clusters: int = 2
-    revisions: tuple[str, ...] = (DEFAULT_REVISION,)
+    revisions: tuple[str, ...] = (DEFAULT_REVISION,)  # in every cluster not named below
+    # (cluster, its revisions): one cluster upgraded ahead of the others, as a fleet does it
+    cluster_revisions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (tag, revision, cluster): `istioctl tag set TAG --revision REV` in that cluster, or (None)
+    # in every cluster that runs REV and has no tag of that name of its own
+    tags: tuple[tuple[str, str, str | None], ...] = ()
     joined: bool = False
     faults: tuple[str, ...] = ()
     ready_delay: float = 0.3  # seconds a pod takes from Pending to Ready
@@ -37,27 +43,25 @@ class LabOptions:
     def cluster_names(self) -> list[str]:
         return [f"cluster-{i + 1}" for i in range(self.clusters)]
 
+    def revisions_of(self, cluster: str) -> tuple[str, ...]:
+        """The revision specs (REV or REV@VERSION) installed in `cluster`."""
+        return dict(self.cluster_revisions).get(cluster, self.revisions)
+
     def validate(self) -> FaultSet:
         """Check everything; return the parsed faults."""
         if not isinstance(self.clusters, int) or not 1 <= self.clusters <= MAX_CLUSTERS:
             raise LabConfigError(f"lab clusters must be 1 to {MAX_CLUSTERS}, got {self.clusters!r}")
-        if not self.revisions:
-            raise LabConfigError(f"lab needs at least one revision, e.g. {DEFAULT_REVISION}")
-        for spec in self.revisions:
-            rev, sep, tag = spec.partition("@")
-            if len(rev) > 63 or not _REVISION.fullmatch(rev):
+        _check_revisions(self.revisions)
+        for cluster, specs in self.cluster_revisions:
+            if cluster not in self.cluster_names:
                 raise LabConfigError(
-                    f"lab revision {rev!r} is not a valid revision name (lower case "
-                    f"letters, digits and '-', e.g. {DEFAULT_REVISION})"
+                    f"lab revisions for {cluster!r}: no such cluster "
+                    f"(the lab has {', '.join(self.cluster_names)})"
                 )
-            if sep and not SPEC_VERSION.fullmatch(tag):
-                raise LabConfigError(
-                    f"lab revision {spec!r}: {tag!r} is not an Istio version (e.g. default@1.7.3, "
-                    "canary@1.28.5-asm.9)"
-                )
-        names = [spec.partition("@")[0] for spec in self.revisions]
-        if len(set(names)) != len(names):
-            raise LabConfigError(f"lab revisions repeat: {','.join(self.revisions)}")
+            _check_revisions(specs, f" of {cluster}")
+        if len(dict(self.cluster_revisions)) != len(self.cluster_revisions):
+            raise LabConfigError("lab revisions are given twice for one cluster; give each cluster's once")
+        self._check_tags()
         if self.ready_delay < 0:
             raise LabConfigError(f"lab ready delay must be >= 0 seconds, got {self.ready_delay}")
         if not 0 <= self.latency <= MAX_LATENCY:
@@ -72,4 +76,88 @@ class LabOptions:
             raise LabConfigError(
                 f"lab fault {bends[0]} needs two networks or more (networks 2), got {self.networks}"
             )
+        for c in self.cluster_names:
+            revs = [s.partition("@")[0] for s in self.revisions_of(c)]
+            if faults.touches("tag-relabelled", c) and (len(revs) < 2 or not self.tags_of(c, revs)):
+                raise LabConfigError(
+                    f"lab fault tag-relabelled:{c} needs two revisions and a revision tag in {c} "
+                    "(--revisions, --tags)"
+                )
         return faults
+
+    def tags_of(self, cluster: str, installed: list[str]) -> dict[str, str]:
+        """Revision tag -> revision in `cluster` (running `installed`): its own entries (TAG=REV:CLUSTER),
+        else every-cluster ones whose revision runs there."""
+        own = {tag: rev for tag, rev, where in self.tags if where == cluster}
+        every = {tag: rev for tag, rev, where in self.tags if where is None and rev in installed}
+        return {**every, **own}
+
+    def _check_tags(self) -> None:
+        """As istioctl tag set refuses (istioctl/pkg/tag/generate.go Generate): a tag named like a
+        revision, a revision with no webhook, a tag set twice; and before Istio 1.10, which has none."""
+        installed = {c: dict(rv.split_spec(s) for s in self.revisions_of(c)) for c in self.cluster_names}
+        for tag, rev, cluster in self.tags:
+            shown = f"{tag}={rev}" + (f":{cluster}" if cluster else "")
+            if len(tag) > 63 or not _REVISION.fullmatch(tag):
+                raise LabConfigError(
+                    f"lab tag {tag!r} is not a valid tag name (lower case letters, digits and '-')"
+                )
+            if cluster is not None and cluster not in installed:
+                raise LabConfigError(f"lab tag {shown}: no such cluster")
+            where = [c for c, revs in installed.items() if rev in revs and cluster in (None, c)]
+            if not where:
+                raise LabConfigError(f"lab tag {shown}: no cluster there runs revision {rev}")
+            if any(tag in revs for revs in installed.values()) and tag != "default":
+                raise LabConfigError(f"lab tag {tag!r}: a revision has that name (istioctl refuses it too)")
+            if not all(rv.at_least(installed[c][rev], rv.TAGS_SINCE) for c in where):
+                raise LabConfigError(
+                    f"lab tag {shown}: revision tags came with Istio 1.10; {rev} is older"
+                )
+        for c, revs in installed.items():
+            for scope in (None, c):
+                tags = [t for t, rev, where in self.tags if where == scope and rev in revs]
+                if len(set(tags)) != len(tags):
+                    raise LabConfigError(
+                        f"lab tags: one tag names two revisions in {c} (istioctl sets one); "
+                        f"give {c}'s as TAG=REV:{c}"
+                    )
+
+
+def _check_revisions(specs: tuple[str, ...], where: str = "") -> None:
+    if not specs:
+        raise LabConfigError(f"lab needs at least one revision{where}, e.g. {DEFAULT_REVISION}")
+    for spec in specs:
+        rev, sep, tag = spec.partition("@")
+        if len(rev) > 63 or not _REVISION.fullmatch(rev):
+            raise LabConfigError(
+                f"lab revision {rev!r} is not a valid revision name (lower case "
+                f"letters, digits and '-', e.g. {DEFAULT_REVISION})"
+            )
+        if sep and not SPEC_VERSION.fullmatch(tag):
+            raise LabConfigError(
+                f"lab revision {spec!r}: {tag!r} is not an Istio version (e.g. default@1.7.3, "
+                "canary@1.28.5-asm.9)"
+            )
+    names = [spec.partition("@")[0] for spec in specs]
+    if len(set(names)) != len(names):
+        raise LabConfigError(f"lab revisions{where} repeat: {','.join(specs)}")
+
+
+def parse_revisions(text: str) -> tuple[str | None, tuple[str, ...]]:
+    """`REV[,REV]` (every cluster) or `CLUSTER=REV[,REV]` (one) -> (cluster or None, specs)."""
+    cluster, sep, specs = text.rpartition("=")
+    revs = tuple(r.strip() for r in specs.split(",") if r.strip())
+    if (sep and not cluster) or not revs:
+        raise LabConfigError(f"lab revisions {text!r}: give REV[,REV] or CLUSTER=REV[,REV]")
+    return (cluster if sep else None), revs
+
+
+def parse_tag(text: str) -> tuple[str, str, str | None]:
+    """`TAG=REV[:CLUSTER]`, as istioctl tag set TAG --revision REV (in CLUSTER, else where REV runs)."""
+    tag, sep, rest = text.partition("=")
+    rev, colon, cluster = rest.partition(":")
+    if not sep or not tag or not rev or (colon and not cluster):
+        raise LabConfigError(
+            f"lab tag {text!r}: give TAG=REV or TAG=REV:CLUSTER, e.g. prod-stable={DEFAULT_REVISION}"
+        )
+    return tag, rev, cluster or None

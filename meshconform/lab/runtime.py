@@ -46,9 +46,11 @@ class Lab:
         self.options = options or LabOptions()
         self.faults = self.options.validate()
         self.joined = self.options.joined or self.faults.joined
-        # revision names, and the image tag each runs (a `REV@VERSION` entry names it)
-        self.revision_tags = dict(rv.split_spec(spec) for spec in self.options.revisions)
-        self.revisions = tuple(self.revision_tags)
+        # revision names, and the image tag each runs (a `REV@VERSION` entry names it); the
+        # revisions of clusters named in cluster_revisions too
+        self.revisions = tuple(rv.split_spec(spec)[0] for spec in self.options.revisions)
+        specs = [*self.options.revisions, *(s for _, own in self.options.cluster_revisions for s in own)]
+        self.revision_tags = dict(rv.split_spec(spec) for spec in specs)
         self.clusters: Clusters = Clusters()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -107,6 +109,19 @@ class Lab:
 
     def cluster(self, name: str) -> LabCluster:
         return self.clusters[name]
+
+    def install_revision(self, cluster: str, spec: str) -> None:
+        """Install revision REV (or REV@VERSION) into a running cluster, beside the ones it runs,
+        as `istioctl install --set revision=REV` does (istio/upgrade.py)."""
+        from .istio import upgrade
+
+        self.call(upgrade.install_revision, self, cluster, spec)
+
+    def set_tag(self, cluster: str, tag: str, revision: str) -> None:
+        """`istioctl tag set TAG --revision REV --overwrite` in a running cluster."""
+        from .istio import upgrade
+
+        self.call(upgrade.set_tag, self, cluster, tag, revision)
 
     def stop(self) -> None:
         thread, loop = self._thread, self.loop

@@ -28,6 +28,7 @@ from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, Isti
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
 REV_LABEL = "istio.io/rev"
+TAG_LABEL = "istio.io/tag"  # a revision tag's webhook (istioctl tag set; mesh/revision_choice.py)
 NETWORK_LABEL = "topology.istio.io/network"
 CONTROL_PLANE_CLUSTERS = "topology.istio.io/controlPlaneClusters"  # a remote's primaries (primary-remote)
 DEFAULT_REVISION = "default"
@@ -98,31 +99,11 @@ def revisions(pods: list[IstiodPod], deployments: dict[str, str]) -> list[str]:
     return sorted({p.revision for p in pods} | set(deployments.values()))
 
 
-def resolve_revision(requested: str | None, found: dict[str, list[str]]) -> tuple[str | None, str | None]:
-    """The revision to check: --revision, else the one installed in the first cluster that has one.
-
-    Returns (revision, problem). Several revisions in that cluster is ambiguous (a canary
-    upgrade in progress), so we ask for --revision rather than guess.
-    """
-    if requested:
-        return requested, None
-    for name, revs in found.items():
-        if len(revs) > 1:
-            return None, (
-                f"{name} runs several istiod revisions ({', '.join(revs)}); "
-                f"pass --revision REV to say which one to check"
-            )
-        if revs:
-            return revs[0], None
-    return None, (
-        "no istiod found (pods or deployments labelled app=istiod in istio-system) in any "
-        "cluster; install Istio / ASM first"
-    )
-
-
 def gather(
-    cluster: Cluster, revision: str, pods: list[IstiodPod], deployments: dict[str, str]
+    cluster: Cluster, revision: str, pods: list[IstiodPod], deployments: dict[str, str], hooks: list[Injector]
 ) -> ControlPlane:
+    """The rest of the control plane, read for `revision`, once istiod and the injectors (which
+    name the revision tags) were listed and the cluster's revision chosen from them."""
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
     facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
     facts.network_label, facts.control_plane_clusters = istio_namespace(cluster)
@@ -130,7 +111,7 @@ def gather(
     facts.network = facts.network_label or facts.install_network
     root_ca(cluster, facts)
     facts.signing_chain, facts.signing_chain_note = signing_chain(cluster)
-    facts.injectors = injectors(cluster)
+    facts.injectors = hooks
     facts.destination_rules = destination_rules(cluster)
     facts.gateways = gateways.find(cluster)
     facts.cross_network_gateways = gateways.cross_network(cluster)
@@ -269,11 +250,18 @@ def injectors(cluster: Cluster) -> list[Injector]:
         if REV_LABEL not in labels and not name.startswith("istio-sidecar-injector"):
             continue
         hooks = [
-            Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"))
+            Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"), _calls(w))
             for w in item.get("webhooks") or []
         ]
-        found.append(Injector(name=name, revision=revision_of(item), webhooks=hooks))
+        tag = str(labels[TAG_LABEL]) if labels.get(TAG_LABEL) else None
+        found.append(Injector(name=name, revision=revision_of(item), webhooks=hooks, tag=tag))
     return found
+
+
+def _calls(hook: Obj) -> str | None:
+    config = hook.get("clientConfig") or {}
+    service = (config.get("service") or {}).get("name")
+    return str(service) if service else (str(config["url"]) if config.get("url") else None)
 
 
 def destination_rules(cluster: Cluster) -> list[DestinationRule]:

@@ -254,7 +254,8 @@ def plan(clusters: Clusters, facts: MeshFacts, area: str | None, target: str) ->
 
 def _istiod_pod(facts: MeshFacts, name: str) -> str | None:
     c = facts.clusters.get(name)
-    pods = [p for p in (c.control.istiod if c and c.control else []) if p.revision == facts.revision]
+    revision = facts.revision_of(name) if c else None  # the cluster's own, mid-upgrade
+    pods = [p for p in (c.control.istiod if c and c.control else []) if p.revision == revision]
     pods.sort(key=lambda p: not p.ready)
     return pods[0].name if pods else None
 

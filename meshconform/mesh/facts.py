@@ -36,6 +36,7 @@ class Webhook:
     name: str
     namespace_selector: dict[str, Any] | None = None
     object_selector: dict[str, Any] | None = None
+    service: str | None = None  # clientConfig.service.name (the istiod it calls), or its url
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Injector:
     name: str
     revision: str
     webhooks: list[Webhook] = field(default_factory=list)
+    tag: str | None = None  # label istio.io/tag: a revision tag's webhook (istioctl tag set TAG)
 
 
 @dataclass
@@ -257,6 +259,11 @@ class ClusterFacts:
     istiod_remotes: list[str] | None = None
     uid: str | None = None  # kube-system's UID through the context: the cluster's identity
     istiod_sync: IstiodSync | None = None  # istiod's own view of its remote clusters (the sync stage)
+    # The revision this cluster is judged against (mesh/revision_choice.py), the revision tag it was
+    # named by, if any (--revision TAG), and why none could be chosen.
+    revision: str | None = None
+    tag: str | None = None
+    revision_problem: str | None = None
     injection: InjectionLabel | None = None  # chosen from the revision's webhooks before deploying
     workloads: Workloads | None = None
     deployed: bool = False  # the deploy stage created the namespace and objects
@@ -350,7 +357,7 @@ class MeshFacts:
     run_id: str
     namespace: str
     clusters: dict[str, ClusterFacts] = field(default_factory=dict)
-    revision: str | None = None
+    revision: str | None = None  # the one every cluster is judged against; None when they differ
     revision_problem: str | None = None
     pairs: dict[str, RemoteSecret] = field(default_factory=dict)  # "A->B"
     traffic: dict[str, Tally] = field(default_factory=dict)
@@ -371,6 +378,12 @@ class MeshFacts:
     @property
     def names(self) -> list[str]:
         return list(self.clusters)
+
+    def revision_of(self, name: str) -> str | None:
+        """The revision cluster `name` is judged against (its own, in a mesh mid-upgrade); facts
+        that carry only the mesh-wide one (built by hand, or older) give that."""
+        c = self.clusters[name]
+        return c.revision or (None if c.revision_problem else self.revision)
 
 
 def pair_id(source: str, target: str) -> str:

@@ -8,6 +8,9 @@ namespaceSelector is `matchLabels: {istio-injection: enabled}`; `istio.io/rev=de
 nothing there, and the sample pods would start without a sidecar. From 1.10.0 the default revision
 has `rev.namespace` (istio.io/rev In [default]) next to `namespace` (istio-injection In [enabled]).
 
+A cluster judged through a revision tag (mesh/revision_choice.py) is labelled `istio.io/rev=TAG`, as
+`istioctl tag set` intends: the tag's webhook (labelled with the tag's revision) selects it.
+
 So the label is not assumed: each candidate, the guide's first, is tried against the
 namespaceSelector and objectSelector of every webhook of the revision (as the API server's
 admission predicates evaluate them), and the first that one of them selects is used. The choice
@@ -43,10 +46,13 @@ def selecting_hook(injectors: list[Injector], labels: dict[str, str], namespace:
     return None
 
 
-def choose(injectors: list[Injector], revision: str, namespace: str) -> InjectionLabel:
-    """The label for `namespace`, given every injector webhook configuration of the cluster."""
+def choose(
+    injectors: list[Injector], revision: str, namespace: str, tag: str | None = None
+) -> InjectionLabel:
+    """The label for `namespace`, given every injector webhook configuration of the cluster; with
+    a tag, the tag's name is the label's value."""
     mine = [i for i in injectors if i.revision == revision]
-    for labels in candidates(revision):
+    for labels in candidates(tag or revision):
         hook = selecting_hook(mine, labels, namespace)
         if hook is None:
             continue
@@ -58,7 +64,7 @@ def choose(injectors: list[Injector], revision: str, namespace: str) -> Injectio
             f"{shown}: revision {revision}'s webhook {hook} selects namespaces by this label only (a "
             f"default-revision install before Istio 1.10), so {REV_LABEL}={revision} would not inject",
         )
-    guide = {REV_LABEL: revision}
+    guide = {REV_LABEL: tag or revision}
     why = "has no injector" if not mine else "has no webhook that selects either label"
     return InjectionLabel(
         guide,

@@ -46,8 +46,9 @@ def _control(facts: MeshFacts, target: str) -> dict[str, Any]:
     c = _cluster(facts, target)
     control = c.control if c else None
     return {
-        "revision": facts.revision,
-        "revision_problem": facts.revision_problem,
+        "revision": facts.revision_of(target) if c else None,
+        "revision_tag": c.tag if c else None,
+        "revision_problem": (c.revision_problem if c else None) or facts.revision_problem,
         "revisions": control.revisions if control else None,
         "deployments": control.deployments if control else None,
         "istiod": [_plain(p) for p in control.istiod] if control else None,
@@ -103,7 +104,8 @@ def _injection(facts: MeshFacts, target: str) -> dict[str, Any]:
     c = _cluster(facts, target)
     control = c.control if c else None
     return {
-        "revision": facts.revision,
+        "revision": facts.revision_of(target) if c else None,
+        "revision_tag": c.tag if c else None,
         "injection_label": _plain(c.injection) if c else None,
         "workloads": _plain(c.workloads) if c else None,
         "injectors": [_plain(i) for i in control.injectors] if control else None,

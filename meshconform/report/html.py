@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from meshconform.mesh import membership, topology
+from meshconform.mesh import membership, revision_choice, topology
 from meshconform.mesh.diagnostics import Section
 from meshconform.mesh.facts import ControlPlane, MeshFacts
 from meshconform.report import grid, matrix, svg
@@ -160,12 +160,11 @@ def mesh_table(facts: MeshFacts) -> str:
         )
     )
     rows = [_mesh_row(facts, name, i) for i, name in enumerate(facts.names, 1)]
-    rev = escape(facts.revision or "not determined") + (
-        f" ({escape(facts.revision_problem)})" if facts.revision_problem else ""
-    )
+    mixed = facts.revision is None and any(c.revision for c in facts.clusters.values())
+    rev = ("revisions: " if mixed else "revision ") + escape(revision_choice.described(facts))
     model = escape(topology.model(facts))
     table = (
-        f"<h3>Mesh under test (revision {rev}; {model})</h3>"
+        f"<h3>Mesh under test ({rev}; {model})</h3>"
         f"<table><tr>{head}</tr>{''.join(rows)}</table>"
     )
     beyond = membership.mesh_line(facts)

@@ -19,7 +19,7 @@ from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
 from meshconform.checks.cluster import reach_problem
 from meshconform.kube.redact import redact
-from meshconform.mesh import membership, topology
+from meshconform.mesh import membership, revision_choice, topology
 from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
 from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
@@ -77,6 +77,9 @@ def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict
         "kubernetes_version": c.server_version,
         "reach_problem": reach_problem(c),
         "revisions": control.revisions if control else [],
+        "revision": c.revision or (None if c.revision_problem else revision),
+        "revision_tag": c.tag,
+        "revision_tags": revision_choice.tags_of(control.injectors) if control else {},
         "istiod": [
             {"pod": p.name, "revision": p.revision, "version": p.version, "ready": p.ready}
             for p in (control.istiod if control else [])
@@ -157,6 +160,7 @@ def build(
                 "namespace": facts.namespace,
                 "revision": facts.revision,
                 "model": topology.model(facts),
+                "revision_tags_split": revision_choice.split_tags(facts),
                 "clusters": {
                     n: cluster_entry(c, facts.revision, roles.get(n, "")) for n, c in facts.clusters.items()
                 },

@@ -52,7 +52,9 @@ class RunConfig:
     contexts: tuple[str, ...]
     cluster_names: tuple[str, ...]
     kubeconfig: str | None = None
-    revision: str | None = None
+    revision: str | None = None  # --revision REV (or a tag): every cluster not named below
+    # --revision CTX=REV: a cluster's own revision (or tag), keyed by context or cluster name
+    cluster_revisions: Mapping[str, str] = field(default_factory=dict)
     join: JoinMode = "create"
     join_with: JoinWith = "native"
     namespace: str = "sample"
@@ -66,12 +68,19 @@ class RunConfig:
     run_id: str = ""
     curl_batch: int = 0  # requests per curl invocation; 0 = all in one
     allow_inconclusive: bool = False  # a check that cannot decide is skipped, not failed
+    baseline: Path | None = None  # a previous run's summary.json, compared against (report/baseline.py)
 
     def name_of(self, context: str) -> str:
         return self.cluster_names[self.contexts.index(context)]
 
     def context_of(self, name: str) -> str:
         return self.contexts[self.cluster_names.index(name)]
+
+    def revision_for(self, name: str) -> str | None:
+        """The revision (or tag) named for cluster `name`: its own --revision CTX=REV (by context
+        or cluster name), else --revision REV; None: the one it runs."""
+        own = self.cluster_revisions.get(self.context_of(name)) or self.cluster_revisions.get(name)
+        return own or self.revision
 
     def api_server_for(self, name: str) -> str | None:
         """The --api-server override for cluster `name` (given by context or by cluster name)."""
@@ -185,6 +194,44 @@ def parse_cluster_name(option: str, value: str) -> tuple[str, str]:
     return ctx, name
 
 
+def parse_revision(option: str, value: str) -> str | tuple[str, str]:
+    """REV (a revision or a revision tag, for every cluster) or CTX=REV (one cluster, by context or
+    cluster name); a revision is a DNS-1123 label (the istio.io/rev label value), so no `=`."""
+    key, sep, rev = value.rpartition("=")
+    if sep and not key:
+        raise ConfigError(f"{option} {value!r} must look like REV or CONTEXT=REV")
+    if len(rev) > 63 or not _DNS1123_LABEL.match(rev):
+        raise ConfigError(
+            f"{option} {value!r}: {rev!r} is not a revision name (lower case letters, digits and '-', "
+            "e.g. asm-1285-9 or prod-stable)"
+        )
+    return (key, rev) if sep else rev
+
+
+def resolve_revisions(
+    given: Sequence[str | tuple[str, str]], contexts: Sequence[str], names: Sequence[str]
+) -> tuple[str | None, dict[str, str]]:
+    """Repeated --revision values -> (the one for every cluster, {context or name: its own})."""
+    single = [g for g in given if isinstance(g, str)]
+    if len(single) > 1:
+        raise ConfigError(
+            f"--revision is given twice ({', '.join(single)}); name one for every cluster, and others "
+            "per cluster as --revision CTX=REV"
+        )
+    own: dict[str, str] = {}
+    for key, rev in (g for g in given if isinstance(g, tuple)):
+        if key not in contexts and key not in names:
+            raise ConfigError(
+                f"--revision {key}={rev}: {key!r} is neither a context nor a cluster name of this run "
+                f"({', '.join(names)})"
+            )
+        index = list(contexts).index(key) if key in contexts else list(names).index(key)
+        if any(k in own for k in (contexts[index], names[index])):
+            raise ConfigError(f"--revision names a revision for {names[index]} twice; give one")
+        own[key] = rev
+    return (single[0] if single else None), own
+
+
 def parse_api_server(option: str, value: str) -> tuple[str, str]:
     ctx, url = parse_assignment(option, value, "URL")
     parsed = urlparse(url)
@@ -214,6 +261,14 @@ def parse_report_dir(option: str, value: str) -> str:
         if (path / name).is_dir():
             raise ConfigError(f"{option} {value!r}: {path / name} is a directory; remove it or pass another")
     return value
+
+
+def parse_baseline(option: str, value: str) -> Path:
+    """A readable file; whether it is a summary this version can compare with is read later."""
+    path = Path(value).expanduser()
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"{option} {value!r} is not a readable file; pass a previous run's summary.json")
+    return path
 
 
 def parse_samples_dir(option: str, value: str) -> Path:

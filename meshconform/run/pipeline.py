@@ -33,6 +33,7 @@ from meshconform.mesh import (
     peer_authn,
     proxy_view,
     remote_secrets,
+    revision_choice,
     samples,
     sampling,
     secret_inspection,
@@ -41,6 +42,7 @@ from meshconform.mesh import (
 )
 from meshconform.mesh.facts import (
     ClusterFacts,
+    Injector,
     IstiodPod,
     IstiodSync,
     MeshFacts,
@@ -89,7 +91,7 @@ def run_stage(
     before = {c.name: c.stats.as_dict() for c in clusters.values()}
     up = [c for c in clusters.values() if facts.clusters[c.name].usable]
     step = STAGE[stage]
-    if facts.revision or not step.needs_revision:
+    if any(c.revision for c in facts.clusters.values()) or not step.needs_revision:
         step.gather(cfg, up, facts, stop)
     facts.stages.append(stage)
     for c in clusters.values():
@@ -156,29 +158,39 @@ def probe_api(cluster: Cluster, facts: ClusterFacts) -> None:
 
 
 def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threading.Event) -> None:
-    found: dict[str, tuple[list[IstiodPod], dict[str, str]]] = {}
+    """istiod and the injectors first (the revision tags are injector webhooks), each cluster's
+    revision chosen from them (mesh/revision_choice.py), then the rest of its control plane for it."""
+    found: dict[str, tuple[list[IstiodPod], dict[str, str], list[Injector]]] = {}
 
     def istiod(c: Cluster) -> None:
         try:
-            found[c.name] = controlplane.list_istiod(c)
+            found[c.name] = (*controlplane.list_istiod(c), controlplane.injectors(c))
         except errors.KubeError as exc:
             facts.clusters[c.name].problems["control"] = str(exc)
 
     parallel(istiod, up, stop)
-    per_cluster = {c.name: controlplane.revisions(*found[c.name]) for c in up if c.name in found}
-    facts.revision, facts.revision_problem = controlplane.resolve_revision(cfg.revision, per_cluster)
+    for c in up:
+        if c.name in found:
+            pods, deployments, hooks = found[c.name]
+            installed, tags = controlplane.revisions(pods, deployments), revision_choice.tags_of(hooks)
+            choice = revision_choice.choose(c.name, c.context, cfg.revision_for(c.name), installed, tags)
+            fact = facts.clusters[c.name]
+            fact.revision, fact.tag, fact.revision_problem = choice.revision, choice.tag, choice.problem
+    facts.revision = revision_choice.common(facts)
+    problems = [c.revision_problem for c in facts.clusters.values() if c.revision_problem]
+    facts.revision_problem = problems[0] if problems and facts.revision is None else None
 
     def control(c: Cluster) -> None:
         if c.name not in found:
             return
+        fact = facts.clusters[c.name]
         try:
-            ctl = controlplane.gather(c, facts.revision or "", *found[c.name])
+            fact.control = ctl = controlplane.gather(c, fact.revision or "", *found[c.name])
         except EXPECTED as exc:
-            facts.clusters[c.name].problems["control"] = str(exc)
+            fact.problems["control"] = str(exc)
             return
-        facts.clusters[c.name].control = ctl
-        if facts.revision:
-            facts.clusters[c.name].injection = injection.choose(ctl.injectors, facts.revision, cfg.namespace)
+        if fact.revision:
+            fact.injection = injection.choose(ctl.injectors, fact.revision, cfg.namespace, fact.tag)
 
     parallel(control, up, stop)
 
@@ -402,10 +414,14 @@ def deploy_workloads(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: 
 
 
 def injection_labels(facts: MeshFacts) -> dict[str, dict[str, str]]:
-    """Per cluster, the namespace label its revision's webhook selects (injection.choose); the
-    guide's istio.io/rev=REV where the control stage could not tell."""
-    guide = {injection.REV_LABEL: facts.revision} if facts.revision else {}
-    return {n: c.injection.labels if c.injection else guide for n, c in facts.clusters.items()}
+    """Per cluster, the namespace label its revision's (or tag's) webhook selects
+    (injection.choose); the guide's istio.io/rev=REV where the control stage could not tell."""
+    return {n: c.injection.labels if c.injection else _guide(c) for n, c in facts.clusters.items()}
+
+
+def _guide(c: ClusterFacts) -> dict[str, str]:
+    label = c.tag or c.revision
+    return {injection.REV_LABEL: label} if label else {}
 
 
 def deploy_into(cfg: RunConfig, c: Cluster, labels: dict[str, str], objs: list[Obj], claimed: bool) -> None:
@@ -518,7 +534,7 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     def sync(target: Cluster) -> None:
         control = facts.clusters[target.name].control
         istiods = control.istiod if control else []
-        ready = [p for p in istiods if p.revision == facts.revision and p.ready]
+        ready = [p for p in istiods if p.revision == facts.revision_of(target.name) and p.ready]
         sources = [s.name for s in up if s is not target and _present(facts, s.name, target.name)]
         if not ready or not sources:  # nothing to wait for; its remote secrets still name its clusters
             return

@@ -20,7 +20,7 @@ from meshconform.kube import errors
 from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
 from meshconform.kube.fanout import parallel_or_leave
 from meshconform.kube.redact import kubeconfig_files_secrets, one_line
-from meshconform.mesh import controlplane, remote_secrets, samples
+from meshconform.mesh import controlplane, remote_secrets, revision_choice, samples
 from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
@@ -115,6 +115,7 @@ class Finding:
     refused: dict[str, str] = field(default_factory=dict)
     uid: str = ""
     revisions: list[str] | None = None  # None: istiod could not be listed (the checks report it)
+    tags: dict[str, list[str]] = field(default_factory=dict)  # revision tag -> its revisions
 
 
 def probe(found: Finding) -> None:
@@ -142,7 +143,7 @@ def read_state(found: Finding, cfg: RunConfig, names: list[str]) -> None:
     except ConfigError as exc:
         found.refused[NAMESPACE] = str(exc)
         return
-    found.revisions = istiod_revisions(cluster)
+    found.revisions, found.tags = istiod_revisions(cluster)
     try:
         check_replace(cluster, cfg, names)
     except ConfigError as exc:
@@ -214,26 +215,52 @@ def check_namespace(cluster: Cluster, cfg: RunConfig) -> None:
         pass  # an API server that answers errors is the reach check's to report
 
 
-def istiod_revisions(cluster: Cluster) -> list[str] | None:
+def istiod_revisions(cluster: Cluster) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """The revisions installed and the revision tags (mesh/revision_choice.py); None: unreadable."""
     try:
-        return controlplane.revisions(*controlplane.list_istiod(cluster))
+        installed = controlplane.revisions(*controlplane.list_istiod(cluster))
     except errors.KubeError:
-        return None
+        return None, {}
+    try:
+        return installed, revision_choice.tags_of(controlplane.injectors(cluster))
+    except errors.KubeError:
+        return installed, {}
 
 
 def check_revision(findings: list[Finding], cfg: RunConfig) -> None:
-    found = {f.cluster.name: f.revisions for f in findings if f.revisions is not None}
+    """A named revision (or tag) nowhere to be found is a typo, or the canary is not installed
+    yet: every check would fail for the same reason. So is one named for a single cluster and not
+    there. A cluster that runs several, not named, is ambiguous."""
+    found = [f for f in findings if f.revisions is not None]
     if not found:
         return
-    installed = sorted({r for revs in found.values() for r in revs})
-    if cfg.revision and installed and cfg.revision not in installed:
-        # A typo, or the canary is not installed yet: every check would fail for the same reason.
+    installed = sorted({r for f in found for r in f.revisions or []})
+    tags = sorted({t for f in found for t in f.tags})
+    known = f"installed: {', '.join(installed) or 'none'}"
+    known += f"; revision tags: {', '.join(tags)}" if tags else ""
+    if cfg.revision and installed and cfg.revision not in installed and cfg.revision not in tags:
+        raise ConfigError(f"--revision {cfg.revision} has no istiod in any cluster; {known}")
+    for f in found:
+        name, context = f.cluster.name, f.cluster.context
+        own = cfg.cluster_revisions.get(context) or cfg.cluster_revisions.get(name)
+        mine = f.revisions or []
+        if own and own not in mine and own not in f.tags:
+            there = ", ".join(mine) or "none"
+            raise ConfigError(
+                f"--revision {context}={own}: {name} has no istiod of revision {own} nor a revision tag "
+                f"of that name; installed there: {there}"
+            )
+    if not installed and cfg.revision is None and not cfg.cluster_revisions:
         raise ConfigError(
-            f"--revision {cfg.revision} has no istiod in any cluster; installed: {', '.join(installed)}"
+            "no istiod found (pods or deployments labelled app=istiod in istio-system) in any "
+            "cluster; install Istio / ASM first"
         )
-    _, problem = controlplane.resolve_revision(cfg.revision, found)
-    if problem:
-        raise ConfigError(problem)
+    for f in found:
+        choice = revision_choice.choose(
+            f.cluster.name, f.cluster.context, cfg.revision_for(f.cluster.name), f.revisions or [], f.tags
+        )
+        if choice.problem and f.revisions:
+            raise ConfigError(choice.problem)
 
 
 def check_replace(target: Cluster, cfg: RunConfig, names: list[str]) -> None:

@@ -59,7 +59,8 @@ def test_known_faults_lists_every_pattern():
     assert "wrong-network:CLUSTER" in faults and "port-15443-closed" in faults
     assert "ew-gateway-pending:CLUSTER" in faults and "no-cross-network-gateway:CLUSTER" in faults
     assert "proxy-network-unset:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 40
+    assert "tag-relabelled:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 41
 
 
 def test_join_faults_imply_joined():

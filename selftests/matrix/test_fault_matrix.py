@@ -95,6 +95,11 @@ MATRIX = [
     # Before Istio 1.11 the injected revision is the pod's istio.io/rev label, not in the status.
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
          extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+    # A revision tag moved by hand in cluster-2 (its webhook relabelled, still calling the istiod it
+    # called): the suite resolves the tag by the label, and the pods show the other revision.
+    case("tag-relabelled:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
+         extra=("--lab-revisions=asm-1295-1,asm-1285-9", "--lab-tags=prod-stable=asm-1295-1",
+                "--revision=prod-stable"), variant="tag"),
     case("hello-errors:cluster-2", "from cluster-",
          "test_hello_calls_succeed[cluster-1]", "test_hello_calls_succeed[cluster-2]"),
     case("partition:cluster-1,cluster-2", "did not reach",

@@ -85,6 +85,16 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
      ["--report-dir", "pyproject.toml is a file, not a directory"]),
     ("lab-revision-invalid", ["--lab", "--lab-revisions=Bad_Rev"], ["'Bad_Rev' is not a valid revision"]),
     ("revision-not-installed", ["--lab", "--revision=asm-999"], ["--revision asm-999 has no istiod"]),
+    ("revision-invalid", ["--lab", "--revision=cluster-1=Bad_Rev"], ["'Bad_Rev' is not a revision name"]),
+    ("revision-twice", ["--lab", "--revision=asm-1285-9", "--revision=asm-173-3"],
+     ["--revision is given twice"]),
+    ("revision-unknown-cluster", ["--lab", "--revision=cluster-9=asm-1285-9"],
+     ["'cluster-9' is neither a context nor a cluster name"]),
+    ("revision-not-in-that-cluster", ["--lab", "--revision=cluster-2=asm-999"],
+     ["cluster-2 has no istiod of revision asm-999 nor a revision tag"]),
+    ("lab-tag-unknown-revision", ["--lab", "--lab-tags=prod-stable=asm-999"],
+     ["no cluster there runs revision"]),
+    ("lab-revisions-unknown-cluster", ["--lab", "--lab-revisions=cluster-9=asm-1285-9"], ["no such cluster"]),
 ]
 if shutil.which("istioctl") is None:
     OPTION_CASES.append(("istioctl-missing", ["--lab", "--join-with=istioctl"], ["needs istioctl on PATH"]))

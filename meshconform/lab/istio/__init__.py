@@ -55,6 +55,9 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
         made.append((objects.MWC, objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)))
         made.append(("services", objects.service(rp.revision)))
         made.append(("deployments.apps", objects.deployment(ist.mesh_values, rp)))
+    for tag, revision in ist.tags.items():  # istioctl tag set TAG --revision REV, after the install
+        pilot = next(rp.pilot_tag for rp in ist.revisions if rp.revision == revision)
+        made.append((objects.MWC, objects.tag_webhook(tag, revision, ist.bundle_pem, pilot)))
     if ist.east_west:
         bare = cluster.faults.touches("no-cross-network-gateway", cluster.name)
         made += eastwest.objects(ist.mesh_values, ist.revisions[0], bare)

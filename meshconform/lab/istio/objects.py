@@ -244,12 +244,13 @@ def _selectors(rev: str) -> list[tuple[str, Obj, Obj]]:
     return out
 
 
-def webhook(rev: str, ca_bundle: str, tag: str) -> Obj:
+def webhook(rev: str, ca_bundle: str, tag: str, selects: str | None = None) -> Obj:
     """The revision's MutatingWebhookConfiguration as the istio-discovery chart of version `tag`
     renders it (templates/mutatingwebhook.yaml at 1.7.3, 1.9.0 for the legacy shape; 1.10.0 and
-    1.28.5 for the current one), with the apiserver's defaults filled in."""
+    1.28.5 for the current one), with the apiserver's defaults filled in. `selects`: the
+    istio.io/rev value its webhooks select, when not `rev` (a revision tag's)."""
     modern = rv.at_least(tag, rv.WEBHOOK_SELECTORS_SINCE)
-    shapes = _selectors(rev) if modern else _legacy_selectors(rev)
+    shapes = _selectors(selects or rev) if modern else _legacy_selectors(rev)
     hooks = [
         {
             "name": f"{prefix}sidecar-injector.istio.io",
@@ -292,6 +293,23 @@ def webhook(rev: str, ca_bundle: str, tag: str) -> Obj:
         "metadata": {"name": rv.injector(rev), "labels": labels},
         "webhooks": hooks,
     }
+
+
+def tag_webhook(tag: str, rev: str, ca_bundle: str, pilot_tag: str) -> Obj:
+    """What `istioctl tag set TAG --revision REV` applies (istioctl/pkg/tag/generate.go: the
+    istio-discovery chart's revision-tags template rendered with revision=REV, revisionTags=[TAG],
+    the revision's own webhook's caBundle): `istio-revision-tag-TAG`, labelled istio.io/tag=TAG and
+    istio.io/rev=REV, whose rev.namespace / rev.object webhooks select istio.io/rev=TAG on the
+    namespace or the pod (and, for the tag `default`, istio-injection=enabled and
+    sidecar.istio.io/inject=true, as the default revision's do) and call istiod-REV's /inject.
+    Templates: revision-tags.yaml (1.12-1.2x), revision-tags-mwc.yaml (later; its
+    revisionLabelPreference, absent before, is left at the earlier shape)."""
+    made = webhook(rev, ca_bundle, pilot_tag, selects=tag)
+    made["metadata"] = {
+        "name": rv.tag_webhook(tag),
+        "labels": {**made["metadata"]["labels"], "istio.io/tag": tag, "app.kubernetes.io/name": "istiod"},
+    }
+    return made
 
 
 def configmaps(mesh_values: meshconfig.MeshValues, rp: meshconfig.RevisionPlan) -> list[Obj]:

@@ -45,7 +45,7 @@ SECOND = "cluster-2"
 
 
 def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[meshconfig.RevisionPlan]:
-    names = list(lab.revisions)
+    names = [rv.split_spec(spec)[0] for spec in lab.options.revisions_of(cluster.name)]
     tags = dict(lab.revision_tags)
     if lab.faults.has("revision-mismatch") and index > 0:
         names[0] = rv.mismatch_for(names[0], tuple(names))
@@ -103,5 +103,6 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
             cluster=name, network=network, trust_domain=td, mesh_id=MESH_ID
         )
         ist.revisions = _revisions(lab, cluster, index)
+        ist.tags = lab.options.tags_of(name, ist.revision_names)
         out[name] = ist
     return out

@@ -36,6 +36,10 @@ OLD_ISTIOD_VERSION = "1.6.5-asm.7"          # old-istiod: an ASM 1.6 release bef
 STALE_REVISION = "asm-168-9"                # stale-injector: the control plane before the upgrade
 MISMATCH_REVISIONS = ("asm-181-1", "asm-173-3", "asm-1102-3")
 
+# Revision tags (`istioctl x revision tag set`, later `istioctl tag set`) came with Istio 1.10
+# (istio.io blog "Safely upgrade the Istio control plane with revisions and tags", 2021).
+TAGS_SINCE = (1, 10)
+
 _ASM = re.compile(r"asm-(\d)(\d+)(\d)-(\d+)")
 SPEC_VERSION = re.compile(r"\d+\.\d+\.\d+(-asm\.\d+)?")
 # The injector webhook's selectors changed shape with Istio 1.10, when useLegacySelectors turned
@@ -110,6 +114,11 @@ def mesh_configmap(revision: str) -> str:
 def injector(revision: str) -> str:
     """Both the injector ConfigMap and the MutatingWebhookConfiguration are named this."""
     return f"istio-sidecar-injector{_suffix(revision)}"
+
+
+def tag_webhook(tag: str) -> str:
+    """`istio-revision-tag-<tag>`, the name istioctl gives a tag's webhook in istio-system."""
+    return f"istio-revision-tag-{tag}"
 
 
 def reader_role(revision: str) -> str:

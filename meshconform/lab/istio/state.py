@@ -23,6 +23,7 @@ class IstioCluster:
     cluster: LabCluster
     mesh_values: meshconfig.MeshValues | None = None
     revisions: list[meshconfig.RevisionPlan] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)                      # revision tag -> revision
     root: RootCA | None = None                                             # the root that signed `ca`
     ca: Intermediate | None = None
     # every root of cacerts root-cert.pem, in file order (istiod publishes this bundle); two during
