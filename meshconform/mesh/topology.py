@@ -34,7 +34,8 @@ def members(facts: MeshFacts) -> list[Member]:
         if c.control is None:
             out.append(Member(name, UNKNOWN, ""))
             continue
-        has = facts.revision is not None and facts.revision in c.control.revisions
+        revision = facts.revision_of(name)  # each cluster's own, mid-upgrade
+        has = revision is not None and revision in c.control.revisions
         remote = bool(c.control.control_plane_clusters) and not c.control.istiod
         role = PRIMARY if has else REMOTE if remote else NO_ISTIOD
         out.append(Member(name, role, c.control.network or ""))
