@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client
-from support import LabEnv, eventually, lab_in_process
+from support import LabEnv, eventually
 
 from meshconform.lab import Lab, LabConfigError, LabOptions
 from meshconform.lab.__main__ import _revisions
@@ -32,7 +32,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
         "cluster_revisions": (("cluster-1", (NEW, OLD)), ("cluster-2", (OLD,))),
         "tags": ((TAG, OLD, None), (TAG, NEW, "cluster-1")),
     }
-    with lab_in_process(tmp_path_factory.mktemp("tags"), **options) as lab_env:
+    with LabEnv.start(tmp_path_factory.mktemp("tags"), **options) as lab_env:
         yield lab_env
 
 
@@ -105,7 +105,7 @@ def test_a_running_cluster_takes_a_revision_and_a_moved_tag(tmp_path: Path) -> N
     """Lab.install_revision and Lab.set_tag do what istioctl install --set revision and istioctl tag
     set --overwrite do: a new istiod beside the old one, the tag's webhook calling it, pods created
     afterwards in the tag's namespace injected by it; what istioctl refuses is refused."""
-    with lab_in_process(tmp_path, clusters=1, tags=((TAG, OLD, None),)) as one:
+    with LabEnv.start(tmp_path, clusters=1, tags=((TAG, OLD, None),)) as one:
         one.lab.install_revision("cluster-1", NEW)
         eventually(
             lambda: any(p.status.phase == "Running" for p in one.core().list_namespaced_pod(

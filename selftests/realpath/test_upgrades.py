@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import LabEnv, Run, lab_in_process, run_suite
+from support import LabEnv, Run, run_suite
 
 pytestmark = pytest.mark.selftest_slow
 OLD, NEW, TAG = "asm-1285-9", "asm-1295-1", "prod-stable"
@@ -26,7 +26,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabEnv]:
         "cluster_revisions": (("cluster-1", (NEW, OLD)), ("cluster-2", (OLD,))),
         "tags": ((TAG, OLD, None), (TAG, NEW, "cluster-1")),
     }
-    with lab_in_process(tmp_path_factory.mktemp("upgrade"), **options) as lab_env:
+    with LabEnv.start(tmp_path_factory.mktemp("upgrade"), **options) as lab_env:
         yield lab_env
 
 
@@ -74,7 +74,7 @@ def test_rehearsal_in_one_running_lab(tmp_path: Path) -> None:
     the new revision installed in cluster-1 (checked there alone); the tag moved in cluster-1; then
     in cluster-2. Every run stays green and its baseline diff says what moved."""
     options = {"revisions": (OLD,), "tags": ((TAG, OLD, None),)}
-    with lab_in_process(tmp_path / "lab", **options) as lab_env:
+    with LabEnv.start(tmp_path / "lab", **options) as lab_env:
         ctx1 = lab_env.contexts[0]
 
         def run(step: str, *args: str) -> Run:
