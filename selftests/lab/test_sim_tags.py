@@ -107,11 +107,13 @@ def test_a_running_cluster_takes_a_revision_and_a_moved_tag(tmp_path: Path) -> N
     afterwards in the tag's namespace injected by it; what istioctl refuses is refused."""
     with LabEnv.start(tmp_path, clusters=1, tags=((TAG, OLD, None),)) as one:
         one.lab.install_revision("cluster-1", NEW)
-        eventually(
-            lambda: any(p.status.phase == "Running" for p in one.core().list_namespaced_pod(
-                "istio-system", label_selector=f"app=istiod,istio.io/rev={NEW}").items),
-            10, f"istiod-{NEW} never ran",
-        )
+        core = one.core()
+
+        def serving() -> bool:  # the webhook calls istiod through its Service's ready endpoints
+            subsets = core.read_namespaced_endpoints(f"istiod-{NEW}", "istio-system").subsets or []
+            return any(sub.addresses for sub in subsets)
+
+        eventually(serving, 20, f"istiod-{NEW} has no ready endpoint")
         one.lab.set_tag("cluster-1", TAG, NEW)
         (hook,) = _admission(one, 0).list_mutating_webhook_configuration(label_selector=TAG_SELECTOR).items
         assert hook.metadata.labels["istio.io/rev"] == NEW
