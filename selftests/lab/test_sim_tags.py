@@ -110,7 +110,12 @@ def test_a_running_cluster_takes_a_revision_and_a_moved_tag(tmp_path: Path) -> N
         core = one.core()
 
         def serving() -> bool:  # the webhook calls istiod through its Service's ready endpoints
-            subsets = core.read_namespaced_endpoints(f"istiod-{NEW}", "istio-system").subsets or []
+            try:
+                subsets = core.read_namespaced_endpoints(f"istiod-{NEW}", "istio-system").subsets or []
+            except client.ApiException as exc:
+                if exc.status == 404:  # the endpoints controller has not made it yet
+                    return False
+                raise
             return any(sub.addresses for sub in subsets)
 
         eventually(serving, 20, f"istiod-{NEW} has no ready endpoint")
