@@ -243,6 +243,10 @@ def _lab(group: Any) -> None:
         type=_usage(_tag, "--lab-tags"),
         help="revision tag the lab sets, as istioctl tag set TAG --revision REV, in CLUSTER or in every "
         "cluster that runs REV (repeatable).")
+    add("--lab-control-plane", dest="mc_lab_control_plane", action="append", default=[],
+        metavar="KIND|CLUSTER=KIND",
+        help="who serves a lab cluster's revision: in-cluster (default), managed-istiod or managed-td "
+        "(Google's managed control plane); KIND for every cluster, CLUSTER=KIND for one (repeatable).")
     add("--lab-joined", dest="mc_lab_joined", action="store_true",
         help="start the lab with remote secrets in place.")
     add("--lab-latency", dest="mc_lab_latency", default=0.0, metavar="MS",

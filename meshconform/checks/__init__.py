@@ -116,6 +116,15 @@ def reference(facts: MeshFacts, has: Callable[[ClusterFacts], bool]) -> ClusterF
 
 def all_checks() -> dict[str, Check]:
     """The registry, with every check module imported."""
-    from meshconform.checks import cluster, join, mtls, networks, origin, traffic, workloads  # noqa: F401
+    from meshconform.checks import (  # noqa: F401
+        cluster,
+        join,
+        managed,
+        mtls,
+        networks,
+        origin,
+        traffic,
+        workloads,
+    )
 
     return REGISTRY

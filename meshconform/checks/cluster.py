@@ -129,8 +129,25 @@ def rev_pods(facts: MeshFacts, name: str) -> list[IstiodPod]:
     return [p for p in (control.istiod if control else []) if p.revision == revision]
 
 
+def managed_serves(facts: MeshFacts, name: str) -> bool:
+    """Google's managed control plane serves the revision here (a ControlPlaneRevision of that
+    name) and no istiod of it runs in the cluster: the istiod checks have nothing to look at."""
+    managed = cf(facts, name).managed
+    revision = facts.revision_of(name)
+    return managed is not None and revision in managed.revisions and not rev_pods(facts, name)
+
+
+def _not_in_cluster(facts: MeshFacts, name: str) -> None:
+    if managed_serves(facts, name):
+        raise statistics.NotApplicable(
+            f"{name}'s revision {facts.revision_of(name)} is Google-managed (no istiod pod in the cluster); "
+            f"test_managed_revision_ready[{name}] judges it"
+        )
+
+
 @check("test_istiod_ready", requires=lambda f, t: [(revision_installed, t)])
 def istiod_ready(facts: MeshFacts, name: str) -> str | None:
+    _not_in_cluster(facts, name)
     pods = rev_pods(facts, name)
     if any(p.ready for p in pods):
         return None
@@ -149,6 +166,7 @@ def _version_premises(facts: MeshFacts, name: str) -> list[Need]:
 
 @check("test_istiod_version", requires=_version_premises)
 def istiod_version(facts: MeshFacts, name: str) -> str | None:
+    _not_in_cluster(facts, name)
     versions = {p.name: p.version for p in rev_pods(facts, name)}
     known = {pod: v for pod, v in versions.items() if v}
     if not known:

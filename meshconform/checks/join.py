@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from meshconform.checks import cf, check, statistics
-from meshconform.checks.cluster import istiod_ready, reach, rev_pods
+from meshconform.checks.cluster import istiod_ready, managed_serves, reach, rev_pods
 from meshconform.kube.waits import stable_name
+from meshconform.mesh.control_plane_kind import by_multicluster_mode
 from meshconform.mesh.controlplane import version_tuple
 from meshconform.mesh.facts import IstiodSync, MeshFacts, RemoteSecret, SecretClaim, split_pair
 from meshconform.mesh.remote_secrets import ISTIO_NS, MULTICLUSTER_LABEL, READER_SA, SYNCED, secret_name
@@ -21,6 +22,14 @@ from meshconform.mesh.secret_inspection import REFUSED, UNAUTHENTICATED
 
 
 def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:
+    """A's secret in B; not applicable where B takes part in the declarative endpoint discovery
+    (no secret is made or needed there: test_endpoint_discovery_declared judges B)."""
+    b = split_pair(pair)[1]
+    if by_multicluster_mode(facts, b):
+        raise statistics.NotApplicable(
+            f"{b} is managed in a mesh that declares multicluster_mode: connected, whose endpoint "
+            f"discovery needs no remote secret; test_endpoint_discovery_declared[{b}] judges it"
+        )
     return facts.pairs.get(pair) or RemoteSecret(name=secret_name(split_pair(pair)[0]))
 
 
@@ -188,7 +197,13 @@ def _by_istiods_view(facts: MeshFacts, pair: str, unverified: str) -> str | None
     ],
 )
 def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
+    _pair(facts, pair)  # not applicable where B discovers by multicluster_mode
     a, b = split_pair(pair)
+    if managed_serves(facts, b):
+        raise statistics.NotApplicable(
+            f"{b}'s control plane is Google-managed: no istiod in the cluster reports its sync "
+            f"(test_calls_reach_every_cluster[{b}]: do {b}'s calls reach {a}?)"
+        )
     seen = cf(facts, b).istiod_sync
     if seen is None:
         return f"the sync status of {a} in {b}'s istiod could not be read"

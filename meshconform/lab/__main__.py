@@ -85,6 +85,14 @@ def parser() -> _Parser:
         metavar="NAME[:ARG]",
         help=f"inject a fault; one of: {', '.join(known_faults())}",
     )
+    s.add_argument(
+        "--control-plane",
+        action="append",
+        default=[],
+        metavar="KIND|CLUSTER=KIND",
+        help="who serves a cluster's revision: in-cluster (default), managed-istiod or managed-td "
+        "(Google's managed control plane); KIND for every cluster, CLUSTER=KIND for one (repeatable)",
+    )
     s.add_argument("--ready-delay", type=_seconds, default=0.3, help="seconds a pod takes to become ready")
     s.add_argument(
         "--latency-ms",
@@ -120,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             tags=tuple(parse_tag(t) for t in args.tags),
             joined=args.joined,
             faults=tuple(args.fault),
+            control_planes=tuple(args.control_plane),
             ready_delay=args.ready_delay,
             request_log=args.request_log,
             latency=args.latency_ms / 1000,

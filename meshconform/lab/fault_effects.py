@@ -15,7 +15,11 @@ makes of that fact, as on a real cluster. Where each is applied:
                                       permissive-default (Istio objects), trust-domain-migration
                                       (mesh configs edited after istiod started)
   kubelet behaviour (below)           istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
-                                      never passes its readiness probe)
+                                      never passes its readiness probe), mdp-down (the managed data
+                                      plane controller crash-loops)
+  managed install (istio/__init__.py) revision-stalled (ControlPlaneRevision Stalled),
+                                      multicluster-mode-missing (asm-options without the key);
+                                      join: secrets-under-td (secrets left in a TRAFFIC_DIRECTOR cluster)
   run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
                                       dial A), hello-errors, hello-localhost, partition, skew,
                                       port-15443-closed,
@@ -37,6 +41,7 @@ from .controllers import of as controllers_of
 from .controllers.kit import try_create
 from .controllers.podstatus import CRASHLOOP, NEVER_READY
 from .faults import Fault, effect
+from .istio import managed_control_plane as managed
 from .istio import revisions as rv
 from .istio import state
 from .istio.objects import MWC, RBAC
@@ -77,11 +82,18 @@ def proxy_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None
     return None
 
 
+def mdp_down(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    labels = pod["metadata"].get("labels") or {}
+    if labels.get("app") == managed.MDP and cluster.faults.touches("mdp-down", cluster.name):
+        return CRASHLOOP
+    return None
+
+
 def install(lab: Any) -> None:
     """Before istio's install creates istiod pods: the container behaviours of the kubelet faults."""
     for cluster in lab.clusters.values():
         kubelet = controllers_of(cluster).kubelet
-        for hook in (istiod_down, proxy_not_ready):
+        for hook in (istiod_down, proxy_not_ready, mdp_down):
             if hook not in kubelet.behaviours:
                 kubelet.behaviours.append(hook)
 

@@ -54,6 +54,11 @@ SPECS: dict[str, str] = {
     "skew": "",
     "flaky-api": "",
     "slow-start": "",
+    # A managed control plane's (need --lab-control-plane CLUSTER=managed-istiod or managed-td)
+    "revision-stalled": "CLUSTER",
+    "mdp-down": "CLUSTER",
+    "multicluster-mode-missing": "CLUSTER",
+    "secrets-under-td": "CLUSTER",
     # Shape variants: healthy secrets as other tools make them (istio/remote_secret_exchange.py);
     # they must pass.
     "secret-unannotated": "PAIR",
@@ -72,6 +77,7 @@ JOIN_FAULTS = frozenset(
         "secret-unannotated",
         "secret-renamed",
         "secret-other-address",
+        "secrets-under-td",
     }
 )
 # These bend what several networks have (east-west gateways): they need more than one network.

@@ -15,6 +15,17 @@ _REVISION = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 MAX_LATENCY = 5.0  # seconds: beyond this every wait of the suite is a timeout, not a slow network
+# Who serves a cluster's revision (istio/managed_control_plane.py): its own istiod, or Google's
+# managed control plane with one of its two implementations (managed istiod, or TRAFFIC_DIRECTOR).
+IN_CLUSTER, MANAGED_ISTIOD, MANAGED_TD = "in-cluster", "managed-istiod", "managed-td"
+CONTROL_PLANES = (IN_CLUSTER, MANAGED_ISTIOD, MANAGED_TD)
+# Faults that bend a managed cluster's objects: each needs its cluster managed (TD: managed-td).
+MANAGED_FAULTS = {
+    "revision-stalled": (MANAGED_ISTIOD, MANAGED_TD),
+    "mdp-down": (MANAGED_ISTIOD, MANAGED_TD),
+    "multicluster-mode-missing": (MANAGED_TD,),
+    "secrets-under-td": (MANAGED_TD,),
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class LabOptions:
     # network2, ...): with more than one, each cluster gets the east-west gateway of Istio's
     # "Install Multi-Primary on different networks".
     networks: int = 1
+    control_planes: tuple[str, ...] = ()  # KIND (every cluster) or CLUSTER=KIND, later ones win
 
     @property
     def cluster_names(self) -> list[str]:
@@ -83,7 +95,33 @@ class LabOptions:
                     f"lab fault tag-relabelled:{c} needs two revisions and a revision tag in {c} "
                     "(--revisions, --tags)"
                 )
+        kinds = self.control_plane_kinds()
+        for fault in faults:
+            allowed = MANAGED_FAULTS.get(fault.name)
+            if allowed and kinds[fault.args[0]] not in allowed:
+                raise LabConfigError(
+                    f"lab fault {fault} needs {fault.args[0]} to run {' or '.join(allowed)}, e.g. "
+                    f"--lab-control-plane {fault.args[0]}={allowed[-1]}"
+                )
         return faults
+
+    def control_plane_kinds(self) -> dict[str, str]:
+        """Each cluster's control plane kind (in-cluster unless a spec says otherwise)."""
+        kinds = dict.fromkeys(self.cluster_names, IN_CLUSTER)
+        for spec in self.control_planes:
+            name, sep, kind = spec.rpartition("=")
+            if kind not in CONTROL_PLANES:
+                raise LabConfigError(
+                    f"lab control plane {spec!r}: {kind!r} is not one of {', '.join(CONTROL_PLANES)} "
+                    "(KIND for every cluster, or CLUSTER=KIND)"
+                )
+            if sep and name not in kinds:
+                raise LabConfigError(
+                    f"lab control plane {spec!r} names unknown cluster {name!r}; clusters: "
+                    f"{', '.join(self.cluster_names)}"
+                )
+            kinds.update({name: kind} if sep else dict.fromkeys(kinds, kind))
+        return kinds
 
     def tags_of(self, cluster: str, installed: list[str]) -> dict[str, str]:
         """Revision tag -> revision in `cluster` (running `installed`): its own entries (TAG=REV:CLUSTER),

@@ -111,6 +111,27 @@ class CrossNetworkGateway:
 
 
 @dataclass
+class Condition:
+    """One entry of a ControlPlaneRevision's status.conditions, as the API gives it."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass
+class ManagedControlPlane:
+    """What a cluster shows of Google's managed control plane (mesh/control_plane_kind.py)."""
+
+    revisions: dict[str, list[Condition]] = field(default_factory=dict)  # ControlPlaneRevision -> conditions
+    multicluster_mode: str | None = None  # asm-options ConfigMap key; None: no ConfigMap or key
+    mdp_controller: str | None = None  # kube-system/mdp-controller "ready/desired", None: absent
+    cni_node: str | None = None  # kube-system/istio-cni-node "ready/desired", None: absent
+    declared: str | None = None  # what --join create did to declare multicluster_mode, if anything
+
+
+@dataclass
 class ControlPlane:
     istiod: list[IstiodPod] = field(default_factory=list)
     deployments: dict[str, str] = field(default_factory=dict)  # istiod deployment -> revision
@@ -252,6 +273,7 @@ class ClusterFacts:
     api_denied: bool = False  # the review said the context may not list those pods
     server_version: str | None = None
     control: ControlPlane | None = None
+    managed: ManagedControlPlane | None = None  # None: no ControlPlaneRevision (an in-cluster istiod)
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
     remote_secret_claims: list[SecretClaim] = field(default_factory=list)
     # The remote clusters istiod lists in /debug/clusterz (entries with a secret), by cluster ID;

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from meshconform.mesh import membership, revision_choice, topology
+from meshconform.mesh import control_plane_kind, membership, revision_choice, topology
 from meshconform.mesh.diagnostics import Section
 from meshconform.mesh.facts import ControlPlane, MeshFacts
 from meshconform.report import grid, matrix, svg
@@ -168,6 +168,8 @@ def mesh_table(facts: MeshFacts) -> str:
         f"<table><tr>{head}</tr>{''.join(rows)}</table>"
     )
     beyond = membership.mesh_line(facts)
+    planes = control_plane_kind.mesh_line(facts)
+    table += f'<p class="mc-control-planes">{escape(planes)}.</p>' if planes else ""
     return table + (f'<p class="mc-outside">{escape(beyond[:1].upper() + beyond[1:])}.</p>' if beyond else "")
 
 
@@ -187,6 +189,8 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
         escape(f"{p.name}: {p.revision}, {p.version or '?'}, {'ready' if p.ready else 'NOT READY'}")
         for p in (ctl.istiod if ctl else [])
     ) or ('<span class="failed">unreachable</span>' if not c.usable else "none found")
+    if c.managed is not None:
+        istiod = escape(control_plane_kind.kind(c.managed)) + ("<br>" + istiod if ctl and ctl.istiod else "")
     cells = [
         str(index),
         escape(name),

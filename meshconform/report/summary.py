@@ -19,7 +19,7 @@ from meshconform import __version__
 from meshconform.checks import NOT_JUDGED
 from meshconform.checks.cluster import reach_problem
 from meshconform.kube.redact import redact
-from meshconform.mesh import membership, revision_choice, topology
+from meshconform.mesh import control_plane_kind, membership, revision_choice, topology
 from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
 from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
@@ -80,6 +80,8 @@ def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict
         "revision": c.revision or (None if c.revision_problem else revision),
         "revision_tag": c.tag,
         "revision_tags": revision_choice.tags_of(control.injectors) if control else {},
+        "control_plane": control_plane_kind.kind(c.managed),
+        "managed": dataclasses.asdict(c.managed) if c.managed else None,
         "istiod": [
             {"pod": p.name, "revision": p.revision, "version": p.version, "ready": p.ready}
             for p in (control.istiod if control else [])
@@ -105,6 +107,7 @@ def mesh_entry(facts: MeshFacts) -> dict[str, Any]:
             {"cluster_id": cid, "registered_by": where} for cid, where in facts.outside.items()
         ],
         "line": membership.mesh_line(facts) or None,
+        "control_planes": control_plane_kind.mesh_line(facts) or None,
     }
 
 

@@ -1,4 +1,5 @@
-"""Clean-up (the guide's step 7): namespaces, then remote secrets, each only when it carries our labels.
+"""Clean-up (the guide's step 7): namespaces, then remote secrets, each only when it carries our labels;
+then the multicluster_mode a run declared in a managed cluster's asm-options, put back as it was.
 
 Remote secrets are shared between runs. istiod reads `istio-remote-secret-<cluster>` by name, so two
 runs against the same clusters (two CI jobs, a person and a nightly job) use one secret per pair:
@@ -34,6 +35,7 @@ from typing import Any
 from meshconform.kube import errors
 from meshconform.kube.client import MERGE_PATCH, Cluster, Obj
 from meshconform.kube.fanout import parallel
+from meshconform.mesh import multicluster_mode
 from meshconform.mesh.samples import MANAGED_BY, OWNER, RUN_ID, ours_selector
 from meshconform.run import heartbeat
 
@@ -72,7 +74,12 @@ def cleanup(
             done += did
             failures += failed
         if stop is not None and stop.is_set():  # the user left: no write after that
-            break
+            return done, failures
+    try:  # what --join create declared in asm-options, put back as the run found it
+        live = set(spare) | (heartbeat.alive_in(cluster) if run_id is None else set())
+        done += multicluster_mode.restore(cluster, run_id, live)
+    except errors.KubeError as exc:
+        failures.append(f"{cluster.name}: {exc}")
     return done, failures
 
 

@@ -26,10 +26,12 @@ from meshconform.kube.client import Cluster, Obj
 from meshconform.kube.fanout import Once, parallel
 from meshconform.mesh import (
     cluster_identity,
+    control_plane_kind,
     controlplane,
     hello_calls,
     injection,
     membership,
+    multicluster_mode,
     peer_authn,
     proxy_view,
     remote_secrets,
@@ -165,6 +167,7 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     def istiod(c: Cluster) -> None:
         try:
             found[c.name] = (*controlplane.list_istiod(c), controlplane.injectors(c))
+            facts.clusters[c.name].managed = control_plane_kind.observe(c)
         except errors.KubeError as exc:
             facts.clusters[c.name].problems["control"] = str(exc)
 
@@ -172,7 +175,7 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     for c in up:
         if c.name in found:
             pods, deployments, hooks = found[c.name]
-            installed, tags = controlplane.revisions(pods, deployments), revision_choice.tags_of(hooks)
+            installed, tags = _revisions(facts, c.name, (pods, deployments)), revision_choice.tags_of(hooks)
             choice = revision_choice.choose(c.name, c.context, cfg.revision_for(c.name), installed, tags)
             fact = facts.clusters[c.name]
             fact.revision, fact.tag, fact.revision_problem = choice.revision, choice.tag, choice.problem
@@ -189,10 +192,17 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         except EXPECTED as exc:
             fact.problems["control"] = str(exc)
             return
+        ctl.revisions = _revisions(facts, c.name, found[c.name][:2])
         if fact.revision:
             fact.injection = injection.choose(ctl.injectors, fact.revision, cfg.namespace, fact.tag)
 
     parallel(control, up, stop)
+
+
+def _revisions(facts: MeshFacts, name: str, found: tuple[list[IstiodPod], dict[str, str]]) -> list[str]:
+    """The revisions an istiod serves in the cluster, and those its managed control plane serves."""
+    managed = facts.clusters[name].managed
+    return sorted(set(controlplane.revisions(*found)) | set(managed.revisions if managed else ()))
 
 
 # -- step 1: endpoint discovery (remote secrets) ---------------------------------------------------
@@ -206,6 +216,8 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     review with a token it issued), is asked once per cluster through one Once, not once per pair."""
     existing: dict[str, dict[str, Obj]] = {}
     once = Once()
+    if cfg.join != "verify":
+        parallel(lambda c: _declare(cfg, c, facts), up, stop)
 
     def listing(target: Cluster) -> None:
         try:
@@ -222,7 +234,11 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     found = {n: _entries(secrets) for n, secrets in existing.items()}
     entries = [e for es in found.values() for e in es]
     parallel(lambda e: cluster_identity.read_identity(e, once), entries, stop)
-    pairs = [(s, t) for t in up if t.name in existing for s in up if s is not t]
+    # A managed cluster of a mesh that declares multicluster_mode: connected discovers the others
+    # without secrets (under TRAFFIC_DIRECTOR it may not be given one): none is made or inspected.
+    declarative = control_plane_kind.by_multicluster_mode
+    joined = [t for t in up if t.name in existing and not declarative(facts, t.name)]
+    pairs = [(s, t) for t in joined for s in up if s is not t]
 
     def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
         source, target = pair
@@ -238,6 +254,21 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         ids = {n: sorted(remote_secrets.decode_data(s)) for n, s in secrets.items()}
         facts.clusters[name].remote_secret_ids = ids
         facts.clusters[name].remote_secret_claims = [_claim(e, names) for e in found[name]]
+
+
+def _declare(cfg: RunConfig, c: Cluster, facts: MeshFacts) -> None:
+    """A managed cluster of a mesh that declares multicluster_mode joins by the declaration."""
+    managed = facts.clusters[c.name].managed
+    if managed is None or managed.multicluster_mode == control_plane_kind.CONNECTED:
+        return
+    if not control_plane_kind.by_multicluster_mode(facts, c.name):
+        return
+    try:
+        managed.declared = multicluster_mode.declare(c, cfg.run_id)
+    except EXPECTED as exc:
+        facts.clusters[c.name].problems["join"] = f"could not declare multicluster_mode: {exc}"
+        return
+    managed.multicluster_mode = control_plane_kind.CONNECTED
 
 
 def _entries(secrets: dict[str, Obj]) -> list[cluster_identity.Entry]:

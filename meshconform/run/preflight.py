@@ -20,7 +20,7 @@ from meshconform.kube import errors
 from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
 from meshconform.kube.fanout import parallel_or_leave
 from meshconform.kube.redact import kubeconfig_files_secrets, one_line
-from meshconform.mesh import controlplane, remote_secrets, revision_choice, samples
+from meshconform.mesh import control_plane_kind, controlplane, remote_secrets, revision_choice, samples
 from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
@@ -219,6 +219,8 @@ def istiod_revisions(cluster: Cluster) -> tuple[list[str] | None, dict[str, list
     """The revisions installed and the revision tags (mesh/revision_choice.py); None: unreadable."""
     try:
         installed = controlplane.revisions(*controlplane.list_istiod(cluster))
+        # a managed cluster has no istiod pod: Google's ControlPlaneRevisions are its revisions
+        installed = sorted(set(installed) | set(control_plane_kind.control_plane_revisions(cluster) or {}))
     except errors.KubeError:
         return None, {}
     try:

@@ -42,11 +42,16 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
     assert doc["counts"]["failed"] == doc["counts"]["error"] == 0
     assert all(c["outcome"] in ("passed", "skipped") and not c["hint"] for c in doc["checks"].values())
     skipped = {k for k, c in doc["checks"].items() if c["outcome"] == "skipped"}
-    assert {k.partition("[")[0] for k in skipped} == {  # one network: no east-west gateway is needed
+    # one network: no east-west gateway is needed; an istiod in every cluster: no managed control plane
+    assert {k.partition("[")[0] for k in skipped} == {
         "test_east_west_gateway",
         "test_cross_network_gateway",
         "test_sidecar_routes_networks_through_gateways",
+        "test_managed_revision_ready",
+        "test_managed_data_plane",
+        "test_endpoint_discovery_declared",
     }
+    assert {c["control_plane"] for c in doc["clusters"].values()} == {"in-cluster istiod"}
     assert doc["model"] == "multi-primary, one network"
     assert {c["role"] for c in doc["clusters"].values()} == {"primary"}
     sources = doc["traffic_matrix"]["sources"]

@@ -337,6 +337,18 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
         subresources=(STATUS,),
     ),
+    # Google's managed control plane (a cluster of managed Cloud Service Mesh): one per revision in
+    # istio-system (`kubectl describe controlplanerevision -n istio-system`); its CRD
+    # controlplanerevisions.mesh.cloud.google.com serves v1beta1 and v1alpha1.
+    Resource(
+        "mesh.cloud.google.com",
+        ("v1beta1", "v1alpha1"),
+        "ControlPlaneRevision",
+        "controlplanerevisions",
+        True,
+        generation=True,
+        subresources=(STATUS,),
+    ),
 )
 
 BY_KEY: dict[str, Resource] = {r.key: r for r in RESOURCES}

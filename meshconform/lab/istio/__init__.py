@@ -19,6 +19,7 @@ from ..apiserver.lab_cluster import LabCluster
 from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
 from . import access, debug, eastwest, objects, plan, state
+from . import managed_control_plane as mcp
 from . import revisions as rv
 from .inject import SidecarInjector
 from .multicluster import SecretController
@@ -38,23 +39,69 @@ def _resolver(ist: state.IstioCluster) -> Any:
     return resolve
 
 
+def _url_resolver(ist: state.IstioCluster) -> Any:
+    """Google's managed injector answers at a URL outside the cluster, for the managed revision."""
+    def resolve(url: str) -> Handler | None:
+        if not mcp.managed(ist.control_plane) or ist.injector is None or "/inject" not in url:
+            return None
+        return ist.injector.handler(mcp.REVISION)   # type: ignore[no-any-return]
+    return resolve
+
+
+def _control_plane(cluster: LabCluster, ist: state.IstioCluster, rp: Any) -> list[tuple[str, Obj]]:
+    """An istiod Deployment and Service in the cluster, or (managed) the objects Google leaves."""
+    assert ist.mesh_values is not None
+    hook = objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)
+    if not mcp.managed(ist.control_plane):
+        return [
+            (objects.MWC, hook),
+            ("services", objects.service(rp.revision)),
+            ("deployments.apps", objects.deployment(ist.mesh_values, rp)),
+        ]
+    network = ist.mesh_values.network
+    hook["webhooks"] = [mcp.url_webhook(h, cluster.name, network) for h in hook["webhooks"]]
+    made: list[tuple[str, Obj]] = [(objects.MWC, hook)]
+    made.append(("customresourcedefinitions.apiextensions.k8s.io", mcp.crd()))
+    made.append(("controlplanerevisions.mesh.cloud.google.com", mcp.control_plane_revision(rp.revision)))
+    td = ist.control_plane == mcp.MANAGED_TD
+    missing = cluster.faults.touches("multicluster-mode-missing", cluster.name)
+    if td:
+        made.append(("configmaps", mcp.asm_options(connected=not missing)))
+    made.append(("deployments.apps", mcp.mdp_controller()))
+    made.append(("daemonsets.apps", mcp.cni_node()))
+    return made
+
+
+def _managed_status(cluster: LabCluster, ist: state.IstioCluster) -> None:
+    """What Google's controllers and the DaemonSet controller write into the managed objects' status."""
+    if not mcp.managed(ist.control_plane):
+        return
+    store = cluster.store
+    stalled = cluster.faults.touches("revision-stalled", cluster.name)
+    cpr = store.get("controlplanerevisions.mesh.cloud.google.com", rv.ISTIO_NS, mcp.REVISION)
+    store.update("controlplanerevisions.mesh.cloud.google.com", {**cpr, "status": mcp.status(stalled)},
+                 subresource="status")
+    ds = store.get("daemonsets.apps", mcp.SYSTEM_NS, mcp.CNI)
+    nodes = len(list(store.iter("nodes")))
+    store.update("daemonsets.apps", {**ds, "status": mcp.cni_status(nodes)}, subresource="status")
+
+
 def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -> None:
     assert ist.mesh_values is not None and ist.ca is not None and ist.root is not None
     store = cluster.store
     ist.injector = SidecarInjector(cluster)
-    store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission]))
+    store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission], _url_resolver(ist)))
     label = ist.labelled_network or ist.mesh_values.network
     made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(label))]
     made += access.reader_account()
-    made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
+    if not mcp.managed(ist.control_plane):  # a managed control plane signs with Google's CA, no cacerts
+        made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
     made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
         made += access.rbac(rp.revision)
         values = replace(ist.mesh_values, network="") if ist.sidecars_without_network else ist.mesh_values
         made += [("configmaps", cm) for cm in objects.configmaps(values, rp)]
-        made.append((objects.MWC, objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)))
-        made.append(("services", objects.service(rp.revision)))
-        made.append(("deployments.apps", objects.deployment(ist.mesh_values, rp)))
+        made += _control_plane(cluster, ist, rp)
     for tag, revision in ist.tags.items():  # istioctl tag set TAG --revision REV, after the install
         pilot = next(rp.pilot_tag for rp in ist.revisions if rp.revision == revision)
         made.append((objects.MWC, objects.tag_webhook(tag, revision, ist.bundle_pem, pilot)))
@@ -64,6 +111,7 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     with controllers.of(cluster).instantly():
         for res, obj in made:
             store.create(res, obj)
+    _managed_status(cluster, ist)
     gateway = store.find("services", rv.ISTIO_NS, eastwest.NAME)
     if gateway is not None and not cluster.faults.touches("ew-gateway-pending", cluster.name):
         store.update("services", eastwest.ingress_status(gateway, index), subresource="status")
@@ -86,11 +134,13 @@ def start(lab: Any) -> None:
         ist = state.of(cluster)
         if ist.root is None:
             continue
-        publisher = RootCertPublisher(cluster, ist.bundle_pem)
+        publisher = RootCertPublisher(cluster, ist.bundle_pem, mcp.managed(ist.control_plane))
         cluster.store.subscribe(publisher.on_event)
         publisher.resync()
         for rev in ist.revision_names:
             ctl = ist.istiods[rev] = SecretController(cluster, rev, ist.log(rev))
+            if ist.control_plane == mcp.MANAGED_TD:
+                continue  # TRAFFIC_DIRECTOR reads no remote secret: multicluster_mode (istio/eds.py)
             cluster.store.subscribe(ctl.on_event)
             ctl.resync()
         cluster.exec_handlers.append(debug.pilot_discovery)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
+from . import managed_control_plane as managed
 from . import revisions as rv
 from . import state, template
 
@@ -104,6 +105,9 @@ def view(cluster: LabCluster, revision: str | None) -> list[LabCluster]:
         t = rc.target
         if t is not None and all(t is not c for c in out):
             out.append(t)
+    for t in connected_peers(cluster):
+        if all(t is not c for c in out):
+            out.append(t)
     return out
 
 
@@ -163,6 +167,17 @@ def network_endpoints(gw: Gateway, namespace: str, name: str, port: int) -> list
     revisions = state.of(gw.cluster).revision_names
     known = view(gw.cluster, revisions[0] if revisions else None)
     return [e for e in endpoints(known, namespace, name, port) if network(e.cluster) == gw.network]
+
+
+def connected_peers(cluster: LabCluster) -> list[LabCluster]:
+    """Google's declarative endpoint discovery: a managed cluster that declares multicluster_mode:
+    connected discovers every other managed cluster of the fleet that declares it too."""
+    def declaring(c: LabCluster) -> bool:
+        return managed.managed(state.of(c).control_plane) and managed.declares_connected(c)
+
+    if not declaring(cluster):
+        return []
+    return [p for p in cluster.peers.values() if declaring(p)]
 
 
 def _port_of(svc_port: Obj, subset: Obj) -> int | None:

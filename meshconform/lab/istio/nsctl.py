@@ -24,8 +24,9 @@ KEY = "root-cert.pem"
 
 
 class RootCertPublisher:
-    def __init__(self, cluster: LabCluster, root_pem: str) -> None:
+    def __init__(self, cluster: LabCluster, root_pem: str, managed: bool = False) -> None:
         self.store, self.root_pem = cluster.store, root_pem
+        self.managed = managed  # Google's control plane publishes it: no istiod pod to wait for
         self.queue = Queue(f"istio-ca-root-cert/{cluster.name}", self.reconcile)
 
     def on_event(self, kind: str, res: str, obj: Obj, old: Obj | None) -> None:
@@ -43,7 +44,7 @@ class RootCertPublisher:
             self.queue.add(ns["metadata"]["name"])
 
     def istiod_running(self) -> bool:
-        return any(pod_ready(p) for p in self.store.iter("pods", rv.ISTIO_NS)
+        return self.managed or any(pod_ready(p) for p in self.store.iter("pods", rv.ISTIO_NS)
                    if (p["metadata"].get("labels") or {}).get("app") == "istiod")
 
     def reconcile(self, ns_name: str) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
+from . import managed_control_plane as managed
 from . import meshconfig
 from . import revisions as rv
 from .pki import RootCA
@@ -84,6 +85,7 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
     rotating = lab.faults.has("root-rotation") or lab.faults.has("root-rotation-incomplete")
     rotated = RootCA() if rotating else None  # the new root, same subject as tools/certs makes it
     out: dict[str, IstioCluster] = {}
+    kinds = lab.options.control_plane_kinds()
     for index, (name, cluster) in enumerate(lab.clusters.items()):
         ist = state_of(cluster)
         ist.root = RootCA() if lab.faults.has("root-ca-mismatch") and name == SECOND else shared
@@ -102,7 +104,11 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
         ist.mesh_values = meshconfig.MeshValues(
             cluster=name, network=network, trust_domain=td, mesh_id=MESH_ID
         )
+        ist.control_plane = kinds.get(name, managed.IN_CLUSTER)  # the outside cluster: in-cluster
         ist.revisions = _revisions(lab, cluster, index)
         ist.tags = lab.options.tags_of(name, ist.revision_names)
+        if managed.managed(ist.control_plane):  # Google serves its channel's revision at its version
+            tag = ist.revisions[0].proxy_tag
+            ist.revisions = [meshconfig.RevisionPlan(managed.REVISION, tag, tag)]
         out[name] = ist
     return out

@@ -35,6 +35,7 @@ import yaml
 
 from ..apiserver.lab_cluster import LabCluster
 from ..apiserver.status import AlreadyExistsError
+from . import managed_control_plane as managed
 from . import revisions as rv
 from . import state
 from .objects import READER_SA
@@ -152,12 +153,19 @@ def extra_secrets(lab: Any, a: LabCluster, b: LabCluster) -> list[Obj]:
     return [made_by_istioctl(a, kube_system_uid(a), a.server_url, ca, token)]
 
 
+def _declarative(lab: Any, b: LabCluster) -> bool:
+    """B discovers by multicluster_mode (TRAFFIC_DIRECTOR): no secret is made there, unless the
+    secrets-under-td fault leaves the open-source ones behind."""
+    td = state.of(b).control_plane == managed.MANAGED_TD
+    return td and not lab.faults.touches("secrets-under-td", b.name)
+
+
 def join(lab: Any) -> int:
     """Create every cluster's secret in every other cluster; -> how many were made."""
     made = 0
     for a in lab.clusters.values():
         for b in lab.clusters.values():
-            if a is b:
+            if a is b or _declarative(lab, b):
                 continue
             for secret in [secret_for(lab, a, b), *extra_secrets(lab, a, b)]:
                 if secret is None:

@@ -38,6 +38,7 @@ class IstioCluster:
     east_west: bool = False
     labelled_network: str | None = None
     sidecars_without_network: bool = False  # proxy-network-unset: values.global.network left empty
+    control_plane: str = "in-cluster"  # or managed-istiod / managed-td (istio/managed_control_plane.py)
 
     @property
     def bundle_pem(self) -> str:

@@ -40,8 +40,16 @@ def _matches_rule(rule: Obj, op: str, group: str, version: str, resource: str) -
 
 
 class Dispatcher:
-    def __init__(self, store: Store, resolve: Resolver, reinvoke: list[Admission]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        resolve: Resolver,
+        reinvoke: list[Admission],
+        resolve_url: Callable[[str], Handler | None] | None = None,
+    ) -> None:
         self.store, self.resolve, self.reinvoke = store, resolve, reinvoke
+        # a webhook called at a URL outside the cluster (Google's managed injector); None: unreachable
+        self.resolve_url = resolve_url or (lambda url: None)
 
     def __call__(self, req: AdmissionRequest) -> Obj | None:
         r = BY_KEY.get(req.res)
@@ -102,7 +110,7 @@ class Dispatcher:
             else f'Post "{cc.get("url", "")}"'
         )
         try:
-            handler = self._backend(ns, name, path) if svc else None
+            handler = self._backend(ns, name, path) if svc else self.resolve_url(str(cc.get("url", "")))
             if handler is None:
                 raise CallFailed("dial tcp: connect: connection refused")
             return handler(req)

@@ -1,0 +1,91 @@
+"""Google's managed control plane in the lab, as clients read it: a ControlPlaneRevision and no
+istiod pod, the injector at a URL, the managed data plane's objects, asm-options under
+TRAFFIC_DIRECTOR, the discovery it declares, and the managed faults."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client
+from labapi_support import kubectl
+from sim_support import Mesh, start
+
+GROUP, PLURAL = "mesh.cloud.google.com", "controlplanerevisions"
+
+
+def conditions(m: Mesh, i: int, version: str = "v1beta1") -> dict[str, str]:
+    cpr = m.custom(i).get_namespaced_custom_object(GROUP, version, "istio-system", PLURAL, "asm-managed")
+    return {c["type"]: c["status"] for c in cpr["status"]["conditions"]}
+
+
+@pytest.fixture(scope="module")
+def td(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
+    """The guide's workloads on two TRAFFIC_DIRECTOR clusters, the namespaces labelled for asm-managed."""
+    m = start(tmp_path_factory, clusters=2, control_planes=("managed-td",))
+    for i in (0, 1):
+        m.namespace(i, labels={"istio.io/rev": "asm-managed"})
+        m.deploy(i, (f"v{i + 1}",))
+    for i in (0, 1):
+        m.wait_ready(i, count=2)
+    yield m
+    m.lab.stop()
+
+
+def test_managed_cluster_has_a_provisioned_revision_and_no_istiod(td: Mesh) -> None:
+    for i in (0, 1):
+        assert td.pods(i, "istio-system", "app=istiod") == []
+        assert conditions(td, i) == {"Reconciled": "True", "ProvisioningFinished": "True", "Stalled": "False"}
+        assert conditions(td, i, "v1alpha1")["ProvisioningFinished"] == "True"  # both versions served
+
+
+def test_kubectl_lists_the_control_plane_revision(td: Mesh) -> None:
+    out = kubectl(td.kubeconfig, "--context", td.contexts[0], "-n", "istio-system", "get",
+                  "controlplanerevision", "-o", "name")
+    assert out.stdout.split() == ["controlplanerevision.mesh.cloud.google.com/asm-managed"]
+
+
+def test_the_managed_injector_is_called_at_its_url_and_injects(td: Mesh) -> None:
+    hook = client.AdmissionregistrationV1Api(td.api(0)).read_mutating_webhook_configuration(
+        "istio-sidecar-injector-asm-managed"
+    )
+    assert hook.metadata.labels["istio.io/rev"] == "asm-managed"
+    assert all(w.client_config.url and not w.client_config.service for w in hook.webhooks)
+    pods = td.pods(0, "sample", "app=sleep")
+    assert [c.name for c in pods[0].spec.containers] == ["sleep", "istio-proxy"]
+
+
+def test_managed_data_plane_and_declared_discovery(td: Mesh) -> None:
+    for i in (0, 1):
+        mdp = td.apps(i).read_namespaced_deployment("mdp-controller", "kube-system")
+        assert mdp.status.ready_replicas == 1
+        ds = td.apps(i).read_namespaced_daemon_set("istio-cni-node", "kube-system")
+        assert ds.status.number_ready == ds.status.desired_number_scheduled == 1
+        options = td.core(i).read_namespaced_config_map("asm-options", "istio-system")
+        assert options.data == {"multicluster_mode": "connected"}
+        secrets = td.core(i).list_namespaced_secret("istio-system", label_selector="istio/multiCluster=true")
+        assert secrets.items == []
+
+
+def test_connected_clusters_reach_each_other_without_secrets(td: Mesh) -> None:
+    for i in (0, 1):
+        versions = {call.split("version: ")[1].split(",")[0] for call in td.hello(i, 20) if "version" in call}
+        assert versions == {"v1", "v2"}
+
+
+def test_managed_faults_bend_their_objects(tmp_path_factory: pytest.TempPathFactory) -> None:
+    m = start(tmp_path_factory, clusters=2, control_planes=("managed-td",),
+              faults=("revision-stalled:cluster-2", "multicluster-mode-missing:cluster-1"))
+    try:
+        assert conditions(m, 1)["Stalled"] == "True" and conditions(m, 0)["Stalled"] == "False"
+        assert m.core(0).read_namespaced_config_map("asm-options", "istio-system").data in (None, {})
+    finally:
+        m.lab.stop()
+
+
+def test_managed_faults_need_a_managed_cluster() -> None:
+    from meshconform.lab import LabConfigError, LabOptions
+
+    with pytest.raises(LabConfigError, match="needs cluster-2 to run managed-td"):
+        options = LabOptions(faults=("secrets-under-td:cluster-2",), control_planes=("cluster-1=managed-td",))
+        options.validate()
+    with pytest.raises(LabConfigError, match="'istiod' is not one of in-cluster, managed-istiod, managed-td"):
+        LabOptions(control_planes=("istiod",)).validate()

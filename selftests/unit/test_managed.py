@@ -1,0 +1,127 @@
+"""The managed control plane's checks over synthetic facts: a managed cluster is judged by its
+ControlPlaneRevision instead of an istiod pod, endpoint discovery by multicluster_mode instead of
+remote secrets, and an in-cluster mesh is untouched by them."""
+
+from __future__ import annotations
+
+from test_checks import EAST_WEST, REV, failing, healthy, outcomes
+
+from meshconform.mesh import control_plane_kind
+from meshconform.mesh import facts as mf
+from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts
+
+MANAGED = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
+PROVISIONED = [
+    Condition("Reconciled", "True", "Ready"),
+    Condition("ProvisioningFinished", "True", "Provisioned"),
+    Condition("Stalled", "False", "NotStalled"),
+]
+
+
+def managed(facts: MeshFacts, name: str, mode: str | None = "connected", secrets: bool = False) -> None:
+    """Turn `name` into a managed cluster: no istiod pod, a ControlPlaneRevision of the revision."""
+    c = facts.clusters[name]
+    assert c.control is not None
+    c.control.istiod = []
+    c.managed = ManagedControlPlane({REV: list(PROVISIONED)}, mode, "1/1", "3/3")
+    if mode == "connected":
+        for pair in [p for p in facts.pairs if p.endswith(f"->{name}")]:
+            source = pair.split("->")[0]
+            facts.pairs[pair] = mf.RemoteSecret(f"istio-remote-secret-{source}")  # none is made there
+        if not secrets:
+            c.remote_secret_ids = {}
+
+
+def managed_mesh(n: int = 2) -> MeshFacts:
+    facts = healthy(n)
+    for name in facts.names:
+        managed(facts, name)
+    return facts
+
+
+def test_in_cluster_mesh_leaves_the_managed_checks_not_applicable():
+    result = outcomes(healthy())
+    assert failing(healthy()) == []
+    for check_id, outcome in result.items():
+        if check_id.startswith(MANAGED):
+            assert outcome.undecided == "not-applicable", check_id
+        elif not check_id.startswith(EAST_WEST):  # one network: not applicable either
+            assert outcome.status == "passed", check_id
+
+
+def test_healthy_managed_mesh_fails_nothing_and_skips_the_istiod_checks_as_not_applicable():
+    result = outcomes(managed_mesh())
+    assert failing(managed_mesh()) == []
+    for name in ("cluster-1", "cluster-2"):
+        assert result[f"test_managed_revision_ready[{name}]"].status == "passed"
+        assert result[f"test_endpoint_discovery_declared[{name}]"].status == "passed"
+        istiod = result[f"test_istiod_ready[{name}]"]
+        assert istiod.undecided == "not-applicable" and "test_managed_revision_ready" in istiod.message
+    present = result["test_remote_secret_present[cluster-1->cluster-2]"]
+    assert present.undecided == "not-applicable" and "multicluster_mode" in present.message
+    # not a quiet pass behind a not-applicable premise: every secret check says why it does not apply
+    assert result["test_remote_secret_credentials[cluster-1->cluster-2]"].undecided == "not-applicable"
+
+
+def test_stalled_revision_fails_its_check_only_and_names_the_object_and_the_fix():
+    facts = managed_mesh()
+    facts.clusters["cluster-2"].managed.revisions[REV] = [  # type: ignore[union-attr]
+        Condition("Reconciled", "False", "ReconcileFailed"),
+        Condition("Stalled", "True", "PreconditionFailed", "cluster is not registered to a fleet"),
+    ]
+    assert failing(facts) == ["test_managed_revision_ready[cluster-2]"]
+    message = outcomes(facts)["test_managed_revision_ready[cluster-2]"].message
+    assert f"ControlPlaneRevision istio-system/{REV} in cluster-2 is Stalled" in message
+    assert "PreconditionFailed" in message and "describe controlplanerevision" in message
+
+
+def test_revision_without_provisioning_conditions_is_not_ready():
+    facts = managed_mesh()
+    facts.clusters["cluster-1"].managed.revisions[REV] = []  # type: ignore[union-attr]
+    assert failing(facts) == ["test_managed_revision_ready[cluster-1]"]
+
+
+def test_multicluster_mode_missing_in_one_cluster_fails_there_with_the_patch():
+    facts = healthy()
+    managed(facts, "cluster-1")
+    managed(facts, "cluster-2", mode=None)
+    assert failing(facts) == ["test_endpoint_discovery_declared[cluster-2]"]
+    message = outcomes(facts)["test_endpoint_discovery_declared[cluster-2]"].message
+    assert "cluster-1 declare multicluster_mode: connected but cluster-2 does not" in message
+    assert "kubectl patch configmap/asm-options" in message
+
+
+def test_remote_secrets_beside_connected_mode_fail_as_stray():
+    facts = managed_mesh()
+    facts.clusters["cluster-2"].remote_secret_ids = {"istio-remote-secret-cluster-1": ["cluster-1"]}
+    assert failing(facts) == ["test_endpoint_discovery_declared[cluster-2]"]
+    message = outcomes(facts)["test_endpoint_discovery_declared[cluster-2]"].message
+    assert "istio-remote-secret-cluster-1" in message
+
+
+def test_managed_data_plane_controller_down_fails_the_data_plane_check():
+    facts = managed_mesh()
+    facts.clusters["cluster-1"].managed.mdp_controller = "0/1"  # type: ignore[union-attr]
+    assert failing(facts) == ["test_managed_data_plane[cluster-1]"]
+    message = outcomes(facts)["test_managed_data_plane[cluster-1]"].message
+    assert "kube-system/mdp-controller has 0/1 ready" in message
+
+
+def test_managed_cluster_with_remote_secrets_keeps_the_secret_checks():
+    facts = healthy()
+    managed(facts, "cluster-2", mode=None)  # managed istiod joined the open-source way
+    assert failing(facts) == []
+    result = outcomes(facts)
+    assert result["test_remote_secret_present[cluster-1->cluster-2]"].status == "passed"
+    assert result["test_istiod_synced[cluster-1->cluster-2]"].undecided == "not-applicable"
+
+
+def test_mixed_mesh_is_named_and_round_trips_through_json():
+    facts = healthy()
+    managed(facts, "cluster-2")
+    assert control_plane_kind.mesh_line(facts) == (
+        "mixed mesh: in-cluster istiod in cluster-1, managed control plane in cluster-2"
+    )
+    back = mf.from_json(MeshFacts, mf.to_json(facts))
+    assert back == facts
+    assert isinstance(back.clusters["cluster-2"].managed.revisions[REV][0], Condition)  # type: ignore[union-attr]
