@@ -8,6 +8,7 @@ from meshconform.checks.join import (
     secret_present,
     secret_targets,
 )
+from meshconform.checks.managed import discovery_declared
 
 
 def test_remote_secret_present(pair, mesh_joined):
@@ -33,3 +34,8 @@ def test_cluster_names_unique(cluster, mesh_joined):
 def test_istiod_synced(pair, mesh_synced):
     """istiod in B lists A in /debug/clusterz as synced."""
     verify(mesh_synced, istiod_synced, pair)
+
+
+def test_endpoint_discovery_declared(cluster, mesh_joined):
+    """Once one cluster declares multicluster_mode: connected, every managed one does, no secret left."""
+    verify(mesh_joined, discovery_declared, cluster)

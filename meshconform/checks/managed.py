@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from meshconform.checks import cf, check, statistics
 from meshconform.checks.cluster import managed_serves, reach, revision_installed
-from meshconform.mesh import control_plane_kind as kind
+from meshconform.mesh import control_plane_kind
 from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts
 
+OPTIONS = control_plane_kind.OPTIONS
 # A provisioned revision reports these True (either is enough: v1alpha1 objects carry only one).
 DONE = ("Reconciled", "ProvisioningFinished")
 
@@ -61,8 +62,8 @@ def data_plane(facts: MeshFacts, name: str) -> str | None:
     problems = [
         f"{what} kube-system/{obj} has {ready} ready"
         for what, obj, ready in (
-            ("Deployment", kind.MDP_CONTROLLER, managed.mdp_controller),
-            ("DaemonSet", kind.CNI_NODE, managed.cni_node),
+            ("Deployment", control_plane_kind.MDP_CONTROLLER, managed.mdp_controller),
+            ("DaemonSet", control_plane_kind.CNI_NODE, managed.cni_node),
         )
         if ready is not None and not _all_ready(ready)
     ]
@@ -81,7 +82,7 @@ def _all_ready(ready: str) -> bool:
 
 def declares_connected(facts: MeshFacts, name: str) -> bool:
     managed = cf(facts, name).managed
-    return managed is not None and managed.multicluster_mode == kind.CONNECTED
+    return managed is not None and managed.multicluster_mode == control_plane_kind.CONNECTED
 
 
 @check("test_endpoint_discovery_declared", requires=lambda f, t: [(reach, t)])
@@ -100,11 +101,11 @@ def discovery_declared(facts: MeshFacts, name: str) -> str | None:
     if not declares_connected(facts, name):
         mode = cf(facts, name).managed.multicluster_mode  # type: ignore[union-attr]
         seen = f"multicluster_mode is {mode!r}" if mode is not None else "it has no multicluster_mode"
+        patch = f'{{"data":{{"{control_plane_kind.MODE_KEY}":"{control_plane_kind.CONNECTED}"}}}}'
         return (
             f"{', '.join(declaring)} declare multicluster_mode: connected but {name} does not ({seen} in "
-            f"ConfigMap istio-system/{kind.OPTIONS}), so the other clusters do not discover its "
-            f"endpoints nor it theirs; kubectl patch configmap/{kind.OPTIONS} -n istio-system "
-            f"--type merge -p '{{\"data\":{{\"{kind.MODE_KEY}\":\"{kind.CONNECTED}\"}}}}' {fix}"
+            f"ConfigMap istio-system/{OPTIONS}), so the other clusters do not discover its endpoints nor "
+            f"it theirs; kubectl patch configmap/{OPTIONS} -n istio-system --type merge -p '{patch}' {fix}"
         )
     stray = sorted(cf(facts, name).remote_secret_ids)
     if stray:
