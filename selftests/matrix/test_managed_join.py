@@ -14,15 +14,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from support import lab_in_process, run_suite
+from support import LabEnv, run_suite
 
 MULTICLUSTER = "istio/multiCluster=true"
 
 
 @pytest.mark.selftest_slow
 def test_join_create_declares_multicluster_mode_and_cleanup_restores_it(tmp_path: Path) -> None:
-    with lab_in_process(tmp_path, clusters=2, control_planes=("managed-td",),
-                        faults=("multicluster-mode-missing:cluster-2",)) as env:
+    with LabEnv.start(tmp_path, clusters=2, control_planes=("managed-td",),
+                      faults=("multicluster-mode-missing:cluster-2",)) as env:
         run = run_suite(tmp_path / "reports", *env.args(), "--namespace", "mc")
         assert run.returncode == 0 and not run.failures, run.tail(3000)
         after = env.core(1).read_namespaced_config_map("asm-options", "istio-system")
