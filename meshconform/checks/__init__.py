@@ -31,6 +31,7 @@ Need = tuple["Check", str]
 
 # Why a check has no verdict of its own: a premise, not applicable, or its facts cannot decide.
 Undecided = Literal["", "premise", "not-applicable", "inconclusive"]
+NOT_APPLICABLE = "does not apply: "  # how the skip of a check that does not apply to this mesh begins
 NOT_JUDGED = "not judged (--allow-inconclusive): "  # how an allowed inconclusive check's skip begins
 ALLOW_HINT = "; or pass --allow-inconclusive to let the run pass without this verdict"
 
@@ -90,7 +91,7 @@ def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) 
     try:
         problem = chk.evaluate(facts, target)
     except statistics.NotApplicable as exc:
-        return Outcome("skipped", f"does not apply: {exc}", "not-applicable")
+        return Outcome("skipped", f"{NOT_APPLICABLE}{exc}", "not-applicable")
     except statistics.Inconclusive as exc:
         return Outcome("failed", f"cannot be judged: {exc}{ALLOW_HINT}", "inconclusive")
     return Outcome("failed", problem) if problem else Outcome("passed")

@@ -60,7 +60,9 @@ def test_known_faults_lists_every_pattern():
     assert "ew-gateway-pending:CLUSTER" in faults and "no-cross-network-gateway:CLUSTER" in faults
     assert "proxy-network-unset:CLUSTER" in faults
     assert "tag-relabelled:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 41
+    assert "revision-stalled:CLUSTER" in faults and "mdp-down:CLUSTER" in faults
+    assert "multicluster-mode-missing:CLUSTER" in faults and "secrets-under-td:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 45
 
 
 def test_join_faults_imply_joined():

@@ -18,3 +18,17 @@ def test_a_fleet_s_removed_objects_are_counted_by_kind():
     removed += [f"cluster-{i}: {secret}{j}" for i in range(1, 21) for j in range(19)]
     line = plugin._removed(removed)
     assert line == "400 objects: 20 namespace, 380 secret; each is listed in summary.json (cleanup.removed)"
+
+
+def test_checks_that_do_not_apply_are_counted_by_name():
+    """A healthy run's skips are explained in one line: the checks that do not apply, per name."""
+    ids = [
+        "test_east_west_gateway[cluster-1]",
+        "test_east_west_gateway[cluster-2]",
+        "test_managed_data_plane[cluster-1]",
+    ]
+    assert plugin._not_applicable(ids) == (
+        "3 skipped: they do not apply to this mesh (no verdict lost; -rs says why for each): "
+        "test_east_west_gateway (2), test_managed_data_plane"
+    )
+    assert plugin._not_applicable([]) == ""
