@@ -63,6 +63,18 @@ ASM_GKE_MULTICLUSTER = Doc(
     "Anthos Service Mesh 1.10: Set up a multi-cluster mesh on GKE (prerequisites)",
     "https://cloud.google.com/service-mesh/v1.10/docs/gke-install-multi-cluster",
 )
+CSM_PROVISION = Doc(
+    "Cloud Service Mesh: Provision a managed control plane on GKE",
+    "https://cloud.google.com/service-mesh/docs/onboarding/provision-control-plane",
+)
+CSM_MANAGED_TROUBLESHOOT = Doc(
+    "Cloud Service Mesh: Resolving managed Cloud Service Mesh issues",
+    "https://cloud.google.com/service-mesh/docs/troubleshooting/troubleshoot-managed-service-mesh",
+)
+CSM_MULTICLUSTER_MODE = Doc(
+    "Cloud Service Mesh: Migrate from Istio secrets to multicluster_mode",
+    "https://cloud.google.com/service-mesh/docs/migrate/modernization-configuration-updates",
+)
 GKE_KUBECTL = Doc(
     "GKE: Install kubectl and configure cluster access",
     "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl",
@@ -83,6 +95,27 @@ HINTS: dict[str, Hint] = {
         "every cluster needs the same istiod revision, so that the namespace label istio.io/rev=REV injects "
         "the same proxies everywhere: install it (asmcli / istioctl --set revision=REV) or pass --revision",
         (CANARY, ASM_GKE_MULTICLUSTER),
+    ),
+    "test_managed_revision_ready": Hint(
+        "control",
+        "Google provisions a managed revision from the fleet: read the ControlPlaneRevision's conditions "
+        "(kubectl -n istio-system describe controlplanerevision REV) and the fleet's state "
+        "(gcloud container fleet mesh describe); a Stalled revision names its cause there",
+        (CSM_PROVISION, CSM_MANAGED_TROUBLESHOOT),
+    ),
+    "test_managed_data_plane": Hint(
+        "control",
+        "the managed data plane needs mdp-controller and istio-cni-node Ready in kube-system: read their "
+        "events (kubectl -n kube-system describe deployment mdp-controller, daemonset istio-cni-node); "
+        "both need the node capacity Google's provisioning page lists",
+        (CSM_PROVISION, CSM_MANAGED_TROUBLESHOOT),
+    ),
+    "test_endpoint_discovery_declared": Hint(
+        "join",
+        "declare endpoint discovery the same way in every cluster: multicluster_mode: connected in "
+        "ConfigMap istio-system/asm-options of each, and no Istio remote secrets where the control plane "
+        "is TRAFFIC_DIRECTOR",
+        (CSM_MULTICLUSTER_MODE,),
     ),
     "test_istiod_ready": Hint(
         "control",
