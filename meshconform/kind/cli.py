@@ -1,15 +1,18 @@
 """``python -m meshconform.kind``: a real two-cluster Istio mesh on kind, and the suite run on it.
 
 The lab proves the suite; this proves it against real Kubernetes and a real istiod. One command
-creates two kind clusters, plugs in a shared root CA, installs Istio multi-primary on one network,
-runs the suite with ``--api-server`` pointing at each cluster's internal address, and deletes the
-clusters afterwards unless ``--keep``. The steps themselves are data (``meshconform.kind.plan``);
-this module checks the tools, executes the plan step by step, and always runs the teardown.
+creates two kind clusters, plugs in a shared root CA, installs Istio in one of its four
+multicluster models (``--model multi-primary|primary-remote``, ``--networks 1|2``; default the
+guide's multi-primary on one network), runs the suite with ``--api-server`` pointing at each
+cluster's internal address, and deletes the clusters afterwards unless ``--keep``. The steps
+themselves are data (``meshconform.kind.plan``); this module checks the tools, executes the plan
+step by step, and always runs the teardown.
 
-Usage: ``python -m meshconform.kind [--dry-run] [--keep] [--name-prefix P] [--workdir DIR]
-[--revision REV] [--node-image IMAGE] [-- PYTEST_ARGS...]``. Exit codes: the suite's pytest exit
-code when it ran; 1 when a setup step failed; 2 when the run could not start (bad options, a
-missing tool, no docker daemon, a cluster name already taken); 130 when interrupted.
+Usage: ``python -m meshconform.kind [--dry-run] [--keep] [--model M] [--networks N]
+[--name-prefix P] [--workdir DIR] [--revision REV] [--node-image IMAGE] [-- PYTEST_ARGS...]``.
+Exit codes: the suite's pytest exit code when it ran; 1 when a setup step failed; 2 when the run
+could not start (bad options or combinations, a missing tool, no docker daemon, a cluster or
+container name already taken); 130 when interrupted. Every refusal is one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,18 +27,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn, Protocol
 
 from meshconform.kind import certs
+from meshconform.kind.actions import Action, Command, RemovePath, Step, WriteCacerts
+from meshconform.kind.models import MODELS, MULTI_PRIMARY
 from meshconform.kind.plan import (
     REQUIRED_TOOLS,
-    Action,
-    Command,
     KindOptions,
     Plan,
     PlanError,
-    RemovePath,
-    Step,
-    WriteCacerts,
     build_plan,
     describe,
     render,
@@ -56,11 +57,14 @@ class Result:
     error: str = ""  # why the command could not run at all (not found, timed out)
 
 
-Runner = Callable[[Command, tuple[str, ...]], Result]
+class Runner(Protocol):
+    def __call__(self, command: Command, argv: tuple[str, ...], stdin: str | None = None) -> Result: ...
+
+
 Log = Callable[[str], None]
 
 
-def run_command(command: Command, argv: tuple[str, ...]) -> Result:
+def run_command(command: Command, argv: tuple[str, ...], stdin: str | None = None) -> Result:
     """Run one argument list; stdout is captured only when the plan needs the value."""
     try:
         done = subprocess.run(  # an argument list: no shell
@@ -69,6 +73,7 @@ def run_command(command: Command, argv: tuple[str, ...]) -> Result:
             timeout=command.timeout,
             check=False,
             text=True,
+            input=stdin,
             stdout=subprocess.PIPE if command.capture else None,
         )
     except FileNotFoundError:
@@ -102,7 +107,9 @@ def perform(action: Action, values: dict[str, str], run: Runner, log: Log) -> st
         return _remove(action.path)
     argv = substitute(action.argv, values)
     log("$ " + shlex.join(argv))
-    result = run(action, argv)
+    if action.stdin and action.stdin not in values:
+        return f"no value captured for ${{{action.stdin}}}"
+    result = run(action, argv, values[action.stdin]) if action.stdin else run(action, argv)
     if result.returncode != 0:
         return f"`{_short(argv)}` failed: {result.error or f'exit code {result.returncode}'}"
     if action.capture:
@@ -170,6 +177,8 @@ def _teardown(
         log(f"kept kind clusters {names}; kubeconfig {plan.kubeconfig}")
         for c in plan.clusters:
             log(f"  delete with: kind delete cluster --name {c.kind_name} --kubeconfig {plan.kubeconfig}")
+        if plan.lb_container:
+            log(f"  stop the load balancer with: docker stop {plan.lb_container}")
         if all(c.ip_var in values for c in plan.clusters):
             log(
                 "  rerun the suite (from the repository root): "
@@ -214,7 +223,25 @@ def preflight(plan: Plan) -> str | None:
             f"kind cluster {taken[0]} already exists; delete it (kind delete cluster --name {taken[0]}) "
             "or choose another --name-prefix"
         )
+    return _container_taken(plan.lb_container) if plan.lb_container else None
+
+
+def _container_taken(name: str) -> str | None:
+    """The load balancer's container name must be free: the teardown stops it by that name."""
+    code, out, err = _probe("docker", "ps", "-a", "--format", "{{.Names}}")
+    if code != 0:
+        return f"`docker ps -a` failed ({err or f'exit code {code}'})"
+    if name in out.split():
+        return f"container {name} already exists; remove it (docker rm -f {name}) or change --name-prefix"
     return None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other refusal."""
+
+    def error(self, message: str) -> NoReturn:
+        _complain(message)
+        sys.exit(EXIT_CANNOT_START)
 
 
 def parse_args(argv: Sequence[str]) -> tuple[KindOptions, bool]:
@@ -224,7 +251,7 @@ def parse_args(argv: Sequence[str]) -> tuple[KindOptions, bool]:
         if "--" not in argv
         else (list(argv[: list(argv).index("--")]), list(argv[list(argv).index("--") + 1 :]))
     )
-    parser = argparse.ArgumentParser(prog="python -m meshconform.kind", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m meshconform.kind", description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the full ordered plan; run nothing")
     parser.add_argument("--keep", action="store_true", help="keep the clusters and kubeconfig after the run")
     parser.add_argument(
@@ -233,6 +260,11 @@ def parse_args(argv: Sequence[str]) -> tuple[KindOptions, bool]:
     parser.add_argument("--workdir", type=Path, help="kubeconfig and CA files (default: TMPDIR/PREFIX-kind)")
     parser.add_argument("--revision", help="install Istio with this revision and validate it")
     parser.add_argument("--node-image", help="kind node image (kindest/node:vX.Y.Z) for both clusters")
+    models = " or ".join(MODELS)
+    parser.add_argument("--model", default=MULTI_PRIMARY, help=f"{models} (default %(default)s)")
+    parser.add_argument(
+        "--networks", type=int, default=1, help="networks the clusters are dealt onto round-robin (default 1)"
+    )
     args = parser.parse_args(ours)
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"{args.name_prefix}-kind"
     opts = KindOptions(
@@ -242,6 +274,8 @@ def parse_args(argv: Sequence[str]) -> tuple[KindOptions, bool]:
         revision=args.revision,
         node_image=args.node_image,
         pytest_args=tuple(theirs),
+        model=args.model,
+        networks=args.networks,
     )
     return opts, args.dry_run
 
