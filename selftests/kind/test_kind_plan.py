@@ -8,6 +8,7 @@ ordering, placeholder filling and cleanup-after-failure are checked without dock
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -252,3 +253,226 @@ def test_a_bad_captured_ip_fails_the_step(tmp_path, capsys):
     code, _ = run(build_plan(options(tmp_path)), FakeRunner(ip="<no value>"))
     assert code == kind.EXIT_SETUP_FAILED
     assert "expected an IP address for ${ip_mc_1}" in capsys.readouterr().err
+
+
+# --- Istio's four multicluster models (--model, --networks) ---------------------------------------
+
+
+def label(argv: tuple[str, ...]) -> str:
+    """A short name for one command of the plan, so that a model's order reads like its page."""
+    words = [a for a in argv if not a.startswith(("--kubeconfig", "/")) and "kubeconfig" not in a]
+    ctx = argv[argv.index("--context") + 1].removeprefix("kind-") if "--context" in argv else ""
+    if argv[:3] == ("kind", "create", "cluster"):
+        return f"create {argv[4]}"
+    if argv[:2] == ("docker", "inspect"):
+        return f"ip {argv[-1].removesuffix('-control-plane')}"
+    if argv[:2] == ("docker", "exec"):
+        return f"route {argv[2].removesuffix('-control-plane')} {argv[6]}"
+    if argv[:2] == ("docker", "run"):
+        return f"start {argv[argv.index('--name') + 1]}"
+    if argv[:2] == ("istioctl", "install"):
+        config = Path(argv[argv.index("-f") + 1])
+        return f"install {ctx} {config.parent.name}/{config.name}" + (" --set" if "--set" in argv else "")
+    if argv[:2] == ("istioctl", "create-remote-secret"):
+        return f"remote-secret {ctx}"
+    verb = words[words.index(ctx if f"kind-{ctx}" not in words else f"kind-{ctx}") + 1 :]
+    if verb[:2] == ["apply", "-n"]:
+        return f"apply {ctx} {Path(argv[-1]).name}"
+    return " ".join([verb[0], ctx, *verb[1:2]])
+
+
+MODEL_ORDERS = {
+    ("multi-primary", 2): [
+        "create mc-1", "ip mc-1", "create mc-2", "ip mc-2",
+        "start mc-cloud-provider-kind", "label mc-1 node", "label mc-2 node",
+        "create mc-1 namespace", "label mc-1 namespace", "create mc-1 secret",
+        "create mc-2 namespace", "label mc-2 namespace", "create mc-2 secret",
+        "install mc-1 multi-primary_multi-network/cluster-1.yaml",
+        "install mc-1 istio/eastwest-network1.yaml", "wait mc-1 -n", "get mc-1 -n",
+        "apply mc-1 expose-services.yaml",
+        "install mc-2 multi-primary_multi-network/cluster-2.yaml",
+        "install mc-2 istio/eastwest-network2.yaml", "wait mc-2 -n", "get mc-2 -n",
+        "apply mc-2 expose-services.yaml",
+    ],
+    ("primary-remote", 1): [
+        "create mc-1", "ip mc-1", "create mc-2", "ip mc-2",
+        "route mc-1 10.20.0.0/16", "route mc-1 10.255.20.0/24", "route mc-2 10.10.0.0/16", "route mc-2 10.255.10.0/24",
+        "start mc-cloud-provider-kind", "label mc-1 node",
+        "create mc-1 namespace", "label mc-1 namespace", "create mc-1 secret",
+        "create mc-2 namespace", "label mc-2 namespace", "annotate mc-2 namespace",
+        "install mc-1 primary-remote/cluster-1.yaml",
+        "install mc-1 istio/eastwest-network1.yaml", "wait mc-1 -n", "get mc-1 -n",
+        "apply mc-1 expose-istiod.yaml",
+        "install mc-2 primary-remote/cluster-2.yaml --set",
+        "remote-secret mc-2", "apply mc-1 -f",
+    ],
+    ("primary-remote", 2): [
+        "create mc-1", "ip mc-1", "create mc-2", "ip mc-2",
+        "start mc-cloud-provider-kind", "label mc-1 node", "label mc-2 node",
+        "create mc-1 namespace", "label mc-1 namespace", "create mc-1 secret",
+        "create mc-2 namespace", "label mc-2 namespace", "annotate mc-2 namespace",
+        "install mc-1 primary-remote_multi-network/cluster-1.yaml",
+        "install mc-1 istio/eastwest-network1.yaml", "wait mc-1 -n", "get mc-1 -n",
+        "apply mc-1 expose-istiod.yaml",
+        "install mc-2 primary-remote_multi-network/cluster-2.yaml --set",
+        "remote-secret mc-2", "apply mc-1 -f",
+        "install mc-2 istio/eastwest-network2.yaml", "wait mc-2 -n", "get mc-2 -n",
+        "apply mc-1 expose-services.yaml",
+    ],
+}  # fmt: skip
+
+
+def model_plan(tmp_path, name, networks, **kw):
+    return build_plan(options(tmp_path, model=name, networks=networks, **kw))
+
+
+def commands(plan):
+    return [s.action.argv for s in plan.steps if isinstance(s.action, Command)]
+
+
+def test_the_guides_model_is_the_default_and_its_plan_is_unchanged(tmp_path):
+    plan = model_plan(tmp_path, "multi-primary", 1)
+    assert commands(plan) == expected_commands(tmp_path) and plan.lb_container is None
+    assert plan.steps == build_plan(options(tmp_path)).steps
+
+
+@pytest.mark.parametrize(("name", "networks"), list(MODEL_ORDERS), ids=lambda v: str(v))
+def test_each_model_follows_its_install_page_in_order(tmp_path, name, networks):
+    plan = model_plan(tmp_path, name, networks)
+    assert [label(argv) for argv in commands(plan)] == MODEL_ORDERS[(name, networks)]
+    assert plan.suite.argv == suite_command(tmp_path)
+
+
+def test_primary_remote_commands_are_the_pages_with_explicit_contexts(tmp_path):
+    k = str(tmp_path / "kubeconfig")
+    argvs = commands(model_plan(tmp_path, "primary-remote", 2))
+    assert ("kubectl", "--kubeconfig", k, "--context", "kind-mc-2", "annotate", "namespace", "istio-system",
+            "topology.istio.io/controlPlaneClusters=cluster-1", "--overwrite") in argvs  # fmt: skip
+    assert ("istioctl", "install", "--kubeconfig", k, "--context", "kind-mc-2", "-f",
+            f"{M}/istio/primary-remote_multi-network/cluster-2.yaml", "-y",
+            "--set", "values.global.remotePilotAddress=${ip_eastwest_mc_1}") in argvs  # fmt: skip
+    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2", "--name=cluster-2",
+            "--server=https://${ip_mc_2}:6443") in argvs  # fmt: skip
+    assert ("kubectl", "--kubeconfig", k, "--context", "kind-mc-1", "wait", "-n", "istio-system",
+            "service/istio-eastwestgateway", "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
+            "--timeout=180s") in argvs  # fmt: skip
+    assert ("docker", "run", "-d", "--rm", "--name", "mc-cloud-provider-kind", "--network", "kind", "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.11.1") in argvs  # fmt: skip
+
+
+def test_a_remote_gets_no_ca_keys_and_the_secret_goes_to_the_primary_only(tmp_path):
+    plan = model_plan(tmp_path, "primary-remote", 1)
+    assert plan.steps[0].action == WriteCacerts(tmp_path / "certs", ("cluster-1",))
+    steps = [s.action for s in plan.steps if isinstance(s.action, Command)]
+    secret = next(a for a in steps if a.capture == "secret_mc_2")
+    applied = [a for a in steps if a.stdin == "secret_mc_2"]
+    assert [a.argv[4] for a in applied] == ["kind-mc-1"] and applied[0].argv[-3:] == ("apply", "-f", "-")
+    assert steps.index(secret) < steps.index(applied[0])
+    assert not any("cacerts" in a.argv for a in steps if "kind-mc-2" in a.argv)
+
+
+@pytest.mark.parametrize(("name", "networks"), [*MODEL_ORDERS, ("multi-primary", 1)], ids=lambda v: str(v))
+def test_every_placeholder_and_stdin_is_captured_earlier_in_every_model(tmp_path, name, networks):
+    plan = model_plan(tmp_path, name, networks)
+    captured: set[str] = set()
+    for action in [*(s.action for s in plan.steps), plan.suite]:
+        if isinstance(action, Command):
+            needed = {m for arg in action.argv for m in re.findall(r"\$\{([a-z0-9_]+)\}", arg)}
+            assert needed | ({action.stdin} if action.stdin else set()) <= captured, (action.argv, captured)
+            assert not any(n.startswith("secret_") for n in needed), "a credential never goes into argv"
+            captured |= {action.capture} if action.capture else set()
+
+
+@pytest.mark.parametrize(("name", "networks"), list(MODEL_ORDERS), ids=lambda v: str(v))
+def test_every_model_cites_its_page_and_the_dry_run_names_it(tmp_path, name, networks):
+    plan = model_plan(tmp_path, name, networks)
+    text = "\n".join(render(plan))
+    assert f"per istio.io \"{plan.model.page}\" ({plan.model.url})" in text
+    istio = [a for a in (s.action for s in plan.steps) if isinstance(a, Command) and a.argv[0] == "istioctl"]
+    assert istio and all(a.cite.startswith(f'istio.io "{plan.model.page}"') for a in istio)
+    assert "no container named mc-cloud-provider-kind" in text
+    assert "(a credential: kept in memory, never printed)" in text or name == "multi-primary"
+
+
+def test_the_load_balancer_is_stopped_first_and_kept_with_keep(tmp_path):
+    plan = model_plan(tmp_path, "multi-primary", 2)
+    undos = [u for u in teardown(plan, list(plan.steps)) if isinstance(u, Command)]
+    assert [u.argv for u in undos] == [
+        ("docker", "stop", "mc-cloud-provider-kind"),
+        ("kind", "delete", "cluster", "--name", "mc-2", "--kubeconfig", f"{tmp_path}/kubeconfig"),
+        ("kind", "delete", "cluster", "--name", "mc-1", "--kubeconfig", f"{tmp_path}/kubeconfig"),
+    ]
+    kept = model_plan(tmp_path, "multi-primary", 2, keep=True)
+    assert teardown(kept, list(kept.steps)) == [RemovePath(tmp_path / "certs", "remove the CA keys from disk")]
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"model": "multi-remote"}, "--model 'multi-remote': choose multi-primary or primary-remote"),
+        ({"networks": 3}, "--networks 3: the kind path has 2 clusters"),
+        ({"networks": 0}, "--networks 0: the kind path has 2 clusters"),
+        ({"model": "primary-remote", "revision": "canary"}, "--revision with --model primary-remote is not planned"),
+    ],
+)
+def test_bad_model_options_are_refused(tmp_path, kw, message):
+    with pytest.raises(PlanError, match=re.escape(message)):
+        build_plan(options(tmp_path, **kw))
+
+
+def test_revision_reaches_the_east_west_gateway_too(tmp_path):
+    argvs = commands(model_plan(tmp_path, "multi-primary", 2, revision="canary"))
+    installs = [a for a in argvs if a[:2] == ("istioctl", "install")]
+    assert len(installs) == 4 and all(a[-2:] == ("--set", "revision=canary") for a in installs)
+
+
+class ModelRunner(FakeRunner):
+    """Also answers the gateway address and istioctl create-remote-secret, and records stdin."""
+
+    SECRET = "apiVersion: v1\nkind: Secret\n# token: fake-token-for-the-test\n"
+
+    def __init__(self):
+        super().__init__()
+        self.stdin: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, command, argv, stdin=None):
+        if stdin is not None:
+            self.stdin[argv] = stdin
+        if argv[:2] == ("istioctl", "create-remote-secret"):
+            self.calls.append(argv)
+            return kind.Result(0, self.SECRET)
+        if "jsonpath={.status.loadBalancer.ingress[0].ip}" in argv and "get" in argv:
+            self.calls.append(argv)
+            return kind.Result(0, "172.18.255.200")
+        return super().__call__(command, argv)
+
+
+def test_primary_remote_run_feeds_the_secret_on_stdin_and_never_logs_it(tmp_path, capsys):
+    runner = ModelRunner()
+    code, lines = run(model_plan(tmp_path, "primary-remote", 2), runner)
+    assert code == 0
+    k = str(tmp_path / "kubeconfig")
+    apply = ("kubectl", "--kubeconfig", k, "--context", "kind-mc-1", "apply", "-f", "-")
+    assert runner.stdin == {apply: ModelRunner.SECRET.strip()}
+    remote_install = next(c for c in runner.calls if "primary-remote_multi-network/cluster-2.yaml" in " ".join(c))
+    assert remote_install[-1] == "values.global.remotePilotAddress=172.18.255.200"
+    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2", "--name=cluster-2",
+            "--server=https://172.18.0.3:6443") in runner.calls  # fmt: skip
+    assert runner.calls[-3:] == [
+        ("docker", "stop", "mc-cloud-provider-kind"),
+        ("kind", "delete", "cluster", "--name", "mc-2", "--kubeconfig", k),
+        ("kind", "delete", "cluster", "--name", "mc-1", "--kubeconfig", k),
+    ]
+    out = "\n".join(lines) + capsys.readouterr().err
+    assert "fake-token-for-the-test" not in out
+
+
+def test_a_gateway_without_an_address_stops_the_setup(tmp_path, capsys):
+    runner = FakeRunner(fail_on=("kubectl", "--kubeconfig", f"{tmp_path}/kubeconfig", "--context", "kind-mc-1", "wait"))
+    code, _ = run(model_plan(tmp_path, "primary-remote", 1), runner)
+    assert code == kind.EXIT_SETUP_FAILED
+    assert not any(c[:2] == ("istioctl", "create-remote-secret") for c in runner.calls)
+    assert runner.calls[-3][:3] == ("docker", "stop", "mc-cloud-provider-kind")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--context kind-mc-1 wait ...` failed: exit code 1" in err[0], err
