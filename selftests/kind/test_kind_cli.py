@@ -125,3 +125,60 @@ def test_nox_kind_session_refuses_before_installing_anything(bindir):
     assert time.monotonic() - start < FAST_S
     assert "Session kind aborted: missing on PATH: docker, kind, istioctl, kubectl" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "networks", "page"),
+    [
+        ("multi-primary", "1", "Install Multi-Primary"),
+        ("multi-primary", "2", "Install Multi-Primary on different networks"),
+        ("primary-remote", "1", "Install Primary-Remote"),
+        ("primary-remote", "2", "Install Primary-Remote on different networks"),
+    ],
+)
+def test_dry_run_prints_each_models_steps_in_order(bindir, tmp_path, model, networks, page):
+    workdir = tmp_path / "work"
+    args = ("--workdir", str(workdir), "--name-prefix", "mc", "--model", model, "--networks", networks)
+    done = cli("--dry-run", *args, path=str(bindir))
+    assert done.returncode == 0, done.stderr
+    plan = build_plan(KindOptions(workdir=workdir, name_prefix="mc", model=model, networks=int(networks)))
+    commands = [s.action.argv for s in plan.steps if isinstance(s.action, Command)] + [plan.suite.argv]
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    positions = [lines.index(shlex.join(argv)) for argv in commands]
+    assert positions == sorted(positions), "commands are printed in plan order"
+    nets = "one network" if networks == "1" else "2 networks"
+    assert f'model: {model} on {nets}, per istio.io "{page}"' in done.stdout
+    assert not workdir.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--model", "remote"), "--model 'remote': choose multi-primary or primary-remote"),
+        (("--networks", "3"), "--networks 3: the kind path has 2 clusters, dealt round-robin onto"),
+        (("--networks", "two"), "argument --networks: invalid int value: 'two'"),
+        (("--model", "primary-remote", "--revision", "rev"), "--revision with --model primary-remote is not"),
+        (("--clusters", "3"), "unrecognized arguments: --clusters 3"),
+    ],
+)
+def test_bad_model_options_are_one_line_usage_errors(bindir, args, message):
+    start = time.monotonic()
+    done = cli("--dry-run", *args, path=str(bindir))
+    line = assert_one_line_refusal(done, time.monotonic() - start)
+    assert line.startswith("meshconform kind: ") and message in line
+
+
+def test_a_taken_load_balancer_container_is_never_touched(bindir, tmp_path):
+    log = tmp_path / "docker-calls"
+    record = f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')"
+    fake_tool(bindir, "docker", f"{record}; print('mc-cloud-provider-kind')")
+    fake_tool(bindir, "kind", "print('other')")
+    fake_tool(bindir, "istioctl", "sys.exit(0)")
+    fake_tool(bindir, "kubectl", "sys.exit(0)")
+    start = time.monotonic()
+    done = cli("--name-prefix", "mc", "--networks", "2", path=str(bindir))
+    line = assert_one_line_refusal(done, time.monotonic() - start)
+    name = "mc-cloud-provider-kind"
+    assert f"container {name} already exists; remove it (docker rm -f {name})" in line
+    # asked, never run or stopped
+    assert log.read_text() == "info --format {{.ServerVersion}}\nps -a --format {{.Names}}\n"

@@ -296,7 +296,8 @@ MODEL_ORDERS = {
     ],
     ("primary-remote", 1): [
         "create mc-1", "ip mc-1", "create mc-2", "ip mc-2",
-        "route mc-1 10.20.0.0/16", "route mc-1 10.255.20.0/24", "route mc-2 10.10.0.0/16", "route mc-2 10.255.10.0/24",
+        "route mc-1 10.20.0.0/16", "route mc-1 10.255.20.0/24",
+        "route mc-2 10.10.0.0/16", "route mc-2 10.255.10.0/24",
         "start mc-cloud-provider-kind", "label mc-1 node",
         "create mc-1 namespace", "label mc-1 namespace", "create mc-1 secret",
         "create mc-2 namespace", "label mc-2 namespace", "annotate mc-2 namespace",
@@ -351,8 +352,8 @@ def test_primary_remote_commands_are_the_pages_with_explicit_contexts(tmp_path):
     assert ("istioctl", "install", "--kubeconfig", k, "--context", "kind-mc-2", "-f",
             f"{M}/istio/primary-remote_multi-network/cluster-2.yaml", "-y",
             "--set", "values.global.remotePilotAddress=${ip_eastwest_mc_1}") in argvs  # fmt: skip
-    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2", "--name=cluster-2",
-            "--server=https://${ip_mc_2}:6443") in argvs  # fmt: skip
+    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2",
+            "--name=cluster-2", "--server=https://${ip_mc_2}:6443") in argvs  # fmt: skip
     assert ("kubectl", "--kubeconfig", k, "--context", "kind-mc-1", "wait", "-n", "istio-system",
             "service/istio-eastwestgateway", "--for=jsonpath={.status.loadBalancer.ingress[0].ip}",
             "--timeout=180s") in argvs  # fmt: skip
@@ -404,7 +405,8 @@ def test_the_load_balancer_is_stopped_first_and_kept_with_keep(tmp_path):
         ("kind", "delete", "cluster", "--name", "mc-1", "--kubeconfig", f"{tmp_path}/kubeconfig"),
     ]
     kept = model_plan(tmp_path, "multi-primary", 2, keep=True)
-    assert teardown(kept, list(kept.steps)) == [RemovePath(tmp_path / "certs", "remove the CA keys from disk")]
+    keys = RemovePath(tmp_path / "certs", "remove the CA keys from disk")
+    assert teardown(kept, list(kept.steps)) == [keys]
 
 
 @pytest.mark.parametrize(
@@ -413,7 +415,7 @@ def test_the_load_balancer_is_stopped_first_and_kept_with_keep(tmp_path):
         ({"model": "multi-remote"}, "--model 'multi-remote': choose multi-primary or primary-remote"),
         ({"networks": 3}, "--networks 3: the kind path has 2 clusters"),
         ({"networks": 0}, "--networks 0: the kind path has 2 clusters"),
-        ({"model": "primary-remote", "revision": "canary"}, "--revision with --model primary-remote is not planned"),
+        ({"model": "primary-remote", "revision": "rev"}, "--revision with --model primary-remote is not"),
     ],
 )
 def test_bad_model_options_are_refused(tmp_path, kw, message):
@@ -455,10 +457,11 @@ def test_primary_remote_run_feeds_the_secret_on_stdin_and_never_logs_it(tmp_path
     k = str(tmp_path / "kubeconfig")
     apply = ("kubectl", "--kubeconfig", k, "--context", "kind-mc-1", "apply", "-f", "-")
     assert runner.stdin == {apply: ModelRunner.SECRET.strip()}
-    remote_install = next(c for c in runner.calls if "primary-remote_multi-network/cluster-2.yaml" in " ".join(c))
+    remote_config = "primary-remote_multi-network/cluster-2.yaml"
+    remote_install = next(c for c in runner.calls if remote_config in " ".join(c))
     assert remote_install[-1] == "values.global.remotePilotAddress=172.18.255.200"
-    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2", "--name=cluster-2",
-            "--server=https://172.18.0.3:6443") in runner.calls  # fmt: skip
+    assert ("istioctl", "create-remote-secret", "--kubeconfig", k, "--context", "kind-mc-2",
+            "--name=cluster-2", "--server=https://172.18.0.3:6443") in runner.calls  # fmt: skip
     assert runner.calls[-3:] == [
         ("docker", "stop", "mc-cloud-provider-kind"),
         ("kind", "delete", "cluster", "--name", "mc-2", "--kubeconfig", k),
@@ -469,7 +472,8 @@ def test_primary_remote_run_feeds_the_secret_on_stdin_and_never_logs_it(tmp_path
 
 
 def test_a_gateway_without_an_address_stops_the_setup(tmp_path, capsys):
-    runner = FakeRunner(fail_on=("kubectl", "--kubeconfig", f"{tmp_path}/kubeconfig", "--context", "kind-mc-1", "wait"))
+    wait = ("kubectl", "--kubeconfig", f"{tmp_path}/kubeconfig", "--context", "kind-mc-1", "wait")
+    runner = FakeRunner(fail_on=wait)
     code, _ = run(model_plan(tmp_path, "primary-remote", 1), runner)
     assert code == kind.EXIT_SETUP_FAILED
     assert not any(c[:2] == ("istioctl", "create-remote-secret") for c in runner.calls)
