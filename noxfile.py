@@ -72,7 +72,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def kind(session: nox.Session) -> None:
-    """Two kind clusters with Istio multi-primary, the suite run on them, then deleted (-- --dry-run)."""
+    """Two kind clusters with Istio (-- --model, --networks), the suite, then deletion (-- --dry-run)."""
     ours = session.posargs[: session.posargs.index("--")] if "--" in session.posargs else session.posargs
     missing = [tool for tool in KIND_TOOLS if shutil.which(tool) is None]
     if missing and "--dry-run" not in ours:
