@@ -253,7 +253,7 @@ def parse_args(argv: Sequence[str]) -> tuple[KindOptions, bool]:
     )
     parser = _Parser(prog="python -m meshconform.kind", description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the full ordered plan; run nothing")
-    parser.add_argument("--keep", action="store_true", help="keep the clusters and kubeconfig after the run")
+    parser.add_argument("--keep", action="store_true", help="keep clusters, kubeconfig, load balancer")
     parser.add_argument(
         "--name-prefix", default="meshconform", help="kind clusters are PREFIX-1 and PREFIX-2"
     )

@@ -260,7 +260,6 @@ def test_a_bad_captured_ip_fails_the_step(tmp_path, capsys):
 
 def label(argv: tuple[str, ...]) -> str:
     """A short name for one command of the plan, so that a model's order reads like its page."""
-    words = [a for a in argv if not a.startswith(("--kubeconfig", "/")) and "kubeconfig" not in a]
     ctx = argv[argv.index("--context") + 1].removeprefix("kind-") if "--context" in argv else ""
     if argv[:3] == ("kind", "create", "cluster"):
         return f"create {argv[4]}"
@@ -275,8 +274,8 @@ def label(argv: tuple[str, ...]) -> str:
         return f"install {ctx} {config.parent.name}/{config.name}" + (" --set" if "--set" in argv else "")
     if argv[:2] == ("istioctl", "create-remote-secret"):
         return f"remote-secret {ctx}"
-    verb = words[words.index(ctx if f"kind-{ctx}" not in words else f"kind-{ctx}") + 1 :]
-    if verb[:2] == ["apply", "-n"]:
+    verb = argv[5:]  # kubectl --kubeconfig K --context C VERB ...
+    if verb[:2] == ("apply", "-n"):
         return f"apply {ctx} {Path(argv[-1]).name}"
     return " ".join([verb[0], ctx, *verb[1:2]])
 
