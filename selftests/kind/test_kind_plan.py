@@ -479,3 +479,11 @@ def test_a_gateway_without_an_address_stops_the_setup(tmp_path, capsys):
     assert runner.calls[-3][:3] == ("docker", "stop", "mc-cloud-provider-kind")
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--context kind-mc-1 wait ...` failed: exit code 1" in err[0], err
+
+
+def test_keep_leaves_the_load_balancer_running_and_says_how_to_stop_it(tmp_path):
+    runner = ModelRunner()
+    code, lines = run(model_plan(tmp_path, "multi-primary", 2, keep=True), runner)
+    assert code == 0
+    assert not any(c[:2] == ("docker", "stop") for c in runner.calls)
+    assert "  stop the load balancer with: docker stop mc-cloud-provider-kind" in lines
