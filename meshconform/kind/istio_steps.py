@@ -47,7 +47,7 @@ from meshconform.kind.actions import (
     KindCluster,
     Step,
 )
-from meshconform.kind.models import Model
+from meshconform.kind.models import PRIMARY_REMOTE, Model
 
 EASTWEST_SERVICE = "istio-eastwestgateway"
 CONTROL_PLANE_CLUSTERS = "topology.istio.io/controlPlaneClusters"
@@ -163,7 +163,7 @@ def istio_steps(
     model: Model, kubeconfig: Path, manifests: Path, clusters: tuple[KindCluster, ...], revision: str | None
 ) -> list[Step]:
     """Everything after the CA secrets, in the order of the model's install page."""
-    if model.is_remote(2):
+    if model.name == PRIMARY_REMOTE:
         return _primary_remote(model, kubeconfig, manifests, clusters)
     steps = []
     for c in clusters:  # multi-primary: each cluster in turn, as the page does cluster1 then cluster2
