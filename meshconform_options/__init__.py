@@ -40,6 +40,7 @@ from . import coexist, refusals, rootdir
 GROUP = "meshconform"
 VALUE_OPTIONS: set[str] = set()  # the option strings that take a value, filled as they are declared
 DECLARED: dict[str, str] = {}  # dest -> the option's name, in the order declared
+LAB_MODELS = ("multi-primary", "primary-remote")  # the lab's LabOptions.model values
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,10 @@ def _lab(group: Any) -> None:
         type=_usage(mc.parse_network_count, "--lab-networks"),
         help="Istio networks the lab clusters are dealt onto round-robin, each with its east-west "
         "gateway (default: 1).")
+    add("--lab-model", dest="mc_lab_model", default="multi-primary", metavar="MODEL",
+        type=_usage(mc.parse_choice, "--lab-model", LAB_MODELS),
+        help="Istio's multicluster model the lab installs: multi-primary (default) or primary-remote "
+        "(the first cluster of each network is a primary, the others its remotes).")
     add("--lab-fault", dest="mc_lab_fault", action="append", default=[], metavar="NAME[:ARG]",
         help="lab fault to inject (repeatable); see python -m meshconform.lab serve --help.")
     add("--lab-revisions", dest="mc_lab_revisions", action="append", default=[],

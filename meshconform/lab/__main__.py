@@ -61,6 +61,13 @@ def parser() -> _Parser:
         "(default 1)",
     )
     s.add_argument(
+        "--model",
+        default="multi-primary",
+        metavar="MODEL",
+        help="Istio's multicluster model: multi-primary (every cluster runs istiod; default) or "
+        "primary-remote (the first cluster of each network is a primary, the others its remotes)",
+    )
+    s.add_argument(
         "--revisions",
         action="append",
         default=[],
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         options = LabOptions(
             clusters=args.clusters,
             networks=args.networks,
+            model=args.model,
             revisions=every,
             cluster_revisions=own,
             tags=tuple(parse_tag(t) for t in args.tags),

@@ -30,6 +30,9 @@ SPECS: dict[str, str] = {
     "port-15443-closed": "",
     "wrong-network": "CLUSTER",
     "proxy-network-unset": "CLUSTER",
+    # Primary-remote (--lab-model primary-remote): a remote cut off from its primary.
+    "remote-injector-dead-istiod": "CLUSTER",
+    "remote-no-secret": "CLUSTER",
     "no-secret": "PAIR",
     "stale-secret": "PAIR",
     "reader-rbac-missing": "CLUSTER",
@@ -78,8 +81,11 @@ JOIN_FAULTS = frozenset(
         "secret-renamed",
         "secret-other-address",
         "secrets-under-td",
+        "remote-no-secret",
     }
 )
+# These need their cluster to be a remote (--lab-model primary-remote).
+REMOTE_FAULTS = frozenset({"remote-injector-dead-istiod", "remote-no-secret"})
 # These bend what several networks have (east-west gateways): they need more than one network.
 NETWORK_FAULTS = frozenset(
     {"ew-gateway-pending", "no-cross-network-gateway", "port-15443-closed", "proxy-network-unset"}

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .faults import NETWORK_FAULTS, FaultSet, LabConfigError
+from .faults import NETWORK_FAULTS, REMOTE_FAULTS, FaultSet, LabConfigError
 from .istio import revisions as rv
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
@@ -26,6 +26,16 @@ MANAGED_FAULTS = {
     "multicluster-mode-missing": (MANAGED_TD,),
     "secrets-under-td": (MANAGED_TD,),
 }
+# Istio's multicluster models (istio.io "Install Multi-Primary" / "Install Primary-Remote"): every
+# cluster runs istiod, or (primary-remote) the first cluster of each network does and the others
+# are remotes whose injection and discovery go to that primary (istio/remote.py).
+MULTI_PRIMARY, PRIMARY_REMOTE = "multi-primary", "primary-remote"
+MODELS = (MULTI_PRIMARY, PRIMARY_REMOTE)
+# The remote profile of the istio-discovery chart (istiodRemote.enabled), whose shapes the lab
+# serves, came with Istio 1.24 (before, the separate istiod-remote chart).
+REMOTE_SINCE = (1, 24)
+# Faults that bend a cluster's own istiod or injector ConfigMap: a remote has neither.
+ISTIOD_FAULTS = ("istiod-down", "old-istiod", "stale-injector", "tag-relabelled")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,18 @@ class LabOptions:
     # "Install Multi-Primary on different networks".
     networks: int = 1
     control_planes: tuple[str, ...] = ()  # KIND (every cluster) or CLUSTER=KIND, later ones win
+    model: str = MULTI_PRIMARY
+
+    def primaries(self) -> dict[str, str | None]:
+        """Each cluster's primary under primary-remote (None: it is a primary, as under multi-primary):
+        the first cluster of each network is its network's primary and controls the others there."""
+        if self.model != PRIMARY_REMOTE:
+            return dict.fromkeys(self.cluster_names)
+        first = {i: f"cluster-{i + 1}" for i in range(self.networks)}
+        return {
+            name: None if name == first[i % self.networks] else first[i % self.networks]
+            for i, name in enumerate(self.cluster_names)
+        }
 
     @property
     def cluster_names(self) -> list[str]:
@@ -83,6 +105,7 @@ class LabOptions:
                 f"lab networks must be 1 to the number of clusters ({self.clusters}), got {self.networks!r}"
             )
         faults = FaultSet.parse(self.faults, self.cluster_names)
+        self._check_model(faults)
         bends = [f for f in faults if f.name in NETWORK_FAULTS]
         if bends and self.networks < 2:
             raise LabConfigError(
@@ -104,6 +127,43 @@ class LabOptions:
                     f"--lab-control-plane {fault.args[0]}={allowed[-1]}"
                 )
         return faults
+
+    def _check_model(self, faults: FaultSet) -> None:
+        if self.model not in MODELS:
+            raise LabConfigError(f"lab model {self.model!r} is not one of {', '.join(MODELS)}")
+        primaries = self.primaries()
+        remotes = [c for c, p in primaries.items() if p is not None]
+        for fault in faults:
+            if fault.name in REMOTE_FAULTS and fault.args[0] not in remotes:
+                raise LabConfigError(
+                    f"lab fault {fault} needs {fault.args[0]} to be a remote (--lab-model primary-remote; "
+                    f"remotes: {', '.join(remotes) or 'none'})"
+                )
+            if fault.name in ISTIOD_FAULTS and fault.args and fault.args[0] in remotes:
+                raise LabConfigError(f"lab fault {fault}: {fault.args[0]} is a remote, it runs no istiod")
+        if self.model != PRIMARY_REMOTE:
+            return
+        if self.clusters < 2 or not remotes:
+            raise LabConfigError(
+                f"lab model primary-remote needs a remote: more clusters ({self.clusters}) than networks "
+                f"({self.networks})"
+            )
+        if any(kind != IN_CLUSTER for kind in self.control_plane_kinds().values()):
+            raise LabConfigError("lab model primary-remote: every primary runs its own istiod (in-cluster), "
+                                 "a remote its primary's")
+        if any(c in remotes for c, _ in self.cluster_revisions):
+            raise LabConfigError(
+                "lab model primary-remote: a remote runs its primary's revisions; give them there"
+            )
+        if self.tags:
+            raise LabConfigError("lab model primary-remote: revision tags are not modelled there")
+        for c in self.cluster_names:
+            for spec in self.revisions_of(c):
+                if not rv.at_least(rv.split_spec(spec)[1], REMOTE_SINCE):
+                    raise LabConfigError(
+                        f"lab model primary-remote needs Istio 1.24 or later (the remote profile of the "
+                        f"istio-discovery chart); {spec} is older"
+                    )
 
     def control_plane_kinds(self) -> dict[str, str]:
         """Each cluster's control plane kind (in-cluster unless a spec says otherwise)."""

@@ -18,14 +18,14 @@ from .. import controllers
 from ..apiserver.lab_cluster import LabCluster
 from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
-from . import access, debug, eastwest, objects, plan, state
+from . import access, debug, eastwest, objects, plan, remote, state
 from . import managed_control_plane as mcp
 from . import revisions as rv
-from .inject import SidecarInjector
+from .inject import SidecarInjector, parse_inject_envs
 from .multicluster import SecretController
 from .nsctl import RootCertPublisher
 from .remote_secret_exchange import join, join_outside
-from .webhooks import Dispatcher, Handler
+from .webhooks import CallFailed, Dispatcher, Handler
 
 SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
 
@@ -48,15 +48,47 @@ def _url_resolver(ist: state.IstioCluster) -> Any:
     return resolve
 
 
+def _address_resolver(cluster: LabCluster) -> Any:
+    """A webhook Service that points outside the cluster (a remote's istiod): follow the address
+    through a primary's east-west gateway to the istiod it exposes."""
+    def resolve(ip: str, port: int, path: str, sni: str) -> Handler | None:
+        try:
+            home, revision = remote.reach_istiod(cluster, ip, port, sni)
+        except remote.Unreachable as e:
+            raise CallFailed(str(e)) from None
+        injector = state.of(home).injector
+        if injector is None or not path.startswith("/inject"):
+            return None
+        return injector.handler(revision, parse_inject_envs(path))   # type: ignore[no-any-return]
+    return resolve
+
+
+def _remote_control_plane(cluster: LabCluster, ist: state.IstioCluster, rp: Any) -> list[tuple[str, Obj]]:
+    """A remote's stand-ins for istiod (istio/remote.py): the reader role, the istiod Service and
+    the address behind it, the webhook calling it with the remote's injection path."""
+    assert ist.mesh_values is not None
+    network = ist.mesh_values.network
+    return [
+        *remote.reader_rbac(rp.revision, access.rbac(rp.revision)),
+        (objects.MWC, remote.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag, cluster.name, network)),
+        ("services", remote.service(rp.revision)),
+        remote.address_object(rp.revision, ist.discovery_address, rp.pilot_tag),
+    ]
+
+
 def _control_plane(cluster: LabCluster, ist: state.IstioCluster, rp: Any) -> list[tuple[str, Obj]]:
     """An istiod Deployment and Service in the cluster, or (managed) the objects Google leaves."""
     assert ist.mesh_values is not None
     hook = objects.webhook(rp.revision, ist.bundle_pem, rp.pilot_tag)
     if not mcp.managed(ist.control_plane):
+        deployment = objects.deployment(ist.mesh_values, rp)
+        if ist.exposes_istiod:  # values.global.externalIstiod: istiod leads the remotes that name it
+            env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+            env.append({"name": "EXTERNAL_ISTIOD", "value": "true"})
         return [
             (objects.MWC, hook),
             ("services", objects.service(rp.revision)),
-            ("deployments.apps", objects.deployment(ist.mesh_values, rp)),
+            ("deployments.apps", deployment),
         ]
     network = ist.mesh_values.network
     hook["webhooks"] = [mcp.url_webhook(h, cluster.name, network) for h in hook["webhooks"]]
@@ -90,14 +122,20 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     assert ist.mesh_values is not None and ist.ca is not None and ist.root is not None
     store = cluster.store
     ist.injector = SidecarInjector(cluster)
-    store.admission.append(Dispatcher(store, _resolver(ist), [pod_admission], _url_resolver(ist)))
+    store.admission.append(
+        Dispatcher(store, _resolver(ist), [pod_admission], _url_resolver(ist), _address_resolver(cluster))
+    )
     label = ist.labelled_network or ist.mesh_values.network
-    made: list[tuple[str, Obj]] = [("namespaces", objects.namespace(label))]
+    ns = remote.namespace(label, ist.primary) if ist.primary is not None else objects.namespace(label)
+    made: list[tuple[str, Obj]] = [("namespaces", ns)]
     made += access.reader_account()
     if not mcp.managed(ist.control_plane):  # a managed control plane signs with Google's CA, no cacerts
         made.append(("secrets", access.cacerts(ist.ca, ist.bundle_pem)))
     made += [("customresourcedefinitions.apiextensions.k8s.io", crd) for crd in access.crds()]
     for rp in ist.revisions:
+        if ist.remote:
+            made += _remote_control_plane(cluster, ist, rp)
+            continue
         made += access.rbac(rp.revision)
         values = replace(ist.mesh_values, network="") if ist.sidecars_without_network else ist.mesh_values
         made += [("configmaps", cm) for cm in objects.configmaps(values, rp)]
@@ -106,8 +144,10 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
         pilot = next(rp.pilot_tag for rp in ist.revisions if rp.revision == revision)
         made.append((objects.MWC, objects.tag_webhook(tag, revision, ist.bundle_pem, pilot)))
     if ist.east_west:
-        bare = cluster.faults.touches("no-cross-network-gateway", cluster.name)
+        bare = cluster.faults.touches("no-cross-network-gateway", cluster.name) or not ist.cross_network
         made += eastwest.objects(ist.mesh_values, ist.revisions[0], bare)
+    if ist.exposes_istiod:  # kubectl apply -f samples/multicluster/expose-istiod[-rev].yaml
+        made += remote.exposed(ist.revision_names)
     with controllers.of(cluster).instantly():
         for res, obj in made:
             store.create(res, obj)
@@ -115,7 +155,7 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     gateway = store.find("services", rv.ISTIO_NS, eastwest.NAME)
     if gateway is not None and not cluster.faults.touches("ew-gateway-pending", cluster.name):
         store.update("services", eastwest.ingress_status(gateway, index), subresource="status")
-    for rp in ist.revisions:
+    for rp in [] if ist.remote else ist.revisions:
         log = ist.log(rp.revision)
         if cluster.faults.touches("istiod-down", cluster.name):
             log.crash()
@@ -134,10 +174,11 @@ def start(lab: Any) -> None:
         ist = state.of(cluster)
         if ist.root is None:
             continue
-        publisher = RootCertPublisher(cluster, ist.bundle_pem, mcp.managed(ist.control_plane))
+        # a remote's root certificate comes from its primary's istiod, which leads it (remote.py)
+        publisher = RootCertPublisher(cluster, ist.bundle_pem, mcp.managed(ist.control_plane) or ist.remote)
         cluster.store.subscribe(publisher.on_event)
         publisher.resync()
-        for rev in ist.revision_names:
+        for rev in [] if ist.remote else ist.revision_names:
             ctl = ist.istiods[rev] = SecretController(cluster, rev, ist.log(rev))
             if ist.control_plane == mcp.MANAGED_TD:
                 continue  # TRAFFIC_DIRECTOR reads no remote secret: multicluster_mode (istio/eds.py)

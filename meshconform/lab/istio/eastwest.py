@@ -62,10 +62,15 @@ def service(network: str, revision: str) -> Obj:
     }
 
 
+def address(index: int) -> str:
+    """The load-balancer address the gateway of the lab's cluster number `index` (from 0) gets."""
+    return f"203.0.113.{10 + index}"
+
+
 def ingress_status(svc: Obj, index: int) -> Obj:
     """What the cloud's load-balancer controller writes once the address is allocated."""
     out = {k: v for k, v in svc.items() if k != "status"}
-    out["status"] = {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{10 + index}"}]}}
+    out["status"] = {"loadBalancer": {"ingress": [{"ip": address(index)}]}}
     return out
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
 from . import managed_control_plane as managed
+from . import remote, state, template
 from . import revisions as rv
-from . import state, template
 
 Obj = dict[str, Any]
 SUFFIX = "svc.cluster.local"
@@ -98,7 +98,12 @@ def known_clusters(cluster: LabCluster, pod: Obj) -> list[LabCluster]:
 
 
 def view(cluster: LabCluster, revision: str | None) -> list[LabCluster]:
-    """The clusters istiod `revision` of `cluster` knows: its own and the ones it has synced."""
+    """The clusters istiod `revision` of `cluster` knows: its own and the ones it has synced. A
+    remote's proxies know what the primary's istiod their istiod Service leads to knows (none if it
+    leads nowhere); that includes the remote itself only if the primary holds its secret."""
+    if state.of(cluster).remote:
+        home = remote.discovery(cluster, revision) if revision is not None else None
+        return view(home, revision) if home is not None and not state.of(home).remote else []
     ctl = state.of(cluster).controller(revision) if revision is not None else None
     out = [cluster]
     for rc in ctl.synced() if ctl is not None else []:

@@ -12,6 +12,7 @@ values.global.tag/network/meshID) and mesh config, so a stale copy injects a sta
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
@@ -23,6 +24,22 @@ from . import revisions as rv
 Obj = dict[str, Any]
 IGNORED_NAMESPACES = ("kube-system", "kube-public")
 INJECT = "sidecar.istio.io/inject"
+# pkg/kube/inject/webhook.go URLParameterToEnv (1.28.5): /inject/cluster/C/net/N
+URL_PARAMETER_TO_ENV = {"cluster": "ISTIO_META_CLUSTER_ID", "net": "ISTIO_META_NETWORK"}
+
+
+def parse_inject_envs(path: str) -> dict[str, str]:
+    """webhook.go parseInjectEnvs: `/inject/k1/v1/k2/v2` -> {ENV(k1): v1, ...}; a key without a
+    value is dropped, an unknown key becomes its upper-cased self. (The deprecated `:ENV:` form is
+    not modelled.)"""
+    parts = path.rstrip("/").split("/", 2)
+    pairs = parts[2].split("/") if len(parts) == 3 else []
+    out = {}
+    for i in range(0, len(pairs) - 1, 2):
+        env = URL_PARAMETER_TO_ENV.get(pairs[i], pairs[i].upper())
+        if env:
+            out[env] = pairs[i + 1].replace("--slash--", "/")
+    return out
 
 
 def inject_required(pod: Obj, namespace: str, config: Obj) -> bool:
@@ -60,17 +77,18 @@ class SidecarInjector:
         self.cluster, self.store = cluster, cluster.store
         self.injected = 0
 
-    def handler(self, revision: str) -> Any:
+    def handler(self, revision: str, envs: dict[str, str] | None = None) -> Any:
+        """`envs`: what the request path sets (parse_inject_envs), over the injector's values."""
         def handle(req: AdmissionRequest) -> Obj | None:
             if req.res != "pods" or req.operation != "CREATE":
                 return None
             return self.inject(
-                req.obj, (req.namespace_obj or {}).get("metadata", {}).get("name", ""), revision
+                req.obj, (req.namespace_obj or {}).get("metadata", {}).get("name", ""), revision, envs
             )
 
         return handle
 
-    def params(self, revision: str) -> tuple[template.Params, Obj]:
+    def params(self, revision: str, envs: dict[str, str] | None = None) -> tuple[template.Params, Obj]:
         cm = self.store.find("configmaps", rv.ISTIO_NS, rv.injector(revision))
         values, config = meshconfig.parse_values(cm), meshconfig.parse_config(cm)
         mesh = meshconfig.parse_mesh(self.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(revision)))
@@ -84,12 +102,20 @@ class SidecarInjector:
             mesh_id=str((mesh.get("defaultConfig") or {}).get("meshId") or g.get("meshID") or ""),
             trust_domain=str(mesh.get("trustDomain") or "cluster.local"),
         )
+        envs = envs or {}
+        p = replace(
+            p,
+            cluster_id=envs.get("ISTIO_META_CLUSTER_ID", p.cluster_id),
+            network=envs.get("ISTIO_META_NETWORK", p.network),
+        )
         return p, config
 
-    def inject(self, pod: Obj, namespace: str, revision: str) -> Obj | None:
+    def inject(
+        self, pod: Obj, namespace: str, revision: str, envs: dict[str, str] | None = None
+    ) -> Obj | None:
         pod = clone(pod)
         pod.setdefault("metadata", {}).setdefault("namespace", namespace)
-        p, config = self.params(revision)
+        p, config = self.params(revision, envs)
         if not inject_required(pod, namespace, config):
             return None
         self.injected += 1

@@ -22,6 +22,11 @@ the install itself are decided here, each changing only its own fact:
                          its sidecars declare no network, and istiod sends them every endpoint as
                          if it were on their network (pilot/pkg/model/context.go `InNetwork`)
 
+Models: under `--lab-model primary-remote` the first cluster of each network is a primary and the
+other clusters of that network are its remotes (LabOptions.primaries): a remote runs its primary's
+revisions (the one istiod serves both) and trusts its primary's root; istio/remote.py lays down what
+it has instead of an istiod.
+
 Networks: `--lab-networks N` deals the clusters round-robin onto network1..networkN (cluster-1 on
 network1, cluster-2 on network2, ...); with N > 1 every cluster gets the east-west gateway of
 Istio's "Install Multi-Primary on different networks" (istio/eastwest.py).
@@ -32,8 +37,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
+from . import eastwest, meshconfig, remote
 from . import managed_control_plane as managed
-from . import meshconfig
 from . import revisions as rv
 from .pki import RootCA
 from .state import IstioCluster
@@ -86,6 +91,8 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
     rotated = RootCA() if rotating else None  # the new root, same subject as tools/certs makes it
     out: dict[str, IstioCluster] = {}
     kinds = lab.options.control_plane_kinds()
+    primaries = lab.options.primaries()
+    names = list(lab.clusters)
     for index, (name, cluster) in enumerate(lab.clusters.items()):
         ist = state_of(cluster)
         ist.root = RootCA() if lab.faults.has("root-ca-mismatch") and name == SECOND else shared
@@ -94,7 +101,10 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
             ist.root, ist.bundle = _rotation(lab, index, shared, rotated)
         ist.ca = ist.root.intermediate(name)
         network = _network(lab, index)
-        ist.east_west = lab.options.networks > 1 and not lab.faults.has("multi-network")
+        ist.cross_network = lab.options.networks > 1 and not lab.faults.has("multi-network")
+        ist.primary = primaries.get(name)
+        ist.exposes_istiod = ist.primary is None and any(primaries.values())
+        ist.east_west = ist.cross_network or ist.exposes_istiod
         if lab.faults.touches("wrong-network", name):
             ist.labelled_network = _wrong_network(lab, network)
         ist.sidecars_without_network = lab.faults.touches("proxy-network-unset", name)
@@ -110,5 +120,14 @@ def plan(lab: Any) -> dict[str, IstioCluster]:
         if managed.managed(ist.control_plane):  # Google serves its channel's revision at its version
             tag = ist.revisions[0].proxy_tag
             ist.revisions = [meshconfig.RevisionPlan(managed.REVISION, tag, tag)]
+        if ist.primary is not None:  # a primary comes before its remotes (the first of its network)
+            lead = out[ist.primary]
+            ist.revisions, ist.tags = list(lead.revisions), {}
+            assert lead.root is not None
+            ist.root, ist.bundle = lead.root, list(lead.bundle)
+            ist.ca = lead.root.intermediate(name)  # its cacerts, as the docs plug one into every cluster
+            dead = lab.faults.touches("remote-injector-dead-istiod", name)
+            lead_address = eastwest.address(names.index(ist.primary))
+            ist.discovery_address = remote.DEAD_ADDRESS if dead else lead_address
         out[name] = ist
     return out

@@ -19,6 +19,7 @@ Join faults bend one pair:
 Shape variants, each healthy (istiod reads only the label and the data keys), must pass:
   secret-unannotated:A->B   A's secret in B carries no annotation (made by Helm, Terraform, by hand)
   secret-renamed:A->B       A's secret in B was made without --name: istio-remote-secret-<A's UID>
+  remote-no-secret:C        no primary holds the secret of remote C (--lab-model primary-remote)
   secret-other-address:A->B A's secret in B names A's API server by another address (127.0.0.2, as a
                             private endpoint next to the kubeconfig's public one)
 (reader-rbac-missing and api-unreachable-from leave the secrets right; see fault_effects.py.)
@@ -122,7 +123,7 @@ def kube_system_uid(a: LabCluster) -> str:
 
 def secret_for(lab: Any, a: LabCluster, b: LabCluster) -> Obj | None:
     faults, pair = lab.faults, f"{a.name}->{b.name}"
-    if faults.has("no-secret", pair):
+    if faults.has("no-secret", pair) or faults.touches("remote-no-secret", a.name):
         return None
     token, ca = reader_token(a)
     server = a.server_url
@@ -161,11 +162,14 @@ def _declarative(lab: Any, b: LabCluster) -> bool:
 
 
 def join(lab: Any) -> int:
-    """Create every cluster's secret in every other cluster; -> how many were made."""
+    """Create every cluster's secret in every other cluster that runs an istiod (a remote runs none:
+    under primary-remote every primary holds every other cluster's secret, as `istioctl
+    create-remote-secret --context=remote | kubectl apply --context=primary` leaves them);
+    -> how many were made."""
     made = 0
     for a in lab.clusters.values():
         for b in lab.clusters.values():
-            if a is b or _declarative(lab, b):
+            if a is b or _declarative(lab, b) or state.of(b).remote:
                 continue
             for secret in [secret_for(lab, a, b), *extra_secrets(lab, a, b)]:
                 if secret is None:

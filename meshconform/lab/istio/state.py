@@ -36,9 +36,19 @@ class IstioCluster:
     # Multi-network: this cluster has the east-west gateway (istio/eastwest.py); istio-system's
     # topology.istio.io/network label when it differs from the install's network (wrong-network).
     east_west: bool = False
+    cross_network: bool = False   # its east-west gateway carries cross-network calls (expose-services)
+    exposes_istiod: bool = False  # a primary-remote primary: istiod on the east-west gateway
     labelled_network: str | None = None
     sidecars_without_network: bool = False  # proxy-network-unset: values.global.network left empty
     control_plane: str = "in-cluster"  # or managed-istiod / managed-td (istio/managed_control_plane.py)
+    # Primary-remote (istio/remote.py): the primary whose istiod controls this remote; None for a
+    # cluster that runs its own istiod. Its address is where the remote's istiod Service points.
+    primary: str | None = None
+    discovery_address: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return self.primary is not None
 
     @property
     def bundle_pem(self) -> str:
@@ -66,3 +76,9 @@ STATE: PerCluster[IstioCluster] = PerCluster(IstioCluster)
 
 def of(cluster: LabCluster) -> IstioCluster:
     return STATE(cluster)
+
+
+def control_cluster(cluster: LabCluster) -> LabCluster:
+    """The cluster whose istiod serves this one's proxies: itself, or a remote's primary."""
+    primary = of(cluster).primary
+    return cluster.peers.get(primary, cluster) if primary is not None else cluster

@@ -26,6 +26,9 @@ MWC = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
 # (service namespace, service name, path, the pod backing it) -> handler(request) -> mutated object
 Handler = Callable[[AdmissionRequest], "Obj | None"]
 Resolver = Callable[[str, str, str, Obj], "Handler | None"]
+# (IP, port, path, TLS server name) -> handler, for a Service without a selector (its endpoints are
+# an address outside the cluster, as a remote's istiod Service); raises CallFailed when unreachable
+AddressResolver = Callable[[str, int, str, str], "Handler | None"]
 
 
 class CallFailed(Exception):
@@ -46,8 +49,10 @@ class Dispatcher:
         resolve: Resolver,
         reinvoke: list[Admission],
         resolve_url: Callable[[str], Handler | None] | None = None,
+        resolve_address: AddressResolver | None = None,
     ) -> None:
         self.store, self.resolve, self.reinvoke = store, resolve, reinvoke
+        self.resolve_address = resolve_address or _unreachable
         # a webhook called at a URL outside the cluster (Google's managed injector); None: unreachable
         self.resolve_url = resolve_url or (lambda url: None)
 
@@ -110,7 +115,11 @@ class Dispatcher:
             else f'Post "{cc.get("url", "")}"'
         )
         try:
-            handler = self._backend(ns, name, path) if svc else self.resolve_url(str(cc.get("url", "")))
+            handler = (
+                self._backend(ns, name, path, int(svc.get("port", 443)))
+                if svc
+                else self.resolve_url(str(cc.get("url", "")))
+            )
             if handler is None:
                 raise CallFailed("dial tcp: connect: connection refused")
             return handler(req)
@@ -121,9 +130,12 @@ class Dispatcher:
         except StatusError:
             raise
 
-    def _backend(self, ns: str, name: str, path: str) -> Handler | None:
-        if self.store.find("services", ns, name) is None:
+    def _backend(self, ns: str, name: str, path: str, port: int) -> Handler | None:
+        svc = self.store.find("services", ns, name)
+        if svc is None:
             raise CallFailed(f'service "{name}" not found')
+        if not svc["spec"].get("selector"):
+            return self._selectorless(svc, path, port)
         ep = self.store.find("endpoints", ns, name)
         ready = [a for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
         if not ready:
@@ -133,3 +145,38 @@ class Dispatcher:
         if pod is None:
             raise CallFailed(f"dial tcp {ready[0]['ip']}:15017: connect: connection refused")
         return self.resolve(ns, name, path, pod)
+
+    def _selectorless(self, svc: Obj, path: str, port: int) -> Handler | None:
+        """The service's port, by name, on the first address of its Endpoints or EndpointSlices."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        sport = next((p for p in svc["spec"].get("ports") or [] if int(p.get("port", 0)) == port), None)
+        if sport is None:
+            raise CallFailed(f'service "{name}" has no port {port}')
+        found = addresses(self.store, ns, name)
+        if not found:
+            raise CallFailed(f'no endpoints available for service "{name}"')
+        ip, ports = found[0]
+        target = ports.get(str(sport.get("name", "")), int(sport.get("targetPort", port)))
+        return self.resolve_address(ip, target, path, f"{name}.{ns}.svc")
+
+
+def _unreachable(ip: str, port: int, path: str, sni: str) -> Handler | None:
+    raise CallFailed(f"dial tcp {ip}:{port}: i/o timeout")
+
+
+def addresses(store: Store, ns: str, name: str) -> list[tuple[str, dict[str, int]]]:
+    """(IP, port name -> port) behind a Service without a selector: its Endpoints and the
+    EndpointSlices labelled with its name (kubernetes.io/service-name), as kube-proxy takes them."""
+    out: list[tuple[str, dict[str, int]]] = []
+    ep = store.find("endpoints", ns, name)
+    for subset in (ep or {}).get("subsets") or []:
+        ports = {str(p.get("name", "")): int(p["port"]) for p in subset.get("ports") or []}
+        out += [(str(a["ip"]), ports) for a in subset.get("addresses") or []]
+    for es in store.iter("endpointslices.discovery.k8s.io", ns):
+        if (es["metadata"].get("labels") or {}).get("kubernetes.io/service-name") != name:
+            continue
+        ports = {str(p.get("name", "")): int(p["port"]) for p in es.get("ports") or []}
+        for e in es.get("endpoints") or []:
+            if (e.get("conditions") or {}).get("ready", True) is not False:
+                out += [(str(a), ports) for a in e.get("addresses") or []]
+    return out

@@ -326,6 +326,7 @@ def _has_ready_pod(cluster: LabCluster, service: str) -> bool:
 
 
 def _mesh(cluster: LabCluster) -> Obj:
+    cluster = state.control_cluster(cluster)  # a remote's proxies carry its primary's mesh config
     ist = state.of(cluster)
     rev = ist.revision_names[0] if ist.revision_names else "default"
     return meshconfig.parse_mesh(cluster.store.find("configmaps", rv.ISTIO_NS, rv.mesh_configmap(rev)))
