@@ -62,7 +62,8 @@ def test_known_faults_lists_every_pattern():
     assert "tag-relabelled:CLUSTER" in faults
     assert "revision-stalled:CLUSTER" in faults and "mdp-down:CLUSTER" in faults
     assert "multicluster-mode-missing:CLUSTER" in faults and "secrets-under-td:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 45
+    assert "remote-injector-dead-istiod:CLUSTER" in faults and "remote-no-secret:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 47
 
 
 def test_join_faults_imply_joined():
@@ -148,6 +149,8 @@ def test_cli_bad_arguments_exit_2_with_one_line():
         ["serve", "--kubeconfig", "x", "--fault", "nope"],
         ["serve"],
         ["serve", "--kubeconfig", "x", "--clusters", "two"],
+        ["serve", "--kubeconfig", "x", "--model", "primary-primary"],
+        ["serve", "--kubeconfig", "x", "--model", "primary-remote", "--clusters", "1"],
     ):
         proc = _cli(*args)
         _, err = proc.communicate(timeout=30)

@@ -53,6 +53,9 @@ ISTIOD_PORT, WEBHOOK_PORT = 15012, 15017
 # TEST-NET-3 (RFC 5737), beside the gateways' 203.0.113.10+: nothing in the lab answers there.
 DEAD_ADDRESS = "203.0.113.200"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# The samples say networking.istio.io/v1; the lab's API serves v1beta1 and v1alpha3 of that group
+# (apiserver/resources.py), the same fields.
+NETWORKING_VERSION = "networking.istio.io/v1beta1"
 
 
 def injection_path(cluster: str, network: str) -> str:
@@ -167,7 +170,7 @@ def istiod_gateway() -> Obj:
         for name, port in (("tls-istiod", ISTIOD_PORT), ("tls-istiodwebhook", WEBHOOK_PORT))
     ]
     return {
-        "apiVersion": "networking.istio.io/v1",
+        "apiVersion": NETWORKING_VERSION,
         "kind": "Gateway",
         "metadata": {"name": ISTIOD_GATEWAY, "namespace": rv.ISTIO_NS},
         "spec": {"selector": {"istio": "eastwestgateway"}, "servers": servers},
@@ -189,7 +192,7 @@ def istiod_virtual_service(rev: str) -> Obj:
     ]
     name = f"istiod-vs-{rev}" if revisioned else "istiod-vs"
     return {
-        "apiVersion": "networking.istio.io/v1",
+        "apiVersion": NETWORKING_VERSION,
         "kind": "VirtualService",
         "metadata": {"name": name, "namespace": rv.ISTIO_NS},
         "spec": {"hosts": ["*"], "gateways": [ISTIOD_GATEWAY], "tls": routes},

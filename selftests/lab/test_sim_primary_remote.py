@@ -1,0 +1,225 @@
+"""Istio's primary-remote model in the lab, as clients read it: a remote with no istiod and the
+remote profile's objects, the primary's istiod exposed on its east-west gateway, injection and
+discovery through that address, traffic everywhere, the two remote faults and the options' refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from typing import Any
+
+import pytest
+from kubernetes import client
+from labapi_support import kubectl
+from sim_support import Mesh, start
+from support import until
+
+from meshconform.lab import LabConfigError, LabOptions
+
+REV = "asm-1285-9"
+ISTIOD = f"istiod-{REV}"
+GATEWAY_IP = "203.0.113.10"  # cluster-1's east-west gateway (the lab's first load-balancer address)
+FOLLOW_SECONDS = 10.0
+
+
+def versions(calls: list[str]) -> Counter[str]:
+    return Counter(
+        c.split("Hello version: ")[1].split(",")[0] if "Hello version" in c else c[:3] for c in calls
+    )
+
+
+def guide(m: Mesh, versions_by_cluster: tuple[str, ...]) -> Mesh:
+    """helloworld vN and sleep in every cluster, the namespaces labelled for the revision."""
+    try:
+        for i, version in enumerate(versions_by_cluster):
+            m.namespace(i)
+            m.deploy(i, (version,))
+        for i in range(len(versions_by_cluster)):
+            m.wait_ready(i, count=2)
+    except BaseException:
+        m.stop()
+        raise
+    return m
+
+
+@pytest.fixture(scope="module")
+def pr(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """cluster-1 primary, cluster-2 its remote, joined as the docs join them."""
+    m = guide(start(tmp_path_factory, clusters=2, model="primary-remote", joined=True), ("v1", "v2"))
+    yield m
+    m.stop()
+
+
+def test_remote_runs_no_istiod_and_has_the_remote_profile_objects(pr: Mesh) -> None:
+    core = pr.core(1)
+    assert pr.pods(1, "istio-system", "app=istiod") == []
+    assert pr.apps(1).list_namespaced_deployment("istio-system").items == []
+    svc = core.read_namespaced_service(ISTIOD, "istio-system")
+    assert not svc.spec.selector and svc.spec.type == "ClusterIP"
+    assert {(p.name, p.port, p.target_port) for p in svc.spec.ports} == {
+        ("tcp-istiod", 15012, 15012), ("tcp-webhook", 443, 15017)}
+    slices = client.DiscoveryV1Api(pr.api(1)).list_namespaced_endpoint_slice(
+        "istio-system", label_selector=f"kubernetes.io/service-name={ISTIOD}").items
+    assert [e.addresses for s in slices for e in s.endpoints] == [[GATEWAY_IP]]
+    assert {(p.name, p.port) for p in slices[0].ports} == {("tcp-istiod", 15012), ("tcp-webhook", 15017)}
+    names = {c.metadata.name for c in core.list_namespaced_config_map("istio-system").items}
+    assert not names & {f"istio-{REV}", f"istio-sidecar-injector-{REV}"}  # configMap: false, omitted
+    ns = core.read_namespace("istio-system")
+    assert ns.metadata.annotations["topology.istio.io/controlPlaneClusters"] == "cluster-1"
+    rbac = client.RbacAuthorizationV1Api(pr.api(1))
+    role = rbac.read_cluster_role(f"istio-reader-clusterrole-{REV}-istio-system")
+    assert any("mutatingwebhookconfigurations" in (r.resources or []) for r in role.rules)
+
+
+def test_remote_injector_calls_the_istiod_service_with_its_cluster_and_network(pr: Mesh) -> None:
+    hook = client.AdmissionregistrationV1Api(pr.api(1)).read_mutating_webhook_configuration(
+        f"istio-sidecar-injector-{REV}")
+    for w in hook.webhooks:
+        ref = w.client_config.service
+        assert (ref.name, ref.namespace, ref.port) == (ISTIOD, "istio-system", 443)
+        assert ref.path == "/inject/cluster/cluster-2/net/network1" and w.failure_policy == "Fail"
+    proxy = next(c for c in pr.pods(1, "sample", "app=sleep")[0].spec.containers if c.name == "istio-proxy")
+    env = {e.name: e.value for e in proxy.env}
+    assert env["ISTIO_META_CLUSTER_ID"] == "cluster-2" and env["ISTIO_META_NETWORK"] == "network1"
+    assert env["CA_ADDR"] == f"{ISTIOD}.istio-system.svc:15012"
+
+
+def test_primary_exposes_istiod_and_alone_holds_secrets(pr: Mesh) -> None:
+    gw = pr.custom(0).get_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", "istio-system", "gateways", "istiod-gateway")
+    assert {(s["port"]["number"], s["tls"]["mode"]) for s in gw["spec"]["servers"]} == {
+        (15012, "PASSTHROUGH"), (15017, "PASSTHROUGH")}
+    vs = pr.custom(0).get_namespaced_custom_object(
+        "networking.istio.io", "v1beta1", "istio-system", "virtualservices", f"istiod-vs-{REV}")
+    assert vs["spec"]["gateways"] == ["istiod-gateway"]
+    ew = pr.core(0).read_namespaced_service("istio-eastwestgateway", "istio-system")
+    assert ew.spec.type == "LoadBalancer" and ew.status.load_balancer.ingress[0].ip == GATEWAY_IP
+    env = {e.name: e.value for e in pr.apps(0).read_namespaced_deployment(ISTIOD, "istio-system")
+           .spec.template.spec.containers[0].env}
+    assert env["EXTERNAL_ISTIOD"] == "true"
+    def secrets(i: int) -> list[str]:
+        return [s.metadata.name for s in pr.core(i).list_namespaced_secret(
+            "istio-system", label_selector="istio/multiCluster=true").items]
+    assert secrets(0) == ["istio-remote-secret-cluster-2"] and secrets(1) == []
+
+
+def test_kubectl_reads_the_remote_shapes(pr: Mesh) -> None:
+    ctx = ["--context", pr.contexts[1], "-n", "istio-system"]
+    out = kubectl(pr.kubeconfig, *ctx, "get", "endpointslices", ISTIOD, "-o",
+                  "jsonpath={.endpoints[0].addresses[0]}")
+    assert out.stdout == GATEWAY_IP
+    out = kubectl(pr.kubeconfig, *ctx, "get", "pods", "-l", "app=istiod", "-o", "name")
+    assert out.stdout.strip() == ""
+    out = kubectl(pr.kubeconfig, "--context", pr.contexts[1], "get", "mutatingwebhookconfiguration",
+                  f"istio-sidecar-injector-{REV}", "-o", "jsonpath={.webhooks[0].clientConfig.service.path}")
+    assert out.stdout == "/inject/cluster/cluster-2/net/network1"
+
+
+def test_every_cluster_reaches_every_version(pr: Mesh) -> None:
+    for i in (0, 1):
+        assert versions(pr.hello(i, 40)) == {"v1": 20, "v2": 20}
+
+
+def test_a_dead_istiod_address_fails_pod_creation_in_the_remote(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """remote-injector-dead-istiod: the remote's istiod Service points where no primary answers; the
+    webhook (failurePolicy Fail) fails every injected pod, the ReplicaSet says so; plain pods start."""
+    m = start(tmp_path_factory, clusters=2, model="primary-remote", joined=True,
+              faults=("remote-injector-dead-istiod:cluster-2",))
+    try:
+        m.namespace(1)
+        m.deploy(1, ("v2",))
+        failed = until(lambda: [e for e in m.core(1).list_namespaced_event("sample").items
+                                if e.reason == "FailedCreate"],
+                       bool, FOLLOW_SECONDS, "a FailedCreate event in cluster-2/sample", show=len)
+        message = failed[0].message
+        assert failed[0].involved_object.kind == "ReplicaSet"
+        assert 'failed calling webhook "rev.namespace.sidecar-injector.istio.io"' in message
+        assert f"https://{ISTIOD}.istio-system.svc:443/inject/cluster/cluster-2/net/network1" in message
+        assert "dial tcp 203.0.113.200:15017" in message
+        assert m.pods(1) == []
+        m.namespace(1, "plain", labels={})
+        m.deploy(1, ("v2",), ns="plain")
+        m.wait_ready(1, "plain", count=2)
+        m.namespace(0)
+        m.deploy(0, ("v1",))
+        m.wait_ready(0, count=2)  # the primary injects its own pods
+    finally:
+        m.stop()
+
+
+def test_a_remote_without_its_secret_is_in_no_proxy_view(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """remote-no-secret: the primary never lists the remote, so no proxy (the remote's own included,
+    which get their config from the primary) holds the remote's endpoints."""
+    m = guide(start(tmp_path_factory, clusters=3, model="primary-remote",
+                    faults=("remote-no-secret:cluster-3",)), ("v1", "v2", "v2"))
+    try:
+        held = m.core(0).list_namespaced_secret("istio-system", label_selector="istio/multiCluster=true")
+        assert [s.metadata.name for s in held.items] == ["istio-remote-secret-cluster-2"]
+        m.wait_joined(0)
+        for i in (0, 1, 2):  # v2 of cluster-3 unseen: v1 and cluster-2's v2, each half
+            calls = m.hello(i, 40)
+            assert versions(calls) == {"v1": 20, "v2": 20}
+            assert not any("helloworld-v2" in c and m.pods(2, selector="app=helloworld")[0].metadata.name in c
+                           for c in calls)
+    finally:
+        m.stop()
+
+
+def test_six_clusters_on_two_networks_reach_every_version(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The mix: cluster-1 and cluster-2 primaries of network1 and network2, two remotes each; every
+    sidecar reaches all six helloworld pods (three per version), the other network's through gateways."""
+    m = guide(start(tmp_path_factory, clusters=6, networks=2, model="primary-remote", joined=True),
+              ("v1", "v2") * 3)
+    try:
+        for i in (0, 1):
+            m.wait_joined(i)
+        ns = {i: m.core(i).read_namespace("istio-system").metadata for i in range(6)}
+        leads = [(ns[i].annotations or {}).get("topology.istio.io/controlPlaneClusters") for i in range(6)]
+        assert leads == [None, None, "cluster-1", "cluster-2", "cluster-1", "cluster-2"]
+        for i in range(6):
+            assert versions(m.hello(i, 60)) == {"v1": 30, "v2": 30}
+    finally:
+        m.stop()
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    ({"model": "primary-primary"}, "lab model 'primary-primary' is not one of multi-primary, primary-remote"),
+    ({"model": "primary-remote", "clusters": 2, "networks": 2}, "needs a remote"),
+    ({"model": "primary-remote", "control_planes": ("cluster-1=managed-istiod",)}, "runs its own istiod"),
+    ({"model": "primary-remote", "revisions": ("asm-173-3",)}, "needs Istio 1.24 or later"),
+    ({"faults": ("remote-no-secret:cluster-2",)}, "needs cluster-2 to be a remote"),
+    ({"model": "primary-remote", "faults": ("remote-no-secret:cluster-1",)}, "remotes: cluster-2"),
+    ({"model": "primary-remote", "faults": ("istiod-down:cluster-2",)}, "cluster-2 is a remote"),
+])
+def test_options_refuse_what_the_model_cannot_be(options: dict[str, Any], says: str) -> None:
+    with pytest.raises(LabConfigError, match=says) as refused:
+        LabOptions(**options).validate()
+    assert "\n" not in str(refused.value)
+
+
+def test_pytest_refuses_an_unknown_lab_model_in_one_line(tmp_path: Any) -> None:
+    argv = ["--lab", "--lab-model", "primary", "-p", "no:cacheprovider", "--report-dir", str(tmp_path)]
+    run = subprocess.run([sys.executable, "-m", "pytest", *argv], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert run.returncode == 4, run.stdout[-2000:]
+    assert "--lab-model 'primary' is not one of: multi-primary, primary-remote" in run.stdout + run.stderr
+
+
+def test_injection_needs_the_primary_to_expose_istiod(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Without expose-istiod.yaml's Gateway the east-west gateway has no listener on 15017: the
+    remote's webhook call is refused, as the API server would report it."""
+    m = start(tmp_path_factory, clusters=2, model="primary-remote", joined=True)
+    try:
+        m.custom(0).delete_namespaced_custom_object(
+            "networking.istio.io", "v1beta1", "istio-system", "gateways", "istiod-gateway")
+        m.namespace(1)
+        with pytest.raises(client.ApiException) as refused:
+            m.core(1).create_namespaced_pod("sample", {
+                "metadata": {"name": "sleep"}, "spec": {"containers": [{"name": "sleep", "image": "curl"}]}})
+        assert refused.value.status == 500
+        assert f"dial tcp {GATEWAY_IP}:15017: connect: connection refused" in refused.value.body
+    finally:
+        m.stop()
