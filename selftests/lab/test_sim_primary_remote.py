@@ -16,6 +16,7 @@ from sim_support import Mesh, start
 from support import until
 
 from meshconform.lab import LabConfigError, LabOptions
+from meshconform.lab.istio.remote_secret_exchange import join
 
 REV = "asm-1285-9"
 ISTIOD = f"istiod-{REV}"
@@ -150,20 +151,49 @@ def test_a_dead_istiod_address_fails_pod_creation_in_the_remote(
         m.stop()
 
 
-def test_a_remote_without_its_secret_is_in_no_proxy_view(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """remote-no-secret: the primary never lists the remote, so no proxy (the remote's own included,
-    which get their config from the primary) holds the remote's endpoints."""
-    m = guide(start(tmp_path_factory, clusters=3, model="primary-remote",
-                    faults=("remote-no-secret:cluster-3",)), ("v1", "v2", "v2"))
+def test_a_remote_without_its_secret_gets_no_certificates_and_is_in_no_view(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """remote-no-secret: the primary holds no client for the remote, so it neither authenticates the
+    remote's sidecars (their readiness probe fails) nor lists the remote's endpoints for anyone."""
+    m = start(tmp_path_factory, clusters=3, model="primary-remote", faults=("remote-no-secret:cluster-3",))
     try:
+        for i, version in enumerate(("v1", "v2", "v2")):
+            m.namespace(i)
+            m.deploy(i, (version,))
+        for i in (0, 1):
+            m.wait_ready(i, count=2)
+        m.wait_ready(2, count=2, containers=1)  # the app containers; never istio-proxy
         held = m.core(0).list_namespaced_secret("istio-system", label_selector="istio/multiCluster=true")
         assert [s.metadata.name for s in held.items] == ["istio-remote-secret-cluster-2"]
+        events = until(lambda: m.core(2).list_namespaced_event("sample").items,
+                       lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
+                       "an Unhealthy event in cluster-3/sample", show=lambda items: [e.reason for e in items])
+        unhealthy = next(e for e in events if e.reason == "Unhealthy")
+        assert unhealthy.involved_object.field_path == "spec.containers{istio-proxy}"
         m.wait_joined(0)
-        for i in (0, 1, 2):  # v2 of cluster-3 unseen: v1 and cluster-2's v2, each half
+        hidden = {p.metadata.name for p in m.pods(2, selector="app=helloworld")}
+        for i in (0, 1):
             calls = m.hello(i, 40)
             assert versions(calls) == {"v1": 20, "v2": 20}
-            assert not any("helloworld-v2" in c and m.pods(2, selector="app=helloworld")[0].metadata.name in c
-                           for c in calls)
+            assert not any(name in c for c in calls for name in hidden)
+    finally:
+        m.stop()
+
+
+def test_a_remote_sidecar_turns_ready_once_its_primary_holds_the_secret(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Deployed before the join, the remote's sidecars wait for the primary; after it they pass."""
+    m = start(tmp_path_factory, clusters=2, model="primary-remote")
+    try:
+        m.namespace(1)
+        m.deploy(1, ("v2",))
+        m.wait_ready(1, count=2, containers=1)
+        proxies = [s for p in m.pods(1) for s in p.status.container_statuses if s.name == "istio-proxy"]
+        assert len(proxies) == 2 and not any(s.ready for s in proxies)
+        m.lab.call(join, m.lab)
+        m.wait_ready(1, count=2)
     finally:
         m.stop()
 

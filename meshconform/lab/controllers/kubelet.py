@@ -190,7 +190,23 @@ class Kubelet:
         self._timers.pop(uid, None)
         pod, run = self.store.find("pods", ns, name), self.runs.get(uid)
         if pod is not None and run is not None and pod["metadata"]["uid"] == uid:
+            if self._probe_again(pod, run):
+                return
             self._after_ready(pod, run)
+
+    def _probe_again(self, pod: Obj, run: ps.Run) -> bool:
+        """The readiness probe runs every period: a container whose cause of failing went away (a
+        sidecar that now gets its certificate) turns ready. -> whether nothing fails any more."""
+        by_name = {c["name"]: c for c in pod["spec"]["containers"]}
+        passing = [n for n, b in run.behaviours.items()
+                   if b == ps.NEVER_READY and n in by_name and self._behaviour(pod, by_name[n]) == ps.OK]
+        if not passing:
+            return False
+        run.behaviours.update(dict.fromkeys(passing, ps.OK))
+        node = pod["spec"].get("nodeName", "")
+        uid = pod["metadata"]["uid"]
+        update_status(self.store, "pods", pod, ps.status(pod, run, self._host_ip(node), self._pod_ip(uid)))
+        return all(b == ps.OK for b in run.behaviours.values())
 
     # -- addresses -----------------------------------------------------------------------------
     def _host_ip(self, node: str) -> str:

@@ -18,7 +18,8 @@ from .. import controllers
 from ..apiserver.lab_cluster import LabCluster
 from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
-from . import access, debug, eastwest, objects, plan, remote, state
+from ..controllers.podstatus import NEVER_READY
+from . import access, debug, eastwest, eds, objects, plan, remote, state, template
 from . import managed_control_plane as mcp
 from . import revisions as rv
 from .inject import SidecarInjector, parse_inject_envs
@@ -163,10 +164,26 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
             log.startup(rp.pilot_tag, cluster.name, rp.revision)
 
 
+def _uncertified(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    """A remote's sidecar gets its certificate from the primary's istiod, which authenticates the
+    pod's token against the remote's API server, so only with the remote's secret (security/pkg/
+    server/ca/authenticate/kubeauth/kube_jwt.go getKubeClient: "could not get cluster %s's kube
+    client"); until then the proxy's readiness probe fails."""
+    if container.get("name") != "istio-proxy" or not state.of(cluster).remote:
+        return None
+    revision = template.serving_revision(pod)
+    home = remote.discovery(cluster, revision) if revision is not None else None
+    if home is None or not any(c is cluster for c in eds.view(home, revision)):
+        return NEVER_READY
+    return None
+
+
 def install(lab: Any) -> None:
     controllers.install(lab)          # idempotent: makes sure the built-in admission plugins come first
     for index, (name, ist) in enumerate(plan.plan(lab).items()):
         _install_cluster(lab.clusters[name], ist, index)
+        if ist.remote:
+            controllers.of(lab.clusters[name]).kubelet.behaviours.append(_uncertified)
 
 
 def start(lab: Any) -> None:
