@@ -68,6 +68,9 @@ def test_remote_runs_no_istiod_and_has_the_remote_profile_objects(pr: Mesh) -> N
     assert not names & {f"istio-{REV}", f"istio-sidecar-injector-{REV}"}  # configMap: false, omitted
     ns = core.read_namespace("istio-system")
     assert ns.metadata.annotations["topology.istio.io/controlPlaneClusters"] == "cluster-1"
+    root = core.read_namespaced_config_map("istio-ca-root-cert", "sample")  # the leading primary's
+    assert root.data["root-cert.pem"] == pr.core(0).read_namespaced_config_map(
+        "istio-ca-root-cert", "sample").data["root-cert.pem"]
     rbac = client.RbacAuthorizationV1Api(pr.api(1))
     role = rbac.read_cluster_role(f"istio-reader-clusterrole-{REV}-istio-system")
     assert any("mutatingwebhookconfigurations" in (r.resources or []) for r in role.rules)
@@ -171,6 +174,8 @@ def test_a_remote_without_its_secret_gets_no_certificates_and_is_in_no_view(
                        "an Unhealthy event in cluster-3/sample", show=lambda items: [e.reason for e in items])
         unhealthy = next(e for e in events if e.reason == "Unhealthy")
         assert unhealthy.involved_object.field_path == "spec.containers{istio-proxy}"
+        names = {c.metadata.name for c in m.core(2).list_namespaced_config_map("sample").items}
+        assert "istio-ca-root-cert" not in names  # no primary leads cluster-3
         m.wait_joined(0)
         hidden = {p.metadata.name for p in m.pods(2, selector="app=helloworld")}
         for i in (0, 1):
@@ -192,8 +197,13 @@ def test_a_remote_sidecar_turns_ready_once_its_primary_holds_the_secret(
         m.wait_ready(1, count=2, containers=1)
         proxies = [s for p in m.pods(1) for s in p.status.container_statuses if s.name == "istio-proxy"]
         assert len(proxies) == 2 and not any(s.ready for s in proxies)
+        def configmaps() -> set[str]:
+            return {c.metadata.name for c in m.core(1).list_namespaced_config_map("sample").items}
+        assert "istio-ca-root-cert" not in configmaps()  # no primary leads cluster-2 yet
         m.lab.call(join, m.lab)
         m.wait_ready(1, count=2)
+        until(configmaps, lambda names: "istio-ca-root-cert" in names, FOLLOW_SECONDS,
+              "istio-ca-root-cert in cluster-2/sample")
     finally:
         m.stop()
 

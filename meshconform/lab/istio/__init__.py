@@ -28,6 +28,7 @@ from .nsctl import RootCertPublisher
 from .remote_secret_exchange import join, join_outside
 from .webhooks import CallFailed, Dispatcher, Handler
 
+LEAD_CHECK = 0.5         # seconds between checks whether a primary has come to lead a remote
 SETTLE_TIMEOUT = 3.0      # seconds serving() waits for a joined lab's istiods to sync (or give up)
 
 
@@ -191,10 +192,13 @@ def start(lab: Any) -> None:
         ist = state.of(cluster)
         if ist.root is None:
             continue
-        # a remote's root certificate comes from its primary's istiod, which leads it (remote.py)
-        publisher = RootCertPublisher(cluster, ist.bundle_pem, mcp.managed(ist.control_plane) or ist.remote)
+        # a remote's root certificate comes from its primary's istiod, once it leads it (remote.py)
+        leader = (lambda c=cluster: remote.led(c)) if ist.remote else None
+        publisher = RootCertPublisher(cluster, ist.bundle_pem, mcp.managed(ist.control_plane), leader)
         cluster.store.subscribe(publisher.on_event)
         publisher.resync()
+        if ist.remote:
+            asyncio.get_running_loop().create_task(_follow_leader(publisher))
         for rev in [] if ist.remote else ist.revision_names:
             ctl = ist.istiods[rev] = SecretController(cluster, rev, ist.log(rev))
             if ist.control_plane == mcp.MANAGED_TD:
@@ -205,6 +209,18 @@ def start(lab: Any) -> None:
         cluster.log_providers.append(debug.log_provider(cluster))
     if getattr(lab, "joined", False):
         asyncio.get_running_loop().create_task(_join_when_serving(lab))
+
+
+async def _follow_leader(publisher: RootCertPublisher) -> None:
+    """The primary starts its namespace controller for a remote when it comes to lead it, and stops
+    when it no longer does: publish once the lead is taken (checked every LEAD_CHECK seconds)."""
+    leading = False
+    while True:
+        now = publisher.istiod_running()
+        if now and not leading:
+            publisher.resync()
+        leading = now
+        await asyncio.sleep(LEAD_CHECK)
 
 
 def _first(lab: Any) -> state.IstioCluster:

@@ -4,10 +4,12 @@ As pilot/pkg/bootstrap/namespacecontroller (security/pkg/k8s/controller), istiod
 mesh root certificate under key `root-cert.pem`, labelled istio.io/config=true, into each
 namespace but the ignored system ones, and puts it back when deleted or edited. Only a running
 istiod does this: with istiod down, new namespaces get none. Terminating namespaces are left alone.
+In a remote the primary's istiod does it, once it leads the remote (istio/remote.py `led`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
@@ -24,9 +26,17 @@ KEY = "root-cert.pem"
 
 
 class RootCertPublisher:
-    def __init__(self, cluster: LabCluster, root_pem: str, managed: bool = False) -> None:
+    def __init__(
+        self,
+        cluster: LabCluster,
+        root_pem: str,
+        managed: bool = False,
+        leader: Callable[[], bool] | None = None,
+    ) -> None:
         self.store, self.root_pem = cluster.store, root_pem
         self.managed = managed  # Google's control plane publishes it: no istiod pod to wait for
+        # a remote's: whether a primary's istiod leads it (istio/remote.py); no local istiod then
+        self.leader = leader
         self.queue = Queue(f"istio-ca-root-cert/{cluster.name}", self.reconcile)
 
     def on_event(self, kind: str, res: str, obj: Obj, old: Obj | None) -> None:
@@ -44,6 +54,8 @@ class RootCertPublisher:
             self.queue.add(ns["metadata"]["name"])
 
     def istiod_running(self) -> bool:
+        if self.leader is not None:
+            return self.leader()
         return self.managed or any(pod_ready(p) for p in self.store.iter("pods", rv.ISTIO_NS)
                    if (p["metadata"].get("labels") or {}).get("app") == "istiod")
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
-from . import eastwest, objects, webhooks
+from . import eastwest, objects, state, webhooks
 from . import revisions as rv
 
 Obj = dict[str, Any]
@@ -272,6 +272,22 @@ def reach_istiod(origin: LabCluster, address: str, port: int, sni: str) -> tuple
     if revision is None or not any(s.get("addresses") for s in (istiod or {}).get("subsets") or []):
         raise Unreachable("EOF")  # the gateway's Envoy closes a connection it has no upstream for
     return home, revision
+
+
+def led(remote: LabCluster) -> bool:
+    """Whether a primary's istiod leads this remote: a cluster its istio-system annotation names
+    whose istiod has synced the remote through its secret (multicluster.go checkShouldLead; the
+    lab's istiods all run EXTERNAL_ISTIOD). It then writes the remote's istio-ca-root-cert."""
+    ns = remote.store.find("namespaces", None, rv.ISTIO_NS)
+    named = str(((ns or {}).get("metadata", {}).get("annotations") or {}).get(CONTROL_PLANE_CLUSTERS, ""))
+    for name in named.split(","):
+        primary = remote.peers.get(name.strip())
+        if primary is None:
+            continue
+        for ctl in state.of(primary).istiods.values():
+            if any(rc.target is remote for rc in ctl.synced()):
+                return True
+    return False
 
 
 def discovery(remote: LabCluster, revision: str) -> LabCluster | None:
