@@ -113,6 +113,9 @@ def test_kubectl_reads_the_remote_shapes(pr: Mesh) -> None:
     out = kubectl(pr.kubeconfig, *ctx, "get", "endpointslices", ISTIOD, "-o",
                   "jsonpath={.endpoints[0].addresses[0]}")
     assert out.stdout == GATEWAY_IP
+    table = kubectl(pr.kubeconfig, *ctx, "get", "endpointslices", ISTIOD).stdout.splitlines()
+    assert table[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert table[1].split()[:4] == [ISTIOD, "IPv4", "15012,15017", GATEWAY_IP]
     out = kubectl(pr.kubeconfig, *ctx, "get", "pods", "-l", "app=istiod", "-o", "name")
     assert out.stdout.strip() == ""
     out = kubectl(pr.kubeconfig, "--context", pr.contexts[1], "get", "mutatingwebhookconfiguration",

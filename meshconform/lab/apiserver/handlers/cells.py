@@ -181,6 +181,20 @@ def _endpoints(e: Obj) -> list[Any]:
     return [e["metadata"]["name"], text or "<none>", age(e)]
 
 
+def _listed(items: list[str]) -> str:
+    """printers.go listWithMoreString, at most three shown."""
+    text = ",".join(items[:3]) + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
+    return text or "<unset>"
+
+
+def _endpoint_slice(e: Obj) -> list[Any]:
+    """printers.go printEndpointSlice: formatDiscoveryPorts (a port's number, else its name, else *)
+    and formatDiscoveryEndpoints (every address of every endpoint)."""
+    ports = [str(p.get("port") or p.get("name") or "*") for p in e.get("ports") or []]
+    addresses = [str(a) for ep in e.get("endpoints") or [] for a in ep.get("addresses") or []]
+    return [e["metadata"]["name"], e.get("addressType", ""), _listed(ports), _listed(addresses), age(e)]
+
+
 def _node(n: Obj) -> list[Any]:
     st = n.get("status", {})
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])

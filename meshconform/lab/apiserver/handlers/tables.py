@@ -18,6 +18,7 @@ from ..resources import Resource
 from .cells import (
     _binding,
     _deployment,
+    _endpoint_slice,
     _endpoints,
     _event,
     _name,
@@ -110,6 +111,10 @@ COLUMNS: dict[str, tuple[list[Obj], Cells]] = {
         _service,
     ),
     "endpoints": ([NAME, _col("Endpoints"), AGE], _endpoints),
+    "endpointslices.discovery.k8s.io": (
+        [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), AGE],
+        _endpoint_slice,
+    ),
     "namespaces": (
         [NAME, _col("Status"), AGE],
         lambda n: [_name(n), n.get("status", {}).get("phase", ""), age(n)],
