@@ -5,8 +5,10 @@ makes of that fact, as on a real cluster. Where each is applied:
   install plan (istio/plan.py)        revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
                                       root-rotation-incomplete, trust-domain-mismatch, multi-network,
                                       wrong-network, proxy-network-unset, ew-gateway-pending and
-                                      no-cross-network-gateway (istio/eastwest.py)
-  join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name
+                                      no-cross-network-gateway (istio/eastwest.py),
+                                      remote-injector-dead-istiod (the remote's istiod address)
+  join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name,
+                                      remote-no-secret (no primary holds the remote's secret)
   start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
                                       slow-start, telemetry-off (a Telemetry resource in istio-system),
                                       outside-cluster (its workloads; apiserver/lab_cluster.py adds

@@ -34,8 +34,9 @@ MODELS = (MULTI_PRIMARY, PRIMARY_REMOTE)
 # The remote profile of the istio-discovery chart (istiodRemote.enabled), whose shapes the lab
 # serves, came with Istio 1.24 (before, the separate istiod-remote chart).
 REMOTE_SINCE = (1, 24)
-# Faults that bend a cluster's own istiod or injector ConfigMap: a remote has neither.
-ISTIOD_FAULTS = ("istiod-down", "old-istiod", "stale-injector", "tag-relabelled")
+# Faults that bend a cluster's own istiod or injector values: a remote has neither (the network
+# its sidecars declare comes from its injection path).
+ISTIOD_FAULTS = ("istiod-down", "old-istiod", "stale-injector", "tag-relabelled", "proxy-network-unset")
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,10 @@ class LabOptions:
                     f"remotes: {', '.join(remotes) or 'none'})"
                 )
             if fault.name in ISTIOD_FAULTS and fault.args and fault.args[0] in remotes:
-                raise LabConfigError(f"lab fault {fault}: {fault.args[0]} is a remote, it runs no istiod")
+                raise LabConfigError(
+                    f"lab fault {fault}: {fault.args[0]} is a remote, with no istiod nor injector values "
+                    "of its own (its primary's serve it)"
+                )
         if self.model != PRIMARY_REMOTE:
             return
         if self.clusters < 2 or not remotes:
