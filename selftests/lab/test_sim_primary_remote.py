@@ -74,6 +74,14 @@ def test_remote_runs_no_istiod_and_has_the_remote_profile_objects(pr: Mesh) -> N
     assert any("mutatingwebhookconfigurations" in (r.resources or []) for r in role.rules)
 
 
+def test_a_remote_cannot_be_upgraded_on_its_own(pr: Mesh) -> None:
+    for change in (lambda: pr.lab.install_revision("cluster-2", "asm-1286-1"),
+                   lambda: pr.lab.set_tag("cluster-2", "prod-stable", REV)):
+        with pytest.raises(LabConfigError, match="cluster-2 is a remote of cluster-1: it runs no istiod"):
+            change()
+    assert pr.apps(1).list_namespaced_deployment("istio-system").items == []
+
+
 def test_remote_injector_calls_the_istiod_service_with_its_cluster_and_network(pr: Mesh) -> None:
     hook = client.AdmissionregistrationV1Api(pr.api(1)).read_mutating_webhook_configuration(
         f"istio-sidecar-injector-{REV}")

@@ -21,9 +21,18 @@ from . import revisions as rv
 from .multicluster import SecretController
 
 
+def _not_remote(ist: state.IstioCluster, cluster_name: str) -> None:
+    """A remote (primary-remote) runs no istiod: its revisions and tags are its primary's business."""
+    if ist.primary is not None:
+        raise LabConfigError(
+            f"{cluster_name} is a remote of {ist.primary}: it runs no istiod; upgrade {ist.primary}"
+        )
+
+
 def install_revision(lab: Any, cluster_name: str, spec: str) -> None:
     cluster = lab.clusters[cluster_name]
     ist = state.of(cluster)
+    _not_remote(ist, cluster_name)
     name, tag = rv.split_spec(spec)
     if name in ist.revision_names:
         raise LabConfigError(f"{cluster_name} already runs revision {name}")
@@ -47,6 +56,7 @@ def install_revision(lab: Any, cluster_name: str, spec: str) -> None:
 def set_tag(lab: Any, cluster_name: str, tag: str, revision: str) -> None:
     cluster = lab.clusters[cluster_name]
     ist = state.of(cluster)
+    _not_remote(ist, cluster_name)
     plan = next((rp for rp in ist.revisions if rp.revision == revision), None)
     if plan is None:
         raise LabConfigError(
