@@ -1,6 +1,7 @@
 """Istio's primary-remote model in the lab, as clients read it: a remote with no istiod and the
 remote profile's objects, the primary's istiod exposed on its east-west gateway, injection and
-discovery through that address, traffic everywhere, the two remote faults and the options' refusals."""
+discovery through that address, traffic everywhere, the two remote faults and the options' refusals
+(the suite's one-line refusals of --lab-model are in selftests/safety/test_safety_bad_input.py)."""
 
 from __future__ import annotations
 
