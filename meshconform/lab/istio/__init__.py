@@ -56,7 +56,7 @@ def _address_resolver(cluster: LabCluster) -> Any:
     def resolve(ip: str, port: int, path: str, sni: str) -> Handler | None:
         try:
             home, revision = remote.reach_istiod(cluster, ip, port, sni)
-        except remote.Unreachable as e:
+        except remote.DialFailed as e:
             raise CallFailed(str(e)) from None
         injector = state.of(home).injector
         if injector is None or not path.startswith("/inject"):

@@ -204,7 +204,7 @@ def exposed(revisions: list[str]) -> list[tuple[str, Obj]]:
     return [(GATEWAY_KIND, istiod_gateway()), *((VS_KIND, istiod_virtual_service(r)) for r in revisions)]
 
 
-class Unreachable(Exception):
+class DialFailed(Exception):
     """The address does not lead to a live istiod; the message is what the dialling client sees."""
 
 
@@ -257,20 +257,20 @@ def _routed(cluster: LabCluster, gateways: list[str], port: int, sni: str) -> st
 
 def reach_istiod(origin: LabCluster, address: str, port: int, sni: str) -> tuple[LabCluster, str]:
     """Follow a connection from `origin` to address:port (SNI `sni`) through an east-west gateway
-    to an istiod: -> (its cluster, its revision), or Unreachable with what the client sees."""
+    to an istiod: -> (its cluster, its revision), or DialFailed with what the client sees."""
     home = _gateway_at(origin, address, port)
     if home is None:
-        raise Unreachable(f"dial tcp {address}:{port}: i/o timeout")
+        raise DialFailed(f"dial tcp {address}:{port}: i/o timeout")
     ready = home.store.find("endpoints", rv.ISTIO_NS, eastwest.NAME)
     if not any(s.get("addresses") for s in (ready or {}).get("subsets") or []):
-        raise Unreachable(f"dial tcp {address}:{port}: connect: connection refused")
+        raise DialFailed(f"dial tcp {address}:{port}: connect: connection refused")
     gateways = _passthrough(home, port)
     if not gateways:
-        raise Unreachable(f"dial tcp {address}:{port}: connect: connection refused")  # no listener
+        raise DialFailed(f"dial tcp {address}:{port}: connect: connection refused")  # no listener
     revision = _routed(home, gateways, port, sni)
     istiod = home.store.find("endpoints", rv.ISTIO_NS, rv.istiod(revision)) if revision else None
     if revision is None or not any(s.get("addresses") for s in (istiod or {}).get("subsets") or []):
-        raise Unreachable("EOF")  # the gateway's Envoy closes a connection it has no upstream for
+        raise DialFailed("EOF")  # the gateway's Envoy closes a connection it has no upstream for
     return home, revision
 
 
@@ -298,7 +298,7 @@ def discovery(remote: LabCluster, revision: str) -> LabCluster | None:
             home, served = reach_istiod(
                 remote, ip, ports.get("tcp-istiod", ISTIOD_PORT), f"{rv.istiod(revision)}.{rv.ISTIO_NS}.svc"
             )
-        except Unreachable:
+        except DialFailed:
             continue
         if served == revision:
             return home
