@@ -215,6 +215,10 @@ def _run(group: Any) -> None:
         type=_usage(mc.parse_baseline, "--baseline"),
         help="a previous run's summary.json: say which checks changed outcome (regressions first), what "
         "moved and whether the traffic split drifted.")
+    add("--target-version", dest="mc_target_version", metavar="X.Y",
+        type=_usage(mc.parse_target_version, "--target-version"),
+        help="the Istio or Cloud Service Mesh minor an upgrade is headed for: each cluster's Kubernetes "
+        "version must be among those it supports too.")
     add("--allow-inconclusive", dest="mc_allow_inconclusive", action="store_true",
         help="skip, instead of failing, a check whose facts cannot decide (and say so).")
     add("--keep", dest="mc_keep", action="store_true", help="keep what the run created, and say so.")

@@ -175,6 +175,7 @@ class PodFact:
     deleting: bool = False
     service_account: str | None = None  # spec.serviceAccountName: the pod's mTLS identity
     ip: str | None = None  # status.podIP
+    proxy_image: str | None = None  # the injected istio-proxy's image; its tag is the proxy's version
 
 
 @dataclass
@@ -271,7 +272,7 @@ class ClusterFacts:
     api_error: str | None = None  # the error that stopped them: the API server did not answer
     api_unauthorized: bool = False  # it answered 401 Unauthorized to the context's credentials
     api_denied: bool = False  # the review said the context may not list those pods
-    server_version: str | None = None
+    server_version: str | None = None  # GET /version gitVersion, e.g. v1.33.5-gke.1080000
     control: ControlPlane | None = None
     managed: ManagedControlPlane | None = None  # None: no ControlPlaneRevision (an in-cluster istiod)
     remote_secret_ids: dict[str, list[str]] = field(default_factory=dict)  # secret -> cluster ids
@@ -393,6 +394,7 @@ class MeshFacts:
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
     stages: list[str] = field(default_factory=list)  # the stages that gathered these facts, in order
+    target_version: str | None = None  # --target-version X.Y: the release an upgrade is headed for
 
     def cluster(self, name: str) -> ClusterFacts:
         return self.clusters[name]

@@ -297,7 +297,17 @@ def pod_fact(pod: Obj) -> PodFact:
         injected_revision=injected_revision(annotation) or _rev_label(labels, names),
         deleting=bool(pod.get("metadata", {}).get("deletionTimestamp")),
         ip=status.get("podIP"),
+        proxy_image=_proxy_image(spec),
     )
+
+
+def _proxy_image(spec: Obj) -> str | None:
+    """istio-proxy's image as the injector wrote it into the pod (a sidecar, or a native sidecar
+    among the init containers): its tag is the proxy's release, `proxyv2:1.28.5-asm.9`."""
+    for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+        if c.get("name") == PROXY and c.get("image"):
+            return str(c["image"])
+    return None
 
 
 def _rev_label(labels: dict[str, str], containers: list[str]) -> str | None:

@@ -54,6 +54,10 @@ PLUGIN_CA = Doc("Istio: Plug in CA Certificates", f"{ISTIO}/tasks/security/cert-
 INJECTION = Doc("Istio: Sidecar Injection Problems", f"{ISTIO}/ops/common-problems/injection/")
 PROXY_CMD = Doc("Istio: Debugging Envoy and Istiod", f"{ISTIO}/ops/diagnostic-tools/proxy-cmd/")
 CANARY = Doc("Istio: Canary Upgrades (revisions)", f"{ISTIO}/setup/upgrade/canary/")
+SUPPORTED = Doc("Istio: Supported Releases", f"{ISTIO}/releases/supported-releases/")
+CSM_PLATFORMS = Doc(
+    "Cloud Service Mesh: Supported platforms", "https://cloud.google.com/service-mesh/docs/supported-platforms"
+)
 LOCALITY = Doc("Istio: Locality Load Balancing", f"{ISTIO}/tasks/traffic-management/locality-load-balancing/")
 ASM_MULTICLUSTER = Doc(
     "Cloud Service Mesh: Resolving multi-cluster issues",
@@ -128,6 +132,24 @@ HINTS: dict[str, Hint] = {
         "multi-cluster endpoint discovery as the guide sets it up needs 1.6.8 or later: upgrade with a "
         "canary revision and move the namespaces over",
         (ASM_GKE_MULTICLUSTER, CANARY),
+    ),
+    "test_kubernetes_version_supported": Hint(
+        "control",
+        "each Istio / Cloud Service Mesh minor supports a window of Kubernetes versions: upgrade the "
+        "cluster or the mesh so that the pair is supported, one minor at a time",
+        (SUPPORTED, CSM_PLATFORMS),
+    ),
+    "test_control_planes_within_one_minor": Hint(
+        "control",
+        "clusters of one mesh are upgraded one minor at a time: install the next minor as a canary "
+        "revision in the cluster that lags, move its namespaces over, then continue",
+        (SUPPORTED, CANARY),
+    ),
+    "test_proxies_within_skew": Hint(
+        "injection",
+        "a proxy may be one minor behind its istiod, never ahead: restart the workloads after the "
+        "control plane upgrade (kubectl rollout restart deployment -n NS) so that they are injected anew",
+        (SUPPORTED, CANARY),
     ),
     "test_root_ca_shared": Hint(
         "trust",

@@ -69,6 +69,7 @@ class RunConfig:
     curl_batch: int = 0  # requests per curl invocation; 0 = all in one
     allow_inconclusive: bool = False  # a check that cannot decide is skipped, not failed
     baseline: Path | None = None  # a previous run's summary.json, compared against (report/baseline.py)
+    target_version: str | None = None  # --target-version X.Y: the release a planned upgrade installs
 
     def name_of(self, context: str) -> str:
         return self.cluster_names[self.contexts.index(context)]
@@ -269,6 +270,13 @@ def parse_baseline(option: str, value: str) -> Path:
     if not path.is_file() or not os.access(path, os.R_OK):
         raise ConfigError(f"{option} {value!r} is not a readable file; pass a previous run's summary.json")
     return path
+
+
+def parse_target_version(option: str, value: str) -> str:
+    """MAJOR.MINOR of the Istio or Cloud Service Mesh release an upgrade is headed for (`1.29`)."""
+    if not re.fullmatch(r"1\.\d{1,2}", value):
+        raise ConfigError(f"{option} {value!r} is not a release's MAJOR.MINOR; pass e.g. 1.29")
+    return value
 
 
 def parse_samples_dir(option: str, value: str) -> Path:

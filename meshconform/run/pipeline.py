@@ -73,7 +73,7 @@ PAIR_WORKERS = 0  # no bound
 
 
 def new_facts(cfg: RunConfig, clusters: dict[str, Cluster]) -> MeshFacts:
-    facts = MeshFacts(run_id=cfg.run_id, namespace=cfg.namespace)
+    facts = MeshFacts(run_id=cfg.run_id, namespace=cfg.namespace, target_version=cfg.target_version)
     for c in clusters.values():
         facts.clusters[c.name] = ClusterFacts(name=c.name, context=c.context, server=c.server)
     return facts

@@ -11,6 +11,7 @@ import pytest
 
 from meshconform.checks import judge
 from meshconform.checks.cluster import revision_installed
+from meshconform.checks.support import control_planes_close
 from meshconform.mesh import injection
 from meshconform.mesh import revision_choice as rc
 from meshconform.mesh.facts import ClusterFacts, ControlPlane, Injector, IstiodPod, MeshFacts, Webhook
@@ -94,12 +95,13 @@ def test_each_cluster_is_judged_against_its_own_revision_one_minor_apart() -> No
     assert judge(facts, revision_installed, "cluster-2").status == "passed"
 
 
-def test_control_planes_more_than_one_minor_apart_fail_the_later_cluster() -> None:
+def test_control_planes_more_than_one_minor_apart_fail_the_skew_check_not_the_revision_one() -> None:
     facts = _mesh((NEW, None, "1.29.5-asm.1"), ("asm-1275-3", None, "1.27.5-asm.3"))
-    outcome = judge(facts, revision_installed, "cluster-2")
+    assert judge(facts, revision_installed, "cluster-2").status == "passed"
+    outcome = judge(facts, control_planes_close, "cluster-2")
     assert outcome.status == "failed"
-    assert "cluster-2 runs revision asm-1275-3 (istiod 1.27.5-asm.3)" in outcome.message
-    assert "more than one minor version apart" in outcome.message
+    assert "cluster-2's control plane (istiod 1.27.5-asm.3, revision asm-1275-3)" in outcome.message
+    assert "cluster-1 (istiod 1.29.5-asm.1)" in outcome.message and "--revision ctx2=REV" in outcome.message
 
 
 def test_a_tag_pointing_at_a_revision_without_istiod_says_how_to_move_it() -> None:

@@ -1,0 +1,215 @@
+"""Support checks, the pre-upgrade group: what `istioctl x precheck` and the vendors' support pages
+ask before an upgrade, judged from what each cluster shows.
+
+- The Kubernetes version (GET /version) is among those the release of the cluster's revision
+  supports, and among those of --target-version X.Y when given (mesh/support.toml, with its
+  sources: Istio's supported-releases page, Cloud Service Mesh's supported-platforms pages).
+  istioctl's own precheck only compares against a minimum (IST0142 UnsupportedKubernetesVersion,
+  istioctl/pkg/precheck/precheck.go); the pages list a window, and a cluster newer than the
+  window is as unsupported as an older one.
+- Control planes of one mesh are at most one minor apart (the step Istio upgrades by).
+- Every sample proxy runs a release no newer than its control plane and at most one minor older
+  (istio.io supported releases, "Control Plane/Data Plane Skew").
+
+A release the table does not list, or a version no image or revision name tells, cannot be
+decided: Inconclusive, which fails unless --allow-inconclusive. A Google-managed control plane
+(no istiod in the cluster) follows its release channel, which Google keeps supported: these
+checks do not apply to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from meshconform.checks import Need, cf, check, statistics
+from meshconform.checks.cluster import istiod_ready, managed_serves, rev_pods, revision_installed
+from meshconform.checks.workloads import pods_ready
+from meshconform.kube.waits import stable_name
+from meshconform.mesh import support_table as st
+from meshconform.mesh.facts import MeshFacts
+
+Minor = tuple[int, int]
+
+
+def _managed(facts: MeshFacts, name: str) -> None:
+    if managed_serves(facts, name):
+        raise statistics.NotApplicable(
+            f"{name}'s revision {facts.revision_of(name)} is Google-managed: its release follows the "
+            f"cluster's release channel, which Google keeps supported; test_managed_revision_ready[{name}] "
+            "judges it"
+        )
+
+
+def control_release(facts: MeshFacts, name: str) -> tuple[st.Product, str] | None:
+    """(product, version) of the istiod of the revision `name` is judged against: its image tag,
+    else what an ASM revision name encodes."""
+    tags = [p.version for p in rev_pods(facts, name) if p.version]
+    return st.release_of(tags[0] if tags else None, facts.revision_of(name))
+
+
+def _unknown_release(facts: MeshFacts, name: str) -> statistics.Inconclusive:
+    images = ", ".join(sorted({p.image for p in rev_pods(facts, name)})) or "no istiod pod"
+    return statistics.Inconclusive(
+        f"the release of revision {facts.revision_of(name)} in {name} cannot be told: its istiod image "
+        f"names no version ({images}) and the revision name encodes none",
+        f"check it with istioctl version --context {cf(facts, name).context}",
+    )
+
+
+def _window(versions: frozenset[Minor]) -> str:
+    ordered = sorted(versions)
+    if ordered and all(b == (a[0], a[1] + 1) for a, b in itertools.pairwise(ordered)):
+        return f"{st.fmt(ordered[0])}-{st.fmt(ordered[-1])}" if len(ordered) > 1 else st.fmt(ordered[0])
+    return ", ".join(st.fmt(v) for v in ordered)
+
+
+def _premises(facts: MeshFacts, name: str) -> list[Need]:
+    """Without an istiod pod there is no image to read: that is test_istiod_ready's failure
+    (unless a managed control plane serves the revision, where these checks do not apply)."""
+    idle = not rev_pods(facts, name) and not managed_serves(facts, name)
+    return [(revision_installed, name), *([(istiod_ready, name)] if idle else [])]
+
+
+# -- Kubernetes version ----------------------------------------------------------------------------
+
+
+@check("test_kubernetes_version_supported", requires=_premises)
+def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
+    _managed(facts, name)
+    c = cf(facts, name)
+    kube = st.minor_of(c.server_version or "")
+    if kube is None:
+        raise statistics.Inconclusive(
+            f"{name}'s API server named no Kubernetes version (GET /version gitVersion "
+            f"{c.server_version!r})",
+            f"check kubectl --context {c.context} version",
+        )
+    release = control_release(facts, name)
+    if release is None:
+        raise _unknown_release(facts, name)
+    product, version = release
+    current = (st.minor_of(version), f"istiod {version}, revision {facts.revision_of(name)}")
+    wanted = [current]
+    if facts.target_version:
+        wanted.append((st.minor_of(facts.target_version), "--target-version"))
+    problems, unknown = [], []
+    for minor, why in wanted:
+        assert minor is not None  # release_of and parse_target_version give MAJOR.MINOR...
+        row = st.load().release(product, minor)
+        if row is None:
+            unknown.append(f"{st.PRODUCT_NAMES[product]} {st.fmt(minor)} ({why})")
+        elif kube not in row.kubernetes:
+            problems.append(_unsupported(name, c.server_version or "", kube, row, why))
+    if problems:
+        return "; ".join(problems)
+    if unknown:
+        raise statistics.Inconclusive(
+            f"the support table has no row for {' or '.join(unknown)}: the pages read do not say which "
+            f"Kubernetes versions it supports ({name} runs {st.fmt(kube)})",
+            "check the release's supported-platforms page and add its row to meshconform/mesh/support.toml",
+        )
+    return None
+
+
+def _unsupported(name: str, git_version: str, kube: Minor, row: st.Release, why: str) -> str:
+    tested = " (tested, but not supported)" if kube in row.tested else ""
+    fix = (
+        "upgrade the cluster first, or target a release that supports it"
+        if why == "--target-version"
+        else "upgrade the cluster or the mesh to a pair that is supported"
+    )
+    return (
+        f"{name} runs Kubernetes {st.fmt(kube)}{tested} ({git_version}), which {row.name} ({why}) "
+        f"does not support: it supports {_window(row.kubernetes)} ({row.source}); {fix}"
+    )
+
+
+# -- control planes across the mesh ------------------------------------------------------------------
+
+
+def _control_minor(facts: MeshFacts, name: str) -> tuple[Minor, str] | None:
+    release = control_release(facts, name)
+    minor = st.minor_of(release[1]) if release else None
+    return (minor, release[1]) if release and minor else None
+
+
+@check("test_control_planes_within_one_minor", requires=_premises)
+def control_planes_close(facts: MeshFacts, name: str) -> str | None:
+    _managed(facts, name)
+    mine = _control_minor(facts, name)
+    if mine is None:
+        raise _unknown_release(facts, name)
+    apart = st.load().skew.control_planes_apart
+    far, unknown = [], []
+    for other in facts.names:
+        oc = cf(facts, other)
+        if other == name or not oc.usable or oc.control is None or managed_serves(facts, other):
+            continue  # unread or managed: their own checks say so
+        theirs = _control_minor(facts, other)
+        if theirs is None:
+            unknown.append(other)
+        elif abs(_index(theirs[0]) - _index(mine[0])) > apart:
+            far.append(f"{other} (istiod {theirs[1]})")
+    if far:
+        return (
+            f"{name}'s control plane (istiod {mine[1]}, revision {facts.revision_of(name)}) is more than "
+            f"{apart} minor from {', '.join(far)}: a skew Istio does not support between the control "
+            "planes of one mesh; upgrade one minor at a time, or pass --revision "
+            f"{cf(facts, name).context}=REV if {name} runs another revision for this mesh"
+        )
+    if unknown:
+        raise statistics.Inconclusive(
+            f"the istiod release of {', '.join(unknown)} cannot be told (image names no version)",
+            "check them with istioctl version",
+        )
+    return None
+
+
+def _index(minor: Minor) -> int:
+    return minor[0] * 1000 + minor[1]
+
+
+# -- proxies against their control plane --------------------------------------------------------------
+
+
+@check("test_proxies_within_skew", requires=lambda f, t: [(pods_ready, t)])
+def proxies_within_skew(facts: MeshFacts, name: str) -> str | None:
+    _managed(facts, name)
+    control = _control_minor(facts, name)
+    if control is None:
+        raise _unknown_release(facts, name)
+    wl = cf(facts, name).workloads
+    pods = [p for p in (wl.pods if wl else []) if p.has_proxy]
+    versions = {p.name: st.release_of((p.proxy_image or "").rpartition(":")[2]) for p in pods}
+    unknown = [stable_name(p) for p, v in versions.items() if v is None]
+    if unknown:
+        image = next(p.proxy_image for p in pods if stable_name(p.name) == unknown[0])
+        raise statistics.Inconclusive(
+            f"the istio-proxy image of pod {unknown[0]} in {name} names no version ({image})",
+            f"check it with istioctl proxy-status --context {cf(facts, name).context}",
+        )
+    behind = st.load().skew.data_plane_behind
+    for pod, release in sorted(versions.items()):
+        assert release is not None
+        problem = _skewed(name, stable_name(pod), release[1], control, behind)
+        if problem:
+            return problem
+    return None
+
+
+def _skewed(name: str, pod: str, version: str, control: tuple[Minor, str], behind: int) -> str | None:
+    minor = st.minor_of(version)
+    assert minor is not None
+    gap = _index(control[0]) - _index(minor)
+    if gap < 0:
+        return (
+            f"pod {pod} in {name} runs proxy {version}, newer than its control plane (istiod {control[1]}): "
+            "a data plane may never be ahead of its control plane; upgrade the control plane first, then "
+            "restart the pods"
+        )
+    if gap > behind:
+        return (
+            f"pod {pod} in {name} runs proxy {version}, {gap} minors behind its control plane (istiod "
+            f"{control[1]}; Istio supports {behind}); restart the pods so that they are injected anew"
+        )
+    return None
