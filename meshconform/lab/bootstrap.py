@@ -8,10 +8,11 @@ Istio's install on top is lab-sim's (lab/istio).
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Any
 
 from .apiserver.lab_cluster import LabCluster
-from .apiserver.resources import KUBE_VERSION
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 RBAC = "rbac.authorization.k8s.io"
@@ -100,6 +101,26 @@ BOOTSTRAP_BINDINGS = [
 ]
 
 
+def node_info(cluster: LabCluster, name: str) -> dict[str, Any]:
+    """status.nodeInfo (core/v1 NodeSystemInfo): every field is required in the API's schema (the
+    typed clients refuse a node without one); kubeProxyVersion is "" from 1.33, whose kubelets no
+    longer set it (DisableNodeKubeProxyVersion on by default, kubernetes/kubernetes#129713)."""
+    ids = hashlib.sha256(f"{cluster.name}/{name}".encode()).hexdigest()
+    release = cluster.release
+    return {
+        "machineID": ids[:32],
+        "systemUUID": f"{ids[32:40]}-{ids[40:44]}-{ids[44:48]}-{ids[48:52]}-{ids[52:64]}",
+        "bootID": str(uuid.UUID(ids[:32])),
+        "kernelVersion": "6.6.97+" if release.minor >= 30 else "5.4.89+",
+        "osImage": "Container-Optimized OS from Google",
+        "containerRuntimeVersion": release.containerd,
+        "kubeletVersion": release.git_version,
+        "kubeProxyVersion": release.git_version if release.minor < 33 else "",
+        "operatingSystem": "linux",
+        "architecture": "amd64",
+    }
+
+
 def node(cluster: LabCluster) -> dict[str, Any]:
     name = f"gke-{cluster.name}-default-pool-6c2a9f3b-k8m1"
     labels = {
@@ -126,13 +147,7 @@ def node(cluster: LabCluster) -> dict[str, Any]:
                     "message": "kubelet is posting ready status",
                 }
             ],
-            "nodeInfo": {
-                "kubeletVersion": KUBE_VERSION["gitVersion"],
-                "osImage": "Container-Optimized OS from Google",
-                "containerRuntimeVersion": "containerd://1.4.3",
-                "architecture": "amd64",
-                "operatingSystem": "linux",
-            },
+            "nodeInfo": node_info(cluster, name),
             "addresses": [
                 {"type": "InternalIP", "address": "10.128.0.2"},
                 {"type": "Hostname", "address": name},

@@ -23,6 +23,7 @@ from .apiserver.lab_cluster import Clusters, LabCluster
 from .apiserver.listeners import Servers
 from .controllers import serviceaccounts
 from .faults import EFFECTS
+from .istio import kube_support
 from .istio import revisions as rv
 from .kubeconfig import write_kubeconfig
 from .options import LabOptions
@@ -70,6 +71,9 @@ class Lab:
         if self._thread is not None:
             return self
         self.clusters = Clusters.create(self.options.clusters, self.faults)
+        for c in self.clusters.values():  # the Kubernetes its mesh's revisions support
+            specs = self.options.revisions_of(c.name)
+            c.release = kube_support.release_for(rv.split_spec(s)[1] for s in specs)
         self._servers = Servers(self)
         ready: Future[None] = Future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="meshconform-lab", daemon=True)

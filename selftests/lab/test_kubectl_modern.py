@@ -4,8 +4,9 @@ kubectl's typed clients (create namespace/secret/configmap/deployment/..., creat
 can-i) send application/vnd.kubernetes.protobuf bodies; each create here is checked three ways:
 kubectl says "created", the object reads back, and the body kubectl logged at -v=9 decodes
 (meshconform/lab/apiserver/protobuf.py) to exactly the JSON kubectl prints for the same command with
---dry-run=client -o json. Then the guide's steps on two joined clusters, exec'ing curl over the
-websocket protocol that kubectl >= 1.30 speaks.
+--dry-run=client -o json. Then the guide's steps on two joined clusters of the lab's default revision
+(Kubernetes 1.33, the kubectl's own minor), exec'ing curl over the websocket protocol that kubectl
+>= 1.30 speaks.
 
 kubectl is looked for in $MESHCONFORM_KUBECTL_MODERN, then tools/kubectl-modern/kubectl (what
 .ci/run provisions), then PATH. Without one >= 1.30 the module skips, except under CI=true, where
@@ -29,6 +30,7 @@ import pytest
 from support import LabEnv
 
 from meshconform.lab.apiserver.protobuf import decode_body
+from meshconform.lab.istio.revisions import DEFAULT_REVISION
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONED = ROOT / "tools" / "kubectl-modern" / "kubectl"
@@ -36,7 +38,8 @@ MIN_MINOR = 30
 SAMPLES = Path("/work/shared/upstream-samples/samples")
 HELLO = SAMPLES / "helloworld" / "helloworld.yaml"
 SLEEP = SAMPLES / "sleep" / "sleep.yaml"
-REV = "asm-173-3"
+# the lab's default revision, a current CSM: its clusters serve Kubernetes 1.33, this kubectl's minor
+REV = DEFAULT_REVISION
 
 
 def _minor(path: str) -> int | None:
@@ -93,7 +96,7 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     kubectl = modern_kubectl()
     tmp = tmp_path_factory.mktemp("kubectl-modern")
-    with LabEnv.start(tmp, clusters=2, revisions=(REV,), joined=True, ready_delay=0.1) as lab:  # the guide's
+    with LabEnv.start(tmp, clusters=2, revisions=(REV,), joined=True, ready_delay=0.1) as lab:
         yield Env(kubectl, lab.kubeconfig, tmp / "cache", lab.contexts)
 
 

@@ -23,8 +23,10 @@ from typing import Any
 import trustme
 
 from ..faults import FaultSet
+from .kube_release import DEFAULT as DEFAULT_RELEASE
+from .kube_release import KubeRelease
 from .status import NotFoundError
-from .store import Store
+from .store import Store, clone
 from .user import User
 
 PROJECT = "meshconform-lab"
@@ -89,6 +91,9 @@ class LabCluster:
     api_requests: Counter[str] = field(default_factory=Counter)  # by verb
     exec_sessions: int = 0
     outside: bool = False  # in the mesh, but not in the kubeconfig (outside-cluster)
+    # The Kubernetes release it runs (/version, kubelets, OpenAPI): chosen at start for its Istio
+    # (istio/kube_support.py); `set_release` changes it as a control-plane + node-pool upgrade does.
+    release: KubeRelease = DEFAULT_RELEASE
 
     def __post_init__(self) -> None:
         self.ca = trustme.CA(organization_name=f"meshconform lab {self.name}", key_type=trustme.KeyType.ECDSA)
@@ -109,6 +114,17 @@ class LabCluster:
     @property
     def issuer(self) -> str:
         return f"https://container.googleapis.com/v1/projects/{PROJECT}/locations/{self.zone}/clusters/{self.name}"
+
+    def set_release(self, release: KubeRelease) -> None:
+        """Run `release` from now on: /version at once, every node's kubelet too."""
+        self.release = release
+        for node in [clone(n) for n in self.store.iter("nodes")]:
+            node["status"]["nodeInfo"] |= {
+                "kubeletVersion": release.git_version,
+                "kubeProxyVersion": release.git_version if release.minor < 33 else "",
+                "containerRuntimeVersion": release.containerd,
+            }
+            self.store.update("nodes", node, subresource="status")
 
     def reachable_from(self, peer: str) -> bool:
         """False when `api-unreachable-from:<peer>-><self>` cuts peer's route to this API server."""

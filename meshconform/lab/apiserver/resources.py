@@ -14,18 +14,6 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 NO_COLLECTION = ("create", "delete", "get", "list", "patch", "update", "watch")
 CREATE_ONLY = ("create",)
 STATUS_VERBS = ("get", "patch", "update")
-# What /version reports and the nodes' kubelets carry: the release this API surface follows.
-KUBE_VERSION = {
-    "major": "1",
-    "minor": "20",
-    "gitVersion": "v1.20.15-gke.1000",
-    "gitCommit": "0ba6d2b5ad0e7b6cd3d2a8b1d6c6f1ea0f9ee1f0",
-    "gitTreeState": "clean",
-    "buildDate": "2022-03-04T09:27:21Z",
-    "goVersion": "go1.15.15b5",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
 
 
 @dataclass(frozen=True)

@@ -69,15 +69,15 @@ def route(info: RequestInfo) -> Handler:
     raise MethodNotAllowedError()
 
 
-async def _non_resource(request: web.Request, info: RequestInfo) -> web.StreamResponse:
+async def _non_resource(request: web.Request, cluster: LabCluster, info: RequestInfo) -> web.StreamResponse:
     if request.method not in ("GET", "HEAD"):
         raise MethodNotAllowedError()
     path = info.path.rstrip("/")
     if path in ("/healthz", "/livez", "/readyz"):
         return web.Response(text="ok")
     if path.startswith("/openapi/"):
-        return openapi.serve(request, path)
-    doc = discovery.for_path(info)
+        return openapi.serve(request, path, cluster.release.git_version)
+    doc = discovery.for_path(info, cluster.release.version_info())
     if doc is None:
         from ..status import PathNotFoundError
 
@@ -108,7 +108,7 @@ async def entry(request: web.Request) -> web.StreamResponse:
         user = auth.authenticate(cluster, request)
         auth.authorize(cluster, user, info)
         resp = await (
-            _non_resource(request, info)
+            _non_resource(request, cluster, info)
             if not info.is_resource
             else route(info)(request, cluster, info, user)
         )

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..resources import KUBE_VERSION, Resource, groups, in_group_version
+from ..resources import Resource, groups, in_group_version
 from ..status import PathNotFoundError
 from .routes import RequestInfo
-
-
-def version() -> dict[str, Any]:
-    return dict(KUBE_VERSION)
 
 
 def api_versions() -> dict[str, Any]:
@@ -83,11 +79,12 @@ def resource_list(group: str, version: str) -> dict[str, Any]:
     return doc
 
 
-def for_path(info: RequestInfo) -> dict[str, Any] | None:
-    """The discovery document at this path, or None when it is not a discovery path."""
+def for_path(info: RequestInfo, version: dict[str, Any]) -> dict[str, Any] | None:
+    """The discovery document at this path (`version`: the cluster's /version document), or None
+    when it is not a discovery path."""
     p = info.path.rstrip("/")
     if p == "/version":
-        return version()
+        return version
     if p == "/api":
         return api_versions()
     if p == "/apis":

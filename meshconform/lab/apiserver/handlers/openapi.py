@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ..resources import KUBE_VERSION, RESOURCES
+from ..resources import RESOURCES
 from ..status import PathNotFoundError
 from .common import respond
 
@@ -65,7 +65,8 @@ def _object_meta() -> Obj:
     )
 
 
-def document() -> Obj:
+def document(version: str) -> Obj:
+    """The document of a server at gitVersion `version` (its info.version)."""
     defs: Obj = {_META: _object_meta()}
     for r in RESOURCES:
         if r.group.endswith(".istio.io"):
@@ -83,7 +84,7 @@ def document() -> Obj:
                 )
     return {
         "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": KUBE_VERSION["gitVersion"]},
+        "info": {"title": "Kubernetes", "version": version},
         "paths": paths(),
         "definitions": defs,
     }
@@ -183,18 +184,18 @@ def _paths(doc: Obj) -> bytes:
 
 
 @cache
-def encoded() -> bytes:
-    doc = document()
+def encoded(version: str) -> bytes:
+    doc = document(version)
     info = _string(1, doc["info"]["title"]) + _string(2, doc["info"]["version"])
     defs = b"".join(_named(1, k, encode_schema(v)) for k, v in doc["definitions"].items())
     return _string(1, doc["swagger"]) + _field(2, info) + _field(8, _paths(doc)) + _field(9, defs)
 
 
-def serve(request: web.Request, path: str) -> web.StreamResponse:
+def serve(request: web.Request, path: str, version: str) -> web.StreamResponse:
     if path != "/openapi/v2":
         raise PathNotFoundError()
     if "protobuf" in request.headers.get("Accept", ""):
         return web.Response(
-            body=encoded(), content_type="application/octet-stream"
+            body=encoded(version), content_type="application/octet-stream"
         )  # as kube-openapi serves it
-    return respond(document())
+    return respond(document(version))
