@@ -125,10 +125,24 @@ def istiod_ready(facts: MeshFacts, name: str) -> str | None:
         return None
     seen = "; ".join(p.state or f"{stable_name(p.name)} {p.phase}" for p in pods) or "no pods"
     revision = facts.revision_of(name)
+    forbidden = next((p.forbidden for p in pods if p.forbidden), None)
+    if forbidden:
+        return (
+            f"istiod of revision {revision} is not ready in {name} ({seen}): its log says {forbidden}; "
+            f"its account lacks the ClusterRoleBinding the install makes ({_istiod_binding(revision)}): "
+            f"reinstall revision {revision} (istioctl install --set revision={revision}, or asmcli) so "
+            "that its RBAC is applied"
+        )
     return (
         f"istiod of revision {revision} is not ready in {name} ({seen}); "
         f"see kubectl -n istio-system describe pods -l app=istiod,istio.io/rev={revision}"
     )
+
+
+def _istiod_binding(revision: str | None) -> str:
+    """istio-discovery's clusterrolebinding.yaml: istiod-clusterrole[-REV]-istio-system."""
+    suffix = "" if revision in ("default", None) else f"-{revision}"
+    return f"istiod-clusterrole{suffix}-istio-system"
 
 
 def _version_premises(facts: MeshFacts, name: str) -> list[Need]:

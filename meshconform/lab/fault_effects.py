@@ -9,14 +9,17 @@ makes of that fact, as on a real cluster. Where each is applied:
                                       remote-injector-dead-istiod (the remote's istiod address)
   join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name,
                                       remote-no-secret (no primary holds the remote's secret)
-  start (@effect, below)              webhook-missing, reader-rbac-missing, stale-injector, locality-lb,
+  start (@effect, below)              webhook-missing, reader-rbac-missing, istiod-reader-rbac-missing,
+                                      kubernetes-version-unsupported (LabCluster.set_release),
+                                      stale-injector, locality-lb,
                                       slow-start, telemetry-off (a Telemetry resource in istio-system),
                                       outside-cluster (its workloads; apiserver/lab_cluster.py adds
                                       the cluster, istio/remote_secret_exchange.py joins it),
                                       version-mislabel (an admission hook), tls-disabled,
                                       permissive-default (Istio objects), trust-domain-migration
                                       (mesh configs edited after istiod started)
-  kubelet behaviour (below)           istiod-down (discovery crash-loops), proxy-not-ready (istio-proxy
+  kubelet behaviour (below)           istiod-down (discovery crash-loops), an istiod whose account
+                                      may not read the cluster never gets Ready, proxy-not-ready (istio-proxy
                                       never passes its readiness probe), mdp-down (the managed data
                                       plane controller crash-loops)
   managed install (istio/__init__.py) revision-stalled (ControlPlaneRevision Stalled),
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import yaml
@@ -43,9 +47,9 @@ from .controllers import of as controllers_of
 from .controllers.kit import try_create
 from .controllers.podstatus import CRASHLOOP, NEVER_READY
 from .faults import Fault, effect
+from .istio import kube_support, state
 from .istio import managed_control_plane as managed
 from .istio import revisions as rv
-from .istio import state
 from .istio.objects import MWC, RBAC
 
 Obj = dict[str, Any]
@@ -78,6 +82,22 @@ def istiod_down(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
     return None
 
 
+def istiod_cannot_read(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    """istiod's informers list and watch the whole cluster through its own account (istiod-<rev>,
+    bound by ClusterRoleBinding istiod-clusterrole-<rev>-istio-system in the istio-discovery chart's
+    clusterrolebinding.yaml). Without that binding every list is Forbidden, the caches never sync,
+    and its readiness probe (/ready on 8080, pilot/pkg/bootstrap/server.go: ready once the caches
+    synced) never passes: the pod stays 0/1 Running."""
+    if not (_istiod(pod) and container.get("name") == "discovery"):
+        return None
+    revision = (pod["metadata"].get("labels") or {}).get("istio.io/rev", "default")
+    if cluster.store.find(f"clusterrolebindings.{RBAC}", None, rv.istiod_role(revision)) is not None:
+        return None
+    account = pod["spec"].get("serviceAccountName") or rv.istiod(revision)
+    state.of(cluster).log(revision).forbidden(f"system:serviceaccount:{rv.ISTIO_NS}:{account}")
+    return NEVER_READY
+
+
 def proxy_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
     if container.get("name") == "istio-proxy" and cluster.faults.touches("proxy-not-ready", cluster.name):
         return NEVER_READY
@@ -95,7 +115,7 @@ def install(lab: Any) -> None:
     """Before istio's install creates istiod pods: the container behaviours of the kubelet faults."""
     for cluster in lab.clusters.values():
         kubelet = controllers_of(cluster).kubelet
-        for hook in (istiod_down, proxy_not_ready, mdp_down):
+        for hook in (istiod_down, istiod_cannot_read, proxy_not_ready, mdp_down):
             if hook not in kubelet.behaviours:
                 kubelet.behaviours.append(hook)
 
@@ -117,6 +137,37 @@ def remove_reader_binding(lab: Any, fault: Fault) -> None:
     for rev in _revisions(cluster):
         if cluster.store.find(f"clusterrolebindings.{RBAC}", None, rv.reader_role(rev)) is not None:
             cluster.store.delete(f"clusterrolebindings.{RBAC}", None, rv.reader_role(rev))
+
+
+@effect("istiod-reader-rbac-missing")
+def remove_istiod_binding(lab: Any, fault: Fault) -> None:
+    """The newest revision's istiod in C started without its ClusterRoleBinding (a hand-rolled or
+    half-applied install): its pods are recreated so that they start without it, as they would have.
+    Why not istio-reader-clusterrole-<rev>: every revision's reader binding grants the one shared
+    istio-reader-service-account, so an older revision's binding masks the newest one's absence
+    (reader-rbac-missing removes them all); istiod-<rev>'s own binding is the one nothing else grants."""
+    cluster = _cluster(lab, fault)
+    newest = max(state.of(cluster).revisions, key=lambda rp: _version_key(rp.pilot_tag)).revision
+    cluster.store.delete(f"clusterrolebindings.{RBAC}", None, rv.istiod_role(newest))
+    label = rv.label(newest)
+    for pod in [p for p in cluster.store.iter("pods", rv.ISTIO_NS) if _istiod(p)]:
+        if (pod["metadata"].get("labels") or {}).get("istio.io/rev") == label:
+            cluster.store.delete("pods", rv.ISTIO_NS, pod["metadata"]["name"])
+
+
+def _version_key(tag: str) -> tuple[int, ...]:
+    """1.29.5-asm.1 -> (1, 29, 5); an unversioned tag (latest, a digest) counts as newest."""
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", tag)
+    return tuple(int(x) for x in m.groups()) if m else (99, 0, 0)
+
+
+@effect("kubernetes-version-unsupported")
+def unsupported_kubernetes(lab: Any, fault: Fault) -> None:
+    """C runs a Kubernetes release its newest revision does not support: /version and every
+    node's kubeletVersion say so (a node-pool and control-plane upgrade past the mesh, or a mesh
+    installed on a cluster too old for it)."""
+    cluster = _cluster(lab, fault)
+    cluster.set_release(kube_support.unsupported_for(rp.pilot_tag for rp in state.of(cluster).revisions))
 
 
 @effect("stale-injector")

@@ -19,6 +19,10 @@ SPECS: dict[str, str] = {
     "istiod-down": "CLUSTER",
     "revision-mismatch": "",
     "old-istiod": "CLUSTER",
+    # Upgrade rehearsal: a cluster on a Kubernetes its newest revision does not support; the newest
+    # revision's istiod without its own ClusterRoleBinding (it cannot read the cluster).
+    "kubernetes-version-unsupported": "CLUSTER",
+    "istiod-reader-rbac-missing": "CLUSTER",
     "root-ca-mismatch": "",
     "root-rotation": "",
     "root-rotation-incomplete": "",

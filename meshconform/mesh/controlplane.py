@@ -19,7 +19,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from meshconform.kube import errors
-from meshconform.kube.client import Cluster, Obj
+from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
 from meshconform.mesh import gateways, trust
@@ -79,6 +79,34 @@ def _istiod_pod(pod: Obj) -> IstiodPod:
         cluster_id=env.get("CLUSTER_ID"),
         state=pod_state(pod),
     )
+
+
+FORBIDDEN_RE = re.compile(r'\S+ is forbidden: User "[^"]+" cannot \S+ resource "[^"]*"[^\n]*')
+LOG_LINES = 60  # client-go retries a forbidden list every few seconds: its error is in the tail
+
+
+def why_unready(cluster: Cluster, pod: IstiodPod) -> None:
+    """A Running istiod that never gets Ready is most often waiting for caches its account may not
+    fill: its log says which list was Forbidden to whom (client-go's reflector errors). Read only
+    for such pods, and only to explain them: the verdict is test_istiod_ready's either way."""
+    if pod.ready or pod.phase != "Running":
+        return
+    try:
+        text = cluster.read(
+            f"GET pods/log {ISTIO_NS}/{pod.name} -c discovery",
+            cluster.core.read_namespaced_pod_log,
+            pod.name,
+            ISTIO_NS,
+            container="discovery",
+            tail_lines=LOG_LINES,
+            raw=False,
+            retry=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    except errors.KubeError:
+        return  # the log could not be read: the failure says to look, without saying why
+    found = FORBIDDEN_RE.findall(str(text or ""))
+    pod.forbidden = found[-1] if found else None
 
 
 def version_from_image(image: str) -> str | None:

@@ -29,6 +29,9 @@ class IstiodPod:
     version: str | None = None
     cluster_id: str | None = None
     state: str = ""  # as kubectl get pods shows it, e.g. `istiod-x 0/1 Running (discovery CrashLoopBackOff)`
+    # Running but not Ready: the last Forbidden its discovery log shows (client-go's reflectors),
+    # e.g. `services is forbidden: User "system:serviceaccount:istio-system:istiod-REV" cannot list ...`
+    forbidden: str | None = None
 
 
 @dataclass

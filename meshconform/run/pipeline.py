@@ -193,6 +193,8 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
             fact.problems["control"] = str(exc)
             return
         ctl.revisions = _revisions(facts, c.name, found[c.name][:2])
+        for pod in (p for p in ctl.istiod if p.revision == fact.revision):
+            controlplane.why_unready(c, pod)
         if fact.revision:
             fact.injection = injection.choose(ctl.injectors, fact.revision, cfg.namespace, fact.tag)
 

@@ -63,7 +63,9 @@ def test_known_faults_lists_every_pattern():
     assert "revision-stalled:CLUSTER" in faults and "mdp-down:CLUSTER" in faults
     assert "multicluster-mode-missing:CLUSTER" in faults and "secrets-under-td:CLUSTER" in faults
     assert "remote-injector-dead-istiod:CLUSTER" in faults and "remote-no-secret:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 47
+    assert "kubernetes-version-unsupported:CLUSTER" in faults
+    assert "istiod-reader-rbac-missing:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 49
 
 
 def test_join_faults_imply_joined():

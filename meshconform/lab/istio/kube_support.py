@@ -61,3 +61,16 @@ def release_for(tags: Iterable[str]) -> KubeRelease:
     common = set.intersection(*(set(r) for _, r in ranges))
     newest = max(ranges)[1]
     return _newest_known(common) or _newest_known(newest) or DEFAULT
+
+
+def unsupported_for(tags: Iterable[str]) -> KubeRelease:
+    """A release of the lab's that the newest of these revisions does NOT support (the
+    kubernetes-version-unsupported fault): the nearest one below its window, else above it; an
+    image tag whose minor the table lacks gets the oldest the lab has."""
+    minors = [m for m in map(_istio_minor, tags) if m is not None]
+    window = SUPPORTED_KUBERNETES.get(max(minors)) if minors else None
+    if window is None:
+        return RELEASES[min(RELEASES)]
+    below = [m for m in RELEASES if m < window.start]
+    above = [m for m in RELEASES if m >= window.stop]
+    return RELEASES[max(below)] if below else RELEASES[min(above)]

@@ -47,6 +47,18 @@ class IstiodLog:
         self.info("Number of remote clusters: 0")
         self.info("Discovery service started")
 
+    def forbidden(self, user: str, client_go: str = "v0.33.5") -> None:
+        """What client-go's reflectors log (through istiod's klog scope) when istiod's account may
+        not list what its informers watch: every list is Forbidden, the caches never sync."""
+        self.info("Starting multicluster remote secrets controller")
+        for plural, kind in (("services", "Service"), ("pods", "Pod"), ("namespaces", "Namespace")):
+            self.error(
+                f"klog\tk8s.io/client-go@{client_go}/tools/cache/reflector.go:166: "
+                f"Failed to watch *v1.{kind}: failed to list *v1.{kind}: {plural} is forbidden: "
+                f'User "{user}" cannot list resource "{plural}" in API group "" at the cluster scope'
+            )
+        self.info("Waiting for caches to be synced")
+
     def crash(self) -> None:
         self.info('FLAG: --domain="cluster.local"')
         self.error("failed to start discovery service: failed to get mesh config: could not read "
