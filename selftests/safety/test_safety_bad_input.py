@@ -98,6 +98,9 @@ OPTION_CASES = [  # (id, arguments, fragments of the one ERROR line)
      ["cluster-2 has no istiod of revision asm-999 nor a revision tag"]),
     ("lab-tag-unknown-revision", ["--lab", "--lab-tags=prod-stable=asm-999"],
      ["no cluster there runs revision"]),
+    ("target-version-patch", ["--lab", "--target-version=1.29.1"],
+     ["--target-version '1.29.1' is not a release's MAJOR.MINOR", "1.29"]),
+    ("target-version-word", ["--lab", "--target-version=latest"], ["--target-version 'latest'"]),
     ("lab-revisions-unknown-cluster", ["--lab", "--lab-revisions=cluster-9=asm-1285-9"], ["no such cluster"]),
 ]
 if shutil.which("istioctl") is None:
