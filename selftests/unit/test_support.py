@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from meshconform.checks import judge, settle
+from meshconform.checks.cluster import istiod_ready
 from meshconform.checks.support import control_planes_close, kubernetes_supported, proxies_within_skew
+from meshconform.mesh import controlplane
 from meshconform.mesh import support_table as st
 from meshconform.mesh.facts import (
     ClusterFacts,
@@ -206,3 +208,29 @@ def test_a_proxy_image_without_a_version_cannot_be_decided() -> None:
     c.workloads.pods[0].proxy_image = "gcr.io/gke-release/asm/proxyv2@sha256:abc"  # type: ignore[union-attr]
     outcome = judge(_mesh(c), proxies_within_skew, "cluster-1")
     assert outcome.inconclusive and "names no version" in outcome.message
+
+
+# -- an istiod that may not read its cluster ----------------------------------------------------------
+
+FORBIDDEN_LOG = (
+    "2026-12-07T14:42:58.902126Z\terror\tklog\tk8s.io/client-go@v0.33.5/tools/cache/reflector.go:166: "
+    "Failed to watch *v1.Service: failed to list *v1.Service: services is forbidden: User "
+    '"system:serviceaccount:istio-system:istiod-rev1" cannot list resource "services" in API group "" '
+    "at the cluster scope\n2026-12-07T14:42:58.902140Z\tinfo\tWaiting for caches to be synced\n"
+)
+
+
+def test_an_unready_istiod_whose_log_shows_forbidden_lists_names_the_binding_and_the_fix() -> None:
+    found = controlplane.FORBIDDEN_RE.findall(FORBIDDEN_LOG)
+    assert found == [
+        'services is forbidden: User "system:serviceaccount:istio-system:istiod-rev1" cannot list resource '
+        '"services" in API group "" at the cluster scope'
+    ]
+    c = _cluster(1, CSM_128)
+    pod = c.control.istiod[0]  # type: ignore[union-attr]
+    pod.ready, pod.state, pod.forbidden = False, "istiod-rev1 0/1 Running (discovery not ready)", found[0]
+    outcome = judge(_mesh(c), istiod_ready, "cluster-1")
+    assert outcome.status == "failed"
+    assert "its log says services is forbidden" in outcome.message
+    assert "ClusterRoleBinding the install makes (istiod-clusterrole-rev1-istio-system)" in outcome.message
+    assert "reinstall revision rev1" in outcome.message
