@@ -22,10 +22,11 @@ from __future__ import annotations
 import itertools
 
 from meshconform.checks import Need, cf, check, statistics
-from meshconform.checks.cluster import istiod_ready, managed_serves, rev_pods, revision_installed
-from meshconform.checks.workloads import pods_ready
+from meshconform.checks.cluster import istiod_version, managed_serves, rev_pods
+from meshconform.checks.workloads import injected_by_revision
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import support_table as st
+from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
 from meshconform.mesh.facts import MeshFacts
 
 Minor = tuple[int, int]
@@ -64,10 +65,9 @@ def _window(versions: frozenset[Minor]) -> str:
 
 
 def _premises(facts: MeshFacts, name: str) -> list[Need]:
-    """Without an istiod pod there is no image to read: that is test_istiod_ready's failure
-    (unless a managed control plane serves the revision, where these checks do not apply)."""
-    idle = not rev_pods(facts, name) and not managed_serves(facts, name)
-    return [(revision_installed, name), *([(istiod_ready, name)] if idle else [])]
+    """The istiod's own version is judged first (test_istiod_version: an image older than the
+    guide's minimum fails there, not again here); it presupposes the revision and a pod."""
+    return [(istiod_version, name)]
 
 
 # -- Kubernetes version ----------------------------------------------------------------------------
@@ -143,9 +143,12 @@ def control_planes_close(facts: MeshFacts, name: str) -> str | None:
     far, unknown = [], []
     for other in facts.names:
         oc = cf(facts, other)
-        if other == name or not oc.usable or oc.control is None or managed_serves(facts, other):
-            continue  # unread or managed: their own checks say so
+        absent = oc.control is None or facts.revision_of(other) not in oc.control.revisions
+        if other == name or not oc.usable or absent or managed_serves(facts, other):
+            continue  # unread, not installed or managed: their own checks say so
         theirs = _control_minor(facts, other)
+        if theirs is not None and _too_old(theirs[1]):
+            continue  # older than the guide's minimum: test_istiod_version[other] fails
         if theirs is None:
             unknown.append(other)
         elif abs(_index(theirs[0]) - _index(mine[0])) > apart:
@@ -165,6 +168,13 @@ def control_planes_close(facts: MeshFacts, name: str) -> str | None:
     return None
 
 
+def _too_old(version: str) -> bool:
+    try:
+        return version_tuple(version) < MIN_VERSION
+    except ValueError:
+        return False
+
+
 def _index(minor: Minor) -> int:
     return minor[0] * 1000 + minor[1]
 
@@ -172,7 +182,10 @@ def _index(minor: Minor) -> int:
 # -- proxies against their control plane --------------------------------------------------------------
 
 
-@check("test_proxies_within_skew", requires=lambda f, t: [(pods_ready, t)])
+@check(
+    "test_proxies_within_skew",
+    requires=lambda f, t: [(injected_by_revision, t), *_premises(f, t)],
+)
 def proxies_within_skew(facts: MeshFacts, name: str) -> str | None:
     _managed(facts, name)
     control = _control_minor(facts, name)

@@ -2,10 +2,10 @@
 
 Every fault changes one fact of a healthy mesh; its consequences are then whatever the simulation
 makes of that fact, as on a real cluster. Where each is applied:
-  install plan (istio/plan.py)        revision-mismatch, old-istiod, root-ca-mismatch, root-rotation,
-                                      root-rotation-incomplete, trust-domain-mismatch, multi-network,
-                                      wrong-network, proxy-network-unset, ew-gateway-pending and
-                                      no-cross-network-gateway (istio/eastwest.py),
+  install plan (istio/plan.py)        revision-mismatch, old-istiod, proxy-outdated, root-ca-mismatch,
+                                      root-rotation, root-rotation-incomplete, trust-domain-mismatch,
+                                      multi-network, wrong-network, proxy-network-unset,
+                                      ew-gateway-pending and no-cross-network-gateway (istio/eastwest.py),
                                       remote-injector-dead-istiod (the remote's istiod address)
   join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name,
                                       remote-no-secret (no primary holds the remote's secret)

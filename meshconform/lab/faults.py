@@ -23,6 +23,7 @@ SPECS: dict[str, str] = {
     # revision's istiod without its own ClusterRoleBinding (it cannot read the cluster).
     "kubernetes-version-unsupported": "CLUSTER",
     "istiod-reader-rbac-missing": "CLUSTER",
+    "proxy-outdated": "CLUSTER",
     "root-ca-mismatch": "",
     "root-rotation": "",
     "root-rotation-incomplete": "",

@@ -65,7 +65,8 @@ def test_known_faults_lists_every_pattern():
     assert "remote-injector-dead-istiod:CLUSTER" in faults and "remote-no-secret:CLUSTER" in faults
     assert "kubernetes-version-unsupported:CLUSTER" in faults
     assert "istiod-reader-rbac-missing:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 49
+    assert "proxy-outdated:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 50
 
 
 def test_join_faults_imply_joined():

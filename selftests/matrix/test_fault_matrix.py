@@ -44,11 +44,28 @@ NETWORKS = ("--lab-networks=2",)
 TD, ISTIOD = "managed-td", "managed-istiod"
 # The managed control plane's checks do not apply to an in-cluster istiod: skipped, saying so.
 MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
+# The guide's ASM 1.7: no supported-platforms page for it was found, so whether its Kubernetes is
+# supported cannot be decided (test_kubernetes_version_supported fails so, unless
+# --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
+GUIDE = ("--lab-revisions=asm-173-3", "-m", "not pre_upgrade")
 MATRIX = [
     case("api-down:cluster-2", "cluster-2", "test_api_server_answers[cluster-2]"),
     case("istiod-down:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
-    case("revision-mismatch", "cluster-2", "test_revision_everywhere[cluster-2]"),
+    # cluster-2 runs ASM 1.8 beside cluster-1's CSM 1.28: each is judged against its own revision,
+    # and the control planes are 20 minors apart (Google's page for ASM 1.8's Kubernetes versions was
+    # not found: that check cannot decide). Named everywhere, the revision is missing in cluster-2.
+    case("revision-mismatch", "cluster-2", "test_control_planes_within_one_minor[cluster-1]",
+         "test_control_planes_within_one_minor[cluster-2]", "test_kubernetes_version_supported[cluster-2]"),
+    case("revision-mismatch", "cluster-2", "test_revision_everywhere[cluster-2]",
+         extra=("--revision=asm-1285-9",), variant="named"),
     case("old-istiod:cluster-2", "cluster-2", "test_istiod_version[cluster-2]"),
+    # The upgrade rehearsal's faults: a Kubernetes outside the revision's window; the newest
+    # revision's istiod without its ClusterRoleBinding (never Ready: its log names the Forbidden list).
+    case("kubernetes-version-unsupported:cluster-2", "cluster-2",
+         "test_kubernetes_version_supported[cluster-2]"),
+    case("istiod-reader-rbac-missing:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
+    # cluster-2's injector hands out a proxy two minors older than its istiod.
+    case("proxy-outdated:cluster-2", "cluster-2", "test_proxies_within_skew[cluster-2]"),
     case("root-ca-mismatch", "cluster-2", "test_root_ca_shared[cluster-2]"),
     # A root rotation in progress: old and new root in every bundle (another order in each),
     # cluster-1 already signs with the new one. Healthy: nothing fails.
@@ -87,7 +104,7 @@ MATRIX = [
     # (skipped, saying why); the calls from cluster-2 that never reach v1 show the fault instead.
     case("api-unreachable-from:cluster-2->cluster-1", "from cluster-2",
          "test_calls_reach_every_cluster[cluster-2]",
-         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+         extra=GUIDE, variant="asm-173-3"),
     case("webhook-missing:cluster-2", "cluster-2", "test_injector_selects_namespace[cluster-2]"),
     # A default revision of Istio 1.7 (its webhook selects istio-injection=enabled only): the suite
     # labels the namespace so and passes; without the webhook it fails the same check.
@@ -98,7 +115,7 @@ MATRIX = [
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]"),
     # Before Istio 1.11 the injected revision is the pod's istio.io/rev label, not in the status.
     case("stale-injector:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
-         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+         extra=GUIDE, variant="asm-173-3"),
     # A revision tag moved by hand in cluster-2 (its webhook relabelled, still calling the istiod it
     # called): the suite resolves the tag by the label, and the pods show the other revision.
     case("tag-relabelled:cluster-2", "cluster-2", "test_injected_by_revision[cluster-2]",
@@ -113,7 +130,7 @@ MATRIX = [
     case("hello-localhost:cluster-2", "did not reach v2 (cluster-2)",
          "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
     # Before 1.10 the sidecar handed inbound calls to the app on 127.0.0.1: the same app is reached.
-    case("hello-localhost:cluster-2", "", extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+    case("hello-localhost:cluster-2", "", extra=GUIDE, variant="asm-173-3"),
     case("locality-lb", "DestinationRule",
          "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]"),
     case("skew", "replica-weighted",
@@ -152,7 +169,7 @@ MATRIX = [
     case("trust-domain-migration", ""),
     case("trust-domain-migration", "trust domain",
          f"test_calls_arrive_over_mtls[{PAIR}]", "test_calls_arrive_over_mtls[cluster-2->cluster-1]",
-         extra=("--lab-revisions=asm-173-3",), variant="asm-173-3"),
+         extra=GUIDE, variant="asm-173-3"),
     case("flaky-api", ""),
     case("slow-start", ""),
     # Healthy secrets as other tools make them: istiod reads the label and the data keys only.
@@ -223,10 +240,11 @@ def test_clean_lab_passes_every_check(clusters: int, networks: int, tmp_path: Pa
                if n not in managed)
     assert all(_not_applicable_managed(n, out.skips[n]) for n in managed)
     pairs = clusters * (clusters - 1)
-    # per cluster: reach, 3 control plane, 2 trust, the network, 1 name, 3 injection, 4 traffic; per
-    # pair: 4 join and the servers' view of the calls; on several networks 3 more per cluster
+    # per cluster: reach, 3 control plane, 2 trust, the network, 1 name, 3 injection, 4 traffic, 3
+    # pre-upgrade; per pair: 4 join and the servers' view of the calls; on several networks 3 more
+    # per cluster
     passed = sum(c.outcome == "passed" for c in out.cases)
-    per_cluster = 15 if networks == 1 else 18
+    per_cluster = 18 if networks == 1 else 21
     assert passed == per_cluster * clusters + 5 * pairs, f"unexpected number of checks:\n{out.tail(3000)}"
 
 

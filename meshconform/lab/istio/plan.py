@@ -5,6 +5,10 @@ one shared VPC), trust domain cluster.local, one mesh ID, one plugged-in root. F
 the install itself are decided here, each changing only its own fact:
   revision-mismatch      cluster-2..N run asm-181-1 (or asm-173-3) instead of the first revision
   old-istiod:C           C's istiod image is an ASM 1.6 release before 1.6.8 (revision unchanged)
+  proxy-outdated:C       C's injector values (values.global.tag of istio-sidecar-injector-<rev>) name a
+                         release two minors older than its istiod's image, as an in-place upgrade that
+                         replaced istiod and left the injector's values behind does: the pods get
+                         proxies outside the skew Istio supports (revision unchanged)
   root-ca-mismatch       cluster-2 gets its own root CA
   root-rotation          a root rotation in progress (Istio's "plug in CA certificates" with a
                          multi-root root-cert.pem): every cluster trusts old and new root, cluster-1
@@ -60,7 +64,8 @@ def _revisions(lab: Any, cluster: LabCluster, index: int) -> list[meshconfig.Rev
     for name in names:
         tag = tags[name]
         pilot = rv.OLD_ISTIOD_VERSION if lab.faults.touches("old-istiod", cluster.name) else tag
-        out.append(meshconfig.RevisionPlan(name, pilot, tag))
+        proxy = rv.older(tag, 2) if lab.faults.touches("proxy-outdated", cluster.name) else tag
+        out.append(meshconfig.RevisionPlan(name, pilot, proxy))
     return out
 
 

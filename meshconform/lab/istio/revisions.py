@@ -78,6 +78,15 @@ def serves_clusterz(tag: str) -> bool:
     return at_least(tag, CLUSTERZ_SINCE)
 
 
+def older(tag: str, minors: int) -> str:
+    """The first patch of the release `minors` minors before image tag `tag`, of the same
+    distribution: 1.28.5-asm.9 -> 1.26.0-asm.1, 1.28.5 -> 1.26.0; an unversioned tag is kept."""
+    m = re.match(r"(\d+)\.(\d+)\.\d+(-asm\.\d+)?$", tag)
+    if m is None:
+        return tag
+    return f"{m[1]}.{max(int(m[2]) - minors, 0)}.0" + ("-asm.1" if m[3] else "")
+
+
 def hub(tag: str) -> str:
     return ASM_HUB if "-asm." in tag else UPSTREAM_HUB
 
