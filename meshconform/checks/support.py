@@ -223,6 +223,8 @@ def _skewed(name: str, pod: str, version: str, control: tuple[Minor, str], behin
     if gap > behind:
         return (
             f"pod {pod} in {name} runs proxy {version}, {gap} minors behind its control plane (istiod "
-            f"{control[1]}; Istio supports {behind}); restart the pods so that they are injected anew"
+            f"{control[1]}; Istio supports {behind}); have the revision's injector hand out its own "
+            "release (ConfigMap istio-sidecar-injector-REV values.global.tag, or no sidecar.istio.io/"
+            "proxyImage annotation pinning another), then restart the pods"
         )
     return None
