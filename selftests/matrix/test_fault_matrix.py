@@ -44,8 +44,8 @@ NETWORKS = ("--lab-networks=2",)
 TD, ISTIOD = "managed-td", "managed-istiod"
 # The managed control plane's checks do not apply to an in-cluster istiod: skipped, saying so.
 MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
-# The guide's ASM 1.7: no supported-platforms page for it was found, so whether its Kubernetes is
-# supported cannot be decided (test_kubernetes_version_supported fails so, unless
+# The guide's ASM 1.7 (and 1.6): no supported-platforms page for it was found, so whether its
+# Kubernetes is supported cannot be decided (test_kubernetes_version_supported fails so, unless
 # --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
 GUIDE = ("--lab-revisions=asm-173-3", "-m", "not pre_upgrade")
 MATRIX = [
@@ -177,7 +177,8 @@ MATRIX = [
     case(f"secret-renamed:{PAIR}", ""),
     case(f"secret-other-address:{PAIR}", ""),
     # istioctl 1.6.8 without --name: istio.io/clusterContext, the cluster named after its UID.
-    case(f"secret-renamed:{PAIR}", "", extra=("--lab-revisions=asm-168-9",), variant="asm-168-9"),
+    case(f"secret-renamed:{PAIR}", "", extra=("--lab-revisions=asm-168-9", "-m", "not pre_upgrade"),
+         variant="asm-168-9"),
     # Google's managed control plane: its ControlPlaneRevision stalled, its data plane controller
     # crash-looping, one TRAFFIC_DIRECTOR cluster without multicluster_mode (so neither side
     # discovers the other: the calls show it), remote secrets left in a TRAFFIC_DIRECTOR cluster.

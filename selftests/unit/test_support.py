@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from meshconform.checks import judge, settle
-from meshconform.checks.cluster import istiod_ready
+from meshconform.checks.cluster import istiod_ready, istiod_version
 from meshconform.checks.support import control_planes_close, kubernetes_supported, proxies_within_skew
 from meshconform.mesh import controlplane
 from meshconform.mesh import support_table as st
@@ -234,3 +234,18 @@ def test_an_unready_istiod_whose_log_shows_forbidden_lists_names_the_binding_and
     assert "its log says services is forbidden" in outcome.message
     assert "ClusterRoleBinding the install makes (istiod-clusterrole-rev1-istio-system)" in outcome.message
     assert "reinstall revision rev1" in outcome.message
+
+
+def test_an_istiod_older_than_the_guide_minimum_fails_there_not_in_the_support_checks() -> None:
+    facts = _mesh(_cluster(1, CSM_128), _cluster(2, "1.6.5-asm.7", proxy=CSM_128))
+    assert judge(facts, istiod_version, "cluster-2").status == "failed"
+    for chk in (kubernetes_supported, control_planes_close, proxies_within_skew):
+        assert judge(facts, chk, "cluster-2").status == "skipped", chk.name
+    assert judge(facts, control_planes_close, "cluster-1").status == "passed"
+
+
+def test_proxies_from_another_revision_fail_the_injection_check_not_the_skew_one() -> None:
+    c = _cluster(1, CSM_128, proxy="1.6.8-asm.9")
+    c.workloads.pods[0].injected_revision = "asm-168-9"  # type: ignore[union-attr]
+    outcome = judge(_mesh(c), proxies_within_skew, "cluster-1")
+    assert outcome.status == "skipped" and "test_injected_by_revision[cluster-1] failed" in outcome.message
