@@ -93,3 +93,26 @@ def test_rehearsal_in_one_running_lab(tmp_path: Path) -> None:
             f"cluster-1 revision {OLD} -> {NEW}", "cluster-1 istiod 1.28.5-asm.9 -> 1.29.5-asm.1",
             f"cluster-2 revision {OLD} -> {NEW}", "cluster-2 istiod 1.28.5-asm.9 -> 1.29.5-asm.1",
         ]
+
+
+def test_rehearsal_faults_are_found_before_and_during_the_upgrade(tmp_path: Path) -> None:
+    """The pre-upgrade group on a healthy fleet with --target-version passes; a cluster on a
+    Kubernetes the release does not support fails it there; mid-rollout, the new revision's istiod
+    started without its ClusterRoleBinding fails test_istiod_ready in cluster-1, naming the binding."""
+    with LabEnv.start(tmp_path / "healthy", revisions=(OLD,)) as lab_env:
+        run = run_suite(tmp_path / "pre", *lab_env.args(), "-m", "pre_upgrade", "--target-version=1.29")
+        assert run.returncode == 0 and not run.failures and len(run.cases) == 6, run.tail(3000)
+    faults = ("kubernetes-version-unsupported:cluster-2",)
+    with LabEnv.start(tmp_path / "old-kube", revisions=(OLD,), faults=faults) as lab_env:
+        run = run_suite(tmp_path / "pre-bad", *lab_env.args(), "-m", "pre_upgrade", "--target-version=1.29")
+        assert set(run.failures) == {"test_kubernetes_version_supported[cluster-2]"}, run.tail(3000)
+        message = run.failures["test_kubernetes_version_supported[cluster-2]"]
+        assert "cluster-2 runs Kubernetes 1.20" in message
+        assert "Cloud Service Mesh 1.29 (--target-version)" in message
+    options = {"cluster_revisions": (("cluster-1", (NEW, OLD)), ("cluster-2", (OLD,))),
+               "faults": ("istiod-reader-rbac-missing:cluster-1",)}
+    with LabEnv.start(tmp_path / "rbac", **options) as lab_env:
+        run = run_suite(tmp_path / "canary", *lab_env.args(), f"--revision={lab_env.contexts[0]}={NEW}",
+                        "--ready-timeout=8")
+        assert set(run.failures) == {"test_istiod_ready[cluster-1]"}, run.tail(3000)
+        assert f"istiod-clusterrole-{NEW}-istio-system" in run.failures["test_istiod_ready[cluster-1]"]
