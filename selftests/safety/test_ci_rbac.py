@@ -85,7 +85,7 @@ def test_a_run_with_only_the_shipped_rbac_passes(lab: LabEnv, tmp_path: Path) ->
                                                                             "meshconform-join.yaml"))
     run = run_suite(tmp_path / "reports", *_args(lab, kubeconfig))
     assert run.returncode == 0, run.tail()
-    assert "40 passed" in run.stdout, run.tail()
+    assert "46 passed" in run.stdout, run.tail()
     assert "Forbidden" not in run.output, run.tail()
     assert_nothing_labelled(lab)
 
@@ -94,7 +94,7 @@ def test_join_verify_with_the_read_only_rbac_passes(joined_lab: LabEnv, tmp_path
     kubeconfig = _runner_kubeconfig(joined_lab, tmp_path / "kubeconfig", _manifests("meshconform-base.yaml"))
     run = run_suite(tmp_path / "reports", *_args(joined_lab, kubeconfig), "--join=verify")
     assert run.returncode == 0, run.tail()
-    assert "40 passed" in run.stdout, run.tail()
+    assert "46 passed" in run.stdout, run.tail()
     assert_nothing_labelled(joined_lab)
 
 
