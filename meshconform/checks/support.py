@@ -92,16 +92,17 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     wanted = [current]
     if facts.target_version:
         wanted.append((st.minor_of(facts.target_version), "--target-version"))
-    problems, unknown = [], []
+    refused: list[tuple[st.Release, str]] = []
+    unknown = []
     for minor, why in wanted:
         assert minor is not None  # release_of and parse_target_version give MAJOR.MINOR...
         row = st.load().release(product, minor)
         if row is None:
             unknown.append(f"{st.PRODUCT_NAMES[product]} {st.fmt(minor)} ({why})")
         elif kube not in row.kubernetes:
-            problems.append(_unsupported(name, c.server_version or "", kube, row, why))
-    if problems:
-        return "; ".join(problems)
+            refused.append((row, why))
+    if refused:
+        return _unsupported(name, c.server_version or "", kube, refused)
     if unknown:
         raise statistics.Inconclusive(
             f"the support table has no row for {' or '.join(unknown)}: the pages read do not say which "
@@ -111,17 +112,20 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     return None
 
 
-def _unsupported(name: str, git_version: str, kube: Minor, row: st.Release, why: str) -> str:
-    tested = " (tested, but not supported)" if kube in row.tested else ""
+def _unsupported(name: str, git_version: str, kube: Minor, refused: list[tuple[st.Release, str]]) -> str:
+    tested = " (tested, but not supported)" if any(kube in row.tested for row, _ in refused) else ""
+    said = [f"{row.name} ({why})" for row, why in refused]
+    windows = [f"{_window(row.kubernetes)} ({row.source})" for row, _ in refused]
+    if len(refused) == 1:
+        which = f"which {said[0]} does not support: it supports {windows[0]}"
+    else:
+        which = f"which neither {said[0]} nor {said[1]} supports: they support {windows[0]} and {windows[1]}"
     fix = (
         "upgrade the cluster first, or target a release that supports it"
-        if why == "--target-version"
+        if all(why == "--target-version" for _, why in refused)
         else "upgrade the cluster or the mesh to a pair that is supported"
     )
-    return (
-        f"{name} runs Kubernetes {st.fmt(kube)}{tested} ({git_version}), which {row.name} ({why}) "
-        f"does not support: it supports {_window(row.kubernetes)} ({row.source}); {fix}"
-    )
+    return f"{name} runs Kubernetes {st.fmt(kube)}{tested} ({git_version}), {which}; {fix}"
 
 
 # -- control planes across the mesh ------------------------------------------------------------------

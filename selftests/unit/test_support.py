@@ -249,3 +249,12 @@ def test_proxies_from_another_revision_fail_the_injection_check_not_the_skew_one
     c.workloads.pods[0].injected_revision = "asm-168-9"  # type: ignore[union-attr]
     outcome = judge(_mesh(c), proxies_within_skew, "cluster-1")
     assert outcome.status == "skipped" and "test_injected_by_revision[cluster-1] failed" in outcome.message
+
+
+def test_a_version_neither_the_current_nor_the_target_release_supports_names_both_once() -> None:
+    facts = _mesh(_cluster(1, CSM_128, kube="v1.20.15-gke.1000"), target="1.29")
+    message = judge(facts, kubernetes_supported, "cluster-1").message
+    assert message.count("runs Kubernetes 1.20") == 1
+    current = "Cloud Service Mesh 1.28 (istiod 1.28.5-asm.9, revision rev1)"
+    assert f"neither {current} nor Cloud Service Mesh 1.29 (--target-version) supports" in message
+    assert message.endswith("upgrade the cluster or the mesh to a pair that is supported")
