@@ -1,5 +1,5 @@
-"""Pre-upgrade support (`-m pre_upgrade` or `-k pre_upgrade`): each cluster's Kubernetes version,
-control plane and proxies are within what the Istio / Cloud Service Mesh release supports."""
+"""Before an upgrade (guide step 2's prerequisites; `-m pre_upgrade` or `-k pre_upgrade`): each
+cluster's Kubernetes version, control plane and proxies are within what its release supports."""
 
 import pytest
 

@@ -25,7 +25,7 @@ from meshconform.checks import Need, cf, check, statistics
 from meshconform.checks.cluster import istiod_version, managed_serves, rev_pods
 from meshconform.checks.workloads import injected_by_revision
 from meshconform.kube.waits import stable_name
-from meshconform.mesh import support_table as st
+from meshconform.mesh import support_table
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
 from meshconform.mesh.facts import MeshFacts
 
@@ -41,11 +41,11 @@ def _managed(facts: MeshFacts, name: str) -> None:
         )
 
 
-def control_release(facts: MeshFacts, name: str) -> tuple[st.Product, str] | None:
+def control_release(facts: MeshFacts, name: str) -> tuple[support_table.Product, str] | None:
     """(product, version) of the istiod of the revision `name` is judged against: its image tag,
     else what an ASM revision name encodes."""
     tags = [p.version for p in rev_pods(facts, name) if p.version]
-    return st.release_of(tags[0] if tags else None, facts.revision_of(name))
+    return support_table.release_of(tags[0] if tags else None, facts.revision_of(name))
 
 
 def _unknown_release(facts: MeshFacts, name: str) -> statistics.Inconclusive:
@@ -58,10 +58,11 @@ def _unknown_release(facts: MeshFacts, name: str) -> statistics.Inconclusive:
 
 
 def _window(versions: frozenset[Minor]) -> str:
-    ordered = sorted(versions)
-    if ordered and all(b == (a[0], a[1] + 1) for a, b in itertools.pairwise(ordered)):
-        return f"{st.fmt(ordered[0])}-{st.fmt(ordered[-1])}" if len(ordered) > 1 else st.fmt(ordered[0])
-    return ", ".join(st.fmt(v) for v in ordered)
+    ordered = [support_table.fmt(v) for v in sorted(versions)]
+    minors = sorted(versions)
+    if len(minors) > 1 and all(b == (a[0], a[1] + 1) for a, b in itertools.pairwise(minors)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ", ".join(ordered)
 
 
 def _premises(facts: MeshFacts, name: str) -> list[Need]:
@@ -77,7 +78,7 @@ def _premises(facts: MeshFacts, name: str) -> list[Need]:
 def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     _managed(facts, name)
     c = cf(facts, name)
-    kube = st.minor_of(c.server_version or "")
+    kube = support_table.minor_of(c.server_version or "")
     if kube is None:
         raise statistics.Inconclusive(
             f"{name}'s API server named no Kubernetes version (GET /version gitVersion "
@@ -88,17 +89,17 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     if release is None:
         raise _unknown_release(facts, name)
     product, version = release
-    current = (st.minor_of(version), f"istiod {version}, revision {facts.revision_of(name)}")
+    current = (support_table.minor_of(version), f"istiod {version}, revision {facts.revision_of(name)}")
     wanted = [current]
     if facts.target_version:
-        wanted.append((st.minor_of(facts.target_version), "--target-version"))
-    refused: list[tuple[st.Release, str]] = []
+        wanted.append((support_table.minor_of(facts.target_version), "--target-version"))
+    refused: list[tuple[support_table.Release, str]] = []
     unknown = []
     for minor, why in wanted:
         assert minor is not None  # release_of and parse_target_version give MAJOR.MINOR...
-        row = st.load().release(product, minor)
+        row = support_table.load().release(product, minor)
         if row is None:
-            unknown.append(f"{st.PRODUCT_NAMES[product]} {st.fmt(minor)} ({why})")
+            unknown.append(f"{support_table.PRODUCT_NAMES[product]} {support_table.fmt(minor)} ({why})")
         elif kube not in row.kubernetes:
             refused.append((row, why))
     if refused:
@@ -106,13 +107,16 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     if unknown:
         raise statistics.Inconclusive(
             f"the support table has no row for {' or '.join(unknown)}: the pages read do not say which "
-            f"Kubernetes versions it supports ({name} runs {st.fmt(kube)})",
+            f"Kubernetes versions it supports ({name} runs {support_table.fmt(kube)})",
             "check the release's supported-platforms page and add its row to meshconform/mesh/support.toml",
         )
     return None
 
 
-def _unsupported(name: str, git_version: str, kube: Minor, refused: list[tuple[st.Release, str]]) -> str:
+Refused = list[tuple[support_table.Release, str]]  # a release that does not support it, and why it was asked
+
+
+def _unsupported(name: str, git_version: str, kube: Minor, refused: Refused) -> str:
     tested = " (tested, but not supported)" if any(kube in row.tested for row, _ in refused) else ""
     said = [f"{row.name} ({why})" for row, why in refused]
     windows = [f"{_window(row.kubernetes)} ({row.source})" for row, _ in refused]
@@ -125,7 +129,7 @@ def _unsupported(name: str, git_version: str, kube: Minor, refused: list[tuple[s
         if all(why == "--target-version" for _, why in refused)
         else "upgrade the cluster or the mesh to a pair that is supported"
     )
-    return f"{name} runs Kubernetes {st.fmt(kube)}{tested} ({git_version}), {which}; {fix}"
+    return f"{name} runs Kubernetes {support_table.fmt(kube)}{tested} ({git_version}), {which}; {fix}"
 
 
 # -- control planes across the mesh ------------------------------------------------------------------
@@ -133,7 +137,7 @@ def _unsupported(name: str, git_version: str, kube: Minor, refused: list[tuple[s
 
 def _control_minor(facts: MeshFacts, name: str) -> tuple[Minor, str] | None:
     release = control_release(facts, name)
-    minor = st.minor_of(release[1]) if release else None
+    minor = support_table.minor_of(release[1]) if release else None
     return (minor, release[1]) if release and minor else None
 
 
@@ -143,7 +147,7 @@ def control_planes_close(facts: MeshFacts, name: str) -> str | None:
     mine = _control_minor(facts, name)
     if mine is None:
         raise _unknown_release(facts, name)
-    apart = st.load().skew.control_planes_apart
+    apart = support_table.load().skew.control_planes_apart
     far, unknown = [], []
     for other in facts.names:
         oc = cf(facts, other)
@@ -197,7 +201,7 @@ def proxies_within_skew(facts: MeshFacts, name: str) -> str | None:
         raise _unknown_release(facts, name)
     wl = cf(facts, name).workloads
     pods = [p for p in (wl.pods if wl else []) if p.has_proxy]
-    versions = {p.name: st.release_of((p.proxy_image or "").rpartition(":")[2]) for p in pods}
+    versions = {p.name: support_table.release_of((p.proxy_image or "").rpartition(":")[2]) for p in pods}
     unknown = [stable_name(p) for p, v in versions.items() if v is None]
     if unknown:
         image = next(p.proxy_image for p in pods if stable_name(p.name) == unknown[0])
@@ -205,7 +209,7 @@ def proxies_within_skew(facts: MeshFacts, name: str) -> str | None:
             f"the istio-proxy image of pod {unknown[0]} in {name} names no version ({image})",
             f"check it with istioctl proxy-status --context {cf(facts, name).context}",
         )
-    behind = st.load().skew.data_plane_behind
+    behind = support_table.load().skew.data_plane_behind
     for pod, release in sorted(versions.items()):
         assert release is not None
         problem = _skewed(name, stable_name(pod), release[1], control, behind)
@@ -215,7 +219,7 @@ def proxies_within_skew(facts: MeshFacts, name: str) -> str | None:
 
 
 def _skewed(name: str, pod: str, version: str, control: tuple[Minor, str], behind: int) -> str | None:
-    minor = st.minor_of(version)
+    minor = support_table.minor_of(version)
     assert minor is not None
     gap = _index(control[0]) - _index(minor)
     if gap < 0:

@@ -106,7 +106,7 @@ def parse(text: str) -> Table:
             if (product, release.minor) in releases:
                 raise TableError(f"support.toml: [[{product}]] {fmt(release.minor)} appears twice")
             releases[(product, release.minor)] = release
-    return Table(releases, _skew(data.get("skew")))
+    return Table(releases, _skew(data.get("version_skew")))
 
 
 def _release(product: Product, index: int, row: Any) -> Release:
@@ -128,7 +128,7 @@ def _release(product: Product, index: int, row: Any) -> Release:
 
 
 def _skew(row: Any) -> Skew:
-    where = "support.toml: [skew]"
+    where = "support.toml: [version_skew]"
     if not isinstance(row, dict):
         raise TableError(f"{where} is missing")
     behind, apart = row.get("data_plane_behind"), row.get("control_planes_apart")

@@ -49,8 +49,8 @@ def healthy(n=2) -> MeshFacts:
                     REV,
                     True,
                     "Running",
-                    "gcr.io/asm/pilot:1.7.3-asm.6",
-                    "1.7.3-asm.6",
+                    "docker.io/istio/pilot:1.7.3",  # Istio 1.7 supports Kubernetes 1.16-1.18
+                    "1.7.3",
                     name,
                 )
             ],
@@ -63,15 +63,19 @@ def healthy(n=2) -> MeshFacts:
                 Injector(f"istio-sidecar-injector-{REV}", REV, [Webhook("rev.namespace", NS_SELECTOR)])
             ],
         )
+        proxy = "docker.io/istio/proxyv2:1.7.3"
         pods = [
-            PodFact(f"helloworld-v{i + 1}-x", "helloworld", f"v{i + 1}", "Running", True, 2, 2, True, REV),
-            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV, service_account="sleep"),
+            PodFact(f"helloworld-v{i + 1}-x", "helloworld", f"v{i + 1}", "Running", True, 2, 2, True, REV,
+                    proxy_image=proxy),
+            PodFact("sleep-x", "sleep", None, "Running", True, 2, 2, True, REV, service_account="sleep",
+                    proxy_image=proxy),
         ]
         wl = Workloads("sample", {"istio.io/rev": REV}, {}, f"v{i + 1}", 1, pods, "sleep-x", "sleep")
         facts.clusters[name] = ClusterFacts(
             name,
             f"gke_p_z_{name}",
             "https://x",
+            server_version="v1.18.20-gke.901",
             control=control,
             workloads=wl,
             remote_secret_ids={f"istio-remote-secret-{o}": [o] for o in names if o != name},
@@ -348,7 +352,11 @@ def test_unreadable_istiod_version_fails_as_undecided():
         "the istiod image in cluster-2 names no version (gcr.io/asm/pilot@sha256:",
         "istioctl version --context gke_p_z_cluster-2",
     )
-    assert failing(facts) == ["test_istiod_version[cluster-2]"]  # nothing else is skipped for it
+    # nothing else is skipped for it; the support check falls back on the revision name (asm-173-3:
+    # ASM 1.7.3), whose Kubernetes versions the support table cannot tell either
+    support = "test_kubernetes_version_supported[cluster-2]"
+    assert failing(facts) == ["test_istiod_version[cluster-2]", support]
+    assert "no row for Cloud Service Mesh 1.7" in result[support].message
 
 
 def test_no_istiod_pod_skips_the_version_check_behind_istiod_ready():

@@ -77,7 +77,7 @@ def test_the_table_covers_istio_1_6_to_1_30_each_row_with_its_source_and_date() 
 )
 def test_a_malformed_row_is_refused_naming_the_row_and_field(row: str, said: str) -> None:
     skew = (
-        '[skew]\ndata_plane_behind = 1\ncontrol_planes_apart = 1\nsource = "https://x"\n'
+        '[version_skew]\ndata_plane_behind = 1\ncontrol_planes_apart = 1\nsource = "https://x"\n'
         'read = "2026-12-07"\n'
     )
     with pytest.raises(st.TableError, match="csm") as caught:
