@@ -54,8 +54,10 @@ def test_istiod_reader_rbac_missing_leaves_the_newest_istiod_unready_and_says_wh
         names = {b.metadata.name for b in rbac.list_cluster_role_binding().items}
         assert f"istiod-clusterrole-{NEW}-istio-system" not in names
         assert f"istiod-clusterrole-{OLD}-istio-system" in names  # the old revision keeps its own
-        deadline = time.monotonic() + 10
-        while _istiod(core, OLD).status.phase != "Running" and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10  # the recreated pod is scheduled and started like any other
+        while time.monotonic() < deadline and not all(
+            _istiod(core, rev).status.phase == "Running" for rev in (OLD, NEW)
+        ):
             time.sleep(0.05)
         new, old = _istiod(core, NEW), _istiod(core, OLD)
         assert new.status.phase == "Running" and not new.status.container_statuses[0].ready
