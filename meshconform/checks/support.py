@@ -30,6 +30,7 @@ from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
 from meshconform.mesh.facts import MeshFacts
 
 Minor = tuple[int, int]
+Refused = list[tuple[support_table.Release, str]]  # releases that do not support it, and why each was asked
 
 
 def _managed(facts: MeshFacts, name: str) -> None:
@@ -89,13 +90,12 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
     if release is None:
         raise _unknown_release(facts, name)
     product, version = release
-    current = (support_table.minor_of(version), f"istiod {version}, revision {facts.revision_of(name)}")
-    wanted = [current]
+    asked = [(support_table.minor_of(version), f"istiod {version}, revision {facts.revision_of(name)}")]
     if facts.target_version:
-        wanted.append((support_table.minor_of(facts.target_version), "--target-version"))
-    refused: list[tuple[support_table.Release, str]] = []
+        asked.append((support_table.minor_of(facts.target_version), "--target-version"))
+    refused: Refused = []
     unknown = []
-    for minor, why in wanted:
+    for minor, why in asked:
         assert minor is not None  # release_of and parse_target_version give MAJOR.MINOR...
         row = support_table.load().release(product, minor)
         if row is None:
@@ -111,9 +111,6 @@ def kubernetes_supported(facts: MeshFacts, name: str) -> str | None:
             "check the release's supported-platforms page and add its row to meshconform/mesh/support.toml",
         )
     return None
-
-
-Refused = list[tuple[support_table.Release, str]]  # a release that does not support it, and why it was asked
 
 
 def _unsupported(name: str, git_version: str, kube: Minor, refused: Refused) -> str:
