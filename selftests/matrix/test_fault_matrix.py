@@ -47,7 +47,7 @@ MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_e
 # The guide's ASM 1.7 (and 1.6): no supported-platforms page for it was found, so whether its
 # Kubernetes is supported cannot be decided (test_kubernetes_version_supported fails so, unless
 # --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
-GUIDE = ("--lab-revisions=asm-173-3", "-m", "not pre_upgrade")
+GUIDE = ("--lab-revisions=asm-173-3",)
 MATRIX = [
     case("api-down:cluster-2", "cluster-2", "test_api_server_answers[cluster-2]"),
     case("istiod-down:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
@@ -177,7 +177,7 @@ MATRIX = [
     case(f"secret-renamed:{PAIR}", ""),
     case(f"secret-other-address:{PAIR}", ""),
     # istioctl 1.6.8 without --name: istio.io/clusterContext, the cluster named after its UID.
-    case(f"secret-renamed:{PAIR}", "", extra=("--lab-revisions=asm-168-9", "-m", "not pre_upgrade"),
+    case(f"secret-renamed:{PAIR}", "", extra=("--lab-revisions=asm-168-9",),
          variant="asm-168-9"),
     # Google's managed control plane: its ControlPlaneRevision stalled, its data plane controller
     # crash-looping, one TRAFFIC_DIRECTOR cluster without multicluster_mode (so neither side

@@ -124,10 +124,19 @@ def test_tested_but_not_supported_still_fails_and_says_so() -> None:
 
 
 def test_a_release_the_table_lacks_cannot_be_decided_unless_allowed() -> None:
-    outcome = judge(_mesh(_cluster(1, "1.7.3-asm.6", kube="v1.18.3")), kubernetes_supported, "cluster-1")
+    outcome = judge(_mesh(_cluster(1, "1.31.0", kube="v1.33.3")), kubernetes_supported, "cluster-1")
     assert outcome.status == "failed" and outcome.inconclusive
-    assert "no row for Cloud Service Mesh 1.7" in outcome.message
+    assert "no row for Istio 1.31" in outcome.message
     assert settle(outcome, allow_inconclusive=True).status == "skipped"
+
+
+def test_an_asm_release_without_a_google_row_is_judged_by_the_istio_release_it_is_built_on() -> None:
+    """The guide's ASM 1.7 on its Kubernetes 1.18 passes; on 1.20 it fails naming Istio 1.7's window."""
+    good = judge(_mesh(_cluster(1, "1.7.3-asm.6", kube="v1.18.3")), kubernetes_supported, "cluster-1")
+    assert good.status == "passed"
+    bad = judge(_mesh(_cluster(1, "1.7.3-asm.6", kube="v1.20.15")), kubernetes_supported, "cluster-1")
+    assert bad.status == "failed" and not bad.inconclusive
+    assert "which Istio 1.7 (istiod 1.7.3-asm.6" in bad.message and "1.16-1.18" in bad.message
 
 
 def test_the_target_version_is_judged_too() -> None:
@@ -138,8 +147,8 @@ def test_the_target_version_is_judged_too() -> None:
     assert outcome.status == "failed"
     assert "Cloud Service Mesh 1.28 (--target-version) does not support" in outcome.message
     assert "upgrade the cluster first" in outcome.message
-    unknown = judge(_mesh(_cluster(1, CSM_128), target="1.30"), kubernetes_supported, "cluster-1")
-    assert unknown.inconclusive and "Cloud Service Mesh 1.30 (--target-version)" in unknown.message
+    unknown = judge(_mesh(_cluster(1, CSM_128), target="1.32"), kubernetes_supported, "cluster-1")
+    assert unknown.inconclusive and "Cloud Service Mesh 1.32 (--target-version)" in unknown.message
 
 
 def test_a_version_nothing_names_cannot_be_decided() -> None:
