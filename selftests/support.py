@@ -298,11 +298,19 @@ def until(
     return cast(T, last[0])
 
 
+def running_statuses(pod: Any) -> list[Any]:
+    """The statuses kubectl's READY counts: the containers' and the native sidecars' (init
+    containers with restartPolicy Always), those first."""
+    sidecars = {c.name for c in pod.spec.init_containers or [] if c.restart_policy == "Always"}
+    inits = [s for s in pod.status.init_container_statuses or [] if s.name in sidecars]
+    return inits + list(pod.status.container_statuses or [])
+
+
 def pod_states(pods: list[Any]) -> list[str]:
     """`name phase ready/containers` of each pod: what a wait on pods shows, as kubectl get pod."""
     out = []
     for pod in pods:
-        statuses = pod.status.container_statuses or []
+        statuses = running_statuses(pod)
         ready = sum(1 for s in statuses if s.ready)
         out.append(f"{pod.metadata.name} {pod.status.phase} {ready}/{len(statuses)}")
     return out

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes.stream import stream
 from kubernetes.utils import create_from_dict
-from support import LAB_DIR, LabEnv, pod_states, tail, until
+from support import LAB_DIR, LabEnv, pod_states, running_statuses, tail, until
 
 from meshconform.lab.istio.multicluster import REMOTE_CLUSTER_TIMEOUT
 
@@ -155,7 +155,7 @@ class Mesh(LabEnv):
 
 
 def _ready(pod: Any, containers: int | None) -> bool:
-    statuses = pod.status.container_statuses or []
+    statuses = running_statuses(pod)
     n = sum(1 for s in statuses if s.ready)
     return bool(statuses) and (n == len(statuses) if containers is None else n >= containers)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sim_support import Mesh, start
-from support import until
+from support import pod_states, running_statuses, until
 
 from meshconform.lab.istio.inject import inject_required
 
@@ -115,12 +115,21 @@ def test_namespace_and_pod_labels_pick_the_injector(
     if revision is None:
         assert names == ["app"] and not (pod.metadata.annotations or {}).get("sidecar.istio.io/status")
         return
-    assert names == ["app", "istio-proxy"]
-    assert [c.name for c in pod.spec.init_containers] == ["istio-init"]
     status = json.loads(pod.metadata.annotations["sidecar.istio.io/status"])
-    assert status["revision"] == revision and status["containers"] == ["istio-proxy"]
-    assert status["initContainers"] == ["istio-init"] and "istiod-ca-cert" in status["volumes"]
-    proxy = pod.spec.containers[1]
+    assert status["revision"] == revision and "istiod-ca-cert" in status["volumes"]
+    if revision == REV:  # Istio 1.28 on 1.33 kubelets: a native sidecar, after istio-init
+        assert names == ["app"]
+        assert [c.name for c in pod.spec.init_containers] == ["istio-init", "istio-proxy"]
+        assert status["initContainers"] == ["istio-init", "istio-proxy"] and status["containers"] is None
+        proxy = pod.spec.init_containers[1]
+        assert proxy.restart_policy == "Always" and proxy.startup_probe.failure_threshold == 600
+        assert proxy.lifecycle.pre_stop._exec.command[-1] == "drain"
+    else:  # Istio 1.21 left native sidecars off unless ENABLE_NATIVE_SIDECARS=true
+        assert names == ["app", "istio-proxy"]
+        assert [c.name for c in pod.spec.init_containers] == ["istio-init"]
+        assert status["containers"] == ["istio-proxy"] and status["initContainers"] == ["istio-init"]
+        proxy = pod.spec.containers[1]
+        assert proxy.restart_policy is None
     tag = "1.28.5-asm.9" if revision == REV else "1.21.5-asm.34"
     assert proxy.image == f"gcr.io/gke-release/asm/proxyv2:{tag}"
     assert (
@@ -233,12 +242,17 @@ def test_pre_1_10_default_revision_injects_istio_injection_namespaces_only(
 
 
 def test_injected_deployment_comes_up_2_of_2(mesh: Mesh) -> None:
+    """As a 1.33 kubelet reports a native sidecar: istio-init Completed (started false), istio-proxy
+    running, started and ready in initContainerStatuses, the app alone in containerStatuses."""
     mesh.namespace(0, "sample")
     mesh.deploy(0, ("v1",))
     pods = mesh.wait_ready(0, count=2)
-    assert all(len(p.status.container_statuses) == 2 for p in pods)
-    init = pods[0].status.init_container_statuses[0]
+    assert all(len(p.status.container_statuses) == 1 for p in pods)
+    init, proxy = pods[0].status.init_container_statuses
     assert init.name == "istio-init" and init.state.terminated.reason == "Completed"
+    assert init.started is False and init.ready is True
+    assert proxy.name == "istio-proxy" and proxy.state.running and proxy.started and proxy.ready
+    assert {c.type: c.status for c in pods[0].status.conditions}["Ready"] == "True"
     assert mesh.core(0).read_namespaced_config_map("istio-ca-root-cert", "sample").data["root-cert.pem"]
 
 
@@ -260,8 +274,8 @@ def test_webhook_missing_leaves_pods_without_sidecar(tmp_path_factory: pytest.Te
             for w in client.AdmissionregistrationV1Api(m.api(1)).list_mutating_webhook_configuration().items
         ]
         assert f"istio-sidecar-injector-{REV}" not in names
-        assert all(len(p.spec.containers) == 1 for p in m.wait_ready(1, count=2))
-        assert all(len(p.spec.containers) == 2 for p in m.wait_ready(0, count=2))
+        assert all(len(running_statuses(p)) == 1 for p in m.wait_ready(1, count=2))
+        assert all(len(running_statuses(p)) == 2 for p in m.wait_ready(0, count=2))
     finally:
         m.stop()
 
@@ -281,31 +295,41 @@ def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPa
         m.stop()
 
 
-def test_proxy_not_ready_leaves_pods_1_of_2_with_probe_events(
+def _held_in_init(pods: list[Any]) -> bool:
+    """Every pod's native istio-proxy runs without having started, the app not started at all."""
+    def held(p: Any) -> bool:
+        proxy = {s.name: s for s in p.status.init_container_statuses or []}.get("istio-proxy")
+        app = p.status.container_statuses or []
+        return bool(proxy and proxy.state.running and proxy.started is False and app
+                    and all(s.state.waiting and s.state.waiting.reason == "PodInitializing" for s in app))
+    return len(pods) == 2 and all(held(p) for p in pods)
+
+
+def test_proxy_not_ready_holds_native_sidecar_pods_in_init_with_probe_events(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
+    """A native istio-proxy that never gets ready never passes its startup probe (same endpoint),
+    so the kubelet never starts the app: Pending, Initialized False, Init:1/2 in kubectl."""
     m = _faulted(tmp_path_factory, "proxy-not-ready:cluster-1")
     try:
         m.wait_ready(1, count=2)
-        pods = m.wait_ready(0, count=2, containers=1)
-        for p in m.pods(0):
-            ready = {s.name: s.ready for s in p.status.container_statuses}
-            assert ready["istio-proxy"] is False and sum(ready.values()) == 1
+        pods = until(lambda: m.pods(0), _held_in_init, FOLLOW_SECONDS, "cluster-1's pods held in init",
+                     show=pod_states)
+        for p in pods:
             cond = {c.type: c for c in p.status.conditions}
+            assert p.status.phase == "Pending" and cond["Initialized"].status == "False"
             assert cond["Ready"].status == "False" and "istio-proxy" in cond["Ready"].message
-        # The probe's failure and the endpoints controller follow the pods: wait for each.
         events = until(lambda: m.core(0).list_namespaced_event("sample").items,
                        lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
                        "an Unhealthy event in cluster-1/sample", show=lambda items: [e.reason for e in items])
         unhealthy = [e for e in events if e.reason == "Unhealthy"]
-        assert "Readiness probe failed" in unhealthy[0].message
-        assert unhealthy[0].involved_object.field_path == "spec.containers{istio-proxy}"
+        assert "Startup probe failed" in unhealthy[0].message
+        assert unhealthy[0].involved_object.field_path == "spec.initContainers{istio-proxy}"
         ep = until(lambda: m.core(0).read_namespaced_endpoints("helloworld", "sample"),
                    lambda ep: bool(ep.subsets and ep.subsets[0].not_ready_addresses), FOLLOW_SECONDS,
                    "helloworld's endpoints in cluster-1 to list the pods as not ready",
                    show=lambda ep: ep.subsets)
         assert not ep.subsets[0].addresses
-        assert len(pods) == 2
     finally:
         m.stop()
 

@@ -49,7 +49,7 @@ class Kubelet:
     def begin(self, pod: Obj, *, instantly: bool = False) -> None:
         """Start a pod's lifecycle (instantly: all steps now, for state that predates the lab)."""
         uid = pod["metadata"]["uid"]
-        self.runs[uid] = ps.Run(step="", behaviours={}, since={})
+        self.runs[uid] = ps.Run(step="", behaviours={}, since={}, kubelet_minor=self.cluster.release.minor)
         if instantly:
             for step in ps.STEPS:
                 self._apply(pod["metadata"]["namespace"], pod["metadata"]["name"], uid, step, chain=False)
@@ -80,8 +80,11 @@ class Kubelet:
         run.step, run.since[step.name] = step.name, now(self.store)
         if step.name == ps.SCHEDULED:
             pod = self._bind(pod) or pod
+        if step.name == ps.INITIALIZED:  # native sidecars start with the init containers
+            sidecars = [c for c in pod["spec"].get("initContainers") or [] if ps.restartable(c)]
+            run.behaviours.update({c["name"]: self._behaviour(pod, c) for c in sidecars})
         if step.name == ps.RUNNING:
-            run.behaviours = {c["name"]: self._behaviour(pod, c) for c in pod["spec"]["containers"]}
+            run.behaviours.update({c["name"]: self._behaviour(pod, c) for c in pod["spec"]["containers"]})
         node = pod["spec"].get("nodeName", "")
         update_status(self.store, "pods", pod, ps.status(pod, run, self._host_ip(node), self._pod_ip(uid)))
         self._events(pod, step.name, node)
@@ -154,20 +157,23 @@ class Kubelet:
         if not bad:
             return
         node = pod["spec"].get("nodeName", "")
+        inits = {c["name"]: c for c in pod["spec"].get("initContainers") or []}
         for name, b in bad.items():
-            path = f"spec.containers{{{name}}}"
+            path = f"spec.{'initContainers' if name in inits else 'containers'}{{{name}}}"
             if b == ps.NEVER_READY:
-                probe: Obj | None = next(
-                    (c.get("readinessProbe") for c in pod["spec"]["containers"] if c["name"] == name), {}
-                )
-                port = ((probe or {}).get("httpGet") or {}).get("port", "")
+                mains: dict[str, Obj] = {c["name"]: c for c in pod["spec"]["containers"]}
+                spec = inits.get(name) or mains.get(name) or {}
+                # a native sidecar's startup probe fails first (same endpoint), holding the pod back
+                kind = "Startup" if name in inits and spec.get("startupProbe") else "Readiness"
+                probe: Obj = spec.get(f"{kind.lower()}Probe") or {}
+                port = (probe.get("httpGet") or {}).get("port", "")
                 self.recorder.event(
                     pod,
                     "Warning",
                     "Unhealthy",
-                    "Readiness probe failed: HTTP probe failed with statuscode: 503"
+                    f"{kind} probe failed: HTTP probe failed with statuscode: 503"
                     if port
-                    else "Readiness probe failed:",
+                    else f"{kind} probe failed:",
                     "kubelet",
                     node,
                     path,

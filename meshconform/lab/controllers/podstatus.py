@@ -6,6 +6,14 @@ GenerateContainersReadyCondition, GeneratePodInitializedCondition) write: condit
 ContainersNotReady / ContainersNotInitialized with "containers with unready status: [a b]",
 container states waiting(ContainerCreating | PodInitializing | CrashLoopBackOff) / running /
 terminated(Completed), and the QoS class of pkg/apis/core/helper/qos.
+
+Restartable init containers (`restartPolicy: Always`, native sidecars, KEP-753, stable in 1.33) as a
+1.33 kubelet runs them (pkg/kubelet/kuberuntime computeInitContainerActions, prober_manager.go
+UpdatePodStatus, status/generate.go): one starts after the init containers before it completed and
+keeps running; the ones after it, and the app containers, wait (PodInitializing) until its startup
+probe passed (`started`); it counts as initialized once started, and its readiness joins the
+containers' in ContainersReady/Ready (listed first in "containers with unready status"). From 1.28
+the kubelet reports `started` on init containers too (false once a plain one has terminated).
 """
 
 from __future__ import annotations
@@ -83,12 +91,44 @@ class Run:
     behaviours: dict[str, str]           # container name -> OK / NEVER_READY / CRASHLOOP
     since: dict[str, str]                # step name -> when it happened (RFC 3339)
     restarts: int = 0
+    kubelet_minor: int = 33              # the node's kubelet release (1.<minor>)
+
+
+def restartable(c: Obj) -> bool:
+    """A native sidecar: an init container that keeps running (podutil.IsRestartableInitContainer)."""
+    return c.get("restartPolicy") == "Always"
+
+
+def _crashloop(pod: Obj, c: Obj, t: str) -> tuple[Obj, bool, bool, Obj]:
+    last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": t, "finishedAt": t,
+                           "containerID": f"containerd://{_sha(pod['metadata']['uid'], c['name'], 'x')}"}}
+    msg = f"back-off 10s restarting failed container={c['name']} pod={pod['metadata']['name']}_" \
+          f"{pod['metadata']['namespace']}({pod['metadata']['uid']})"
+    return {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}, False, False, last
+
+
+def _sidecar_state(pod: Obj, c: Obj, run: Run) -> tuple[Obj, bool, bool, Obj]:
+    """A restartable init container: running from the init step; started once its startup probe
+    passes (at once without one), which a NEVER_READY container's never does."""
+    order = [s.name for s in STEPS]
+    at = order.index(run.step)
+    if at < order.index(INITIALIZED):
+        return {"waiting": {"reason": "PodInitializing"}}, False, False, {}
+    behaviour = run.behaviours.get(c["name"], OK)
+    if behaviour == CRASHLOOP:
+        return _crashloop(pod, c, run.since[INITIALIZED])
+    running = {"running": {"startedAt": run.since[INITIALIZED]}}
+    if behaviour == NEVER_READY:
+        return running, not c.get("startupProbe"), False, {}
+    return running, True, not _has_probe(c) or at >= order.index(READY), {}
 
 
 def _state(pod: Obj, c: Obj, run: Run, init: bool) -> tuple[Obj, bool, bool, Obj]:
     """-> (state, started, ready, lastState) of one container at the pod's current step."""
     order = [s.name for s in STEPS]
     at = order.index(run.step)
+    if init and restartable(c):
+        return _sidecar_state(pod, c, run)
     if init:
         if at >= order.index(INITIALIZED):
             t = run.since[INITIALIZED]
@@ -102,21 +142,21 @@ def _state(pod: Obj, c: Obj, run: Run, init: bool) -> tuple[Obj, bool, bool, Obj
         return {"waiting": {"reason": reason}}, False, False, {}
     behaviour = run.behaviours.get(c["name"], OK)
     if behaviour == CRASHLOOP:
-        t = run.since[RUNNING]
-        last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": t, "finishedAt": t,
-                               "containerID": f"containerd://{_sha(pod['metadata']['uid'], c['name'], 'x')}"}}
-        msg = f"back-off 10s restarting failed container={c['name']} pod={pod['metadata']['name']}_" \
-              f"{pod['metadata']['namespace']}({pod['metadata']['uid']})"
-        return {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}, False, False, last
+        return _crashloop(pod, c, run.since[RUNNING])
     ready = behaviour == OK and (not _has_probe(c) or at >= order.index(READY))
     return {"running": {"startedAt": run.since[RUNNING]}}, True, ready, {}
 
 
-def _statuses(pod: Obj, run: Run, init: bool) -> list[Obj]:
+WAITING: tuple[Obj, bool, bool, Obj] = ({"waiting": {"reason": "PodInitializing"}}, False, False, {})
+
+
+def _statuses(pod: Obj, run: Run, init: bool, blocked: bool = False) -> list[Obj]:
+    """Statuses of the init containers or the containers; `blocked`: a native sidecar before them
+    has not started, so they have not been started either."""
     out = []
     key = "initContainers" if init else "containers"
     for c in pod["spec"].get(key) or []:
-        state, started, ready, last = _state(pod, c, run, init)
+        state, started, ready, last = WAITING if blocked else _state(pod, c, run, init)
         s: Obj = {"name": c["name"], "state": state, "lastState": last, "ready": ready,
                   "restartCount": run.restarts if run.behaviours.get(c["name"]) == CRASHLOOP else 0,
                   "image": c.get("image", ""), "imageID": ""}
@@ -124,10 +164,18 @@ def _statuses(pod: Obj, run: Run, init: bool) -> list[Obj]:
             s["imageID"] = image_id(c.get("image", ""))
             cid = _sha(pod["metadata"]["uid"], c["name"], str(s["restartCount"]))
             s["containerID"] = f"containerd://{cid}"
-        if not init:
+        if not init or run.kubelet_minor >= 28:
             s["started"] = started
         out.append(s)
+        blocked = blocked or (init and restartable(c) and not started)
     return out
+
+
+def _initialized(pod: Obj, inits: list[Obj]) -> list[str]:
+    """The init containers that keep the pod from Initialized: a plain one not completed, a
+    restartable one not started (GeneratePodInitializedCondition)."""
+    kinds = {c["name"]: restartable(c) for c in pod["spec"].get("initContainers") or []}
+    return [s["name"] for s in inits if not (s.get("started") if kinds.get(s["name"]) else s["ready"])]
 
 
 def status(pod: Obj, run: Run, host_ip: str, pod_ip: str) -> Obj:
@@ -136,10 +184,12 @@ def status(pod: Obj, run: Run, host_ip: str, pod_ip: str) -> Obj:
     at = order.index(run.step)
     stamp = run.since[run.step]
     inits = _statuses(pod, run, init=True)
-    conts = _statuses(pod, run, init=False)
-    initialized = all(s["ready"] for s in inits)
-    unready = [s["name"] for s in conts if not s["ready"]]
-    pending_init = [s["name"] for s in inits if not s["ready"]]
+    pending_init = _initialized(pod, inits)
+    initialized = not pending_init
+    conts = _statuses(pod, run, init=False, blocked=not initialized)
+    sidecars = {c["name"] for c in pod["spec"].get("initContainers") or [] if restartable(c)}
+    unready = [s["name"] for s in inits if s["name"] in sidecars and not s["ready"]]
+    unready += [s["name"] for s in conts if not s["ready"]]
     t_init = run.since.get(INITIALIZED, stamp) if initialized else stamp
     conditions = [
         _condition(
@@ -166,7 +216,7 @@ def status(pod: Obj, run: Run, host_ip: str, pod_ip: str) -> Obj:
         _condition("PodScheduled", True, run.since[SCHEDULED]),
     ]
     st: Obj = {
-        "phase": "Running" if at >= order.index(RUNNING) else "Pending",
+        "phase": "Running" if at >= order.index(RUNNING) and initialized else "Pending",
         "conditions": conditions,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],

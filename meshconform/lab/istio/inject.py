@@ -8,6 +8,15 @@ meaning inject; then the config's neverInjectSelector / alwaysInjectSelector; th
 namespaceSelector (istio-injection vs istio.io/rev), evaluated by webhooks.Dispatcher. The
 injector renders with *its* ConfigMap (istio-sidecar-injector-<rev>: policy, values.revision,
 values.global.tag/network/meshID) and mesh config, so a stale copy injects a stale revision.
+
+Native sidecar or classic, as the injector of that version decides (`native_sidecar`): the
+injection template knows native sidecars from 1.19 and uses them when istiod's
+ENABLE_NATIVE_SIDECARS is "true" (files/injection-template.yaml 1.19.0-1.26.x; from 1.24 the pod
+annotation sidecar.istio.io/nativeSidecar, "true" or "false", overrides it). From 1.27 the variable
+defaults to "auto" (pilot/pkg/features/pilot.go; istio/istio#56428) and webhook.go
+DetectNativeSidecar asks the nodes: the pod's node when it is already bound, else every node, must
+run a kubelet of 1.33 or later (native sidecars are GA in 1.33); the annotation still wins, read
+as "anything but false means native".
 """
 
 from __future__ import annotations
@@ -24,6 +33,11 @@ from . import revisions as rv
 Obj = dict[str, Any]
 IGNORED_NAMESPACES = ("kube-system", "kube-public")
 INJECT = "sidecar.istio.io/inject"
+NATIVE = "sidecar.istio.io/nativeSidecar"
+NATIVE_TEMPLATE_SINCE = (1, 19)     # the template's $nativeSidecar
+NATIVE_ANNOTATION_SINCE = (1, 24)   # the per-pod annotation
+NATIVE_AUTO_SINCE = (1, 27)         # ENABLE_NATIVE_SIDECARS=auto by default, decided by the nodes
+NATIVE_MIN_KUBELET = 33             # DetectNativeSidecar's minVersion
 # pkg/kube/inject/webhook.go URLParameterToEnv (1.28.5): /inject/cluster/C/net/N
 URL_PARAMETER_TO_ENV = {"cluster": "ISTIO_META_CLUSTER_ID", "net": "ISTIO_META_NETWORK"}
 
@@ -68,6 +82,36 @@ def inject_required(pod: Obj, namespace: str, config: Obj) -> bool:
     if policy == "disabled":
         return False if use_default else inject
     return False
+
+
+def _kubelet_minor(node: Obj) -> int:
+    version = str(((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""))
+    parts = version.lstrip("v").split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+
+
+def nodes_support_native(nodes: list[Obj], node_name: str) -> bool:
+    """webhook.go DetectNativeSidecar (auto): the pod's node if bound and known, else all nodes."""
+    bound = [n for n in nodes if node_name and n["metadata"]["name"] == node_name]
+    return all(_kubelet_minor(n) >= NATIVE_MIN_KUBELET for n in bound or nodes)
+
+
+def native_sidecar(pod: Obj, tag: str, env: str | None, nodes: list[Obj]) -> bool:
+    """Whether the injector at image tag `tag`, with istiod's ENABLE_NATIVE_SIDECARS `env` (None:
+    unset), injects istio-proxy into this pod as a native sidecar."""
+    if not rv.at_least(tag, NATIVE_TEMPLATE_SINCE):
+        return False
+    annotation = ((pod.get("metadata") or {}).get("annotations") or {}).get(NATIVE)
+    if rv.at_least(tag, NATIVE_AUTO_SINCE):
+        if annotation is not None:
+            return str(annotation) != "false"
+        mode = env if env is not None else "auto"
+        if mode == "auto":
+            return nodes_support_native(nodes, str(pod.get("spec", {}).get("nodeName") or ""))
+        return mode == "true"
+    if annotation is not None and rv.at_least(tag, NATIVE_ANNOTATION_SINCE):
+        return str(annotation) == "true"
+    return env == "true"
 
 
 class SidecarInjector:
@@ -119,4 +163,16 @@ class SidecarInjector:
         if not inject_required(pod, namespace, config):
             return None
         self.injected += 1
+        nodes = self.store.iter("nodes")
+        p = replace(p, native=native_sidecar(pod, p.tag, self._native_env(revision), nodes))
         return template.apply(template.strip(pod), p)
+
+    def _native_env(self, revision: str) -> str | None:
+        """ENABLE_NATIVE_SIDECARS of istiod-<revision>'s discovery container (None when unset)."""
+        deploy = self.store.find("deployments", rv.ISTIO_NS, rv.istiod(revision)) or {}
+        spec = ((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for c in spec.get("containers") or []:
+            for e in c.get("env") or [] if c.get("name") == "discovery" else []:
+                if e.get("name") == "ENABLE_NATIVE_SIDECARS":
+                    return str(e.get("value", ""))
+        return None

@@ -9,6 +9,14 @@ SidecarInjectionStatus: `revision` from Istio 1.11, a template `version` hash be
 revision moved then from the pod's istio.io/rev label to an annotation, istio/istio#33447),
 prometheus merge annotations and the security.istio.io/tlsMode and service.istio.io/canonical-*
 labels (pkg/kube/inject/inject.go).
+
+Native sidecars (files/injection-template.yaml and webhook.go reorderPod, 1.28.5; testdata
+native-sidecar.yaml.injected): istio-proxy moves into initContainers with `restartPolicy: Always`,
+a preStop `pilot-agent request POST drain` and the startup probe, ordered istio-init, istio-proxy,
+then the pod's own init containers (so they are in the mesh), and the status annotation lists it
+with the init containers (`"containers":null`). Whether the injector does so is decided in
+inject.py (`native_sidecar`). From 1.20 every istio-proxy has the startup probe
+(values.yaml global.proxy.startupProbe: enabled, failureThreshold 600).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ CANONICAL_NAME = "service.istio.io/canonical-name"
 CANONICAL_REV = "service.istio.io/canonical-revision"
 TLS_MODE = "security.istio.io/tlsMode"
 VOLUMES = ["istio-envoy", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert"]
+STARTUP_PROBE_SINCE = (1, 20)
 _HASHED = re.compile(r"^(.*)-[bcdfghjklmnpqrstvwxz2456789]{6,10}$")
 
 
@@ -41,6 +50,7 @@ class Params:
     network: str
     mesh_id: str
     trust_domain: str
+    native: bool = False     # istio-proxy as a native sidecar (an init container that keeps running)
 
 
 def workload(pod: Obj) -> tuple[str, str]:
@@ -207,7 +217,26 @@ def proxy_container(pod: Obj, p: Params) -> Obj:
         "volumeMounts": [{"name": n, "mountPath": m} for n, m in mounts],
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
+        **_startup(p),
     }
+
+
+def _startup(p: Params) -> Obj:
+    """The startup probe (1.20+) and, for a native sidecar, restartPolicy and the draining preStop."""
+    out: Obj = {}
+    if rv.at_least(p.tag, STARTUP_PROBE_SINCE):
+        out["startupProbe"] = {
+            "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
+            "initialDelaySeconds": 0,
+            "periodSeconds": 1,
+            "timeoutSeconds": 3,
+            "failureThreshold": 600,
+            "successThreshold": 1,
+        }
+    if p.native:
+        drain = ["pilot-agent", "request", "--debug-port=15020", "POST", "drain"]
+        out |= {"restartPolicy": "Always", "lifecycle": {"preStop": {"exec": {"command": drain}}}}
+    return out
 
 
 def volumes() -> list[Obj]:
@@ -249,10 +278,10 @@ def volumes() -> list[Obj]:
 def status_annotation(p: Params, pull_secrets: list[str] | None = None) -> str:
     """SidecarInjectionStatus as the injector of version p.tag writes it, fields in its order:
     `revision` last from 1.11, before that a leading `version`, the injection template's hash
-    (inject.go sidecarTemplateVersionHash)."""
+    (inject.go sidecarTemplateVersionHash). A native istio-proxy is listed with the init containers."""
     fields: Obj = {
-        "initContainers": ["istio-init"],
-        "containers": ["istio-proxy"],
+        "initContainers": ["istio-init", "istio-proxy"] if p.native else ["istio-init"],
+        "containers": None if p.native else ["istio-proxy"],
         "volumes": VOLUMES,
         "imagePullSecrets": pull_secrets,
     }
@@ -267,8 +296,12 @@ def apply(pod: Obj, p: Params) -> Obj:
     """Add the sidecar to `pod` (already stripped of any previous injection) and return it."""
     spec, meta = pod["spec"], pod["metadata"]
     first_app = (spec.get("containers") or [{}])[0].get("name", "")
-    spec["containers"] = [*(spec.get("containers") or []), proxy_container(pod, p)]
-    spec["initContainers"] = [*(spec.get("initContainers") or []), init_container(p)]
+    own_inits = spec.get("initContainers") or []
+    if p.native:  # reorderPod: istio-init, istio-proxy, then the pod's own init containers
+        spec["initContainers"] = [init_container(p), proxy_container(pod, p), *own_inits]
+    else:  # iptables last, so the pod's own init containers are not black-holed
+        spec["containers"] = [*(spec.get("containers") or []), proxy_container(pod, p)]
+        spec["initContainers"] = [*own_inits, init_container(p)]
     spec["volumes"] = list(spec.get("volumes") or []) + volumes()
     spec.setdefault("securityContext", {}).setdefault("fsGroup", 1337)
     name, rev = canonical(pod)
@@ -314,14 +347,29 @@ def strip(pod: Obj) -> Obj:
 
 def serving_revision(pod: Obj) -> str | None:
     """Which istiod a proxy talks to (its discovery address), whatever revision its labels claim."""
-    for c in pod["spec"].get("containers") or []:
-        if c.get("name") == "istio-proxy":
-            for e in c.get("env") or []:
-                if e.get("name") == "CA_ADDR":
-                    host = str(e.get("value", "")).split(".", 1)[0]
-                    return host[len("istiod-") :] if host.startswith("istiod-") else "default"
+    for e in (proxy(pod) or {}).get("env") or []:
+        if e.get("name") == "CA_ADDR":
+            host = str(e.get("value", "")).split(".", 1)[0]
+            return host[len("istiod-") :] if host.startswith("istiod-") else "default"
     return None
 
 
+def proxy(pod: Obj) -> Obj | None:
+    """The pod's istio-proxy container, classic or native."""
+    spec = pod["spec"]
+    return next(
+        (c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+         if c.get("name") == "istio-proxy"),
+        None,
+    )
+
+
+def proxy_status(pod: Obj) -> Obj:
+    """The kubelet's status of the pod's istio-proxy (in initContainerStatuses when native)."""
+    st = pod.get("status") or {}
+    statuses = (st.get("containerStatuses") or []) + (st.get("initContainerStatuses") or [])
+    return next((s for s in statuses if s.get("name") == "istio-proxy"), {})
+
+
 def injected(pod: Obj) -> bool:
-    return any(c.get("name") == "istio-proxy" for c in pod["spec"].get("containers") or [])
+    return proxy(pod) is not None

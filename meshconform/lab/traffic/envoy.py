@@ -42,6 +42,7 @@ from ..apiserver.lab_cluster import LabCluster
 from ..controllers.registry import PerCluster
 from ..istio import eastwest, eds, meshconfig, state
 from ..istio import revisions as rv
+from ..istio import template as tmpl
 from . import apps, net
 from . import stats as telemetry
 
@@ -312,11 +313,9 @@ class Envoy:
 
 def _proxy_network(pod: Obj) -> str:
     """The network the proxy says it is on (ISTIO_META_NETWORK, from values.global.network)."""
-    for c in pod["spec"].get("containers") or []:
-        if c.get("name") == "istio-proxy":
-            for env in c.get("env") or []:
-                if env.get("name") == "ISTIO_META_NETWORK":
-                    return str(env.get("value") or "")
+    for env in (tmpl.proxy(pod) or {}).get("env") or []:
+        if env.get("name") == "ISTIO_META_NETWORK":
+            return str(env.get("value") or "")
     return ""
 
 

@@ -42,7 +42,7 @@ def _agent(pod: Obj) -> list[str]:
 
     def at(ms: int) -> str:
         return (t0 + datetime.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "000Z"
-    proxy = next(c for c in pod["spec"]["containers"] if c.get("name") == "istio-proxy")
+    proxy = tmpl.proxy(pod) or {}
     tag = str(proxy.get("image", "")).rsplit(":", 1)[-1]
     meta = pod["metadata"]
     ip = (pod.get("status") or {}).get("podIP", "")
@@ -60,10 +60,7 @@ def _agent(pod: Obj) -> list[str]:
         f"{tmpl.canonical(pod)[0]}.{meta['namespace']} --service-node sidecar~{ip}~{meta['name']}."
         f"{meta['namespace']}~{meta['namespace']}.svc.cluster.local]",
     ]
-    ready = any(
-        s.get("name") == "istio-proxy" and s.get("ready")
-        for s in (pod.get("status") or {}).get("containerStatuses") or []
-    )
+    ready = bool(tmpl.proxy_status(pod).get("ready"))
     if ready:
         lines.append(f"{at(900)}\tinfo\tEnvoy proxy is ready")
     else:

@@ -52,10 +52,7 @@ class Caller:
         return tmpl.injected(self.pod) and self.container != "istio-proxy"
 
     def proxy_ready(self) -> bool:
-        for s in (self.pod.get("status") or {}).get("containerStatuses") or []:
-            if s.get("name") == "istio-proxy":
-                return bool(s.get("ready"))
-        return False
+        return bool(tmpl.proxy_status(self.pod).get("ready"))
 
     # -- DNS -------------------------------------------------------------------------------------
     def resolve(self, host: str) -> tuple[str, Obj | None] | None:

@@ -89,11 +89,9 @@ class Peer:
     def cluster_id(self) -> str:
         if self.pod is None:
             return "unknown"
-        for c in self.pod["spec"].get("containers") or []:
-            if c.get("name") == "istio-proxy":
-                for e in c.get("env") or []:
-                    if e.get("name") == "ISTIO_META_CLUSTER_ID":
-                        return str(e.get("value", ""))
+        for e in (tmpl.proxy(self.pod) or {}).get("env") or []:
+            if e.get("name") == "ISTIO_META_CLUSTER_ID":
+                return str(e.get("value", ""))
         return "unknown"
 
 

@@ -1,7 +1,8 @@
 """Cell values for the lab's Table rows, as pkg/printers/internalversion/printers.go computes them.
 
-The STATUS column follows printPod's precedence (init containers, waiting/terminated reasons,
-Terminating); ages use apimachinery's duration.HumanDuration.
+The READY and STATUS columns follow printPod's precedence at 1.33 (init containers, native sidecars
+counted with the containers, waiting/terminated reasons, NotReady, Terminating); ages use
+apimachinery's duration.HumanDuration.
 """
 
 from __future__ import annotations
@@ -44,25 +45,37 @@ def age(obj: Obj) -> str:
     return human_duration(time.time() - calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def pod_status(pod: Obj) -> str:
-    """printPod's STATUS column."""
-    st = pod.get("status", {})
+def _pod_ready_and_status(pod: Obj) -> tuple[int, int, str, int]:
+    """printPod's READY (ready/total), STATUS and RESTARTS as 1.33 computes them: restartable init
+    containers (native sidecars) count in the total, and in ready once started and ready; while init
+    containers are not done it shows Init:... and counts no app container."""
+    st, spec = pod.get("status", {}), pod.get("spec", {})
     reason = st.get("reason") or st.get("phase") or "Unknown"
-    inits = st.get("initContainerStatuses") or []
-    for i, c in enumerate(inits):
+    sidecars = {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+    total, ready = len(spec.get("containers") or []) + len(sidecars), 0
+    initializing, restarts, sidecar_restarts = False, 0, 0
+    for i, c in enumerate(st.get("initContainerStatuses") or []):
+        restarts += c.get("restartCount", 0)
+        sidecar_restarts += c.get("restartCount", 0) if c.get("name") in sidecars else 0
         term, wait = c.get("state", {}).get("terminated"), c.get("state", {}).get("waiting")
         if term and term.get("exitCode") == 0:
+            continue
+        if c.get("name") in sidecars and c.get("started"):
+            ready += 1 if c.get("ready") else 0
             continue
         if term:
             reason = "Init:" + (term.get("reason") or f"ExitCode:{term.get('exitCode')}")
         elif wait and wait.get("reason") and wait["reason"] != "PodInitializing":
             reason = "Init:" + wait["reason"]
         else:
-            reason = f"Init:{i}/{len(pod.get('spec', {}).get('initContainers') or [])}"
+            reason = f"Init:{i}/{len(spec.get('initContainers') or [])}"
+        initializing = True
         break
-    else:
-        has_running = False
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    if not initializing or conds.get("Initialized") == "True":
+        has_running, restarts = False, sidecar_restarts
         for c in reversed(st.get("containerStatuses") or []):
+            restarts += c.get("restartCount", 0)
             state = c.get("state", {})
             if (state.get("waiting") or {}).get("reason"):
                 reason = state["waiting"]["reason"]
@@ -73,25 +86,30 @@ def pod_status(pod: Obj) -> str:
                 reason = f"Signal:{t['signal']}" if t.get("signal") else f"ExitCode:{t.get('exitCode')}"
             elif c.get("ready") and state.get("running"):
                 has_running = True
+                ready += 1
         if reason == "Completed" and has_running:
-            reason = "Running"
+            reason = "Running" if conds.get("Ready") == "True" else "NotReady"
     if pod.get("metadata", {}).get("deletionTimestamp"):
         reason = "Terminating"
-    return str(reason)
+    return ready, total, str(reason), restarts
+
+
+def pod_status(pod: Obj) -> str:
+    """printPod's STATUS column."""
+    return _pod_ready_and_status(pod)[2]
 
 
 def _pod(pod: Obj) -> list[Any]:
     st, spec = pod.get("status", {}), pod.get("spec", {})
-    statuses = st.get("containerStatuses") or []
-    ready = sum(1 for c in statuses if c.get("ready"))
+    ready, total, status, restarts = _pod_ready_and_status(pod)
     gates = spec.get("readinessGates") or []
     conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
     gate_text = f"{sum(1 for g in gates if conds.get(g.get('conditionType')) == 'True')}/{len(gates)}"
     return [
         pod["metadata"]["name"],
-        f"{ready}/{len(spec.get('containers') or [])}",
-        pod_status(pod),
-        sum(c.get("restartCount", 0) for c in statuses),
+        f"{ready}/{total}",
+        status,
+        restarts,
         age(pod),
         st.get("podIP") or "<none>",
         spec.get("nodeName") or "<none>",
