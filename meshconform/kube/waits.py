@@ -252,6 +252,21 @@ def ready_count(pod: Obj) -> tuple[int, int]:
     return ready, total
 
 
+def _sidecars_not_ready(pod: Obj) -> list[str]:
+    """A running native sidecar that has not started (its startup probe has not passed, so the
+    kubelet holds the app containers back: kubectl's Init:1/2) or is not ready."""
+    inits = pod.get("spec", {}).get("initContainers") or []
+    restartable = {c.get("name") for c in inits if c.get("restartPolicy") == "Always"}
+    out = []
+    for s in pod.get("status", {}).get("initContainerStatuses") or []:
+        if s.get("name") in restartable and "running" in (s.get("state") or {}):
+            if not s.get("started"):
+                out.append(f"{s.get('name')} not started")
+            elif not s.get("ready"):
+                out.append(f"{s.get('name')} not ready")
+    return out
+
+
 def pod_state(pod: Obj) -> str:
     """`name 1/2 Running (istio-proxy not ready)`, as kubectl get pods would put it."""
     statuses = pod.get("status", {}).get("containerStatuses") or []
@@ -265,12 +280,13 @@ def pod_state(pod: Obj) -> str:
     unready = [
         str(s.get("name")) for s in statuses if not s.get("ready") and "running" in (s.get("state") or {})
     ]
+    sidecars = _sidecars_not_ready(pod)
     stuck = [  # kubectl: Init:CrashLoopBackOff (istio-init without NET_ADMIN, a crashing native sidecar)
         f"init {s.get('name')} {s['state']['waiting'].get('reason')}"
         for s in pod.get("status", {}).get("initContainerStatuses") or []
         if ((s.get("state") or {}).get("waiting") or {}).get("reason") not in (None, "PodInitializing")
     ]
-    detail = ", ".join(stuck + waiting + [f"{n} not ready" for n in unready])
+    detail = ", ".join(stuck + sidecars + waiting + [f"{n} not ready" for n in unready])
     name = stable_name(str(pod.get("metadata", {}).get("name", "?")))
     return f"{name} {ready}/{total} {phase}" + (f" ({detail})" if detail else "")
 

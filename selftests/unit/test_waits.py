@@ -103,6 +103,21 @@ def test_native_sidecars_count_as_kubectl_counts_them():
     assert waits.ready_count(_native_sidecar_pod(True, started=False)) == (1, 3)  # not started yet
 
 
+def test_a_native_sidecar_that_is_not_started_or_not_ready_is_named():
+    """A native istio-proxy whose startup probe never passes holds the app back (kubectl: Init:1/2);
+    the state names the sidecar, not only the app container waiting behind it."""
+    held = _native_sidecar_pod(False, started=False)
+    waiting = {"waiting": {"reason": "PodInitializing"}}
+    held["status"]["containerStatuses"][0] = {"name": "hello", "ready": False, "started": False,
+                                              "state": waiting}
+    held["status"]["initContainerStatuses"][2] = {"name": "other-sidecar", "ready": False, "started": False,
+                                                  "state": waiting}
+    held["status"]["phase"] = "Pending"
+    held["status"]["conditions"][0]["status"] = "False"
+    assert waits.pod_state(held) == "hello 0/3 Pending (istio-proxy not started, hello PodInitializing)"
+    assert waits.pod_state(_native_sidecar_pod(False)) == "hello 2/3 Running (istio-proxy not ready)"
+
+
 def test_a_plain_init_container_still_running_holds_the_containers_back():
     pod = _native_sidecar_pod(True)
     pod["status"]["conditions"][0]["status"] = "False"
