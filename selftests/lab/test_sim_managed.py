@@ -49,8 +49,10 @@ def test_the_managed_injector_is_called_at_its_url_and_injects(td: Mesh) -> None
     )
     assert hook.metadata.labels["istio.io/rev"] == "asm-managed"
     assert all(w.client_config.url and not w.client_config.service for w in hook.webhooks)
-    pods = td.pods(0, "sample", "app=sleep")
-    assert [c.name for c in pods[0].spec.containers] == ["sleep", "istio-proxy"]
+    pod = td.pods(0, "sample", "app=sleep")[0]
+    # the managed injector is CSM 1.28's: on 1.33 nodes istio-proxy is a native sidecar
+    assert [c.name for c in pod.spec.containers] == ["sleep"]
+    assert [(c.name, c.restart_policy) for c in pod.spec.init_containers][-1] == ("istio-proxy", "Always")
 
 
 def test_managed_data_plane_and_declared_discovery(td: Mesh) -> None:
