@@ -74,6 +74,19 @@ class Mesh(LabEnv):
         )
         return pods
 
+    def wait_held(
+        self, i: int, ns: str = "sample", count: int = 1, timeout: float = READY_TIMEOUT
+    ) -> list[Any]:
+        """Until `count` pods in ns have a native istio-proxy running but not started (its startup
+        probe failing), their app containers held back (PodInitializing): kubectl's Init:1/2."""
+        return until(
+            lambda: self.pods(i, ns),
+            lambda pods: sum(_held(p) for p in pods) >= count,
+            timeout,
+            f"{count} pods held in init in {self.contexts[i]}/{ns}",
+            show=pod_states,
+        )
+
     def sleep_pod(self, i: int, ns: str = "sample") -> str:
         return str(self.pods(i, ns, "app=sleep")[0].metadata.name)
 
@@ -152,6 +165,22 @@ class Mesh(LabEnv):
         istiod reaches its peers in the background, so a state is asserted once it has settled."""
         until(lambda: self.sync_statuses(i), lambda seen: seen == want, timeout,
               f"clusterz of {self.contexts[i]} to be {want}")
+
+
+def proxy_status(pod: Any) -> Any:
+    """The istio-proxy's status, native (an init container's) or classic."""
+    statuses = (pod.status.init_container_statuses or []) + (pod.status.container_statuses or [])
+    return next((s for s in statuses if s.name == "istio-proxy"), None)
+
+
+def proxy_container(pod: Any) -> Any:
+    return next(c for c in (pod.spec.init_containers or []) + pod.spec.containers if c.name == "istio-proxy")
+
+
+def _held(pod: Any) -> bool:
+    proxy, app = proxy_status(pod), pod.status.container_statuses or []
+    return bool(proxy and proxy.state.running and proxy.started is False and app
+                and all(s.state.waiting and s.state.waiting.reason == "PodInitializing" for s in app))
 
 
 def _ready(pod: Any, containers: int | None) -> bool:

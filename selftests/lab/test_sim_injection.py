@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sim_support import Mesh, start
-from support import pod_states, running_statuses, until
+from support import running_statuses, until
 
 from meshconform.lab.istio.inject import inject_required
 
@@ -295,16 +295,6 @@ def test_stale_injector_stamps_an_older_revision(tmp_path_factory: pytest.TempPa
         m.stop()
 
 
-def _held_in_init(pods: list[Any]) -> bool:
-    """Every pod's native istio-proxy runs without having started, the app not started at all."""
-    def held(p: Any) -> bool:
-        proxy = {s.name: s for s in p.status.init_container_statuses or []}.get("istio-proxy")
-        app = p.status.container_statuses or []
-        return bool(proxy and proxy.state.running and proxy.started is False and app
-                    and all(s.state.waiting and s.state.waiting.reason == "PodInitializing" for s in app))
-    return len(pods) == 2 and all(held(p) for p in pods)
-
-
 def test_proxy_not_ready_holds_native_sidecar_pods_in_init_with_probe_events(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -313,8 +303,7 @@ def test_proxy_not_ready_holds_native_sidecar_pods_in_init_with_probe_events(
     m = _faulted(tmp_path_factory, "proxy-not-ready:cluster-1")
     try:
         m.wait_ready(1, count=2)
-        pods = until(lambda: m.pods(0), _held_in_init, FOLLOW_SECONDS, "cluster-1's pods held in init",
-                     show=pod_states)
+        pods = m.wait_held(0, count=2)
         for p in pods:
             cond = {c.type: c for c in p.status.conditions}
             assert p.status.phase == "Pending" and cond["Initialized"].status == "False"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from labapi_support import kubectl
-from sim_support import Mesh, start
+from sim_support import Mesh, proxy_container, proxy_status, start
 from support import until
 
 from meshconform.lab import LabConfigError, LabOptions
@@ -90,7 +90,7 @@ def test_remote_injector_calls_the_istiod_service_with_its_cluster_and_network(p
         ref = w.client_config.service
         assert (ref.name, ref.namespace, ref.port) == (ISTIOD, "istio-system", 443)
         assert ref.path == "/inject/cluster/cluster-2/net/network1" and w.failure_policy == "Fail"
-    proxy = next(c for c in pr.pods(1, "sample", "app=sleep")[0].spec.containers if c.name == "istio-proxy")
+    proxy = proxy_container(pr.pods(1, "sample", "app=sleep")[0])
     env = {e.name: e.value for e in proxy.env}
     assert env["ISTIO_META_CLUSTER_ID"] == "cluster-2" and env["ISTIO_META_NETWORK"] == "network1"
     assert env["CA_ADDR"] == f"{ISTIOD}.istio-system.svc:15012"
@@ -168,7 +168,8 @@ def test_a_remote_without_its_secret_gets_no_certificates_and_is_in_no_view(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """remote-no-secret: the primary holds no client for the remote, so it neither authenticates the
-    remote's sidecars (their readiness probe fails) nor lists the remote's endpoints for anyone."""
+    remote's sidecars (their native istio-proxy never passes its startup probe, holding the app
+    back) nor lists the remote's endpoints for anyone."""
     m = start(tmp_path_factory, clusters=3, model="primary-remote", faults=("remote-no-secret:cluster-3",))
     try:
         for i, version in enumerate(("v1", "v2", "v2")):
@@ -176,14 +177,14 @@ def test_a_remote_without_its_secret_gets_no_certificates_and_is_in_no_view(
             m.deploy(i, (version,))
         for i in (0, 1):
             m.wait_ready(i, count=2)
-        m.wait_ready(2, count=2, containers=1)  # the app containers; never istio-proxy
+        m.wait_held(2, count=2)  # istio-proxy never starts, so neither does the app
         held = m.core(0).list_namespaced_secret("istio-system", label_selector="istio/multiCluster=true")
         assert [s.metadata.name for s in held.items] == ["istio-remote-secret-cluster-2"]
         events = until(lambda: m.core(2).list_namespaced_event("sample").items,
                        lambda items: any(e.reason == "Unhealthy" for e in items), FOLLOW_SECONDS,
                        "an Unhealthy event in cluster-3/sample", show=lambda items: [e.reason for e in items])
         unhealthy = next(e for e in events if e.reason == "Unhealthy")
-        assert unhealthy.involved_object.field_path == "spec.containers{istio-proxy}"
+        assert unhealthy.involved_object.field_path == "spec.initContainers{istio-proxy}"
         names = {c.metadata.name for c in m.core(2).list_namespaced_config_map("sample").items}
         assert "istio-ca-root-cert" not in names  # no primary leads cluster-3
         m.wait_joined(0)
@@ -204,9 +205,8 @@ def test_a_remote_sidecar_turns_ready_once_its_primary_holds_the_secret(
     try:
         m.namespace(1)
         m.deploy(1, ("v2",))
-        m.wait_ready(1, count=2, containers=1)
-        proxies = [s for p in m.pods(1) for s in p.status.container_statuses if s.name == "istio-proxy"]
-        assert len(proxies) == 2 and not any(s.ready for s in proxies)
+        proxies = [proxy_status(p) for p in m.wait_held(1, count=2)]
+        assert len(proxies) == 2 and not any(s.ready or s.started for s in proxies)
         def configmaps() -> set[str]:
             return {c.metadata.name for c in m.core(1).list_namespaced_config_map("sample").items}
         assert "istio-ca-root-cert" not in configmaps()  # no primary leads cluster-2 yet

@@ -202,8 +202,10 @@ class Kubelet:
 
     def _probe_again(self, pod: Obj, run: ps.Run) -> bool:
         """The readiness probe runs every period: a container whose cause of failing went away (a
-        sidecar that now gets its certificate) turns ready. -> whether nothing fails any more."""
-        by_name = {c["name"]: c for c in pod["spec"]["containers"]}
+        sidecar that now gets its certificate) turns ready; a native sidecar's startup probe passes
+        then, and the app containers it held back start. -> whether nothing fails any more."""
+        sidecars = [c for c in pod["spec"].get("initContainers") or [] if ps.restartable(c)]
+        by_name = {c["name"]: c for c in [*sidecars, *pod["spec"]["containers"]]}
         passing = [n for n, b in run.behaviours.items()
                    if b == ps.NEVER_READY and n in by_name and self._behaviour(pod, by_name[n]) == ps.OK]
         if not passing:
