@@ -176,6 +176,7 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         if c.name in found:
             pods, deployments, hooks = found[c.name]
             installed, tags = _revisions(facts, c.name, (pods, deployments)), revision_choice.tags_of(hooks)
+            installed = installed or revision_choice.injector_revisions(hooks)  # a remote's, if any
             choice = revision_choice.choose(c.name, c.context, cfg.revision_for(c.name), installed, tags)
             fact = facts.clusters[c.name]
             fact.revision, fact.tag, fact.revision_problem = choice.revision, choice.tag, choice.problem
@@ -239,7 +240,11 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     # A managed cluster of a mesh that declares multicluster_mode: connected discovers the others
     # without secrets (under TRAFFIC_DIRECTOR it may not be given one): none is made or inspected.
     declarative = control_plane_kind.by_multicluster_mode
-    joined = [t for t in up if t.name in existing and not declarative(facts, t.name)]
+    # Nor is one made in a remote of the primary-remote model: it runs no istiod to read it.
+    joined = [
+        t for t in up
+        if t.name in existing and not declarative(facts, t.name) and not topology.is_remote(facts, t.name)
+    ]
     pairs = [(s, t) for t in joined for s in up if s is not t]
 
     def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
