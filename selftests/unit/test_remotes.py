@@ -31,8 +31,10 @@ from meshconform.mesh.facts import (
 ADDRESS = "203.0.113.10"  # the primary's east-west gateway: status.loadBalancer.ingress[0].ip
 EW_SELECTOR = {"istio": "eastwestgateway"}
 NS_SELECTOR = {"matchExpressions": [{"key": "istio.io/rev", "operator": "In", "values": [REV]}]}
-REMOTE_ONLY = ("test_remote_uses_primary", "test_istiod_ready", "test_istiod_version", "test_trust_domain_and_mesh_id")
-EAST_WEST = ("test_east_west_gateway", "test_cross_network_gateway", "test_sidecar_routes_networks_through_gateways")
+REMOTE_ONLY = ("test_istiod_ready", "test_istiod_version", "test_trust_domain_and_mesh_id")
+EAST_WEST = (
+    "test_east_west_gateway", "test_cross_network_gateway", "test_sidecar_routes_networks_through_gateways"
+)
 MANAGED = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
 
 
@@ -44,7 +46,8 @@ def exposing(control: ControlPlane) -> None:
     )
     control.cross_network_gateways = [
         CrossNetworkGateway("istiod-gateway", EW_SELECTOR, [
-            GatewayServer(15012, "tls", "PASSTHROUGH", ["*"]), GatewayServer(15017, "tls", "PASSTHROUGH", ["*"]),
+            GatewayServer(15012, "tls", "PASSTHROUGH", ["*"]),
+            GatewayServer(15017, "tls", "PASSTHROUGH", ["*"]),
         ])
     ]
 
@@ -103,7 +106,7 @@ def expected_skips(n: int) -> set[str]:
                    "test_remote_secret_credentials", "test_istiod_synced")
     return {
         *(f"{c}[{n_}]" for c in EAST_WEST + MANAGED for n_ in names),
-        *(f"{c}[{r}]" for c in REMOTE_ONLY if c != "test_remote_uses_primary" for r in remotes_),
+        *(f"{c}[{r}]" for c in REMOTE_ONLY for r in remotes_),
         "test_remote_uses_primary[cluster-1]",
         *(f"test_control_plane_exposed[{r}]" for r in remotes_),
         *(f"{c}[{p}]" for c in pair_checks for p in pairs),
@@ -174,7 +177,8 @@ def test_discovery_service_leading_elsewhere_fails() -> None:
     hook.service, hook.url = None, f"https://{ADDRESS}:15017/inject/cluster/cluster-2/net/network1"
     facts.clusters["cluster-2"].control.istiod_service.external_name = "istiod.old.example"  # type: ignore[union-attr]
     message = failing(facts)["test_remote_uses_primary[cluster-2]"]
-    assert f"Service istio-system/istiod-{REV} in cluster-2 leads to ExternalName istiod.old.example" in message
+    said = f"Service istio-system/istiod-{REV} in cluster-2 leads to ExternalName istiod.old.example"
+    assert said in message
 
 
 def test_primary_without_the_istiod_gateway_fails_once() -> None:
@@ -199,7 +203,8 @@ def test_pending_load_balancer_is_named() -> None:
 def test_remote_naming_a_primary_not_under_test_fails() -> None:
     facts = primary_remote(2)
     facts.clusters["cluster-2"].control.control_plane_clusters = "hub"  # type: ignore[union-attr]
-    assert "controlPlaneClusters=hub, and none is under test" in failing(facts)["test_remote_uses_primary[cluster-2]"]
+    message = failing(facts)["test_remote_uses_primary[cluster-2]"]
+    assert "controlPlaneClusters=hub, and none is under test" in message
 
 
 def test_primary_matched_by_its_istiod_cluster_id() -> None:
