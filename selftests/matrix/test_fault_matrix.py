@@ -48,6 +48,8 @@ MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_e
 # Kubernetes is supported cannot be decided (test_kubernetes_version_supported fails so, unless
 # --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
 GUIDE = ("--lab-revisions=asm-173-3",)
+# The primary-remote checks do not apply where every cluster runs istiod (multi-primary).
+REMOTE_IDS = ("test_control_plane_exposed", "test_remote_uses_primary")
 MATRIX = [
     case("api-down:cluster-2", "cluster-2", "test_api_server_answers[cluster-2]"),
     case("istiod-down:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
@@ -236,9 +238,11 @@ def test_clean_lab_passes_every_check(clusters: int, networks: int, tmp_path: Pa
     names = [f"cluster-{i + 1}" for i in range(clusters)]
     skips = {f"{check}[{n}]" for check in ONE_NETWORK_SKIPS for n in names} if networks == 1 else set()
     managed = {f"{check}[{n}]" for check in MANAGED_IDS for n in names}  # an in-cluster istiod each
-    assert set(out.skips) == skips | managed, out.tail(3000)
+    remote = {f"{check}[{n}]" for check in REMOTE_IDS for n in names}  # every cluster a primary
+    assert set(out.skips) == skips | managed | remote, out.tail(3000)
     assert all("does not apply: every cluster is on network network1" in r for n, r in out.skips.items()
-               if n not in managed)
+               if n not in managed | remote)
+    assert all("does not apply" in out.skips[n] for n in remote)
     assert all(_not_applicable_managed(n, out.skips[n]) for n in managed)
     pairs = clusters * (clusters - 1)
     # per cluster: reach, 3 control plane, 2 trust, the network, 1 name, 3 injection, 4 traffic, 3
