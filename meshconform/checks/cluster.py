@@ -74,12 +74,14 @@ def _remote_injector(facts: MeshFacts, name: str, revision: str) -> str | None:
 
 
 def remote_note(facts: MeshFacts, name: str, what: str) -> None:
-    """A remote has no istiod of its own: the check looks at nothing there."""
+    """A remote has no istiod of its own (Istio's primary-remote model): the check has nothing to
+    look at there; its primaries' checks judge what the remote uses."""
     if topology.is_remote(facts, name):
         primaries = ", ".join(topology.named_primaries(facts, name)) or "its primary"
         raise statistics.NotApplicable(
-            f"{name} is a remote cluster (primary-remote model): {what} runs in {primaries}, whose "
-            f"checks judge it; test_remote_uses_primary[{name}] judges the path to it"
+            f"{name} is a remote cluster (primary-remote model) with no {what}: its proxies use "
+            f"{primaries}'s, which that cluster's checks judge; test_remote_uses_primary[{name}] "
+            "judges the path to it"
         )
 
 
@@ -254,7 +256,7 @@ def _no_root_ca(control: ControlPlane, name: str) -> str:
 def trust_domain(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     if c.control is not None and c.control.mesh_config is None:
-        remote_note(facts, name, "the mesh config its proxies get (ConfigMap istio[-REV])")
+        remote_note(facts, name, "mesh ConfigMap (istio[-REV])")
     if c.control is None or c.control.mesh_config is None:
         return f"no mesh ConfigMap (istio-{facts.revision_of(name)} or istio) in istio-system of {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.mesh_config))

@@ -150,6 +150,13 @@ def exposed(facts: MeshFacts, primaries: list[str]) -> dict[str, str]:
     return out
 
 
+def _pilot_address(addresses: dict[str, str]) -> str:
+    first = next(iter(addresses), None)
+    if first is None:
+        return "global.remotePilotAddress set to the primary's east-west gateway address"
+    return f"global.remotePilotAddress={first} ({addresses[first]}'s east-west gateway)"
+
+
 def inject_path(path: str) -> dict[str, str]:
     """`/inject/cluster/C/net/N` (either order) -> {"cluster": C, "net": N}, as istiod's injector
     splits its path into key/value pairs after /inject."""
@@ -189,8 +196,7 @@ def _injector_problem(facts: MeshFacts, name: str, addresses: dict[str, str]) ->
             return (
                 f"{where}, which leads to {seen}, not to a primary's exposed istiod ({wanted}): pods "
                 f"created in {name} are refused (failurePolicy Fail) or go without a sidecar; reinstall "
-                f"the remote profile with global.remotePilotAddress set to the primary's east-west gateway "
-                f"address ({GUIDE})"
+                f"the remote profile with {_pilot_address(addresses)} ({GUIDE})"
             )
         primary = addresses[sorted(set(hosts) & set(addresses))[0]]
         problem = _path_problem(facts, name, inject_path(path), primary)
@@ -228,7 +234,7 @@ def _discovery_problem(facts: MeshFacts, name: str, addresses: dict[str, str]) -
         return (
             f"{name} has no Service istio-system/{remote_control.service_name(revision)}, the discovery "
             f"address its proxies dial (istiod.istio-system.svc:15012); reinstall the remote profile with "
-            f"global.remotePilotAddress set to the primary's east-west gateway address ({wanted})"
+            f"{_pilot_address(addresses)} ({GUIDE})"
         )
     hosts = [svc.external_name] if svc.external_name else svc.addresses
     reaches = set(hosts) & set(addresses)
@@ -240,7 +246,7 @@ def _discovery_problem(facts: MeshFacts, name: str, addresses: dict[str, str]) -
     return (
         f"Service istio-system/{svc.name} in {name} leads to {kind}, not to a primary's exposed istiod "
         f"({wanted}): {name}'s proxies get no configuration; reinstall the remote profile with "
-        f"global.remotePilotAddress set to that address ({GUIDE})"
+        f"{_pilot_address(addresses)} ({GUIDE})"
     )
 
 
