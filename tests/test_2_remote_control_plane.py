@@ -1,5 +1,5 @@
-"""Primary-remote (Istio's model where remotes run no istiod): the primary exposes istiod, each
-remote's injector and discovery address lead to it."""
+"""Control plane of a primary-remote mesh (the guide's step 2, where remotes run no istiod): the
+primary exposes istiod, each remote's injector and discovery address lead to it."""
 
 from fixtures.verify import verify
 from meshconform.checks.remotes import control_plane_exposed, remote_uses_primary

@@ -9,6 +9,7 @@ clusters. The suite never learns which fault is on: it must find each through th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +305,10 @@ def test_clean_primary_remote_lab_passes(clusters: int, networks: int, tmp_path:
     assert {k: out.outcomes.get(k) for k in must_pass} == dict.fromkeys(must_pass, "passed"), out.tail(3000)
     into_remotes = {f"test_remote_secret_present[{a}->{r}]" for r in remotes for a in names if a != r}
     assert into_remotes <= set(out.skips)
+    # --join create made each remote's secret in each primary, and none in a remote
+    secret = r"(cluster-\d+): secret istio-system/istio-remote-secret-(cluster-\d+)"
+    made = {m.groups() for r in out.summary["cleanup"]["removed"] if (m := re.fullmatch(secret, r))}
+    assert made == {(p, o) for p in primaries for o in names if o != p}, out.tail(3000)
     spread = "one network" if networks == 1 else f"{networks} networks"
     assert out.summary["model"] == f"primary-remote, {spread}"
     assert {n: c["role"] for n, c in out.summary["clusters"].items()} == {

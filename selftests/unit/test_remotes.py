@@ -248,3 +248,25 @@ def test_chart_webhook_shape_is_read() -> None:
     assert (hook.service, hook.path, hook.port, hook.url) == (
         f"istiod-{REV}", "/inject/cluster/cluster-2/net/network1", 443, None
     )
+
+
+def test_a_remote_refusing_its_pods_is_one_failure() -> None:
+    """The dead injector refuses the remote's pods: their check is skipped on that premise."""
+    facts = primary_remote(2)
+    facts.clusters["cluster-2"].control.istiod_service.addresses = ["198.51.100.7"]  # type: ignore[union-attr]
+    facts.clusters["cluster-2"].workloads.pods = []  # type: ignore[union-attr]
+    facts.clusters["cluster-2"].workloads.problem = "FailedCreate: failed calling webhook"  # type: ignore[union-attr]
+    assert set(failing(facts)) == {"test_remote_uses_primary[cluster-2]"}
+    pods = outcomes(facts)["test_sample_pods_injected_and_ready[cluster-2]"]
+    assert pods.undecided == "premise" and "test_remote_uses_primary[cluster-2] failed" in pods.message
+
+
+def test_a_remotes_traffic_presupposes_its_primarys_sync() -> None:
+    """The remote's sidecars get cluster-1's istiod's endpoints: without the remote's secret there,
+    the remote's calls are skipped on that premise, not failed a second time."""
+    facts = primary_remote(2)
+    facts.pairs["cluster-2->cluster-1"] = mf.RemoteSecret("istio-remote-secret-cluster-2")
+    facts.traffic["cluster-2"].by_version = {"v2": 50}
+    assert set(failing(facts)) == {"test_remote_secret_present[cluster-2->cluster-1]"}
+    reach = outcomes(facts)["test_calls_reach_every_cluster[cluster-2]"]
+    assert reach.undecided == "premise"
