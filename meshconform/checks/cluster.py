@@ -5,11 +5,11 @@ are checks/networks.py).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, reference, statistics
+from meshconform.checks import REGISTRY, Need, cf, check, reference, statistics
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import topology, trust
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
-from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, pair_id
 
 # -- reach and control plane ----------------------------------------------------------------------
 
@@ -207,8 +207,18 @@ def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
     missing root is that failure (test_istiod_ready), not a second one."""
     control = cf(facts, name).control
     unpublished = control is not None and control.root_ca is None
+    if unpublished and topology.is_remote(facts, name):  # published by the primaries that read it
+        return [(reach, name), *_read_by_primaries(facts, name)]
     idle = unpublished and not any(p.ready for p in rev_pods(facts, name))
     return [(reach, name), *([(istiod_ready, name)] if idle else [])]
+
+
+def _read_by_primaries(facts: MeshFacts, remote: str) -> list[Need]:
+    """Each primary's istiod reading the remote (test_istiod_synced[REMOTE->PRIMARY], registered
+    by checks/join.py, which builds on this module)."""
+    synced = REGISTRY["test_istiod_synced"]
+    primaries = [m.cluster for m in topology.members(facts) if m.role == topology.PRIMARY]
+    return [(synced, pair_id(remote, p)) for p in primaries]
 
 
 @check("test_root_ca_shared", requires=_root_ca_premises)

@@ -262,11 +262,30 @@ def test_a_remote_refusing_its_pods_is_one_failure() -> None:
 
 
 def test_a_remotes_traffic_presupposes_its_primarys_sync() -> None:
-    """The remote's sidecars get cluster-1's istiod's endpoints: without the remote's secret there,
-    the remote's calls are skipped on that premise, not failed a second time."""
+    """The remote's sidecars get cluster-1's istiod's endpoints and certificates: without the
+    remote's secret there, its pods and calls are skipped on that premise, not failed again."""
     facts = primary_remote(2)
     facts.pairs["cluster-2->cluster-1"] = mf.RemoteSecret("istio-remote-secret-cluster-2")
     facts.traffic["cluster-2"].by_version = {"v2": 50}
+    for pod in facts.clusters["cluster-2"].workloads.pods:  # type: ignore[union-attr]
+        pod.ready, pod.ready_containers = False, 1  # no certificate for its sidecar: never Ready
     assert set(failing(facts)) == {"test_remote_secret_present[cluster-2->cluster-1]"}
+    assert outcomes(facts)["test_sample_pods_injected_and_ready[cluster-2]"].undecided == "premise"
     reach = outcomes(facts)["test_calls_reach_every_cluster[cluster-2]"]
     assert reach.undecided == "premise"
+
+
+def test_a_remotes_root_ca_is_published_by_the_primary_that_reads_it() -> None:
+    """istio-ca-root-cert in a remote comes from the primary's istiod once it reads the remote:
+    without the remote's secret there, its absence is that failure, not a second one."""
+    facts = primary_remote(2)
+    facts.pairs["cluster-2->cluster-1"] = mf.RemoteSecret("istio-remote-secret-cluster-2")
+    control = facts.clusters["cluster-2"].control
+    assert control is not None
+    control.root_ca, control.root_ca_configmap = None, False
+    assert set(failing(facts)) == {"test_remote_secret_present[cluster-2->cluster-1]"}
+    assert outcomes(facts)["test_root_ca_shared[cluster-2]"].undecided == "premise"
+    facts = primary_remote(2)
+    facts.clusters["cluster-2"].control.root_ca = None  # type: ignore[union-attr]
+    facts.clusters["cluster-2"].control.root_ca_configmap = False  # type: ignore[union-attr]
+    assert "istio-ca-root-cert is missing in cluster-2" in failing(facts)["test_root_ca_shared[cluster-2]"]
