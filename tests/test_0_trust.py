@@ -6,9 +6,9 @@ from meshconform.checks.cluster import root_ca_shared, trust_domain
 from meshconform.checks.networks import cross_network_gateway, east_west_gateway, network_declared
 
 
-def test_root_ca_shared(cluster, mesh_control):
+def test_root_ca_shared(cluster, mesh_trust):
     """istio-ca-root-cert has the same root certificate as in the first cluster."""
-    verify(mesh_control, root_ca_shared, cluster)
+    verify(mesh_trust, root_ca_shared, cluster)
 
 
 def test_trust_domain_and_mesh_id(cluster, mesh_control):

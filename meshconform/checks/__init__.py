@@ -124,6 +124,7 @@ def all_checks() -> dict[str, Check]:
         mtls,
         networks,
         origin,
+        remotes,
         support,
         traffic,
         workloads,

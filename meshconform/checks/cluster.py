@@ -5,11 +5,11 @@ are checks/networks.py).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, reference, statistics
+from meshconform.checks import REGISTRY, Need, cf, check, reference, statistics
 from meshconform.kube.waits import stable_name
-from meshconform.mesh import trust
+from meshconform.mesh import topology, trust
 from meshconform.mesh.controlplane import MIN_VERSION, version_tuple
-from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, IstiodPod, MeshFacts, pair_id
 
 # -- reach and control plane ----------------------------------------------------------------------
 
@@ -52,15 +52,37 @@ def revision_installed(facts: MeshFacts, name: str) -> str | None:
         return facts.revision_problem or "no istiod revision could be determined"
     if revision in c.control.revisions:
         return None  # how far apart the clusters' control planes are: test_control_planes_within_one_minor
-    if c.control.control_plane_clusters and not c.control.istiod:
-        return (
-            f"{name} is a remote cluster: no istiod, and istio-system is annotated "
-            f"topology.istio.io/controlPlaneClusters={c.control.control_plane_clusters} (Istio's "
-            "primary-remote model, whose remotes this suite does not judge yet); run it on the primary "
-            "clusters only, "
-            f"or install istiod of revision {revision} in {name} (multi-primary)"
-        )
+    if topology.is_remote(facts, name):
+        return _remote_injector(facts, name, revision)
     return _not_installed(facts, name, revision)
+
+
+def _remote_injector(facts: MeshFacts, name: str, revision: str) -> str | None:
+    """A remote runs no istiod (Istio's primary-remote model): its revision is the injector webhook
+    it keeps (labelled istio.io/rev), which calls a primary's istiod (test_remote_uses_primary)."""
+    c = cf(facts, name)
+    hooks = [i for i in (c.control.injectors if c.control else []) if i.revision == revision and not i.tag]
+    if hooks:
+        return None
+    found = ", ".join(sorted({i.revision for i in c.control.injectors})) if c.control else ""
+    return (
+        f"{name} is a remote cluster (istio-system annotated topology.istio.io/controlPlaneClusters="
+        f"{c.control.control_plane_clusters if c.control else ''}) with no injector webhook of revision "
+        f"{revision} (found: {found or 'none'}); install the remote profile of that revision in {name} "
+        "(istioctl install --set profile=remote, istiodRemote.injectionPath=/inject/cluster/NAME/net/NETWORK)"
+    )
+
+
+def remote_note(facts: MeshFacts, name: str, what: str) -> None:
+    """A remote has no istiod of its own (Istio's primary-remote model): the check has nothing to
+    look at there; its primaries' checks judge what the remote uses."""
+    if topology.is_remote(facts, name):
+        primaries = ", ".join(topology.named_primaries(facts, name)) or "its primary"
+        raise statistics.NotApplicable(
+            f"{name} is a remote cluster (primary-remote model) with no {what}: its proxies use "
+            f"{primaries}'s, which that cluster's checks judge; test_remote_uses_primary[{name}] "
+            "judges the path to it"
+        )
 
 
 def _not_installed(facts: MeshFacts, name: str, revision: str) -> str:
@@ -120,6 +142,7 @@ def _not_in_cluster(facts: MeshFacts, name: str) -> None:
 @check("test_istiod_ready", requires=lambda f, t: [(revision_installed, t)])
 def istiod_ready(facts: MeshFacts, name: str) -> str | None:
     _not_in_cluster(facts, name)
+    remote_note(facts, name, "istiod")
     pods = rev_pods(facts, name)
     if any(p.ready for p in pods):
         return None
@@ -153,6 +176,7 @@ def _version_premises(facts: MeshFacts, name: str) -> list[Need]:
 @check("test_istiod_version", requires=_version_premises)
 def istiod_version(facts: MeshFacts, name: str) -> str | None:
     _not_in_cluster(facts, name)
+    remote_note(facts, name, "istiod")
     versions = {p.name: p.version for p in rev_pods(facts, name)}
     known = {pod: v for pod, v in versions.items() if v}
     if not known:
@@ -183,8 +207,18 @@ def _root_ca_premises(facts: MeshFacts, name: str) -> list[Need]:
     missing root is that failure (test_istiod_ready), not a second one."""
     control = cf(facts, name).control
     unpublished = control is not None and control.root_ca is None
+    if unpublished and topology.is_remote(facts, name):  # published by the primaries that read it
+        return [(reach, name), *_read_by_primaries(facts, name)]
     idle = unpublished and not any(p.ready for p in rev_pods(facts, name))
     return [(reach, name), *([(istiod_ready, name)] if idle else [])]
+
+
+def _read_by_primaries(facts: MeshFacts, remote: str) -> list[Need]:
+    """Each primary's istiod reading the remote (test_istiod_synced[REMOTE->PRIMARY], registered
+    by checks/join.py, which builds on this module)."""
+    synced = REGISTRY["test_istiod_synced"]
+    primaries = [m.cluster for m in topology.members(facts) if m.role == topology.PRIMARY]
+    return [(synced, pair_id(remote, p)) for p in primaries]
 
 
 @check("test_root_ca_shared", requires=_root_ca_premises)
@@ -231,6 +265,8 @@ def _no_root_ca(control: ControlPlane, name: str) -> str:
 @check("test_trust_domain_and_mesh_id", requires=lambda f, t: [(revision_installed, t)])
 def trust_domain(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
+    if c.control is not None and c.control.mesh_config is None:
+        remote_note(facts, name, "mesh ConfigMap (istio[-REV])")
     if c.control is None or c.control.mesh_config is None:
         return f"no mesh ConfigMap (istio-{facts.revision_of(name)} or istio) in istio-system of {name}"
     ref = reference(facts, lambda x: bool(x.control and x.control.mesh_config))

@@ -14,6 +14,7 @@ from typing import Any
 from meshconform.checks import cf, check, statistics
 from meshconform.checks.cluster import istiod_ready, managed_serves, reach, rev_pods
 from meshconform.kube.waits import stable_name
+from meshconform.mesh import topology
 from meshconform.mesh.control_plane_kind import by_multicluster_mode
 from meshconform.mesh.controlplane import version_tuple
 from meshconform.mesh.facts import IstiodSync, MeshFacts, RemoteSecret, SecretClaim, split_pair
@@ -23,12 +24,21 @@ from meshconform.mesh.secret_inspection import REFUSED, UNAUTHENTICATED
 
 def _pair(facts: MeshFacts, pair: str) -> RemoteSecret:
     """A's secret in B; not applicable where B takes part in the declarative endpoint discovery
-    (no secret is made or needed there: test_endpoint_discovery_declared judges B)."""
+    (no secret is made or needed there: test_endpoint_discovery_declared judges B), nor where B is
+    a remote of Istio's primary-remote model: a remote's secret goes into its primary only
+    ("Attach cluster2 as a remote cluster of cluster1", istio.io .../multicluster/primary-remote/)."""
     b = split_pair(pair)[1]
     if by_multicluster_mode(facts, b):
         raise statistics.NotApplicable(
             f"{b} is managed in a mesh that declares multicluster_mode: connected, whose endpoint "
             f"discovery needs no remote secret; test_endpoint_discovery_declared[{b}] judges it"
+        )
+    if topology.is_remote(facts, b):
+        primaries = [m.cluster for m in topology.members(facts) if m.role == topology.PRIMARY]
+        held = ", ".join(f"test_remote_secret_present[{b}->{p}]" for p in primaries[:3]) or "none"
+        raise statistics.NotApplicable(
+            f"{b} is a remote cluster (primary-remote model): it runs no istiod to read a remote "
+            f"secret, so none is made or needed there; the primaries hold {b}'s ({held})"
         )
     return facts.pairs.get(pair) or RemoteSecret(name=secret_name(split_pair(pair)[0]))
 

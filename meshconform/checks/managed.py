@@ -13,7 +13,7 @@ multicluster_mode is joined by remote secrets, judged by the join checks as on a
 from __future__ import annotations
 
 from meshconform.checks import cf, check, statistics
-from meshconform.checks.cluster import managed_serves, reach, revision_installed
+from meshconform.checks.cluster import managed_serves, reach, remote_note, revision_installed
 from meshconform.mesh import control_plane_kind
 from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts
 
@@ -25,6 +25,7 @@ DONE = ("Reconciled", "ProvisioningFinished")
 def _managed(facts: MeshFacts, name: str) -> ManagedControlPlane:
     managed = cf(facts, name).managed
     if managed is None or not managed_serves(facts, name):
+        remote_note(facts, name, "control plane of its own")
         raise statistics.NotApplicable(
             f"{name} runs its own istiod for revision {facts.revision_of(name)}; "
             f"test_istiod_ready[{name}] judges it"
@@ -94,6 +95,7 @@ def discovery_declared(facts: MeshFacts, name: str) -> str | None:
             "judge endpoint discovery"
         )
     if cf(facts, name).managed is None:
+        remote_note(facts, name, "control plane of its own")
         raise statistics.NotApplicable(
             f"{name} runs its own istiod; the remote-secret checks judge its discovery"
         )

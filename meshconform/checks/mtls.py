@@ -50,6 +50,8 @@ def cluster_ids(facts: MeshFacts, name: str) -> set[str]:
     """The IDs a cluster's proxies announce (istiod's CLUSTER_ID; the name when istiod gives none)."""
     control = cf(facts, name).control
     ids = {p.cluster_id for p in control.istiod if p.cluster_id} if control else set()
+    if control is not None and not control.istiod:  # a remote: the name its primaries know it by
+        ids |= {s.cluster_id for p, s in facts.pairs.items() if s.cluster_id and split_pair(p)[0] == name}
     return ids or {name}
 
 

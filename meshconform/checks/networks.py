@@ -13,11 +13,11 @@ needed, and the gateway checks do not apply (skipped, saying so).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, statistics
+from meshconform.checks import Need, cf, check, join, remotes, statistics
 from meshconform.checks.cluster import revision_installed
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import gateways, proxy_view, topology
-from meshconform.mesh.facts import ControlPlane, CrossNetworkGateway, MeshFacts, NetworkGateway
+from meshconform.mesh.facts import ControlPlane, CrossNetworkGateway, MeshFacts, NetworkGateway, pair_id
 
 GUIDE = "istio.io/latest/docs/setup/install/multicluster/multi-primary_multi-network/"
 GEN = "samples/multicluster/gen-eastwest-gateway.sh --network {net} | istioctl install -y -f -"
@@ -230,7 +230,14 @@ def failed_gateways(facts: MeshFacts, source: str) -> str:
     )
 
 
-@check("test_sidecar_routes_networks_through_gateways", requires=_network_premises)
+def _sidecar_premises(facts: MeshFacts, name: str) -> list[Need]:
+    """The gateways, and on a remote its primaries reading it: a remote's sidecar gets its
+    certificate and endpoints from them, and is not read before it has them."""
+    read = [(join.istiod_synced, pair_id(name, p)) for p in remotes.primaries_of(facts, name)]
+    return [*_network_premises(facts, name), *read]
+
+
+@check("test_sidecar_routes_networks_through_gateways", requires=_sidecar_premises)
 def through_gateways(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
     view = facts.proxy_views.get(name)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 
-from meshconform.checks import Need, cf, check, statistics
+from meshconform.checks import Need, cf, check, remotes, statistics
 from meshconform.checks.cluster import istiod_version, managed_serves, rev_pods
 from meshconform.checks.workloads import injected_by_revision
 from meshconform.kube.waits import stable_name
@@ -44,8 +44,10 @@ def _managed(facts: MeshFacts, name: str) -> None:
 
 def control_release(facts: MeshFacts, name: str) -> tuple[support_table.Product, str] | None:
     """(product, version) of the istiod of the revision `name` is judged against: its image tag,
-    else what an ASM revision name encodes."""
-    tags = [p.version for p in rev_pods(facts, name) if p.version]
+    else what an ASM revision name encodes; on a remote, its primaries' istiod's."""
+    # A remote (primary-remote model) runs no istiod: its proxies are its primaries' istiod's.
+    pods = rev_pods(facts, name) or [p for q in remotes.primaries_of(facts, name) for p in rev_pods(facts, q)]
+    tags = [p.version for p in pods if p.version]
     return support_table.release_of(tags[0] if tags else None, facts.revision_of(name))
 
 

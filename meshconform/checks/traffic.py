@@ -13,7 +13,7 @@ versions, the same count the traffic stage planned its calls with (sampling.plan
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, networks, statistics
+from meshconform.checks import Need, cf, check, networks, remotes, statistics
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, trust_domain
 from meshconform.checks.join import istiod_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
@@ -32,7 +32,10 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
             (root_ca_shared, name),
             (trust_domain, name),
         ]
-    needs += [(istiod_synced, pair_id(other, source)) for other in facts.names if other != source]
+    # The istiod that configures the source's sidecars knows every other cluster: the source's own,
+    # or on a remote its primaries' (which hold the remote's secret as well).
+    for istiod in remotes.primaries_of(facts, source) or [source]:
+        needs += [(istiod_synced, pair_id(other, istiod)) for other in facts.names if other != istiod]
     return [*needs, *networks.premises(facts, source)]
 
 

@@ -5,11 +5,13 @@ came from the expected revision.
 
 from __future__ import annotations
 
-from meshconform.checks import cf, check, statistics
+from meshconform.checks import Need, cf, check, statistics
 from meshconform.checks.cluster import istiod_ready, revision_installed
+from meshconform.checks.join import istiod_synced
+from meshconform.checks.remotes import primaries_of, remote_uses_primary
 from meshconform.kube import selectors
 from meshconform.kube.waits import stable_name
-from meshconform.mesh.facts import MeshFacts
+from meshconform.mesh.facts import MeshFacts, pair_id
 from meshconform.mesh.samples import PROXY
 
 
@@ -62,9 +64,17 @@ def injector_selects(facts: MeshFacts, name: str) -> str | None:
     )
 
 
-@check(
-    "test_sample_pods_injected_and_ready", requires=lambda f, t: [(injector_selects, t), (istiod_ready, t)]
-)
+def _pods_premises(facts: MeshFacts, name: str) -> list[Need]:
+    """The injector selects the namespace and istiod runs; on a remote, the injector leads to a
+    primary's istiod (a remote's pods are refused at creation when it does not), and that istiod
+    reads the remote through its secret: it authenticates the remote's sidecars by their tokens
+    against the remote's API server before it signs their certificates, so without the secret they
+    never turn ready."""
+    read = [(istiod_synced, pair_id(name, p)) for p in primaries_of(facts, name)]
+    return [(injector_selects, name), (istiod_ready, name), (remote_uses_primary, name), *read]
+
+
+@check("test_sample_pods_injected_and_ready", requires=_pods_premises)
 def pods_ready(facts: MeshFacts, name: str) -> str | None:
     c = cf(facts, name)
     wl = c.workloads

@@ -22,7 +22,7 @@ from meshconform.kube import errors
 from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
-from meshconform.mesh import gateways, trust
+from meshconform.mesh import gateways, remote_control, trust
 from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
 
 ISTIO_NS = "istio-system"
@@ -143,6 +143,10 @@ def gather(
     facts.destination_rules = destination_rules(cluster)
     facts.gateways = gateways.find(cluster)
     facts.cross_network_gateways = gateways.cross_network(cluster)
+    if facts.control_plane_clusters and not pods:  # a remote: what stands in for its istiod
+        facts.istiod_service = remote_control.istiod_service(cluster, revision)
+    elif pods or deployments:  # a primary: where it exposes istiod to remotes
+        facts.istiod_gateway = remote_control.istiod_gateway(cluster, facts.gateways)
     return facts
 
 
@@ -277,13 +281,24 @@ def injectors(cluster: Cluster) -> list[Injector]:
         name = item["metadata"]["name"]
         if REV_LABEL not in labels and not name.startswith("istio-sidecar-injector"):
             continue
-        hooks = [
-            Webhook(str(w.get("name", "")), w.get("namespaceSelector"), w.get("objectSelector"), _calls(w))
-            for w in item.get("webhooks") or []
-        ]
+        hooks = [_webhook(w) for w in item.get("webhooks") or []]
         tag = str(labels[TAG_LABEL]) if labels.get(TAG_LABEL) else None
         found.append(Injector(name=name, revision=revision_of(item), webhooks=hooks, tag=tag))
     return found
+
+
+def _webhook(w: Obj) -> Webhook:
+    config = w.get("clientConfig") or {}
+    service = config.get("service") or {}
+    return Webhook(
+        str(w.get("name", "")),
+        w.get("namespaceSelector"),
+        w.get("objectSelector"),
+        _calls(w),
+        url=str(config["url"]) if config.get("url") else None,
+        path=str(service["path"]) if service.get("path") else None,
+        port=int(service["port"]) if service.get("port") else None,
+    )
 
 
 def _calls(hook: Obj) -> str | None:

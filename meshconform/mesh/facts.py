@@ -40,6 +40,11 @@ class Webhook:
     namespace_selector: dict[str, Any] | None = None
     object_selector: dict[str, Any] | None = None
     service: str | None = None  # clientConfig.service.name (the istiod it calls), or its url
+    # clientConfig as written: a remote's injector calls its primary's istiod by url, or through a
+    # selector-less Service istiod[-REV] by path (Istio's remote profile, istiodRemote.injectionPath)
+    url: str | None = None
+    path: str | None = None  # clientConfig.service.path
+    port: int | None = None  # clientConfig.service.port (443 when unset)
 
 
 @dataclass
@@ -78,6 +83,24 @@ class PeerAuthn:
     selector: dict[str, str] = field(default_factory=dict)  # spec.selector.matchLabels
     created: str = ""  # metadata.creationTimestamp: the oldest of a level wins
     ours: bool = False  # labelled with this run's id
+
+
+@dataclass
+class IstiodService:
+    """A remote cluster's Service istio-system/istiod[-REV] as Istio's remote profile makes it:
+    no selector, ports 15012 (xDS) and 443 -> 15017 (the injector), and where it leads: an
+    ExternalName (remotePilotAddress a host name) or Endpoints / an EndpointSlice holding
+    remotePilotAddress (an IP). Proxies of the remote dial it for discovery; its webhook for
+    injection (istio-discovery chart, remote-istiod-service.yaml, remote-istiod-endpointslices.yaml)."""
+
+    name: str
+    present: bool = False
+    service_type: str = ""
+    external_name: str | None = None
+    ports: list[int] = field(default_factory=list)
+    webhook_target: int | None = None  # the targetPort behind port 443 (15017 in the chart)
+    addresses: list[str] = field(default_factory=list)  # from Endpoints and EndpointSlices
+    endpoint_ports: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -162,6 +185,11 @@ class ControlPlane:
     gateways: list[NetworkGateway] = field(default_factory=list)
     # None: the API refused to list them
     cross_network_gateways: list[CrossNetworkGateway] | None = field(default_factory=list)
+    # a remote's Service istiod[-REV] (read on remotes only: mesh/remote_control.py)
+    istiod_service: IstiodService | None = None
+    # the east-west gateway Service, labelled with a network or not (read on primaries): where a
+    # primary exposes istiod to its remotes (samples/multicluster/expose-istiod.yaml)
+    istiod_gateway: NetworkGateway | None = None
 
 
 @dataclass

@@ -35,11 +35,11 @@ def find(cluster: Cluster) -> list[NetworkGateway]:
         ISTIO_NS,
         label_selector=NETWORK_LABEL,
     )
-    found = [_gateway(cluster, svc) for svc in listing.get("items") or []]
+    found = [service_gateway(cluster, svc) for svc in listing.get("items") or []]
     return sorted(found, key=lambda g: (g.name != EAST_WEST, g.name))
 
 
-def _gateway(cluster: Cluster, svc: Obj) -> NetworkGateway:
+def service_gateway(cluster: Cluster, svc: Obj) -> NetworkGateway:
     meta, spec = svc["metadata"], svc.get("spec") or {}
     ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     address = next((a for i in ingress if (a := i.get("ip") or i.get("hostname"))), None)

@@ -43,6 +43,12 @@ def tags_of(injectors: list[Injector]) -> dict[str, list[str]]:
     return {tag: sorted(revs) for tag, revs in sorted(found.items())}
 
 
+def injector_revisions(injectors: list[Injector]) -> list[str]:
+    """The revisions a cluster without istiod injects for: a remote of Istio's primary-remote model
+    keeps its revision's injector webhook (istio.io/rev label), which calls a primary's istiod."""
+    return sorted({i.revision for i in injectors if not i.tag})
+
+
 def choose(name: str, context: str, requested: str | None, installed: list[str],
            tags: dict[str, list[str]]) -> Choice:
     """The revision of cluster `name`: `requested` (a revision or a tag) or the one installed."""

@@ -42,6 +42,26 @@ def members(facts: MeshFacts) -> list[Member]:
     return out
 
 
+def role_of(facts: MeshFacts, name: str) -> str:
+    return next((m.role for m in members(facts) if m.cluster == name), UNKNOWN)
+
+
+def is_remote(facts: MeshFacts, name: str) -> bool:
+    return role_of(facts, name) == REMOTE
+
+
+def remotes(facts: MeshFacts) -> list[str]:
+    return [m.cluster for m in members(facts) if m.role == REMOTE]
+
+
+def named_primaries(facts: MeshFacts, name: str) -> list[str]:
+    """The primaries a remote's controlPlaneClusters annotation names (Istio's cluster names,
+    comma-separated), as they are written."""
+    control = facts.clusters[name].control
+    listed = (control.control_plane_clusters or "") if control else ""
+    return [p.strip() for p in listed.split(",") if p.strip()]
+
+
 def networks(facts: MeshFacts) -> dict[str, list[str]]:
     """network -> its clusters, in run order (clusters whose control plane was read)."""
     out: dict[str, list[str]] = {}

@@ -46,6 +46,13 @@ MULTI_NETWORK = Doc(
     "Istio: Install Multi-Primary on different networks",
     f"{ISTIO}/setup/install/multicluster/multi-primary_multi-network/",
 )
+PRIMARY_REMOTE = Doc(
+    "Istio: Install Primary-Remote", f"{ISTIO}/setup/install/multicluster/primary-remote/"
+)
+PRIMARY_REMOTE_NETWORKS = Doc(
+    "Istio: Install Primary-Remote on different networks",
+    f"{ISTIO}/setup/install/multicluster/primary-remote_multi-network/",
+)
 BEFORE = Doc(
     "Istio: Multicluster, before you begin (API server access, trust)",
     f"{ISTIO}/setup/install/multicluster/before-you-begin/",
@@ -189,6 +196,21 @@ HINTS: dict[str, Hint] = {
         "istioctl proxy-config endpoints of the sleep pod with the gateways' addresses, and check istiod's "
         "meshNetworks and the gateways' topology.istio.io/network labels",
         (MULTI_NETWORK, PROXY_CMD),
+    ),
+    "test_control_plane_exposed": Hint(
+        "control",
+        "remote clusters reach the primary's istiod through its east-west gateway: install it with "
+        "samples/multicluster/gen-eastwest-gateway.sh, wait for its address, and apply "
+        "samples/multicluster/expose-istiod.yaml (ports 15012 and 15017, tls PASSTHROUGH)",
+        (PRIMARY_REMOTE, PRIMARY_REMOTE_NETWORKS),
+    ),
+    "test_remote_uses_primary": Hint(
+        "control",
+        "a remote's injector and discovery address come from its remote profile: reinstall it with "
+        "global.remotePilotAddress set to the primary's east-west gateway address and "
+        "istiodRemote.injectionPath=/inject/cluster/NAME/net/NETWORK, and annotate its istio-system "
+        "with topology.istio.io/controlPlaneClusters=PRIMARY",
+        (PRIMARY_REMOTE, PRIMARY_REMOTE_NETWORKS),
     ),
     "test_cluster_names_unique": Hint(
         "names",

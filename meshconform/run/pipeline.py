@@ -176,6 +176,7 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         if c.name in found:
             pods, deployments, hooks = found[c.name]
             installed, tags = _revisions(facts, c.name, (pods, deployments)), revision_choice.tags_of(hooks)
+            installed = installed or revision_choice.injector_revisions(hooks)  # a remote's, if any
             choice = revision_choice.choose(c.name, c.context, cfg.revision_for(c.name), installed, tags)
             fact = facts.clusters[c.name]
             fact.revision, fact.tag, fact.revision_problem = choice.revision, choice.tag, choice.problem
@@ -239,7 +240,11 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
     # A managed cluster of a mesh that declares multicluster_mode: connected discovers the others
     # without secrets (under TRAFFIC_DIRECTOR it may not be given one): none is made or inspected.
     declarative = control_plane_kind.by_multicluster_mode
-    joined = [t for t in up if t.name in existing and not declarative(facts, t.name)]
+    # Nor is one made in a remote of the primary-remote model: it runs no istiod to read it.
+    joined = [
+        t for t in up
+        if t.name in existing and not declarative(facts, t.name) and not topology.is_remote(facts, t.name)
+    ]
     pairs = [(s, t) for t in joined for s in up if s is not t]
 
     def one(pair: tuple[Cluster, Cluster]) -> RemoteSecret | None:
@@ -587,9 +592,45 @@ def gather_sync(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
         facts.clusters[target.name].istiod_sync = seen
 
     parallel(sync, up, stop)
+    remotes = [c for c in up if topology.is_remote(facts, c.name)]
+    parallel(lambda c: _root_published(cfg, facts, c, stop), remotes, stop)
     facts.outside = membership.outside_clusters(facts)
     if facts.outside:
         log.info("%s", membership.mesh_line(facts))
+
+
+def _root_published(cfg: RunConfig, facts: MeshFacts, remote: Cluster, stop: threading.Event) -> None:
+    """A primary's istiod publishes istio-ca-root-cert into a remote's namespaces only once it
+    reads the remote through its secret (its namespace controller runs for each remote cluster it
+    leads), so a remote seen without it before the join is read again: waited for where a primary
+    lists the remote synced, read once where none does (the join checks say why)."""
+    control = facts.clusters[remote.name].control
+    if control is None or control.root_ca_configmap is not False:
+        return
+
+    def attempt() -> bool | None:
+        try:
+            controlplane.root_ca(remote, control)
+        except EXPECTED as exc:
+            log.warning("%s: istio-ca-root-cert not read again (%s)", remote.name, exc)
+            return None
+        return control.root_ca_configmap
+
+    if not _synced_by_a_primary(facts, remote.name):
+        attempt()
+        return
+    what = f"a primary's istiod to publish istio-ca-root-cert in {remote.name}"
+    waits.poll(what, attempt, lambda found: found is not False, cfg.ready_timeout, stop=stop)
+
+
+def _synced_by_a_primary(facts: MeshFacts, remote: str) -> bool:
+    for name, c in facts.clusters.items():
+        fact = facts.pairs.get(pair_id(remote, name))
+        listed = (fact.cluster_id if fact else None) or remote
+        entries = c.istiod_sync.entries if c.istiod_sync else []
+        if any(e.get("id") == listed and e.get("syncStatus") == remote_secrets.SYNCED for e in entries):
+            return True
+    return False
 
 
 def _present(facts: MeshFacts, source: str, target: str) -> bool:

@@ -9,6 +9,7 @@ clusters. The suite never learns which fault is on: it must find each through th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ JOIN_FAULTS = {
     "no-secret", "stale-secret", "reader-rbac-missing", "duplicate-cluster-name", "api-unreachable-from",
     "duplicate-secret", "secret-unannotated", "secret-renamed", "secret-other-address", "secrets-under-td",
     "multicluster-mode-missing",  # --join create declares it: the fault is found with --join verify
+    "remote-no-secret",
 }
 
 
@@ -41,6 +43,8 @@ def case(fault: str, where: str, *failing: str, extra: tuple[str, ...] = (), var
 
 PAIR = "cluster-1->cluster-2"
 NETWORKS = ("--lab-networks=2",)
+PRIMARY_REMOTE = ("--lab-model=primary-remote",)
+MIX = ("--lab-clusters=6", "--lab-networks=2")  # a primary and two remotes on each network
 TD, ISTIOD = "managed-td", "managed-istiod"
 # The managed control plane's checks do not apply to an in-cluster istiod: skipped, saying so.
 MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
@@ -48,6 +52,8 @@ MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_e
 # Kubernetes is supported cannot be decided (test_kubernetes_version_supported fails so, unless
 # --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
 GUIDE = ("--lab-revisions=asm-173-3",)
+# The primary-remote checks do not apply where every cluster runs istiod (multi-primary).
+REMOTE_IDS = ("test_control_plane_exposed", "test_remote_uses_primary")
 MATRIX = [
     case("api-down:cluster-2", "cluster-2", "test_api_server_answers[cluster-2]"),
     case("istiod-down:cluster-2", "cluster-2", "test_istiod_ready[cluster-2]"),
@@ -182,6 +188,17 @@ MATRIX = [
     # Google's managed control plane: its ControlPlaneRevision stalled, its data plane controller
     # crash-looping, one TRAFFIC_DIRECTOR cluster without multicluster_mode (so neither side
     # discovers the other: the calls show it), remote secrets left in a TRAFFIC_DIRECTOR cluster.
+    # Primary-remote: cluster-2's remote profile points at an address no primary exposes (its
+    # injector refuses every pod, so the pods and traffic are skipped on that premise); cluster-2's
+    # secret missing in its primary (and, in the 6-cluster mix, in both primaries).
+    case("remote-injector-dead-istiod:cluster-2", "cluster-2", "test_remote_uses_primary[cluster-2]",
+         extra=PRIMARY_REMOTE),
+    case("remote-injector-dead-istiod:cluster-3", "cluster-3", "test_remote_uses_primary[cluster-3]",
+         extra=(*PRIMARY_REMOTE, "--lab-clusters=3"), variant="3"),
+    case("remote-no-secret:cluster-2", "cluster-2", "test_remote_secret_present[cluster-2->cluster-1]",
+         extra=PRIMARY_REMOTE),
+    case("remote-no-secret:cluster-5", "cluster-5", "test_remote_secret_present[cluster-5->cluster-1]",
+         "test_remote_secret_present[cluster-5->cluster-2]", extra=(*PRIMARY_REMOTE, *MIX), variant="mix"),
     case("revision-stalled:cluster-2", "cluster-2", "test_managed_revision_ready[cluster-2]",
          extra=(f"--lab-control-plane={TD}",)),
     case("mdp-down:cluster-1", "cluster-1", "test_managed_data_plane[cluster-1]",
@@ -236,9 +253,11 @@ def test_clean_lab_passes_every_check(clusters: int, networks: int, tmp_path: Pa
     names = [f"cluster-{i + 1}" for i in range(clusters)]
     skips = {f"{check}[{n}]" for check in ONE_NETWORK_SKIPS for n in names} if networks == 1 else set()
     managed = {f"{check}[{n}]" for check in MANAGED_IDS for n in names}  # an in-cluster istiod each
-    assert set(out.skips) == skips | managed, out.tail(3000)
+    remote = {f"{check}[{n}]" for check in REMOTE_IDS for n in names}  # every cluster a primary
+    assert set(out.skips) == skips | managed | remote, out.tail(3000)
     assert all("does not apply: every cluster is on network network1" in r for n, r in out.skips.items()
-               if n not in managed)
+               if n not in managed | remote)
+    assert all("does not apply" in out.skips[n] for n in remote)
     assert all(_not_applicable_managed(n, out.skips[n]) for n in managed)
     pairs = clusters * (clusters - 1)
     # per cluster: reach, 3 control plane, 2 trust, the network, 1 name, 3 injection, 4 traffic, 3
@@ -262,3 +281,36 @@ def test_clean_managed_lab_passes(control_plane: str, tmp_path: Path) -> None:
     assert out.returncode == 0 and not out.failures, out.tail(3000)
     for name, reason in out.skips.items():
         assert "does not apply" in reason, f"{name} skipped for another reason: {reason}"
+
+
+@pytest.mark.selftest_slow
+@pytest.mark.parametrize(("clusters", "networks"), [(2, 1), (3, 1), (3, 2), (6, 2)])
+def test_clean_primary_remote_lab_passes(clusters: int, networks: int, tmp_path: Path) -> None:
+    """Istio's primary-remote model (the first cluster of each network its primary): nothing fails,
+    every skip does not apply, each primary exposes istiod and holds every remote's secret, and each
+    remote uses its primary."""
+    out = run_lab(tmp_path, *PRIMARY_REMOTE, f"--lab-clusters={clusters}", f"--lab-networks={networks}")
+    assert out.returncode == 0 and not out.failures, out.tail(3000)
+    assert all("does not apply" in reason for reason in out.skips.values()), out.skips
+    names = [f"cluster-{i + 1}" for i in range(clusters)]
+    primaries, remotes = names[:networks], names[networks:]
+    serving = {names[i % networks] for i in range(networks, clusters)}  # a primary with remotes
+    must_pass = {
+        *(f"test_control_plane_exposed[{p}]" for p in serving),
+        *(f"test_remote_uses_primary[{r}]" for r in remotes),
+        *(f"test_remote_secret_present[{r}->{p}]" for r in remotes for p in primaries),
+        *(f"test_istiod_synced[{r}->{p}]" for r in remotes for p in primaries),
+        *(f"test_calls_reach_every_cluster[{n}]" for n in names),
+    }
+    assert {k: out.outcomes.get(k) for k in must_pass} == dict.fromkeys(must_pass, "passed"), out.tail(3000)
+    into_remotes = {f"test_remote_secret_present[{a}->{r}]" for r in remotes for a in names if a != r}
+    assert into_remotes <= set(out.skips)
+    # --join create made each remote's secret in each primary, and none in a remote
+    secret = r"(cluster-\d+): secret istio-system/istio-remote-secret-(cluster-\d+)"
+    made = {m.groups() for r in out.summary["cleanup"]["removed"] if (m := re.fullmatch(secret, r))}
+    assert made == {(p, o) for p in primaries for o in names if o != p}, out.tail(3000)
+    spread = "one network" if networks == 1 else f"{networks} networks"
+    assert out.summary["model"] == f"primary-remote, {spread}"
+    assert {n: c["role"] for n, c in out.summary["clusters"].items()} == {
+        n: "primary" if n in primaries else "remote" for n in names
+    }

@@ -42,8 +42,11 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
     assert doc["counts"]["failed"] == doc["counts"]["error"] == 0
     assert all(c["outcome"] in ("passed", "skipped") and not c["hint"] for c in doc["checks"].values())
     skipped = {k for k, c in doc["checks"].items() if c["outcome"] == "skipped"}
-    # one network: no east-west gateway is needed; an istiod in every cluster: no managed control plane
+    # one network: no east-west gateway is needed; an istiod in every cluster: no managed control
+    # plane, and no remote (primary-remote)
     assert {k.partition("[")[0] for k in skipped} == {
+        "test_control_plane_exposed",
+        "test_remote_uses_primary",
         "test_east_west_gateway",
         "test_cross_network_gateway",
         "test_sidecar_routes_networks_through_gateways",

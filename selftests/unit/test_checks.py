@@ -114,9 +114,11 @@ def failing(facts):
     return sorted(k for k, o in outcomes(facts).items() if o.status == "failed")
 
 
-# One network: the east-west checks do not apply (skipped, saying so); everything else passes.
+# One network, every cluster a primary: the east-west and primary-remote checks do not apply
+# (skipped, saying so); everything else passes.
 EAST_WEST = (
-    "test_east_west_gateway", "test_cross_network_gateway", "test_sidecar_routes_networks_through_gateways"
+    "test_east_west_gateway", "test_cross_network_gateway", "test_sidecar_routes_networks_through_gateways",
+    "test_control_plane_exposed", "test_remote_uses_primary",
 )
 
 
@@ -423,7 +425,8 @@ def test_revision_offered_instead_only_when_every_cluster_was_read():
 
 def test_a_remote_cluster_is_named_as_such():
     """Primary-remote: a cluster without istiod whose istio-system names its primaries is a remote;
-    the model and the revision check say so rather than report a missing istiod."""
+    its revision is the injector it keeps, and without one the revision check says it is a remote
+    rather than report a missing istiod."""
     from meshconform.mesh import topology
 
     facts = healthy()
@@ -432,6 +435,9 @@ def test_a_remote_cluster_is_named_as_such():
     control.control_plane_clusters = "cluster-1"
     assert topology.model(facts) == "primary-remote, one network"
     assert [m.role for m in topology.members(facts)] == ["primary", "remote"]
-    outcome = checks.judge(facts, checks.all_checks()["test_revision_everywhere"], "cluster-2")
+    check = checks.all_checks()["test_revision_everywhere"]
+    assert checks.judge(facts, check, "cluster-2").status == "passed"
+    control.injectors = []
+    outcome = checks.judge(facts, check, "cluster-2")
     assert outcome.status == "failed" and outcome.message.startswith("cluster-2 is a remote cluster")
     assert "topology.istio.io/controlPlaneClusters=cluster-1" in outcome.message
