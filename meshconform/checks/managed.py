@@ -12,10 +12,14 @@ multicluster_mode is joined by remote secrets, judged by the join checks as on a
 
 from __future__ import annotations
 
-from meshconform.checks import cf, check, statistics
+from meshconform.checks import Need, cf, check, networks, statistics
 from meshconform.checks.cluster import managed_serves, reach, remote_note, revision_installed
-from meshconform.mesh import control_plane_kind
-from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts
+from meshconform.checks.join import names_unique, secret_credentials
+from meshconform.checks.workloads import pods_ready
+from meshconform.kube.waits import stable_name
+from meshconform.mesh import control_plane_kind, topology
+from meshconform.mesh.control_plane_kind import all_ready
+from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts, split_pair
 
 OPTIONS = control_plane_kind.OPTIONS
 # A provisioned revision reports these True (either is enough: v1alpha1 objects carry only one).
@@ -60,25 +64,31 @@ def _why(condition: Condition) -> str:
 @check("test_managed_data_plane", requires=lambda f, t: [(revision_installed, t)])
 def data_plane(facts: MeshFacts, name: str) -> str | None:
     managed = _managed(facts, name)
-    problems = [
-        f"{what} kube-system/{obj} has {ready} ready"
-        for what, obj, ready in (
-            ("Deployment", control_plane_kind.MDP_CONTROLLER, managed.mdp_controller),
-            ("DaemonSet", control_plane_kind.CNI_NODE, managed.cni_node),
+    context = cf(facts, name).context
+    problems = []
+    if managed.mdp_controller is not None and not all_ready(managed.mdp_controller):
+        problems.append(
+            f"Deployment kube-system/{control_plane_kind.MDP_CONTROLLER} has {managed.mdp_controller} "
+            f"ready; see kubectl -n kube-system describe deployment {control_plane_kind.MDP_CONTROLLER} "
+            f"--context {context}"
         )
-        if ready is not None and not _all_ready(ready)
-    ]
+    if managed.cni_node is not None and not all_ready(managed.cni_node):
+        problems.append(_cni_problem(managed, context))
     if problems:
-        return (
-            f"the managed data plane of {name} is not healthy: {'; '.join(problems)}; see "
-            f"kubectl -n kube-system get deployment,daemonset --context {cf(facts, name).context}"
-        )
+        return f"the managed data plane of {name} is not healthy: {'; '.join(problems)}"
     return None
 
 
-def _all_ready(ready: str) -> bool:
-    have, _, want = ready.partition("/")
-    return have == want and want != "0"
+def _cni_problem(managed: ManagedControlPlane, context: str) -> str:
+    """The CNI plugin is missing on the nodes whose istio-cni-node is not Ready (istio.io, "Install
+    Istio with the Istio CNI plugin": a pod's istio-validation init container fails there)."""
+    where = f" (not Ready on {', '.join(managed.cni_unready_nodes[:4])})" if managed.cni_unready_nodes else ""
+    return (
+        f"DaemonSet kube-system/{control_plane_kind.CNI_NODE} has {managed.cni_node} ready{where}, so "
+        "pods scheduled there cannot start (their istio-validation init container fails without the "
+        f"plugin); read why: kubectl -n kube-system describe pods -l {control_plane_kind.CNI_SELECTOR} "
+        f"--context {context} (node capacity: it requests 100m CPU and 100Mi on each node)"
+    )
 
 
 def declares_connected(facts: MeshFacts, name: str) -> bool:
@@ -118,3 +128,79 @@ def discovery_declared(facts: MeshFacts, name: str) -> str | None:
             f"secret {' '.join(stray)} {fix}"
         )
     return None
+
+
+# -- synced, as a sample sidecar sees it ----------------------------------------------------------
+
+
+def _sync_premises(facts: MeshFacts, pair: str) -> list[Need]:
+    """How A reaches B's control plane (both declare multicluster_mode, or A's remote secret in B),
+    then the pods whose endpoints are looked for, and on several networks A's gateway."""
+    a, b = split_pair(pair)
+    if control_plane_kind.by_multicluster_mode(facts, b):
+        discovery: list[Need] = [(discovery_declared, a), (discovery_declared, b)]
+    else:
+        discovery = [(secret_credentials, pair), (names_unique, b)]
+    gateway: list[Need] = [(networks.cross_network_gateway, a)] if _networks_differ(facts, a, b) else []
+    return [*discovery, (pods_ready, a), (pods_ready, b), *gateway]
+
+
+def _networks_differ(facts: MeshFacts, a: str, b: str) -> bool:
+    return topology.multi_network(facts) and topology.network_of(facts, a) != topology.network_of(facts, b)
+
+
+@check("test_sidecar_synced", "pair", requires=_sync_premises)
+def sidecar_synced(facts: MeshFacts, pair: str) -> str | None:
+    a, b = split_pair(pair)
+    if not managed_serves(facts, b):
+        raise statistics.NotApplicable(
+            f"{b} runs its own istiod, whose own report judges its sync: test_istiod_synced[{pair}]"
+        )
+    view = facts.proxy_views.get(b)
+    if view is None or view.problem:
+        raise statistics.Inconclusive(
+            (view.problem if view else None) or f"the sidecar of {b}'s sleep pod was not read",
+            "see kubectl exec POD -c istio-proxy -- pilot-agent request GET clusters?format=json",
+        )
+    held = {(h.address, h.port) for h in view.hosts}
+    if _networks_differ(facts, a, b):
+        net = topology.network_of(facts, a)
+        wanted = networks.gateway_addresses(facts, net)
+        if held & wanted:
+            return None
+        missing = f"no endpoint at {a}'s network {net} gateway ({_addresses(wanted)})"
+    else:
+        ips = networks.pod_ips(facts, a)
+        if not ips:  # Ready pods have IPs: without them there is nothing to look for
+            raise statistics.Inconclusive(
+                f"no pod IP of {a}'s helloworld was recorded",
+                f"see kubectl get pods -o wide -n {facts.namespace}",
+            )
+        absent = sorted(ip for ip in ips if ip not in {h for h, _ in held})
+        if not absent:
+            return None
+        missing = f"no endpoint for {len(absent)} of {a}'s helloworld pods ({', '.join(absent[:4])})"
+    hosts = ", ".join(f"{h.address}:{h.port}" for h in view.hosts[:8]) or "none"
+    return (
+        f"the sidecar of {stable_name(view.pod)} in {b} holds {missing} for {view.cluster_name}: "
+        f"{b}'s managed control plane has not sent it {a}'s endpoints; {_sync_fix(facts, a, b)}"
+        f"\nendpoints: {hosts}"
+    )
+
+
+def _addresses(wanted: set[tuple[str, int]]) -> str:
+    return ", ".join(f"{h}:{p}" for h, p in sorted(wanted)) or "none known"
+
+
+def _sync_fix(facts: MeshFacts, a: str, b: str) -> str:
+    if control_plane_kind.by_multicluster_mode(facts, b):
+        return (
+            f"both declare multicluster_mode: connected, so check that {a} and {b} are members of "
+            "the same fleet (gcloud container fleet memberships list) and that the fleet's mesh "
+            "feature manages both (gcloud container fleet mesh describe)"
+        )
+    return (
+        f"check {a}'s remote secret in {b} (test_remote_secret_credentials[{a}->{b}]) and the "
+        f"revision's status (kubectl -n istio-system describe controlplanerevision "
+        f"--context {cf(facts, b).context})"
+    )

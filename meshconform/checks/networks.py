@@ -190,7 +190,9 @@ def premises(facts: MeshFacts, name: str) -> list[Need]:
     return [*_network_premises(facts, name), (through_gateways, name)]
 
 
-def _gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
+def gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
+    """The (address, port) of every east-west gateway of `network`: what another network's sidecar
+    holds for that network's pods (split-horizon EDS)."""
     out = set()
     for n in topology.networks(facts).get(network, []):
         control = cf(facts, n).control
@@ -200,7 +202,8 @@ def _gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
     return out
 
 
-def _pod_ips(facts: MeshFacts, name: str) -> set[str]:
+def pod_ips(facts: MeshFacts, name: str) -> set[str]:
+    """The pod IPs of `name`'s helloworld: what a sidecar on its network holds for them."""
     wl = cf(facts, name).workloads
     return {p.ip for p in wl.pods if p.ip and p.app == proxy_view.SERVICE} if wl else set()
 
@@ -214,7 +217,7 @@ def failed_gateways(facts: MeshFacts, source: str) -> str:
         return ""
     home = topology.network_of(facts, source)
     owners = {
-        a: net for net in topology.networks(facts) if net != home for a in _gateway_addresses(facts, net)
+        a: net for net in topology.networks(facts) if net != home for a in gateway_addresses(facts, net)
     }
     failed = [
         (h, owners[(h.address, h.port)])
@@ -250,12 +253,12 @@ def through_gateways(facts: MeshFacts, name: str) -> str | None:
     held = {(h.address, h.port) for h in view.hosts}
     problems = []
     for net, members in topology.networks(facts).items():
-        if net == home or not any(_pod_ips(facts, m) for m in members):
+        if net == home or not any(pod_ips(facts, m) for m in members):
             continue
-        leaked = sorted(ip for m in members for ip in _pod_ips(facts, m) if any(a == ip for a, _ in held))
+        leaked = sorted(ip for m in members for ip in pod_ips(facts, m) if any(a == ip for a, _ in held))
         if leaked:
             problems.append(f"pod IPs of network {net} ({', '.join(leaked)}), which {home} cannot reach")
-        addresses = _gateway_addresses(facts, net)
+        addresses = gateway_addresses(facts, net)
         if not held & addresses:
             wanted = ", ".join(f"{a}:{p}" for a, p in sorted(addresses)) or "none known"
             problems.append(f"no endpoint at network {net}'s east-west gateway ({wanted})")

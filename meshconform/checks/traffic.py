@@ -1,11 +1,11 @@
 """Checks on cross-cluster load balancing (the guide's step 6), per source cluster: hello calls
-succeed, reach every version (vK lives only in cluster K, so a version is a cluster), and split
-as the replicas say. They presuppose a mesh that should carry traffic: every cluster's sample pods
-injected and ready, one root of trust, every network reachable (through its east-west gateway
-where there are several), and every other cluster synced into the source's istiod; otherwise they
-are skipped with the first broken premise. Where a source has no answered call at all, its failed
-hello calls are the broken premise of the other two: the failure that test_hello_calls_succeed
-reports is why nothing shows where calls go.
+succeed, reach every version (vK lives only in cluster K, so a version is a cluster), and split as
+the replicas say. They presuppose a mesh that should carry traffic: every cluster's sample pods
+injected and ready, one root of trust, every network reachable (through its east-west gateway where
+there are several), and every other cluster synced into the source's istiod (on a managed control
+plane, into its sample sidecar); otherwise they are skipped with the first broken premise. Where a
+source has no answered call at all, its failed hello calls are the broken premise of the other two:
+the failure that test_hello_calls_succeed reports is why nothing shows where calls go.
 
 The budgets (statistics.py) are per run: the reach and split checks split them over sources x
 versions, the same count the traffic stage planned its calls with (sampling.plan_calls).
@@ -16,6 +16,7 @@ from __future__ import annotations
 from meshconform.checks import Need, cf, check, networks, remotes, statistics
 from meshconform.checks.cluster import istiod_ready, root_ca_shared, trust_domain
 from meshconform.checks.join import istiod_synced
+from meshconform.checks.managed import sidecar_synced
 from meshconform.checks.workloads import injected_by_revision, pods_ready
 from meshconform.mesh import sampling
 from meshconform.mesh.facts import DestinationRule, MeshFacts, Tally, pair_id
@@ -33,9 +34,11 @@ def premises(facts: MeshFacts, source: str) -> list[Need]:
             (trust_domain, name),
         ]
     # The istiod that configures the source's sidecars knows every other cluster: the source's own,
-    # or on a remote its primaries' (which hold the remote's secret as well).
+    # or on a remote its primaries' (which hold the remote's secret as well); where Google's managed
+    # control plane serves the source, its sidecar is asked instead.
     for istiod in remotes.primaries_of(facts, source) or [source]:
         needs += [(istiod_synced, pair_id(other, istiod)) for other in facts.names if other != istiod]
+    needs += [(sidecar_synced, pair_id(other, source)) for other in facts.names if other != source]
     return [*needs, *networks.premises(facts, source)]
 
 

@@ -21,9 +21,12 @@ makes of that fact, as on a real cluster. Where each is applied:
   kubelet behaviour (below)           istiod-down (discovery crash-loops), an istiod whose account
                                       may not read the cluster never gets Ready, proxy-not-ready (istio-proxy
                                       never passes its readiness probe), mdp-down (the managed data
-                                      plane controller crash-loops)
+                                      plane controller crash-loops), cni-node-not-ready (install-cni
+                                      on the first node never ready; the DaemonSet counts it)
   managed install (istio/__init__.py) revision-stalled (ControlPlaneRevision Stalled),
                                       multicluster-mode-missing (asm-options without the key);
+                                      eds.connected_peers: fleet-discovery-broken (declares connected,
+                                      not discovered);
                                       join: secrets-under-td (secrets left in a TRAFFIC_DIRECTOR cluster)
   run time                            api-unreachable-from (istio/multicluster.py: B's istiod cannot
                                       dial A), hello-errors, hello-localhost, partition, skew,
@@ -111,11 +114,20 @@ def mdp_down(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
     return None
 
 
+def cni_not_ready(cluster: LabCluster, pod: Obj, container: Obj) -> str | None:
+    """install-cni on the cluster's first node never reports ready (its plugin not installed)."""
+    labels = pod["metadata"].get("labels") or {}
+    if labels.get("k8s-app") != managed.CNI or not cluster.faults.touches("cni-node-not-ready", cluster.name):
+        return None
+    nodes = sorted(n["metadata"]["name"] for n in cluster.store.iter("nodes"))
+    return NEVER_READY if nodes and pod["spec"].get("nodeName") == nodes[0] else None
+
+
 def install(lab: Any) -> None:
     """Before istio's install creates istiod pods: the container behaviours of the kubelet faults."""
     for cluster in lab.clusters.values():
         kubelet = controllers_of(cluster).kubelet
-        for hook in (istiod_down, istiod_cannot_read, proxy_not_ready, mdp_down):
+        for hook in (istiod_down, istiod_cannot_read, proxy_not_ready, mdp_down, cni_not_ready):
             if hook not in kubelet.behaviours:
                 kubelet.behaviours.append(hook)
 

@@ -67,6 +67,8 @@ SPECS: dict[str, str] = {
     "mdp-down": "CLUSTER",
     "multicluster-mode-missing": "CLUSTER",
     "secrets-under-td": "CLUSTER",
+    "fleet-discovery-broken": "CLUSTER",
+    "cni-node-not-ready": "CLUSTER",
     # Shape variants: healthy secrets as other tools make them (istio/remote_secret_exchange.py);
     # they must pass.
     "secret-unannotated": "PAIR",

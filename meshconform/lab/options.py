@@ -25,6 +25,8 @@ MANAGED_FAULTS = {
     "mdp-down": (MANAGED_ISTIOD, MANAGED_TD),
     "multicluster-mode-missing": (MANAGED_TD,),
     "secrets-under-td": (MANAGED_TD,),
+    "fleet-discovery-broken": (MANAGED_TD,),
+    "cni-node-not-ready": (MANAGED_ISTIOD, MANAGED_TD),
 }
 # Istio's multicluster models (istio.io "Install Multi-Primary" / "Install Primary-Remote"): every
 # cluster runs istiod, or (primary-remote) the first cluster of each network does and the others

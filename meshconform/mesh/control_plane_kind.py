@@ -26,6 +26,7 @@ from typing import Any
 
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster
+from meshconform.kube.waits import stable_name
 from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts
 
 ISTIO_NS = "istio-system"
@@ -38,6 +39,7 @@ MODE_KEY = "multicluster_mode"
 CONNECTED = "connected"
 MDP_CONTROLLER = "mdp-controller"
 CNI_NODE = "istio-cni-node"
+CNI_SELECTOR = f"k8s-app={CNI_NODE}"  # the DaemonSet's selector in istio's istio-cni chart
 
 
 def observe(cluster: Cluster) -> ManagedControlPlane | None:
@@ -49,8 +51,36 @@ def observe(cluster: Cluster) -> ManagedControlPlane | None:
         revisions=revisions,
         multicluster_mode=multicluster_mode(cluster),
         mdp_controller=_deployment_ready(cluster, MDP_CONTROLLER),
-        cni_node=_daemonset_ready(cluster, CNI_NODE),
+        cni_node=(cni := _daemonset_ready(cluster, CNI_NODE)),
+        cni_unready_nodes=cni_unready_nodes(cluster) if cni and not all_ready(cni) else [],
     )
+
+
+def all_ready(ready: str) -> bool:
+    """Is a "ready/desired" count complete (and not of nothing)?"""
+    have, _, want = ready.partition("/")
+    return have == want and want != "0"
+
+
+def cni_unready_nodes(cluster: Cluster) -> list[str]:
+    """The nodes whose istio-cni-node pod is not Ready: there the CNI plugin is not installed, and
+    pods scheduled there cannot start (the pod's events say `plugin type="istio-cni" failed`)."""
+    listing = cluster.read(
+        f"LIST pods {SYSTEM_NS} -l {CNI_SELECTOR}",
+        cluster.core.list_namespaced_pod,
+        SYSTEM_NS,
+        label_selector=CNI_SELECTOR,
+    )
+    return sorted(
+        str((p.get("spec") or {}).get("nodeName") or stable_name(p["metadata"]["name"]))
+        for p in listing.get("items") or []
+        if not _pod_ready(p)
+    )
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def control_plane_revisions(cluster: Cluster) -> dict[str, list[Condition]] | None:

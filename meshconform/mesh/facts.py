@@ -154,6 +154,7 @@ class ManagedControlPlane:
     multicluster_mode: str | None = None  # asm-options ConfigMap key; None: no ConfigMap or key
     mdp_controller: str | None = None  # kube-system/mdp-controller "ready/desired", None: absent
     cni_node: str | None = None  # kube-system/istio-cni-node "ready/desired", None: absent
+    cni_unready_nodes: list[str] = field(default_factory=list)  # where its pod is not Ready
     declared: str | None = None  # what --join create did to declare multicluster_mode, if anything
 
 
@@ -421,7 +422,8 @@ class MeshFacts:
     # Clusters of the mesh the run was not given: cluster ID -> the clusters under test whose istiod
     # registers it (/debug/clusterz or a remote secret); mesh/membership.py.
     outside: dict[str, list[str]] = field(default_factory=dict)
-    proxy_views: dict[str, ProxyView] = field(default_factory=dict)  # by source cluster; multi-network only
+    # by source cluster: on several networks, and where a managed control plane serves it
+    proxy_views: dict[str, ProxyView] = field(default_factory=dict)
     api: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_seconds: float = 0.0
     stages: list[str] = field(default_factory=list)  # the stages that gathered these facts, in order

@@ -243,6 +243,13 @@ HINTS: dict[str, Hint] = {
         "or authorized networks (private GKE clusters), and istiod's log in the diagnostics",
         (VERIFY, ASM_MULTICLUSTER),
     ),
+    "test_sidecar_synced": Hint(
+        "join",
+        "a managed control plane sends a sidecar the other clusters' endpoints once it discovers them: "
+        "with multicluster_mode: connected every cluster must be registered to the same fleet host "
+        "project; with remote secrets its control plane must reach the other API servers",
+        (CSM_MULTICLUSTER_MODE, CSM_PROVISION, ASM_MULTICLUSTER),
+    ),
     "test_injector_selects_namespace": Hint(
         "injection",
         "the revision needs its injector (MutatingWebhookConfiguration labelled istio.io/rev=REV; "

@@ -687,7 +687,10 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
             facts.traffic[c.name] = take_until_reached(cfg, c, pod, container, plan, versions, stop)
         except errors.KubeError as exc:
             facts.curl_errors[c.name] = str(exc)
-        if several_networks:  # what its istiod sent for the other networks: one more exec per source
+        # What its control plane sent: one more exec per source, on several networks (the other
+        # networks' gateways, and which of them refused the calls just sent) and where Google's
+        # managed control plane serves it (no istiod to ask whether it synced the other clusters).
+        if several_networks or facts.clusters[c.name].managed is not None:
             facts.proxy_views[c.name] = proxy_view.read(c, cfg.namespace, wl.source_pod)
 
     before = telemetry.read_all(up, facts, stop)  # the servers' counters, to tell this run's calls apart

@@ -29,7 +29,8 @@ from meshconform.mesh.facts import (
 )
 
 REV = "asm-173-3"
-MANAGED_IDS = ("test_managed_", "test_endpoint_discovery_declared")  # not applicable to in-cluster istiods
+# not applicable to in-cluster istiods
+MANAGED_IDS = ("test_managed_", "test_endpoint_discovery_declared", "test_sidecar_synced")
 NS_SELECTOR = {
     "matchExpressions": [
         {"key": "istio.io/rev", "operator": "In", "values": [REV]},

@@ -18,6 +18,7 @@ from .. import controllers
 from ..apiserver.lab_cluster import LabCluster
 from ..apiserver.store import Obj
 from ..controllers.admission import pod_admission
+from ..controllers.kit import controlled_by
 from ..controllers.podstatus import NEVER_READY
 from . import access, debug, eastwest, eds, objects, plan, remote, state, template
 from . import managed_control_plane as mcp
@@ -116,8 +117,18 @@ def _managed_status(cluster: LabCluster, ist: state.IstioCluster) -> None:
     store.update("controlplanerevisions.mesh.cloud.google.com", {**cpr, "status": mcp.status(stalled)},
                  subresource="status")
     ds = store.get("daemonsets.apps", mcp.SYSTEM_NS, mcp.CNI)
-    nodes = len(list(store.iter("nodes")))
-    store.update("daemonsets.apps", {**ds, "status": mcp.cni_status(nodes)}, subresource="status")
+    nodes = [n["metadata"]["name"] for n in store.iter("nodes")]
+    with controllers.of(cluster).instantly():
+        for node in nodes:
+            store.create("pods", mcp.cni_pod(ds, node))
+    pods = [p for p in store.iter("pods", mcp.SYSTEM_NS) if controlled_by(p, ds["metadata"]["uid"])]
+    ready = sum(1 for p in pods if _ready(p))
+    store.update("daemonsets.apps", {**ds, "status": mcp.cni_status(len(nodes), ready)}, subresource="status")
+
+
+def _ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -> None:

@@ -176,8 +176,14 @@ def network_endpoints(gw: Gateway, namespace: str, name: str, port: int) -> list
 
 def connected_peers(cluster: LabCluster) -> list[LabCluster]:
     """Google's declarative endpoint discovery: a managed cluster that declares multicluster_mode:
-    connected discovers every other managed cluster of the fleet that declares it too."""
+    connected discovers every other managed cluster of the fleet that declares it too. A cluster
+    under fleet-discovery-broken declares it yet is not of the others' fleet (registered to another
+    fleet host project, which Google's provisioning page rules out for one mesh): neither side
+    learns the other's endpoints, and nothing in either cluster's API says so."""
     def declaring(c: LabCluster) -> bool:
+        if c is not cluster and (c.faults.touches("fleet-discovery-broken", c.name)
+                                 or c.faults.touches("fleet-discovery-broken", cluster.name)):
+            return False
         return managed.managed(state.of(c).control_plane) and managed.declares_connected(c)
 
     if not declaring(cluster):

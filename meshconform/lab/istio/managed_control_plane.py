@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..apiserver.lab_cluster import LabCluster
+from ..controllers.kit import owner_ref, random_suffix
 from . import revisions as rv
 
 Obj = dict[str, Any]
@@ -138,7 +139,11 @@ def mdp_controller() -> Obj:
 
 def cni_node() -> Obj:
     labels = {"k8s-app": CNI}
-    container = {"name": "install-cni", "image": "gcr.io/gke-release/asm/install-cni:1.28.5-asm.9"}
+    # istio/istio manifests/charts/istio-cni/templates/daemonset.yaml (1.2x): install-cni reports
+    # ready on /readyz, port 8000, once its CNI plugin is installed on the node.
+    probe = {"httpGet": {"path": "/readyz", "port": 8000}}
+    container = {"name": "install-cni", "image": "gcr.io/gke-release/asm/install-cni:1.28.5-asm.9",
+                 "readinessProbe": probe}
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
@@ -150,13 +155,24 @@ def cni_node() -> Obj:
     }
 
 
-def cni_status(nodes: int) -> Obj:
-    """The lab runs no DaemonSet controller: the status one pod per node, each ready, would leave."""
+def cni_pod(ds: Obj, node: str) -> Obj:
+    """The DaemonSet controller's pod for `node`: its template, bound to the node, owned by the set."""
+    meta = {**ds["spec"]["template"]["metadata"]}
+    meta["labels"] = {**meta.get("labels", {}), "pod-template-generation": "1"}
+    meta.update({"name": f"{CNI}-{random_suffix()}", "generateName": f"{CNI}-", "namespace": SYSTEM_NS,
+                 "ownerReferences": [owner_ref(ds)]})
+    spec = {**ds["spec"]["template"]["spec"], "nodeName": node}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def cni_status(nodes: int, ready: int) -> Obj:
+    """The lab runs no DaemonSet controller: the status it would leave for one pod per node."""
     return {
         "desiredNumberScheduled": nodes,
         "currentNumberScheduled": nodes,
-        "numberReady": nodes,
-        "numberAvailable": nodes,
+        "numberReady": ready,
+        "numberAvailable": ready,
+        "numberUnavailable": nodes - ready,
         "updatedNumberScheduled": nodes,
         "numberMisscheduled": 0,
         "observedGeneration": 1,
