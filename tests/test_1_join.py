@@ -8,7 +8,7 @@ from meshconform.checks.join import (
     secret_present,
     secret_targets,
 )
-from meshconform.checks.managed import discovery_declared, sidecar_synced
+from meshconform.checks.managed import discovery_declared
 
 
 def test_remote_secret_present(pair, mesh_joined):
@@ -39,8 +39,3 @@ def test_istiod_synced(pair, mesh_synced):
 def test_endpoint_discovery_declared(cluster, mesh_joined):
     """Once one cluster declares multicluster_mode: connected, every managed one does, no secret left."""
     verify(mesh_joined, discovery_declared, cluster)
-
-
-def test_sidecar_synced(pair, mesh_traffic):
-    """Where Google manages B's control plane: B's sample sidecar holds endpoints of A's helloworld."""
-    verify(mesh_traffic, sidecar_synced, pair)

@@ -1,6 +1,7 @@
 """Cross-cluster load balancing (the guide's step 6), from each cluster's sleep pod."""
 
 from fixtures.verify import verify
+from meshconform.checks.managed import sidecar_synced
 from meshconform.checks.mtls import arrive_over_mtls
 from meshconform.checks.networks import through_gateways
 from meshconform.checks.origin import answers_from_this_run
@@ -10,6 +11,11 @@ from meshconform.checks.traffic import hello_ok, reach_every_cluster, split_foll
 def test_sidecar_routes_networks_through_gateways(cluster, mesh_traffic):
     """On several networks: the sleep sidecar holds other networks' gateways for helloworld, not pod IPs."""
     verify(mesh_traffic, through_gateways, cluster)
+
+
+def test_sidecar_synced(pair, mesh_traffic):
+    """Where Google manages B's control plane (no istiod to ask): B's sleep sidecar holds A's helloworld."""
+    verify(mesh_traffic, sidecar_synced, pair)
 
 
 def test_hello_calls_succeed(cluster, mesh_traffic):

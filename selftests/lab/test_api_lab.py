@@ -66,7 +66,8 @@ def test_known_faults_lists_every_pattern():
     assert "kubernetes-version-unsupported:CLUSTER" in faults
     assert "istiod-reader-rbac-missing:CLUSTER" in faults
     assert "proxy-outdated:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 50
+    assert "fleet-discovery-broken:CLUSTER" in faults and "cni-node-not-ready:CLUSTER" in faults
+    assert "trust-domain-migration" in faults and len(faults) == 52
 
 
 def test_join_faults_imply_joined():

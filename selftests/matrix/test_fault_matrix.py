@@ -48,6 +48,7 @@ MIX = ("--lab-clusters=6", "--lab-networks=2")  # a primary and two remotes on e
 TD, ISTIOD = "managed-td", "managed-istiod"
 # The managed control plane's checks do not apply to an in-cluster istiod: skipped, saying so.
 MANAGED_IDS = ("test_managed_revision_ready", "test_managed_data_plane", "test_endpoint_discovery_declared")
+MANAGED_PAIR_IDS = ("test_sidecar_synced",)  # per pair: B's sidecar, where B is managed
 # The guide's ASM 1.7 (and 1.6): no supported-platforms page for it was found, so whether its
 # Kubernetes is supported cannot be decided (test_kubernetes_version_supported fails so, unless
 # --allow-inconclusive); the cases that exercise its behaviour leave the pre-upgrade group out.
@@ -186,8 +187,8 @@ MATRIX = [
     case(f"secret-renamed:{PAIR}", "", extra=("--lab-revisions=asm-168-9",),
          variant="asm-168-9"),
     # Google's managed control plane: its ControlPlaneRevision stalled, its data plane controller
-    # crash-looping, one TRAFFIC_DIRECTOR cluster without multicluster_mode (so neither side
-    # discovers the other: the calls show it), remote secrets left in a TRAFFIC_DIRECTOR cluster.
+    # crash-looping, its CNI not ready on a node, one TRAFFIC_DIRECTOR cluster without
+    # multicluster_mode, remote secrets left in a TRAFFIC_DIRECTOR cluster.
     # Primary-remote: cluster-2's remote profile points at an address no primary exposes (its
     # injector refuses every pod, so the pods and traffic are skipped on that premise); cluster-2's
     # secret missing in its primary (and, in the 6-cluster mix, in both primaries).
@@ -203,9 +204,15 @@ MATRIX = [
          extra=(f"--lab-control-plane={TD}",)),
     case("mdp-down:cluster-1", "cluster-1", "test_managed_data_plane[cluster-1]",
          extra=(f"--lab-control-plane={ISTIOD}",)),
+    # The declaration missing is the one failure: the sidecars' sync and the calls are skipped on it.
     case("multicluster-mode-missing:cluster-2", "cluster-2", "test_endpoint_discovery_declared[cluster-2]",
-         "test_calls_reach_every_cluster[cluster-1]", "test_calls_reach_every_cluster[cluster-2]",
          extra=(f"--lab-control-plane={TD}",)),
+    # Both declare connected, yet cluster-2 is not of the others' fleet: neither sidecar holds the
+    # other's endpoints, which only the sidecars show.
+    case("fleet-discovery-broken:cluster-2", "cluster-2", f"test_sidecar_synced[{PAIR}]",
+         "test_sidecar_synced[cluster-2->cluster-1]", extra=(f"--lab-control-plane={TD}",)),
+    case("cni-node-not-ready:cluster-1", "cluster-1", "test_managed_data_plane[cluster-1]",
+         extra=(f"--lab-control-plane={ISTIOD}",)),
     case("secrets-under-td:cluster-2", "cluster-2", "test_endpoint_discovery_declared[cluster-2]",
          extra=(f"--lab-control-plane={TD}",)),
 ]
@@ -254,6 +261,7 @@ def test_clean_lab_passes_every_check(clusters: int, networks: int, tmp_path: Pa
     skips = {f"{check}[{n}]" for check in ONE_NETWORK_SKIPS for n in names} if networks == 1 else set()
     managed = {f"{check}[{n}]" for check in MANAGED_IDS for n in names}  # an in-cluster istiod each
     remote = {f"{check}[{n}]" for check in REMOTE_IDS for n in names}  # every cluster a primary
+    managed |= {f"{check}[{a}->{b}]" for check in MANAGED_PAIR_IDS for a in names for b in names if a != b}
     assert set(out.skips) == skips | managed | remote, out.tail(3000)
     assert all("does not apply: every cluster is on network network1" in r for n, r in out.skips.items()
                if n not in managed | remote)
@@ -269,7 +277,7 @@ def test_clean_lab_passes_every_check(clusters: int, networks: int, tmp_path: Pa
 
 
 def _not_applicable_managed(name: str, reason: str) -> bool:
-    return name.startswith(MANAGED_IDS) and "does not apply" in reason
+    return name.startswith(MANAGED_IDS + MANAGED_PAIR_IDS) and "does not apply" in reason
 
 
 @pytest.mark.selftest_slow

@@ -104,8 +104,9 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     rows = browser.find_elements("css selector", "#results-table tbody.results-table-row")
     outcomes = [r.get_attribute("class") for r in rows]
     # one network, in-cluster istiods: the three east-west, the three managed control plane and
-    # the two primary-remote checks per cluster do not apply (skipped, saying so)
-    assert sum("passed" in c for c in outcomes) == 46 and sum("skipped" in c for c in outcomes) == 16
+    # the two primary-remote checks per cluster, and the sidecar's sync per pair, do not apply
+    # (skipped, saying so)
+    assert sum("passed" in c for c in outcomes) == 46 and sum("skipped" in c for c in outcomes) == 18
     matrix = browser.find_element("css selector", "table.meshconform-matrix")
     assert matrix.is_displayed()
     assert [r.text.split()[:2] for r in matrix.find_elements("css selector", "tr")[1:]] == [
@@ -114,7 +115,7 @@ def test_lab_report_renders(browser: Any, lab_run: Run) -> None:
     ]
     chart = browser.find_element("css selector", "svg.meshconform-chart")
     assert chart.is_displayed() and len(chart.find_elements("css selector", "rect")) >= 4
-    assert "All 46 checks passed, 16 skipped" in browser.find_element("css selector", ".mc-verdict").text
+    assert "All 46 checks passed, 18 skipped" in browser.find_element("css selector", ".mc-verdict").text
     server = matrix.find_elements("css selector", "small.mc-server")
     assert len(server) == 4 and all(s.is_displayed() and "mTLS" in s.text for s in server)
     assert not matrix.find_elements("css selector", ".mc-unconfirmed")  # every answer confirmed

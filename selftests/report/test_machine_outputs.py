@@ -53,6 +53,7 @@ def test_lab_run_summary_validates_and_passes(lab_run: Run, schema: dict[str, An
         "test_managed_revision_ready",
         "test_managed_data_plane",
         "test_endpoint_discovery_declared",
+        "test_sidecar_synced",
     }
     assert {c["control_plane"] for c in doc["clusters"].values()} == {"in-cluster istiod"}
     assert doc["model"] == "multi-primary, one network"
