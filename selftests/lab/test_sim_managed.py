@@ -4,6 +4,8 @@ TRAFFIC_DIRECTOR, the discovery it declares, and the managed faults."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from kubernetes import client
 from labapi_support import kubectl
@@ -79,6 +81,68 @@ def test_managed_faults_bend_their_objects(tmp_path_factory: pytest.TempPathFact
     try:
         assert conditions(m, 1)["Stalled"] == "True" and conditions(m, 0)["Stalled"] == "False"
         assert m.core(0).read_namespaced_config_map("asm-options", "istio-system").data in (None, {})
+    finally:
+        m.lab.stop()
+
+
+ADMIN = ["pilot-agent", "request", "GET", "clusters?format=json"]
+HELLO = "outbound|5000||helloworld.sample.svc.cluster.local"
+
+
+def sidecar_hosts(m: Mesh, i: int) -> set[str]:
+    """The addresses the sleep sidecar of cluster i holds for helloworld, as Envoy's admin prints them."""
+    out, _, code = m.exec(i, m.sleep_pod(i), "istio-proxy", ADMIN)
+    assert code == 0, out
+    statuses = {c["name"]: c for c in json.loads(out)["cluster_statuses"]}
+    return {h["address"]["socket_address"]["address"] for h in statuses[HELLO]["host_statuses"]}
+
+
+def hello_ips(m: Mesh, i: int) -> set[str]:
+    return {p.status.pod_ip for p in m.pods(i, selector="app=helloworld")}
+
+
+def test_a_managed_sidecar_holds_every_connected_clusters_endpoints(td: Mesh) -> None:
+    for i in (0, 1):
+        assert sidecar_hosts(td, i) == hello_ips(td, 0) | hello_ips(td, 1)
+
+
+def test_a_cluster_outside_the_fleet_is_neither_discovered_nor_discovers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """fleet-discovery-broken: both declare connected, yet neither sidecar holds the other's pods."""
+    m = start(tmp_path_factory, clusters=2, control_planes=("managed-td",),
+              faults=("fleet-discovery-broken:cluster-2",))
+    try:
+        for i in (0, 1):
+            m.namespace(i, labels={"istio.io/rev": "asm-managed"})
+            m.deploy(i, (f"v{i + 1}",))
+        for i in (0, 1):
+            m.wait_ready(i, count=2)
+            options = m.core(i).read_namespaced_config_map("asm-options", "istio-system")
+            assert options.data == {"multicluster_mode": "connected"}
+        assert sidecar_hosts(m, 0) == hello_ips(m, 0) and sidecar_hosts(m, 1) == hello_ips(m, 1)
+    finally:
+        m.lab.stop()
+
+
+def test_cni_node_not_ready_shows_as_a_real_daemonset_does(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """cni-node-not-ready: the DaemonSet counts fewer ready than scheduled, and its pod on the node is
+    Running but not Ready, its readiness probe failing (the kubelet's Unhealthy event)."""
+    m = start(tmp_path_factory, clusters=2, control_planes=("managed-istiod",),
+              faults=("cni-node-not-ready:cluster-1",))
+    try:
+        ds = m.apps(0).read_namespaced_daemon_set("istio-cni-node", "kube-system")
+        assert ds.status.desired_number_scheduled == 1 and ds.status.number_ready == 0
+        pods = m.pods(0, "kube-system", "k8s-app=istio-cni-node")
+        assert len(pods) == 1 and pods[0].status.phase == "Running"
+        assert pods[0].metadata.owner_references[0].kind == "DaemonSet"
+        assert pods[0].spec.node_name.startswith("gke-cluster-1-")  # bound to its node, as the controller does
+        ready = {c.type: c.status for c in pods[0].status.conditions}
+        assert ready["Ready"] == "False" and ready["ContainersReady"] == "False"
+        healthy = m.apps(1).read_namespaced_daemon_set("istio-cni-node", "kube-system")
+        assert healthy.status.number_ready == healthy.status.desired_number_scheduled == 1
+        others = m.pods(1, "kube-system", "k8s-app=istio-cni-node")
+        assert others and all(p.status.container_statuses[0].ready for p in others)
     finally:
         m.lab.stop()
 
