@@ -1,5 +1,7 @@
 """Clean-up (the guide's step 7): namespaces, then remote secrets, each only when it carries our labels;
 then the multicluster_mode a run declared in a managed cluster's asm-options, put back as it was.
+The declaration is shared between runs as a remote secret is, and settled by the same protocol
+(mesh/multicluster_mode.py marks it as relied on; `hand_over` below).
 
 Remote secrets are shared between runs. istiod reads `istio-remote-secret-<cluster>` by name, so two
 runs against the same clusters (two CI jobs, a person and a nightly job) use one secret per pair:
@@ -30,12 +32,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from meshconform.kube import errors
 from meshconform.kube.client import MERGE_PATCH, Cluster, Obj
 from meshconform.kube.fanout import parallel
-from meshconform.mesh import multicluster_mode
+from meshconform.mesh import control_plane_kind, multicluster_mode
 from meshconform.mesh.samples import MANAGED_BY, OWNER, RUN_ID, ours_selector
 from meshconform.run import heartbeat
 
@@ -75,12 +78,25 @@ def cleanup(
             failures += failed
         if stop is not None and stop.is_set():  # the user left: no write after that
             return done, failures
-    try:  # what --join create declared in asm-options, put back as the run found it
-        live = set(spare) | (heartbeat.alive_in(cluster) if run_id is None else set())
-        done += multicluster_mode.restore(cluster, run_id, live)
+    did, failed = _settle_declaration(cluster, run_id, spare, stop)
+    return done + did, failures + failed
+
+
+def _settle_declaration(
+    cluster: Cluster, run_id: str | None, spare: Collection[str], stop: threading.Event | None
+) -> tuple[list[str], list[str]]:
+    """What --join create declared in asm-options: handed to a live run, or put back as it was."""
+    try:
+        items = multicluster_mode.declarations(cluster, run_id, spare)
+        alive = heartbeat.alive_in(cluster) if items else set()  # read after the listing, as above
+        if run_id is None:
+            items = [i for i in items if multicluster_mode.declared_by(i) not in alive]
+        where = f"{cluster.name}: configmap {control_plane_kind.ISTIO_NS}/{control_plane_kind.OPTIONS}"
+        return [where + release_declaration(cluster, cm, alive, stop) for cm in items], []
+    except errors.NotFound:
+        return [], []
     except errors.KubeError as exc:
-        failures.append(f"{cluster.name}: {exc}")
-    return done, failures
+        return [], [f"{cluster.name}: {exc}"]
 
 
 def _settle(
@@ -133,6 +149,18 @@ def _delete_namespace(cluster: Cluster, name: str) -> None:
             raise
 
 
+@dataclass(frozen=True)
+class Shared:
+    """One object that runs share (a remote secret, asm-options' declaration): how a run that is
+    done with it finishes it, hands it to another run, and reads it again. `finish` and `relabel`
+    write only the version they are given (409 Conflict otherwise)."""
+
+    what: str  # for messages: "secret istio-system/NAME"
+    finish: Callable[[Obj], str]  # delete it, or put it back; -> a suffix for the clean-up line
+    relabel: Callable[[Obj, str], Obj]  # -> the object as stored, labelled with that run
+    reread: Callable[[], Obj]  # NotFound when another run deleted it
+
+
 def release(
     cluster: Cluster,
     secret: Obj,
@@ -145,9 +173,48 @@ def release(
     `secret` was. Returns what became of it, as a suffix for the clean-up line ("" when deleted);
     raises KubeError when the API refuses, the secret keeps changing, or `stop` came first."""
     name = secret["metadata"]["name"]
-    leaving = secret["metadata"]["labels"][RUN_ID]
-    ours = {leaving}  # run ids this release has put on the secret: it is still ours to settle
-    current, alive = secret, set(alive_seen) - {leaving}
+
+    def delete(obj: Obj) -> str:
+        _delete_secret(cluster, name, namespace, _version(obj))
+        return ""
+
+    shared = Shared(
+        f"secret {namespace}/{name}",
+        delete,
+        lambda obj, run: _relabel_secret(cluster, name, namespace, _version(obj), run),
+        lambda: cluster.read(
+            f"GET secret {namespace}/{name}", cluster.core.read_namespaced_secret, name, namespace
+        ),
+    )
+    return hand_over(cluster, secret, shared, alive_seen, stop)
+
+
+def release_declaration(
+    cluster: Cluster, cm: Obj, alive_seen: Collection[str], stop: threading.Event | None = None
+) -> str:
+    """asm-options as a run declared it, settled as a remote secret is: handed to a run still live
+    in the cluster (which relies on the declaration, and later puts back the value from before any
+    run), or put back as the first run found it."""
+    shared = Shared(
+        f"configmap {cm['metadata']['namespace']}/{cm['metadata']['name']}",
+        lambda obj: multicluster_mode.put_back(cluster, obj),
+        lambda obj, run: multicluster_mode.hand_to(cluster, obj, run),
+        lambda: multicluster_mode.read(cluster),
+    )
+    return hand_over(cluster, cm, shared, alive_seen, stop)
+
+
+def hand_over(
+    cluster: Cluster,
+    obj: Obj,
+    shared: Shared,
+    alive_seen: Collection[str],
+    stop: threading.Event | None = None,
+) -> str:
+    """The protocol above, for any shared object: hand it to a live run, or finish it."""
+    leaving = obj["metadata"]["labels"][RUN_ID]
+    ours = {leaving}  # run ids this release has put on the object: it is still ours to settle
+    current, alive = obj, set(alive_seen) - {leaving}
     for attempt in range(RELEASE_ATTEMPTS):
         holder = (current["metadata"].get("labels") or {}).get(RUN_ID)
         if attempt:  # a fresh view: after our relabel, or after a conflict
@@ -156,31 +223,34 @@ def release(
             return f" (handed over to run {holder})"
         if stop is not None and stop.is_set():
             raise errors.KubeError(
-                f"release secret {namespace}/{name} on {cluster.name}",
+                f"release {shared.what} on {cluster.name}",
                 "Interrupted",
                 f"left labelled {RUN_ID}={holder}; run pytest --cleanup-only to remove it",
             )
         successor = min(alive, default=None)
-        version = current["metadata"].get("resourceVersion")
         try:
             if successor is None:
-                _delete_secret(cluster, name, namespace, version)
-                return ""
+                return shared.finish(current)
             ours.add(successor)  # before the write: a retry after a lost reply meets 409 and reads it
-            current = _relabel_secret(cluster, name, namespace, version, successor)
+            current = shared.relabel(current, successor)
         except errors.Conflict:
-            current = cluster.read(
-                f"GET secret {namespace}/{name}", cluster.core.read_namespaced_secret, name, namespace
-            )  # NotFound: another run deleted it, which the caller counts as done
+            current = shared.reread()  # NotFound: another run deleted it, which the caller counts as done
             holder = (current["metadata"].get("labels") or {}).get(RUN_ID)
+            if holder is None:  # another run's clean-up put it back: nothing left to settle
+                return " (put back by another run)"
             if holder not in ours:  # another run relabelled it and settles it from here
                 return f" (handed over to run {holder})"
     raise errors.KubeError(
-        f"release secret {namespace}/{name} on {cluster.name}",
+        f"release {shared.what} on {cluster.name}",
         "Conflict",
         f"it kept changing under concurrent meshconform runs ({RELEASE_ATTEMPTS} attempts); "
         f"run pytest --cleanup-only once they are done",
     )
+
+
+def _version(obj: Obj) -> str | None:
+    version = obj["metadata"].get("resourceVersion")
+    return str(version) if version else None
 
 
 def _delete_secret(cluster: Cluster, name: str, namespace: str, version: str | None) -> None:

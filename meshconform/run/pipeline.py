@@ -264,11 +264,11 @@ def gather_join(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: threa
 
 
 def _declare(cfg: RunConfig, c: Cluster, facts: MeshFacts) -> None:
-    """A managed cluster of a mesh that declares multicluster_mode joins by the declaration."""
+    """A managed cluster of a mesh that declares multicluster_mode joins by the declaration; one
+    already in place is read again, since another run that made it must learn that this one relies
+    on it (multicluster_mode.py)."""
     managed = facts.clusters[c.name].managed
-    if managed is None or managed.multicluster_mode == control_plane_kind.CONNECTED:
-        return
-    if not control_plane_kind.by_multicluster_mode(facts, c.name):
+    if managed is None or not control_plane_kind.by_multicluster_mode(facts, c.name):
         return
     try:
         managed.declared = multicluster_mode.declare(c, cfg.run_id)

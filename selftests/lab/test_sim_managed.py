@@ -136,7 +136,7 @@ def test_cni_node_not_ready_shows_as_a_real_daemonset_does(tmp_path_factory: pyt
         pods = m.pods(0, "kube-system", "k8s-app=istio-cni-node")
         assert len(pods) == 1 and pods[0].status.phase == "Running"
         assert pods[0].metadata.owner_references[0].kind == "DaemonSet"
-        assert pods[0].spec.node_name.startswith("gke-cluster-1-")  # bound to its node, as the controller does
+        assert pods[0].spec.node_name.startswith("gke-cluster-1-")  # bound to its node
         ready = {c.type: c.status for c in pods[0].status.conditions}
         assert ready["Ready"] == "False" and ready["ContainersReady"] == "False"
         healthy = m.apps(1).read_namespaced_daemon_set("istio-cni-node", "kube-system")
