@@ -117,3 +117,43 @@ def test_same_namespace_started_together_one_passes(lab: LabEnv, tmp_path: Path)
     assert loser.returncode in (1, 4) and "Traceback" not in loser.output, loser.tail()
     assert f"belongs to another meshconform run (meshconform.io/run-id={winner_id.group(1)})" in loser.output
     assert_nothing_labelled(lab)
+
+
+@pytest.fixture
+def managed_lab(tmp_path: Path) -> Iterator[LabEnv]:
+    """TRAFFIC_DIRECTOR clusters, cluster-2 without multicluster_mode: --join create declares it.
+    Pods take 8 s to become Ready: the second run's start (~3 s, more on a loaded box) fits."""
+    with LabEnv.start(tmp_path, ready_delay=8.0, control_planes=("managed-td",),
+                      faults=("multicluster-mode-missing:cluster-2",)) as target:
+        yield target
+
+
+def declared_by(lab: LabEnv) -> str | None:
+    cm = lab.core(1).read_namespaced_config_map("asm-options", "istio-system")
+    return (cm.metadata.labels or {}).get("meshconform.io/run-id")
+
+
+def test_second_run_relies_on_the_first_runs_declaration(managed_lab: LabEnv, tmp_path: Path) -> None:
+    """The first run declares multicluster_mode in cluster-2; the second starts once it has, finds
+    it, and relies on it. The first run ends first: its clean-up hands the declaration over instead
+    of taking it from under the second run, which passes; the last one out puts back the ConfigMap
+    as it was before both (no key, no label, no annotation)."""
+    args = [*managed_lab.args(), "--requests=10", "--ready-timeout=60"]
+    first = start_suite(tmp_path / "a", *args, "--namespace=team-a")
+    second = None
+    try:
+        eventually(lambda: declared_by(managed_lab) is not None, 60, "the first run never declared it")
+        second = start_suite(tmp_path / "b", *args, "--namespace=team-b")
+        runs = [first.wait(), second.wait()]
+    finally:
+        for job in (first, second):
+            if job is not None:
+                job.stop()
+    for run in runs:
+        assert run.returncode == 0 and not run.failures, run.tail()
+    assert "asm-options (handed over to run" in runs[0].output, runs[0].tail()
+    assert "asm-options (multicluster_mode restored)" in runs[1].output, runs[1].tail()
+    after = managed_lab.core(1).read_namespaced_config_map("asm-options", "istio-system")
+    assert not (after.data or {}) and not (after.metadata.labels or {}), after.metadata
+    assert not (after.metadata.annotations or {}), after.metadata
+    assert_nothing_labelled(managed_lab)
