@@ -6,8 +6,15 @@ Istio CNI run where they are installed, and endpoint discovery is declared the w
 control plane reads it: `multicluster_mode: connected` in ConfigMap istio-system/asm-options on
 every cluster under test once any declares it, and no remote secret left beside it (Google's
 "Configuration updates for modernization": Istio's multi-cluster secrets are not supported under
-the TRAFFIC_DIRECTOR implementation; the migration removes them). A mesh without
-multicluster_mode is joined by remote secrets, judged by the join checks as on any mesh.
+the TRAFFIC_DIRECTOR implementation; the migration removes them). A cluster with its own istiod
+cannot take part in that declaration, so in such a mesh it is red, naming the clusters that never
+learn its endpoints. A mesh without multicluster_mode is joined by remote secrets, judged by the
+join checks as on any mesh.
+
+Synced, where no istiod can be asked: the managed holder's sample sidecar holds the other cluster's
+helloworld endpoints (its pod IPs on one network, its network's east-west gateway on another), read
+with `pilot-agent request GET clusters?format=json` (mesh/proxy_view.py) once per source, after the
+hello calls (the same read tells a refusing gateway apart). The traffic checks presuppose it.
 """
 
 from __future__ import annotations
@@ -106,9 +113,7 @@ def discovery_declared(facts: MeshFacts, name: str) -> str | None:
         )
     if cf(facts, name).managed is None:
         remote_note(facts, name, "control plane of its own")
-        raise statistics.NotApplicable(
-            f"{name} runs its own istiod; the remote-secret checks judge its discovery"
-        )
+        return _undiscoverable(facts, name, declaring)
     fix = f"--context {cf(facts, name).context}"
     if not declares_connected(facts, name):
         mode = cf(facts, name).managed.multicluster_mode  # type: ignore[union-attr]
@@ -128,6 +133,25 @@ def discovery_declared(facts: MeshFacts, name: str) -> str | None:
             f"secret {' '.join(stray)} {fix}"
         )
     return None
+
+
+def _undiscoverable(facts: MeshFacts, name: str, declaring: list[str]) -> str:
+    """A cluster with its own istiod in a mesh whose managed clusters discover by multicluster_mode:
+    that discovery covers the managed clusters of the fleet that declare it, read by Google's
+    control plane from their asm-options; an in-cluster istiod reads no asm-options, and under
+    TRAFFIC_DIRECTOR no remote secret can name it instead ("Configuration updates for
+    modernization"). The declaring clusters then never learn its endpoints."""
+    them = ", ".join(declaring)
+    return (
+        f"{them} discover other clusters by multicluster_mode: connected, which Google's managed "
+        f"control plane applies only to managed clusters of the fleet that declare it; {name} runs its "
+        f"own istiod and cannot declare it, so {them} never learn {name}'s endpoints and calls from "
+        f"{them} do not reach {name} (their managed control plane reads no remote secret for it under "
+        f"TRAFFIC_DIRECTOR); provision managed Cloud Service Mesh on {name} through the fleet API "
+        f"(gcloud container fleet mesh update --management automatic --memberships MEMBERSHIP, {name}'s "
+        f"fleet membership) and declare "
+        f"multicluster_mode: connected there, or keep {them} out of this mesh"
+    )
 
 
 # -- synced, as a sample sidecar sees it ----------------------------------------------------------

@@ -4,7 +4,9 @@ On several networks, istiod replaces the endpoints of another network by that ne
 gateway (split-horizon EDS, istio/istio pilot/pkg/xds/endpoints/ep_filters.go
 `EndpointsByNetworkFilter`): the source's Envoy should hold its own network's pod IPs and, for
 every other network, the gateway's address and port with a weight that sums the endpoints behind
-it. It is read once per source pod, after the hello calls, through the proxy's admin interface:
+it. Where Google's managed control plane serves the source, the same view is the evidence that it
+synced the other clusters (no istiod there to ask). It is read once per source pod, after the hello
+calls, through the proxy's admin interface:
 `pilot-agent request GET clusters?format=json` in istio-proxy (what `istioctl proxy-config
 endpoints` reads; envoy admin /clusters, `cluster_statuses[].host_statuses[]`), with each host's
 failed connections, which tell a gateway that drops the calls (a firewall on port 15443) apart.

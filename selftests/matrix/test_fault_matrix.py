@@ -322,3 +322,15 @@ def test_clean_primary_remote_lab_passes(clusters: int, networks: int, tmp_path:
     assert {n: c["role"] for n, c in out.summary["clusters"].items()} == {
         n: "primary" if n in primaries else "remote" for n in names
     }
+
+
+@pytest.mark.selftest_slow
+def test_mixed_mesh_of_in_cluster_istiod_and_traffic_director_is_red_naming_both(tmp_path: Path) -> None:
+    """A TRAFFIC_DIRECTOR cluster discovers only managed clusters that declare multicluster_mode; an
+    in-cluster istiod cannot: exactly the declaration check of the in-cluster cluster fails, naming
+    both, and the sync and calls that cannot work are skipped on it."""
+    out = run_lab(tmp_path, f"--lab-control-plane=cluster-2={TD}")
+    assert set(out.failures) == {"test_endpoint_discovery_declared[cluster-1]"}, out.tail(3000)
+    message = out.failures["test_endpoint_discovery_declared[cluster-1]"]
+    assert "cluster-2 discover other clusters by multicluster_mode" in message and "cluster-1 runs" in message
+    assert out.skips[f"test_sidecar_synced[{PAIR}]"].startswith("test_endpoint_discovery_declared[cluster-1]")

@@ -220,3 +220,21 @@ def test_cni_node_not_ready_names_the_nodes_and_the_pods_to_read():
     message = outcomes(facts)["test_managed_data_plane[cluster-2]"].message
     assert "DaemonSet kube-system/istio-cni-node has 2/3 ready (not Ready on node-b)" in message
     assert "kubectl -n kube-system describe pods -l k8s-app=istio-cni-node --context" in message
+
+
+def test_in_cluster_istiod_beside_a_connected_managed_cluster_cannot_be_discovered():
+    """A mixed mesh whose managed cluster discovers by multicluster_mode: the in-cluster one cannot
+    declare it, so the managed cluster never learns its endpoints; one red check names both, and the
+    sync and the calls it prevents are skipped on it."""
+    facts = healthy()
+    managed(facts, "cluster-2")
+    view = facts.proxy_views["cluster-2"]
+    view.hosts = [h for h in view.hosts if h.address != "10.1.0.5"]  # as the real one: no cluster-1
+    assert failing(facts) == ["test_endpoint_discovery_declared[cluster-1]"]
+    result = outcomes(facts)
+    message = result["test_endpoint_discovery_declared[cluster-1]"].message
+    assert message.startswith("cluster-2 discover other clusters by multicluster_mode: connected")
+    assert "cluster-1 runs its own istiod and cannot declare it" in message
+    assert "gcloud container fleet mesh update --management automatic" in message
+    assert result["test_sidecar_synced[cluster-1->cluster-2]"].undecided == "premise"
+    assert result["test_calls_reach_every_cluster[cluster-2]"].status == "skipped"
