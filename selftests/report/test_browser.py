@@ -195,7 +195,7 @@ def _row_behind(driver: Any, href: str) -> Any:
 def _assert_fits_and_links(driver: Any, failed: set[str], n: int) -> None:
     assert _overflow(driver) == []
     matrices = driver.find_elements("css selector", "table.mc-pair-matrix")
-    assert len(matrices) == 5 and all(len(m.find_elements("css selector", "td")) == n * n for m in matrices)
+    assert len(matrices) == 6 and all(len(m.find_elements("css selector", "td")) == n * n for m in matrices)
     links = _failing_links(driver)
     assert set(links) == failed
     for check_id, href in links.items():

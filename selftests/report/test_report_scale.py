@@ -30,6 +30,7 @@ PAIR_CHECKS = (
     "test_remote_secret_targets_cluster",
     "test_remote_secret_credentials",
     "test_istiod_synced",
+    "test_sidecar_synced",
     "test_calls_arrive_over_mtls",
 )
 
