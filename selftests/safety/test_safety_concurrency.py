@@ -19,7 +19,7 @@ from support import LabEnv, Run, eventually
 pytestmark = pytest.mark.selftest_slow
 
 CHECKS = 46  # a clean two-cluster run (selftests/matrix: 18 per cluster + 5 per ordered pair)
-SKIPPED = 14  # 6 per cluster and 1 per pair do not apply (east-west on one network, managed control plane)
+SKIPPED = 18  # 8 per cluster and 1 per pair do not apply (east-west, managed, primary-remote)
 
 
 @pytest.fixture

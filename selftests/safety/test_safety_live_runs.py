@@ -31,7 +31,7 @@ from meshconform.run.heartbeat import ANNOTATION, STALE_ENV
 pytestmark = pytest.mark.selftest_slow
 
 CHECKS = 46  # a clean two-cluster run (selftests/matrix: 18 per cluster + 5 per ordered pair)
-SKIPPED = 14  # 6 per cluster and 1 per pair do not apply (east-west on one network, managed control plane)
+SKIPPED = 18  # 8 per cluster and 1 per pair do not apply (east-west, managed, primary-remote)
 # Pods take this long to become Ready: the live run outlives a --cleanup-only started beside it
 # (~5 s, more on a loaded box) and at least one heartbeat period (10 s).
 READY_DELAY = "20"
