@@ -63,10 +63,17 @@ def test_clean_run_retries_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "timeout", "failing", "state", "events"),
     [
+        # A current Istio on Kubernetes 1.33 injects a native sidecar: its startup probe holds the
+        # app container back, so the pod stays Pending with the proxy not started.
         pytest.param("proxy-not-ready:cluster-2", "5", ["cluster-2"],
+                     r"0/2 Pending \(istio-proxy not started",
+                     "Unhealthy: Startup probe failed: HTTP probe failed with statuscode: 503",
+                     id="proxy-not-ready"),
+        # The guide's ASM 1.7 injects a classic sidecar container: the app runs, the proxy is not Ready.
+        pytest.param("proxy-not-ready:cluster-2 --lab-revisions=asm-173-3", "5", ["cluster-2"],
                      r"1/2 Running \(istio-proxy not ready\)",
                      "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 503",
-                     id="proxy-not-ready"),
+                     id="proxy-not-ready-classic"),
         # The pods were created before the join (pipeline "deploy"), so by the deadline they may
         # have got as far as one container up: the state shown is whichever kubectl would show.
         pytest.param("slow-start", "1.5", ["cluster-1", "cluster-2"], r"[01]/2 (Pending|Running)", None,
@@ -77,7 +84,9 @@ def test_wait_ends_at_the_deadline_with_last_state_and_events(
     fault: str, timeout: str, failing: list[str], state: str, events: str | None, tmp_path: Path
 ) -> None:
     reports = tmp_path / "reports"
-    run = run_suite(reports, "--lab", f"--lab-fault={fault}", f"--ready-timeout={timeout}", "--requests=10")
+    fault, *extra = fault.split()
+    options = (f"--lab-fault={fault}", *extra, f"--ready-timeout={timeout}", "--requests=10")
+    run = run_suite(reports, "--lab", *options)
     assert run.returncode == 1 and "Traceback" not in run.output, run.tail()
     found = failures(run)
     expected = {f"test_sample_pods_injected_and_ready[{name}]" for name in failing}
