@@ -13,7 +13,7 @@ needed, and the gateway checks do not apply (skipped, saying so).
 
 from __future__ import annotations
 
-from meshconform.checks import Need, cf, check, join, remotes, statistics
+from meshconform.checks import Need, cf, check, gateway_listing, join, remotes, statistics
 from meshconform.checks.cluster import revision_installed
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import gateways, proxy_view, topology
@@ -159,21 +159,14 @@ def cross_network_gateway(facts: MeshFacts, name: str) -> str | None:
             f"{name} has no east-west gateway of its own (network {control.network} is reached through "
             "another cluster's, whose test_cross_network_gateway covers it)"
         )
-    if control.cross_network_gateways is None:
-        raise statistics.Inconclusive(
-            f"the Gateways in {name}'s istio-system could not be listed (forbidden)",
-            "grant the run get and list on gateways.networking.istio.io (ci/rbac)",
-        )
-    if any(_passes_through(gw, ew) for gw in control.cross_network_gateways):
+    listed = gateway_listing.listed(control, name)
+    if any(_passes_through(gw, ew) for gw in listed):
         return None
-    found = ", ".join(
-        f"{gw.name} ({', '.join(f'{s.port}/{s.tls_mode or s.protocol}' for s in gw.servers) or 'no servers'})"
-        for gw in control.cross_network_gateways
-    ) or "none"
     return (
         f"{name}: no Gateway in istio-system passes *.local through on port {ew.traffic_port} "
         f"(tls mode AUTO_PASSTHROUGH) of {ew.name}, so other networks' calls into {name} are refused; "
-        f"apply the cross-network Gateway: {EXPOSE} --context CTX (found: {found})"
+        f"apply the cross-network Gateway: {EXPOSE} --context {cf(facts, name).context} "
+        f"(found: {gateway_listing.found(listed)})"
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from meshconform.checks import Need, cf, check, statistics
+from meshconform.checks import Need, cf, check, gateway_listing, statistics
 from meshconform.checks.cluster import istiod_ready, reach, revision_installed
 from meshconform.checks.join import own_cluster_id
 from meshconform.mesh import gateways, remote_control, topology
@@ -107,18 +107,11 @@ def control_plane_exposed(facts: MeshFacts, name: str) -> str | None:
         )
     ew = control.istiod_gateway
     assert ew is not None  # gateway_problem said so
-    if control.cross_network_gateways is None:
-        raise statistics.Inconclusive(
-            f"the Gateways in {name}'s istio-system could not be listed (forbidden)",
-            "grant the run get and list on gateways.networking.istio.io (ci/rbac)",
-        )
-    closed = [p for p in PORTS if not any(_exposes(gw, ew, p) for gw in control.cross_network_gateways)]
+    listed = gateway_listing.listed(control, name)
+    closed = [p for p in PORTS if not any(_exposes(gw, ew, p) for gw in listed)]
     if not closed:
         return None
-    found = ", ".join(
-        f"{gw.name} ({', '.join(f'{s.port}/{s.tls_mode or s.protocol}' for s in gw.servers) or 'no servers'})"
-        for gw in control.cross_network_gateways
-    ) or "none"
+    found = gateway_listing.found(listed)
     return (
         f"{serves} but no Gateway in its istio-system passes port {' and '.join(map(str, closed))} through "
         f"(tls mode PASSTHROUGH) on {ew.name} at {ew.address}, so the remotes' proxies and injector are "
