@@ -181,6 +181,17 @@ def _network_cell(ctl: ControlPlane | None) -> str:
     return f"{ctl.network or '(unset)'}{where}"
 
 
+def _mesh_value(ctl: ControlPlane | None, field: str) -> str:
+    """A remote keeps no mesh config of its own (the remote profile installs none): its primary's
+    istiod serves it, so the cell says where the value lives instead of "None"."""
+    if ctl is None:
+        return ""
+    value = getattr(ctl, field)
+    if value is None and ctl.control_plane_clusters and not ctl.istiod:
+        return f"(its primary's, {ctl.control_plane_clusters})"
+    return "" if value is None else str(value)
+
+
 def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
     roles = {m.cluster: m.role for m in topology.members(facts)}
     c = facts.clusters[name]
@@ -189,6 +200,8 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
         escape(f"{p.name}: {p.revision}, {p.version or '?'}, {'ready' if p.ready else 'NOT READY'}")
         for p in (ctl.istiod if ctl else [])
     ) or ('<span class="failed">unreachable</span>' if not c.usable else "none found")
+    if roles.get(name) == topology.REMOTE and ctl is not None and not ctl.istiod:
+        istiod = escape(f"none (a remote of {ctl.control_plane_clusters})")
     if c.managed is not None:
         istiod = escape(control_plane_kind.kind(c.managed)) + ("<br>" + istiod if ctl and ctl.istiod else "")
     cells = [
@@ -199,8 +212,8 @@ def _mesh_row(facts: MeshFacts, name: str, index: int) -> str:
         escape(c.server_version or "?"),
         escape(roles.get(name, "")),
         istiod,
-        escape(str(ctl.trust_domain if ctl else "")),
-        escape(str(ctl.mesh_id if ctl else "")),
+        escape(_mesh_value(ctl, "trust_domain")),
+        escape(_mesh_value(ctl, "mesh_id")),
         escape(_network_cell(ctl)),
         f"<code>{escape((ctl.root_ca or '')[:23] if ctl else '')}</code>",
         escape(c.workloads.version if c.workloads else ""),

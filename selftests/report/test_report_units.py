@@ -264,3 +264,15 @@ def test_diagnostics_report_failures_to_read_and_skip_down_clusters(check: str) 
     fresh = Diagnoser({"cluster-2": DownCluster()}, ())  # type: ignore[dict-item]
     assert all("did not answer" in s.text for s in fresh.diagnose(facts, area_of(check), "cluster-2"))
     assert fresh.diagnose(facts, area_of("test_api_server_answers"), "cluster-2") == []
+
+
+def test_the_mesh_table_says_a_remote_takes_its_mesh_config_from_its_primary() -> None:
+    """A remote has no istiod and no mesh config of its own: its cells name the primary, never None."""
+    facts = facts_of({})
+    remote = facts.clusters["cluster-2"].control
+    assert remote is not None
+    remote.istiod, remote.revisions, remote.trust_domain, remote.mesh_id = [], [], None, None
+    remote.control_plane_clusters = "cluster-1"
+    row = html.mesh_table(facts).split("<td>cluster-2</td>")[1].split("</tr>")[0]
+    assert "None" not in row, row
+    assert "none (a remote of cluster-1)" in row and row.count("(its primary&#x27;s, cluster-1)") == 2, row
