@@ -16,7 +16,7 @@ from meshconform.checks.cluster import istiod_ready, managed_serves, reach, rev_
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import topology
 from meshconform.mesh.control_plane_kind import by_multicluster_mode
-from meshconform.mesh.controlplane import version_tuple
+from meshconform.mesh.controlplane import sync_unreported
 from meshconform.mesh.facts import IstiodSync, MeshFacts, RemoteSecret, SecretClaim, split_pair
 from meshconform.mesh.remote_secrets import ISTIO_NS, MULTICLUSTER_LABEL, READER_SA, SYNCED, secret_name
 from meshconform.mesh.secret_inspection import REFUSED, UNAUTHENTICATED
@@ -217,10 +217,10 @@ def istiod_synced(facts: MeshFacts, pair: str) -> str | None:
     seen = cf(facts, b).istiod_sync
     if seen is None:
         return f"the sync status of {a} in {b}'s istiod could not be read"
-    if seen.missing and predates_clusterz(seen.version):  # no sync report; the calls are the evidence
+    if sync_unreported(seen):  # no sync report; what B's sidecar holds is the evidence
         raise statistics.NotApplicable(
-            f"{no_clusterz_note(b, seen.pod, seen.version)} (test_calls_reach_every_cluster[{b}]: do "
-            f"{b}'s calls reach {a}?)"
+            f"{no_clusterz_note(b, seen.pod, seen.version)} (test_sidecar_synced[{pair}] judges it from "
+            f"what {b}'s sample sidecar holds)"
         )
     if seen.missing or seen.error is not None:  # an istiod that should answer and did not: no green
         unreadable = (
@@ -366,12 +366,6 @@ def secret_identity(fact: RemoteSecret, source: str) -> str:
 
 # -- istiod's own view: /debug/clusterz -----------------------------------------------------------
 
-# An istiod answers /debug/clusterz with 404 when it predates the endpoint (Istio 1.11 added it,
-# istio/istio#33799, #34086) or, from 1.10 on, when ENABLE_DEBUG_ON_HTTP=false leaves every debug
-# handler unregistered (pilot/pkg/xds/debug.go AddDebugHandlers): only the first is excused.
-CLUSTERZ_SINCE = (1, 11, 0)
-
-
 def _listed_as(facts: MeshFacts, pair: str) -> str:
     """istiod lists a remote cluster by its secret's data key, which need not be our name for it."""
     return _pair(facts, pair).cluster_id or split_pair(pair)[0]
@@ -408,21 +402,12 @@ def sync_problem(seen: IstiodSync, source: str, target: str, secret: str | None 
     return None
 
 
-def predates_clusterz(version: str | None) -> bool:
-    """An istiod that answers 404 is excused only when its version says it has no clusterz: a
-    1.11+ one (or one of unknown version) with the debug endpoints turned off is a failure."""
-    try:
-        return version is not None and version_tuple(version) < CLUSTERZ_SINCE
-    except ValueError:
-        return False
-
-
 def no_clusterz_note(target: str, pod: str, version: str | None) -> str:
     """Why the sync check cannot be judged against an istiod older than 1.11."""
     runs = f" runs {version}, which" if version else ""
     return (
         f"istiod {stable_name(pod)} in {target}{runs} has no /debug/clusterz (Istio 1.11 added it), so "
-        "it cannot report which remote clusters it synced; the traffic checks show whether it reads them"
+        "it cannot report which remote clusters it synced"
     )
 
 

@@ -26,6 +26,7 @@ from meshconform.checks.workloads import pods_ready
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import control_plane_kind, topology
 from meshconform.mesh.control_plane_kind import all_ready
+from meshconform.mesh.controlplane import sync_unreported
 from meshconform.mesh.facts import Condition, ManagedControlPlane, MeshFacts, split_pair
 
 OPTIONS = control_plane_kind.OPTIONS
@@ -176,7 +177,8 @@ def _networks_differ(facts: MeshFacts, a: str, b: str) -> bool:
 @check("test_sidecar_synced", "pair", requires=_sync_premises)
 def sidecar_synced(facts: MeshFacts, pair: str) -> str | None:
     a, b = split_pair(pair)
-    if not managed_serves(facts, b):
+    managed = managed_serves(facts, b)
+    if not managed and not sync_unreported(cf(facts, b).istiod_sync):
         raise statistics.NotApplicable(
             f"{b} runs its own istiod, whose own report judges its sync: test_istiod_synced[{pair}]"
         )
@@ -207,13 +209,22 @@ def sidecar_synced(facts: MeshFacts, pair: str) -> str | None:
     hosts = ", ".join(f"{h.address}:{h.port}" for h in view.hosts[:8]) or "none"
     return (
         f"the sidecar of {stable_name(view.pod)} in {b} holds {missing} for {view.cluster_name}: "
-        f"{b}'s managed control plane has not sent it {a}'s endpoints; {_sync_fix(facts, a, b)}"
+        f"{b}'s {'managed control plane' if managed else 'istiod'} has not sent it {a}'s endpoints; "
+        f"{_sync_fix(facts, a, b) if managed else _istiod_fix(facts, a, b)}"
         f"\nendpoints: {hosts}"
     )
 
 
 def _addresses(wanted: set[tuple[str, int]]) -> str:
     return ", ".join(f"{h}:{p}" for h, p in sorted(wanted)) or "none known"
+
+
+def _istiod_fix(facts: MeshFacts, a: str, b: str) -> str:
+    """An istiod too old to report its sync (before Istio 1.11): its log says why it did not read A."""
+    return (
+        f"read istiod's log in {b} for {a}'s remote secret (kubectl -n istio-system logs -l "
+        f"app=istiod,istio.io/rev={facts.revision_of(b)} --context {cf(facts, b).context} | grep -i {a})"
+    )
 
 
 def _sync_fix(facts: MeshFacts, a: str, b: str) -> str:

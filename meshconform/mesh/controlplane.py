@@ -23,7 +23,7 @@ from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
 from meshconform.mesh import gateways, remote_control, trust
-from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, IstiodPod, Webhook
+from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, IstiodPod, IstiodSync, Webhook
 
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
@@ -121,6 +121,27 @@ def version_tuple(version: str) -> tuple[int, int, int]:
     if not match:
         raise ValueError(f"not a version: {version!r}")
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+# An istiod answers /debug/clusterz with 404 when it predates the endpoint (Istio 1.11 added it,
+# istio/istio#33799, #34086) or, from 1.10 on, when ENABLE_DEBUG_ON_HTTP=false leaves every debug
+# handler unregistered (pilot/pkg/xds/debug.go AddDebugHandlers): only the first is excused.
+CLUSTERZ_SINCE = (1, 11, 0)
+
+
+def predates_clusterz(version: str | None) -> bool:
+    """An istiod that answers 404 is excused only when its version says it has no clusterz: a
+    1.11+ one (or one of unknown version) with the debug endpoints turned off is a failure."""
+    try:
+        return version is not None and version_tuple(version) < CLUSTERZ_SINCE
+    except ValueError:
+        return False
+
+
+def sync_unreported(seen: IstiodSync | None) -> bool:
+    """istiod answered, but is too old to say which remote clusters it synced: what its proxies
+    hold is then the only evidence of the sync (a sample sidecar's clusters, read after the calls)."""
+    return seen is not None and seen.missing and predates_clusterz(seen.version)
 
 
 def revisions(pods: list[IstiodPod], deployments: dict[str, str]) -> list[str]:

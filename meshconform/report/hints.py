@@ -245,9 +245,10 @@ HINTS: dict[str, Hint] = {
     ),
     "test_sidecar_synced": Hint(
         "join",
-        "a managed control plane sends a sidecar the other clusters' endpoints once it discovers them: "
+        "a control plane sends a sidecar the other clusters' endpoints once it discovers them: "
         "with multicluster_mode: connected every cluster must be registered to the same fleet host "
-        "project; with remote secrets its control plane must reach the other API servers",
+        "project; with remote secrets its control plane (managed, or an istiod too old to report its "
+        "sync) must reach the other API servers",
         (CSM_MULTICLUSTER_MODE, CSM_PROVISION, ASM_MULTICLUSTER),
     ),
     "test_injector_selects_namespace": Hint(

@@ -688,9 +688,10 @@ def gather_traffic(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
         except errors.KubeError as exc:
             facts.curl_errors[c.name] = str(exc)
         # What its control plane sent: one more exec per source, on several networks (the other
-        # networks' gateways, and which of them refused the calls just sent) and where Google's
-        # managed control plane serves it (no istiod to ask whether it synced the other clusters).
-        if several_networks or facts.clusters[c.name].managed is not None:
+        # networks' gateways, and which of them refused the calls just sent) and where no istiod
+        # says whether it synced the other clusters (Google's managed control plane; before 1.11).
+        own = facts.clusters[c.name]
+        if several_networks or own.managed is not None or controlplane.sync_unreported(own.istiod_sync):
             facts.proxy_views[c.name] = proxy_view.read(c, cfg.namespace, wl.source_pod)
 
     before = telemetry.read_all(up, facts, stop)  # the servers' counters, to tell this run's calls apart

@@ -248,21 +248,54 @@ def test_every_check_has_a_test_in_tests():
     assert set(checks.all_checks()) <= names
 
 
+def _sidecar_holding(facts: MeshFacts, holder: str, *sources: str) -> None:
+    """`holder`'s sleep sidecar, read after the calls, holds the helloworld pods of `sources`."""
+    hosts = []
+    for i, name in enumerate(facts.names, 1):
+        for pod in facts.clusters[name].workloads.pods:
+            if pod.app == "helloworld":
+                pod.ip = pod.ip or f"10.{i}.0.5"
+                hosts += [mf.ProxyHost(pod.ip, 5000)] if name in sources else []
+    envoy_cluster = "outbound|5000||helloworld.sample.svc.cluster.local"
+    facts.proxy_views[holder] = mf.ProxyView("sleep-x", envoy_cluster, hosts)
+
+
 def test_sync_unknown_does_not_apply_and_names_the_check_that_covers_it():
     """An istiod without /debug/clusterz (before Istio 1.11) cannot be asked: the check does not
-    apply (skipped, not failed, even without --allow-inconclusive), and says which check covers it."""
+    apply (skipped, not failed, even without --allow-inconclusive), and names the check that judges
+    the sync instead, from what the cluster's sample sidecar holds."""
     facts = healthy()
     seen = facts.clusters["cluster-2"].istiod_sync
     seen.pod, seen.missing, seen.entries = "istiod-x", True, []
+    _sidecar_holding(facts, "cluster-2", "cluster-1", "cluster-2")
     result = outcomes(facts)
     assert failing(facts) == []
     synced = result["test_istiod_synced[cluster-1->cluster-2]"]
     assert (synced.status, synced.undecided) == ("skipped", "not-applicable")
     said = "does not apply: istiod istiod-x in cluster-2 runs 1.7.3-asm.6, which has no /debug/clusterz"
     assert synced.message.startswith(said)
-    assert "test_calls_reach_every_cluster[cluster-2]" in synced.message
+    assert "test_sidecar_synced[cluster-1->cluster-2]" in synced.message
     assert checks.settle(synced, allow_inconclusive=False) == synced
     assert result["test_istiod_synced[cluster-2->cluster-1]"].status == "passed"
+    assert result["test_sidecar_synced[cluster-1->cluster-2]"].status == "passed"
+    assert result["test_sidecar_synced[cluster-2->cluster-1]"].undecided == "not-applicable"
+
+
+def test_sync_unknown_is_judged_from_the_sidecar_and_fails_when_it_lacks_the_peer():
+    """Before Istio 1.11 the sample sidecar is the evidence: one missing cluster-1's endpoints fails
+    test_sidecar_synced with the pod IPs it lacks and where to look; unread, it cannot pass."""
+    facts = healthy()
+    seen = facts.clusters["cluster-2"].istiod_sync
+    seen.pod, seen.missing, seen.entries = "istiod-x", True, []
+    _sidecar_holding(facts, "cluster-2", "cluster-2")
+    result = outcomes(facts)
+    assert failing(facts) == ["test_sidecar_synced[cluster-1->cluster-2]"]
+    message = result["test_sidecar_synced[cluster-1->cluster-2]"].message
+    assert "no endpoint for 1 of cluster-1's helloworld pods (10.1.0.5)" in message, message
+    assert "cluster-2's istiod has not sent it" in message and "logs -l app=istiod" in message, message
+    del facts.proxy_views["cluster-2"]
+    unread = outcomes(facts)["test_sidecar_synced[cluster-1->cluster-2]"]
+    assert unread.status == "failed" and unread.inconclusive, unread
 
 
 def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
@@ -272,6 +305,8 @@ def test_an_inconclusive_premise_does_not_skip_the_traffic_checks():
     facts = healthy()
     for c in facts.clusters.values():
         c.istiod_sync.missing, c.istiod_sync.entries = True, []
+    for name in facts.names:
+        _sidecar_holding(facts, name, *facts.names)
     result = outcomes(facts)
     assert {k for k, o in result.items() if o.status == "skipped" and not k.startswith(MANAGED_IDS)} == {
         "test_istiod_synced[cluster-1->cluster-2]", "test_istiod_synced[cluster-2->cluster-1]"
