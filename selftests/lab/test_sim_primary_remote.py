@@ -237,7 +237,7 @@ def test_six_clusters_on_two_networks_reach_every_version(tmp_path_factory: pyte
 
 @pytest.mark.parametrize(("options", "says"), [
     ({"model": "primary-primary"}, "lab model 'primary-primary' is not one of multi-primary, primary-remote"),
-    ({"model": "primary-remote", "clusters": 2, "networks": 2}, "needs a remote"),
+    ({"model": "primary-remote", "clusters": 1}, "needs a remote: two clusters or more, got 1"),
     ({"model": "primary-remote", "control_planes": ("cluster-1=managed-istiod",)}, "runs its own istiod"),
     ({"model": "primary-remote", "revisions": ("asm-173-3",)}, "needs Istio 1.24 or later"),
     ({"faults": ("remote-no-secret:cluster-2",)}, "needs cluster-2 to be a remote"),
