@@ -75,7 +75,8 @@ class LabOptions:
         if self.model != PRIMARY_REMOTE:
             return dict.fromkeys(self.cluster_names)
         if self.clusters == self.networks:
-            return {name: None if i == 0 else self.cluster_names[0] for i, name in enumerate(self.cluster_names)}
+            names = self.cluster_names
+            return {name: None if i == 0 else names[0] for i, name in enumerate(names)}
         first = {i: f"cluster-{i + 1}" for i in range(self.networks)}
         return {
             name: None if name == first[i % self.networks] else first[i % self.networks]

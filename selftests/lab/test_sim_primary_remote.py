@@ -271,7 +271,8 @@ def test_a_remote_on_another_network_is_controlled_through_the_primary_gateway(
         assert [e.addresses for s in slices for e in s.endpoints] == [[GATEWAY_IP]]
         hook = client.AdmissionregistrationV1Api(m.api(1)).read_mutating_webhook_configuration(
             f"istio-sidecar-injector-{REV}")
-        assert {w.client_config.service.path for w in hook.webhooks} == {"/inject/cluster/cluster-2/net/network2"}
+        paths = {w.client_config.service.path for w in hook.webhooks}
+        assert paths == {"/inject/cluster/cluster-2/net/network2"}
         env = {e.name: e.value for e in proxy_container(m.pods(1, "sample", "app=sleep")[0]).env}
         assert env["ISTIO_META_NETWORK"] == "network2"
         own = m.core(1).read_namespaced_service("istio-eastwestgateway", "istio-system")
