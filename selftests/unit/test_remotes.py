@@ -127,6 +127,8 @@ def test_healthy_primary_remote_passes_and_says_what_does_not_apply(n: int) -> N
     said = results["test_remote_secret_present[cluster-1->cluster-2]"].message
     assert "cluster-2 is a remote cluster" in said and "no istiod" in said
     assert results["test_istiod_ready[cluster-2]"].message.startswith(checks.NOT_APPLICABLE)
+    exposed = results["test_control_plane_exposed[cluster-2]"].message
+    assert "cluster-2 is a remote cluster" in exposed and "no istiod of its own" in exposed
     assert results["test_remote_uses_primary[cluster-2]"].status == "passed"
     assert results["test_control_plane_exposed[cluster-1]"].status == "passed"
     assert results["test_remote_secret_present[cluster-2->cluster-1]"].status == "passed"
