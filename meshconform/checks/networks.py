@@ -227,10 +227,14 @@ def failed_gateways(facts: MeshFacts, source: str) -> str:
 
 
 def _sidecar_premises(facts: MeshFacts, name: str) -> list[Need]:
-    """The gateways, and on a remote its primaries reading it: a remote's sidecar gets its
-    certificate and endpoints from them, and is not read before it has them."""
-    read = [(join.istiod_synced, pair_id(name, p)) for p in remotes.primaries_of(facts, name)]
-    return [*_network_premises(facts, name), *read]
+    """The gateways, and on a remote its injector leading to a primary and its primaries reading it:
+    a remote's sidecar is injected by a primary's istiod (no pod is created while the injector's
+    address is dead, so there is no sidecar to read, on another network as on the primary's) and
+    gets its certificate and endpoints from them, and is not read before it has them."""
+    primaries = remotes.primaries_of(facts, name)
+    injected = [(remotes.remote_uses_primary, name)] if primaries else []
+    read = [(join.istiod_synced, pair_id(name, p)) for p in primaries]
+    return [*_network_premises(facts, name), *injected, *read]
 
 
 @check("test_sidecar_routes_networks_through_gateways", requires=_sidecar_premises)

@@ -91,6 +91,11 @@ def gateway_problem(g: NetworkGateway | None) -> str | None:
 @check("test_control_plane_exposed", requires=lambda f, t: [(istiod_ready, t)])
 def control_plane_exposed(facts: MeshFacts, name: str) -> str | None:
     remotes = served_remotes(facts, name)
+    if not remotes and topology.is_remote(facts, name):
+        raise statistics.NotApplicable(
+            f"{name} is a remote cluster (primary-remote model) with no istiod of its own to expose: "
+            "its primaries' test_control_plane_exposed judge theirs"
+        )
     if not remotes:
         raise statistics.NotApplicable(
             f"no remote cluster under test names {name} in topology.istio.io/controlPlaneClusters: "

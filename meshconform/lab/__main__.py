@@ -65,7 +65,8 @@ def parser() -> _Parser:
         default="multi-primary",
         metavar="MODEL",
         help="Istio's multicluster model: multi-primary (every cluster runs istiod; default) or "
-        "primary-remote (the first cluster of each network is a primary, the others its remotes)",
+        "primary-remote (the first cluster of each network is a primary, the others its remotes; "
+        "with a cluster per network, cluster-1 the primary of all)",
     )
     s.add_argument(
         "--revisions",

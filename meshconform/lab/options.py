@@ -30,7 +30,8 @@ MANAGED_FAULTS = {
 }
 # Istio's multicluster models (istio.io "Install Multi-Primary" / "Install Primary-Remote"): every
 # cluster runs istiod, or (primary-remote) the first cluster of each network does and the others
-# are remotes whose injection and discovery go to that primary (istio/remote.py).
+# are remotes whose injection and discovery go to that primary (istio/remote.py); with a cluster
+# per network, cluster-1 alone is primary and the others its remotes across networks.
 MULTI_PRIMARY, PRIMARY_REMOTE = "multi-primary", "primary-remote"
 MODELS = (MULTI_PRIMARY, PRIMARY_REMOTE)
 # The remote profile of the istio-discovery chart (istiodRemote.enabled), whose shapes the lab
@@ -67,9 +68,15 @@ class LabOptions:
 
     def primaries(self) -> dict[str, str | None]:
         """Each cluster's primary under primary-remote (None: it is a primary, as under multi-primary):
-        the first cluster of each network is its network's primary and controls the others there."""
+        the first cluster of each network is its network's primary and controls the others there.
+        When that leaves no remote (a cluster per network), cluster-1 is the only primary and controls
+        every other cluster across networks, through its east-west gateway, as istio.io's "Install
+        Primary-Remote on different networks" does (cluster1 on network1, cluster2 on network2)."""
         if self.model != PRIMARY_REMOTE:
             return dict.fromkeys(self.cluster_names)
+        if self.clusters == self.networks:
+            names = self.cluster_names
+            return {name: None if i == 0 else names[0] for i, name in enumerate(names)}
         first = {i: f"cluster-{i + 1}" for i in range(self.networks)}
         return {
             name: None if name == first[i % self.networks] else first[i % self.networks]
@@ -149,10 +156,9 @@ class LabOptions:
                 )
         if self.model != PRIMARY_REMOTE:
             return
-        if self.clusters < 2 or not remotes:
+        if not remotes:
             raise LabConfigError(
-                f"lab model primary-remote needs a remote: more clusters ({self.clusters}) than networks "
-                f"({self.networks})"
+                f"lab model primary-remote needs a remote: two clusters or more, got {self.clusters}"
             )
         if any(kind != IN_CLUSTER for kind in self.control_plane_kinds().values()):
             raise LabConfigError("lab model primary-remote: every primary runs its own istiod (in-cluster), "

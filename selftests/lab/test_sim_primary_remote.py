@@ -5,6 +5,7 @@ discovery through that address, traffic everywhere, the two remote faults and th
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -235,9 +236,61 @@ def test_six_clusters_on_two_networks_reach_every_version(tmp_path_factory: pyte
         m.stop()
 
 
+def proxy_hosts(m: Mesh, i: int) -> dict[str, int]:
+    """`address:port` -> weight of helloworld's Envoy cluster in cluster i's sleep sidecar."""
+    admin = ["pilot-agent", "request", "GET", "clusters?format=json"]
+    out, err, code = m.exec(i, m.sleep_pod(i), "istio-proxy", admin, "sample")
+    assert code == 0, err
+    for status in json.loads(out)["cluster_statuses"]:
+        if status["name"] == "outbound|5000||helloworld.sample.svc.cluster.local":
+            return {
+                f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
+                h["weight"]
+                for h in status["host_statuses"]
+            }
+    return {}
+
+
+def test_a_remote_on_another_network_is_controlled_through_the_primary_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Istio's "Install Primary-Remote on different networks" (a cluster per network): cluster-1 is the
+    primary on network1, cluster-2 its remote on network2, whose istiod address is cluster-1's east-west
+    gateway and whose own gateway carries network2's traffic; each sidecar holds its own network's pod
+    and the other network's gateway, and reaches both versions."""
+    m = guide(start(tmp_path_factory, clusters=2, networks=2, model="primary-remote", joined=True),
+              ("v1", "v2"))
+    try:
+        m.wait_joined(0)
+        ns = m.core(1).read_namespace("istio-system").metadata
+        assert ns.annotations["topology.istio.io/controlPlaneClusters"] == "cluster-1"
+        assert ns.labels["topology.istio.io/network"] == "network2"
+        assert m.pods(1, "istio-system", "app=istiod") == []
+        slices = client.DiscoveryV1Api(m.api(1)).list_namespaced_endpoint_slice(
+            "istio-system", label_selector=f"kubernetes.io/service-name={ISTIOD}").items
+        assert [e.addresses for s in slices for e in s.endpoints] == [[GATEWAY_IP]]
+        hook = client.AdmissionregistrationV1Api(m.api(1)).read_mutating_webhook_configuration(
+            f"istio-sidecar-injector-{REV}")
+        paths = {w.client_config.service.path for w in hook.webhooks}
+        assert paths == {"/inject/cluster/cluster-2/net/network2"}
+        env = {e.name: e.value for e in proxy_container(m.pods(1, "sample", "app=sleep")[0]).env}
+        assert env["ISTIO_META_NETWORK"] == "network2"
+        own = m.core(1).read_namespaced_service("istio-eastwestgateway", "istio-system")
+        assert own.status.load_balancer.ingress[0].ip == "203.0.113.11"
+        assert own.metadata.labels["topology.istio.io/network"] == "network2"
+        for i, other in ((0, "203.0.113.11:15443"), (1, f"{GATEWAY_IP}:15443")):
+            hosts = proxy_hosts(m, i)
+            assert other in hosts and len(hosts) == 2, hosts
+            assert sum(1 for h in hosts if h.endswith(":5000")) == 1, hosts  # its own network's pod
+        for i in (0, 1):
+            assert versions(m.hello(i, 40)) == {"v1": 20, "v2": 20}
+    finally:
+        m.stop()
+
+
 @pytest.mark.parametrize(("options", "says"), [
     ({"model": "primary-primary"}, "lab model 'primary-primary' is not one of multi-primary, primary-remote"),
-    ({"model": "primary-remote", "clusters": 2, "networks": 2}, "needs a remote"),
+    ({"model": "primary-remote", "clusters": 1}, "needs a remote: two clusters or more, got 1"),
     ({"model": "primary-remote", "control_planes": ("cluster-1=managed-istiod",)}, "runs its own istiod"),
     ({"model": "primary-remote", "revisions": ("asm-173-3",)}, "needs Istio 1.24 or later"),
     ({"faults": ("remote-no-secret:cluster-2",)}, "needs cluster-2 to be a remote"),

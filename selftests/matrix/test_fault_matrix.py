@@ -197,6 +197,10 @@ MATRIX = [
          extra=PRIMARY_REMOTE),
     case("remote-injector-dead-istiod:cluster-3", "cluster-3", "test_remote_uses_primary[cluster-3]",
          extra=(*PRIMARY_REMOTE, "--lab-clusters=3"), variant="3"),
+    # ... and a remote on another network than its primary (Istio's "Primary-Remote on different
+    # networks"): no pod in cluster-2, so neither its traffic nor its sidecar's routing is judged.
+    case("remote-injector-dead-istiod:cluster-2", "cluster-2", "test_remote_uses_primary[cluster-2]",
+         extra=(*PRIMARY_REMOTE, *NETWORKS), variant="networks"),
     case("remote-no-secret:cluster-2", "cluster-2", "test_remote_secret_present[cluster-2->cluster-1]",
          extra=PRIMARY_REMOTE),
     case("remote-no-secret:cluster-5", "cluster-5", "test_remote_secret_present[cluster-5->cluster-1]",
@@ -293,17 +297,19 @@ def test_clean_managed_lab_passes(control_plane: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.selftest_slow
-@pytest.mark.parametrize(("clusters", "networks"), [(2, 1), (3, 1), (3, 2), (6, 2)])
+@pytest.mark.parametrize(("clusters", "networks"), [(2, 1), (3, 1), (2, 2), (3, 2), (6, 2)])
 def test_clean_primary_remote_lab_passes(clusters: int, networks: int, tmp_path: Path) -> None:
-    """Istio's primary-remote model (the first cluster of each network its primary): nothing fails,
-    every skip does not apply, each primary exposes istiod and holds every remote's secret, and each
-    remote uses its primary."""
+    """Istio's primary-remote model (the first cluster of each network its primary; with a cluster
+    per network, cluster-1 the primary of all, across networks): nothing fails, every skip does not
+    apply, each primary exposes istiod and holds every remote's secret, and each remote uses its
+    primary."""
     out = run_lab(tmp_path, *PRIMARY_REMOTE, f"--lab-clusters={clusters}", f"--lab-networks={networks}")
     assert out.returncode == 0 and not out.failures, out.tail(3000)
     assert all("does not apply" in reason for reason in out.skips.values()), out.skips
     names = [f"cluster-{i + 1}" for i in range(clusters)]
-    primaries, remotes = names[:networks], names[networks:]
-    serving = {names[i % networks] for i in range(networks, clusters)}  # a primary with remotes
+    lead = 1 if networks == clusters else networks  # how many primaries
+    primaries, remotes = names[:lead], names[lead:]
+    serving = {names[i % lead] for i in range(lead, clusters)}  # a primary with remotes
     must_pass = {
         *(f"test_control_plane_exposed[{p}]" for p in serving),
         *(f"test_remote_uses_primary[{r}]" for r in remotes),

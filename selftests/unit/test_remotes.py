@@ -24,6 +24,8 @@ from meshconform.mesh.facts import (
     IstiodService,
     MeshFacts,
     NetworkGateway,
+    ProxyHost,
+    ProxyView,
     Webhook,
     split_pair,
 )
@@ -125,6 +127,8 @@ def test_healthy_primary_remote_passes_and_says_what_does_not_apply(n: int) -> N
     said = results["test_remote_secret_present[cluster-1->cluster-2]"].message
     assert "cluster-2 is a remote cluster" in said and "no istiod" in said
     assert results["test_istiod_ready[cluster-2]"].message.startswith(checks.NOT_APPLICABLE)
+    exposed = results["test_control_plane_exposed[cluster-2]"].message
+    assert "cluster-2 is a remote cluster" in exposed and "no istiod of its own" in exposed
     assert results["test_remote_uses_primary[cluster-2]"].status == "passed"
     assert results["test_control_plane_exposed[cluster-1]"].status == "passed"
     assert results["test_remote_secret_present[cluster-2->cluster-1]"].status == "passed"
@@ -261,6 +265,53 @@ def test_a_remote_refusing_its_pods_is_one_failure() -> None:
     assert set(failing(facts)) == {"test_remote_uses_primary[cluster-2]"}
     pods = outcomes(facts)["test_sample_pods_injected_and_ready[cluster-2]"]
     assert pods.undecided == "premise" and "test_remote_uses_primary[cluster-2] failed" in pods.message
+
+
+def across_networks() -> MeshFacts:
+    """Istio's "Install Primary-Remote on different networks": cluster-1 the primary on network1,
+    cluster-2 its remote on network2 with its own east-west gateway (gen-eastwest-gateway.sh) and
+    expose-services.yaml on both; each sidecar holds its own pod and the other network's gateway."""
+    facts = primary_remote(2)
+    passing = CrossNetworkGateway("cross-network-gateway", EW_SELECTOR, [
+        GatewayServer(15443, "tls", "AUTO_PASSTHROUGH", ["*.local"])])
+    addresses = {"cluster-1": ADDRESS, "cluster-2": "203.0.113.11"}
+    for name, net in (("cluster-1", "network1"), ("cluster-2", "network2")):
+        control = facts.clusters[name].control
+        assert control is not None
+        control.network = control.network_label = net
+        control.gateways = [NetworkGateway("istio-eastwestgateway", net, "LoadBalancer", addresses[name],
+                                           [15021, 15443, 15012, 15017], 1, selector=EW_SELECTOR)]
+        control.cross_network_gateways = [*(control.cross_network_gateways or []), passing]
+    for hook in facts.clusters["cluster-2"].control.injectors[0].webhooks:  # type: ignore[union-attr]
+        hook.path = "/inject/cluster/cluster-2/net/network2"  # istiodRemote.injectionPath
+    for name, other in (("cluster-1", "cluster-2"), ("cluster-2", "cluster-1")):
+        own = [p.ip for p in facts.clusters[name].workloads.pods if p.app == "helloworld"]  # type: ignore[union-attr]
+        facts.proxy_views[name] = ProxyView("sleep-1", "outbound|5000||helloworld.sample.svc.cluster.local", [
+            *(ProxyHost(ip, 5000) for ip in own), ProxyHost(addresses[other], 15443)])
+    return facts
+
+
+def test_a_remote_on_another_network_than_its_primary_passes() -> None:
+    facts = across_networks()
+    results = outcomes(facts)
+    assert {k for k, o in results.items() if o.status == "failed"} == set()
+    for check in EAST_WEST:
+        for name in facts.names:
+            assert results[f"{check}[{name}]"].status == "passed", results[f"{check}[{name}]"].message
+    assert results["test_remote_uses_primary[cluster-2]"].status == "passed"
+
+
+def test_a_remote_refusing_its_pods_on_another_network_has_no_sidecar_to_read() -> None:
+    """The dead injector on a remote across networks: no pod, so no sidecar view; its network
+    routing is skipped on that premise, not judged inconclusive."""
+    facts = across_networks()
+    facts.clusters["cluster-2"].control.istiod_service.addresses = ["198.51.100.7"]  # type: ignore[union-attr]
+    facts.clusters["cluster-2"].workloads.pods = []  # type: ignore[union-attr]
+    facts.clusters["cluster-2"].workloads.problem = "FailedCreate: failed calling webhook"  # type: ignore[union-attr]
+    del facts.proxy_views["cluster-2"]
+    assert set(failing(facts)) == {"test_remote_uses_primary[cluster-2]"}
+    routes = outcomes(facts)["test_sidecar_routes_networks_through_gateways[cluster-2]"]
+    assert routes.undecided == "premise" and "test_remote_uses_primary[cluster-2] failed" in routes.message
 
 
 def test_a_remotes_traffic_presupposes_its_primarys_sync() -> None:

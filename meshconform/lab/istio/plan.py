@@ -27,7 +27,8 @@ the install itself are decided here, each changing only its own fact:
                          if it were on their network (pilot/pkg/model/context.go `InNetwork`)
 
 Models: under `--lab-model primary-remote` the first cluster of each network is a primary and the
-other clusters of that network are its remotes (LabOptions.primaries): a remote runs its primary's
+other clusters of that network are its remotes (LabOptions.primaries; with a cluster per network,
+cluster-1 alone is primary, its remotes on other networks): a remote runs its primary's
 revisions (the one istiod serves both) and trusts its primary's root; istio/remote.py lays down what
 it has instead of an istiod.
 
