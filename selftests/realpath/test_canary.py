@@ -55,7 +55,9 @@ def status_revision(pod: client.V1Pod) -> str | None:
 
 
 def discovery_address(pod: client.V1Pod) -> str:
-    proxy = next(c for c in pod.spec.containers if c.name == "istio-proxy")
+    # a native sidecar (Istio 1.27+ on Kubernetes 1.33) is an init container with restartPolicy Always
+    containers = [*(pod.spec.init_containers or []), *pod.spec.containers]
+    proxy = next(c for c in containers if c.name == "istio-proxy")
     env = {e.name: e.value for e in proxy.env or []}
     return str(json.loads(env["PROXY_CONFIG"])["discoveryAddress"])
 

@@ -77,7 +77,7 @@ def test_upstream_samples_for_three_clusters(tmp_path: Path) -> None:
         run = run_suite(tmp_path / "reports", *env.args(), f"--samples-dir={UPSTREAM_SAMPLES}", "--keep")
         assert run.returncode == 0, run.tail()
         outcomes = run.outcomes
-        assert run.healthy and len(outcomes) == 26 * 3 + 5 * 6, run.messages
+        assert run.healthy and len(outcomes) == 26 * 3 + 6 * 6, run.messages
         for i in range(3):
             made = deployed(env, i)
             # both layouts present: sleep, the guide's name, wins
