@@ -9,15 +9,35 @@ status port 15021, mTLS port 15443) and a Gateway passing `*.local` through on 1
 (expose-services.yaml). istiod then sends a sidecar its own network's pod IPs and, for another
 network, that network's gateway address (split-horizon EDS). On one network none of this is
 needed, and the gateway checks do not apply (skipped, saying so).
+
+A mesh may instead declare a network's gateway in mesh config `meshNetworks` (istio.mesh.v1alpha1
+MeshNetworks; read by mesh/gateways.py): `gateways: [{address: 192.0.2.7, port: 31443}]` is what a
+NodePort or externally-fronted gateway uses, whose Service has no load-balancer ingress. istiod of
+any primary hands that address out to its sidecars for the network (Istio 1.28 pilot/pkg/model/
+network.go NetworkManager.reload), so a declaration in any cluster's mesh config counts: the
+network's gateway Service is then judged with that address (its ports and Ready pods still read
+from the Service), and a sidecar may hold either the Service's address or the declared one. A
+declared address with no Service of the network behind it can only be judged as declared (an
+address and a port): whether it forwards to Ready gateway pods shows in the sidecar's endpoints
+and the cross-network hello calls, not in the API.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from meshconform.checks import Need, cf, check, gateway_listing, join, remotes, statistics
 from meshconform.checks.cluster import revision_installed
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import gateways, proxy_view, topology
-from meshconform.mesh.facts import ControlPlane, CrossNetworkGateway, MeshFacts, NetworkGateway, pair_id
+from meshconform.mesh.facts import (
+    ControlPlane,
+    CrossNetworkGateway,
+    DeclaredGateway,
+    MeshFacts,
+    NetworkGateway,
+    pair_id,
+)
 
 GUIDE = "istio.io/latest/docs/setup/install/multicluster/multi-primary_multi-network/"
 GEN = "samples/multicluster/gen-eastwest-gateway.sh --network {net} | istioctl install -y -f -"
@@ -76,6 +96,37 @@ def _own_gateway(control: ControlPlane) -> NetworkGateway | None:
     return next((g for g in control.gateways if g.network == control.network), None)
 
 
+def declarations(facts: MeshFacts, network: str) -> list[tuple[str, DeclaredGateway]]:
+    """(cluster, entry) of every meshNetworks gateway address declared for `network`, cluster order."""
+    out = []
+    for name in facts.names:
+        control = cf(facts, name).control
+        for d in control.declared_gateways if control else []:
+            if d.network == network and d.address:
+                out.append((name, d))
+    return out
+
+
+def _with_declared(facts: MeshFacts, g: NetworkGateway) -> NetworkGateway:
+    """`g`, given the address meshNetworks declares for its network when its Service has none."""
+    found = declarations(facts, g.network) if not g.address else []
+    if not found:
+        return g
+    where, d = found[0]
+    said = f"meshNetworks of {where}: {g.network} gateway address {d.address}:{d.port}"
+    return replace(g, address=d.address, declared=said)
+
+
+def _declared_problem(network: str, where: str, d: DeclaredGateway) -> str | None:
+    if 0 < d.port < 65536:
+        return None
+    return (
+        f"meshNetworks of {where} declares network {network}'s gateway at {d.address} with port {d.port}, "
+        "which no sidecar can connect to: set networks.NET.gateways[].port to the port the address forwards "
+        "to the gateway's 15443"
+    )
+
+
 def gateway_problem(g: NetworkGateway) -> str | None:
     """What keeps this gateway from taking other networks' calls, or None."""
     if not g.address:
@@ -97,7 +148,7 @@ def describe(name: str, control: ControlPlane | None) -> str:
     if g is None:
         return f"{name}: no gateway for {control.network or '(unset)'}"
     fine = f"{g.name} at {g.address}:{g.traffic_port}, {g.ready_endpoints} ready"
-    return f"{name}: {gateway_problem(g) or fine}"
+    return f"{name}: {gateway_problem(g) or fine}" + (f" ({g.declared})" if g.declared else "")
 
 
 def _usable_elsewhere(facts: MeshFacts, name: str, network: str) -> str | None:
@@ -105,7 +156,7 @@ def _usable_elsewhere(facts: MeshFacts, name: str, network: str) -> str | None:
     for other in topology.networks(facts).get(network, []):
         control = cf(facts, other).control
         g = _own_gateway(control) if control and other != name else None
-        if g is not None and gateway_problem(g) is None:
+        if g is not None and gateway_problem(_with_declared(facts, g)) is None:
             return other
     return None
 
@@ -115,23 +166,38 @@ def east_west_gateway(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
     control = _control(facts, name)
     net = control.network or "(unset)"
-    g = _own_gateway(control)
-    if g is not None:
-        problem = gateway_problem(g)
-        if problem is None:
-            return None
-        return (
-            f"{name} (network {net}): {problem}; other networks reach {name}'s pods only through it: "
-            f"see kubectl -n istio-system describe service {g.name} ({GUIDE})"
-        )
+    own = _own_gateway(control)
+    if own is not None:
+        return _own_problem(facts, name, net, _with_declared(facts, own))
     if _usable_elsewhere(facts, name, control.network or "") is not None:
         return None
+    declared = declarations(facts, control.network or "")
+    if declared:  # no Service to read: the declaration is all the API holds (module docstring)
+        return _declared_problem(net, *declared[0])
     seen = "; ".join(describe(n, cf(facts, n).control) for n in facts.names if cf(facts, n).usable)
     return (
         f"{name} (network {net}): no east-west gateway for network {net} (no Service in istio-system "
         f"labelled topology.istio.io/network={net} with an address, in {name} or another cluster of "
-        f"{net}): install one ({GEN.format(net=net)}), or, if pods of every cluster reach each other "
-        f"directly, label istio-system with one network everywhere\neast-west gateways: {seen}"
+        f"{net}, and no gateway address for {net} in any cluster's mesh config meshNetworks): install "
+        f"one ({GEN.format(net=net)}), or, if pods of every cluster reach each other directly, label "
+        f"istio-system with one network everywhere\neast-west gateways: {seen}"
+    )
+
+
+def _own_problem(facts: MeshFacts, name: str, net: str, g: NetworkGateway) -> str | None:
+    problem = gateway_problem(g)
+    if problem is None:
+        return None
+    if not g.address:  # neither source gave one: say both
+        problem += (
+            f", and no cluster's mesh config declares a gateway address for network {net} in meshNetworks "
+            f"(networks.{net}.gateways[].address, as a NodePort or externally-fronted gateway is declared)"
+        )
+    elif g.declared:
+        problem += f" ({g.declared})"
+    return (
+        f"{name} (network {net}): {problem}; other networks reach {name}'s pods only through it: "
+        f"see kubectl -n istio-system describe service {g.name} ({GUIDE})"
     )
 
 
@@ -154,6 +220,14 @@ def cross_network_gateway(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
     control = _control(facts, name)
     ew = _own_gateway(control)
+    declared = declarations(facts, control.network or "")
+    if ew is None and declared and _usable_elsewhere(facts, name, control.network or "") is None:
+        where, d = declared[0]
+        raise statistics.NotApplicable(
+            f"{name} has no east-west gateway Service of its own, and network {control.network}'s gateway is "
+            f"declared in meshNetworks of {where} at {d.address}:{d.port}: no pods to match a Gateway "
+            "against through the API; the cross-network calls judge it"
+        )
     if ew is None:
         raise statistics.NotApplicable(
             f"{name} has no east-west gateway of its own (network {control.network} is reached through "
@@ -183,16 +257,24 @@ def premises(facts: MeshFacts, name: str) -> list[Need]:
     return [*_network_premises(facts, name), (through_gateways, name)]
 
 
-def gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
-    """The (address, port) of every east-west gateway of `network`: what another network's sidecar
-    holds for that network's pods (split-horizon EDS)."""
-    out = set()
+def gateway_sources(facts: MeshFacts, network: str) -> dict[tuple[str, int], str]:
+    """The (address, port) of every east-west gateway of `network`, with where it was read: what
+    another network's sidecar holds for that network's pods (split-horizon EDS), from the gateway
+    Services' own addresses and from the addresses meshNetworks declares."""
+    out = {}
     for n in topology.networks(facts).get(network, []):
         control = cf(facts, n).control
         for g in control.gateways if control else []:
             if g.network == network and g.address:
-                out.add((g.address, g.traffic_port))
+                out[(g.address, g.traffic_port)] = f"Service {g.name} in {n}"
+    for where, d in declarations(facts, network):
+        out.setdefault((d.address or "", d.port), f"meshNetworks of {where}")
     return out
+
+
+def gateway_addresses(facts: MeshFacts, network: str) -> set[tuple[str, int]]:
+    """The keys of gateway_sources."""
+    return set(gateway_sources(facts, network))
 
 
 def pod_ips(facts: MeshFacts, name: str) -> set[str]:
@@ -255,9 +337,9 @@ def through_gateways(facts: MeshFacts, name: str) -> str | None:
         leaked = sorted(ip for m in members for ip in pod_ips(facts, m) if any(a == ip for a, _ in held))
         if leaked:
             problems.append(f"pod IPs of network {net} ({', '.join(leaked)}), which {home} cannot reach")
-        addresses = gateway_addresses(facts, net)
-        if not held & addresses:
-            wanted = ", ".join(f"{a}:{p}" for a, p in sorted(addresses)) or "none known"
+        sources = gateway_sources(facts, net)
+        if not held & set(sources):
+            wanted = ", ".join(f"{a}:{p} from {sources[(a, p)]}" for a, p in sorted(sources)) or "none known"
             problems.append(f"no endpoint at network {net}'s east-west gateway ({wanted})")
     if not problems:
         return None

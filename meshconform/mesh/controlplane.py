@@ -23,7 +23,15 @@ from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
 from meshconform.mesh import gateways, remote_control, trust
-from meshconform.mesh.facts import ControlPlane, DestinationRule, Injector, IstiodPod, IstiodSync, Webhook
+from meshconform.mesh.facts import (
+    ControlPlane,
+    DeclaredGateway,
+    DestinationRule,
+    Injector,
+    IstiodPod,
+    IstiodSync,
+    Webhook,
+)
 
 ISTIO_NS = "istio-system"
 ISTIOD_SELECTOR = "app=istiod"
@@ -154,7 +162,8 @@ def gather(
     """The rest of the control plane, read for `revision`, once istiod and the injectors (which
     name the revision tags) were listed and the cluster's revision chosen from them."""
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
-    facts.mesh_config, facts.trust_domain, facts.mesh_id = mesh_config(cluster, revision)
+    read = mesh_config(cluster, revision)
+    facts.mesh_config, facts.trust_domain, facts.mesh_id, facts.declared_gateways = read
     facts.network_label, facts.control_plane_clusters = istio_namespace(cluster)
     facts.install_network = injector_network(cluster, revision)
     facts.network = facts.network_label or facts.install_network
@@ -162,7 +171,7 @@ def gather(
     facts.signing_chain, facts.signing_chain_note = signing_chain(cluster)
     facts.injectors = hooks
     facts.destination_rules = destination_rules(cluster)
-    facts.gateways = gateways.find(cluster)
+    facts.gateways = gateways.named(cluster, gateways.find(cluster), facts.declared_gateways)
     facts.cross_network_gateways = gateways.cross_network(cluster)
     if facts.control_plane_clusters and not pods:  # a remote: what stands in for its istiod
         facts.istiod_service = remote_control.istiod_service(cluster, revision)
@@ -171,17 +180,20 @@ def gather(
     return facts
 
 
-def mesh_config(cluster: Cluster, revision: str) -> tuple[str | None, str | None, str | None]:
-    """(ConfigMap name, trustDomain, meshId); Istio defaults trustDomain to cluster.local and meshId
-    to the trust domain when unset."""
+def mesh_config(
+    cluster: Cluster, revision: str
+) -> tuple[str | None, str | None, str | None, list[DeclaredGateway]]:
+    """(ConfigMap name, trustDomain, meshId, meshNetworks' gateways); Istio defaults trustDomain to
+    cluster.local and meshId to the trust domain when unset. meshNetworks sits beside `mesh` in the
+    same ConfigMap (istio-discovery chart, templates/configmap.yaml)."""
     found = _first_configmap(cluster, [_revisioned("istio", revision), "istio"])
     if found is None:
-        return None, None, None
+        return None, None, None, []
     name, data = found
     mesh = yaml.load(data.get("mesh") or "", Loader=SAFE_LOADER) or {}
     trust_domain = str(mesh.get("trustDomain") or "cluster.local")
     mesh_id = str((mesh.get("defaultConfig") or {}).get("meshId") or trust_domain)
-    return name, trust_domain, mesh_id
+    return name, trust_domain, mesh_id, gateways.declared(data.get("meshNetworks") or "")
 
 
 def _revisioned(base: str, revision: str) -> str:

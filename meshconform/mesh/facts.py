@@ -116,6 +116,22 @@ class NetworkGateway:
     ready_endpoints: int = 0
     traffic_port: int = 15443  # where other networks' calls enter (networking.istio.io/gatewayPort)
     selector: dict[str, str] = field(default_factory=dict)  # the Service's spec.selector: its pods' labels
+    node_ports: list[int] = field(default_factory=list)  # spec.ports[].nodePort: behind a declared address
+    # where the address or the network came from, when not the Service's own status and label: the
+    # meshNetworks entry that names it (`meshNetworks of cluster-1: network2 gateway 192.0.2.7:31443`)
+    declared: str | None = None
+
+
+@dataclass
+class DeclaredGateway:
+    """A gateway that mesh config `meshNetworks` declares for a network (istio.mesh.v1alpha1
+    Network.IstioNetworkGateway): an address istiod hands out as is, or a registryServiceName, a
+    Service's FQDN whose own address istiod hands out."""
+
+    network: str
+    port: int
+    address: str | None = None
+    service: str | None = None
 
 
 @dataclass
@@ -184,6 +200,7 @@ class ControlPlane:
     injectors: list[Injector] = field(default_factory=list)
     destination_rules: list[DestinationRule] = field(default_factory=list)
     gateways: list[NetworkGateway] = field(default_factory=list)
+    declared_gateways: list[DeclaredGateway] = field(default_factory=list)  # the mesh config's meshNetworks
     # None: the API refused to list them
     cross_network_gateways: list[CrossNetworkGateway] | None = field(default_factory=list)
     # a remote's Service istiod[-REV] (read on remotes only: mesh/remote_control.py)

@@ -10,13 +10,29 @@ network can reach, status port 15021 (the gateway's /healthz/ready), mTLS port 1
 cross-network traffic enters; then `samples/multicluster/expose-services.yaml`, a Gateway that
 opens 15443 in AUTO_PASSTHROUGH mode for `*.local` on the pods labelled istio=eastwestgateway. This
 module reads both; checks/networks.py judges them.
+
+A mesh may also declare each network's gateways in mesh config `meshNetworks` (the istio-discovery
+chart's templates/configmap.yaml writes values.global.meshNetworks under `networks:` in data key
+`meshNetworks` of ConfigMap istio[-REV]; API istio.mesh.v1alpha1 MeshNetworks, Network.
+IstioNetworkGateway: `{address, port}` or `{registryServiceName, port}`). istiod merges them with
+the label-discovered ones (Istio 1.28, pilot/pkg/model/network.go NetworkManager.reload: gateways
+with an `address` are taken as they are, hostnames resolved by DNS; pilot/pkg/serviceregistry/kube/
+controller/network.go: a Service named by registryServiceName is a gateway of the declared network
+unless it carries the topology.istio.io/network label, which wins, and its address is its own).
+A NodePort or externally-fronted gateway has no load-balancer ingress and is declared by address:
+`declared` reads those entries, `named` resolves the registryServiceName ones in this cluster.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
 from meshconform.kube import errors
 from meshconform.kube.client import Cluster, Obj
-from meshconform.mesh.facts import CrossNetworkGateway, GatewayServer, NetworkGateway
+from meshconform.kube.yamlload import SAFE_LOADER
+from meshconform.mesh.facts import CrossNetworkGateway, DeclaredGateway, GatewayServer, NetworkGateway
 
 ISTIO_NS = "istio-system"
 NETWORK_LABEL = "topology.istio.io/network"
@@ -50,16 +66,68 @@ def service_gateway(cluster: Cluster, svc: Obj) -> NetworkGateway:
         service_type=str(spec.get("type", "ClusterIP")),
         address=address or next(iter(spec.get("externalIPs") or []), None),
         ports=[int(p["port"]) for p in spec.get("ports") or [] if p.get("port")],
-        ready_endpoints=_ready_endpoints(cluster, meta["name"]),
+        ready_endpoints=_ready_endpoints(cluster, meta["name"], meta.get("namespace") or ISTIO_NS),
         traffic_port=int(override) if override.isdigit() else MTLS_PORT,
         selector={str(k): str(v) for k, v in (spec.get("selector") or {}).items()},
+        node_ports=[int(p["nodePort"]) for p in spec.get("ports") or [] if p.get("nodePort")],
     )
 
 
-def _ready_endpoints(cluster: Cluster, name: str) -> int:
+def declared(mesh_networks: str) -> list[DeclaredGateway]:
+    """The gateways of data key `meshNetworks` (`networks: {NET: {gateways: [...]}}`); entries
+    without a port or without an address and a service name are left out, as istiod's validation
+    refuses them (pkg/config/validation ValidateMeshNetworks)."""
+    try:
+        doc = yaml.load(mesh_networks or "", Loader=SAFE_LOADER) or {}
+    except yaml.YAMLError:
+        return []
+    nets = doc.get("networks") if isinstance(doc, dict) else None
+    out = []
+    for net, conf in (nets if isinstance(nets, dict) else {}).items():
+        listed = conf.get("gateways") if isinstance(conf, dict) else None
+        for gw in listed if isinstance(listed, list) else []:
+            entry = _declared_gateway(str(net), gw)
+            if entry is not None:
+                out.append(entry)
+    return out
+
+
+def _declared_gateway(network: str, gw: Any) -> DeclaredGateway | None:
+    if not isinstance(gw, dict) or not str(gw.get("port", "")).isdigit():
+        return None
+    address, service = gw.get("address"), gw.get("registryServiceName")
+    if not address and not service:
+        return None
+    return DeclaredGateway(network, int(gw["port"]), str(address) if address else None,
+                           str(service) if service else None)
+
+
+def named(cluster: Cluster, found: list[NetworkGateway], decl: list[DeclaredGateway]) -> list[NetworkGateway]:
+    """`found` plus the unlabelled Services that meshNetworks names by registryServiceName
+    (NAME.NAMESPACE.svc.DOMAIN), on the declared network and port; a labelled one keeps its label."""
+    out = list(found)
+    for d in decl:
+        name, _, rest = (d.service or "").partition(".")
+        namespace = rest.partition(".")[0] or ISTIO_NS
+        if not name or (namespace == ISTIO_NS and any(g.name == name for g in found)):
+            continue
+        try:
+            svc = cluster.read(
+                f"GET service {namespace}/{name}", cluster.core.read_namespaced_service, name, namespace
+            )
+        except errors.NotFound:
+            continue
+        g = service_gateway(cluster, svc)
+        g.network, g.traffic_port = d.network, d.port
+        g.declared = f"meshNetworks: {d.network} gateway registryServiceName {d.service}:{d.port}"
+        out.append(g)
+    return out
+
+
+def _ready_endpoints(cluster: Cluster, name: str, namespace: str = ISTIO_NS) -> int:
     try:
         ep = cluster.read(
-            f"GET endpoints {ISTIO_NS}/{name}", cluster.core.read_namespaced_endpoints, name, ISTIO_NS
+            f"GET endpoints {namespace}/{name}", cluster.core.read_namespaced_endpoints, name, namespace
         )
     except errors.NotFound:
         return 0

@@ -181,7 +181,8 @@ HINTS: dict[str, Hint] = {
         "trust",
         "clusters on other networks reach this one only through an east-west gateway of its network: "
         "install it with samples/multicluster/gen-eastwest-gateway.sh --network NET and wait for the load "
-        "balancer's address (kubectl -n istio-system get service istio-eastwestgateway)",
+        "balancer's address (kubectl -n istio-system get service istio-eastwestgateway); a NodePort or "
+        "externally-fronted gateway is declared by address in mesh config meshNetworks instead",
         (MULTI_NETWORK, MC_TROUBLESHOOT),
     ),
     "test_cross_network_gateway": Hint(

@@ -306,7 +306,7 @@ def test_sidecar_must_hold_the_other_networks_gateway_not_its_pods() -> None:
     pods = with_view(("10.1.0.5", 5000), ("10.2.0.5", 5000))
     leaked = verdict(networks.through_gateways, pods, "cluster-1")
     assert leaked and "pod IPs of network network2 (10.2.0.5)" in leaked
-    assert "no endpoint at network network2's east-west gateway (203.0.113.11:15443)" in leaked
+    assert "no endpoint at network network2's east-west gateway (203.0.113.11:15443 from Service " in leaked
     unread = with_view()
     unread.proxy_views["cluster-1"].problem = "exec into sleep-x/istio-proxy failed: boom"
     said = verdict(networks.through_gateways, unread, "cluster-1")
