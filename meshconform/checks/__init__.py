@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from meshconform.checks import statistics
-from meshconform.mesh.facts import ClusterFacts, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
 
 Scope = Literal["cluster", "pair"]
 Need = tuple["Check", str]
@@ -108,6 +108,17 @@ def settle(outcome: Outcome, allow_inconclusive: bool) -> Outcome:
 
 def cf(facts: MeshFacts, name: str) -> ClusterFacts:
     return facts.cluster(name)
+
+
+def control_of(facts: MeshFacts, name: str) -> ControlPlane:
+    """The cluster's control-plane facts, or the check cannot decide (istio-system was not read)."""
+    control = cf(facts, name).control
+    if control is None:
+        raise statistics.Inconclusive(
+            cf(facts, name).problems.get("control", f"the control plane of {name} could not be read"),
+            "make istio-system readable with the run's credentials",
+        )
+    return control
 
 
 def reference(facts: MeshFacts, has: Callable[[ClusterFacts], bool]) -> ClusterFacts | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from meshconform.checks import Need, cf, check, gateway_listing, join, remotes, statistics
+from meshconform.checks import Need, cf, check, control_of, gateway_listing, join, remotes, statistics
 from meshconform.checks.cluster import revision_installed
 from meshconform.kube.waits import stable_name
 from meshconform.mesh import gateways, proxy_view, topology
@@ -44,16 +44,6 @@ GEN = "samples/multicluster/gen-eastwest-gateway.sh --network {net} | istioctl i
 EXPOSE = "kubectl apply -n istio-system -f samples/multicluster/expose-services.yaml"
 
 
-def _control(facts: MeshFacts, name: str) -> ControlPlane:
-    control = cf(facts, name).control
-    if control is None:
-        raise statistics.Inconclusive(
-            cf(facts, name).problems.get("control", f"the control plane of {name} could not be read"),
-            "make istio-system readable with the run's credentials",
-        )
-    return control
-
-
 def _one_network(facts: MeshFacts) -> None:
     if not topology.multi_network(facts):
         nets = ", ".join(sorted(topology.networks(facts))) or "(unset)"
@@ -68,7 +58,7 @@ def _one_network(facts: MeshFacts) -> None:
 
 @check("test_network_declared", requires=lambda f, t: [(revision_installed, t)])
 def network_declared(facts: MeshFacts, name: str) -> str | None:
-    control = _control(facts, name)
+    control = control_of(facts, name)
     label, installed = control.network_label, control.install_network
     where = f"{name}'s istio-system is labelled topology.istio.io/network={label}"
     if label and installed and label != installed:
@@ -164,7 +154,7 @@ def _usable_elsewhere(facts: MeshFacts, name: str, network: str) -> str | None:
 @check("test_east_west_gateway", requires=lambda f, t: [(network_declared, t)])
 def east_west_gateway(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
-    control = _control(facts, name)
+    control = control_of(facts, name)
     net = control.network or "(unset)"
     own = _own_gateway(control)
     if own is not None:
@@ -218,7 +208,7 @@ def _passes_through(gw: CrossNetworkGateway, ew: NetworkGateway) -> bool:
 @check("test_cross_network_gateway", requires=lambda f, t: [(east_west_gateway, t)])
 def cross_network_gateway(facts: MeshFacts, name: str) -> str | None:
     _one_network(facts)
-    control = _control(facts, name)
+    control = control_of(facts, name)
     ew = _own_gateway(control)
     declared = declarations(facts, control.network or "")
     if ew is None and declared and _usable_elsewhere(facts, name, control.network or "") is None:

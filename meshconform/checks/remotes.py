@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from meshconform.checks import Need, cf, check, gateway_listing, statistics
+from meshconform.checks import Need, cf, check, control_of, gateway_listing, statistics
 from meshconform.checks.cluster import istiod_ready, reach, revision_installed
 from meshconform.checks.join import own_cluster_id
 from meshconform.mesh import gateways, remote_control, topology
@@ -48,16 +48,6 @@ def primaries_of(facts: MeshFacts, remote: str) -> list[str]:
 
 def served_remotes(facts: MeshFacts, primary: str) -> list[str]:
     return [r for r in topology.remotes(facts) if primary in primaries_of(facts, r)]
-
-
-def _control(facts: MeshFacts, name: str) -> ControlPlane:
-    control = cf(facts, name).control
-    if control is None:
-        raise statistics.Inconclusive(
-            cf(facts, name).problems.get("control", f"the control plane of {name} could not be read"),
-            "make istio-system readable with the run's credentials",
-        )
-    return control
 
 
 # -- the primary's side -------------------------------------------------------------------------
@@ -101,7 +91,7 @@ def control_plane_exposed(facts: MeshFacts, name: str) -> str | None:
             f"no remote cluster under test names {name} in topology.istio.io/controlPlaneClusters: "
             "its istiod serves only its own cluster's proxies and need not be exposed"
         )
-    control = _control(facts, name)
+    control = control_of(facts, name)
     serves = f"{name} is the primary of {', '.join(remotes)}"
     problem = gateway_problem(control.istiod_gateway)
     if problem:
@@ -181,7 +171,7 @@ def _calls(control: ControlPlane, hook: Webhook) -> tuple[list[str], int, str, s
 
 
 def _injector_problem(facts: MeshFacts, name: str, addresses: dict[str, str]) -> str | None:
-    control = _control(facts, name)
+    control = control_of(facts, name)
     revision = facts.revision_of(name)
     mine = [i for i in control.injectors if i.revision == revision and not i.tag]
     hooks = [(i.name, w) for i in mine for w in i.webhooks]
@@ -225,7 +215,7 @@ def _path_problem(facts: MeshFacts, name: str, said: dict[str, str], primary: st
 
 def _discovery_problem(facts: MeshFacts, name: str, addresses: dict[str, str]) -> str | None:
     """The Service istiod[-REV] that the remote's proxies dial for xDS leads to a primary."""
-    svc = _control(facts, name).istiod_service
+    svc = control_of(facts, name).istiod_service
     revision = facts.revision_of(name) or ""
     wanted = ", ".join(f"{a}:{remote_control.XDS_PORT}" for a in addresses) or "none known"
     if svc is None or not svc.present:

@@ -234,3 +234,18 @@ def guide_mesh(
         mesh.stop()
         raise
     return mesh
+
+
+def proxy_hosts(mesh: Mesh, i: int) -> dict[str, int]:
+    """`address:port` -> weight of helloworld's Envoy cluster in cluster i's sleep sidecar."""
+    admin = ["pilot-agent", "request", "GET", "clusters?format=json"]
+    out, err, code = mesh.exec(i, mesh.sleep_pod(i), "istio-proxy", admin, "sample")
+    assert code == 0, err
+    for status in json.loads(out)["cluster_statuses"]:
+        if status["name"] == "outbound|5000||helloworld.sample.svc.cluster.local":
+            return {
+                f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
+                h["weight"]
+                for h in status["host_statuses"]
+            }
+    return {}

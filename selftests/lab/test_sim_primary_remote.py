@@ -5,14 +5,13 @@ discovery through that address, traffic everywhere, the two remote faults and th
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 import pytest
 from kubernetes import client
 from labapi_support import kubectl
-from sim_support import Mesh, proxy_container, proxy_status, start
+from sim_support import Mesh, proxy_container, proxy_hosts, proxy_status, start
 from support import until
 
 from meshconform.lab import LabConfigError, LabOptions
@@ -234,21 +233,6 @@ def test_six_clusters_on_two_networks_reach_every_version(tmp_path_factory: pyte
             assert versions(m.hello(i, 60)) == {"v1": 30, "v2": 30}
     finally:
         m.stop()
-
-
-def proxy_hosts(m: Mesh, i: int) -> dict[str, int]:
-    """`address:port` -> weight of helloworld's Envoy cluster in cluster i's sleep sidecar."""
-    admin = ["pilot-agent", "request", "GET", "clusters?format=json"]
-    out, err, code = m.exec(i, m.sleep_pod(i), "istio-proxy", admin, "sample")
-    assert code == 0, err
-    for status in json.loads(out)["cluster_statuses"]:
-        if status["name"] == "outbound|5000||helloworld.sample.svc.cluster.local":
-            return {
-                f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
-                h["weight"]
-                for h in status["host_statuses"]
-            }
-    return {}
 
 
 def test_a_remote_on_another_network_is_controlled_through_the_primary_gateway(

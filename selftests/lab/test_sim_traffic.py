@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sim_support import Mesh, guide_mesh, start
+from sim_support import Mesh, guide_mesh, proxy_hosts, start
 from support import until
 
 N = 50
@@ -220,21 +220,6 @@ def test_a_root_rotation_in_progress_keeps_cross_cluster_mtls(
             assert set(versions(m.hello(i, N))) == {"v1", "v2"}
     finally:
         m.stop()
-
-
-def proxy_hosts(mesh: Mesh, i: int) -> dict[str, int]:
-    """`address:port` -> weight of helloworld's Envoy cluster in cluster i's sleep sidecar."""
-    admin = ["pilot-agent", "request", "GET", "clusters?format=json"]
-    out, err, code = mesh.exec(i, mesh.sleep_pod(i), "istio-proxy", admin, "sample")
-    assert code == 0, err
-    for status in json.loads(out)["cluster_statuses"]:
-        if status["name"] == "outbound|5000||helloworld.sample.svc.cluster.local":
-            return {
-                f"{h['address']['socket_address']['address']}:{h['address']['socket_address']['port_value']}":
-                h["weight"]
-                for h in status["host_statuses"]
-            }
-    return {}
 
 
 def test_other_networks_are_reached_through_their_gateways(
