@@ -7,6 +7,7 @@ makes of that fact, as on a real cluster. Where each is applied:
                                       multi-network, wrong-network, proxy-network-unset,
                                       ew-gateway-pending and no-cross-network-gateway (istio/eastwest.py),
                                       remote-injector-dead-istiod (the remote's istiod address)
+  install (istio/__init__.py)         istiod-not-exposed (expose-istiod.yaml not applied on a primary)
   join (istio/remote_secret_exchange) no-secret, stale-secret, duplicate-cluster-name,
                                       remote-no-secret (no primary holds the remote's secret)
   start (@effect, below)              webhook-missing, reader-rbac-missing, istiod-reader-rbac-missing,

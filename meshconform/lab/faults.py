@@ -38,6 +38,7 @@ SPECS: dict[str, str] = {
     # Primary-remote (--lab-model primary-remote): a remote cut off from its primary.
     "remote-injector-dead-istiod": "CLUSTER",
     "remote-no-secret": "CLUSTER",
+    "istiod-not-exposed": "CLUSTER",
     "no-secret": "PAIR",
     "stale-secret": "PAIR",
     "reader-rbac-missing": "CLUSTER",
@@ -93,6 +94,8 @@ JOIN_FAULTS = frozenset(
 )
 # These need their cluster to be a remote (--lab-model primary-remote).
 REMOTE_FAULTS = frozenset({"remote-injector-dead-istiod", "remote-no-secret"})
+# This one needs its cluster to be a primary that remotes name (--lab-model primary-remote).
+SERVING_PRIMARY_FAULTS = frozenset({"istiod-not-exposed"})
 # These bend what several networks have (east-west gateways): they need more than one network.
 NETWORK_FAULTS = frozenset(
     {"ew-gateway-pending", "no-cross-network-gateway", "port-15443-closed", "proxy-network-unset"}

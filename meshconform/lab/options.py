@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .faults import NETWORK_FAULTS, REMOTE_FAULTS, FaultSet, LabConfigError
+from .faults import NETWORK_FAULTS, REMOTE_FAULTS, SERVING_PRIMARY_FAULTS, FaultSet, LabConfigError
 from .istio import revisions as rv
 from .istio.revisions import DEFAULT_REVISION, SPEC_VERSION
 
@@ -148,6 +148,12 @@ class LabOptions:
                 raise LabConfigError(
                     f"lab fault {fault} needs {fault.args[0]} to be a remote (--lab-model primary-remote; "
                     f"remotes: {', '.join(remotes) or 'none'})"
+                )
+            serving = sorted({p for p in primaries.values() if p is not None})
+            if fault.name in SERVING_PRIMARY_FAULTS and fault.args[0] not in serving:
+                raise LabConfigError(
+                    f"lab fault {fault} needs {fault.args[0]} to be a primary with remotes "
+                    f"(--lab-model primary-remote; such primaries: {', '.join(serving) or 'none'})"
                 )
             if fault.name in ISTIOD_FAULTS and fault.args and fault.args[0] in remotes:
                 raise LabConfigError(

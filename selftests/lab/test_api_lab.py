@@ -67,7 +67,7 @@ def test_known_faults_lists_every_pattern():
     assert "istiod-reader-rbac-missing:CLUSTER" in faults
     assert "proxy-outdated:CLUSTER" in faults
     assert "fleet-discovery-broken:CLUSTER" in faults and "cni-node-not-ready:CLUSTER" in faults
-    assert "trust-domain-migration" in faults and len(faults) == 52
+    assert "trust-domain-migration" in faults and len(faults) == 53
 
 
 def test_join_faults_imply_joined():

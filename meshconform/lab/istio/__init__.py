@@ -159,7 +159,8 @@ def _install_cluster(cluster: LabCluster, ist: state.IstioCluster, index: int) -
     if ist.east_west:
         bare = cluster.faults.touches("no-cross-network-gateway", cluster.name) or not ist.cross_network
         made += eastwest.objects(ist.mesh_values, ist.revisions[0], bare)
-    if ist.exposes_istiod:  # kubectl apply -f samples/multicluster/expose-istiod[-rev].yaml
+    # kubectl apply -f samples/multicluster/expose-istiod[-rev].yaml, a step the fault leaves out
+    if ist.exposes_istiod and not cluster.faults.touches("istiod-not-exposed", cluster.name):
         made += remote.exposed(ist.revision_names)
     with controllers.of(cluster).instantly():
         for res, obj in made:
