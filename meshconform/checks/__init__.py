@@ -18,6 +18,7 @@ that check cannot.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -79,6 +80,26 @@ def judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome] | 
     if key not in memo:
         memo[key] = _judge(facts, chk, target, memo)
     return memo[key]
+
+
+# A run's verdicts, per facts object: a stage's facts are a copy made once and only read after
+# (pipeline.run_stage), so a premise judged for one test stands for the next. Without it every
+# pair test judged its premise tree again: at 20 clusters, 2,800 tests re-judged the same
+# cluster checks about 10,000 times (over half the tests' CPU). The last few stages' facts only,
+# so that self-tests building many facts do not keep them all.
+_RUN_MEMOS: OrderedDict[int, tuple[MeshFacts, dict[str, Outcome]]] = OrderedDict()
+_RUN_MEMO_FACTS = 8
+
+
+def judge_in_run(facts: MeshFacts, chk: Check, target: str) -> Outcome:
+    """judge, sharing premises' verdicts with every other check judged over the same facts
+    object; for facts that are not changed after they are first judged (a stage's)."""
+    entry = _RUN_MEMOS.get(id(facts))
+    if entry is None or entry[0] is not facts:
+        entry = _RUN_MEMOS[id(facts)] = (facts, {})
+        while len(_RUN_MEMOS) > _RUN_MEMO_FACTS:
+            _RUN_MEMOS.popitem(last=False)
+    return judge(facts, chk, target, entry[1])
 
 
 def _judge(facts: MeshFacts, chk: Check, target: str, memo: dict[str, Outcome]) -> Outcome:

@@ -38,12 +38,25 @@ _PEM_KEY_START = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\s]
 MIN_SECRET_LENGTH = 8  # shorter values would blank ordinary words
 
 
+# The literal each pattern cannot match without (lower-cased where the pattern ignores case): a
+# pattern runs only where its literal occurs. Scanning a text is C-fast; the case-insensitive
+# patterns at every position were 0.7 ms per 6 kB of evidence, 1.2 s of a 20-cluster run.
+_FIELD_WORDS = ("client-key-data", "password", "client-secret", "id-token", "refresh-token")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Blank out bearer tokens, JWTs, private keys and any of `secrets` seen verbatim."""
-    text = _JWT.sub("[token redacted]", redact_known(text, secrets))
-    text = _GOOGLE_TOKEN.sub("[token redacted]", text)
-    text = _FIELD.sub(lambda m: m.group(1) + REDACTED, text)
-    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = redact_known(text, secrets)
+    if "eyJ" in text:
+        text = _JWT.sub("[token redacted]", text)
+    if "ya29." in text:
+        text = _GOOGLE_TOKEN.sub("[token redacted]", text)
+    lowered = text.lower()
+    if any(word in lowered for word in _FIELD_WORDS):
+        text = _FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    if "bearer" in lowered or "token" in lowered:
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 def one_line(text: str, secrets: Iterable[str] = (), limit: int = 240) -> str:
@@ -55,8 +68,9 @@ def one_line(text: str, secrets: Iterable[str] = (), limit: int = 240) -> str:
 
 def redact_known(text: str, secrets: Iterable[str] = ()) -> str:
     """Private keys and the given secret values only: safe on HTML and scripts others wrote."""
-    text = _PEM_KEY.sub("[private key redacted]", text)
-    text = _PEM_KEY_START.sub("[private key redacted]", text)
+    if "-----BEGIN " in text:
+        text = _PEM_KEY.sub("[private key redacted]", text)
+        text = _PEM_KEY_START.sub("[private key redacted]", text)
     for value in secrets:
         if value and len(value) >= MIN_SECRET_LENGTH:
             text = text.replace(value, REDACTED)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 T = TypeVar("T")
 
 
@@ -476,7 +478,9 @@ def split_pair(pair: str) -> tuple[str, str]:
 def to_json(obj: Any) -> str:
     """Keys in insertion order, not sorted: MeshFacts.clusters is in --ctx order, which `names`,
     the reference cluster and the report keep (sorted, cluster-10 would come before cluster-2)."""
-    return json.dumps(dataclasses.asdict(obj), indent=1)
+    # orjson walks the dataclasses itself, in C: json.dumps(asdict(...), indent=1) took 0.2 s a stage
+    # at 20 clusters (700 kB of facts), pure Python because of the indentation.
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
 
 
 def from_json(cls: type[T], text: str) -> T:

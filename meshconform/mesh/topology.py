@@ -29,21 +29,23 @@ class Member:
 
 
 def members(facts: MeshFacts) -> list[Member]:
-    out = []
-    for name, c in facts.clusters.items():
-        if c.control is None:
-            out.append(Member(name, UNKNOWN, ""))
-            continue
-        revision = facts.revision_of(name)  # each cluster's own, mid-upgrade
-        has = revision is not None and revision in c.control.revisions
-        remote = bool(c.control.control_plane_clusters) and not c.control.istiod
-        role = PRIMARY if has else REMOTE if remote else NO_ISTIOD
-        out.append(Member(name, role, c.control.network or ""))
-    return out
+    return [_member(facts, name) for name in facts.clusters]
+
+
+def _member(facts: MeshFacts, name: str) -> Member:
+    c = facts.clusters[name]
+    if c.control is None:
+        return Member(name, UNKNOWN, "")
+    revision = facts.revision_of(name)  # each cluster's own, mid-upgrade
+    has = revision is not None and revision in c.control.revisions
+    remote = bool(c.control.control_plane_clusters) and not c.control.istiod
+    role = PRIMARY if has else REMOTE if remote else NO_ISTIOD
+    return Member(name, role, c.control.network or "")
 
 
 def role_of(facts: MeshFacts, name: str) -> str:
-    return next((m.role for m in members(facts) if m.cluster == name), UNKNOWN)
+    """One cluster's role (checks ask it per pair: not by listing every member)."""
+    return _member(facts, name).role if name in facts.clusters else UNKNOWN
 
 
 def is_remote(facts: MeshFacts, name: str) -> bool:
