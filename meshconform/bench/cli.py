@@ -19,7 +19,8 @@ The last line carries every figure, to be quoted whole:
 
     bench: execs_per_source=E r1000_over_r20=X n4_over_n2=Y batched_over_naive=Z wall_s=W api_requests=A
         n8_over_n2=B n20_over_n2=C peak_mb_n20=M api_per_pair=P serial_rtts_n2=S serial_rtts_n20=T
-        n20_over_n2_inproc=I floor_s_n20=F n20_over_n2_net=G  (one line)
+        n20_over_n2_inproc=I floor_s_n20=F n20_over_n2_net=G lab_floor_n20_over_n2=L
+        suite_ms_per_pair=Q  (one line)
 
 execs_per_source: the most exec sessions any source pod received in any batched run (1 is the
 design); r1000_over_r20: warm wall time of the largest over the smallest request count, the worst
@@ -42,6 +43,10 @@ test (collection, reports, pytest-html, JUnit: about 1.9 ms a test on the bench'
 for 1,800 tests) grows with the checks whatever the suite does; floor_s_n20
 measures it (the same number of trivial tests, with the same reports, warm in the driver), and
 n20_over_n2_net is n20_over_n2 with each run's floor taken off: the suite's own work.
+lab_floor_n20_over_n2 is the lab process's CPU in the 20-cluster run over the 2-cluster run's wall
+time: the lab is one process on one event loop, so the 20-cluster run takes at least that long
+and no suite can bring n20_over_n2 under it on the measuring machine. suite_ms_per_pair is the
+suite process's CPU per extra ordered pair (20 clusters over 2), what a pair costs the runner.
 """
 
 from __future__ import annotations

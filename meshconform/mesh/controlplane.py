@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from meshconform.kube import errors
 from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
+from meshconform.kube.fanout import parallel
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
 from meshconform.mesh import gateways, remote_control, trust
@@ -51,18 +53,21 @@ def revision_of(obj: Obj) -> str:
 def list_istiod(cluster: Cluster) -> tuple[list[IstiodPod], dict[str, str]]:
     """istiod pods and deployments in istio-system; a deployment proves a revision is installed
     even when its pods are gone."""
-    pods = cluster.read(
-        f"LIST pods {ISTIO_NS} -l {ISTIOD_SELECTOR}",
-        cluster.core.list_namespaced_pod,
-        ISTIO_NS,
-        label_selector=ISTIOD_SELECTOR,
-    )
-    deps = cluster.read(
-        f"LIST deployments {ISTIO_NS} -l {ISTIOD_SELECTOR}",
-        cluster.apps.list_namespaced_deployment,
-        ISTIO_NS,
-        label_selector=ISTIOD_SELECTOR,
-    )
+    reads: list[Callable[[], Obj]] = [
+        lambda: cluster.read(
+            f"LIST pods {ISTIO_NS} -l {ISTIOD_SELECTOR}",
+            cluster.core.list_namespaced_pod,
+            ISTIO_NS,
+            label_selector=ISTIOD_SELECTOR,
+        ),
+        lambda: cluster.read(
+            f"LIST deployments {ISTIO_NS} -l {ISTIOD_SELECTOR}",
+            cluster.apps.list_namespaced_deployment,
+            ISTIO_NS,
+            label_selector=ISTIOD_SELECTOR,
+        ),
+    ]
+    pods, deps = parallel(lambda read: read(), reads)  # one round trip for both
     istiod = [
         _istiod_pod(p) for p in pods.get("items") or [] if not p.get("metadata", {}).get("deletionTimestamp")
     ]
@@ -162,17 +167,28 @@ def gather(
     """The rest of the control plane, read for `revision`, once istiod and the injectors (which
     name the revision tags) were listed and the cluster's revision chosen from them."""
     facts = ControlPlane(istiod=pods, deployments=deployments, revisions=revisions(pods, deployments))
-    read = mesh_config(cluster, revision)
-    facts.mesh_config, facts.trust_domain, facts.mesh_id, facts.declared_gateways = read
-    facts.network_label, facts.control_plane_clusters = istio_namespace(cluster)
-    facts.install_network = injector_network(cluster, revision)
+    # The reads do not depend on each other: all at once, so that the run waits one round trip
+    # for them, not eight (at 100 ms from the API server, 0.7 s of every run).
+    reads: list[Callable[[], Any]] = [
+        lambda: mesh_config(cluster, revision),
+        lambda: istio_namespace(cluster),
+        lambda: injector_network(cluster, revision),
+        lambda: root_ca(cluster, facts),
+        lambda: signing_chain(cluster),
+        lambda: destination_rules(cluster),
+        lambda: gateways.find(cluster),
+        lambda: gateways.cross_network(cluster),
+    ]
+    mesh, namespace, install, _, chain, rules, found, cross = parallel(lambda read: read(), reads)
+    facts.mesh_config, facts.trust_domain, facts.mesh_id, facts.declared_gateways = mesh
+    facts.network_label, facts.control_plane_clusters = namespace
+    facts.install_network = install
     facts.network = facts.network_label or facts.install_network
-    root_ca(cluster, facts)
-    facts.signing_chain, facts.signing_chain_note = signing_chain(cluster)
+    facts.signing_chain, facts.signing_chain_note = chain
     facts.injectors = hooks
-    facts.destination_rules = destination_rules(cluster)
-    facts.gateways = gateways.named(cluster, gateways.find(cluster), facts.declared_gateways)
-    facts.cross_network_gateways = gateways.cross_network(cluster)
+    facts.destination_rules = rules
+    facts.gateways = gateways.named(cluster, found, facts.declared_gateways)
+    facts.cross_network_gateways = cross
     if facts.control_plane_clusters and not pods:  # a remote: what stands in for its istiod
         facts.istiod_service = remote_control.istiod_service(cluster, revision)
     elif pods or deployments:  # a primary: where it exposes istiod to remotes

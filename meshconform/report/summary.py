@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from meshconform import __version__
-from meshconform.checks import NOT_JUDGED
+from meshconform.checks import NOT_JUDGED, networks
 from meshconform.checks.cluster import reach_problem
 from meshconform.kube.redact import redact
 from meshconform.mesh import control_plane_kind, membership, revision_choice, topology
-from meshconform.mesh.facts import ClusterFacts, ControlPlane, MeshFacts
+from meshconform.mesh.facts import ClusterFacts, ControlPlane, DeclaredGateway, MeshFacts
 from meshconform.mesh.sampling import FALSE_ALARMS
 from meshconform.report import matrix
 from meshconform.report.hints import area_of, hint_for
@@ -61,14 +62,32 @@ def counts(checks: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _gateway(control: ControlPlane | None) -> dict[str, Any] | None:
+Declared = Sequence[tuple[str, DeclaredGateway]]  # (cluster, entry): meshNetworks' gateway addresses
+
+
+def _gateway(control: ControlPlane | None, declared: Declared) -> dict[str, Any] | None:
+    """The network's gateway: its Service, and where that has no address (a NodePort) the address
+    mesh config meshNetworks declares for the network, which is what istiod hands out."""
     g = next((g for g in control.gateways if g.network == control.network), None) if control else None
-    if g is None:
+    if g is None and not declared:
         return None
-    return {"name": g.name, "address": g.address, "port": g.traffic_port, "ready": g.ready_endpoints}
+    entry: dict[str, Any] = {"name": None, "address": None, "port": None, "ready": None}
+    if g is not None:
+        entry |= {"name": g.name, "address": g.address, "port": g.traffic_port, "ready": g.ready_endpoints}
+    if declared and not entry["address"]:
+        where, d = declared[0]
+        entry |= {"address": d.address, "port": d.port, "address_from": f"meshNetworks of {where}"}
+    return entry
 
 
-def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict[str, Any]:
+def _declared(facts: MeshFacts, c: ClusterFacts) -> list[tuple[str, DeclaredGateway]]:
+    return networks.declarations(facts, c.control.network or "") if c.control else []
+
+
+def cluster_entry(
+    c: ClusterFacts, revision: str | None, role: str = "", declared: Declared = ()
+) -> dict[str, Any]:
+    """`declared`: the (cluster, entry) of each meshNetworks gateway address for c's network."""
     control = c.control
     return {
         "role": role,
@@ -89,7 +108,7 @@ def cluster_entry(c: ClusterFacts, revision: str | None, role: str = "") -> dict
         "trust_domain": control.trust_domain if control else None,
         "mesh_id": control.mesh_id if control else None,
         "network": control.network if control else None,
-        "east_west_gateway": _gateway(control),
+        "east_west_gateway": _gateway(control, declared),
         "root_ca": control.root_ca if control else None,
         "root_cas": control.root_cas if control else [],
         "root_note": control.root_note if control else None,
@@ -165,7 +184,8 @@ def build(
                 "model": topology.model(facts),
                 "revision_tags_split": revision_choice.split_tags(facts),
                 "clusters": {
-                    n: cluster_entry(c, facts.revision, roles.get(n, "")) for n, c in facts.clusters.items()
+                    n: cluster_entry(c, facts.revision, roles.get(n, ""), _declared(facts, c))
+                    for n, c in facts.clusters.items()
                 },
                 "mesh": mesh_entry(facts),
                 "traffic_matrix": matrix.build(facts).as_dict(),

@@ -165,9 +165,15 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
     found: dict[str, tuple[list[IstiodPod], dict[str, str], list[Injector]]] = {}
 
     def istiod(c: Cluster) -> None:
+        reads: list[Callable[[], Any]] = [
+            lambda: controlplane.list_istiod(c),
+            lambda: controlplane.injectors(c),
+            lambda: control_plane_kind.observe(c),
+        ]
         try:
-            found[c.name] = (*controlplane.list_istiod(c), controlplane.injectors(c))
-            facts.clusters[c.name].managed = control_plane_kind.observe(c)
+            (pods, deployments), hooks, managed = parallel(lambda read: read(), reads)  # one round trip
+            found[c.name] = (pods, deployments, hooks)
+            facts.clusters[c.name].managed = managed
         except errors.KubeError as exc:
             facts.clusters[c.name].problems["control"] = str(exc)
 

@@ -12,15 +12,17 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from kubernetes.config.config_exception import ConfigException
 
 from meshconform.kube import errors
 from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
-from meshconform.kube.fanout import parallel_or_leave
+from meshconform.kube.fanout import parallel, parallel_or_leave
 from meshconform.kube.redact import kubeconfig_files_secrets, one_line
 from meshconform.mesh import control_plane_kind, controlplane, remote_secrets, revision_choice, samples
+from meshconform.mesh.facts import Injector
 from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
@@ -116,6 +118,8 @@ class Finding:
     uid: str = ""
     revisions: list[str] | None = None  # None: istiod could not be listed (the checks report it)
     tags: dict[str, list[str]] = field(default_factory=dict)  # revision tag -> its revisions
+    # where no istiod runs (a remote of the primary-remote model): its injector webhook's revisions
+    injector_revisions: list[str] = field(default_factory=list)
 
 
 def probe(found: Finding) -> None:
@@ -143,7 +147,7 @@ def read_state(found: Finding, cfg: RunConfig, names: list[str]) -> None:
     except ConfigError as exc:
         found.refused[NAMESPACE] = str(exc)
         return
-    found.revisions, found.tags = istiod_revisions(cluster)
+    found.revisions, found.tags, found.injector_revisions = istiod_revisions(cluster)
     try:
         check_replace(cluster, cfg, names)
     except ConfigError as exc:
@@ -215,18 +219,29 @@ def check_namespace(cluster: Cluster, cfg: RunConfig) -> None:
         pass  # an API server that answers errors is the reach check's to report
 
 
-def istiod_revisions(cluster: Cluster) -> tuple[list[str] | None, dict[str, list[str]]]:
-    """The revisions installed and the revision tags (mesh/revision_choice.py); None: unreadable."""
+def istiod_revisions(cluster: Cluster) -> tuple[list[str] | None, dict[str, list[str]], list[str]]:
+    """The revisions installed (None: unreadable), the revision tags (mesh/revision_choice.py) and
+    the revisions of the injector webhooks that are not tags (a remote's, which runs no istiod)."""
+    def injectors() -> list[Injector] | None:
+        try:
+            return controlplane.injectors(cluster)
+        except errors.KubeError:
+            return None
+
+    reads: list[Callable[[], Any]] = [
+        lambda: controlplane.list_istiod(cluster),
+        lambda: control_plane_kind.control_plane_revisions(cluster),
+        injectors,
+    ]
     try:
-        installed = controlplane.revisions(*controlplane.list_istiod(cluster))
-        # a managed cluster has no istiod pod: Google's ControlPlaneRevisions are its revisions
-        installed = sorted(set(installed) | set(control_plane_kind.control_plane_revisions(cluster) or {}))
+        (pods, deployments), managed, hooks = parallel(lambda read: read(), reads)  # one round trip
     except errors.KubeError:
-        return None, {}
-    try:
-        return installed, revision_choice.tags_of(controlplane.injectors(cluster))
-    except errors.KubeError:
-        return installed, {}
+        return None, {}, []
+    # a managed cluster has no istiod pod: Google's ControlPlaneRevisions are its revisions
+    installed = sorted(set(controlplane.revisions(pods, deployments)) | set(managed or {}))
+    if hooks is None:
+        return installed, {}, []
+    return installed, revision_choice.tags_of(hooks), revision_choice.injector_revisions(hooks)
 
 
 def check_revision(findings: list[Finding], cfg: RunConfig) -> None:
@@ -245,12 +260,15 @@ def check_revision(findings: list[Finding], cfg: RunConfig) -> None:
     for f in found:
         name, context = f.cluster.name, f.cluster.context
         own = cfg.cluster_revisions.get(context) or cfg.cluster_revisions.get(name)
-        mine = f.revisions or []
+        # a remote runs no istiod: the revision its injector webhook serves is the one it runs
+        mine = f.revisions or f.injector_revisions
         if own and own not in mine and own not in f.tags:
-            there = ", ".join(mine) or "none"
+            there = f"installed there: {', '.join(mine) or 'none'}"
+            if not f.revisions and f.injector_revisions:
+                there = f"it is a remote (no istiod) whose injector webhook serves {', '.join(mine)}"
             raise ConfigError(
                 f"--revision {context}={own}: {name} has no istiod of revision {own} nor a revision tag "
-                f"of that name; installed there: {there}"
+                f"of that name; {there}"
             )
     if not installed and cfg.revision is None and not cfg.cluster_revisions:
         raise ConfigError(

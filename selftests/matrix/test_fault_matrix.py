@@ -52,6 +52,7 @@ MANAGED_PAIR_IDS = ("test_sidecar_synced",)  # per pair: B's sidecar, where B is
 # The guide's ASM 1.7 (and 1.6): no Google supported-platforms page for it was found, so its
 # Kubernetes is judged by the Istio release it is built on (Istio 1.7: 1.16-1.18; the lab serves 1.18).
 GUIDE = ("--lab-revisions=asm-173-3",)
+REVISION = "asm-1285-9"  # the lab's default revision (CSM 1.28)
 # The primary-remote checks do not apply where every cluster runs istiod (multi-primary).
 REMOTE_IDS = ("test_control_plane_exposed", "test_remote_uses_primary")
 MATRIX = [
@@ -332,6 +333,16 @@ def test_clean_primary_remote_lab_passes(clusters: int, networks: int, tmp_path:
     assert {n: c["role"] for n, c in out.summary["clusters"].items()} == {
         n: "primary" if n in primaries else "remote" for n in names
     }
+
+
+@pytest.mark.selftest_slow
+def test_a_remote_named_in_per_cluster_revisions_is_judged_by_its_injector(tmp_path: Path) -> None:
+    """--revision CTX=REV for every cluster, as a rollout script writes it, names a remote too: a
+    remote runs no istiod, and the revision its injector webhook serves is the one it runs."""
+    args = [f"--revision=cluster-{i}={REVISION}" for i in (1, 2)]
+    out = run_lab(tmp_path, *PRIMARY_REMOTE, *args)
+    assert out.returncode == 0 and not out.failures, out.tail(3000)
+    assert out.outcomes.get("test_remote_uses_primary[cluster-2]") == "passed", out.tail(3000)
 
 
 @pytest.mark.selftest_slow

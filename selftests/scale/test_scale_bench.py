@@ -36,7 +36,8 @@ FINAL = re.compile(
     rf"batched_over_naive={NUMBER} wall_s=(?P<wall>\d+\.\d{{2}}) api_requests=(?P<api>\d+) "
     rf"n8_over_n2={NUMBER} n20_over_n2={NUMBER} peak_mb_n20={NUMBER} api_per_pair={NUMBER} "
     rf"serial_rtts_n2=(?P<rtts2>{NUMBER}) serial_rtts_n20={NUMBER} n20_over_n2_inproc={NUMBER} "
-    rf"floor_s_n20={NUMBER} n20_over_n2_net={NUMBER}$"
+    rf"floor_s_n20={NUMBER} n20_over_n2_net={NUMBER} lab_floor_n20_over_n2={NUMBER} "
+    rf"suite_ms_per_pair={NUMBER}$"
 )
 
 
@@ -103,6 +104,8 @@ def test_figures_are_worst_case_wall_ratios() -> None:
         "n20_over_n2_inproc": None,
         "floor_s_n20": None,
         "n20_over_n2_net": None,
+        "lab_floor_n20_over_n2": None,
+        "suite_ms_per_pair": None,
         "traffic_batched_over_naive": None,  # no traffic step timed in these made-up results
         "loopback_batched_over_naive": 0.25,  # beside the targets: it measured the machine's exec cost
         "rtt_ms": None,
@@ -143,12 +146,16 @@ def test_fleet_figures_compare_default_runs_with_the_lab_apart() -> None:
     results[_scale(20)].api_requests = 100 + 378 * 3
     results[_scale(20)].peak_mb = 480.0
     results[_scale(2)].floor_s, results[_scale(20)].floor_s = 0.5, 4.5
+    results[_scale(20)].lab_cpu_s = 9.0
+    results[_scale(2)].cpu_s, results[_scale(20)].cpu_s = 0.5, 8.06
     figs = figures(results, [2], [50], 0, default)
     assert figs["n8_over_n2"] == 2.5 and figs["n20_over_n2"] == 4.0 and figs["peak_mb_n20"] == 480.0
     assert figs["api_per_pair"] == 3.0
     assert figs["serial_rtts_n2"] == pytest.approx(40.0) and figs["serial_rtts_n20"] == pytest.approx(75.0)
     assert figs["n20_over_n2_inproc"] == 6.0, "the in-process runs, kept for comparison"
     assert figs["n20_over_n2_net"] == 3.0 and figs["floor_s_n20"] == 4.5  # (12 - 4.5) / (3 - 0.5)
+    assert figs["lab_floor_n20_over_n2"] == 3.0, "the lab's 9 s of CPU over the 2-cluster run's 3 s"
+    assert figs["suite_ms_per_pair"] == pytest.approx(20.0)  # (8.06 - 0.5) s / 378 pairs
     lines = target_lines(figs)
     assert "  n8_over_n2 = 2.50 (target <= 2): MISSED" in lines
     assert "  n20_over_n2 = 4.00 (target <= 4): met" in lines
@@ -159,7 +166,11 @@ def test_fleet_figures_compare_default_runs_with_the_lab_apart() -> None:
     line = final_line(figs)
     assert FINAL.match(line), line
     assert "api_per_pair=3.00 serial_rtts_n2=40.00 serial_rtts_n20=75.00" in line
-    assert line.endswith("n20_over_n2_inproc=6.00 floor_s_n20=4.50 n20_over_n2_net=3.00")
+    assert line.endswith(
+        "n20_over_n2_inproc=6.00 floor_s_n20=4.50 n20_over_n2_net=3.00 lab_floor_n20_over_n2=3.00 "
+        "suite_ms_per_pair=20.00"
+    )
+    assert any("no suite can make n20_over_n2 smaller on this machine" in t for t in lines)
 
 
 def test_a_run_with_the_lab_apart_names_no_lab_option() -> None:
@@ -228,7 +239,8 @@ def test_a_reduced_matrix_says_n_a() -> None:
     assert line == (
         "bench: execs_per_source=1 r1000_over_r20=n/a n4_over_n2=n/a batched_over_naive=n/a "
         "wall_s=3.00 api_requests=100 n8_over_n2=n/a n20_over_n2=n/a peak_mb_n20=n/a api_per_pair=n/a "
-        "serial_rtts_n2=n/a serial_rtts_n20=n/a n20_over_n2_inproc=n/a floor_s_n20=n/a n20_over_n2_net=n/a"
+        "serial_rtts_n2=n/a serial_rtts_n20=n/a n20_over_n2_inproc=n/a floor_s_n20=n/a n20_over_n2_net=n/a "
+        "lab_floor_n20_over_n2=n/a suite_ms_per_pair=n/a"
     )
     assert FINAL.match(line)
 

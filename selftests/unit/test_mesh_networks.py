@@ -11,6 +11,7 @@ import types
 
 from test_checks import REV, healthy, outcomes
 
+from meshconform.checks import networks
 from meshconform.kube import errors
 from meshconform.mesh import controlplane, gateways
 from meshconform.mesh.facts import (
@@ -22,6 +23,7 @@ from meshconform.mesh.facts import (
     ProxyHost,
     ProxyView,
 )
+from meshconform.report import summary
 
 SELECTOR = {"istio": "eastwestgateway"}
 EW_FQDN = "istio-eastwestgateway.istio-system.svc.cluster.local"
@@ -187,3 +189,24 @@ def test_a_registry_service_name_makes_an_unlabelled_service_the_networks_gatewa
     assert found[0] is labelled and labelled.network == "network1"
     assert [(g.name, g.network, g.address, g.traffic_port, g.ready_endpoints) for g in found[1:]] == [
         ("ew-unlabelled", "network2", "ew.example.com", 443, 1)]
+
+
+def _summary_gateway(facts: MeshFacts, name: str) -> dict[str, object]:
+    c = facts.clusters[name]
+    declared = networks.declarations(facts, c.control.network or "") if c.control else []
+    entry: dict[str, object] = summary.cluster_entry(c, REV, "primary", declared)["east_west_gateway"]
+    return entry
+
+
+def test_summary_json_gives_the_declared_address_where_the_gateway_service_has_none() -> None:
+    """summary.json's east_west_gateway: a NodePort Service has no address of its own; the address
+    istiod hands out for its network is the one meshNetworks declares, and it says where."""
+    facts = two_networks(ADDRESS)
+    assert _summary_gateway(facts, "cluster-2") == {
+        "name": "istio-eastwestgateway", "address": NODE_ADDRESS, "port": NODE_PORT, "ready": 1,
+        "address_from": "meshNetworks of cluster-1",
+    }
+    served = _summary_gateway(facts, "cluster-1")
+    assert served["address"] == LB and "address_from" not in served
+    alone = _summary_gateway(two_networks(ADDRESS, cluster2_gateway=False), "cluster-2")
+    assert alone["name"] is None and alone["address"] == NODE_ADDRESS
