@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -42,6 +42,21 @@ def parallel(
         _join(threads)
         raise
     return _outcome(results, failures)
+
+
+def at_once(reads: Sequence[Callable[[], Any]], catching: tuple[type[Exception], ...] = ()) -> list[Any]:
+    """Independent reads of one cluster, each in its own thread (one round trip for all of them,
+    not one each), results in order. An exception of a `catching` type stands in its read's place,
+    for the caller to decide what that read's failure means; any other is raised as `parallel`
+    raises it."""
+
+    def attempt(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except catching as exc:
+            return exc
+
+    return parallel(attempt, reads)
 
 
 def parallel_or_leave(

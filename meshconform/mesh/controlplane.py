@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from meshconform.kube import errors
 from meshconform.kube.client import REQUEST_TIMEOUT, Cluster, Obj
-from meshconform.kube.fanout import parallel
+from meshconform.kube.fanout import at_once
 from meshconform.kube.waits import pod_ready, pod_state
 from meshconform.kube.yamlload import SAFE_LOADER
 from meshconform.mesh import gateways, remote_control, trust
@@ -67,7 +67,7 @@ def list_istiod(cluster: Cluster) -> tuple[list[IstiodPod], dict[str, str]]:
             label_selector=ISTIOD_SELECTOR,
         ),
     ]
-    pods, deps = parallel(lambda read: read(), reads)  # one round trip for both
+    pods, deps = at_once(reads)
     istiod = [
         _istiod_pod(p) for p in pods.get("items") or [] if not p.get("metadata", {}).get("deletionTimestamp")
     ]
@@ -179,7 +179,7 @@ def gather(
         lambda: gateways.find(cluster),
         lambda: gateways.cross_network(cluster),
     ]
-    mesh, namespace, install, _, chain, rules, found, cross = parallel(lambda read: read(), reads)
+    mesh, namespace, install, _, chain, rules, found, cross = at_once(reads)
     facts.mesh_config, facts.trust_domain, facts.mesh_id, facts.declared_gateways = mesh
     facts.network_label, facts.control_plane_clusters = namespace
     facts.install_network = install

@@ -23,7 +23,7 @@ from typing import Any
 
 from meshconform.kube import errors, waits
 from meshconform.kube.client import Cluster, Obj
-from meshconform.kube.fanout import Once, parallel
+from meshconform.kube.fanout import Once, at_once, parallel
 from meshconform.mesh import (
     cluster_identity,
     control_plane_kind,
@@ -170,12 +170,16 @@ def gather_control(cfg: RunConfig, up: list[Cluster], facts: MeshFacts, stop: th
             lambda: controlplane.injectors(c),
             lambda: control_plane_kind.observe(c),
         ]
-        try:
-            (pods, deployments), hooks, managed = parallel(lambda read: read(), reads)  # one round trip
-            found[c.name] = (pods, deployments, hooks)
+        listed, hooks, managed = at_once(reads, catching=(errors.KubeError,))
+        failed = next((r for r in (listed, hooks) if isinstance(r, errors.KubeError)), None)
+        if failed is not None:  # no istiod or injector to judge: the control checks say why
+            facts.clusters[c.name].problems["control"] = str(failed)
+            return
+        found[c.name] = (*listed, hooks)
+        if isinstance(managed, errors.KubeError):  # e.g. no RBAC for Google's kinds: still judged
+            facts.clusters[c.name].problems["control"] = str(managed)
+        else:
             facts.clusters[c.name].managed = managed
-        except errors.KubeError as exc:
-            facts.clusters[c.name].problems["control"] = str(exc)
 
     parallel(istiod, up, stop)
     for c in up:

@@ -19,10 +19,9 @@ from kubernetes.config.config_exception import ConfigException
 
 from meshconform.kube import errors
 from meshconform.kube.client import ATTEMPTS, Cluster, list_contexts, load_configuration
-from meshconform.kube.fanout import parallel, parallel_or_leave
+from meshconform.kube.fanout import at_once, parallel_or_leave
 from meshconform.kube.redact import kubeconfig_files_secrets, one_line
 from meshconform.mesh import control_plane_kind, controlplane, remote_secrets, revision_choice, samples
-from meshconform.mesh.facts import Injector
 from meshconform.run.config import CONNECT_TIMEOUT, ConfigError, RunConfig, probe_tcp
 
 
@@ -222,24 +221,17 @@ def check_namespace(cluster: Cluster, cfg: RunConfig) -> None:
 def istiod_revisions(cluster: Cluster) -> tuple[list[str] | None, dict[str, list[str]], list[str]]:
     """The revisions installed (None: unreadable), the revision tags (mesh/revision_choice.py) and
     the revisions of the injector webhooks that are not tags (a remote's, which runs no istiod)."""
-    def injectors() -> list[Injector] | None:
-        try:
-            return controlplane.injectors(cluster)
-        except errors.KubeError:
-            return None
-
     reads: list[Callable[[], Any]] = [
         lambda: controlplane.list_istiod(cluster),
         lambda: control_plane_kind.control_plane_revisions(cluster),
-        injectors,
+        lambda: controlplane.injectors(cluster),
     ]
-    try:
-        (pods, deployments), managed, hooks = parallel(lambda read: read(), reads)  # one round trip
-    except errors.KubeError:
+    listed, managed, hooks = at_once(reads, catching=(errors.KubeError,))
+    if isinstance(listed, errors.KubeError) or isinstance(managed, errors.KubeError):
         return None, {}, []
     # a managed cluster has no istiod pod: Google's ControlPlaneRevisions are its revisions
-    installed = sorted(set(controlplane.revisions(pods, deployments)) | set(managed or {}))
-    if hooks is None:
+    installed = sorted(set(controlplane.revisions(*listed)) | set(managed or {}))
+    if isinstance(hooks, errors.KubeError):
         return installed, {}, []
     return installed, revision_choice.tags_of(hooks), revision_choice.injector_revisions(hooks)
 
