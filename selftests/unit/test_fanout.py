@@ -8,7 +8,7 @@ import time
 import pytest
 
 from meshconform.kube import errors
-from meshconform.kube.fanout import Once, parallel, parallel_or_leave
+from meshconform.kube.fanout import Once, at_once, parallel, parallel_or_leave
 
 
 def test_results_keep_the_order_of_the_items() -> None:
@@ -72,6 +72,24 @@ def test_limit_caps_the_threads() -> None:
     assert parallel(call, range(12), limit=3) == list(range(12))
     assert most[0] <= 3 and sorted(begun) == list(range(12))
     assert threading.active_count() == before
+
+
+def test_reads_at_once_run_together_and_keep_each_reads_own_failure() -> None:
+    """One round trip for a cluster's independent reads; a Forbidden on one read (Google's kinds
+    under the shipped CI RBAC) stands in its place instead of sinking the others' results."""
+    together = threading.Barrier(2, timeout=30)  # passed only if both reads are running at once
+
+    def read(value: str) -> str:
+        together.wait()
+        return value
+
+    def forbidden() -> str:
+        raise errors.Forbidden("controlplanerevisions is forbidden")
+
+    got = at_once([lambda: read("pods"), forbidden, lambda: read("webhooks")], catching=(errors.KubeError,))
+    assert got[0] == "pods" and isinstance(got[1], errors.Forbidden) and got[2] == "webhooks"
+    with pytest.raises(errors.Forbidden):
+        at_once([lambda: "pods", forbidden])  # nothing caught: raised as parallel raises it
 
 
 def test_once_runs_each_key_once_while_the_others_wait_for_its_answer() -> None:
