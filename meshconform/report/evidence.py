@@ -9,7 +9,6 @@ passed and a failing one shows the observed object next to its message. Facts ho
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -26,15 +25,14 @@ from meshconform.report.hints import Area, area_of
 LIMIT = 6000  # characters of JSON per test: a screenful, enough for any single check's facts
 
 
-# evidence_text serializes with orjson, which walks dataclasses itself (in C): while it builds a
-# text, a fact object is left as it is; `evidence` (a dict for callers) converts it with asdict.
-_as_objects = False
+# Pickers return the fact objects themselves; orjson walks dataclasses in C (asdict and
+# json.dumps with indentation are pure Python, and at 20 clusters the suite writes about 1,700
+# evidence texts, a pair's traffic evidence holding the source's whole tally).
+_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
-def _plain(obj: Any) -> Any:
-    if _as_objects or not dataclasses.is_dataclass(obj) or isinstance(obj, type):
-        return obj
-    return dataclasses.asdict(obj)
+def _dumps(picked: dict[str, Any], indent: bool = False) -> bytes:
+    return orjson.dumps(picked, default=str, option=_JSON | (orjson.OPT_INDENT_2 if indent else 0))
 
 
 def _cluster(facts: MeshFacts, name: str) -> ClusterFacts | None:
@@ -59,7 +57,7 @@ def _control(facts: MeshFacts, target: str) -> dict[str, Any]:
         "revision_problem": (c.revision_problem if c else None) or facts.revision_problem,
         "revisions": control.revisions if control else None,
         "deployments": control.deployments if control else None,
-        "istiod": [_plain(p) for p in control.istiod] if control else None,
+        "istiod": control.istiod if control else None,
         "problems": c.problems if c else None,
     }
 
@@ -93,7 +91,7 @@ def _names(facts: MeshFacts, target: str) -> dict[str, Any]:
         "remote_secrets": c.remote_secret_ids if c else None,
         "istiod_cluster_ids": ids,
         "kube_system_uids": {n: o.uid for n, o in facts.clusters.items()},
-        "what each remote secret reaches": [_plain(claim) for claim in c.remote_secret_claims] if c else None,
+        "what each remote secret reaches": c.remote_secret_claims if c else None,
     }
 
 
@@ -101,10 +99,10 @@ def _join(facts: MeshFacts, target: str) -> dict[str, Any]:
     a, b = split_pair(target)
     c, secret = _cluster(facts, b), facts.pairs.get(target)
     return {
-        "secret": _plain(secret),
+        "secret": secret,
         "identity": secret_identity(secret, a) if secret and secret.present else None,
         f"remote secrets in {b}": c.remote_secret_ids if c else None,
-        f"istiod's remote clusters in {b}": _plain(c.istiod_sync) if c else None,
+        f"istiod's remote clusters in {b}": c.istiod_sync if c else None,
     }
 
 
@@ -114,9 +112,9 @@ def _injection(facts: MeshFacts, target: str) -> dict[str, Any]:
     return {
         "revision": facts.revision_of(target) if c else None,
         "revision_tag": c.tag if c else None,
-        "injection_label": _plain(c.injection) if c else None,
-        "workloads": _plain(c.workloads) if c else None,
-        "injectors": [_plain(i) for i in control.injectors] if control else None,
+        "injection_label": c.injection if c else None,
+        "workloads": c.workloads if c else None,
+        "injectors": control.injectors if control else None,
         "problems": c.problems if c else None,
     }
 
@@ -125,21 +123,21 @@ def _traffic(facts: MeshFacts, target: str) -> dict[str, Any]:
     if "->" in target:  # A->B: A's calls as A's curl saw them, and what B's sidecars received
         a, b = split_pair(target)
         return {
-            "tally": _plain(facts.traffic.get(a)),
-            "server_view": _plain(facts.server_view.get(b)),
+            "tally": facts.traffic.get(a),
+            "server_view": facts.server_view.get(b),
             "caller_identity": identity(facts, a),
             "caller_cluster_ids": sorted(cluster_ids(facts, a)),
-            "caller_plaintext_rule": _plain(plaintext_rule(facts, a)),
-            "server_peer_authentication": _plain(_server_policy(facts, b)),
+            "caller_plaintext_rule": plaintext_rule(facts, a),
+            "server_peer_authentication": _server_policy(facts, b),
             "mesh_beyond_the_run": facts.outside,
         }
     c = _cluster(facts, target)
     control = c.control if c else None
     return {
-        "tally": _plain(facts.traffic.get(target)),
+        "tally": facts.traffic.get(target),
         "curl_error": facts.curl_errors.get(target),
-        "expected": [_plain(t) for t in targets(facts)],
-        "destination_rules": [_plain(r) for r in control.destination_rules] if control else None,
+        "expected": targets(facts),
+        "destination_rules": control.destination_rules if control else None,
         "mesh_beyond_the_run": facts.outside,
     }
 
@@ -161,25 +159,23 @@ PICKERS: dict[Area, Callable[[MeshFacts, str], dict[str, Any]]] = {
 }
 
 
-def evidence(facts: MeshFacts, check: str, target: str) -> dict[str, Any]:
-    """The facts `check` judged for `target`; every fact of the target if the check is unknown."""
+def _picked(facts: MeshFacts, check: str, target: str) -> dict[str, Any]:
     area = area_of(check)
     if area is None:
-        return {name: _plain(c) for name, c in facts.clusters.items() if name in target.split("->")}
+        return {name: c for name, c in facts.clusters.items() if name in target.split("->")}
     return PICKERS[area](facts, target)
+
+
+def evidence(facts: MeshFacts, check: str, target: str) -> dict[str, Any]:
+    """The facts `check` judged for `target` as plain JSON data; every fact of the target if the
+    check is unknown."""
+    data: dict[str, Any] = orjson.loads(_dumps(_picked(facts, check, target)))
+    return data
 
 
 def evidence_text(facts: MeshFacts, check: str, target: str, secrets: tuple[str, ...] = ()) -> str:
     """`evidence` as indented JSON, redacted and cut at LIMIT characters."""
-    global _as_objects
-    # orjson: json.dumps with indentation is pure Python, and at 20 clusters the suite writes about
-    # 1,700 of these texts (a pair's traffic evidence holds the source's whole tally).
-    options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-    _as_objects = True
-    try:
-        text = orjson.dumps(evidence(facts, check, target), default=str, option=options).decode()
-    finally:
-        _as_objects = False
+    text = _dumps(_picked(facts, check, target), indent=True).decode()
     if len(text) > LIMIT:
         text = text[:LIMIT] + f"\n... ({len(text) - LIMIT} more characters cut)"
     return redact(text, secrets)
